@@ -1,0 +1,47 @@
+# One target per habit. `make test` is what CI runs (.ci/run); `make demo` shows the whole flow.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# PostgreSQL-backed store tests run when this URL answers and skip cleanly when it does not.
+export C2C_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install test demo bench lint fmt up clean schemas history
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m demo
+
+up: $(STAMP)
+	$(BIN)/python -m demo --serve
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: $(STAMP)
+	$(BIN)/python -m canonical.schemas
+
+history: $(STAMP)
+	$(BIN)/python -m tests.workflows.record_history
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

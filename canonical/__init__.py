@@ -1,0 +1,40 @@
+"""Canonical business objects shared by every layer; pure pydantic, no I/O."""
+
+from canonical.catalog import BillingPeriod, Catalog, Price, Product
+from canonical.contract import Contract, Deal, DealLine, Subscription, SubscriptionItem
+from canonical.events import BusinessEvent, EventType
+from canonical.invoice import Invoice, InvoiceLine
+from canonical.ledger import JournalEntry, JournalLine
+from canonical.money import Money
+from canonical.party import Address, Customer, LegalEntity, normalise_legal_name
+from canonical.payment import Payment, PaymentStatus
+from canonical.tax import TaxLine, TaxQuote, TaxRequest, TaxRequestLine
+
+__all__ = [
+    "Address",
+    "BillingPeriod",
+    "BusinessEvent",
+    "Catalog",
+    "Contract",
+    "Customer",
+    "Deal",
+    "DealLine",
+    "EventType",
+    "Invoice",
+    "InvoiceLine",
+    "JournalEntry",
+    "JournalLine",
+    "LegalEntity",
+    "Money",
+    "Payment",
+    "PaymentStatus",
+    "Price",
+    "Product",
+    "Subscription",
+    "SubscriptionItem",
+    "TaxLine",
+    "TaxQuote",
+    "TaxRequest",
+    "TaxRequestLine",
+    "normalise_legal_name",
+]

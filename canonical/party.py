@@ -1,0 +1,61 @@
+"""Who we sell to and who sells: addresses, legal entities and the golden customer."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canonical.money import CurrencyCode
+
+ExternalRefs = dict[str, str]
+"""System name (``salesforce``, ``stripe``, ``netsuite``, ``avatax``) -> that system's id."""
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line1: str = Field(min_length=1)
+    line2: str | None = None
+    city: str = Field(min_length=1)
+    region: str | None = Field(default=None, description="state / province code, e.g. CA")
+    postal_code: str = Field(min_length=1)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO-3166 alpha-2")
+
+
+class LegalEntity(BaseModel):
+    """One of our selling companies; its ERP subsidiary and tax company are looked up by `code`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(pattern=r"^[A-Z0-9]{2,10}$")
+    name: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    functional_currency: CurrencyCode
+    address: Address
+    currencies: tuple[str, ...] = Field(description="currencies this entity may invoice in")
+
+
+class Customer(BaseModel):
+    """A buyer; `golden_id` is our own id, `external_refs` the ids other systems gave it."""
+
+    golden_id: str | None = None
+    legal_name: str = Field(min_length=1)
+    tax_id: str | None = None
+    email: str | None = None
+    address: Address
+    external_refs: ExternalRefs = Field(default_factory=dict)
+
+
+_LEGAL_SUFFIXES = re.compile(
+    r"\b(inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|bv|kk|co|corp|corporation|plc)\b\.?"
+)
+
+
+def normalise_legal_name(name: str) -> str:
+    """Key for matching company names: case-, accent-, punctuation- and legal-suffix-insensitive."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    folded = folded.replace("&", " and ")
+    folded = _LEGAL_SUFFIXES.sub(" ", folded)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())

@@ -1,0 +1,58 @@
+"""Reference data the saga needs: our legal entities and the product catalog."""
+
+from __future__ import annotations
+
+from canonical.catalog import BillingPeriod, Catalog, Price, Product
+from canonical.money import Money
+from canonical.party import Address, LegalEntity
+
+LEGAL_ENTITIES: dict[str, LegalEntity] = {
+    entity.code: entity
+    for entity in [
+        LegalEntity(
+            code="US01",
+            name="c2c Software Inc.",
+            country="US",
+            functional_currency="USD",
+            currencies=("USD", "JPY"),
+            address=Address(
+                line1="100 Market St", city="San Francisco", region="CA", postal_code="94105", country="US"
+            ),
+        ),
+        LegalEntity(
+            code="DE01",
+            name="c2c Software GmbH",
+            country="DE",
+            functional_currency="EUR",
+            currencies=("EUR",),
+            address=Address(line1="Torstrasse 1", city="Berlin", postal_code="10119", country="DE"),
+        ),
+    ]
+}
+
+SUPPORTED_CURRENCIES: frozenset[str] = frozenset(c for e in LEGAL_ENTITIES.values() for c in e.currencies)
+
+
+def _prices(code: str, monthly: dict[str, int]) -> list[Price]:
+    """Monthly list prices per currency; a yearly price is ten months (two months free)."""
+    prices = []
+    for currency, amount in monthly.items():
+        prices.append(Price(product_code=code, period=BillingPeriod.MONTH, unit_amount=Money(amount=amount, currency=currency)))
+        prices.append(
+            Price(product_code=code, period=BillingPeriod.YEAR, unit_amount=Money(amount=amount * 10, currency=currency))
+        )
+    return prices
+
+
+CATALOG = Catalog(
+    products=[
+        Product(code="PLAT-SEAT", name="Platform seat", tax_code="SW054000"),
+        Product(code="ANALYTICS", name="Analytics add-on", tax_code="SW054000"),
+        Product(code="SUPPORT-PREM", name="Premium support", tax_code="SW050000"),
+    ],
+    prices=[
+        *_prices("PLAT-SEAT", {"USD": 49_00, "EUR": 45_00, "JPY": 7_200}),
+        *_prices("ANALYTICS", {"USD": 199_00, "EUR": 185_00, "JPY": 29_000}),
+        *_prices("SUPPORT-PREM", {"USD": 499_00, "EUR": 460_00, "JPY": 73_000}),
+    ],
+)

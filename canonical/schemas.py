@@ -1,0 +1,64 @@
+"""JSON Schemas of the canonical model, versioned files under canonical/schemas/.
+
+`python -m canonical.schemas` rewrites them; tests fail when a model changed and the files did not.
+A breaking change gets a new version number, never an in-place edit of a published one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from canonical.catalog import Catalog, Price, Product
+from canonical.contract import Contract, Deal, Subscription
+from canonical.events import BusinessEvent
+from canonical.invoice import Invoice
+from canonical.ledger import JournalEntry
+from canonical.money import Money
+from canonical.party import Address, Customer, LegalEntity
+from canonical.payment import Payment
+from canonical.tax import TaxQuote, TaxRequest
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+VERSION = "v1"
+
+MODELS: list[type[BaseModel]] = [
+    Money,
+    Address,
+    LegalEntity,
+    Customer,
+    Product,
+    Price,
+    Catalog,
+    Deal,
+    Contract,
+    Subscription,
+    TaxRequest,
+    TaxQuote,
+    Invoice,
+    Payment,
+    JournalEntry,
+    BusinessEvent,
+]
+
+
+def render() -> dict[str, str]:
+    """File name -> schema text for every canonical model."""
+    return {
+        f"{model.__name__}.{VERSION}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for model in MODELS
+    }
+
+
+def write() -> None:
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    for name, text in render().items():
+        (SCHEMA_DIR / name).write_text(text)
+
+
+if __name__ == "__main__":
+    write()
+    sys.stdout.write(f"wrote {len(MODELS)} schemas to {SCHEMA_DIR}\n")

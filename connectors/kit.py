@@ -1,0 +1,83 @@
+"""Helpers every connector shares: sending a request and mapping transport failures to the taxonomy.
+
+Each connector keeps its own `classify(response)` for vendor error bodies; this module only knows HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from connectors.errors import ConnectorError, PermanentError, TransientError, UncertainOutcome
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Classifier = Callable[[httpx.Response], ConnectorError | None]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """`Retry-After` as seconds (delta-seconds or HTTP-date form); None when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def default_status_error(system: str, response: httpx.Response, code: str, message: str) -> ConnectorError:
+    """The HTTP-status part of classification that is the same for every vendor."""
+    status = response.status_code
+    if status == 429 or status >= 500:
+        return TransientError(system, code, message, status=status, retry_after=retry_after_seconds(response))
+    if status == 409:
+        # A concurrent request holds the same idempotency key / record lock: try again shortly.
+        return TransientError(system, code, message, status=status, retry_after=retry_after_seconds(response))
+    return PermanentError(system, code, message, status=status)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    system: str,
+    request: httpx.Request,
+    classify: Classifier,
+) -> httpx.Response:
+    """Send `request`; return the response on success or raise the taxonomy error for any failure."""
+    try:
+        response = await client.send(request)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        # Nothing reached the server: safe to retry even for writes.
+        raise TransientError(system, "connect_failed", f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        detail = f"{request.method} {request.url.path}: {type(exc).__name__}"
+        if request.method in WRITE_METHODS:
+            raise UncertainOutcome(system, "outcome_unknown", detail) from exc
+        raise TransientError(system, "read_failed", detail) from exc
+    if response.is_success:
+        return response
+    error = classify(response)
+    if error is None:
+        return response
+    raise error
+
+
+def json_body(system: str, response: httpx.Response) -> Any:
+    """Decode JSON with decimals kept exact (vendors send money as JSON numbers)."""
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
+        raise PermanentError(
+            system, "bad_response", f"{response.status_code} body is not JSON", status=response.status_code
+        ) from exc

