@@ -37,9 +37,19 @@ def _prices(code: str, monthly: dict[str, int]) -> list[Price]:
     """Monthly list prices per currency; a yearly price is ten months (two months free)."""
     prices = []
     for currency, amount in monthly.items():
-        prices.append(Price(product_code=code, period=BillingPeriod.MONTH, unit_amount=Money(amount=amount, currency=currency)))
         prices.append(
-            Price(product_code=code, period=BillingPeriod.YEAR, unit_amount=Money(amount=amount * 10, currency=currency))
+            Price(
+                product_code=code,
+                period=BillingPeriod.MONTH,
+                unit_amount=Money(amount=amount, currency=currency),
+            )
+        )
+        prices.append(
+            Price(
+                product_code=code,
+                period=BillingPeriod.YEAR,
+                unit_amount=Money(amount=amount * 10, currency=currency),
+            )
         )
     return prices
 
@@ -56,3 +66,10 @@ CATALOG = Catalog(
         *_prices("SUPPORT-PREM", {"USD": 499_00, "EUR": 460_00, "JPY": 73_000}),
     ],
 )
+
+# General-ledger accounts the saga books to (account numbers, same chart in every legal entity).
+GL_ACCOUNTS: dict[str, str] = {
+    "accounts_receivable": "1200",
+    "undeposited_funds": "1050",
+    "merchant_fees": "6150",
+}

@@ -1,0 +1,73 @@
+"""Billing activities (task queue `{queue}-billing`): customer, prices, subscription, invoice, payment."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.contracts import (
+    CancelSubscription,
+    CreateInvoice,
+    CreateSubscription,
+    EnsurePrices,
+    InvoiceAction,
+    Names,
+    UpsertBillingCustomer,
+)
+from activities.errors import translated
+from canonical import Invoice, Payment, Subscription
+from connectors.roles import BillingSystem
+
+
+class BillingActivities:
+    def __init__(self, billing: BillingSystem) -> None:
+        self.billing = billing
+
+    @activity.defn(name=Names.BILLING_CUSTOMER)
+    async def upsert_customer(self, args: UpsertBillingCustomer) -> str:
+        with translated():
+            return await self.billing.upsert_customer(args.customer, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.ENSURE_PRICES)
+    async def ensure_prices(self, args: EnsurePrices) -> dict[str, str]:
+        """Billing price id per product code; the key per price is derived from its lookup key."""
+        ids: dict[str, str] = {}
+        with translated():
+            for item in args.prices:
+                ids[item.price.product_code] = await self.billing.ensure_price(
+                    item.price, item.product_name, idempotency_key=f"price:{item.price.lookup_key}"
+                )
+        return ids
+
+    @activity.defn(name=Names.CREATE_SUBSCRIPTION)
+    async def create_subscription(self, args: CreateSubscription) -> Subscription:
+        with translated():
+            return await self.billing.create_subscription(
+                args.customer_id, args.contract, args.price_ids, idempotency_key=args.idempotency_key
+            )
+
+    @activity.defn(name=Names.CREATE_INVOICE)
+    async def create_invoice(self, args: CreateInvoice) -> Invoice:
+        with translated():
+            return await self.billing.create_invoice(
+                args.customer_id, args.subscription_id, args.invoice, idempotency_key=args.idempotency_key
+            )
+
+    @activity.defn(name=Names.FINALIZE_INVOICE)
+    async def finalize_invoice(self, args: InvoiceAction) -> Invoice:
+        with translated():
+            return await self.billing.finalize_invoice(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.COLLECT_PAYMENT)
+    async def collect_payment(self, args: InvoiceAction) -> Payment:
+        with translated():
+            return await self.billing.collect_payment(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.VOID_INVOICE)
+    async def void_invoice(self, args: InvoiceAction) -> None:
+        with translated():
+            await self.billing.void_invoice(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.CANCEL_SUBSCRIPTION)
+    async def cancel_subscription(self, args: CancelSubscription) -> None:
+        with translated():
+            await self.billing.cancel_subscription(args.subscription_id, idempotency_key=args.idempotency_key)

@@ -1,0 +1,25 @@
+"""CRM activities (task queue `{queue}-crm`): read the closed deal, write our ids back to the account."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.contracts import FetchDeal, Names, WriteBack
+from activities.errors import translated
+from canonical import Deal
+from connectors.roles import CrmSystem
+
+
+class CrmActivities:
+    def __init__(self, crm: CrmSystem) -> None:
+        self.crm = crm
+
+    @activity.defn(name=Names.FETCH_DEAL)
+    async def fetch_deal(self, args: FetchDeal) -> Deal:
+        with translated():
+            return await self.crm.get_deal(args.deal_id)
+
+    @activity.defn(name=Names.WRITE_BACK)
+    async def write_back_account(self, args: WriteBack) -> None:
+        with translated():
+            await self.crm.write_back_account(args.account_id, args.refs)

@@ -1,0 +1,46 @@
+"""ERP activities (task queue `{queue}-erp`): customer, AR invoice, applied payment, journals, credit memos."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.contracts import (
+    ApplyPayment,
+    Names,
+    PostCreditMemo,
+    PostInvoice,
+    PostJournal,
+    UpsertErpCustomer,
+)
+from activities.errors import translated
+from connectors.roles import Erp
+
+
+class ErpActivities:
+    def __init__(self, erp: Erp) -> None:
+        self.erp = erp
+
+    @activity.defn(name=Names.ERP_CUSTOMER)
+    async def upsert_customer(self, args: UpsertErpCustomer) -> str:
+        with translated():
+            return await self.erp.upsert_customer(args.customer, args.legal_entity, args.currency)
+
+    @activity.defn(name=Names.POST_INVOICE)
+    async def post_invoice(self, args: PostInvoice) -> str:
+        with translated():
+            return await self.erp.post_invoice(args.invoice, args.customer_erp_id)
+
+    @activity.defn(name=Names.APPLY_PAYMENT)
+    async def apply_payment(self, args: ApplyPayment) -> str:
+        with translated():
+            return await self.erp.apply_payment(args.payment, args.customer_erp_id, args.invoice_erp_id)
+
+    @activity.defn(name=Names.POST_JOURNAL)
+    async def post_journal_entry(self, args: PostJournal) -> str:
+        with translated():
+            return await self.erp.post_journal_entry(args.entry)
+
+    @activity.defn(name=Names.POST_CREDIT_MEMO)
+    async def post_credit_memo(self, args: PostCreditMemo) -> str:
+        with translated():
+            return await self.erp.post_credit_memo(args.invoice, args.invoice_erp_id, args.customer_erp_id)

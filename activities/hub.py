@@ -1,0 +1,66 @@
+"""Hub activities (task queue `{queue}-hub`): our own SQL store — golden customers, outbox, KPI facts.
+
+The store is synchronous (sqlmodel); each activity runs its unit of work in a thread and owns the
+transaction (`session_scope` commits once, or rolls everything back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+
+from activities.contracts import LinkRefs, Names, ResolveCustomer, ResolvedCustomer, SagaFactInput
+from canonical import BusinessEvent
+from store import (
+    CrosswalkRepository,
+    OutboxRepository,
+    SagaFactRepository,
+    resolve_golden_customer,
+    session_scope,
+)
+
+
+class HubActivities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn(name=Names.RESOLVE_CUSTOMER)
+    async def resolve_customer(self, args: ResolveCustomer) -> ResolvedCustomer:
+        def work() -> ResolvedCustomer:
+            with session_scope(self.engine) as session:
+                resolved = resolve_golden_customer(session, args.crm, args.customer)
+                return ResolvedCustomer(
+                    golden_id=resolved.golden_id, created=resolved.created, refs=resolved.refs
+                )
+
+        return await asyncio.to_thread(work)
+
+    @activity.defn(name=Names.LINK_REFS)
+    async def link_refs(self, args: LinkRefs) -> None:
+        def work() -> None:
+            with session_scope(self.engine) as session:
+                repo = CrosswalkRepository(session)
+                for system, external_id in sorted(args.refs.items()):
+                    repo.link(args.golden_id, system, external_id)
+
+        await asyncio.to_thread(work)
+
+    @activity.defn(name=Names.RECORD_EVENT)
+    async def record_event(self, event: BusinessEvent) -> bool:
+        """Add the event to the outbox; False when it was already there (a retry)."""
+
+        def work() -> bool:
+            with session_scope(self.engine) as session:
+                return OutboxRepository(session).add(event)
+
+        return await asyncio.to_thread(work)
+
+    @activity.defn(name=Names.RECORD_FACT)
+    async def record_fact(self, fact: SagaFactInput) -> None:
+        def work() -> None:
+            with session_scope(self.engine) as session:
+                SagaFactRepository(session).record(**fact.model_dump())
+
+        await asyncio.to_thread(work)

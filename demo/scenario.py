@@ -1,0 +1,137 @@
+"""The demo's book of business: deals to create and close in the CRM, shared by the demo and the tests.
+
+Covers USD and JPY (sold by US01) and EUR (sold by DE01), monthly and annual billing, repeat customers
+(the golden record is reused) and a few deals whose address the tax engine rejects (they park).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from connectors.salesforce import SalesforceCrm
+
+CLOSED_WON = "Closed Won"
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    key: str
+    name: str
+    street: str
+    city: str
+    postal_code: str
+    country: str
+    state: str | None = None
+    tax_id: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class DealSpec:
+    key: str
+    account: AccountSpec
+    legal_entity: str
+    currency: str
+    lines: list[tuple[str, int, Decimal]]  # product code, quantity, unit price (major units, per period)
+    term_months: int = 12
+    billing_period: str = "Monthly"  # Salesforce picklist: Monthly | Annual
+    close_date: str = "2026-11-27"
+    expect_park: str | None = None  # exception code the saga should park with
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+ACME = AccountSpec("acme", "Acme Corp", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111", "ap@acme.test")
+GLOBEX = AccountSpec("globex", "Globex, Inc.", "500 5th Ave", "New York", "10110", "US", "NY", "US-13-2222222")
+INITECH = AccountSpec("initech", "Initech LLC", "4120 Freidrich Ln", "Austin", "78744", "US", "TX")
+UMBRELLA = AccountSpec("umbrella", "Umbrella Corporation", "1 Raccoon Way", "Seattle", "98101", "US", "WA")
+HOOLI = AccountSpec("hooli", "Hooli KK", "1-1 Marunouchi", "Tokyo", "100-0005", "JP", None, "JP-T1234567890123")
+SONIC = AccountSpec("sonic", "Sonic Systems KK", "2-3 Umeda", "Osaka", "530-0001", "JP")
+MULLER = AccountSpec("mueller", "Müller Maschinenbau GmbH", "Hauptstrasse 5", "München", "80331", "DE", None, "DE123456789")
+BERLIN = AccountSpec("spree", "Spree Analytics GmbH", "Friedrichstrasse 43", "Berlin", "10117", "DE", None, "DE987654321")
+PARIS = AccountSpec("lumiere", "Lumière SAS", "10 Rue de Rivoli", "Paris", "75001", "FR", None, "FR40303265045")
+AMSTERDAM = AccountSpec("gracht", "Gracht BV", "Damrak 1", "Amsterdam", "1012 LG", "NL", None, "NL859876543B01")
+# The same company entered twice in the CRM (same tax id): resolves to one golden customer.
+ACME_DUP = AccountSpec("acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111")
+NOWHERE = AccountSpec("nowhere", "Phantom Traders Inc", "1 Missing Rd", "Nowhere", "00000", "US", "CA")
+NOWHERE_EU = AccountSpec("nirgendwo", "Geister GmbH", "Unbekannt 1", "Nowhere", "00000", "DE")
+
+D = Decimal
+DEALS: list[DealSpec] = [
+    DealSpec("D-001", ACME, "US01", "USD", [("PLAT-SEAT", 25, D("49.00")), ("ANALYTICS", 1, D("199.00"))]),
+    DealSpec("D-002", GLOBEX, "US01", "USD", [("PLAT-SEAT", 10, D("45.50"))], 24, "Monthly"),
+    DealSpec("D-003", INITECH, "US01", "USD", [("PLAT-SEAT", 120, D("490.00"))], 12, "Annual"),
+    DealSpec("D-004", UMBRELLA, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00")), ("PLAT-SEAT", 3, D("49.00"))]),
+    DealSpec("D-005", ACME, "US01", "USD", [("SUPPORT-PREM", 1, D("4990.00"))], 12, "Annual"),
+    DealSpec("D-006", ACME_DUP, "US01", "USD", [("ANALYTICS", 2, D("199.00"))]),
+    DealSpec("D-007", GLOBEX, "US01", "USD", [("ANALYTICS", 1, D("1990.00"))], 24, "Annual"),
+    DealSpec("D-008", HOOLI, "US01", "JPY", [("PLAT-SEAT", 40, D("7200")), ("ANALYTICS", 1, D("29000"))]),
+    DealSpec("D-009", SONIC, "US01", "JPY", [("PLAT-SEAT", 12, D("72000"))], 12, "Annual"),
+    DealSpec("D-010", HOOLI, "US01", "JPY", [("SUPPORT-PREM", 1, D("73000"))]),
+    DealSpec("D-011", SONIC, "US01", "JPY", [("ANALYTICS", 3, D("27500"))], 6, "Monthly"),
+    DealSpec("D-012", MULLER, "DE01", "EUR", [("PLAT-SEAT", 50, D("45.00")), ("SUPPORT-PREM", 1, D("460.00"))]),
+    DealSpec("D-013", BERLIN, "DE01", "EUR", [("ANALYTICS", 2, D("185.00"))]),
+    DealSpec("D-014", PARIS, "DE01", "EUR", [("PLAT-SEAT", 8, D("450.00"))], 12, "Annual"),
+    DealSpec("D-015", AMSTERDAM, "DE01", "EUR", [("PLAT-SEAT", 15, D("42.75"))]),
+    DealSpec("D-016", MULLER, "DE01", "EUR", [("ANALYTICS", 1, D("1850.00"))], 12, "Annual"),
+    DealSpec("D-017", BERLIN, "DE01", "EUR", [("SUPPORT-PREM", 1, D("460.00")), ("PLAT-SEAT", 5, D("45.00"))]),
+    DealSpec("D-018", INITECH, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00"))], 3, "Monthly"),
+    DealSpec("D-019", UMBRELLA, "US01", "USD", [("PLAT-SEAT", 200, D("39.99"))], 36, "Monthly"),
+    DealSpec("D-020", PARIS, "DE01", "EUR", [("ANALYTICS", 1, D("185.00"))]),
+    DealSpec("D-021", NOWHERE, "US01", "USD", [("PLAT-SEAT", 5, D("49.00"))], expect_park="invalid_address"),
+    DealSpec("D-022", NOWHERE_EU, "DE01", "EUR", [("PLAT-SEAT", 5, D("45.00"))], expect_park="invalid_address"),
+]
+
+
+async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, stage: str = "Prospecting") -> str:
+    """Upsert the account, opportunity and lines by external key; returns the opportunity id."""
+    a = spec.account
+    account_id = await crm.upsert(
+        "Account",
+        "External_Key__c",
+        a.key,
+        {
+            "Name": a.name,
+            "Tax_Id__c": a.tax_id,
+            "Billing_Email__c": a.email,
+            "BillingStreet": a.street,
+            "BillingCity": a.city,
+            "BillingState": a.state,
+            "BillingPostalCode": a.postal_code,
+            "BillingCountry": a.country,
+        },
+    )
+    opportunity_id = await crm.upsert(
+        "Opportunity",
+        "External_Key__c",
+        spec.key,
+        {
+            "Name": f"{a.name} — {spec.key}",
+            "AccountId": account_id,
+            "StageName": stage,
+            "CloseDate": spec.close_date,
+            "CurrencyIsoCode": spec.currency,
+            "Legal_Entity__c": spec.legal_entity,
+            "Term_Months__c": spec.term_months,
+            "Billing_Period__c": spec.billing_period,
+            **spec.extra,
+        },
+    )
+    for n, (product, quantity, unit_price) in enumerate(spec.lines, start=1):
+        await crm.upsert(
+            "OpportunityLineItem",
+            "External_Key__c",
+            f"{spec.key}-{n}",
+            {
+                "OpportunityId": opportunity_id,
+                "ProductCode": product,
+                "Quantity": quantity,
+                "UnitPrice": str(unit_price),
+            },
+        )
+    return opportunity_id
+
+
+async def close_won(crm: SalesforceCrm, opportunity_id: str) -> None:
+    """What a sales rep does: the CRM then tells c2c through its webhook."""
+    await crm.update("Opportunity", opportunity_id, {"StageName": CLOSED_WON})

@@ -1,0 +1,64 @@
+"""Configuration from the environment (prefix `C2C_`, or a `.env` file); defaults run the local sandbox.
+
+Production sets the vendor base URLs and credentials to the real services and `C2C_TEMPORAL_ADDRESS`
+to a cluster; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="C2C_", env_file=".env", extra="ignore")
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = Field(default="c2c", description="workflow queue; activities use {task_queue}-{system}")
+
+    # Vendors (defaults: the sandbox emulators from `python -m sandbox`)
+    crm: str = "salesforce"
+    salesforce_url: str = "http://127.0.0.1:8701"
+    salesforce_client_id: str = "c2c-sandbox"
+    salesforce_client_secret: str = "sandbox-secret"
+    stripe_url: str = "http://127.0.0.1:8702"
+    stripe_api_key: str = "sk_test_c2c_sandbox"
+    stripe_payment_method: str = Field(
+        default="pm_card_visa", description="payment method attached to new billing customers (sandbox)"
+    )
+    stripe_webhook_secret: str = "whsec_stripe_sandbox"
+    avatax_url: str = "http://127.0.0.1:8703"
+    avatax_account_id: str = "1100000000"
+    avatax_license_key: str = "sandbox-license"
+    netsuite_url: str = "http://127.0.0.1:8704"
+    netsuite_client_id: str = "c2c-sandbox"
+    netsuite_client_secret: str = "sandbox-secret"
+
+    # Inbound CRM webhooks are signed with this shared secret
+    crm_webhook_secret: str = "whsec_crm_sandbox"
+
+    # HTTP to vendors: must be shorter than the activities' start-to-close timeout (30 s)
+    http_connect_timeout: float = 5.0
+    http_timeout: float = 10.0
+
+    # Per-vendor rate limits enforced by the Temporal server across all workers (activities/second)
+    crm_rate_limit: float | None = None
+    billing_rate_limit: float | None = None
+    tax_rate_limit: float | None = None
+    erp_rate_limit: float | None = None
+
+    # The SQL store (golden customers, webhook dedupe, outbox, KPI facts)
+    database_url: str = "sqlite:///var/c2c.db"
+
+    # Trigger API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8700
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,319 @@
+"""The trigger API (CRM webhooks -> sagas) and a CLI to start, inspect and resolve sagas by hand.
+
+`python starter.py`                 serve the trigger API on C2C_API_HOST:C2C_API_PORT
+`python starter.py start DEAL_ID`   start (or find) the saga of one deal
+`python starter.py status DEAL_ID`  show its stage, ids and timeline
+`python starter.py parked`          list sagas waiting for finance
+`python starter.py resolve DEAL_ID --action retry|cancel|retry_with_address [--address JSON]`
+
+Bad input never starts anything: a webhook with a bad signature or body, an unknown deal or a deal that
+breaks a billing rule (unsupported currency, unknown legal entity or product) gets a 4xx naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from canonical import Address
+from canonical.rules import deal_problems
+from connectors.errors import BusinessRuleError, ConnectorError, TransientError
+from connectors.factory import build_connectors
+from connectors.roles import CrmSystem
+from connectors.salesforce.webhooks import InvalidWebhook, verify_closed_won
+from settings import Settings, get_settings
+from store import ProcessedEventRepository, create_schema, make_engine, session_scope
+from workflows import search_attributes
+from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
+from worker import connect
+
+
+class Started(BaseModel):
+    workflow_id: str
+    run_id: str | None
+    started: bool
+    detail: str
+
+
+class ApiError(HTTPException):
+    """A 4xx/5xx whose body names the problem: {"error": code, "message": reason}."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status_code=status, detail={"error": code, "message": message})
+
+
+@dataclass
+class Trigger:
+    """Validates a deal against the CRM and the billing rules, then starts its saga exactly once."""
+
+    client: Client
+    crm: CrmSystem
+    task_queue: str
+
+    async def start(self, deal_id: str) -> Started:
+        try:
+            deal = await self.crm.get_deal(deal_id)
+        except BusinessRuleError as error:
+            status = 404 if error.code == "deal_not_found" else 422
+            raise ApiError(status, error.code, error.message) from error
+        except TransientError as error:
+            raise ApiError(503, "crm_unavailable", error.message) from error
+        except ConnectorError as error:
+            raise ApiError(502, "crm_error", str(error)) from error
+        problems = deal_problems(deal)
+        if problems:
+            raise ApiError(422, problems[0][0], "; ".join(reason for _, reason in problems))
+        workflow_id = workflow_id_for(self.crm.system, deal_id)
+        try:
+            handle = await self.client.start_workflow(
+                CustomerToCash.run,
+                SagaInput(crm=self.crm.system, deal_id=deal_id),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                # Running: join it. Closed (completed or cancelled): never bill the same deal twice.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        search_attributes.STAGE.value_set(Stage.ONBOARD.value),
+                        search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
+                        search_attributes.CURRENCY.value_set(deal.currency),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            return Started(workflow_id=workflow_id, run_id=None, started=False, detail="saga already finished")
+        # The SDK keeps the server's `started` flag on the handle; False means we joined a running saga.
+        response = getattr(handle, "_start_workflow_response", None)
+        started = bool(getattr(response, "started", True))
+        detail = "saga started" if started else "saga already running"
+        return Started(workflow_id=workflow_id, run_id=handle.result_run_id, started=started, detail=detail)
+
+
+def create_api(trigger: Trigger, engine: Engine, webhook_secret: str) -> FastAPI:
+    """The trigger API; dependencies are injected so tests and the demo build it around their own."""
+    api = FastAPI(title="c2c trigger API")
+
+    @api.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.detail, status_code=exc.status_code)
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.post("/webhooks/salesforce", status_code=202)
+    async def salesforce_webhook(request: Request) -> Started | dict[str, str]:
+        body = await request.body()
+        try:
+            event = verify_closed_won(body, request.headers.get("X-C2C-Signature"), webhook_secret)
+        except InvalidWebhook as error:
+            raise ApiError(400, "invalid_webhook", str(error)) from error
+
+        def seen() -> bool:
+            with session_scope(engine) as session:
+                return ProcessedEventRepository(session).seen("salesforce", event.event_id)
+
+        if await asyncio.to_thread(seen):
+            return {"status": "duplicate", "event_id": event.event_id}
+        started = await trigger.start(event.record_id)
+
+        def remember() -> None:
+            with session_scope(engine) as session:
+                ProcessedEventRepository(session).record_once("salesforce", event.event_id)
+
+        # Recorded only after the start succeeded, so a failed start is retried by the redelivery.
+        await asyncio.to_thread(remember)
+        return started
+
+    @api.post("/deals/{deal_id}/start", status_code=202)
+    async def start_deal(deal_id: str) -> Started:
+        return await trigger.start(deal_id)
+
+    @api.get("/deals/{deal_id}")
+    async def deal_status(deal_id: str) -> SagaStatus:
+        handle = trigger.client.get_workflow_handle(workflow_id_for(trigger.crm.system, deal_id))
+        try:
+            return await handle.query(CustomerToCash.status)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise ApiError(404, "saga_not_found", f"no saga for deal {deal_id}") from error
+            raise
+
+    @api.post("/deals/{deal_id}/resolve")
+    async def resolve(deal_id: str, resolution: Resolution) -> SagaStatus:
+        handle = trigger.client.get_workflow_handle(workflow_id_for(trigger.crm.system, deal_id))
+        try:
+            return await handle.execute_update(CustomerToCash.resolve, resolution)
+        except WorkflowUpdateFailedError as error:
+            raise ApiError(409, "resolution_rejected", str(error.cause or error)) from error
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise ApiError(404, "saga_not_found", f"no saga for deal {deal_id}") from error
+            raise
+
+    return api
+
+
+@asynccontextmanager
+async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Engine]]:
+    client = await connect(settings)
+    connectors = build_connectors(settings)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    try:
+        yield Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue), engine
+    finally:
+        await connectors.close()
+        engine.dispose()
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+
+cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+console = Console()
+
+
+def _run(coro: Any) -> None:
+    """Run a CLI coroutine and leave with os._exit (see ARCHITECTURE.md pitfalls)."""
+    status = 0
+    try:
+        asyncio.run(coro)
+    except typer.Exit as done:
+        status = done.exit_code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+@cli.callback(invoke_without_command=True)
+def main(ctx: typer.Context) -> None:
+    """Serve the trigger API when no command is given."""
+    if ctx.invoked_subcommand is None:
+        serve()
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the trigger API (webhooks, start/status/resolve endpoints)."""
+    settings = get_settings()
+
+    async def run() -> None:
+        async with running_trigger(settings) as (trigger, engine):
+            api = create_api(trigger, engine, settings.crm_webhook_secret)
+            config = uvicorn.Config(api, host=settings.api_host, port=settings.api_port, log_level="warning")
+            console.print(f"c2c trigger API on http://{settings.api_host}:{settings.api_port}")
+            await uvicorn.Server(config).serve()
+
+    _run(run())
+
+
+@cli.command()
+def start(deal_id: str) -> None:
+    """Start the saga of one closed-won deal (a no-op when it already exists)."""
+
+    async def run() -> None:
+        async with running_trigger(get_settings()) as (trigger, _):
+            try:
+                started = await trigger.start(deal_id)
+            except ApiError as error:
+                console.print(f"[red]{error.status_code}[/red] {error.detail}")
+                raise typer.Exit(1) from error
+            console.print(f"{started.detail}: {started.workflow_id}")
+
+    _run(run())
+
+
+@cli.command()
+def status(deal_id: str) -> None:
+    """Stage, external ids and timeline of one deal's saga."""
+
+    async def run() -> None:
+        settings = get_settings()
+        client = await connect(settings)
+        handle = client.get_workflow_handle(workflow_id_for(settings.crm, deal_id))
+        saga = await handle.query(CustomerToCash.status)
+        console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
+        if saga.problem:
+            console.print(f"[yellow]parked[/yellow] {saga.problem.system}/{saga.problem.code}: {saga.problem.message}")
+        console.print(saga.external_ids)
+        for entry in saga.timeline:
+            console.print(f"  {entry.at:%H:%M:%S} {entry.stage:<16} {entry.event} {entry.detail or ''}")
+
+    _run(run())
+
+
+@cli.command()
+def parked() -> None:
+    """Sagas waiting for finance (C2CStage = needs_attention)."""
+
+    async def run() -> None:
+        client = await connect(get_settings())
+        table = Table("workflow id", "exception", "legal entity", "currency")
+        query = f"{search_attributes.STAGE.name} = '{Stage.NEEDS_ATTENTION.value}'"
+        async for wf in client.list_workflows(query):
+            attrs = wf.typed_search_attributes
+            table.add_row(
+                wf.id,
+                attrs.get(search_attributes.EXCEPTION) or "",
+                attrs.get(search_attributes.LEGAL_ENTITY) or "",
+                attrs.get(search_attributes.CURRENCY) or "",
+            )
+        console.print(table)
+
+    _run(run())
+
+
+@cli.command()
+def resolve(
+    deal_id: str,
+    action: ResolutionAction = typer.Option(..., help="retry, retry_with_address or cancel"),
+    address: str = typer.Option(None, help='corrected address as JSON: {"line1":..,"city":..,"postal_code":..,"country":..}'),
+    note: str = typer.Option(None),
+) -> None:
+    """Tell a parked saga what to do."""
+
+    async def run() -> None:
+        settings = get_settings()
+        try:
+            corrected = Address.model_validate(json.loads(address)) if address else None
+        except (ValueError, ValidationError) as error:
+            console.print(f"[red]bad address:[/red] {error}")
+            raise typer.Exit(2) from error
+        client = await connect(settings)
+        handle = client.get_workflow_handle(workflow_id_for(settings.crm, deal_id))
+        try:
+            await handle.execute_update(
+                CustomerToCash.resolve,
+                Resolution(action=action, corrected_address=corrected, note=note, actor=os.environ.get("USER", "cli")),
+            )
+        except WorkflowUpdateFailedError as error:
+            console.print(f"[red]rejected:[/red] {error.cause or error}")
+            raise typer.Exit(1) from error
+        console.print(f"{action} accepted for {handle.id}")
+
+    _run(run())
+
+
+if __name__ == "__main__":
+    cli()

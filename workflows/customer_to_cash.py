@@ -1,0 +1,688 @@
+"""CustomerToCash: one saga per closed deal, onboard -> activate -> tax -> invoice -> post -> settle -> apply.
+
+Any step that fails for good (a business rule, a permanent error, or a vendor still down after the retry
+policy) parks the saga in `needs_attention` with a readable Problem; finance answers with the `resolve`
+update (retry, retry with a corrected address, or cancel-and-compensate) or the `resume` signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import Names
+    from canonical import (
+        BusinessEvent,
+        Contract,
+        Deal,
+        EventType,
+        Invoice,
+        InvoiceLine,
+        JournalEntry,
+        JournalLine,
+        Payment,
+        PaymentStatus,
+        Subscription,
+        TaxQuote,
+        TaxRequest,
+        TaxRequestLine,
+    )
+    from canonical.reference import CATALOG, GL_ACCOUNTS, LEGAL_ENTITIES
+    from canonical.rules import deal_problems
+    from workflows import policies, search_attributes
+    from workflows.saga import (
+        Problem,
+        Resolution,
+        ResolutionAction,
+        SagaInput,
+        SagaResult,
+        SagaStatus,
+        Stage,
+        TimelineEntry,
+    )
+
+T = TypeVar("T")
+
+# How long settle waits for an asynchronous payment outcome before parking (dunning hands over to finance).
+PAYMENT_WAIT = timedelta(days=3)
+
+
+def workflow_id_for(crm: str, deal_id: str) -> str:
+    """Business id: a second trigger for the same deal finds this id taken."""
+    return f"c2c:{crm}:{deal_id}"
+
+
+class Undo(StrEnum):
+    """Compensations, registered before the step they undo runs."""
+
+    CANCEL_SUBSCRIPTION = "cancel subscription"
+    VOID_TAX = "void tax document"
+    VOID_INVOICE = "void billing invoice"
+    CREDIT_MEMO = "credit memo in ERP"
+
+
+class _Park(Exception):
+    """Raised by a step that found a business problem without calling out (e.g. a deal rule)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@workflow.defn(name="CustomerToCash")
+class CustomerToCash:
+    @workflow.init
+    def __init__(self, args: SagaInput) -> None:
+        self.args = args
+        self.progress = SagaStatus(
+            workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD
+        )
+        self.deal: Deal | None = None
+        self.golden_id: str | None = None
+        self.customer_refs: dict[str, str] = {}
+        self.subscription: Subscription | None = None
+        self.tax_quote: TaxQuote | None = None
+        self.invoice: Invoice | None = None
+        self.payment: Payment | None = None
+        self.rounds: dict[Stage, int] = {}
+        self.decision: Resolution | None = None
+        self.undo: list[Undo] = []
+
+    # ---- the business process -------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, args: SagaInput) -> SagaResult:
+        try:
+            await self.stage(Stage.ONBOARD, self.onboard)
+            await self.stage(Stage.ACTIVATE, self.activate)
+            await self.stage(Stage.TAX, self.quote_tax)
+            await self.stage(Stage.INVOICE, self.issue_invoice)
+            await self.stage(Stage.POST, self.post_to_erp)
+            await self.stage(Stage.SETTLE, self.settle)
+            await self.stage(Stage.APPLY, self.apply_cash)
+            await self.enter(Stage.COMPLETED)
+        except _Cancelled:
+            await self.compensate()
+            await self.enter(Stage.CANCELLED)
+        await self.record_fact()
+        return SagaResult(
+            workflow_id=self.progress.workflow_id,
+            deal_id=args.deal_id,
+            outcome=self.progress.stage,
+            currency=self.progress.currency,
+            legal_entity=self.progress.legal_entity,
+            external_ids=self.progress.external_ids,
+            totals=self.progress.totals,
+        )
+
+    async def onboard(self) -> None:
+        if self.deal is None:
+            deal = await self.call(
+                act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=self.args.deal_id), Deal
+            )
+            problems = deal_problems(deal)
+            if problems:
+                message = "; ".join(reason for _, reason in problems)
+                raise _Park(
+                    Problem(
+                        stage=Stage.ONBOARD,
+                        system="c2c",
+                        code=problems[0][0],
+                        message=message,
+                        error_type="BusinessRuleError",
+                    )
+                )
+            self.deal = deal
+            self.progress.legal_entity, self.progress.currency = deal.legal_entity, deal.currency
+            self.ids(crm_account=deal.customer.external_refs[self.args.crm])
+            workflow.upsert_search_attributes(
+                [
+                    search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
+                    search_attributes.CURRENCY.value_set(deal.currency),
+                ]
+            )
+        deal = self.deal
+        if self.golden_id is None:
+            resolved = await self.call(
+                act.HUB_QUEUE,
+                Names.RESOLVE_CUSTOMER,
+                act.ResolveCustomer(crm=self.args.crm, customer=deal.customer),
+                act.ResolvedCustomer,
+                retry=policies.HUB_RETRY,
+            )
+            self.golden_id, self.customer_refs = resolved.golden_id, {**resolved.refs}
+            self.ids(golden_customer=resolved.golden_id)
+        customer = deal.customer.model_copy(
+            update={
+                "golden_id": self.golden_id,
+                "external_refs": {**deal.customer.external_refs, **self.customer_refs},
+            }
+        )
+        entity = LEGAL_ENTITIES[deal.legal_entity]
+        billing_id, erp_id = await asyncio.gather(
+            self.call(
+                act.BILLING_QUEUE,
+                Names.BILLING_CUSTOMER,
+                act.UpsertBillingCustomer(customer=customer, idempotency_key=self.key("billing-customer")),
+                str,
+            ),
+            self.call(
+                act.ERP_QUEUE,
+                Names.ERP_CUSTOMER,
+                act.UpsertErpCustomer(customer=customer, legal_entity=entity, currency=deal.currency),
+                str,
+            ),
+        )
+        self.customer_refs.update(stripe=billing_id, netsuite=erp_id)
+        self.ids(billing_customer=billing_id, erp_customer=erp_id)
+        await self.call(
+            act.HUB_QUEUE,
+            Names.LINK_REFS,
+            act.LinkRefs(golden_id=self.golden_id, refs={"stripe": billing_id, "netsuite": erp_id}),
+            retry=policies.HUB_RETRY,
+        )
+        await self.call(
+            act.CRM_QUEUE,
+            Names.WRITE_BACK,
+            act.WriteBack(
+                account_id=self.progress.external_ids["crm_account"],
+                refs={"golden_id": self.golden_id, "billing_id": billing_id, "erp_id": erp_id},
+            ),
+        )
+        await self.emit(EventType.CUSTOMER_CREATED, {"golden_id": self.golden_id, **self.customer_refs})
+
+    async def activate(self) -> None:
+        deal = self.require(self.deal)
+        requests = [
+            act.PriceRequest(
+                price=CATALOG.price(line.product_code, deal.billing_period, deal.currency).model_copy(
+                    update={
+                        "unit_amount": line.unit_price
+                    }  # the deal's negotiated price, on the catalog product
+                ),
+                product_name=CATALOG.product(line.product_code).name,
+            )
+            for line in deal.lines
+        ]
+        price_ids = await self.call(
+            act.BILLING_QUEUE,
+            Names.ENSURE_PRICES,
+            act.EnsurePrices(prices=requests, idempotency_key=self.key("prices")),
+            dict[str, str],
+            timeout=policies.MULTI_CALL_TIMEOUT,
+        )
+        contract = Contract(
+            deal_id=deal.deal_id,
+            golden_customer_id=self.require(self.golden_id),
+            legal_entity=deal.legal_entity,
+            currency=deal.currency,
+            start_date=deal.close_date,
+            term_months=deal.term_months,
+            billing_period=deal.billing_period,
+            lines=deal.lines,
+        )
+        self.undo.append(Undo.CANCEL_SUBSCRIPTION)
+        self.subscription = await self.call(
+            act.BILLING_QUEUE,
+            Names.CREATE_SUBSCRIPTION,
+            act.CreateSubscription(
+                customer_id=self.customer_refs["stripe"],
+                contract=contract,
+                price_ids=price_ids,
+                idempotency_key=self.key("subscription"),
+            ),
+            Subscription,
+        )
+        self.ids(subscription=self.subscription.id)
+        await self.emit(EventType.SUBSCRIPTION_ACTIVATED, {"subscription": self.subscription.id})
+
+    async def quote_tax(self) -> None:
+        deal = self.require(self.deal)
+        entity = LEGAL_ENTITIES[deal.legal_entity]
+        request = TaxRequest(
+            document_code=self.tax_document_code(),
+            company_code=entity.code,
+            customer_code=self.require(self.golden_id),
+            customer_tax_id=deal.customer.tax_id,
+            date=workflow.now().date(),
+            currency=deal.currency,
+            ship_from=entity.address,
+            ship_to=deal.customer.address,
+            lines=[
+                TaxRequestLine(
+                    number=n,
+                    product_code=line.product_code,
+                    tax_code=CATALOG.product(line.product_code).tax_code,
+                    quantity=line.quantity,
+                    amount=line.amount,
+                )
+                for n, line in enumerate(deal.lines, start=1)
+            ],
+        )
+        if Undo.VOID_TAX not in self.undo:
+            self.undo.append(Undo.VOID_TAX)
+        self.tax_quote = await self.call(
+            act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote
+        )
+        self.ids(tax_document=self.tax_quote.document_code)
+        self.totals(subtotal=deal.period_amount.amount, tax=self.tax_quote.total_tax.amount)
+        await self.emit(
+            EventType.TAX_QUOTED, {"document": request.document_code, "tax": self.tax_quote.total_tax.amount}
+        )
+
+    async def issue_invoice(self) -> None:
+        deal, quote = self.require(self.deal), self.require(self.tax_quote)
+        if self.invoice is None:
+            today = workflow.now().date()
+            draft = Invoice(
+                golden_customer_id=self.require(self.golden_id),
+                legal_entity=deal.legal_entity,
+                currency=deal.currency,
+                issue_date=today,
+                due_date=today,  # charged automatically on issue
+                lines=[
+                    InvoiceLine(
+                        product_code=line.product_code,
+                        description=f"{CATALOG.product(line.product_code).name} ({deal.billing_period.value}ly)",
+                        quantity=line.quantity,
+                        unit_amount=line.unit_price,
+                        amount=line.amount,
+                    )
+                    for line in deal.lines
+                ],
+                tax=quote.total_tax,
+                tax_document_code=quote.document_code,
+            )
+            self.undo.append(Undo.VOID_INVOICE)
+            self.invoice = await self.call(
+                act.BILLING_QUEUE,
+                Names.CREATE_INVOICE,
+                act.CreateInvoice(
+                    customer_id=self.customer_refs["stripe"],
+                    subscription_id=self.require(self.subscription).id,
+                    invoice=draft,
+                    idempotency_key=self.key("invoice"),
+                ),
+                Invoice,
+                timeout=policies.MULTI_CALL_TIMEOUT,
+            )
+            self.ids(invoice=self.invoice.external_refs["stripe"])
+        finalized = await self.call(
+            act.BILLING_QUEUE,
+            Names.FINALIZE_INVOICE,
+            act.InvoiceAction(
+                invoice_id=self.invoice.external_refs["stripe"], idempotency_key=self.key("finalize")
+            ),
+            Invoice,
+        )
+        self.invoice = finalized
+        self.ids(invoice_number=finalized.number or "")
+        self.totals(total=finalized.total.amount)
+        await self.emit(
+            EventType.INVOICE_ISSUED,
+            {"invoice": finalized.external_refs["stripe"], "number": finalized.number},
+        )
+
+    async def post_to_erp(self) -> None:
+        invoice, deal = self.require(self.invoice), self.require(self.deal)
+        if "erp_invoice" not in self.progress.external_ids:
+            self.undo.append(Undo.CREDIT_MEMO)
+            erp_invoice = await self.call(
+                act.ERP_QUEUE,
+                Names.POST_INVOICE,
+                act.PostInvoice(invoice=invoice, customer_erp_id=self.customer_refs["netsuite"]),
+                str,
+            )
+            self.ids(erp_invoice=erp_invoice)
+        await self.call(
+            act.TAX_QUEUE,
+            Names.COMMIT_TAX,
+            act.TaxDocument(company_code=deal.legal_entity, document_code=self.tax_document_code()),
+        )
+        await self.emit(EventType.INVOICE_POSTED, {"erp_invoice": self.progress.external_ids["erp_invoice"]})
+
+    async def settle(self) -> None:
+        invoice_id = self.require(self.invoice).external_refs["stripe"]
+        # A new key per finance retry: after a decline, retrying with the old key would replay the decline.
+        payment = await self.call(
+            act.BILLING_QUEUE,
+            Names.COLLECT_PAYMENT,
+            act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("payment", per_round=True)),
+            Payment,
+        )
+        if payment.status is PaymentStatus.PENDING:
+            self.payment = payment
+            self.log(Stage.SETTLE, "payment pending", "waiting for payment_settled")
+            settled = await self.wait_for(
+                lambda: self.payment is not None and self.payment.status is not PaymentStatus.PENDING,
+                PAYMENT_WAIT,
+            )
+            if not settled:
+                raise _Park(
+                    Problem(
+                        stage=Stage.SETTLE,
+                        system="stripe",
+                        code="payment_timeout",
+                        message=f"no payment outcome within {PAYMENT_WAIT}",
+                        error_type="BusinessRuleError",
+                    )
+                )
+            payment = self.require(self.payment)
+        if payment.status is PaymentStatus.FAILED:
+            raise _Park(
+                Problem(
+                    stage=Stage.SETTLE,
+                    system="stripe",
+                    code="payment_failed",
+                    message="the payment failed",
+                    error_type="BusinessRuleError",
+                )
+            )
+        self.payment = payment
+        self.undo.clear()  # pivot: money moved; from here the saga only goes forward
+        self.ids(payment=payment.external_refs["stripe"])
+        self.totals(paid=payment.amount.amount, fee=payment.fee.amount if payment.fee else 0)
+        await self.emit(
+            EventType.PAYMENT_SETTLED,
+            {"payment": payment.external_refs["stripe"], "amount": payment.amount.amount},
+        )
+
+    async def apply_cash(self) -> None:
+        payment, deal = self.require(self.payment), self.require(self.deal)
+        if "erp_payment" not in self.progress.external_ids:
+            erp_payment = await self.call(
+                act.ERP_QUEUE,
+                Names.APPLY_PAYMENT,
+                act.ApplyPayment(
+                    payment=payment,
+                    customer_erp_id=self.customer_refs["netsuite"],
+                    invoice_erp_id=self.progress.external_ids["erp_invoice"],
+                ),
+                str,
+            )
+            self.ids(erp_payment=erp_payment)
+        if payment.fee is not None and payment.fee.amount > 0:
+            entry = JournalEntry(
+                external_id=f"fee-{payment.external_refs['stripe']}",
+                legal_entity=deal.legal_entity,
+                date=workflow.now().date(),
+                memo=f"Payment processing fee {payment.external_refs['stripe']}",
+                lines=[
+                    JournalLine(
+                        account=GL_ACCOUNTS["merchant_fees"], debit=payment.fee, memo="processor fee"
+                    ),
+                    JournalLine(
+                        account=GL_ACCOUNTS["undeposited_funds"],
+                        credit=payment.fee,
+                        memo="withheld by processor",
+                    ),
+                ],
+            )
+            journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
+            self.ids(erp_fee_journal=journal)
+        await self.emit(EventType.PAYMENT_APPLIED, {"erp_payment": self.progress.external_ids["erp_payment"]})
+
+    # ---- compensation -----------------------------------------------------------------------------
+
+    async def compensate(self) -> None:
+        """Undo in reverse order; in finance nothing is deleted: void, cancel, credit."""
+        await self.enter(Stage.COMPENSATING)
+        ids = self.progress.external_ids
+        for undo in reversed(self.undo):
+            target = {
+                Undo.CREDIT_MEMO: ids.get("erp_invoice"),
+                Undo.VOID_INVOICE: ids.get("invoice"),
+                Undo.VOID_TAX: ids.get("tax_document"),
+                Undo.CANCEL_SUBSCRIPTION: ids.get("subscription"),
+            }[undo]
+            if target is None:
+                self.log(Stage.COMPENSATING, f"skip {undo}", "the step never confirmed a record")
+                continue
+            try:
+                await self.run_undo(undo, target)
+                self.log(Stage.COMPENSATING, str(undo), target)
+            except ActivityError as err:
+                self.log(Stage.COMPENSATING, f"{undo} failed", str(err.cause or err))
+        self.undo.clear()
+        await self.emit(EventType.SAGA_CANCELLED, {"undone": list(ids)})
+
+    async def run_undo(self, undo: Undo, target: str) -> None:
+        retry = policies.COMPENSATION_RETRY
+        if undo is Undo.CREDIT_MEMO:
+            memo = await self.call(
+                act.ERP_QUEUE,
+                Names.POST_CREDIT_MEMO,
+                act.PostCreditMemo(
+                    invoice=self.require(self.invoice),
+                    invoice_erp_id=target,
+                    customer_erp_id=self.customer_refs["netsuite"],
+                ),
+                str,
+                retry=retry,
+            )
+            self.ids(erp_credit_memo=memo)
+        elif undo is Undo.VOID_INVOICE:
+            await self.call(
+                act.BILLING_QUEUE,
+                Names.VOID_INVOICE,
+                act.InvoiceAction(invoice_id=target, idempotency_key=self.key("void-invoice")),
+                retry=retry,
+            )
+        elif undo is Undo.VOID_TAX:
+            entity = self.require(self.deal).legal_entity
+            await self.call(
+                act.TAX_QUEUE,
+                Names.VOID_TAX,
+                act.TaxDocument(company_code=entity, document_code=target),
+                retry=retry,
+            )
+        else:
+            await self.call(
+                act.BILLING_QUEUE,
+                Names.CANCEL_SUBSCRIPTION,
+                act.CancelSubscription(
+                    subscription_id=target, idempotency_key=self.key("cancel-subscription")
+                ),
+                retry=retry,
+            )
+
+    # ---- finance control --------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self.progress
+
+    @workflow.update
+    async def resolve(self, resolution: Resolution) -> SagaStatus:
+        """Finance's decision on a parked saga; returns the status as it was when accepted."""
+        self.decision = resolution
+        self.log(
+            self.progress.stage,
+            f"resolution: {resolution.action}",
+            f"by {resolution.actor}: {resolution.note or ''}".strip(),
+        )
+        return self.progress
+
+    @resolve.validator
+    def validate_resolve(self, resolution: Resolution) -> None:
+        problem = self.progress.problem
+        if problem is None or self.decision is not None:
+            raise ValueError(f"saga is not waiting for a decision (stage {self.progress.stage})")
+        if resolution.action is ResolutionAction.RETRY_WITH_ADDRESS:
+            if resolution.corrected_address is None:
+                raise ValueError("retry_with_address needs corrected_address")
+            if problem.code != "invalid_address":
+                raise ValueError(f"the problem is {problem.code}, not an address: use retry or cancel")
+
+    @workflow.signal
+    def resume(self) -> None:
+        """Retry the parked stage as it is (e.g. after fixing the vendor side); ignored when not parked."""
+        if self.progress.problem is not None and self.decision is None:
+            self.decision = Resolution(action=ResolutionAction.RETRY, note="resume signal")
+
+    @workflow.signal
+    def payment_settled(self, payment: Payment) -> None:
+        """Asynchronous payment outcome (billing webhook) for a payment that was pending."""
+        if self.payment is not None and self.payment.status is PaymentStatus.PENDING:
+            self.payment = payment
+
+    # ---- machinery --------------------------------------------------------------------------------
+
+    async def stage(self, stage: Stage, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a stage; on a failure that retries cannot fix, park and follow finance's decision."""
+        while True:
+            await self.enter(stage)
+            try:
+                await step()
+                return
+            except _Park as park:
+                problem = park.problem
+            except ActivityError as err:
+                problem = self.problem_from(stage, err)
+            resolution = await self.park(problem)
+            if resolution.action is ResolutionAction.CANCEL:
+                raise _Cancelled()
+            if resolution.corrected_address is not None and self.deal is not None:
+                customer = self.deal.customer.model_copy(update={"address": resolution.corrected_address})
+                self.deal = self.deal.model_copy(update={"customer": customer})
+            self.rounds[stage] = self.rounds.get(stage, 0) + 1
+
+    async def park(self, problem: Problem) -> Resolution:
+        self.progress.problem = problem
+        self.log(problem.stage, "parked", f"{problem.system}/{problem.code}: {problem.message}")
+        self.progress.stage = Stage.NEEDS_ATTENTION
+        workflow.upsert_search_attributes(
+            [
+                search_attributes.STAGE.value_set(Stage.NEEDS_ATTENTION.value),
+                search_attributes.EXCEPTION.value_set(problem.code),
+            ]
+        )
+        await workflow.wait_condition(lambda: self.decision is not None)
+        resolution = self.require(self.decision)
+        self.decision = None
+        self.progress.problem = None
+        workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
+        return resolution
+
+    @staticmethod
+    def problem_from(stage: Stage, err: ActivityError) -> Problem:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+            info = cause.details[0]
+            # Retries exhausted on a transient failure: the vendor is down, not refusing.
+            retried_out = cause.type in ("TransientError", "UncertainOutcome")
+            return Problem(
+                stage=stage,
+                system=str(info.get("system", "?")),
+                code="unavailable" if retried_out else str(info.get("code", "error")),
+                message=str(info.get("message", cause.message)),
+                error_type=cause.type or "ApplicationError",
+            )
+        return Problem(
+            stage=stage,
+            system="c2c",
+            code="unavailable",
+            message=str(cause or err),
+            error_type=type(cause or err).__name__,
+        )
+
+    async def enter(self, stage: Stage) -> None:
+        self.progress.stage = stage
+        self.log(stage, "entered")
+        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage.value)])
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def call(
+        self,
+        queue: str,
+        name: str,
+        arg: Any,
+        result_type: Any = None,
+        *,
+        retry: Any = policies.VENDOR_RETRY,
+        timeout: timedelta = policies.ACTIVITY_TIMEOUT,
+    ) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            task_queue=f"{workflow.info().task_queue}-{queue}",
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            result_type=result_type,
+        )
+
+    async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
+        event = BusinessEvent.for_step(
+            workflow_id=self.progress.workflow_id,
+            event_type=event_type,
+            business_key=self.args.deal_id,
+            time=workflow.now(),
+            data=data,
+        )
+        await self.call(act.HUB_QUEUE, Names.RECORD_EVENT, event, bool, retry=policies.HUB_RETRY)
+
+    async def record_fact(self) -> None:
+        await self.call(
+            act.HUB_QUEUE,
+            Names.RECORD_FACT,
+            act.SagaFactInput(
+                workflow_id=self.progress.workflow_id,
+                deal_id=self.args.deal_id,
+                legal_entity=self.progress.legal_entity or "",
+                currency=self.progress.currency or "",
+                total_minor=self.progress.totals.get("paid", 0),
+                status=self.progress.stage.value,
+            ),
+            retry=policies.HUB_RETRY,
+        )
+
+    def key(self, step: str, *, per_round: bool = False) -> str:
+        """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""
+        key = f"{self.progress.workflow_id}:{step}"
+        rounds = self.rounds.get(self.progress.stage, 0) if per_round else 0
+        return f"{key}:r{rounds}" if rounds else key
+
+    def tax_document_code(self) -> str:
+        """AvaTax document codes are at most 50 characters; long deal ids get a stable hash."""
+        code = f"c2c-{self.args.crm}-{self.args.deal_id}"
+        if len(code) > 50:
+            code = "c2c-" + hashlib.sha256(code.encode()).hexdigest()[:40]
+        return code
+
+    def ids(self, **ids: str) -> None:
+        self.progress.external_ids.update(ids)
+
+    def totals(self, **totals: int) -> None:
+        self.progress.totals.update(totals)
+
+    def log(self, stage: Stage, event: str, detail: str | None = None) -> None:
+        self.progress.timeline.append(
+            TimelineEntry(at=workflow.now(), stage=stage, event=event, detail=detail)
+        )
+
+    @staticmethod
+    def require(value: T | None) -> T:
+        if value is None:
+            raise ApplicationError(
+                "saga state missing a value an earlier stage should have set", non_retryable=True
+            )
+        return value
