@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import total_ordering
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,12 +34,14 @@ def exponent(currency: str) -> int:
         raise ValueError(f"unsupported currency {currency!r}") from None
 
 
+@total_ordering
 class Money(BaseModel):
     """An amount in minor units (cents, yen, fils) of one currency."""
 
     model_config = ConfigDict(frozen=True)
 
-    amount: int = Field(description="minor units, e.g. 1050 = USD 10.50, 1050 = JPY 1050")
+    # strict: 10.0 is refused, not coerced; money never passes through a float
+    amount: int = Field(strict=True, description="minor units, e.g. 1050 = USD 10.50, 1050 = JPY 1050")
     currency: CurrencyCode
 
     @field_validator("currency")
@@ -57,7 +60,13 @@ class Money(BaseModel):
         if isinstance(value, float):  # pragma: no cover - guarded by the type, kept for callers without mypy
             raise TypeError("floats are not accepted for money; pass a Decimal or str")
         quantum = Decimal(1).scaleb(-exponent(currency))
-        major = Decimal(value).quantize(quantum, rounding=ROUND_HALF_EVEN)
+        try:
+            exact = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal amount: {value!r}") from None
+        if not exact.is_finite():
+            raise ValueError(f"not a finite amount: {value!r}")
+        major = exact.quantize(quantum, rounding=ROUND_HALF_EVEN)
         return cls(amount=int(major.scaleb(exponent(currency))), currency=currency)
 
     def to_decimal(self) -> Decimal:

@@ -48,14 +48,19 @@ class Customer(BaseModel):
     external_refs: ExternalRefs = Field(default_factory=dict)
 
 
-_LEGAL_SUFFIXES = re.compile(
-    r"\b(inc|incorporated|llc|ltd|limited|gmbh|ag|sa|sas|bv|kk|co|corp|corporation|plc)\b\.?"
+_LEGAL_SUFFIXES = frozenset(
+    {"inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "bv", "kk", "co", "corp", "corporation", "plc"}
 )
+_DOTTED_INITIALS = re.compile(r"\b(?:[a-z]\.){2,}")
 
 
 def normalise_legal_name(name: str) -> str:
-    """Key for matching company names: case-, accent-, punctuation- and legal-suffix-insensitive."""
+    """Key for matching company names: case-, accent-, punctuation- and trailing-legal-form-insensitive."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     folded = folded.replace("&", " and ")
-    folded = _LEGAL_SUFFIXES.sub(" ", folded)
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
+    folded = _DOTTED_INITIALS.sub(lambda m: m.group(0).replace(".", ""), folded)  # "k.k." -> "kk"
+    words = re.sub(r"[^a-z0-9]+", " ", folded).split()
+    # Only trailing legal forms ("Acme Co., Ltd."), so "Co-op Bank" keeps its "co".
+    while len(words) > 1 and words[-1] in _LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words)

