@@ -1,0 +1,103 @@
+"""AvaTax REST v2 adapter satisfying `connectors.roles.TaxEngine`."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from canonical import TaxQuote, TaxRequest
+from connectors.avatax.errors import SYSTEM, classify
+from connectors.avatax.mapping import DOCUMENT_TYPE, to_quote, to_transaction
+from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel, dumps
+from connectors.errors import PermanentError
+from connectors.kit import json_body, send
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# AvaTax's documented escapes for characters a path segment cannot carry.
+PATH_ESCAPES = {"/": "_-ava2f-_", "+": "_-ava2b-_", "?": "_-ava3f-_", "%": "_-ava25-_", "#": "_-ava23-_"}
+
+
+def path_code(value: str) -> str:
+    """A company or transaction code as a URL path segment."""
+    escaped = "".join(PATH_ESCAPES.get(char, char) for char in value)
+    return quote(escaped, safe="")
+
+
+class AvaTaxEngine:
+    """Tax quotes as uncommitted SalesInvoice documents keyed by document code; commit and void them."""
+
+    system = SYSTEM
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, account_id: str, license_key: str) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        token = base64.b64encode(f"{account_id}:{license_key}".encode()).decode()
+        self._headers = {
+            "Authorization": f"Basic {token}",
+            "Accept": "application/json",
+            "X-Avalara-Client": "c2c; 0.1.0; REST; v2; c2c-worker",
+        }
+
+    async def quote(self, request: TaxRequest) -> TaxQuote:
+        """Create-or-adjust document `request.document_code`: a retry adjusts the same document."""
+        body: CreateOrAdjustTransactionModel = {"createTransactionModel": to_transaction(request)}
+        response = await self._send("POST", "/api/v2/transactions/createoradjust", body)
+        transaction = _parse(TransactionModel, response)
+        if transaction.currencyCode != request.currency:
+            raise PermanentError(
+                SYSTEM,
+                "currency_mismatch",
+                f"asked for {request.currency}, document {transaction.code} is in {transaction.currencyCode}",
+            )
+        return to_quote(request, transaction)
+
+    async def commit(self, company_code: str, document_code: str) -> None:
+        """Mark the document reportable; committing a committed document is a no-op."""
+        await self._send("POST", self._path(company_code, document_code, "/commit"), {"commit": True})
+
+    async def void(self, company_code: str, document_code: str) -> None:
+        """Cancel the document; voiding a voided or never-created document is a no-op."""
+        try:
+            await self._send("POST", self._path(company_code, document_code, "/void"), {"code": "DocVoided"})
+        except PermanentError as exc:
+            # Compensation may run for a quote that never reached AvaTax: nothing to void.
+            if exc.status == 404 and exc.code == "EntityNotFoundError":
+                return
+            raise
+
+    async def get(self, company_code: str, document_code: str) -> dict[str, Any]:
+        """The stored TransactionModel as AvaTax returns it (amounts as Decimal)."""
+        response = await self._send("GET", self._path(company_code, document_code, ""), None)
+        body = json_body(SYSTEM, response)
+        if not isinstance(body, dict):
+            raise PermanentError(SYSTEM, "bad_response", "transaction body is not an object", status=200)
+        return body
+
+    def _path(self, company_code: str, document_code: str, suffix: str) -> str:
+        return (
+            f"/api/v2/companies/{path_code(company_code)}/transactions/{path_code(document_code)}{suffix}"
+            f"?documentType={DOCUMENT_TYPE}"
+        )
+
+    async def _send(self, method: str, path: str, body: Any) -> httpx.Response:
+        headers = dict(self._headers)
+        content = None
+        if body is not None:
+            content = dumps(body)
+            headers["Content-Type"] = "application/json"
+        request = self._http.build_request(method, self._base_url + path, headers=headers, content=content)
+        return await send(self._http, SYSTEM, request, classify)
+
+
+def _parse(model: type[Model], response: httpx.Response) -> Model:
+    try:
+        return model.model_validate(json_body(SYSTEM, response))
+    except ValidationError as exc:
+        raise PermanentError(
+            SYSTEM, "bad_response", f"unexpected {model.__name__}: {exc.error_count()} errors", status=200
+        ) from exc

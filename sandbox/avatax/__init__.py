@@ -1,0 +1,1 @@
+"""AvaTax REST v2 emulator: transactions with destination-based rates, address checks and voids."""
