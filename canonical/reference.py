@@ -69,7 +69,7 @@ CATALOG = Catalog(
 
 # General-ledger accounts the saga books to (account numbers, same chart in every legal entity).
 GL_ACCOUNTS: dict[str, str] = {
-    "accounts_receivable": "1200",
+    "accounts_receivable": "1100",
     "undeposited_funds": "1050",
     "merchant_fees": "6150",
 }

@@ -87,9 +87,7 @@ class CustomerToCash:
     @workflow.init
     def __init__(self, args: SagaInput) -> None:
         self.args = args
-        self.progress = SagaStatus(
-            workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD
-        )
+        self.progress = SagaStatus(workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD)
         self.deal: Deal | None = None
         self.golden_id: str | None = None
         self.customer_refs: dict[str, str] = {}
@@ -130,9 +128,7 @@ class CustomerToCash:
 
     async def onboard(self) -> None:
         if self.deal is None:
-            deal = await self.call(
-                act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=self.args.deal_id), Deal
-            )
+            deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=self.args.deal_id), Deal)
             problems = deal_problems(deal)
             if problems:
                 message = "; ".join(reason for _, reason in problems)
@@ -191,7 +187,10 @@ class CustomerToCash:
         await self.call(
             act.HUB_QUEUE,
             Names.LINK_REFS,
-            act.LinkRefs(golden_id=self.golden_id, refs={"stripe": billing_id, "netsuite": erp_id}),
+            # One ERP customer per subsidiary, so the ERP ref is keyed by entity.
+            act.LinkRefs(
+                golden_id=self.golden_id, refs={"stripe": billing_id, f"netsuite:{deal.legal_entity}": erp_id}
+            ),
             retry=policies.HUB_RETRY,
         )
         await self.call(
@@ -209,9 +208,7 @@ class CustomerToCash:
         requests = [
             act.PriceRequest(
                 price=CATALOG.price(line.product_code, deal.billing_period, deal.currency).model_copy(
-                    update={
-                        "unit_amount": line.unit_price
-                    }  # the deal's negotiated price, on the catalog product
+                    update={"unit_amount": line.unit_price}  # the deal's negotiated price, on the catalog product
                 ),
                 product_name=CATALOG.product(line.product_code).name,
             )
@@ -274,9 +271,7 @@ class CustomerToCash:
         )
         if Undo.VOID_TAX not in self.undo:
             self.undo.append(Undo.VOID_TAX)
-        self.tax_quote = await self.call(
-            act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote
-        )
+        self.tax_quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
         self.ids(tax_document=self.tax_quote.document_code)
         self.totals(subtotal=deal.period_amount.amount, tax=self.tax_quote.total_tax.amount)
         await self.emit(
@@ -323,9 +318,7 @@ class CustomerToCash:
         finalized = await self.call(
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
-            act.InvoiceAction(
-                invoice_id=self.invoice.external_refs["stripe"], idempotency_key=self.key("finalize")
-            ),
+            act.InvoiceAction(invoice_id=self.invoice.external_refs["stripe"], idempotency_key=self.key("finalize")),
             Invoice,
         )
         self.invoice = finalized
@@ -421,9 +414,7 @@ class CustomerToCash:
                 date=workflow.now().date(),
                 memo=f"Payment processing fee {payment.external_refs['stripe']}",
                 lines=[
-                    JournalLine(
-                        account=GL_ACCOUNTS["merchant_fees"], debit=payment.fee, memo="processor fee"
-                    ),
+                    JournalLine(account=GL_ACCOUNTS["merchant_fees"], debit=payment.fee, memo="processor fee"),
                     JournalLine(
                         account=GL_ACCOUNTS["undeposited_funds"],
                         credit=payment.fee,
@@ -493,9 +484,7 @@ class CustomerToCash:
             await self.call(
                 act.BILLING_QUEUE,
                 Names.CANCEL_SUBSCRIPTION,
-                act.CancelSubscription(
-                    subscription_id=target, idempotency_key=self.key("cancel-subscription")
-                ),
+                act.CancelSubscription(subscription_id=target, idempotency_key=self.key("cancel-subscription")),
                 retry=retry,
             )
 
@@ -675,14 +664,10 @@ class CustomerToCash:
         self.progress.totals.update(totals)
 
     def log(self, stage: Stage, event: str, detail: str | None = None) -> None:
-        self.progress.timeline.append(
-            TimelineEntry(at=workflow.now(), stage=stage, event=event, detail=detail)
-        )
+        self.progress.timeline.append(TimelineEntry(at=workflow.now(), stage=stage, event=event, detail=detail))
 
     @staticmethod
     def require(value: T | None) -> T:
         if value is None:
-            raise ApplicationError(
-                "saga state missing a value an earlier stage should have set", non_retryable=True
-            )
+            raise ApplicationError("saga state missing a value an earlier stage should have set", non_retryable=True)
         return value

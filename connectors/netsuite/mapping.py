@@ -1,0 +1,182 @@
+"""Canonical objects to NetSuite record bodies, with the account's internal ids for our reference data.
+
+Tax goes on the invoice as one line on the TAX service item (quantity 1, rate = the tax amount): the
+amount our tax engine quoted is booked as is, with no NetSuite tax code to recompute it.
+"""
+
+from __future__ import annotations
+
+from canonical import Customer, Invoice, JournalEntry, LegalEntity, Money, Payment, PaymentStatus
+from connectors.errors import PermanentError
+from connectors.netsuite.errors import SYSTEM
+from connectors.netsuite.wire import (
+    AddressBookAddress,
+    AddressBookLine,
+    ApplyLine,
+    CreditMemoBody,
+    CustomerBody,
+    CustomerPaymentBody,
+    InvoiceBody,
+    ItemLine,
+    JournalEntryBody,
+    JournalLineBody,
+    Ref,
+)
+
+BILLING_SYSTEM = "stripe"
+"""The system whose ids become NetSuite external ids of invoices and payments."""
+
+SUBSIDIARY_IDS: dict[str, str] = {"US01": "1", "DE01": "2"}
+CURRENCY_IDS: dict[str, str] = {"USD": "1", "EUR": "4", "JPY": "6"}
+ITEM_IDS: dict[str, str] = {"PLAT-SEAT": "10", "ANALYTICS": "11", "SUPPORT-PREM": "12"}
+TAX_ITEM_ID = "20"
+
+# Chart of accounts: GL account number (what canonical journal lines carry) -> NetSuite internal id.
+CASH_ACCOUNT = "1050"  # Undeposited Funds: where customer payments land
+AR_ACCOUNT = "1100"
+CLEARING_ACCOUNT = "1190"
+MERCHANT_FEES_ACCOUNT = "6150"
+ACCOUNT_IDS: dict[str, str] = {
+    "1000": "1",
+    CASH_ACCOUNT: "2",
+    AR_ACCOUNT: "6",
+    CLEARING_ACCOUNT: "7",
+    MERCHANT_FEES_ACCOUNT: "58",
+}
+
+
+def _lookup(table: dict[str, str], key: str, what: str) -> Ref:
+    try:
+        return {"id": table[key]}
+    except KeyError:
+        raise PermanentError(SYSTEM, f"unmapped_{what}", f"no NetSuite {what} for {key!r}") from None
+
+
+def subsidiary_ref(legal_entity: str) -> Ref:
+    return _lookup(SUBSIDIARY_IDS, legal_entity, "subsidiary")
+
+
+def currency_ref(currency: str) -> Ref:
+    return _lookup(CURRENCY_IDS, currency, "currency")
+
+
+def billing_id(refs: dict[str, str], what: str) -> str:
+    """The billing system's id of an invoice or payment: the external id it gets in NetSuite."""
+    try:
+        return refs[BILLING_SYSTEM]
+    except KeyError:
+        raise PermanentError(SYSTEM, f"missing_{what}_id", f"{what} has no {BILLING_SYSTEM} id") from None
+
+
+def customer_body(customer: Customer, entity: LegalEntity, currency: str) -> CustomerBody:
+    address: AddressBookAddress = {
+        "addr1": customer.address.line1,
+        "city": customer.address.city,
+        "zip": customer.address.postal_code,
+        "country": {"id": customer.address.country},
+    }
+    if customer.address.line2:
+        address["addr2"] = customer.address.line2
+    if customer.address.region:
+        address["state"] = customer.address.region
+    line: AddressBookLine = {"defaultBilling": True, "defaultShipping": True, "addressBookAddress": address}
+    body: CustomerBody = {
+        "companyName": customer.legal_name,
+        "subsidiary": subsidiary_ref(entity.code),
+        "currency": currency_ref(currency),
+        "addressBook": {"items": [line]},
+    }
+    if customer.email:
+        body["email"] = customer.email
+    return body
+
+
+def _item_lines(invoice: Invoice) -> list[ItemLine]:
+    lines: list[ItemLine] = [
+        {
+            "item": _lookup(ITEM_IDS, line.product_code, "item"),
+            "quantity": line.quantity,
+            "rate": line.unit_amount.to_decimal(),
+            "amount": line.amount.to_decimal(),
+            "description": line.description,
+        }
+        for line in invoice.lines
+    ]
+    if invoice.tax.amount:
+        lines.append(_tax_line(invoice.tax, invoice.tax_document_code))
+    return lines
+
+
+def _tax_line(tax: Money, document_code: str | None) -> ItemLine:
+    description = f"Tax ({document_code})" if document_code else "Tax"
+    amount = tax.to_decimal()
+    return {"item": {"id": TAX_ITEM_ID}, "quantity": 1, "rate": amount, "amount": amount, "description": description}
+
+
+def invoice_body(invoice: Invoice, customer_erp_id: str) -> InvoiceBody:
+    invoice_id = billing_id(invoice.external_refs, "invoice")
+    body: InvoiceBody = {
+        "entity": {"id": customer_erp_id},
+        "subsidiary": subsidiary_ref(invoice.legal_entity),
+        "currency": currency_ref(invoice.currency),
+        "tranDate": invoice.issue_date.isoformat(),
+        "dueDate": invoice.due_date.isoformat(),
+        "memo": f"Billing invoice {invoice.number or invoice_id}",
+        "item": {"items": _item_lines(invoice)},
+    }
+    if invoice.number:
+        body["otherRefNum"] = invoice.number
+    return body
+
+
+def credit_memo_body(invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> CreditMemoBody:
+    """A full reversal: the invoice's lines (tax included), created from and applied to the invoice."""
+    invoice_id = billing_id(invoice.external_refs, "invoice")
+    return {
+        "entity": {"id": customer_erp_id},
+        "subsidiary": subsidiary_ref(invoice.legal_entity),
+        "currency": currency_ref(invoice.currency),
+        "createdFrom": {"id": invoice_erp_id},
+        "memo": f"Reversal of billing invoice {invoice.number or invoice_id}",
+        "item": {"items": _item_lines(invoice)},
+    }
+
+
+def payment_body(payment: Payment, customer_erp_id: str, invoice_erp_id: str) -> CustomerPaymentBody:
+    """The gross amount, applied in full to the invoice; the fee is a separate journal entry."""
+    if payment.status is not PaymentStatus.SUCCEEDED:
+        raise PermanentError(SYSTEM, "payment_not_settled", f"payment is {payment.status.value}, not succeeded")
+    amount = payment.amount.to_decimal()
+    apply: ApplyLine = {"doc": {"id": invoice_erp_id}, "apply": True, "amount": amount}
+    return {
+        "customer": {"id": customer_erp_id},
+        "currency": currency_ref(payment.amount.currency),
+        "payment": amount,
+        "memo": f"Payment {billing_id(payment.external_refs, 'payment')} for invoice {payment.invoice_id}",
+        "apply": {"items": [apply]},
+    }
+
+
+def journal_entry_body(entry: JournalEntry) -> JournalEntryBody:
+    currencies = {side.currency for line in entry.lines for side in (line.debit, line.credit) if side is not None}
+    if len(currencies) != 1:
+        raise PermanentError(SYSTEM, "multi_currency_journal", f"one currency per journal entry, got {currencies}")
+    lines: list[JournalLineBody] = []
+    for line in entry.lines:
+        wire: JournalLineBody = {"account": _lookup(ACCOUNT_IDS, line.account, "account")}
+        if line.debit is not None:
+            wire["debit"] = line.debit.to_decimal()
+        if line.credit is not None:
+            wire["credit"] = line.credit.to_decimal()
+        if line.memo:
+            wire["memo"] = line.memo
+        lines.append(wire)
+    body: JournalEntryBody = {
+        "subsidiary": subsidiary_ref(entry.legal_entity),
+        "currency": currency_ref(currencies.pop()),
+        "tranDate": entry.date.isoformat(),
+        "line": {"items": lines},
+    }
+    if entry.memo:
+        body["memo"] = entry.memo
+    return body

@@ -1,0 +1,145 @@
+"""NetSuite SuiteTalk REST shapes (record API v1, OAuth 2.0 token) and exact-decimal JSON encoding."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar
+
+T = TypeVar("T")
+
+
+class Ref(TypedDict):
+    """A reference to another record by internal id (`{"id": "1"}`)."""
+
+    id: str
+
+
+class Sublist(TypedDict, Generic[T]):
+    items: list[T]
+
+
+class AddressBookAddress(TypedDict):
+    addr1: str
+    addr2: NotRequired[str]
+    city: str
+    state: NotRequired[str]
+    zip: str
+    country: Ref
+
+
+class AddressBookLine(TypedDict):
+    defaultBilling: bool
+    defaultShipping: bool
+    addressBookAddress: AddressBookAddress
+
+
+class CustomerBody(TypedDict):
+    companyName: str
+    email: NotRequired[str]
+    subsidiary: Ref
+    currency: Ref
+    addressBook: Sublist[AddressBookLine]
+
+
+class ItemLine(TypedDict):
+    item: Ref
+    quantity: int
+    rate: Decimal
+    amount: Decimal
+    description: str
+
+
+class InvoiceBody(TypedDict):
+    entity: Ref
+    subsidiary: Ref
+    currency: Ref
+    tranDate: str
+    dueDate: str
+    memo: str
+    otherRefNum: NotRequired[str]
+    item: Sublist[ItemLine]
+
+
+class CreditMemoBody(TypedDict):
+    entity: Ref
+    subsidiary: Ref
+    currency: Ref
+    createdFrom: Ref
+    memo: str
+    item: Sublist[ItemLine]
+
+
+class ApplyLine(TypedDict):
+    doc: Ref
+    apply: bool
+    amount: Decimal
+
+
+class CustomerPaymentBody(TypedDict):
+    customer: Ref
+    currency: Ref
+    payment: Decimal
+    memo: str
+    apply: Sublist[ApplyLine]
+
+
+class JournalLineBody(TypedDict):
+    account: Ref
+    debit: NotRequired[Decimal]
+    credit: NotRequired[Decimal]
+    memo: NotRequired[str]
+
+
+class JournalEntryBody(TypedDict):
+    subsidiary: Ref
+    currency: Ref
+    tranDate: str
+    memo: NotRequired[str]
+    line: Sublist[JournalLineBody]
+
+
+class TokenResponse(TypedDict):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+# Keys with a colon cannot be class attributes: the functional form keeps NetSuite's names.
+ErrorDetail = TypedDict("ErrorDetail", {"detail": str, "o:errorCode": str, "o:errorPath": str}, total=False)
+ErrorBody = TypedDict(
+    "ErrorBody", {"type": str, "title": str, "status": int, "o:errorDetails": list[ErrorDetail]}, total=False
+)
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send {value} as a JSON number")
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed where money flows; use Decimal")
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json_text(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def encode_json(body: Any) -> bytes:
+    """JSON with Decimals as plain numbers (`98.10`), which NetSuite expects for amounts."""
+    return _json_text(body).encode()
+
+
+def error_code_and_message(body: Any) -> tuple[str | None, str | None]:
+    """(o:errorCode, detail) of a NetSuite error body, or (error, error_description) of an OAuth one."""
+    if not isinstance(body, dict):
+        return None, None
+    details = body.get("o:errorDetails")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        code, detail = details[0].get("o:errorCode"), details[0].get("detail")
+        return (code if isinstance(code, str) else None), (detail if isinstance(detail, str) else None)
+    if isinstance(body.get("error"), str):
+        return body["error"], body.get("error_description") or body["error"]
+    title = body.get("title")
+    return None, title if isinstance(title, str) else None

@@ -1,0 +1,204 @@
+"""NetSuite emulator: OAuth 2.0 client-credentials token + SuiteTalk REST record API v1.
+
+Writes answer 204 with a `Location` header naming the record; `PUT /record/v1/{type}/eid:{externalId}`
+is an upsert (the same internal id on every repeat). Errors are RFC 9457 bodies with `o:errorDetails`.
+Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/periods/close {"before": date}`
+(transactions dated before it are refused), `POST /_sandbox/tokens/revoke` (every issued token expires).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from sandbox.faults import install_faults
+from sandbox.netsuite import decimal_json
+from sandbox.netsuite.records import BUILDERS
+from sandbox.netsuite.state import (
+    REFERENCE_TYPES,
+    WRITABLE_TYPES,
+    Account,
+    NetSuiteError,
+    Record,
+    not_found,
+    user_error,
+)
+
+RECORD_PATH = "/services/rest/record/v1"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
+RECORD_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resource"
+_PROBLEM_TYPES = {
+    400: ("Bad Request", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1"),
+    401: ("Unauthorized", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2"),
+    403: ("Forbidden", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.4"),
+    404: ("Not Found", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.5"),
+    405: ("Method Not Allowed", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.6"),
+}
+INVALID_LOGIN = (
+    "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at "
+    "Setup > Users/Roles > User Management > View Login Audit Trail."
+)
+
+
+class PeriodClose(BaseModel):
+    before: date
+
+
+def error_response(error: NetSuiteError) -> Response:
+    """The NetSuite REST error body for a refusal."""
+    title, type_url = _PROBLEM_TYPES.get(error.status, ("Error", "about:blank"))
+    detail: Record = {"detail": error.detail, "o:errorCode": error.code}
+    if error.path:
+        detail["o:errorPath"] = error.path
+    body = {"type": type_url, "title": title, "status": error.status, "o:errorDetails": [detail]}
+    return Response(decimal_json.dumps(body), status_code=error.status, media_type=ERROR_MEDIA_TYPE)
+
+
+def _record_url(request: Request, record_type: str, internal_id: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}{RECORD_PATH}/{record_type}/{internal_id}"
+
+
+def _render(request: Request, record_type: str, record: Record) -> Response:
+    body = copy.deepcopy(record)
+    body["links"] = [{"rel": "self", "href": _record_url(request, record_type, record["id"])}]
+    return Response(decimal_json.dumps(body), media_type=RECORD_MEDIA_TYPE)
+
+
+async def _json_object(request: Request) -> Record:
+    try:
+        body = decimal_json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise NetSuiteError(
+            400, "INVALID_CONTENT", "The request could not be understood by the server due to malformed syntax."
+        )
+    return body
+
+
+def create_app(token_ttl: float = 3600.0) -> FastAPI:
+    """The emulator app; `token_ttl` is the access-token lifetime in seconds."""
+    app = FastAPI(title="NetSuite emulator")
+    install_faults(app)
+    account = Account(token_ttl=token_ttl)
+    app.state.account = account
+
+    @app.exception_handler(NetSuiteError)
+    async def _refused(request: Request, error: NetSuiteError) -> Response:
+        return error_response(error)
+
+    @app.middleware("http")
+    async def _authenticate(request: Request, call_next: Any) -> Response:
+        if request.url.path.startswith(RECORD_PATH):
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not account.token_valid(token.strip()):
+                return error_response(NetSuiteError(401, "INVALID_LOGIN", INVALID_LOGIN))
+        response: Response = await call_next(request)
+        return response
+
+    @app.post(TOKEN_PATH)
+    async def token(request: Request) -> JSONResponse:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if not form.get("client_id") or form.get("client_secret") in (None, "", "wrong"):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        return JSONResponse(
+            {"access_token": account.issue_token(), "token_type": "Bearer", "expires_in": int(account.token_ttl)}
+        )
+
+    def _writable(record_type: str) -> None:
+        if record_type in REFERENCE_TYPES:
+            raise NetSuiteError(405, "INVALID_CONTENT", f"Record type '{record_type}' is read-only here.")
+        if record_type not in WRITABLE_TYPES:
+            raise NetSuiteError(404, "NONEXISTENT_ID", f"Record type '{record_type}' does not exist.")
+
+    async def _save(request: Request, record_type: str, internal_id: str | None, given: Record) -> Response:
+        """Validate the merged record and commit it; answer 204 with the record's Location."""
+        if internal_id is None:
+            internal_id = account.allocate_id()
+        record = BUILDERS[record_type](account, given, internal_id)
+        account.commit(record_type, internal_id, given, record)
+        return Response(status_code=204, headers={"Location": _record_url(request, record_type, internal_id)})
+
+    @app.post(RECORD_PATH + "/{record_type}")
+    async def create(record_type: str, request: Request) -> Response:
+        _writable(record_type)
+        body = await _json_object(request)
+        async with account.lock:
+            external_id = body.get("externalId")
+            if external_id is not None and (record_type, str(external_id)) in account.by_external_id:
+                raise user_error(f"A {record_type} record with external ID {external_id} already exists.")
+            return await _save(request, record_type, None, body)
+
+    @app.put(RECORD_PATH + "/{record_type}/{key}")
+    async def upsert(record_type: str, key: str, request: Request) -> Response:
+        _writable(record_type)
+        if not key.startswith("eid:") or len(key) == 4:
+            raise NetSuiteError(
+                405, "INVALID_CONTENT", "PUT is supported only as an upsert by external ID (eid:<externalId>)."
+            )
+        body = await _json_object(request)
+        external_id = key[4:]
+        async with account.lock:
+            internal_id = account.by_external_id.get((record_type, external_id))
+            earlier = account.inputs[record_type][internal_id] if internal_id else {}
+            return await _save(request, record_type, internal_id, {**earlier, **body, "externalId": external_id})
+
+    @app.patch(RECORD_PATH + "/{record_type}/{key}")
+    async def update(record_type: str, key: str, request: Request) -> Response:
+        _writable(record_type)
+        body = await _json_object(request)
+        async with account.lock:
+            record = account.find(record_type, key)
+            if record is None:
+                raise not_found(record_type, key)
+            merged = {**account.inputs[record_type][record["id"]], **body}
+            if record.get("externalId") and "externalId" not in body:
+                merged["externalId"] = record["externalId"]
+            return await _save(request, record_type, record["id"], merged)
+
+    @app.get(RECORD_PATH + "/{record_type}/{key}")
+    async def read(record_type: str, key: str, request: Request) -> Response:
+        if record_type in REFERENCE_TYPES:
+            reference = REFERENCE_TYPES[record_type].get(key)
+            if reference is None:
+                raise not_found(record_type, key)
+            return _render(request, record_type, reference)
+        if record_type not in WRITABLE_TYPES:
+            raise NetSuiteError(404, "NONEXISTENT_ID", f"Record type '{record_type}' does not exist.")
+        record = account.find(record_type, key)
+        if record is None:
+            raise not_found(record_type, key)
+        return _render(request, record_type, record)
+
+    @app.get("/_sandbox/state", include_in_schema=False)
+    async def state() -> Response:
+        return Response(decimal_json.dumps(account.snapshot()), media_type="application/json")
+
+    @app.post("/_sandbox/reset", include_in_schema=False)
+    async def reset() -> dict[str, bool]:
+        async with account.lock:
+            account.reset()
+        return {"reset": True}
+
+    @app.post("/_sandbox/periods/close", include_in_schema=False)
+    async def close_periods(close: PeriodClose) -> dict[str, str]:
+        async with account.lock:
+            account.closed_before = max(account.closed_before, close.before)
+        return {"closedBefore": account.closed_before.isoformat()}
+
+    @app.post("/_sandbox/tokens/revoke", include_in_schema=False)
+    async def revoke_tokens() -> dict[str, int]:
+        revoked = len(account.tokens)
+        account.tokens.clear()
+        return {"revoked": revoked}
+
+    return app

@@ -1,0 +1,175 @@
+"""In-memory account state of the NetSuite emulator: reference data, records, tokens, closed periods."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+Record = dict[str, Any]
+
+WRITABLE_TYPES = ("customer", "invoice", "customerPayment", "journalEntry", "creditMemo")
+FIRST_OPEN_DAY = date(2020, 1, 1)
+
+# Reference records every account is seeded with (read-only through the API).
+SUBSIDIARIES: dict[str, Record] = {
+    "1": {"id": "1", "name": "c2c Software Inc.", "country": "US", "currency": "1", "currencies": ["1", "6"]},
+    "2": {"id": "2", "name": "c2c Software GmbH", "country": "DE", "currency": "4", "currencies": ["4"]},
+}
+CURRENCIES: dict[str, Record] = {
+    "1": {"id": "1", "name": "US Dollar", "symbol": "USD", "currencyPrecision": 2},
+    "4": {"id": "4", "name": "Euro", "symbol": "EUR", "currencyPrecision": 2},
+    "6": {"id": "6", "name": "Yen", "symbol": "JPY", "currencyPrecision": 0},
+}
+SERVICE_ITEMS: dict[str, Record] = {
+    "10": {"id": "10", "itemId": "PLAT-SEAT", "displayName": "Platform seat"},
+    "11": {"id": "11", "itemId": "ANALYTICS", "displayName": "Analytics add-on"},
+    "12": {"id": "12", "itemId": "SUPPORT-PREM", "displayName": "Premium support"},
+    "20": {"id": "20", "itemId": "TAX", "displayName": "Sales tax / VAT"},
+}
+ACCOUNTS: dict[str, Record] = {
+    "1": {"id": "1", "acctNumber": "1000", "acctName": "Operating Cash", "acctType": "Bank"},
+    "2": {"id": "2", "acctNumber": "1050", "acctName": "Undeposited Funds", "acctType": "OthCurrAsset"},
+    "6": {"id": "6", "acctNumber": "1100", "acctName": "Accounts Receivable", "acctType": "AcctRec"},
+    "7": {"id": "7", "acctNumber": "1190", "acctName": "Payment Processor Clearing", "acctType": "OthCurrAsset"},
+    "58": {"id": "58", "acctNumber": "6150", "acctName": "Merchant Fees", "acctType": "Expense"},
+}
+REFERENCE_TYPES: dict[str, dict[str, Record]] = {
+    "subsidiary": SUBSIDIARIES,
+    "currency": CURRENCIES,
+    "serviceItem": SERVICE_ITEMS,
+    "account": ACCOUNTS,
+}
+UNDEPOSITED_FUNDS = "2"
+
+
+class NetSuiteError(Exception):
+    """A refusal the API reports as an RFC 9457 body with `o:errorDetails`."""
+
+    def __init__(self, status: int, code: str, detail: str, path: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.path = path
+
+
+def user_error(detail: str, path: str | None = None) -> NetSuiteError:
+    return NetSuiteError(400, "USER_ERROR", detail, path)
+
+
+def invalid_ref(field_name: str, key: str, suffix: str = "") -> NetSuiteError:
+    return NetSuiteError(400, "INVALID_KEY_OR_REF", f"Invalid {field_name} reference key {key}{suffix}.", field_name)
+
+
+def invalid_value(detail: str, path: str | None = None) -> NetSuiteError:
+    return NetSuiteError(400, "INVALID_VALUE", detail, path)
+
+
+def not_found(record_type: str, key: str) -> NetSuiteError:
+    return NetSuiteError(
+        404,
+        "NONEXISTENT_ID",
+        f"The record instance does not exist. Provide a valid record instance ID ({record_type} {key}).",
+    )
+
+
+@dataclass
+class Account:
+    """Everything one emulated NetSuite account holds; writes happen under `lock`."""
+
+    token_ttl: float = 3600.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    records: dict[str, dict[str, Record]] = field(default_factory=lambda: {t: {} for t in WRITABLE_TYPES})
+    # What clients sent (merged over upserts/patches); records are rebuilt from it and validated.
+    inputs: dict[str, dict[str, Record]] = field(default_factory=lambda: {t: {} for t in WRITABLE_TYPES})
+    by_external_id: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (record type, internal id) of a payment or credit memo -> {invoice id: amount applied}.
+    applications: dict[tuple[str, str], dict[str, Decimal]] = field(default_factory=dict)
+    closed_before: date = FIRST_OPEN_DAY
+    tokens: dict[str, float] = field(default_factory=dict)
+    tokens_issued: int = 0
+    next_id: int = 1000
+
+    def reset(self) -> None:
+        self.records = {t: {} for t in WRITABLE_TYPES}
+        self.inputs = {t: {} for t in WRITABLE_TYPES}
+        self.by_external_id.clear()
+        self.applications.clear()
+        self.closed_before = FIRST_OPEN_DAY
+        self.tokens.clear()
+        self.tokens_issued = 0
+        self.next_id = 1000
+
+    def issue_token(self) -> str:
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = time.monotonic() + self.token_ttl
+        self.tokens_issued += 1
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        expires = self.tokens.get(token)
+        return expires is not None and time.monotonic() < expires
+
+    def allocate_id(self) -> str:
+        self.next_id += 1
+        return str(self.next_id)
+
+    def find(self, record_type: str, key: str) -> Record | None:
+        """A record by internal id or by `eid:<externalId>`."""
+        if key.startswith("eid:"):
+            internal_id = self.by_external_id.get((record_type, key[4:]))
+            if internal_id is None:
+                return None
+            key = internal_id
+        return self.records.get(record_type, {}).get(key)
+
+    def applied_to(self, invoice_id: str, *, excluding: tuple[str, str] | None = None) -> Decimal:
+        """Sum applied to an invoice by payments and credit memos (optionally leaving one document out)."""
+        return sum(
+            (amounts.get(invoice_id, Decimal(0)) for doc, amounts in self.applications.items() if doc != excluding),
+            Decimal(0),
+        )
+
+    def has_transactions(self, customer_id: str) -> bool:
+        return any(
+            (record.get("entity") or record.get("customer") or {}).get("id") == customer_id
+            for record_type in ("invoice", "customerPayment", "creditMemo")
+            for record in self.records[record_type].values()
+        )
+
+    def commit(self, record_type: str, internal_id: str, given: Record, record: Record) -> None:
+        """Store a validated record and its input; re-derive the balances of invoices it touches."""
+        self.inputs[record_type][internal_id] = given
+        self.records[record_type][internal_id] = record
+        if record.get("externalId"):
+            self.by_external_id[(record_type, record["externalId"])] = internal_id
+        applied = record.pop("_applications", None)
+        if applied is not None:
+            key = (record_type, internal_id)
+            touched = set(self.applications.get(key, {})) | set(applied)
+            self.applications[key] = applied
+            for invoice_id in touched:
+                self.refresh_invoice(invoice_id)
+        elif record_type == "invoice":
+            self.refresh_invoice(internal_id)
+
+    def refresh_invoice(self, invoice_id: str) -> None:
+        invoice = self.records["invoice"][invoice_id]
+        remaining = invoice["total"] - self.applied_to(invoice_id)
+        invoice["amountRemaining"] = remaining
+        invoice["status"] = "Paid In Full" if remaining == 0 else "Open"
+
+    def snapshot(self) -> Record:
+        """Every record by type, as the demo shows and checks it."""
+        state: Record = {t: [copy.deepcopy(r) for r in self.records[t].values()] for t in WRITABLE_TYPES}
+        return {
+            **state,
+            "closedBefore": self.closed_before.isoformat(),
+            "tokensIssued": self.tokens_issued,
+        }
