@@ -1,0 +1,197 @@
+"""`SalesforceCrm`: the CRM role over the Salesforce REST API, plus generic query/upsert/update helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from canonical import Deal
+from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
+from connectors.kit import json_body, send
+from connectors.salesforce.errors import SYSTEM, classify
+from connectors.salesforce.mapping import UnmappableRecord, account_ref_fields, to_deal
+from connectors.salesforce.wire import (
+    AccountRecord,
+    LineItemRecord,
+    OpportunityRecord,
+    QueryResult,
+    TokenResponse,
+    UpsertResult,
+    encode_json,
+    soql_literal,
+)
+
+_RECORD_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+
+
+@dataclass(frozen=True)
+class _Session:
+    access_token: str
+    instance_url: str
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PermanentError(SYSTEM, "bad_response", f"unexpected {model.__name__}: {exc}") from exc
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'deal'}: {e['msg']}" for e in exc.errors())
+
+
+class SalesforceCrm:
+    """OAuth client-credentials login (token cached; one fresh login on 401) and REST calls on the instance."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        api_version: str = "v60.0",
+    ) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.api_version = api_version
+        self._session: _Session | None = None
+        self._login_lock = asyncio.Lock()
+
+    # -- CrmSystem ---------------------------------------------------------------------------------
+
+    async def get_deal(self, deal_id: str) -> Deal:
+        if not _RECORD_ID.match(deal_id):
+            raise BusinessRuleError(SYSTEM, "deal_not_found", f"{deal_id!r} is not a Salesforce record id")
+        try:
+            rows = await self.query(OpportunityRecord.soql("Opportunity", f"Id = {soql_literal(deal_id)}"))
+        except PermanentError as exc:
+            if exc.code != "INVALID_QUERY_FILTER_OPERATOR":
+                raise
+            raise BusinessRuleError(SYSTEM, "deal_not_found", f"{deal_id!r}: {exc.message}") from exc
+        if not rows:
+            raise BusinessRuleError(SYSTEM, "deal_not_found", f"no Opportunity with id {deal_id}")
+        try:
+            opportunity = OpportunityRecord.model_validate(rows[0])
+            if not opportunity.AccountId:
+                raise UnmappableRecord(f"Opportunity {opportunity.Id} has no AccountId")
+            accounts = await self.query(AccountRecord.soql("Account", f"Id = {soql_literal(opportunity.AccountId)}"))
+            if not accounts:
+                raise UnmappableRecord(f"Account {opportunity.AccountId} of the opportunity does not exist")
+            account = AccountRecord.model_validate(accounts[0])
+            line_rows = await self.query(
+                LineItemRecord.soql("OpportunityLineItem", f"OpportunityId = {soql_literal(opportunity.Id)}")
+            )
+            lines = [LineItemRecord.model_validate(row) for row in line_rows]
+            return to_deal(opportunity, account, lines)
+        except UnmappableRecord as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_deal", str(exc)) from exc
+        except ValidationError as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_deal", _validation_summary(exc)) from exc
+
+    async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
+        try:
+            fields = account_ref_fields(refs)
+        except KeyError as exc:
+            raise PermanentError(SYSTEM, "unknown_ref", str(exc.args[0])) from exc
+        if fields:
+            await self.update("Account", account_id, fields)
+
+    # -- generic helpers ---------------------------------------------------------------------------
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following nextRecordsUrl; each keeps its `attributes`."""
+        response = await self._call("GET", f"{self._data_path}/query", params={"q": soql})
+        result = _parse(QueryResult, json_body(SYSTEM, response))
+        records = list(result.records)
+        while not result.done and result.nextRecordsUrl:
+            response = await self._call("GET", result.nextRecordsUrl)
+            result = _parse(QueryResult, json_body(SYSTEM, response))
+            records.extend(result.records)
+        return records
+
+    async def upsert(self, sobject: str, ext_field: str, ext_value: str, fields: dict[str, Any]) -> str:
+        """Create or update the record whose external id `ext_field` is `ext_value`; returns its id."""
+        path = f"{self._data_path}/sobjects/{_segment(sobject)}/{_segment(ext_field)}/{_segment(ext_value)}"
+        response = await self._call("PATCH", path, body=fields)
+        return _parse(UpsertResult, json_body(SYSTEM, response)).id
+
+    async def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        await self._call("PATCH", f"{self._data_path}/sobjects/{_segment(sobject)}/{_segment(record_id)}", body=fields)
+
+    # -- session and transport ---------------------------------------------------------------------
+
+    @property
+    def _data_path(self) -> str:
+        return f"/services/data/{self.api_version}"
+
+    async def _call(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+    ) -> httpx.Response:
+        """Send on the current session; on 401 log in once more and resend, then give up (PermanentError)."""
+        for attempt in (1, 2):
+            session = await self._current_session()
+            headers = {"Authorization": f"Bearer {session.access_token}", "Accept": "application/json"}
+            content = None
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+                content = encode_json(body)
+            request = self.http.build_request(
+                method, session.instance_url + path, params=params, content=content, headers=headers
+            )
+            try:
+                return await send(self.http, SYSTEM, request, classify)
+            except PermanentError as exc:
+                if exc.status != 401 or attempt == 2:
+                    raise
+                self._forget(session)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _current_session(self) -> _Session:
+        session = self._session
+        if session is not None:
+            return session
+        async with self._login_lock:
+            if self._session is None:
+                self._session = await self._login()
+            return self._session
+
+    def _forget(self, session: _Session) -> None:
+        if self._session is session:
+            self._session = None
+
+    async def _login(self) -> _Session:
+        request = self.http.build_request(
+            "POST",
+            f"{self.base_url}/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            },
+            headers={"Accept": "application/json"},
+        )
+        try:
+            response = await send(self.http, SYSTEM, request, classify)
+        except UncertainOutcome as exc:
+            # A login has no side effect worth checking: a lost token response is simply retryable.
+            raise TransientError(SYSTEM, "login_failed", exc.message) from exc
+        token = _parse(TokenResponse, json_body(SYSTEM, response))
+        return _Session(token.access_token, (token.instance_url or self.base_url).rstrip("/"))
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")

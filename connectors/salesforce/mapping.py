@@ -1,0 +1,146 @@
+"""Salesforce records <-> canonical objects; every refusal names the Salesforce field at fault."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from canonical import Address, BillingPeriod, Customer, Deal, DealLine, Money
+from canonical.money import exponent
+from connectors.salesforce.wire import AccountRecord, LineItemRecord, OpportunityRecord
+
+SYSTEM = "salesforce"
+CLOSED_WON = "Closed Won"
+BILLING_PERIODS = {"Monthly": BillingPeriod.MONTH, "Annual": BillingPeriod.YEAR}
+# write_back_account ref key -> Account field.
+ACCOUNT_REF_FIELDS = {
+    "golden_id": "C2C_Golden_Id__c",
+    "billing_id": "Billing_Customer_Id__c",
+    "erp_id": "ERP_Customer_Id__c",
+}
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class UnmappableRecord(ValueError):
+    """A Salesforce record that cannot become a canonical object; the message names the field."""
+
+
+def _required(value: str | None, where: str) -> str:
+    if value is None or not value.strip():
+        raise UnmappableRecord(f"{where} is empty")
+    return value
+
+
+def _whole(value: Decimal | None, where: str) -> int:
+    if value is None:
+        raise UnmappableRecord(f"{where} is empty")
+    if value != value.to_integral_value():
+        raise UnmappableRecord(f"{where} must be a whole number, got {value}")
+    return int(value)
+
+
+def money(value: Decimal | None, currency: str, where: str) -> Money:
+    """Major units to Money; more decimals than the currency has is refused, never rounded away."""
+    if value is None:
+        raise UnmappableRecord(f"{where} is empty")
+    if value != value.quantize(Decimal(1).scaleb(-exponent(currency))):
+        raise UnmappableRecord(f"{where} {value} has more decimals than {currency} allows")
+    return Money.from_decimal(value, currency)
+
+
+def currency_of(opportunity: OpportunityRecord) -> str:
+    code = _required(opportunity.CurrencyIsoCode, "Opportunity.CurrencyIsoCode")
+    try:
+        exponent(code)
+    except ValueError:
+        raise UnmappableRecord(f"Opportunity.CurrencyIsoCode: unsupported currency {code!r}") from None
+    return code
+
+
+def address(account: AccountRecord) -> Address:
+    parts = {
+        "BillingStreet": account.BillingStreet,
+        "BillingCity": account.BillingCity,
+        "BillingPostalCode": account.BillingPostalCode,
+        "BillingCountry": account.BillingCountry,
+    }
+    missing = [name for name, value in parts.items() if value is None or not value.strip()]
+    if missing:
+        raise UnmappableRecord(f"Account {account.Id} billing address is incomplete: missing {', '.join(missing)}")
+    country = (account.BillingCountry or "").strip()
+    if not _COUNTRY.match(country):
+        raise UnmappableRecord(f"Account.BillingCountry {country!r} is not an ISO-3166 alpha-2 code")
+    # BillingStreet is a textarea: its first line is line 1, the rest line 2.
+    line1, _, line2 = (account.BillingStreet or "").strip().partition("\n")
+    return Address(
+        line1=line1.strip(),
+        line2=" ".join(line2.split()) or None,
+        city=(account.BillingCity or "").strip(),
+        region=(account.BillingState or "").strip() or None,
+        postal_code=(account.BillingPostalCode or "").strip(),
+        country=country,
+    )
+
+
+def customer(account: AccountRecord) -> Customer:
+    return Customer(
+        golden_id=account.C2C_Golden_Id__c or None,
+        legal_name=_required(account.Name, "Account.Name"),
+        tax_id=account.Tax_Id__c or None,
+        email=account.Billing_Email__c or None,
+        address=address(account),
+        external_refs={SYSTEM: account.Id},
+    )
+
+
+def deal_line(line: LineItemRecord, currency: str) -> DealLine:
+    where = f"OpportunityLineItem {line.Id}"
+    quantity = _whole(line.Quantity, f"{where} Quantity")
+    if quantity <= 0:
+        raise UnmappableRecord(f"{where} Quantity must be positive, got {quantity}")
+    unit_price = money(line.UnitPrice, currency, f"{where} UnitPrice")
+    if unit_price.is_negative:
+        raise UnmappableRecord(f"{where} UnitPrice is negative ({line.UnitPrice})")
+    return DealLine(
+        product_code=_required(line.ProductCode, f"{where} ProductCode"),
+        description=line.Description or None,
+        quantity=quantity,
+        unit_price=unit_price,
+    )
+
+
+def to_deal(opportunity: OpportunityRecord, account: AccountRecord, lines: list[LineItemRecord]) -> Deal:
+    """The canonical Deal; raises UnmappableRecord (or pydantic's ValidationError) when it cannot be one."""
+    currency = currency_of(opportunity)
+    if not lines:
+        raise UnmappableRecord(f"Opportunity {opportunity.Id} has no line items")
+    period = BILLING_PERIODS.get(opportunity.Billing_Period__c or "")
+    if period is None:
+        raise UnmappableRecord(
+            f"Opportunity.Billing_Period__c {opportunity.Billing_Period__c!r} is not Monthly or Annual"
+        )
+    if opportunity.CloseDate is None:
+        raise UnmappableRecord("Opportunity.CloseDate is empty")
+    stage = _required(opportunity.StageName, "Opportunity.StageName")
+    return Deal(
+        crm=SYSTEM,
+        deal_id=opportunity.Id,
+        name=_required(opportunity.Name, "Opportunity.Name"),
+        stage=stage,
+        closed_won=stage == CLOSED_WON,
+        close_date=opportunity.CloseDate,
+        currency=currency,
+        legal_entity=_required(opportunity.Legal_Entity__c, "Opportunity.Legal_Entity__c"),
+        term_months=_whole(opportunity.Term_Months__c, "Opportunity.Term_Months__c"),
+        billing_period=period,
+        customer=customer(account),
+        lines=[deal_line(line, currency) for line in lines],
+    )
+
+
+def account_ref_fields(refs: dict[str, str]) -> dict[str, str]:
+    """Account field values for write-back; raises KeyError naming an unknown ref key."""
+    unknown = sorted(set(refs) - set(ACCOUNT_REF_FIELDS))
+    if unknown:
+        raise KeyError(f"unknown ref keys {unknown} (known: {', '.join(ACCOUNT_REF_FIELDS)})")
+    return {ACCOUNT_REF_FIELDS[key]: value for key, value in refs.items()}

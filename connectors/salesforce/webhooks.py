@@ -1,0 +1,84 @@
+"""Verify the signed `opportunity.closed_won` callout before anything acts on it.
+
+Header `X-C2C-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`; several v1
+values may be present while a secret is rotated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+SIGNATURE_HEADER = "X-C2C-Signature"
+EVENT_TYPE = "opportunity.closed_won"
+
+
+class InvalidWebhook(ValueError):
+    """The request is not a genuine, fresh closed-won event; the message names the problem."""
+
+
+class ClosedWonEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    event_id: str = Field(alias="eventId", min_length=1)
+    event_type: Literal["opportunity.closed_won"] = Field(alias="eventType")
+    record_id: str = Field(alias="recordId", min_length=15)
+    stage_name: str = Field(alias="stageName")
+    occurred_at: AwareDatetime = Field(alias="occurredAt")
+
+
+_REQUIRED = [field.alias for field in ClosedWonEvent.model_fields.values() if field.alias]
+
+
+def _parse_header(header: str) -> tuple[int, list[str]]:
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            raise InvalidWebhook(f"malformed {SIGNATURE_HEADER} header: {part.strip()!r} is not key=value")
+        if key == "t":
+            if not value.isdigit():
+                raise InvalidWebhook(f"malformed {SIGNATURE_HEADER} header: timestamp {value!r} is not a number")
+            timestamp = int(value)
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise InvalidWebhook(f"malformed {SIGNATURE_HEADER} header: needs t= and v1=")
+    return timestamp, signatures
+
+
+def verify_closed_won(
+    body: bytes, signature_header: str | None, secret: str, *, now: float | None = None, tolerance: int = 300
+) -> ClosedWonEvent:
+    """The event in `body` if the signature matches and is at most `tolerance` seconds old, else InvalidWebhook."""
+    if not signature_header:
+        raise InvalidWebhook(f"missing {SIGNATURE_HEADER} header")
+    timestamp, signatures = _parse_header(signature_header)
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+        raise InvalidWebhook("signature does not match the body")
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise InvalidWebhook(f"timestamp {timestamp} is outside the tolerance of {tolerance}s")
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise InvalidWebhook(f"malformed JSON body: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidWebhook("malformed JSON body: not an object")
+    missing = [name for name in _REQUIRED if payload.get(name) in (None, "")]
+    if missing:
+        raise InvalidWebhook(f"missing fields: {', '.join(missing)}")
+    if payload["eventType"] != EVENT_TYPE:
+        raise InvalidWebhook(f"unexpected eventType {payload['eventType']!r}, expected {EVENT_TYPE}")
+    try:
+        return ClosedWonEvent.model_validate(payload)
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidWebhook(f"invalid event: {details}") from exc

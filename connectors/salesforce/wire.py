@@ -1,0 +1,101 @@
+"""Salesforce REST shapes: OAuth token, query results, upsert results and the records c2c reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    instance_url: str
+    token_type: str = "Bearer"
+    issued_at: str | None = None
+
+
+class QueryResult(BaseModel):
+    totalSize: int
+    done: bool
+    records: list[dict[str, Any]]
+    nextRecordsUrl: str | None = None
+
+
+class UpsertResult(BaseModel):
+    id: str
+    success: bool
+    created: bool | None = None
+
+
+class _Record(BaseModel):
+    """A queried record; only the fields declared on the subclass are selected."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Id: str
+
+    @classmethod
+    def soql(cls, sobject: str, where: str) -> str:
+        return f"SELECT {', '.join(cls.model_fields)} FROM {sobject} WHERE {where}"
+
+
+class OpportunityRecord(_Record):
+    Name: str | None = None
+    AccountId: str | None = None
+    StageName: str | None = None
+    CloseDate: date | None = None
+    CurrencyIsoCode: str | None = None
+    Legal_Entity__c: str | None = None
+    Term_Months__c: Decimal | None = None
+    Billing_Period__c: str | None = None
+
+
+class AccountRecord(_Record):
+    Name: str | None = None
+    Tax_Id__c: str | None = None
+    Billing_Email__c: str | None = None
+    BillingStreet: str | None = None
+    BillingCity: str | None = None
+    BillingState: str | None = None
+    BillingPostalCode: str | None = None
+    BillingCountry: str | None = None
+    C2C_Golden_Id__c: str | None = None
+
+
+class LineItemRecord(_Record):
+    ProductCode: str | None = None
+    Description: str | None = None
+    Quantity: Decimal | None = None
+    UnitPrice: Decimal | None = None
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal: quoted, with backslashes and quotes escaped."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON for a request body, writing Decimals as exact JSON numbers and dates as YYYY-MM-DD."""
+    return _encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send {value} to Salesforce")
+        return format(value, "f")
+    if isinstance(value, date):
+        return json.dumps(value.isoformat())
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON (floats are not accepted for money)")

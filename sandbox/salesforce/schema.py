@@ -1,0 +1,217 @@
+"""The org's metadata: the sObjects, their fields and how a JSON value is accepted into a field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from sandbox.salesforce import ids
+from sandbox.salesforce.errors import ApiError
+
+
+class FieldType(StrEnum):
+    ID = "id"
+    STRING = "string"
+    TEXTAREA = "textarea"
+    EMAIL = "email"
+    PICKLIST = "picklist"
+    DATE = "date"
+    DOUBLE = "double"
+    CURRENCY = "currency"
+    REFERENCE = "reference"
+
+    @property
+    def is_text(self) -> bool:
+        return self in (FieldType.STRING, FieldType.TEXTAREA, FieldType.EMAIL, FieldType.PICKLIST)
+
+    @property
+    def is_number(self) -> bool:
+        return self in (FieldType.DOUBLE, FieldType.CURRENCY)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: FieldType
+    required: bool = False
+    createable: bool = True
+    updateable: bool = True
+    external_id: bool = False
+    picklist: tuple[str, ...] = ()
+    reference_to: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str
+    key_prefix: str
+    fields: tuple[FieldSpec, ...]
+    _by_lower: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_lower", {f.name.lower(): f for f in self.fields})
+
+    def field(self, name: str) -> FieldSpec | None:
+        """Field names are case-insensitive in the REST API and SOQL."""
+        return self._by_lower.get(name.lower())
+
+    @property
+    def required(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+
+STAGES = (
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
+CLOSED_WON = "Closed Won"
+# The org's active currencies (multi-currency enabled); BRL and INR are active here but c2c does not bill them.
+CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "BRL", "INR")
+DEFAULT_CURRENCY = "USD"
+
+_ID = FieldSpec("Id", FieldType.ID, createable=False, updateable=False)
+_EXTERNAL_KEY = FieldSpec("External_Key__c", FieldType.STRING, external_id=True)
+
+ACCOUNT = ObjectSpec(
+    "Account",
+    "001",
+    (
+        _ID,
+        FieldSpec("Name", FieldType.STRING, required=True),
+        FieldSpec("Tax_Id__c", FieldType.STRING),
+        FieldSpec("Billing_Email__c", FieldType.EMAIL),
+        FieldSpec("BillingStreet", FieldType.TEXTAREA),
+        FieldSpec("BillingCity", FieldType.STRING),
+        FieldSpec("BillingState", FieldType.STRING),
+        FieldSpec("BillingPostalCode", FieldType.STRING),
+        FieldSpec("BillingCountry", FieldType.STRING),
+        _EXTERNAL_KEY,
+        FieldSpec("C2C_Golden_Id__c", FieldType.STRING),
+        FieldSpec("Billing_Customer_Id__c", FieldType.STRING),
+        FieldSpec("ERP_Customer_Id__c", FieldType.STRING),
+    ),
+)
+OPPORTUNITY = ObjectSpec(
+    "Opportunity",
+    "006",
+    (
+        _ID,
+        FieldSpec("Name", FieldType.STRING, required=True),
+        FieldSpec("AccountId", FieldType.REFERENCE, reference_to="Account"),
+        FieldSpec("StageName", FieldType.PICKLIST, required=True, picklist=STAGES),
+        FieldSpec("CloseDate", FieldType.DATE, required=True),
+        FieldSpec("CurrencyIsoCode", FieldType.PICKLIST, picklist=CURRENCIES),
+        FieldSpec("Amount", FieldType.CURRENCY, createable=False, updateable=False),
+        FieldSpec("Legal_Entity__c", FieldType.STRING),
+        FieldSpec("Term_Months__c", FieldType.DOUBLE),
+        FieldSpec("Billing_Period__c", FieldType.PICKLIST, picklist=("Monthly", "Annual")),
+        _EXTERNAL_KEY,
+    ),
+)
+OPPORTUNITY_LINE_ITEM = ObjectSpec(
+    "OpportunityLineItem",
+    "00k",
+    (
+        _ID,
+        FieldSpec("OpportunityId", FieldType.REFERENCE, required=True, updateable=False, reference_to="Opportunity"),
+        FieldSpec("ProductCode", FieldType.STRING),
+        FieldSpec("Quantity", FieldType.DOUBLE, required=True),
+        FieldSpec("UnitPrice", FieldType.CURRENCY, required=True),
+        FieldSpec("TotalPrice", FieldType.CURRENCY, createable=False, updateable=False),
+        FieldSpec("Description", FieldType.STRING),
+        _EXTERNAL_KEY,
+    ),
+)
+OBJECTS: dict[str, ObjectSpec] = {o.name.lower(): o for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM)}
+
+
+def find_object(name: str) -> ObjectSpec | None:
+    return OBJECTS.get(name.lower())
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+ReferenceCheck = Callable[[str, str], bool]
+"""(object name, 18-char id) -> whether that record exists."""
+
+
+def accept(spec: FieldSpec, value: Any, exists: ReferenceCheck) -> Any:
+    """The stored form of a JSON `value` for a field, or the ApiError Salesforce answers with."""
+    if value is None:
+        return None
+    kind = spec.type
+    if kind.is_text or kind in (FieldType.REFERENCE, FieldType.DATE, FieldType.ID):
+        if not isinstance(value, str):
+            raise _cannot_deserialize(spec, value)
+    if kind is FieldType.EMAIL and not _EMAIL.match(value):
+        raise ApiError(400, "INVALID_EMAIL_ADDRESS", f"{spec.name}: invalid email address: {value}", [spec.name])
+    if kind is FieldType.PICKLIST and value not in spec.picklist:
+        raise ApiError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{spec.name}: bad value for restricted picklist field: {value}",
+            [spec.name],
+        )
+    if kind is FieldType.DATE:
+        return _date(spec, value)
+    if kind is FieldType.REFERENCE:
+        return _reference(spec, value, exists)
+    if kind.is_number:
+        return _number(spec, value)
+    return value
+
+
+def _reference(spec: FieldSpec, value: str, exists: ReferenceCheck) -> str:
+    assert spec.reference_to is not None
+    record_id = ids.normalise(value)
+    if record_id is None:
+        raise ApiError(400, "MALFORMED_ID", f"{spec.reference_to} ID: id value of incorrect type: {value}", [spec.name])
+    if not exists(spec.reference_to, record_id):
+        raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [spec.name])
+    return record_id
+
+
+def _number(spec: FieldSpec, value: Any) -> Decimal | int:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise _cannot_deserialize(spec, value)
+    if isinstance(value, int | Decimal):
+        return value
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise _cannot_deserialize(spec, value) from None
+    if not number.is_finite():
+        raise _cannot_deserialize(spec, value)
+    return number
+
+
+def _date(spec: FieldSpec, value: str) -> str:
+    try:
+        if _DATE.match(value):
+            return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise _cannot_deserialize(spec, value)
+
+
+def _cannot_deserialize(spec: FieldSpec, value: Any) -> ApiError:
+    kind = "date" if spec.type is FieldType.DATE else "double" if spec.type.is_number else "string"
+    return ApiError(
+        400,
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {kind} from value {value!r} for field {spec.name}",
+    )

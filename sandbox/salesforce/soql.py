@@ -1,0 +1,210 @@
+"""A SOQL subset: SELECT f, ... FROM Obj [WHERE F = v [AND ...]] [LIMIT n], with Salesforce's errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sandbox.salesforce import ids
+from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.schema import FieldSpec, FieldType, ObjectSpec, find_object
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<date>\d{4}-\d{2}-\d{2})(?![\w.-])
+    | (?P<number>-?\d+(?:\.\d+)?)(?![\w.])
+    | (?P<op>!=|=)
+    | (?P<comma>,)
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    literal: Token
+
+
+@dataclass(frozen=True)
+class Query:
+    fields: list[str]
+    sobject: str
+    where: list[Condition]
+    limit: int | None
+
+
+def malformed(message: str) -> ApiError:
+    return ApiError(400, "MALFORMED_QUERY", message)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    position = 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.lastgroup is None:
+            bad = text[position:].strip().split(" ")[0]
+            raise malformed(f"unexpected token: '{bad}'")
+        tokens.append(Token(match.lastgroup, match.group(match.lastgroup)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.position = 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self, kind: str, keyword: str | None = None) -> Token:
+        token = self.peek()
+        if token is None:
+            raise malformed("unexpected end of query")
+        if token.kind != kind or (keyword is not None and token.text.upper() != keyword):
+            raise malformed(f"unexpected token: '{token.text}'")
+        self.position += 1
+        return token
+
+    def at_keyword(self, keyword: str) -> bool:
+        token = self.peek()
+        return token is not None and token.kind == "word" and token.text.upper() == keyword
+
+    def parse(self) -> Query:
+        self.take("word", "SELECT")
+        fields = [self.take("word").text]
+        while self.peek() is not None and self.peek() == Token("comma", ","):
+            self.take("comma")
+            fields.append(self.take("word").text)
+        self.take("word", "FROM")
+        sobject = self.take("word").text
+        where = []
+        if self.at_keyword("WHERE"):
+            self.take("word")
+            where.append(self.condition())
+            while self.at_keyword("AND"):
+                self.take("word")
+                where.append(self.condition())
+        limit = None
+        if self.at_keyword("LIMIT"):
+            self.take("word")
+            token = self.take("number")
+            if not token.text.isdigit():
+                raise malformed(f"unexpected token: '{token.text}'")
+            limit = int(token.text)
+        trailing = self.peek()
+        if trailing is not None:
+            raise malformed(f"unexpected token: '{trailing.text}'")
+        return Query(fields, sobject, where, limit)
+
+    def condition(self) -> Condition:
+        field = self.take("word").text
+        op = self.take("op").text
+        literal = self.peek()
+        if literal is None:
+            raise malformed("unexpected end of query")
+        if literal.kind == "word" and literal.text.lower() not in ("null", "true", "false"):
+            raise malformed(f"unexpected token: '{literal.text}'")
+        if literal.kind not in ("string", "number", "date", "word"):
+            raise malformed(f"unexpected token: '{literal.text}'")
+        self.position += 1
+        return Condition(field, op, literal)
+
+
+def parse(text: str) -> Query:
+    """Parse a query of the subset or raise MALFORMED_QUERY."""
+    return _Parser(tokenize(text)).parse()
+
+
+def _unquote(literal: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), literal[1:-1])
+
+
+def _filter_error(spec: FieldSpec, kind: str, quoted: bool) -> ApiError:
+    quotes = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
+    return ApiError(
+        400,
+        "INVALID_QUERY_FILTER_OPERATOR",
+        f"value of filter criterion for field '{spec.name}' must be of type {kind} and {quotes}",
+    )
+
+
+def _filter_value(spec: FieldSpec, literal: Token) -> Any:
+    """The literal as a value comparable with the stored field value (None for null)."""
+    if literal.kind == "word" and literal.text.lower() == "null":
+        return None
+    kind = spec.type
+    if kind in (FieldType.ID, FieldType.REFERENCE):
+        if literal.kind != "string":
+            raise _filter_error(spec, "id", quoted=True)
+        value = _unquote(literal.text)
+        record_id = ids.normalise(value)
+        if record_id is None:
+            raise ApiError(400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value}")
+        return record_id
+    if kind.is_text:
+        if literal.kind != "string":
+            raise _filter_error(spec, "string", quoted=True)
+        return _unquote(literal.text).casefold()
+    if kind.is_number:
+        if literal.kind != "number":
+            raise _filter_error(spec, "double", quoted=False)
+        return Decimal(literal.text)
+    if literal.kind != "date":
+        raise _filter_error(spec, "date", quoted=False)
+    return literal.text
+
+
+def _comparable(spec: FieldSpec, value: Any) -> Any:
+    if value is None:
+        return None
+    if spec.type.is_text:
+        return str(value).casefold()
+    if spec.type.is_number:
+        return Decimal(value)
+    return value
+
+
+def _field(spec: ObjectSpec, name: str) -> FieldSpec:
+    found = spec.field(name)
+    if found is None:
+        raise ApiError(
+            400,
+            "INVALID_FIELD",
+            f"No such column '{name}' on entity '{spec.name}'. If you are attempting to use a custom field, "
+            "be sure to append the '__c' after the custom field name.",
+        )
+    return found
+
+
+def execute(
+    query: Query, records: dict[str, dict[str, dict[str, Any]]]
+) -> tuple[ObjectSpec, list[str], list[dict[str, Any]]]:
+    """(object, selected field names, matching records) of `query` over `records` (object -> id -> record)."""
+    spec = find_object(query.sobject)
+    if spec is None:
+        raise ApiError(400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
+    selected = [_field(spec, name).name for name in query.fields]
+    bound = [(field, c.op, _filter_value(field, c.literal)) for c in query.where for field in [_field(spec, c.field)]]
+    matched: list[dict[str, Any]] = []
+    for record in records[spec.name].values():
+        if query.limit is not None and len(matched) >= query.limit:
+            break
+        if all((_comparable(field, record.get(field.name)) == value) == (op == "=") for field, op, value in bound):
+            matched.append(record)
+    return spec, selected, matched

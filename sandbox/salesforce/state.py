@@ -1,0 +1,199 @@
+"""What the emulated org holds: records per sObject, OAuth sessions, query cursors; all writes go through here."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from sandbox.salesforce import ids
+from sandbox.salesforce.errors import ApiError, not_found
+from sandbox.salesforce.schema import (
+    CLOSED_WON,
+    DEFAULT_CURRENCY,
+    OBJECTS,
+    OPPORTUNITY,
+    OPPORTUNITY_LINE_ITEM,
+    ObjectSpec,
+    accept,
+    find_object,
+)
+from sandbox.salesforce.webhooks import WebhookSender
+
+Record = dict[str, Any]
+
+VALIDATION_MESSAGE = "Add at least one product before closing the opportunity as won."
+
+
+class Org:
+    """One org. Callers hold `lock` around every mutation so concurrent upserts cannot create duplicates."""
+
+    def __init__(self, sender: WebhookSender, query_batch_size: int) -> None:
+        self.lock = asyncio.Lock()
+        self.sender = sender
+        self.query_batch_size = query_batch_size
+        self.records: dict[str, dict[str, Record]] = {spec.name: {} for spec in OBJECTS.values()}
+        self.sessions: set[str] = set()
+        self.sessions_issued = 0
+        self.cursors: dict[str, list[Record]] = {}
+        # Serial numbers survive a reset so an id is never reused within one emulator process.
+        self._serial = itertools.count(12_345_678_901)
+
+    def reset(self) -> None:
+        """Empty the org and revoke every session (connectors must log in again)."""
+        for records in self.records.values():
+            records.clear()
+        self.sessions.clear()
+        self.sessions_issued = 0
+        self.cursors.clear()
+        self.sender.reset()
+
+    def next_id(self, key_prefix: str) -> str:
+        return ids.make_id(key_prefix, next(self._serial))
+
+    def get(self, spec: ObjectSpec, record_id: str) -> Record:
+        normalised = ids.normalise(record_id)
+        record = self.records[spec.name].get(normalised) if normalised else None
+        if record is None:
+            raise not_found()
+        return record
+
+    def find_external(self, spec: ObjectSpec, field: str, value: str) -> Record | None:
+        for record in self.records[spec.name].values():
+            if record.get(field) == value:
+                return record
+        return None
+
+    def external_field(self, spec: ObjectSpec, name: str) -> str:
+        field = spec.field(name)
+        if field is None or not field.external_id:
+            raise ApiError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {name}")
+        return field.name
+
+    def create(self, spec: ObjectSpec, body: Any) -> str:
+        changes = self._changes(spec, body, creating=True)
+        record_id = self.next_id(spec.key_prefix)
+        self._save(spec, record_id, None, changes)
+        return record_id
+
+    def update(self, spec: ObjectSpec, record_id: str, body: Any) -> None:
+        existing = self.get(spec, record_id)
+        self._save(spec, existing["Id"], existing, self._changes(spec, body, creating=False))
+
+    def upsert(self, spec: ObjectSpec, field: str, value: str, body: Any) -> tuple[str, bool]:
+        """(record id, created) after an upsert keyed by external id `field` = `value`."""
+        existing = self.find_external(spec, field, value)
+        changes = self._changes(spec, body, creating=existing is None)
+        changes[field] = value  # the value in the URL wins over one in the body
+        if existing is None:
+            record_id = self.next_id(spec.key_prefix)
+            self._save(spec, record_id, None, changes)
+            return record_id, True
+        self._save(spec, existing["Id"], existing, changes)
+        return existing["Id"], False
+
+    def _exists(self, sobject: str, record_id: str) -> bool:
+        return record_id in self.records[sobject]
+
+    def _changes(self, spec: ObjectSpec, body: Any, *, creating: bool) -> Record:
+        if not isinstance(body, dict):
+            raise ApiError(400, "JSON_PARSER_ERROR", f"Can not deserialize SObject {spec.name} from the request body")
+        changes: Record = {}
+        for key, value in body.items():
+            if key == "attributes":
+                continue
+            field = spec.field(key)
+            if field is None:
+                raise ApiError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {spec.name}")
+            if not (field.createable if creating else field.updateable):
+                raise ApiError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {field.name}. Please check the security settings of this "
+                    "field and verify that it is read/write for your profile or permission set.",
+                    [field.name],
+                )
+            changes[field.name] = accept(field, value, self._exists)
+        return changes
+
+    def _save(self, spec: ObjectSpec, record_id: str, existing: Record | None, changes: Record) -> None:
+        if existing is None:
+            existing = {field.name: None for field in spec.fields} | {"Id": record_id}
+            if spec is OPPORTUNITY:
+                existing["CurrencyIsoCode"] = DEFAULT_CURRENCY
+        record = existing | changes
+        missing = [name for name in spec.required if record.get(name) in (None, "")]
+        if missing:
+            raise ApiError(
+                400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+            )
+        key = record.get("External_Key__c")
+        holder = self.find_external(spec, "External_Key__c", key) if key is not None else None
+        if holder is not None and holder["Id"] != record_id:
+            raise ApiError(
+                400,
+                "DUPLICATE_VALUE",
+                f"duplicate value found: External_Key__c duplicates value on record with id: {holder['Id']}",
+                ["External_Key__c"],
+            )
+        if spec is OPPORTUNITY and record["StageName"] == CLOSED_WON and not self._lines_of(record_id):
+            raise ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", VALIDATION_MESSAGE, [])
+        if spec is OPPORTUNITY_LINE_ITEM:
+            if Decimal(record["Quantity"]) == 0:
+                raise ApiError(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    "field integrity exception: Quantity (quantity must be nonzero)",
+                    ["Quantity"],
+                )
+            record["TotalPrice"] = record["Quantity"] * record["UnitPrice"]
+        became_won = record.get("StageName") == CLOSED_WON and existing.get("StageName") != CLOSED_WON
+        self.records[spec.name][record_id] = record
+        if spec is OPPORTUNITY_LINE_ITEM:
+            self._recompute_amount(record["OpportunityId"])
+        if spec is OPPORTUNITY and became_won:
+            self.sender.closed_won(record_id)
+
+    def _lines_of(self, opportunity_id: str) -> list[Record]:
+        lines = self.records[OPPORTUNITY_LINE_ITEM.name].values()
+        return [line for line in lines if line["OpportunityId"] == opportunity_id]
+
+    def _recompute_amount(self, opportunity_id: str) -> None:
+        total: Decimal | int = sum((line["TotalPrice"] for line in self._lines_of(opportunity_id)), 0)
+        self.records[OPPORTUNITY.name][opportunity_id]["Amount"] = total
+
+    def page(self, rows: list[Record]) -> tuple[list[Record], str | None]:
+        """The first batch of `rows` and a cursor for the rest (None when they fit in one batch)."""
+        if len(rows) <= self.query_batch_size:
+            return rows, None
+        locator = self.next_id("01g")
+        self.cursors[locator] = rows
+        return rows[: self.query_batch_size], f"{locator}-{self.query_batch_size}"
+
+    def next_page(self, cursor: str) -> tuple[list[Record], str | None, int]:
+        """(batch, next cursor or None, total size) for a `<locator>-<offset>` cursor."""
+        locator, _, offset_text = cursor.partition("-")
+        rows = self.cursors.get(locator)
+        if rows is None or not offset_text.isdigit() or int(offset_text) >= len(rows):
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        offset = int(offset_text)
+        end = offset + self.query_batch_size
+        if end >= len(rows):
+            del self.cursors[locator]
+            return rows[offset:], None, len(rows)
+        return rows[offset:end], f"{locator}-{end}", len(rows)
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the org holds, for `GET /_sandbox/state`."""
+        state: dict[str, Any] = {name: list(records.values()) for name, records in self.records.items()}
+        state["webhookDeliveries"] = list(self.sender.deliveries)
+        state["sessionsIssued"] = self.sessions_issued
+        return state
+
+
+def object_or_404(name: str) -> ObjectSpec:
+    spec = find_object(name)
+    if spec is None:
+        raise not_found()
+    return spec
