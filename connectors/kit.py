@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -81,3 +81,28 @@ def json_body(system: str, response: httpx.Response) -> Any:
         raise PermanentError(
             system, "bad_response", f"{response.status_code} body is not JSON", status=response.status_code
         ) from exc
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON request body with Decimals as exact JSON numbers and dates as YYYY-MM-DD; floats refused.
+
+    httpx's `json=` cannot send Decimal, and vendors take money as JSON numbers."""
+    return _encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send {value} as a JSON number")
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("floats are not sent where money flows; use Decimal")
+    if value is None or isinstance(value, bool | int | str):
+        return json.dumps(value)
+    if isinstance(value, date):
+        return json.dumps(value.isoformat())
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ValidationError
 from canonical import TaxQuote, TaxRequest
 from connectors.avatax.errors import SYSTEM, classify
 from connectors.avatax.mapping import DOCUMENT_TYPE, to_quote, to_transaction
-from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel, dumps
+from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel
 from connectors.errors import PermanentError
-from connectors.kit import json_body, send
+from connectors.kit import encode_json, json_body, send
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -88,7 +88,7 @@ class AvaTaxEngine:
         headers = dict(self._headers)
         content = None
         if body is not None:
-            content = dumps(body)
+            content = encode_json(body)
             headers["Content-Type"] = "application/json"
         request = self._http.build_request(method, self._base_url + path, headers=headers, content=content)
         return await send(self._http, SYSTEM, request, classify)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -107,24 +106,3 @@ class ErrorInfo(_Wire):
 
 class ErrorResult(_Wire):
     error: ErrorInfo
-
-
-def dumps(value: Any) -> bytes:
-    """JSON with Decimals written as plain numbers (AvaTax takes amounts as JSON numbers, never floats)."""
-    return _encode(value).encode()
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} as a JSON number")
-        return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("floats are not sent to AvaTax; use Decimal")
-    if value is None or isinstance(value, bool | int | str):
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")

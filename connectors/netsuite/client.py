@@ -11,10 +11,10 @@ import httpx
 
 from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment
 from connectors.errors import ConnectorError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import Classifier, json_body, send
+from connectors.kit import Classifier, encode_json, json_body, send
 from connectors.netsuite import mapping
 from connectors.netsuite.errors import SYSTEM, classify
-from connectors.netsuite.wire import TokenResponse, encode_json
+from connectors.netsuite.wire import TokenResponse
 
 RECORD_PATH = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"

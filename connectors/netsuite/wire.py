@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
@@ -110,25 +109,6 @@ ErrorDetail = TypedDict("ErrorDetail", {"detail": str, "o:errorCode": str, "o:er
 ErrorBody = TypedDict(
     "ErrorBody", {"type": str, "title": str, "status": int, "o:errorDetails": list[ErrorDetail]}, total=False
 )
-
-
-def _json_text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} as a JSON number")
-        return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("floats are not allowed where money flows; use Decimal")
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_json_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_json_text(item) for item in value) + "]"
-    return json.dumps(value)
-
-
-def encode_json(body: Any) -> bytes:
-    """JSON with Decimals as plain numbers (`98.10`), which NetSuite expects for amounts."""
-    return _json_text(body).encode()
 
 
 def error_code_and_message(body: Any) -> tuple[str | None, str | None]:

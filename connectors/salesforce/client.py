@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from canonical import Deal
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import json_body, send
+from connectors.kit import encode_json, json_body, send
 from connectors.salesforce.errors import SYSTEM, classify
 from connectors.salesforce.mapping import UnmappableRecord, account_ref_fields, to_deal
 from connectors.salesforce.wire import (
@@ -23,7 +23,6 @@ from connectors.salesforce.wire import (
     QueryResult,
     TokenResponse,
     UpsertResult,
-    encode_json,
     soql_literal,
 )
 

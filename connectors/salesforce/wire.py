@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -76,26 +75,3 @@ def soql_literal(value: str) -> str:
     """A SOQL string literal: quoted, with backslashes and quotes escaped."""
     escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
     return f"'{escaped}'"
-
-
-def encode_json(value: Any) -> bytes:
-    """JSON for a request body, writing Decimals as exact JSON numbers and dates as YYYY-MM-DD."""
-    return _encode(value).encode()
-
-
-def _encode(value: Any) -> str:
-    if value is None or isinstance(value, bool | str):
-        return json.dumps(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} to Salesforce")
-        return format(value, "f")
-    if isinstance(value, date):
-        return json.dumps(value.isoformat())
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON (floats are not accepted for money)")
