@@ -1,0 +1,208 @@
+"""Canonical objects <-> Stripe parameters and objects."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime
+from typing import Any
+
+from canonical import (
+    Contract,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Money,
+    Payment,
+    PaymentStatus,
+    Price,
+    Subscription,
+    SubscriptionItem,
+)
+from connectors.errors import PermanentError
+from connectors.stripe import wire
+from connectors.stripe.errors import SYSTEM
+
+
+def money(amount: Any, currency: str) -> Money:
+    """Stripe amounts are integers in minor units; anything else is a broken response."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise PermanentError(SYSTEM, "bad_response", f"amount {amount!r} is not an integer of minor units")
+    return Money(amount=amount, currency=currency.upper())
+
+
+def customer_params(customer: Customer) -> dict[str, Any]:
+    """Name, email, address and our ids as metadata (golden id; tax id until tax ids are typed per country)."""
+    address = customer.address
+    metadata = {wire.META_GOLDEN_ID: customer.golden_id, "tax_id": customer.tax_id}
+    return {
+        "name": customer.legal_name,
+        "email": customer.email,
+        "address": {
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "state": address.region,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+        "metadata": {k: v for k, v in metadata.items() if v is not None},
+    }
+
+
+def product_id(product_code: str) -> str:
+    """Our own product id, so every price of a product code shares one Stripe product."""
+    return "prod_c2c_" + product_code.lower().replace("-", "_")
+
+
+def price_params(price: Price) -> dict[str, Any]:
+    return {
+        "product": product_id(price.product_code),
+        "unit_amount": price.unit_amount.amount,
+        "currency": price.unit_amount.currency.lower(),
+        "recurring": {"interval": price.period.value},
+        "lookup_key": price.lookup_key,
+        "metadata": {wire.META_PRODUCT_CODE: price.product_code},
+    }
+
+
+def term_end(contract: Contract) -> int:
+    """Unix time of midnight UTC at the end of the contract term (month ends clamp)."""
+    start = contract.start_date
+    year, month = divmod(start.month - 1 + contract.term_months, 12)
+    year += start.year
+    day = min(start.day, calendar.monthrange(year, month + 1)[1])
+    return int(datetime(year, month + 1, day, tzinfo=UTC).timestamp())
+
+
+def subscription_items(contract: Contract, price_ids: dict[str, str]) -> list[dict[str, Any]]:
+    """One item per price (Stripe refuses a price twice): quantities of repeated product codes add up."""
+    quantities: dict[str, int] = {}
+    for line in contract.lines:
+        try:
+            price_id = price_ids[line.product_code]
+        except KeyError:
+            raise PermanentError(SYSTEM, "price_not_mapped", f"no price id for {line.product_code}") from None
+        quantities[price_id] = quantities.get(price_id, 0) + line.quantity
+    return [{"price": price_id, "quantity": quantity} for price_id, quantity in quantities.items()]
+
+
+def subscription_from_stripe(data: wire.Subscription, contract: Contract, price_ids: dict[str, str]) -> Subscription:
+    codes = {price_id: code for code, price_id in price_ids.items()}
+    items = [
+        SubscriptionItem(
+            product_code=codes.get(item["price"]["id"], item["price"]["id"]),
+            quantity=item["quantity"],
+            price_id=item["price"]["id"],
+        )
+        for item in data["items"]["data"]
+    ]
+    return Subscription(
+        id=data["id"], status=data["status"], contract=contract, items=items, external_refs={SYSTEM: data["id"]}
+    )
+
+
+def invoice_metadata(invoice: Invoice) -> dict[str, str]:
+    metadata = {
+        wire.META_GOLDEN_ID: invoice.golden_customer_id,
+        wire.META_LEGAL_ENTITY: invoice.legal_entity,
+        wire.META_ISSUE_DATE: invoice.issue_date.isoformat(),
+        wire.META_DUE_DATE: invoice.due_date.isoformat(),
+        wire.META_TAX_DOCUMENT: invoice.tax_document_code,
+    }
+    return {k: v for k, v in metadata.items() if v is not None}
+
+
+def invoice_item_params(customer_id: str, invoice_id: str, line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "customer": customer_id,
+        "invoice": invoice_id,
+        "currency": line.unit_amount.currency.lower(),
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_amount": line.unit_amount.amount,
+        "metadata": {wire.META_PRODUCT_CODE: line.product_code},
+    }
+
+
+def tax_item_params(customer_id: str, invoice_id: str, invoice: Invoice) -> dict[str, Any]:
+    """The tax computed by our tax engine as one line; the document code ties it to the tax record."""
+    code = invoice.tax_document_code
+    return {
+        "customer": customer_id,
+        "invoice": invoice_id,
+        "currency": invoice.currency.lower(),
+        "description": f"Tax ({code})" if code else "Tax",
+        "amount": invoice.tax.amount,
+        "metadata": {wire.META_LINE_KIND: wire.LINE_KIND_TAX, wire.META_TAX_DOCUMENT: code},
+    }
+
+
+def _date(value: str | None, fallback: int | None) -> date:
+    if value:
+        return date.fromisoformat(value)
+    if fallback is None:
+        raise PermanentError(SYSTEM, "bad_response", "invoice has no date to map")
+    return datetime.fromtimestamp(fallback, UTC).date()
+
+
+def invoice_from_stripe(data: wire.Invoice) -> Invoice:
+    """Canonical invoice from a Stripe invoice c2c created (its metadata carries our ids and dates)."""
+    if data["lines"]["has_more"]:
+        raise PermanentError(SYSTEM, "too_many_lines", f"{data['id']} has more lines than one page")
+    currency = data["currency"].upper()
+    metadata = data["metadata"]
+    lines: list[InvoiceLine] = []
+    tax = Money.zero(currency)
+    for item in data["lines"]["data"]:
+        amount = money(item["amount"], currency)
+        if item["metadata"].get(wire.META_LINE_KIND) == wire.LINE_KIND_TAX:
+            tax = tax + amount
+            continue
+        quantity = item["quantity"] or 1
+        price = item["price"]
+        unit = price["unit_amount"] if price and price["unit_amount"] is not None else amount.amount // quantity
+        lines.append(
+            InvoiceLine(
+                product_code=item["metadata"].get(wire.META_PRODUCT_CODE, "UNKNOWN"),
+                description=item["description"] or "",
+                quantity=quantity,
+                unit_amount=money(unit, currency),
+                amount=amount,
+            )
+        )
+    if not lines:
+        raise PermanentError(SYSTEM, "bad_response", f"{data['id']} has no product lines")
+    return Invoice(
+        golden_customer_id=metadata.get(wire.META_GOLDEN_ID, ""),
+        legal_entity=metadata.get(wire.META_LEGAL_ENTITY, ""),
+        currency=currency,
+        issue_date=_date(metadata.get(wire.META_ISSUE_DATE), data["created"]),
+        due_date=_date(metadata.get(wire.META_DUE_DATE), data["due_date"] or data["created"]),
+        lines=lines,
+        tax=tax,
+        tax_document_code=metadata.get(wire.META_TAX_DOCUMENT),
+        number=data["number"],
+        status=data["status"],
+        external_refs={SYSTEM: data["id"]},
+    )
+
+
+def payment_from_stripe(invoice: wire.Invoice, intent: wire.PaymentIntent | None) -> Payment:
+    """The settled payment of a paid invoice; the fee comes from the charge's balance transaction."""
+    currency = invoice["currency"]
+    if intent is None:  # nothing was charged: credit notes covered the invoice
+        return Payment(
+            invoice_id=invoice["id"], amount=money(invoice["amount_paid"], currency), status=PaymentStatus.SUCCEEDED
+        )
+    fee = None
+    charges = intent["charges"]["data"]
+    txn = charges[-1]["balance_transaction"] if charges else None
+    if isinstance(txn, dict):
+        fee = money(txn["fee"], txn["currency"])
+    return Payment(
+        invoice_id=invoice["id"],
+        amount=money(intent["amount_received"], intent["currency"]),
+        fee=fee,
+        status=PaymentStatus.SUCCEEDED if intent["status"] == "succeeded" else PaymentStatus.PENDING,
+        external_refs={SYSTEM: intent["id"]},
+    )

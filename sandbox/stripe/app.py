@@ -1,0 +1,249 @@
+"""The Stripe emulator app: `create_app(webhook_url=..., webhook_secret=...)` -> FastAPI.
+
+Auth is `Authorization: Bearer sk_test_...`. Every POST may carry `Idempotency-Key`, handled as Stripe
+does: the first outcome of an executed request (success or error, 402 declines included) is stored and
+replayed for the same parameters (`Idempotent-Replayed: true`); other parameters get 400
+`idempotency_error`; a request arriving while the first is still executing gets 409; requests that fail
+parameter validation store nothing. Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`,
+`POST /_sandbox/webhook {"url", "secret"}` (re-point event delivery), plus the fault endpoints of `sandbox.faults`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sandbox.faults import install_faults
+from sandbox.stripe import catalog, invoices, payments, subscriptions
+from sandbox.stripe.errors import InvalidParams, StripeError
+from sandbox.stripe.forms import Params, parse_pairs
+from sandbox.stripe.state import API_VERSION, Call, IdempotencyRecord, StripeState, expand, list_object, render
+from sandbox.stripe.webhooks import deliver
+
+Handler = Callable[..., dict[str, Any]]
+
+
+class WebhookConfig(BaseModel):
+    """Where events go from now on (`url` None stops delivery); `secret` None keeps the signing secret."""
+
+    url: str | None = None
+    secret: str | None = None
+
+
+NO_PARAMS: frozenset[str] = frozenset()
+
+
+def list_events(call: Call) -> dict[str, Any]:
+    kind = call.params.text("type")
+    limit = call.params.integer("limit", minimum=1) or 10
+    found = [e for e in reversed(call.state.events) if kind is None or e["type"] == kind]
+    result = list_object(found[:limit], "/v1/events")
+    result["has_more"] = len(found) > limit
+    return result
+
+
+def get_event(call: Call, event_id: str) -> dict[str, Any]:
+    for event in call.state.events:
+        if event["id"] == event_id:
+            return event
+    raise StripeError(404, "invalid_request_error", f"No such event: '{event_id}'", code="resource_missing")
+
+
+ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
+    ("POST", "/v1/customers", catalog.create_customer, catalog.CUSTOMER_CREATE),
+    ("GET", "/v1/customers/search", catalog.search_customers, catalog.CUSTOMER_SEARCH),
+    ("GET", "/v1/customers/{customer}", catalog.get_customer, NO_PARAMS),
+    ("POST", "/v1/customers/{customer}", catalog.update_customer, catalog.CUSTOMER_UPDATE),
+    ("POST", "/v1/products", catalog.create_product, catalog.PRODUCT_CREATE),
+    ("GET", "/v1/products/{product}", catalog.get_product, NO_PARAMS),
+    ("POST", "/v1/prices", catalog.create_price, catalog.PRICE_CREATE),
+    ("GET", "/v1/prices", catalog.list_prices, catalog.PRICE_LIST),
+    ("GET", "/v1/prices/{price}", catalog.get_price, NO_PARAMS),
+    ("POST", "/v1/subscriptions", subscriptions.create_subscription, subscriptions.SUBSCRIPTION_CREATE),
+    ("GET", "/v1/subscriptions/{subscription}", subscriptions.get_subscription, NO_PARAMS),
+    (
+        "DELETE",
+        "/v1/subscriptions/{subscription}",
+        subscriptions.cancel_subscription,
+        subscriptions.SUBSCRIPTION_CANCEL,
+    ),
+    ("POST", "/v1/invoiceitems", invoices.create_invoiceitem, invoices.INVOICEITEM_CREATE),
+    ("POST", "/v1/invoices", invoices.create_invoice, invoices.INVOICE_CREATE),
+    ("GET", "/v1/invoices/{invoice}", invoices.get_invoice, NO_PARAMS),
+    ("POST", "/v1/invoices/{invoice}/finalize", invoices.finalize_invoice, invoices.INVOICE_FINALIZE),
+    ("POST", "/v1/invoices/{invoice}/pay", invoices.pay_invoice, invoices.INVOICE_PAY),
+    ("POST", "/v1/invoices/{invoice}/void", invoices.void_invoice, invoices.INVOICE_VOID),
+    ("GET", "/v1/payment_intents/{intent}", payments.get_payment_intent, frozenset({"client_secret"})),
+    ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
+    ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
+    ("POST", "/v1/credit_notes", invoices.create_credit_note, invoices.CREDIT_NOTE_CREATE),
+    ("GET", "/v1/events", list_events, frozenset({"type", "limit"})),
+    ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
+]
+
+
+def _error(status: int, type_: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(StripeError(status, type_, message, **extra).body(), status_code=status)
+
+
+def _auth_problem(header: str | None) -> str | None:
+    """Why the request is not authenticated with a test secret key, or None."""
+    if not header:
+        return (
+            "You did not provide an API key. You need to provide your API key in the Authorization header, "
+            "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+        )
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            credential = base64.b64decode(credential).decode().partition(":")[0]
+        except ValueError:
+            credential = ""
+    elif scheme.lower() != "bearer":
+        credential = ""
+    if credential.startswith("sk_test_") and len(credential) > len("sk_test_"):
+        return None
+    masked = f"{credential[:8]}{'*' * max(0, len(credential) - 12)}{credential[-4:]}" if credential else "''"
+    return f"Invalid API Key provided: {masked}"
+
+
+def _to_wire(state: StripeState, result: dict[str, Any], version: str) -> dict[str, Any]:
+    if result.get("object") in ("list", "search_result"):
+        return {**result, "data": [render(state, item, version) for item in result["data"]]}
+    return render(state, result, version)
+
+
+def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stripe_sandbox") -> FastAPI:
+    app = FastAPI(title="Stripe emulator", openapi_url=None)
+    state = StripeState()
+    app.state.stripe = state
+    background: set[asyncio.Task[None]] = set()
+    install_faults(app)
+
+    def spawn(work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def settle() -> None:
+        async with state.lock:
+            payments.settle_refunds(state)
+
+    # Added after the fault middleware, so it runs first: a key stays "in flight" while a fault delays it.
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not request.url.path.startswith("/v1/"):
+            return await call_next(request)
+        problem = _auth_problem(request.headers.get("Authorization"))
+        if problem is not None:
+            return _error(401, "invalid_request_error", problem)
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        if key is None:
+            return await call_next(request)
+        if key in state.in_flight and key not in state.idempotency:
+            return _error(
+                409,
+                "idempotency_error",
+                "There is currently another in-progress request using this Stripe Idempotency Key (that probably "
+                f"means you submitted twice, and the other request is still going through): {key}. "
+                "Please try again later.",
+            )
+        state.in_flight.add(key)
+        try:
+            return await call_next(request)
+        finally:
+            state.in_flight.discard(key)
+
+    def endpoint_for(handler: Handler, allowed: frozenset[str]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if request.method == "GET":
+                pairs = list(request.query_params.multi_items())
+            else:
+                pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
+            key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+            version = request.headers.get("Stripe-Version") or API_VERSION
+            headers = {"Stripe-Version": version}
+            async with state.lock:
+                request_id = state.new_id("req", 14)
+                headers["Request-Id"] = request_id
+                fingerprint = json.dumps([request.method, request.url.path, sorted(pairs)])
+                record = state.idempotency.get(key) if key else None
+                if key and record is not None:
+                    headers["Idempotency-Key"] = key
+                    if record.fingerprint != fingerprint:
+                        return _error(
+                            400,
+                            "idempotency_error",
+                            "Keys for idempotent requests can only be used with the same parameters they were "
+                            f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                            "different request.",
+                        )
+                    headers.update({"Idempotent-Replayed": "true", "Original-Request": record.request_id})
+                    return JSONResponse(record.body, status_code=record.status, headers=headers)
+                try:
+                    params = Params(parse_pairs(pairs), allowed)
+                    call = Call(state, params, request_id, key, version)
+                    result = handler(call, *request.path_params.values())
+                    body = expand(state, _to_wire(state, result, version), params.strings("expand"), version)
+                    status = 200
+                except InvalidParams as exc:
+                    state.outbox.clear()
+                    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+                except StripeError as exc:
+                    body, status = exc.body(), exc.status
+                if key:
+                    headers["Idempotency-Key"] = key
+                    state.idempotency[key] = IdempotencyRecord(fingerprint, status, body, request_id)
+                events = list(state.outbox)
+                state.outbox.clear()
+                if state.settling_refunds:
+                    spawn(settle())
+            url = app.state.webhook_url
+            for event in events if url else []:
+                spawn(deliver(state, url, app.state.webhook_secret, event))
+            return JSONResponse(body, status_code=status, headers=headers)
+
+        return endpoint
+
+    for method, path, handler, allowed in ROUTES:
+        app.add_api_route(path, endpoint_for(handler, allowed), methods=[method], include_in_schema=False)
+
+    app.state.webhook_url = webhook_url
+    app.state.webhook_secret = webhook_secret
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unknown_url(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (404, 405):
+            return _error(
+                404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.url.path})."
+            )
+        return _error(exc.status_code, "api_error", str(exc.detail))
+
+    @app.get("/_sandbox/state", include_in_schema=False)
+    async def dump() -> dict[str, Any]:
+        async with state.lock:
+            return state.dump()
+
+    @app.post("/_sandbox/reset", include_in_schema=False)
+    async def reset() -> dict[str, bool]:
+        async with state.lock:
+            state.reset()
+        return {"reset": True}
+
+    @app.post("/_sandbox/webhook", include_in_schema=False)
+    async def webhook(config: WebhookConfig) -> dict[str, str | None]:
+        app.state.webhook_url = config.url
+        if config.secret is not None:
+            app.state.webhook_secret = config.secret
+        return {"url": config.url}
+
+    return app

@@ -1,0 +1,240 @@
+"""Customers, products and prices: the records subscriptions and invoices refer to."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from sandbox.stripe.errors import InvalidParams, invalid
+from sandbox.stripe.forms import Params
+from sandbox.stripe.state import Call, list_object, now
+
+ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "country"})
+CUSTOMER_UPDATE = frozenset(
+    {"name", "email", "description", "phone", "metadata", "address", "invoice_settings", "preferred_locales"}
+)
+CUSTOMER_CREATE = CUSTOMER_UPDATE | {"payment_method"}
+CUSTOMER_SEARCH = frozenset({"query", "limit", "page"})
+PRODUCT_CREATE = frozenset({"id", "name", "description", "active", "metadata", "tax_code", "unit_label"})
+PRICE_CREATE = frozenset(
+    {
+        "product",
+        "unit_amount",
+        "currency",
+        "recurring",
+        "lookup_key",
+        "transfer_lookup_key",
+        "nickname",
+        "metadata",
+        "active",
+    }
+)
+PRICE_LIST = frozenset({"lookup_keys", "product", "active", "currency", "limit"})
+
+_SEARCH = re.compile(r"""^\s*metadata\[(['"])(?P<key>[^'"]+)\1\]\s*:\s*(['"])(?P<value>[^'"]*)\3\s*$""")
+
+
+def merge_metadata(current: dict[str, str], update: dict[str, str]) -> dict[str, str]:
+    """Stripe merges metadata key by key; an empty value deletes the key."""
+    merged = {**current, **update}
+    return {k: v for k, v in merged.items() if v != ""}
+
+
+def _address(params: Params) -> dict[str, Any] | None:
+    sub = params.obj("address", ADDRESS_FIELDS)
+    if sub is None:
+        return None
+    return {name: sub.text(name) for name in sorted(ADDRESS_FIELDS)}
+
+
+def _apply_customer_fields(customer: dict[str, Any], params: Params) -> None:
+    for name in ("name", "email", "description", "phone"):
+        if name in params.values:
+            customer[name] = params.text(name)
+    if "address" in params.values:
+        customer["address"] = _address(params)
+    if params.has("preferred_locales"):
+        customer["preferred_locales"] = params.strings("preferred_locales")
+    customer["metadata"] = merge_metadata(customer["metadata"], params.metadata())
+    settings = params.obj("invoice_settings", frozenset({"default_payment_method", "footer"}))
+    if settings is not None:
+        if "default_payment_method" in settings.values:
+            customer["invoice_settings"]["default_payment_method"] = settings.text("default_payment_method")
+        if "footer" in settings.values:
+            customer["invoice_settings"]["footer"] = settings.text("footer")
+
+
+def create_customer(call: Call) -> dict[str, Any]:
+    state, params = call.state, call.params
+    customer: dict[str, Any] = {
+        "id": state.new_id("cus", 14),
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "created": now(),
+        "currency": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": None,
+        "email": None,
+        "invoice_prefix": secrets.token_hex(4).upper(),
+        "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None},
+        "livemode": False,
+        "metadata": {},
+        "name": None,
+        "next_invoice_sequence": 1,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": None,
+        # Payment methods attached with `payment_method`; test tokens (pm_card_visa, ...) are kept as ids.
+        "_payment_methods": [],
+    }
+    _apply_customer_fields(customer, params)
+    attached = params.text("payment_method")
+    if attached:
+        customer["_payment_methods"].append(attached)
+    return state.add("customers", customer)
+
+
+def update_customer(call: Call, customer_id: str) -> dict[str, Any]:
+    customer = call.state.get("customers", customer_id)
+    _apply_customer_fields(customer, call.params)
+    return customer
+
+
+def get_customer(call: Call, customer_id: str) -> dict[str, Any]:
+    return call.state.get("customers", customer_id)
+
+
+def search_customers(call: Call) -> dict[str, Any]:
+    """Only the `metadata['key']:'value'` equality form of Stripe's search language is understood."""
+    query = call.params.req("query")
+    match = _SEARCH.match(query)
+    if match is None:
+        raise InvalidParams(
+            f"Invalid query: {query!r}. This emulator supports metadata['key']:'value' only.", param="query"
+        )
+    key, value = match["key"], match["value"]
+    found = [c for c in call.state.objects["customers"].values() if c["metadata"].get(key) == value]
+    result = list_object(found, "/v1/customers/search")
+    result.update(object="search_result", next_page=None, total_count=len(found))
+    return result
+
+
+def create_product(call: Call) -> dict[str, Any]:
+    state, params = call.state, call.params
+    product_id = params.text("id") or state.new_id("prod", 14)
+    if product_id in state.objects["products"]:
+        raise invalid("Product already exists.", code="resource_already_exists", param="id")
+    created = now()
+    product: dict[str, Any] = {
+        "id": product_id,
+        "object": "product",
+        "active": params.flag("active") is not False,
+        "created": created,
+        "description": params.text("description"),
+        "images": [],
+        "livemode": False,
+        "metadata": merge_metadata({}, params.metadata()),
+        "name": params.req("name"),
+        "package_dimensions": None,
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": params.text("tax_code"),
+        "unit_label": params.text("unit_label"),
+        "updated": created,
+        "url": None,
+    }
+    return state.add("products", product)
+
+
+def get_product(call: Call, product_id: str) -> dict[str, Any]:
+    return call.state.get("products", product_id)
+
+
+def create_price(call: Call) -> dict[str, Any]:
+    state, params = call.state, call.params
+    currency = require_currency(params.req("currency"), "currency")
+    unit_amount = params.integer("unit_amount", required=True, minimum=0)
+    product_id = params.req("product")
+    recurring = params.obj("recurring", frozenset({"interval", "interval_count"}))
+    interval = recurring.req("interval", choices=("day", "week", "month", "year")) if recurring else None
+    interval_count = (recurring.integer("interval_count", minimum=1) if recurring else None) or 1
+    lookup_key = params.text("lookup_key")
+    transfer = params.flag("transfer_lookup_key") is True
+    state.get("products", product_id, param="product")
+    if lookup_key is not None:
+        holder = next((p for p in state.objects["prices"].values() if p["lookup_key"] == lookup_key), None)
+        if holder is not None:
+            if not transfer:
+                raise invalid(
+                    f"A price (`{holder['id']}`) already uses that lookup key.",
+                    code="resource_already_exists",
+                    param="lookup_key",
+                )
+            holder["lookup_key"] = None
+    price = {
+        "id": state.new_id("price"),
+        "object": "price",
+        "active": params.flag("active") is not False,
+        "billing_scheme": "per_unit",
+        "created": now(),
+        "currency": currency,
+        "livemode": False,
+        "lookup_key": lookup_key,
+        "metadata": merge_metadata({}, params.metadata()),
+        "nickname": params.text("nickname"),
+        "product": product_id,
+        "recurring": (
+            {"aggregate_usage": None, "interval": interval, "interval_count": interval_count, "usage_type": "licensed"}
+            if interval
+            else None
+        ),
+        "tax_behavior": "unspecified",
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "recurring" if interval else "one_time",
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": str(unit_amount),
+    }
+    return state.add("prices", price)
+
+
+def get_price(call: Call, price_id: str) -> dict[str, Any]:
+    return call.state.get("prices", price_id)
+
+
+def list_prices(call: Call) -> dict[str, Any]:
+    params = call.params
+    keys = params.strings("lookup_keys")
+    product = params.text("product")
+    currency = params.text("currency")
+    active = params.flag("active")
+    limit = params.integer("limit", minimum=1) or 10
+    found = [
+        p
+        for p in call.state.objects["prices"].values()
+        if (not keys or p["lookup_key"] in keys)
+        and (product is None or p["product"] == product)
+        and (currency is None or p["currency"] == currency.lower())
+        and (active is None or p["active"] is active)
+    ]
+    found.reverse()  # newest first, like every Stripe list
+    result = list_object(found[:limit], "/v1/prices")
+    result["has_more"] = len(found) > limit
+    return result
+
+
+def payment_method_of(customer: dict[str, Any]) -> str:
+    """The card an invoice payment uses: the default, else the first attached, else `pm_card_visa`."""
+    default = customer["invoice_settings"]["default_payment_method"]
+    return default or next(iter(customer["_payment_methods"]), None) or "pm_card_visa"
+
+
+def require_currency(value: str, param: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z]{3}", value):
+        raise InvalidParams(f"Invalid currency: {value}", param=param, code="parameter_invalid_string")
+    return value.lower()

@@ -1,0 +1,630 @@
+"""StripeBilling against the Stripe emulator over real HTTP: every method, idempotency, lost responses."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from canonical import (
+    Address,
+    BillingPeriod,
+    Contract,
+    Customer,
+    DealLine,
+    Invoice,
+    InvoiceLine,
+    Money,
+    Price,
+    Subscription,
+)
+from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
+from connectors.roles import BillingSystem
+from connectors.stripe import InvalidSignature, StripeBilling, classify, encode_form, verify_event
+from sandbox.stripe.webhooks import signature_header
+
+API_KEY = "sk_test_c2c_connector"
+
+
+def make_customer(golden_id: str = "gc_acme", **changes: Any) -> Customer:
+    address = Address(line1="1 Main St", city="Austin", region="TX", postal_code="78701", country="US")
+    fields: dict[str, Any] = {
+        "golden_id": golden_id,
+        "legal_name": "Acme Corp",
+        "email": "ap@acme.test",
+        "address": address,
+    }
+    return Customer(**(fields | changes))
+
+
+def make_contract(currency: str = "USD", start: date | None = None) -> Contract:
+    return Contract(
+        deal_id="006DEAL1",
+        golden_customer_id="gc_acme",
+        legal_entity="US01",
+        currency=currency,
+        start_date=start or datetime.now(UTC).date(),
+        term_months=12,
+        billing_period=BillingPeriod.MONTH,
+        lines=[
+            DealLine(product_code="PLAT-SEAT", quantity=10, unit_price=Money(amount=49_00, currency=currency)),
+            DealLine(product_code="ANALYTICS", quantity=1, unit_price=Money(amount=199_00, currency=currency)),
+        ],
+    )
+
+
+def make_invoice(currency: str = "USD", tax: int = 68_70) -> Invoice:
+    def line(code: str, quantity: int, unit: int) -> InvoiceLine:
+        return InvoiceLine(
+            product_code=code,
+            description=f"{code} monthly",
+            quantity=quantity,
+            unit_amount=Money(amount=unit, currency=currency),
+            amount=Money(amount=unit * quantity, currency=currency),
+        )
+
+    return Invoice(
+        golden_customer_id="gc_acme",
+        legal_entity="US01",
+        currency=currency,
+        issue_date=date(2025, 3, 1),
+        due_date=date(2025, 3, 31),
+        lines=[line("PLAT-SEAT", 10, 49_00), line("ANALYTICS", 1, 199_00)],
+        tax=Money(amount=tax, currency=currency),
+        tax_document_code="c2c-006DEAL1-1",
+    )
+
+
+def price(code: str = "PLAT-SEAT", amount: int = 49_00, currency: str = "USD") -> Price:
+    return Price(product_code=code, period=BillingPeriod.MONTH, unit_amount=Money(amount=amount, currency=currency))
+
+
+@pytest.fixture
+async def stripe_url(emulators: Any, http: httpx.AsyncClient) -> str:
+    url: str = emulators.url("stripe")
+    (await http.post(f"{url}/_sandbox/reset")).raise_for_status()
+    (await http.delete(f"{url}/_sandbox/faults")).raise_for_status()
+    return url
+
+
+@pytest.fixture
+def billing(http: httpx.AsyncClient, stripe_url: str) -> StripeBilling:
+    return StripeBilling(http, stripe_url, API_KEY)
+
+
+async def sandbox_state(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    response = await http.get(f"{url}/_sandbox/state")
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def arm(http: httpx.AsyncClient, url: str, **rule: Any) -> None:
+    (await http.post(f"{url}/_sandbox/faults", json=rule)).raise_for_status()
+
+
+async def open_invoice(billing: StripeBilling, key: str, customer: Customer | None = None) -> tuple[str, Invoice]:
+    """Customer, prices, subscription, draft and finalized invoice: the saga up to `settle`."""
+    customer_id = await billing.upsert_customer(customer or make_customer(), idempotency_key=f"{key}:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Platform seat", idempotency_key=f"{key}:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "Analytics", idempotency_key=f"{key}:p2"),
+    }
+    subscription = await billing.create_subscription(
+        customer_id, make_contract(), price_ids, idempotency_key=f"{key}:subscription"
+    )
+    draft = await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key=f"{key}:inv")
+    finalized = await billing.finalize_invoice(draft.external_refs["stripe"], idempotency_key=f"{key}:finalize")
+    return customer_id, finalized
+
+
+def test_stripe_billing_satisfies_the_billing_role(billing: StripeBilling) -> None:
+    role: BillingSystem = billing
+    assert role.system == "stripe"
+
+
+def test_forms_flatten_nested_dicts_and_lists_like_stripe_python() -> None:
+    pairs = encode_form(
+        {
+            "metadata": {"golden_id": "gc_1"},
+            "items": [{"price": "price_1", "quantity": 2}],
+            "expand": ["a.b"],
+            "auto_advance": False,
+            "skip": None,
+        }
+    )
+    assert pairs == [
+        ("metadata[golden_id]", "gc_1"),
+        ("items[0][price]", "price_1"),
+        ("items[0][quantity]", "2"),
+        ("expand[0]", "a.b"),
+        ("auto_advance", "false"),
+    ]
+    with pytest.raises(TypeError, match="floats"):
+        encode_form({"amount": 1.5})
+
+
+async def test_upsert_customer_creates_once_per_key_with_golden_id_and_card(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    first = await billing.upsert_customer(make_customer(), idempotency_key="wf1:customer")
+    again = await billing.upsert_customer(make_customer(), idempotency_key="wf1:customer")
+
+    assert first == again
+    assert first.startswith("cus_")
+    [stored] = (await sandbox_state(http, stripe_url))["customers"]
+    assert stored["metadata"] == {"golden_id": "gc_acme"}
+    assert stored["invoice_settings"]["default_payment_method"] == "pm_card_visa"
+    assert stored["address"]["state"] == "TX"
+
+
+async def test_upsert_customer_updates_the_customer_named_in_external_refs(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf2:customer")
+    renamed = make_customer(legal_name="Acme Holdings", external_refs={"stripe": customer_id})
+
+    assert await billing.upsert_customer(renamed, idempotency_key="wf2:customer:update") == customer_id
+
+    [stored] = (await sandbox_state(http, stripe_url))["customers"]
+    assert stored["name"] == "Acme Holdings"
+
+
+async def test_search_customers_by_golden_id_finds_only_that_customer(billing: StripeBilling) -> None:
+    wanted = await billing.upsert_customer(make_customer("gc_wanted"), idempotency_key="wf3:a")
+    await billing.upsert_customer(make_customer("gc_other"), idempotency_key="wf3:b")
+
+    found = await billing.search_customers_by_golden_id("gc_wanted")
+
+    assert [c["id"] for c in found] == [wanted]
+    with pytest.raises(PermanentError, match="invalid_golden_id"):
+        await billing.search_customers_by_golden_id("x' OR '1")
+
+
+async def test_ensure_price_creates_product_and_price_once_and_then_finds_it(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    monthly = await billing.ensure_price(price(), "Platform seat", idempotency_key="wf4:price")
+    again = await billing.ensure_price(price(), "Platform seat", idempotency_key="wf5:price")
+    yearly_price = Price(
+        product_code="PLAT-SEAT", period=BillingPeriod.YEAR, unit_amount=Money(amount=490_00, currency="USD")
+    )
+    yearly = await billing.ensure_price(yearly_price, "Platform seat", idempotency_key="wf4:yearly")
+
+    state = await sandbox_state(http, stripe_url)
+    assert again == monthly != yearly
+    assert [p["id"] for p in state["products"]] == ["prod_c2c_plat_seat"]
+    by_id = {p["id"]: p for p in state["prices"]}
+    assert by_id[monthly]["lookup_key"] == "plat-seat-month-usd-4900"
+    assert (by_id[yearly]["recurring"]["interval"], by_id[yearly]["unit_amount"]) == ("year", 490_00)
+
+
+async def test_ensure_price_that_loses_the_lookup_key_race_returns_the_winner(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    winner = await billing.ensure_price(price(), "Platform seat", idempotency_key="wf6:price")
+    # Our lookup happened before the winner's create: it saw no price.
+    empty = {"object": "list", "data": [], "has_more": False, "url": "/v1/prices"}
+    await arm(http, stripe_url, method="GET", path_prefix="/v1/prices", kind="status", status=200, body=empty)
+
+    assert await billing.ensure_price(price(), "Platform seat", idempotency_key="wf7:price") == winner
+    assert len((await sandbox_state(http, stripe_url))["prices"]) == 1
+
+
+async def test_create_subscription_maps_lines_to_items_and_replays_by_key(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf8:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf8:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf8:p2"),
+    }
+
+    subscription = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8:s")
+    replayed = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8:s")
+
+    assert isinstance(subscription, Subscription)
+    assert subscription == replayed
+    assert subscription.status == "active"
+    assert subscription.external_refs == {"stripe": subscription.id}
+    assert [(i.product_code, i.quantity, i.price_id) for i in subscription.items] == [
+        ("PLAT-SEAT", 10, price_ids["PLAT-SEAT"]),
+        ("ANALYTICS", 1, price_ids["ANALYTICS"]),
+    ]
+    [stored] = (await sandbox_state(http, stripe_url))["subscriptions"]
+    assert stored["metadata"] == {"deal_id": "006DEAL1", "golden_id": "gc_acme", "legal_entity": "US01"}
+    assert stored["collection_method"] == "charge_automatically"
+    assert stored["cancel_at"] > stored["created"]
+
+
+async def test_create_subscription_without_a_price_for_a_line_is_our_bug(billing: StripeBilling) -> None:
+    with pytest.raises(PermanentError, match="price_not_mapped"):
+        await billing.create_subscription("cus_x", make_contract(), {"PLAT-SEAT": "price_x"}, idempotency_key="k")
+
+
+async def test_create_invoice_adds_our_lines_and_tax_once_per_key(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf9:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf9:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf9:p2"),
+    }
+    subscription = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf9:s")
+    wanted = make_invoice()
+
+    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf9:invoice")
+    replayed = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf9:invoice")
+
+    assert draft == replayed
+    assert draft.status == "draft"
+    assert draft.external_refs["stripe"].startswith("in_")
+    assert draft.model_dump(exclude={"external_refs"}) == wanted.model_dump(exclude={"external_refs"})
+    state = await sandbox_state(http, stripe_url)
+    [stored] = state["invoices"]
+    assert len(state["invoiceitems"]) == 3
+    assert (stored["subtotal"], stored["total"], stored["amount_due"]) == (689_00 + 68_70,) * 3
+    assert stored["collection_method"] == "send_invoice"
+    assert stored["auto_advance"] is False
+    assert stored["lines"]["data"][-1]["metadata"] == {"c2c_line": "tax", "tax_document_code": "c2c-006DEAL1-1"}
+
+
+async def test_finalize_invoice_numbers_it_and_opens_it(billing: StripeBilling) -> None:
+    _, finalized = await open_invoice(billing, "wf10")
+
+    assert finalized.status == "open"
+    assert finalized.number
+    assert finalized.number.endswith("-0001")
+    assert finalized.total == Money(amount=757_70, currency="USD")
+
+
+async def test_collect_payment_returns_amount_and_fee_from_the_balance_transaction(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf11")
+    invoice_id = invoice.external_refs["stripe"]
+
+    payment = await billing.collect_payment(invoice_id, idempotency_key="wf11:collect")
+    replayed = await billing.collect_payment(invoice_id, idempotency_key="wf11:collect")
+    again_other_key = await billing.collect_payment(invoice_id, idempotency_key="wf11:collect:2")
+
+    assert payment == replayed == again_other_key
+    assert payment.status == "succeeded"
+    assert payment.invoice_id == invoice_id
+    assert payment.amount == Money(amount=757_70, currency="USD")
+    # 2.9% of 75770 = 2197.33 -> 2197, + 30
+    assert payment.fee == Money(amount=2227, currency="USD")
+    assert payment.external_refs["stripe"].startswith("pi_")
+    state = await sandbox_state(http, stripe_url)
+    assert len(state["payment_intents"]) == 1
+    assert state["invoices"][0]["status"] == "paid"
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "code"),
+    [("pm_card_chargeDeclined", "generic_decline"), ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds")],
+)
+async def test_declined_card_is_a_business_rule_error_with_the_decline_code(
+    http: httpx.AsyncClient, stripe_url: str, payment_method: str, code: str
+) -> None:
+    billing = StripeBilling(http, stripe_url, API_KEY, default_payment_method=payment_method)
+    _, invoice = await open_invoice(billing, "wf12")
+
+    with pytest.raises(BusinessRuleError) as declined:
+        await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf12:collect")
+    with pytest.raises(BusinessRuleError) as replayed:
+        await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf12:collect")
+
+    assert declined.value.code == replayed.value.code == code
+    assert declined.value.status == 402
+    state = await sandbox_state(http, stripe_url)
+    assert state["invoices"][0]["status"] == "open"
+    assert state["invoices"][0]["attempt_count"] == 1
+    assert [e["type"] for e in state["events"]][-1] == "invoice.payment_failed"
+
+
+async def test_void_invoice_is_repeatable_as_a_compensation(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf13")
+    invoice_id = invoice.external_refs["stripe"]
+
+    await billing.void_invoice(invoice_id, idempotency_key="wf13:void")
+    await billing.void_invoice(invoice_id, idempotency_key="wf13:void:again")
+
+    assert (await billing.get_invoice(invoice_id))["status"] == "void"
+    with pytest.raises(PermanentError) as paid_void:
+        await billing.collect_payment(invoice_id, idempotency_key="wf13:collect")
+    assert paid_void.value.code == "invoice_not_open"
+
+
+async def test_void_of_a_paid_invoice_is_refused(billing: StripeBilling) -> None:
+    _, invoice = await open_invoice(billing, "wf14")
+    await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf14:collect")
+
+    with pytest.raises(PermanentError) as refused:
+        await billing.void_invoice(invoice.external_refs["stripe"], idempotency_key="wf14:void")
+    assert refused.value.code == "invoice_not_open"
+
+
+async def test_cancel_subscription_cancels_and_is_repeatable(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf15:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf15:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf15:p2"),
+    }
+    subscription = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf15:s")
+
+    await billing.cancel_subscription(subscription.id, idempotency_key="wf15:cancel")
+    await billing.cancel_subscription(subscription.id, idempotency_key="wf15:cancel")
+
+    [stored] = (await sandbox_state(http, stripe_url))["subscriptions"]
+    assert stored["status"] == "canceled"
+    assert stored["canceled_at"] is not None
+
+
+async def test_refund_in_part_then_the_rest_and_never_more_than_the_charge(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf16")
+    payment = await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf16:collect")
+    intent = payment.external_refs["stripe"]
+
+    part = await billing.refund(intent, Money(amount=100_00, currency="USD"), idempotency_key="wf16:refund:1")
+    assert await billing.refund(intent, Money(amount=100_00, currency="USD"), idempotency_key="wf16:refund:1") == part
+    rest = await billing.refund(intent, None, idempotency_key="wf16:refund:2")
+    with pytest.raises(PermanentError) as exhausted:
+        await billing.refund(intent, None, idempotency_key="wf16:refund:3")
+    with pytest.raises(PermanentError, match="currency_mismatch"):
+        await billing.refund(intent, Money(amount=1, currency="EUR"), idempotency_key="wf16:refund:4")
+
+    assert exhausted.value.code == "charge_already_refunded"
+    refunds = {r["id"]: r for r in (await sandbox_state(http, stripe_url))["refunds"]}
+    assert part != rest
+    assert len(refunds) == 2
+    assert (refunds[part]["amount"], refunds[rest]["amount"]) == (100_00, 757_70 - 100_00)
+
+
+async def test_create_credit_note_on_an_open_invoice_reduces_what_is_due(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf17")
+    invoice_id = invoice.external_refs["stripe"]
+
+    note = await billing.create_credit_note(
+        invoice_id, Money(amount=57_70, currency="USD"), "order_change", idempotency_key="wf17:cn"
+    )
+    again = await billing.create_credit_note(
+        invoice_id, Money(amount=57_70, currency="USD"), "order_change", idempotency_key="wf17:cn"
+    )
+    memo_only = await billing.create_credit_note(
+        invoice_id, Money(amount=1_00, currency="USD"), "goodwill after outage", idempotency_key="wf17:cn2"
+    )
+
+    assert note == again
+    assert note.startswith("cn_")
+    state = await sandbox_state(http, stripe_url)
+    notes = {n["id"]: n for n in state["credit_notes"]}
+    assert len(notes) == 2
+    assert (notes[memo_only]["reason"], notes[memo_only]["memo"]) == (None, "goodwill after outage")
+    assert state["invoices"][0]["amount_remaining"] == 757_70 - 57_70 - 1_00
+
+
+async def test_lost_response_is_uncertain_and_the_retry_with_the_same_key_creates_nothing_new(
+    http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        billing = StripeBilling(impatient, stripe_url, API_KEY)
+        await arm(http, stripe_url, method="POST", path_prefix="/v1/customers", kind="delay_after", seconds=1.0)
+
+        with pytest.raises(UncertainOutcome):
+            await billing.upsert_customer(make_customer(), idempotency_key="wf18:customer")
+        customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf18:customer")
+
+    [stored] = (await sandbox_state(http, stripe_url))["customers"]
+    assert stored["id"] == customer_id
+
+
+async def test_lost_payment_response_retried_with_the_same_key_charges_once(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf19")
+    invoice_id = invoice.external_refs["stripe"]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        hasty = StripeBilling(impatient, stripe_url, API_KEY)
+        await arm(
+            http,
+            stripe_url,
+            method="POST",
+            path_prefix=f"/v1/invoices/{invoice_id}/pay",
+            kind="delay_after",
+            seconds=1.0,
+        )
+        with pytest.raises(UncertainOutcome):
+            await hasty.collect_payment(invoice_id, idempotency_key="wf19:collect")
+        payment = await hasty.collect_payment(invoice_id, idempotency_key="wf19:collect")
+
+    state = await sandbox_state(http, stripe_url)
+    assert [pi["id"] for pi in state["payment_intents"]] == [payment.external_refs["stripe"]]
+    assert len(state["charges"]) == 1
+
+
+async def test_concurrent_request_with_a_key_in_flight_is_transient(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    await arm(http, stripe_url, method="POST", path_prefix="/v1/customers", kind="delay_before", seconds=0.5)
+    first = asyncio.create_task(billing.upsert_customer(make_customer(), idempotency_key="wf20:customer"))
+    await wait_until_in_flight(http, stripe_url, "wf20:customer")
+
+    with pytest.raises(TransientError) as busy:
+        await billing.upsert_customer(make_customer(), idempotency_key="wf20:customer")
+
+    assert (busy.value.code, busy.value.status) == ("idempotency_error", 409)
+    assert await first == await billing.upsert_customer(make_customer(), idempotency_key="wf20:customer")
+
+
+async def wait_until_in_flight(http: httpx.AsyncClient, url: str, key: str) -> None:
+    async def in_flight() -> bool:
+        return key in (await sandbox_state(http, url))["idempotency_in_flight"]
+
+    async with asyncio.timeout(5):
+        while not await in_flight():
+            await asyncio.sleep(0.01)
+
+
+async def test_same_key_with_different_params_is_our_bug(billing: StripeBilling) -> None:
+    await billing.upsert_customer(make_customer(), idempotency_key="wf21:customer")
+
+    with pytest.raises(PermanentError) as misuse:
+        await billing.upsert_customer(make_customer(email="other@acme.test"), idempotency_key="wf21:customer")
+
+    assert (misuse.value.code, misuse.value.status) == ("idempotency_error", 400)
+
+
+async def test_wrong_api_key_is_permanent(http: httpx.AsyncClient, stripe_url: str) -> None:
+    billing = StripeBilling(http, stripe_url, "sk_live_oops")
+
+    with pytest.raises(PermanentError) as denied:
+        await billing.get_invoice("in_x")
+
+    assert denied.value.status == 401
+    assert "Invalid API Key" in denied.value.message
+
+
+async def test_unknown_invoice_is_permanent_resource_missing(billing: StripeBilling) -> None:
+    with pytest.raises(PermanentError) as missing:
+        await billing.finalize_invoice("in_missing", idempotency_key="wf22:finalize")
+
+    assert (missing.value.code, missing.value.status) == ("resource_missing", 404)
+
+
+def _error(type_: str, code: str | None = None, **extra: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type_, "message": f"{type_} happened", **extra}
+    if code:
+        body["code"] = code
+    return {"error": body}
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "code", "retry_after"),
+    [
+        (
+            400,
+            {"Stripe-Should-Retry": "true"},
+            _error("invalid_request_error", "lock_timeout"),
+            TransientError,
+            "lock_timeout",
+            None,
+        ),
+        (500, {"Stripe-Should-Retry": "false"}, _error("api_error"), PermanentError, "api_error", None),
+        (
+            402,
+            {"Stripe-Should-Retry": "false"},
+            _error("card_error", "card_declined", decline_code="do_not_honor"),
+            BusinessRuleError,
+            "do_not_honor",
+            None,
+        ),
+        (
+            402,
+            {},
+            _error("card_error", "card_declined", decline_code="insufficient_funds"),
+            BusinessRuleError,
+            "insufficient_funds",
+            None,
+        ),
+        (402, {}, _error("card_error", "expired_card"), BusinessRuleError, "expired_card", None),
+        (429, {"Retry-After": "2"}, _error("invalid_request_error", "rate_limit"), TransientError, "rate_limit", 2.0),
+        (500, {}, _error("api_error"), TransientError, "api_error", None),
+        (503, {}, "upstream unavailable", TransientError, "http_503", None),
+        (409, {}, _error("idempotency_error"), TransientError, "idempotency_error", None),
+        (409, {}, _error("invalid_request_error", "lock_timeout"), TransientError, "lock_timeout", None),
+        (400, {}, _error("idempotency_error"), PermanentError, "idempotency_error", None),
+        (
+            400,
+            {},
+            _error("invalid_request_error", "parameter_missing", param="customer"),
+            PermanentError,
+            "parameter_missing",
+            None,
+        ),
+        (401, {}, _error("invalid_request_error"), PermanentError, "invalid_request_error", None),
+        (403, {}, _error("invalid_request_error", "secret_key_required"), PermanentError, "secret_key_required", None),
+        (404, {}, _error("invalid_request_error", "resource_missing"), PermanentError, "resource_missing", None),
+    ],
+)
+async def test_classify_maps_every_stripe_error_to_the_taxonomy(
+    billing: StripeBilling,
+    http: httpx.AsyncClient,
+    stripe_url: str,
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    kind: type[Exception],
+    code: str,
+    retry_after: float | None,
+) -> None:
+    await arm(
+        http,
+        stripe_url,
+        method="GET",
+        path_prefix="/v1/invoices/",
+        kind="status",
+        status=status,
+        headers=headers,
+        body=body,
+    )
+
+    with pytest.raises(kind) as raised:
+        await billing.get_invoice("in_anything")
+
+    error = raised.value
+    assert type(error) is kind
+    assert (error.code, error.status) == (code, status)
+    if retry_after is not None:
+        assert error.retry_after == retry_after
+
+
+def test_classify_lets_success_through() -> None:
+    assert classify(httpx.Response(200, json={"id": "in_1"})) is None
+
+
+SECRET = "whsec_test"
+PAYLOAD = b'{"id":"evt_1","type":"invoice.paid","data":{"object":{"amount_paid":1000}}}'
+
+
+def test_verify_event_accepts_a_fresh_signature_among_several() -> None:
+    good = signature_header(PAYLOAD, SECRET, 1_700_000_000)
+    rotated = f"{good},v1={'0' * 64},v0=legacy"
+
+    event = verify_event(PAYLOAD, rotated, SECRET, now=1_700_000_100)
+
+    assert event["id"] == "evt_1"
+    assert event["data"]["object"]["amount_paid"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("header", "payload", "problem"),
+    [
+        (None, PAYLOAD, "missing Stripe-Signature"),
+        ("t=1700000000", PAYLOAD, "no v1 signature"),
+        ("v1=abc", PAYLOAD, "no timestamp"),
+        ("t=soon,v1=abc", PAYLOAD, "not an integer"),
+        ("t=1700000000,garbage", PAYLOAD, "malformed"),
+        (signature_header(PAYLOAD, "whsec_other", 1_700_000_000), PAYLOAD, "no v1 signature matches"),
+        (signature_header(PAYLOAD, SECRET, 1_700_000_000), PAYLOAD + b" ", "no v1 signature matches"),
+        (signature_header(PAYLOAD, SECRET, 1_699_999_000), PAYLOAD, "outside the 300s tolerance"),
+        (signature_header(b"[1]", SECRET, 1_700_000_000), b"[1]", "not a JSON object"),
+        (signature_header(b"nope", SECRET, 1_700_000_000), b"nope", "not JSON"),
+    ],
+)
+def test_verify_event_rejects_what_stripe_did_not_sign_just_now(
+    header: str | None, payload: bytes, problem: str
+) -> None:
+    with pytest.raises(InvalidSignature, match=problem):
+        verify_event(payload, header, SECRET, now=1_700_000_000)

@@ -1,0 +1,472 @@
+"""The Stripe emulator over real HTTP: wire format, idempotency semantics, invoices, fees and webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+
+from connectors.stripe import verify_event
+from sandbox.server import RunningServer, build_app, serve_in_thread
+from sandbox.stripe.errors import InvalidParams
+from sandbox.stripe.forms import parse_pairs
+
+AUTH = {"Authorization": "Bearer sk_test_sandbox"}
+
+
+@pytest.fixture
+async def url(emulators: Any, http: httpx.AsyncClient) -> str:
+    base: str = emulators.url("stripe")
+    (await http.post(f"{base}/_sandbox/reset")).raise_for_status()
+    (await http.delete(f"{base}/_sandbox/faults")).raise_for_status()
+    return base
+
+
+async def post(
+    http: httpx.AsyncClient, url: str, path: str, data: Any = None, key: str | None = None, **headers: str
+) -> httpx.Response:
+    extra = {"Idempotency-Key": key} if key else {}
+    return await http.post(f"{url}{path}", data=data or {}, headers={**AUTH, **extra, **headers})
+
+
+async def get(http: httpx.AsyncClient, url: str, path: str, **kwargs: Any) -> httpx.Response:
+    return await http.get(f"{url}{path}", headers={**AUTH, **kwargs.pop("headers", {})}, **kwargs)
+
+
+async def state(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    result: dict[str, Any] = (await http.get(f"{url}/_sandbox/state")).json()
+    return result
+
+
+async def open_invoice(
+    http: httpx.AsyncClient, url: str, amount: int, currency: str = "usd", payment_method: str | None = None
+) -> dict[str, Any]:
+    """A customer with one finalized invoice of `amount`."""
+    card = {"invoice_settings[default_payment_method]": payment_method} if payment_method else {}
+    customer = (await post(http, url, "/v1/customers", {"name": "Acme", **card})).json()
+    invoice = (await post(http, url, "/v1/invoices", {"customer": customer["id"], "currency": currency})).json()
+    item = {"customer": customer["id"], "invoice": invoice["id"], "currency": currency, "amount": str(amount)}
+    assert (await post(http, url, "/v1/invoiceitems", item)).status_code == 200
+    finalized = await post(http, url, f"/v1/invoices/{invoice['id']}/finalize")
+    assert finalized.status_code == 200, finalized.text
+    result: dict[str, Any] = finalized.json()
+    return result
+
+
+def test_form_brackets_become_nested_objects_and_arrays() -> None:
+    pairs = [
+        ("metadata[golden_id]", "gc_1"),
+        ("items[1][price]", "price_b"),
+        ("items[0][price]", "price_a"),
+        ("items[0][quantity]", "2"),
+        ("expand[]", "a"),
+        ("expand[]", "b"),
+        ("name", "Acme"),
+    ]
+
+    assert parse_pairs(pairs) == {
+        "metadata": {"golden_id": "gc_1"},
+        "items": [{"price": "price_a", "quantity": "2"}, {"price": "price_b"}],
+        "expand": ["a", "b"],
+        "name": "Acme",
+    }
+    for bad in ([("a[b", "1")], [("a", "1"), ("a[b]", "2")], [("a[][b]", "1")]):
+        with pytest.raises(InvalidParams):
+            parse_pairs(bad)
+
+
+async def test_requests_without_a_test_secret_key_are_refused(http: httpx.AsyncClient, url: str) -> None:
+    missing = await http.get(f"{url}/v1/customers/cus_x")
+    live = await http.get(f"{url}/v1/customers/cus_x", headers={"Authorization": "Bearer sk_live_abcdefgh1234"})
+    basic = await http.get(f"{url}/v1/customers/cus_x", auth=("sk_test_basic", ""))
+
+    assert missing.status_code == live.status_code == 401
+    assert missing.json()["error"]["type"] == "invalid_request_error"
+    assert "did not provide an API key" in missing.json()["error"]["message"]
+    assert live.json()["error"]["message"] == "Invalid API Key provided: sk_live_********1234"
+    assert basic.status_code == 404
+    assert basic.json()["error"]["code"] == "resource_missing"
+
+
+async def test_same_key_and_params_replay_the_stored_response(http: httpx.AsyncClient, url: str) -> None:
+    data = {"name": "Acme", "metadata[golden_id]": "gc_1"}
+    first = await post(http, url, "/v1/customers", data, key="k-replay")
+    second = await post(http, url, "/v1/customers", data, key="k-replay")
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["id"].startswith("cus_")
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.headers["Original-Request"] == first.headers["Request-Id"]
+    snapshot = await state(http, url)
+    assert len(snapshot["customers"]) == 1
+    assert snapshot["idempotency_keys"] == 1
+
+
+async def test_same_key_with_other_params_or_endpoint_is_an_idempotency_error(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    await post(http, url, "/v1/customers", {"name": "Acme"}, key="k-misuse")
+
+    other_params = await post(http, url, "/v1/customers", {"name": "Other"}, key="k-misuse")
+    other_endpoint = await post(http, url, "/v1/products", {"name": "Acme"}, key="k-misuse")
+
+    for response in (other_params, other_endpoint):
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "idempotency_error"
+    assert len((await state(http, url))["customers"]) == 1
+
+
+async def test_requests_failing_validation_store_no_result_for_their_key(http: httpx.AsyncClient, url: str) -> None:
+    invalid = await post(http, url, "/v1/products", {"description": "no name"}, key="k-valid")
+    valid = await post(http, url, "/v1/products", {"name": "Seat"}, key="k-valid")
+
+    assert invalid.status_code == 400
+    assert invalid.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "parameter_missing",
+        "message": "Missing required param: name.",
+        "param": "name",
+    }
+    assert valid.status_code == 200
+    assert "Idempotent-Replayed" not in valid.headers
+
+
+async def test_unknown_parameters_and_urls_get_stripe_errors(http: httpx.AsyncClient, url: str) -> None:
+    unknown_param = await post(http, url, "/v1/customers", {"nmae": "typo"})
+    price = {"product": "prod_x", "currency": "usd", "unit_amount": "1", "recurring[intervall]": "month"}
+    unknown_nested = await post(http, url, "/v1/prices", price)
+    unknown_url = await get(http, url, "/v1/nothing_here")
+
+    assert unknown_param.status_code == 400
+    assert unknown_param.json()["error"]["code"] == "parameter_unknown"
+    assert unknown_param.json()["error"]["param"] == "nmae"
+    assert unknown_nested.json()["error"]["param"] == "recurring[intervall]"
+    assert unknown_url.status_code == 404
+    assert unknown_url.json()["error"]["message"] == "Unrecognized request URL (GET: /v1/nothing_here)."
+
+
+async def test_missing_objects_are_404_in_the_url_and_400_in_a_parameter(http: httpx.AsyncClient, url: str) -> None:
+    in_url = await get(http, url, "/v1/invoices/in_nope")
+    in_param = await post(http, url, "/v1/invoices", {"customer": "cus_nope"})
+
+    assert in_url.status_code == 404
+    assert in_url.json()["error"]["message"] == "No such invoice: 'in_nope'"
+    assert in_param.status_code == 400
+    assert in_param.json()["error"]["param"] == "customer"
+    assert in_param.json()["error"]["code"] == "resource_missing"
+
+
+async def test_customer_search_matches_metadata_equality_only(http: httpx.AsyncClient, url: str) -> None:
+    wanted = (await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_a"})).json()
+    await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_b"})
+
+    found = await get(http, url, "/v1/customers/search", params={"query": "metadata['golden_id']:'gc_a'"})
+    unsupported = await get(http, url, "/v1/customers/search", params={"query": "email:'a@b.c'"})
+
+    assert found.json()["object"] == "search_result"
+    assert [c["id"] for c in found.json()["data"]] == [wanted["id"]]
+    assert unsupported.status_code == 400
+    assert unsupported.json()["error"]["param"] == "query"
+
+
+async def test_lookup_keys_are_unique_unless_transferred(http: httpx.AsyncClient, url: str) -> None:
+    await post(http, url, "/v1/products", {"id": "prod_seat", "name": "Seat"})
+    price = {
+        "product": "prod_seat",
+        "unit_amount": "4900",
+        "currency": "usd",
+        "recurring[interval]": "month",
+        "lookup_key": "seat-monthly",
+    }
+    first = (await post(http, url, "/v1/prices", price)).json()
+    clash = await post(http, url, "/v1/prices", {**price, "unit_amount": "5900"})
+    moved = await post(http, url, "/v1/prices", {**price, "unit_amount": "5900", "transfer_lookup_key": "true"})
+    listed = await get(http, url, "/v1/prices", params={"lookup_keys[]": "seat-monthly"})
+
+    assert clash.status_code == 400
+    assert clash.json()["error"]["code"] == "resource_already_exists"
+    assert [p["id"] for p in listed.json()["data"]] == [moved.json()["id"]]
+    assert (await get(http, url, f"/v1/prices/{first['id']}")).json()["lookup_key"] is None
+
+
+async def test_subscription_is_active_for_one_period_and_cancels(http: httpx.AsyncClient, url: str) -> None:
+    customer = (await post(http, url, "/v1/customers", {"name": "Acme"})).json()
+    await post(http, url, "/v1/products", {"id": "prod_seat", "name": "Seat"})
+    price = (
+        await post(
+            http,
+            url,
+            "/v1/prices",
+            {"product": "prod_seat", "unit_amount": "4900", "currency": "usd", "recurring[interval]": "year"},
+        )
+    ).json()
+    items = {"customer": customer["id"], "items[0][price]": price["id"], "items[0][quantity]": "3"}
+
+    created = (await post(http, url, "/v1/subscriptions", items)).json()
+    twice = await post(http, url, "/v1/subscriptions", {**items, "items[1][price]": price["id"]})
+    cancelled = await http.delete(f"{url}/v1/subscriptions/{created['id']}", headers=AUTH)
+
+    assert created["status"] == "active"
+    assert created["items"]["data"][0]["quantity"] == 3
+    assert 365 <= (created["current_period_end"] - created["current_period_start"]) // 86_400 <= 366
+    assert twice.status_code == 400
+    assert cancelled.json()["status"] == "canceled"
+    assert (await state(http, url))["invoices"] == []  # no invoice is generated for a subscription
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "fee"),
+    [
+        (10_000, "usd", 320),  # 290 + 30
+        (500, "usd", 44),  # 14.5 rounds half-even to 14, + 30
+        (12_345, "jpy", 444),  # 3.6% = 444.42
+        (125, "jpy", 4),  # 4.5 rounds half-even to 4
+    ],
+)
+async def test_paying_an_invoice_books_stripe_fees_on_the_balance_transaction(
+    http: httpx.AsyncClient, url: str, amount: int, currency: str, fee: int
+) -> None:
+    invoice = await open_invoice(http, url, amount, currency)
+
+    paid = (await post(http, url, f"/v1/invoices/{invoice['id']}/pay", key=f"pay-{amount}")).json()
+    intent = await get(
+        http,
+        url,
+        f"/v1/payment_intents/{paid['payment_intent']}",
+        params={"expand[]": "charges.data.balance_transaction"},
+    )
+
+    assert (paid["status"], paid["paid"], paid["amount_paid"], paid["amount_remaining"]) == ("paid", True, amount, 0)
+    [charge] = intent.json()["charges"]["data"]
+    assert charge["id"] == paid["charge"]
+    assert charge["paid"] is True
+    txn = charge["balance_transaction"]
+    assert (txn["amount"], txn["fee"], txn["net"], txn["currency"]) == (amount, fee, amount - fee, currency)
+
+
+async def test_newer_api_versions_see_latest_charge_instead_of_the_charges_list(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    invoice = await open_invoice(http, url, 1_000)
+    paid = (await post(http, url, f"/v1/invoices/{invoice['id']}/pay")).json()
+
+    intent = await get(
+        http,
+        url,
+        f"/v1/payment_intents/{paid['payment_intent']}",
+        params={"expand[]": "latest_charge.balance_transaction"},
+        headers={"Stripe-Version": "2022-11-15"},
+    )
+
+    assert "charges" not in intent.json()
+    assert intent.json()["latest_charge"]["balance_transaction"]["fee"] == 59
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "decline_code"),
+    [("pm_card_chargeDeclined", "generic_decline"), ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds")],
+)
+async def test_declines_are_402_card_errors_stored_for_the_key(
+    http: httpx.AsyncClient, url: str, payment_method: str, decline_code: str
+) -> None:
+    invoice = await open_invoice(http, url, 2_000, payment_method=payment_method)
+
+    first = await post(http, url, f"/v1/invoices/{invoice['id']}/pay", key="pay-declined")
+    replay = await post(http, url, f"/v1/invoices/{invoice['id']}/pay", key="pay-declined")
+
+    assert first.status_code == replay.status_code == 402
+    error = first.json()["error"]
+    assert (error["type"], error["code"], error["decline_code"]) == ("card_error", "card_declined", decline_code)
+    assert replay.json() == first.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    snapshot = await state(http, url)
+    assert len(snapshot["payment_intents"]) == 1
+    assert snapshot["payment_intents"][0]["status"] == "requires_payment_method"
+    assert snapshot["invoices"][0]["status"] == "open"
+    assert snapshot["invoices"][0]["attempt_count"] == 1
+
+
+async def test_invoice_status_machine_refuses_impossible_moves(http: httpx.AsyncClient, url: str) -> None:
+    paid = await open_invoice(http, url, 1_000)
+    await post(http, url, f"/v1/invoices/{paid['id']}/pay")
+    voided = await open_invoice(http, url, 1_000)
+    await post(http, url, f"/v1/invoices/{voided['id']}/void")
+
+    refusals = {
+        "pay paid": await post(http, url, f"/v1/invoices/{paid['id']}/pay"),
+        "void paid": await post(http, url, f"/v1/invoices/{paid['id']}/void"),
+        "pay void": await post(http, url, f"/v1/invoices/{voided['id']}/pay"),
+        "refinalize": await post(http, url, f"/v1/invoices/{voided['id']}/finalize"),
+        "item on open": await post(
+            http,
+            url,
+            "/v1/invoiceitems",
+            {"customer": paid["customer"], "invoice": paid["id"], "currency": "usd", "amount": "5"},
+        ),
+    }
+
+    codes = {name: (r.status_code, r.json()["error"].get("code")) for name, r in refusals.items()}
+    assert codes == {
+        "pay paid": (400, "invoice_already_paid"),
+        "void paid": (400, "invoice_not_open"),
+        "pay void": (400, "invoice_not_open"),
+        "refinalize": (400, "invoice_not_editable"),
+        "item on open": (400, "invoice_not_editable"),
+    }
+
+
+async def test_paying_a_draft_finalizes_it_first(http: httpx.AsyncClient, url: str) -> None:
+    customer = (await post(http, url, "/v1/customers", {"name": "Acme"})).json()
+    draft = (await post(http, url, "/v1/invoices", {"customer": customer["id"]})).json()
+    await post(
+        http,
+        url,
+        "/v1/invoiceitems",
+        {"customer": customer["id"], "invoice": draft["id"], "currency": "usd", "unit_amount": "250", "quantity": "4"},
+    )
+
+    paid = (await post(http, url, f"/v1/invoices/{draft['id']}/pay")).json()
+
+    assert (paid["status"], paid["total"], paid["number"]) == ("paid", 1_000, f"{customer['invoice_prefix']}-0001")
+    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", "invoice.paid"]
+
+
+async def test_credit_notes_reduce_what_is_due_or_credit_the_balance(http: httpx.AsyncClient, url: str) -> None:
+    open_one = await open_invoice(http, url, 1_000)
+    paid_one = await open_invoice(http, url, 2_000)
+    await post(http, url, f"/v1/invoices/{paid_one['id']}/pay")
+
+    pre = (
+        await post(
+            http, url, "/v1/credit_notes", {"invoice": open_one["id"], "amount": "300", "reason": "order_change"}
+        )
+    ).json()
+    post_payment = (await post(http, url, "/v1/credit_notes", {"invoice": paid_one["id"], "amount": "500"})).json()
+    too_much = await post(http, url, "/v1/credit_notes", {"invoice": open_one["id"], "amount": "701"})
+    rest = (await post(http, url, "/v1/credit_notes", {"invoice": open_one["id"], "amount": "700"})).json()
+
+    assert (pre["type"], post_payment["type"]) == ("pre_payment", "post_payment")
+    assert rest["number"].endswith("-CN-02")
+    assert too_much.status_code == 400
+    assert too_much.json()["error"]["code"] == "amount_too_large"
+    snapshot = await state(http, url)
+    invoices = {i["id"]: i for i in snapshot["invoices"]}
+    credited = invoices[open_one["id"]]
+    assert (credited["status"], credited["amount_due"], credited["pre_payment_credit_notes_amount"]) == (
+        "paid",
+        0,
+        1_000,
+    )
+    assert invoices[paid_one["id"]]["post_payment_credit_notes_amount"] == 500
+    balances = {c["id"]: c["balance"] for c in snapshot["customers"]}
+    assert balances[paid_one["customer"]] == -500
+
+
+async def test_refunds_are_pending_then_succeed_and_never_exceed_the_charge(http: httpx.AsyncClient, url: str) -> None:
+    invoice = await open_invoice(http, url, 1_000)
+    intent = (await post(http, url, f"/v1/invoices/{invoice['id']}/pay")).json()["payment_intent"]
+
+    refund = (await post(http, url, "/v1/refunds", {"payment_intent": intent, "amount": "400"})).json()
+    too_much = await post(http, url, "/v1/refunds", {"payment_intent": intent, "amount": "601"})
+
+    assert refund["status"] == "pending"
+    assert refund["id"].startswith("re_")
+    assert too_much.status_code == 400
+    assert too_much.json()["error"]["code"] == "amount_too_large"
+    async with asyncio.timeout(5):
+        while (await get(http, url, f"/v1/refunds/{refund['id']}")).json()["status"] != "succeeded":
+            await asyncio.sleep(0.01)
+    charge = (await state(http, url))["charges"][0]
+    assert (charge["amount_refunded"], charge["refunded"], charge["refunds"]["data"][0]["id"]) == (
+        400,
+        False,
+        refund["id"],
+    )
+
+
+async def test_reset_forgets_everything(http: httpx.AsyncClient, url: str) -> None:
+    await post(http, url, "/v1/customers", {"name": "Acme"}, key="k-reset")
+
+    await http.post(f"{url}/_sandbox/reset")
+
+    snapshot = await state(http, url)
+    assert snapshot["customers"] == []
+    assert snapshot["idempotency_keys"] == 0
+    assert snapshot["events"] == []
+
+
+class Receiver:
+    """A webhook endpoint that fails its first delivery, then records signed payloads."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, str | None]] = []
+        self.attempts = 0
+        self.arrived = threading.Event()
+        self.app = FastAPI()
+
+        @self.app.post("/hooks/stripe")
+        async def hook(request: Request) -> Response:
+            self.attempts += 1
+            if self.attempts == 1:
+                return Response(status_code=500)
+            self.received.append((await request.body(), request.headers.get("Stripe-Signature")))
+            self.arrived.set()
+            return Response(status_code=200)
+
+
+@pytest.fixture
+def webhook_pair() -> Iterator[tuple[Receiver, RunningServer, RunningServer]]:
+    receiver = Receiver()
+    hooks = serve_in_thread(receiver.app)
+    stripe = serve_in_thread(build_app("stripe", webhook_url=f"{hooks.url}/hooks/stripe", webhook_secret="whsec_t"))
+    yield receiver, hooks, stripe
+    stripe.stop()
+    hooks.stop()
+
+
+async def test_events_are_listed_and_posted_signed_with_retries(
+    http: httpx.AsyncClient, webhook_pair: tuple[Receiver, RunningServer, RunningServer]
+) -> None:
+    receiver, _, stripe = webhook_pair
+    customer = (await post(http, stripe.url, "/v1/customers", {"name": "Acme"})).json()
+    draft = (await post(http, stripe.url, "/v1/invoices", {"customer": customer["id"]})).json()
+    item = {"customer": customer["id"], "invoice": draft["id"], "currency": "usd", "amount": "100"}
+    await post(http, stripe.url, "/v1/invoiceitems", item)
+
+    await post(http, stripe.url, f"/v1/invoices/{draft['id']}/finalize")
+
+    assert await asyncio.to_thread(receiver.arrived.wait, 5)
+    payload, signature = receiver.received[0]
+    event = verify_event(payload, signature, "whsec_t")
+    assert (event["type"], event["data"]["object"]["id"]) == ("invoice.finalized", draft["id"])
+    listed = (await get(http, stripe.url, "/v1/events")).json()["data"]
+    assert [e["id"] for e in listed] == [event["id"]]
+    async with asyncio.timeout(5):  # the emulator logs the attempt once it has read the 200
+        while len(deliveries := (await state(http, stripe.url))["webhook_deliveries"]) < 2:
+            await asyncio.sleep(0.01)
+    assert [(d["attempt"], d["status"]) for d in deliveries] == [(1, 500), (2, 200)]
+
+
+async def test_webhook_target_and_secret_can_be_changed_at_run_time(http: httpx.AsyncClient, url: str) -> None:
+    receiver = Receiver()
+    hooks = serve_in_thread(receiver.app)
+    try:
+        configured = await http.post(
+            f"{url}/_sandbox/webhook", json={"url": f"{hooks.url}/hooks/stripe", "secret": "whsec_runtime"}
+        )
+        invoice = await open_invoice(http, url, 1_000)
+
+        assert configured.json() == {"url": f"{hooks.url}/hooks/stripe"}
+        assert await asyncio.to_thread(receiver.arrived.wait, 5)
+        payload, signature = receiver.received[0]
+        assert verify_event(payload, signature, "whsec_runtime")["data"]["object"]["id"] == invoice["id"]
+    finally:
+        await http.post(f"{url}/_sandbox/webhook", json={"url": None})
+        hooks.stop()
