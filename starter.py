@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -95,9 +95,9 @@ class Trigger:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
-                        search_attributes.STAGE.value_set(Stage.ONBOARD.value),
-                        search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
-                        search_attributes.CURRENCY.value_set(deal.currency),
+                        SearchAttributePair(search_attributes.STAGE, Stage.ONBOARD.value),
+                        SearchAttributePair(search_attributes.LEGAL_ENTITY, deal.legal_entity),
+                        SearchAttributePair(search_attributes.CURRENCY, deal.currency),
                     ]
                 ),
             )

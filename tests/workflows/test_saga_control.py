@@ -157,13 +157,19 @@ def make_invoice_for(estate: FakeEstate) -> Invoice:
         currency="USD",
         issue_date=date(2026, 11, 28),
         due_date=date(2026, 11, 28),
-        lines=[InvoiceLine(product_code="PLAT-SEAT", description="seat", quantity=10, unit_amount=usd(49_00), amount=usd(490_00))],
+        lines=[
+            InvoiceLine(
+                product_code="PLAT-SEAT", description="seat", quantity=10, unit_amount=usd(49_00), amount=usd(490_00)
+            )
+        ],
         tax=usd(35_53),
     )
 
 
 @pytest.fixture
-async def saga_env(time_skipping_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[tuple[WorkflowEnvironment, FakeEstate, str]]:
+async def saga_env(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[tuple[WorkflowEnvironment, FakeEstate, str]]:
     estate = FakeEstate()
     by_queue: dict[str, list[Callable[..., Any]]] = {}
     for fn in estate.activities():
@@ -259,10 +265,16 @@ async def test_cancel_after_invoice_compensates_in_reverse_order(saga_env: Any) 
     estate.payment_results = ["declined"]
     handle = await start(env, queue)
     await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
-    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="customer walked"))
+    await handle.execute_update(
+        CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="customer walked")
+    )
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
-    undo = [c for c in estate.calls if c in {Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION}]
+    undo = [
+        c
+        for c in estate.calls
+        if c in {Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION}
+    ]
     assert undo == [Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION]
     assert result.external_ids["erp_credit_memo"] == "501"
 
