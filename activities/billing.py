@@ -6,6 +6,7 @@ from temporalio import activity
 
 from activities.contracts import (
     CancelSubscription,
+    CreateBillingCustomer,
     CreateInvoice,
     CreateSubscription,
     EnsurePrices,
@@ -21,6 +22,13 @@ from connectors.roles import BillingSystem
 class BillingActivities:
     def __init__(self, billing: BillingSystem) -> None:
         self.billing = billing
+
+    @activity.defn(name=Names.CREATE_BILLING_CUSTOMER)
+    async def create_customer(self, args: CreateBillingCustomer) -> str:
+        with translated():
+            return await self.billing.create_customer(
+                args.golden_id, args.legal_name, idempotency_key=args.idempotency_key
+            )
 
     @activity.defn(name=Names.BILLING_CUSTOMER)
     async def upsert_customer(self, args: UpsertBillingCustomer) -> str:

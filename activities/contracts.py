@@ -27,6 +27,7 @@ class Names:
     LINK_REFS = "hub.link_refs"
     RECORD_EVENT = "hub.record_event"
     RECORD_FACT = "hub.record_fact"
+    CREATE_BILLING_CUSTOMER = "billing.create_customer"
     BILLING_CUSTOMER = "billing.upsert_customer"
     ENSURE_PRICES = "billing.ensure_prices"
     CREATE_SUBSCRIPTION = "billing.create_subscription"
@@ -61,6 +62,7 @@ class ResolveCustomer(BaseModel):
 
 class ResolvedCustomer(BaseModel):
     golden_id: str
+    legal_name: str = Field(description="the golden record's name (fixed when it was created)")
     created: bool
     refs: dict[str, str] = Field(description="system -> id already known for this golden customer")
 
@@ -77,6 +79,12 @@ class SagaFactInput(BaseModel):
     currency: str
     total_minor: int
     status: str
+
+
+class CreateBillingCustomer(BaseModel):
+    golden_id: str
+    legal_name: str
+    idempotency_key: str
 
 
 class UpsertBillingCustomer(BaseModel):

@@ -7,12 +7,16 @@ transaction (`session_scope` commits once, or rolls everything back).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.contracts import LinkRefs, Names, ResolveCustomer, ResolvedCustomer, SagaFactInput
+from activities.errors import to_application_error
 from canonical import BusinessEvent
+from connectors.errors import BusinessRuleError
 from store import (
     CrosswalkRepository,
     OutboxRepository,
@@ -22,6 +26,15 @@ from store import (
 )
 
 
+@contextmanager
+def crosswalk_conflicts_park() -> Iterator[None]:
+    """A contradicting id in the crosswalk needs a person (merge or fix), not a retry."""
+    try:
+        yield
+    except CrosswalkConflict as conflict:
+        raise to_application_error(BusinessRuleError("c2c", "crosswalk_conflict", str(conflict))) from conflict
+
+
 class HubActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -29,10 +42,15 @@ class HubActivities:
     @activity.defn(name=Names.RESOLVE_CUSTOMER)
     async def resolve_customer(self, args: ResolveCustomer) -> ResolvedCustomer:
         def work() -> ResolvedCustomer:
-            with session_scope(self.engine) as session:
+            with crosswalk_conflicts_park(), session_scope(self.engine) as session:
                 resolved = resolve_golden_customer(session, args.crm, args.customer)
+                golden = CrosswalkRepository(session).get(resolved.golden_id)
+                assert golden is not None
                 return ResolvedCustomer(
-                    golden_id=resolved.golden_id, created=resolved.created, refs=resolved.refs
+                    golden_id=resolved.golden_id,
+                    legal_name=golden.legal_name,
+                    created=resolved.created,
+                    refs=resolved.refs,
                 )
 
         return await asyncio.to_thread(work)
@@ -40,7 +58,7 @@ class HubActivities:
     @activity.defn(name=Names.LINK_REFS)
     async def link_refs(self, args: LinkRefs) -> None:
         def work() -> None:
-            with session_scope(self.engine) as session:
+            with crosswalk_conflicts_park(), session_scope(self.engine) as session:
                 repo = CrosswalkRepository(session)
                 for system, external_id in sorted(args.refs.items()):
                     repo.link(args.golden_id, system, external_id)

@@ -102,9 +102,7 @@ def cpu_of(process: psutil.Process) -> float:
     return total
 
 
-async def measure(
-    name: str, client: Client, server: psutil.Process, starts: list[Callable[[], Awaitable[str]]]
-) -> Run:
+async def measure(name: str, client: Client, server: psutil.Process, starts: list[Callable[[], Awaitable[str]]]) -> Run:
     latencies: list[float] = []
 
     async def one(start: Callable[[], Awaitable[str]]) -> str:
@@ -124,9 +122,21 @@ async def measure(
 async def bench(sagas: int) -> list[Run]:
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="c2c-bench-")))
-        temporal_port, ports = free_port(), {name: free_port() for name in ("salesforce", "stripe", "avatax", "netsuite")}
+        temporal_port, ports = (
+            free_port(),
+            {name: free_port() for name in ("salesforce", "stripe", "avatax", "netsuite")},
+        )
         server_proc = subprocess.Popen(
-            [temporal_binary(), "server", "start-dev", "--headless", "--port", str(temporal_port), "--log-level", "error"]
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--headless",
+                "--port",
+                str(temporal_port),
+                "--log-level",
+                "error",
+            ]
             + [arg for key in search_attributes.ALL for arg in ("--search-attribute", f"{key.name}=Keyword")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -155,16 +165,22 @@ async def bench(sagas: int) -> list[Run]:
         create_schema(engine)
         for worker in build_workers(client, queue, connectors, engine, settings):
             await stack.enter_async_context(worker)
-        await stack.enter_async_context(Worker(client, task_queue=f"{queue}-noop", workflows=[NoopSaga], activities=[noop]))
+        await stack.enter_async_context(
+            Worker(client, task_queue=f"{queue}-noop", workflows=[NoopSaga], activities=[noop])
+        )
 
         async with httpx.AsyncClient(timeout=10) as http:
-            crm = SalesforceCrm(http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret)
+            crm = SalesforceCrm(
+                http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
+            )
             completing = [spec for spec in DEALS if spec.expect_park is None]
             deal_ids = []
             with console.status(f"seeding {sagas + 2} deals"):
                 for n in range(sagas + 2):
                     spec = completing[n % len(completing)]
-                    deal_ids.append(await seed_deal(crm, spec.__class__(**{**spec.__dict__, "key": f"B{n}"}), stage="Closed Won"))
+                    deal_ids.append(
+                        await seed_deal(crm, spec.__class__(**{**spec.__dict__, "key": f"B{n}"}), stage="Closed Won")
+                    )
 
         def saga(deal_id: str) -> Callable[[], Awaitable[str]]:
             async def start() -> str:
@@ -191,16 +207,29 @@ async def bench(sagas: int) -> list[Run]:
 
         server = psutil.Process(server_proc.pid)
         await baseline(-1)()
-        runs = [await measure(f"baseline ({activities} no-op activities)", client, server, [baseline(n) for n in range(sagas)])]
+        runs = [
+            await measure(
+                f"baseline ({activities} no-op activities)", client, server, [baseline(n) for n in range(sagas)]
+            )
+        ]
         runs.append(await measure("customer-to-cash saga", client, server, [saga(d) for d in deal_ids[1 : sagas + 1]]))
         return runs
 
 
 @cli.command()
-def main(sagas: int = typer.Option(40, help="sagas (and baseline workflows) per measurement, all started at once")) -> None:
+def main(
+    sagas: int = typer.Option(40, help="sagas (and baseline workflows) per measurement, all started at once"),
+) -> None:
     runs = asyncio.run(bench(sagas))
     table = Table(
-        "run", "n", "per s", "p50 ms", "p99 ms", "worker CPU ms/saga", "server CPU ms/saga", "history events",
+        "run",
+        "n",
+        "per s",
+        "p50 ms",
+        "p99 ms",
+        "worker CPU ms/saga",
+        "server CPU ms/saga",
+        "history events",
         title=f"c2c bench — {os.cpu_count()} cores, sandbox with zero injected latency",
     )
     for run in runs:

@@ -1,12 +1,12 @@
 """The one error taxonomy every connector raises; activities translate it for Temporal.
 
-    ConnectorError
-     ├─ TransientError     retry: 5xx, 429, connect failure or timeout before the request was sent
-     ├─ UncertainOutcome   the write may have happened (timeout after send, dropped response):
-     │                     the next attempt must replay the idempotency key / look up before creating
-     ├─ BusinessRuleError  the system refused on business grounds (bad address, card declined):
-     │                     no blind retry, the saga parks in the exception queue with `code`
-     └─ PermanentError     our request is wrong or auth is broken: fail fast and loud
+ConnectorError
+ ├─ TransientError     retry: 5xx, 429, connect failure or timeout before the request was sent
+ ├─ UncertainOutcome   the write may have happened (timeout after send, dropped response):
+ │                     the next attempt must replay the idempotency key / look up before creating
+ ├─ BusinessRuleError  the system refused on business grounds (bad address, card declined):
+ │                     no blind retry, the saga parks in the exception queue with `code`
+ └─ PermanentError     our request is wrong or auth is broken: fail fast and loud
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ class ConnectorError(Exception):
 
 class TransientError(ConnectorError):
     def __init__(
-        self, system: str, code: str, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        system: str,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(system, code, message, status=status)
         self.retry_after = retry_after

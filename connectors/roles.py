@@ -41,8 +41,15 @@ class CrmSystem(Protocol):
 class BillingSystem(Protocol):
     system: str
 
+    async def create_customer(self, golden_id: str, legal_name: str, *, idempotency_key: str) -> str:
+        """The one billing customer of a golden customer: found by golden id, else created.
+
+        Sagas of one customer run concurrently: the caller derives the key from the golden id and
+        passes the golden record's name, so concurrent calls send the same request and get one customer."""
+        ...
+
     async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
-        """Create (or with the same key, replay) the billing customer; returns its id.
+        """Update the billing customer in `customer.external_refs` (else create it); returns its id.
 
         `customer.golden_id` is stored in the customer's metadata."""
         ...
@@ -63,8 +70,7 @@ class BillingSystem(Protocol):
         """Draft invoice with the canonical lines plus one tax line; returns it with external_refs set."""
         ...
 
-    async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
-        ...
+    async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice: ...
 
     async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
         """Charge the customer's default payment method for the invoice.
@@ -72,19 +78,13 @@ class BillingSystem(Protocol):
         A decline raises BusinessRuleError(code='card_declined' or the vendor's decline code)."""
         ...
 
-    async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
-        ...
+    async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None: ...
 
-    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
-        ...
+    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None: ...
 
-    async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
-        ...
+    async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str: ...
 
-    async def create_credit_note(
-        self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str
-    ) -> str:
-        ...
+    async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str: ...
 
 
 class TaxEngine(Protocol):
@@ -96,11 +96,9 @@ class TaxEngine(Protocol):
         An address the engine cannot place raises BusinessRuleError(code='invalid_address')."""
         ...
 
-    async def commit(self, company_code: str, document_code: str) -> None:
-        ...
+    async def commit(self, company_code: str, document_code: str) -> None: ...
 
-    async def void(self, company_code: str, document_code: str) -> None:
-        ...
+    async def void(self, company_code: str, document_code: str) -> None: ...
 
 
 class Erp(Protocol):

@@ -62,7 +62,9 @@ async def run_demo(deal_limit: int | None, timeout: float) -> int:
     specs = DEALS[:deal_limit] if deal_limit else DEALS
     client = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http:
-        crm = SalesforceCrm(http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret)
+        crm = SalesforceCrm(
+            http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
+        )
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
             for spec in specs:
@@ -71,7 +73,9 @@ async def run_demo(deal_limit: int | None, timeout: float) -> int:
             await close_won(crm, deal_ids[spec.key])
         console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
 
-        handles = {key: client.get_workflow_handle(workflow_id_for("salesforce", deal_id)) for key, deal_id in deal_ids.items()}
+        handles = {
+            key: client.get_workflow_handle(workflow_id_for("salesforce", deal_id)) for key, deal_id in deal_ids.items()
+        }
         statuses: dict[str, SagaStatus | None] = dict.fromkeys(handles)
         started = time.monotonic()
         settled = {Stage.COMPLETED, Stage.NEEDS_ATTENTION, Stage.CANCELLED}
@@ -91,7 +95,10 @@ async def run_demo(deal_limit: int | None, timeout: float) -> int:
                 await asyncio.sleep(0.5)
         elapsed = time.monotonic() - started
 
-        states = {name: (await http.get(f"{url}/_sandbox/state")).json() for name, url in report.sandbox_urls(settings).items()}
+        states = {
+            name: (await http.get(f"{url}/_sandbox/state")).json()
+            for name, url in report.sandbox_urls(settings).items()
+        }
     final = {key: status for key, status in statuses.items() if status is not None}
     console.print(report.outcome_table(specs, final))
     console.print(report.totals_table(final))

@@ -52,7 +52,9 @@ class Estate:
 
     def spawn(self, name: str, args: list[str], port: int | None) -> None:
         if port is not None and port_open(port):
-            raise SystemExit(f"port {port} for {name} is already in use: stop whatever holds it (an earlier `make up`?)")
+            raise SystemExit(
+                f"port {port} for {name} is already in use: stop whatever holds it (an earlier `make up`?)"
+            )
         log = self.var / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(

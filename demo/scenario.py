@@ -41,18 +41,26 @@ class DealSpec:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-ACME = AccountSpec("acme", "Acme Corp", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111", "ap@acme.test")
+ACME = AccountSpec(
+    "acme", "Acme Corp", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111", "ap@acme.test"
+)
 GLOBEX = AccountSpec("globex", "Globex, Inc.", "500 5th Ave", "New York", "10110", "US", "NY", "US-13-2222222")
 INITECH = AccountSpec("initech", "Initech LLC", "4120 Freidrich Ln", "Austin", "78744", "US", "TX")
 UMBRELLA = AccountSpec("umbrella", "Umbrella Corporation", "1 Raccoon Way", "Seattle", "98101", "US", "WA")
 HOOLI = AccountSpec("hooli", "Hooli KK", "1-1 Marunouchi", "Tokyo", "100-0005", "JP", None, "JP-T1234567890123")
 SONIC = AccountSpec("sonic", "Sonic Systems KK", "2-3 Umeda", "Osaka", "530-0001", "JP")
-MULLER = AccountSpec("mueller", "Müller Maschinenbau GmbH", "Hauptstrasse 5", "München", "80331", "DE", None, "DE123456789")
-BERLIN = AccountSpec("spree", "Spree Analytics GmbH", "Friedrichstrasse 43", "Berlin", "10117", "DE", None, "DE987654321")
+MULLER = AccountSpec(
+    "mueller", "Müller Maschinenbau GmbH", "Hauptstrasse 5", "München", "80331", "DE", None, "DE123456789"
+)
+BERLIN = AccountSpec(
+    "spree", "Spree Analytics GmbH", "Friedrichstrasse 43", "Berlin", "10117", "DE", None, "DE987654321"
+)
 PARIS = AccountSpec("lumiere", "Lumière SAS", "10 Rue de Rivoli", "Paris", "75001", "FR", None, "FR40303265045")
 AMSTERDAM = AccountSpec("gracht", "Gracht BV", "Damrak 1", "Amsterdam", "1012 LG", "NL", None, "NL859876543B01")
 # The same company entered twice in the CRM (same tax id): resolves to one golden customer.
-ACME_DUP = AccountSpec("acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111")
+ACME_DUP = AccountSpec(
+    "acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111"
+)
 NOWHERE = AccountSpec("nowhere", "Phantom Traders Inc", "1 Missing Rd", "Nowhere", "00000", "US", "CA")
 NOWHERE_EU = AccountSpec("nirgendwo", "Geister GmbH", "Unbekannt 1", "Nowhere", "00000", "DE")
 

@@ -92,9 +92,11 @@ class CrosswalkRepository:
         self._session.flush()
         return golden
 
-    def link(self, golden_id: str, system: str, external_id: str) -> bool:
-        """Record `system`'s id of a golden customer; True if new, False if already linked; else conflict."""
-        if self._linked(golden_id, system, external_id):
+    def link(self, golden_id: str, system: str, external_id: str, *, one_per_customer: bool = True) -> bool:
+        """Record `system`'s id of a golden customer; True if new, False if already linked; else conflict.
+
+        `one_per_customer=False` for a CRM, where duplicate accounts of one company are legitimate."""
+        if self._linked(golden_id, system, external_id, one_per_customer=one_per_customer):
             return False
         try:
             with self._session.begin_nested():
@@ -105,17 +107,21 @@ class CrosswalkRepository:
                 )
         except IntegrityError:
             # A concurrent transaction linked first: same pair is fine, anything else is a conflict.
-            if self._linked(golden_id, system, external_id):
+            if self._linked(golden_id, system, external_id, one_per_customer=one_per_customer):
                 return False
             raise
         return True
 
     def refs(self, golden_id: str) -> dict[str, str]:
-        """System -> that system's id for the golden customer."""
-        rows = self._session.exec(select(CustomerRef).where(CustomerRef.golden_id == golden_id))
-        return {ref.system: ref.external_id for ref in rows}
+        """System -> that system's id for the golden customer (the first linked, where a CRM has several)."""
+        statement = (
+            select(CustomerRef)
+            .where(CustomerRef.golden_id == golden_id)
+            .order_by(col(CustomerRef.linked_at).desc(), col(CustomerRef.external_id).desc())
+        )
+        return {ref.system: ref.external_id for ref in self._session.exec(statement)}
 
-    def _linked(self, golden_id: str, system: str, external_id: str) -> bool:
+    def _linked(self, golden_id: str, system: str, external_id: str, *, one_per_customer: bool) -> bool:
         """Whether exactly this link exists; raises CrosswalkConflict when a contradicting one does."""
         by_id = self._session.get(CustomerRef, (system, external_id))
         if by_id is not None:
@@ -127,7 +133,7 @@ class CrosswalkRepository:
                 system=system,
                 external_id=external_id,
             )
-        other = self.refs(golden_id).get(system)
+        other = self.refs(golden_id).get(system) if one_per_customer else None
         if other is not None:
             raise CrosswalkConflict(
                 f"{golden_id} already has {system} id {other!r}, cannot also link {external_id!r}",
@@ -148,7 +154,7 @@ def resolve_golden_customer(session: Session, crm_system: str, customer: Custome
     Match order: the CRM account id, then the tax id, then the normalised legal name. A name match is
     weak (suffixes are dropped, so "Acme GmbH" == "Acme Inc"): it is skipped when the tax ids differ or
     the candidate already has another account in this CRM. A tax-id match whose golden customer already
-    has another account in this CRM raises CrosswalkConflict (a duplicate account for finance to merge).
+    has another account in this CRM is reused: the new account is a duplicate of the same company.
     """
     account_id = customer.external_refs.get(crm_system)
     if not account_id:
@@ -168,7 +174,7 @@ def resolve_golden_customer(session: Session, crm_system: str, customer: Custome
             golden = repo.get(golden_id)
             if golden is None:
                 raise
-    repo.link(golden.golden_id, crm_system, account_id)
+    repo.link(golden.golden_id, crm_system, account_id, one_per_customer=False)
     if golden.tax_id is None and tax_id is not None:
         golden.tax_id = tax_id
         session.flush()

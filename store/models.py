@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -49,10 +49,12 @@ class GoldenCustomer(SQLModel, table=True):
 
 
 class CustomerRef(SQLModel, table=True):
-    """One system's id for a golden customer: one id per system, and an id belongs to one customer."""
+    """One system's id for a golden customer; an id belongs to one customer.
+
+    A CRM may hold several accounts of one company (duplicates that resolve to one golden customer);
+    billing and ERP systems hold one id per customer, which `CrosswalkRepository.link` enforces."""
 
     __tablename__ = "customer_ref"
-    __table_args__ = (UniqueConstraint("golden_id", "system", name="uq_customer_ref_golden_system"),)
 
     system: str = Field(primary_key=True, max_length=64)
     external_id: str = Field(primary_key=True, max_length=255)

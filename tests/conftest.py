@@ -105,6 +105,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # A process that used a Temporal client can abort at interpreter exit (temporalio/sdk-python#300)
     # after every test passed; leave with the real status before finalisation can turn CI red.
-    sys.stdout.flush()
-    sys.stderr.flush()
+    config.get_terminal_writer().flush()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
     os._exit(_exit_status)

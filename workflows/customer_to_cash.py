@@ -90,6 +90,7 @@ class CustomerToCash:
         self.progress = SagaStatus(workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD)
         self.deal: Deal | None = None
         self.golden_id: str | None = None
+        self.golden_name = ""
         self.customer_refs: dict[str, str] = {}
         self.subscription: Subscription | None = None
         self.tax_quote: TaxQuote | None = None
@@ -160,7 +161,20 @@ class CustomerToCash:
                 retry=policies.HUB_RETRY,
             )
             self.golden_id, self.customer_refs = resolved.golden_id, {**resolved.refs}
+            self.golden_name = resolved.legal_name
             self.ids(golden_customer=resolved.golden_id)
+        if "stripe" not in self.customer_refs:
+            # Keyed by the golden customer, not this saga: concurrent deals of a new customer share one.
+            self.customer_refs["stripe"] = await self.call(
+                act.BILLING_QUEUE,
+                Names.CREATE_BILLING_CUSTOMER,
+                act.CreateBillingCustomer(
+                    golden_id=self.require(self.golden_id),
+                    legal_name=self.golden_name,
+                    idempotency_key=f"c2c:customer:{self.golden_id}:billing",
+                ),
+                str,
+            )
         customer = deal.customer.model_copy(
             update={
                 "golden_id": self.golden_id,

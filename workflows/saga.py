@@ -36,9 +36,7 @@ class Problem(BaseModel):
     system: str
     code: str
     message: str
-    error_type: str = Field(
-        description="BusinessRuleError, PermanentError or TransientError (retries exhausted)"
-    )
+    error_type: str = Field(description="BusinessRuleError, PermanentError or TransientError (retries exhausted)")
 
 
 class ResolutionAction(StrEnum):
@@ -71,9 +69,7 @@ class SagaStatus(BaseModel):
     legal_entity: str | None = None
     currency: str | None = None
     external_ids: dict[str, str] = Field(default_factory=dict)
-    totals: dict[str, int] = Field(
-        default_factory=dict, description="subtotal/tax/total/paid/fee, minor units"
-    )
+    totals: dict[str, int] = Field(default_factory=dict, description="subtotal/tax/total/paid/fee, minor units")
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
 

@@ -66,6 +66,20 @@ class StripeBilling:
 
     # -- BillingSystem ---------------------------------------------------------------------------
 
+    async def create_customer(self, golden_id: str, legal_name: str, *, idempotency_key: str) -> str:
+        """Lookup by golden id, then create with identity only (details follow in upsert_customer)."""
+        found = await self.search_customers_by_golden_id(golden_id)
+        if found:
+            return str(found[0]["id"])
+        params = {
+            "name": legal_name,
+            "metadata": {wire.META_GOLDEN_ID: golden_id},
+            "payment_method": self._default_payment_method,
+            "invoice_settings": {"default_payment_method": self._default_payment_method},
+        }
+        created = await self._post("/v1/customers", params, idempotency_key=idempotency_key)
+        return str(created["id"])
+
     async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
         """Update the customer we already know (external_refs['stripe']), else create it with a card."""
         params = mapping.customer_params(customer)

@@ -60,13 +60,16 @@ def test_unknown_account_with_a_known_tax_id_reuses_the_golden_id(engine: Engine
     assert count(engine, GoldenCustomer) == 1
 
 
-def test_tax_id_match_holding_another_account_of_the_same_crm_is_a_conflict(engine: Engine) -> None:
-    resolve(engine, "salesforce", salesforce="001A", tax_id="US12-3456789")
+def test_duplicate_crm_account_with_a_known_tax_id_joins_the_same_golden_customer(engine: Engine) -> None:
+    first = resolve(engine, "salesforce", salesforce="001A", tax_id="US12-3456789")
 
-    with pytest.raises(CrosswalkConflict, match="already has salesforce id '001A'") as raised:
-        resolve(engine, "salesforce", salesforce="001B", legal_name="Acme Duplicate", tax_id="US123456789")
-    assert raised.value.external_id == "001B"
+    second = resolve(engine, "salesforce", salesforce="001B", legal_name="Acme Duplicate", tax_id="US123456789")
+
+    assert (second.golden_id, second.created) == (first.golden_id, False)
     assert count(engine, GoldenCustomer) == 1
+    again = resolve(engine, "salesforce", salesforce="001B", legal_name="Acme Duplicate", tax_id="US123456789")
+    assert again.golden_id == first.golden_id
+    assert again.refs["salesforce"] == "001A"  # refs name the first account
 
 
 def test_unknown_account_with_the_same_normalised_name_reuses_the_golden_id(engine: Engine) -> None:

@@ -51,7 +51,7 @@ class FakeEstate:
         @activity.defn(name=Names.RESOLVE_CUSTOMER)
         async def resolve_customer(args: act.ResolveCustomer) -> act.ResolvedCustomer:
             record(Names.RESOLVE_CUSTOMER)
-            return act.ResolvedCustomer(golden_id="gc_test", created=True, refs={})
+            return act.ResolvedCustomer(golden_id="gc_test", legal_name="Acme Corp", created=True, refs={})
 
         @activity.defn(name=Names.BILLING_CUSTOMER)
         async def billing_customer(args: act.UpsertBillingCustomer) -> str:
@@ -130,6 +130,7 @@ class FakeEstate:
             create_invoice,
             finalize_invoice,
             collect_payment,
+            plain(Names.CREATE_BILLING_CUSTOMER, "cus_test"),
             plain(Names.LINK_REFS),
             plain(Names.WRITE_BACK),
             plain(Names.RECORD_EVENT, True),

@@ -1,0 +1,178 @@
+"""What the demo shows: live progress, the per-deal outcome, totals, and a check against every system."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+from rich.table import Table
+
+from canonical import Money
+from demo.scenario import DealSpec
+from settings import Settings
+from workflows.saga import SagaStatus, Stage
+
+STAGES = [Stage.ONBOARD, Stage.ACTIVATE, Stage.TAX, Stage.INVOICE, Stage.POST, Stage.SETTLE, Stage.APPLY]
+COLOURS = {Stage.COMPLETED: "green", Stage.NEEDS_ATTENTION: "yellow", Stage.CANCELLED: "red"}
+
+
+def sandbox_urls(settings: Settings) -> dict[str, str]:
+    return {
+        "salesforce": settings.salesforce_url,
+        "stripe": settings.stripe_url,
+        "avatax": settings.avatax_url,
+        "netsuite": settings.netsuite_url,
+    }
+
+
+def money(minor: int | None, currency: str | None) -> str:
+    if minor is None or currency is None:
+        return ""
+    return f"{Money(amount=minor, currency=currency).to_decimal():,} {currency}"
+
+
+def progress(specs: list[DealSpec], statuses: dict[str, SagaStatus | None]) -> Table:
+    done = sum(1 for s in statuses.values() if s and s.stage in COLOURS)
+    table = Table(
+        "deal", "customer", "ccy", *[s.value for s in STAGES], "state", title=f"sagas: {done}/{len(specs)} settled"
+    )
+    for spec in specs:
+        status = statuses.get(spec.key)
+        stage = status.stage if status else None
+        reached = {e.stage for e in status.timeline if e.event == "entered"} if status else set()
+        marks = []
+        for s in STAGES:
+            if stage is s:
+                marks.append("[cyan]●[/cyan]")
+            elif s in reached:
+                marks.append("[green]✓[/green]")
+            else:
+                marks.append("·")
+        state = f"[{COLOURS.get(stage, 'white')}]{stage.value if stage else 'waiting for webhook'}[/]"
+        table.add_row(spec.key, spec.account.name, spec.currency, *marks, state)
+    return table
+
+
+def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Table:
+    table = Table(
+        "deal",
+        "entity",
+        "golden id",
+        "stripe customer",
+        "subscription",
+        "invoice",
+        "netsuite inv / pmt",
+        "total",
+        "outcome",
+        title="what each system now holds, per deal",
+    )
+    for spec in specs:
+        status = statuses.get(spec.key)
+        if status is None:
+            table.add_row(spec.key, spec.legal_entity, *[""] * 6, "[red]never started[/red]")
+            continue
+        ids = status.external_ids
+        if status.problem:
+            outcome = f"[yellow]parked[/yellow] {status.problem.system}/{status.problem.code}: {status.problem.message}"
+        else:
+            outcome = f"[{COLOURS.get(status.stage, 'white')}]{status.stage.value}[/]"
+        table.add_row(
+            spec.key,
+            spec.legal_entity,
+            ids.get("golden_customer", ""),
+            ids.get("billing_customer", ""),
+            ids.get("subscription", ""),
+            ids.get("invoice_number", "") or ids.get("invoice", ""),
+            f"{ids.get('erp_invoice', '')} / {ids.get('erp_payment', '')}" if "erp_invoice" in ids else "",
+            money(status.totals.get("total"), status.currency),
+            outcome,
+        )
+    return table
+
+
+def totals_table(statuses: dict[str, SagaStatus]) -> Table:
+    sums: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for status in statuses.values():
+        key = (status.legal_entity or "?", status.currency or "?")
+        sums[key]["deals"] += 1
+        if status.stage is Stage.COMPLETED:
+            sums[key]["completed"] += 1
+            for name in ("subtotal", "tax", "paid", "fee"):
+                sums[key][name] += status.totals.get(name, 0)
+    table = Table("entity", "ccy", "deals", "completed", "net", "tax", "collected", "fees", title="totals")
+    for (entity, currency), c in sorted(sums.items()):
+        table.add_row(
+            entity,
+            currency,
+            str(c["deals"]),
+            str(c["completed"]),
+            *(money(c[n], currency) for n in ("subtotal", "tax", "paid", "fee")),
+        )
+    return table
+
+
+def _minor(value: Any, currency: str) -> int:
+    return Money.from_decimal(Decimal(str(value)), currency).amount
+
+
+def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[str, Any]) -> list[str]:
+    """Every mismatch between what the sagas report and what the systems hold (empty = all consistent)."""
+    stripe, netsuite, avatax = states["stripe"], states["netsuite"], states["avatax"]
+    problems: list[str] = []
+
+    def count(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
+        return [r for r in records if r.get(key) == value]
+
+    for spec in specs:
+        status = statuses.get(spec.key)
+        if status is None:
+            problems.append(f"{spec.key}: no saga")
+            continue
+        ids, currency = status.external_ids, status.currency or spec.currency
+        subs = [s for s in stripe["subscriptions"] if s["metadata"].get("deal_id") == status.deal_id]
+        if len(subs) > 1:
+            problems.append(f"{spec.key}: {len(subs)} subscriptions")
+        if spec.expect_park:
+            if (
+                status.stage is not Stage.NEEDS_ATTENTION
+                or not status.problem
+                or status.problem.code != spec.expect_park
+            ):
+                problems.append(f"{spec.key}: expected to park with {spec.expect_park}, is {status.stage}")
+            if "invoice" in ids:
+                problems.append(f"{spec.key}: parked before invoicing but an invoice exists")
+            continue
+        if status.stage is not Stage.COMPLETED:
+            problems.append(f"{spec.key}: ended {status.stage}")
+            continue
+        total = status.totals["total"]
+        invoices = count(stripe["invoices"], "id", ids["invoice"])
+        if len(invoices) != 1 or invoices[0]["status"] != "paid" or invoices[0]["amount_paid"] != total:
+            problems.append(f"{spec.key}: billing invoice {ids['invoice']} is not one paid invoice of {total}")
+        erp_invoices = count(netsuite["invoice"], "externalId", ids["invoice"])
+        if len(erp_invoices) != 1 or _minor(erp_invoices[0]["total"], currency) != total:
+            problems.append(
+                f"{spec.key}: ERP holds {len(erp_invoices)} invoices for {ids['invoice']} or a different total"
+            )
+        elif erp_invoices[0]["status"] != "Paid In Full":
+            problems.append(f"{spec.key}: ERP invoice is {erp_invoices[0]['status']}")
+        payments = count(netsuite["customerPayment"], "externalId", ids["payment"])
+        if len(payments) != 1 or _minor(payments[0]["payment"], currency) != status.totals["paid"]:
+            problems.append(
+                f"{spec.key}: ERP holds {len(payments)} payments for {ids['payment']} or a different amount"
+            )
+        docs = count(avatax["documents"], "code", ids["tax_document"])
+        if (
+            len(docs) != 1
+            or docs[0]["status"] != "Committed"
+            or _minor(docs[0]["totalTax"], currency) != status.totals["tax"]
+        ):
+            problems.append(f"{spec.key}: tax document {ids['tax_document']} is not one committed document")
+
+    goldens = {s.external_ids["golden_customer"] for s in statuses.values() if "golden_customer" in s.external_ids}
+    billing_customers = Counter(c["metadata"].get("golden_id") for c in stripe["customers"])
+    for golden in goldens:
+        if billing_customers[golden] != 1:
+            problems.append(f"golden customer {golden} has {billing_customers[golden]} billing customers")
+    return problems
