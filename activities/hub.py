@@ -18,6 +18,7 @@ from activities.errors import to_application_error
 from canonical import BusinessEvent
 from connectors.errors import BusinessRuleError
 from store import (
+    CrosswalkConflict,
     CrosswalkRepository,
     OutboxRepository,
     SagaFactRepository,
