@@ -32,7 +32,8 @@ from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import SagaStatus, Stage
 
 VAR = Path("var")
-console = Console()
+# Wide enough for the tables when the output goes to a log rather than a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
 cli = typer.Typer(add_completion=False)
 
 
@@ -101,6 +102,9 @@ async def run_demo(deal_limit: int | None, timeout: float) -> int:
         }
     final = {key: status for key, status in statuses.items() if status is not None}
     console.print(report.outcome_table(specs, final))
+    exceptions = report.exception_table(specs, final)
+    if exceptions is not None:
+        console.print(exceptions)
     console.print(report.totals_table(final))
     problems = report.verify(specs, final, states)
     console.print(f"{len(specs)} sagas settled in {elapsed:.1f}s")

@@ -33,24 +33,15 @@ def money(minor: int | None, currency: str | None) -> str:
 
 
 def progress(specs: list[DealSpec], statuses: dict[str, SagaStatus | None]) -> Table:
-    done = sum(1 for s in statuses.values() if s and s.stage in COLOURS)
-    table = Table(
-        "deal", "customer", "ccy", *[s.value for s in STAGES], "state", title=f"sagas: {done}/{len(specs)} settled"
-    )
-    for spec in specs:
-        status = statuses.get(spec.key)
-        stage = status.stage if status else None
-        reached = {e.stage for e in status.timeline if e.event == "entered"} if status else set()
-        marks = []
-        for s in STAGES:
-            if stage is s:
-                marks.append("[cyan]●[/cyan]")
-            elif s in reached:
-                marks.append("[green]✓[/green]")
-            else:
-                marks.append("·")
-        state = f"[{COLOURS.get(stage, 'white')}]{stage.value if stage else 'waiting for webhook'}[/]"
-        table.add_row(spec.key, spec.account.name, spec.currency, *marks, state)
+    """Where the sagas are: how many sit in each stage right now."""
+    counts = Counter(s.stage if s else None for s in statuses.values())
+    settled = sum(counts[s] for s in COLOURS)
+    table = Table("stage", "sagas", "", title=f"{settled}/{len(specs)} sagas settled", min_width=60)
+    rows: list[tuple[str, int, str]] = [("waiting for webhook", counts[None], "white")]
+    rows += [(stage.value, counts[stage], "cyan") for stage in STAGES]
+    rows += [(stage.value, counts[stage], colour) for stage, colour in COLOURS.items()]
+    for name, n, colour in rows:
+        table.add_row(name, str(n), f"[{colour}]{'█' * n}[/]")
     return table
 
 
@@ -58,10 +49,8 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
     table = Table(
         "deal",
         "entity",
-        "golden id",
-        "stripe customer",
-        "subscription",
-        "invoice",
+        "golden customer",
+        "stripe customer / subscription / invoice",
         "netsuite inv / pmt",
         "total",
         "outcome",
@@ -70,25 +59,33 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
     for spec in specs:
         status = statuses.get(spec.key)
         if status is None:
-            table.add_row(spec.key, spec.legal_entity, *[""] * 6, "[red]never started[/red]")
+            table.add_row(spec.key, spec.legal_entity, *[""] * 4, "[red]never started[/red]")
             continue
         ids = status.external_ids
-        if status.problem:
-            outcome = f"[yellow]parked[/yellow] {status.problem.system}/{status.problem.code}: {status.problem.message}"
-        else:
-            outcome = f"[{COLOURS.get(status.stage, 'white')}]{status.stage.value}[/]"
+        billing = " / ".join(ids[k] for k in ("billing_customer", "subscription", "invoice_number") if ids.get(k))
+        erp = f"{ids['erp_invoice']} / {ids.get('erp_payment', '-')}" if "erp_invoice" in ids else ""
+        outcome = status.problem.code if status.problem else status.stage.value
         table.add_row(
             spec.key,
             spec.legal_entity,
             ids.get("golden_customer", ""),
-            ids.get("billing_customer", ""),
-            ids.get("subscription", ""),
-            ids.get("invoice_number", "") or ids.get("invoice", ""),
-            f"{ids.get('erp_invoice', '')} / {ids.get('erp_payment', '')}" if "erp_invoice" in ids else "",
+            billing,
+            erp,
             money(status.totals.get("total"), status.currency),
-            outcome,
+            f"[{COLOURS.get(status.stage, 'white')}]{outcome}[/]",
         )
     return table
+
+
+def exception_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Table | None:
+    """The exception queue: parked sagas with the reason finance reads in the Temporal UI."""
+    table = Table("deal", "stage", "system / code", "reason", title="exception queue (resolve with starter.py resolve)")
+    for spec in specs:
+        status = statuses.get(spec.key)
+        if status and status.problem:
+            p = status.problem
+            table.add_row(spec.key, p.stage.value, f"{p.system} / {p.code}", p.message)
+    return table if table.row_count else None
 
 
 def totals_table(statuses: dict[str, SagaStatus]) -> Table:
