@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -178,9 +178,7 @@ async def bench(sagas: int) -> list[Run]:
             with console.status(f"seeding {sagas + 2} deals"):
                 for n in range(sagas + 2):
                     spec = completing[n % len(completing)]
-                    deal_ids.append(
-                        await seed_deal(crm, spec.__class__(**{**spec.__dict__, "key": f"B{n}"}), stage="Closed Won")
-                    )
+                    deal_ids.append(await seed_deal(crm, replace(spec, key=f"B{n}"), close=True))
 
         def saga(deal_id: str) -> Callable[[], Awaitable[str]]:
             async def start() -> str:

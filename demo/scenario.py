@@ -91,8 +91,10 @@ DEALS: list[DealSpec] = [
 ]
 
 
-async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, stage: str = "Prospecting") -> str:
-    """Upsert the account, opportunity and lines by external key; returns the opportunity id."""
+async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, close: bool = False) -> str:
+    """Upsert the account, an open opportunity and its lines by external key; returns the opportunity id.
+
+    `close=True` then marks it Closed Won (the CRM refuses that before the lines exist)."""
     a = spec.account
     account_id = await crm.upsert(
         "Account",
@@ -116,7 +118,7 @@ async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, stage: str = "Prospec
         {
             "Name": f"{a.name} — {spec.key}",
             "AccountId": account_id,
-            "StageName": stage,
+            "StageName": "Prospecting",
             "CloseDate": spec.close_date,
             "CurrencyIsoCode": spec.currency,
             "Legal_Entity__c": spec.legal_entity,
@@ -134,9 +136,11 @@ async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, stage: str = "Prospec
                 "OpportunityId": opportunity_id,
                 "ProductCode": product,
                 "Quantity": quantity,
-                "UnitPrice": str(unit_price),
+                "UnitPrice": unit_price,
             },
         )
+    if close:
+        await close_won(crm, opportunity_id)
     return opportunity_id
 
 

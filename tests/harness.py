@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.factory import Connectors, build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import AccountSpec, DealSpec, close_won, seed_deal
+from demo.scenario import AccountSpec, DealSpec, seed_deal
 from sandbox.server import EMULATORS
 from settings import Settings
 from starter import Trigger
@@ -55,9 +55,7 @@ class Estate:
         return replace(spec, key=f"{spec.key}-{self.suffix}", account=account)
 
     async def closed_deal(self, spec: DealSpec) -> str:
-        deal_id = await seed_deal(self.crm, self.unique(spec))
-        await close_won(self.crm, deal_id)
-        return deal_id
+        return await seed_deal(self.crm, self.unique(spec), close=True)
 
     async def state(self, system: str) -> dict[str, Any]:
         response = await self.http.get(f"{self.urls[system]}/_sandbox/state")

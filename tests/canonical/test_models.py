@@ -26,7 +26,6 @@ from canonical import (
 )
 from canonical.reference import CATALOG
 
-
 ADDRESS = Address(line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country="US")
 
 

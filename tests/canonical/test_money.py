@@ -170,6 +170,8 @@ def test_unreadable_amounts_are_value_errors(text: str) -> None:
 
 def test_money_orders_within_one_currency() -> None:
     small, big = Money(amount=1, currency="EUR"), Money(amount=2, currency="EUR")
-    assert small < big <= big and big >= small and not big <= small
+    assert small < big <= big
+    assert big >= small
+    assert not big <= small
     with pytest.raises(ValueError, match="currency mismatch"):
         assert small <= Money(amount=2, currency="USD")

@@ -1,0 +1,205 @@
+"""The trigger API over real HTTP: CRM webhooks start sagas once; bad input gets a 4xx and starts nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from demo.scenario import ACME, GLOBEX, DealSpec, seed_deal
+from starter import create_api
+from tests.harness import Estate, all_emulators, eventually, running_estate
+from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.saga import Stage
+
+SECRET = "whsec_crm_sandbox"
+DEAL = DealSpec("API-1", ACME, "US01", "USD", [("PLAT-SEAT", 3, Decimal("49.00"))])
+
+
+@pytest.fixture
+async def api(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+) -> AsyncIterator[tuple[Estate, str]]:
+    """The estate plus the trigger API served on a free port, with the CRM's webhook pointed at it."""
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path) as estate:
+        app = create_api(estate.trigger, estate.engine, SECRET)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        await eventually(lambda: asyncio.sleep(0, server.started))
+        crm_admin = f"{estate.urls['salesforce']}/_sandbox/webhook"
+        await estate.http.post(crm_admin, json={"url": f"{url}/webhooks/salesforce", "secret": SECRET})
+        try:
+            yield estate, url
+        finally:
+            await estate.http.post(crm_admin, json={"url": None})
+            server.should_exit = True
+            await serving
+
+
+def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
+    t = str(int(at if at is not None else time.time()))
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-C2C-Signature": f"t={t},v1={digest}", "Content-Type": "application/json"}
+
+
+def closed_won_event(deal_id: str, event_id: str = "evt-1") -> bytes:
+    return json.dumps(
+        {
+            "eventId": event_id,
+            "eventType": "opportunity.closed_won",
+            "sobject": "Opportunity",
+            "recordId": deal_id,
+            "stageName": "Closed Won",
+            "occurredAt": "2026-11-28T07:00:00Z",
+        }
+    ).encode()
+
+
+async def no_saga(estate: Estate, deal_id: str) -> None:
+    with pytest.raises(RPCError, match="not found"):
+        await estate.client.get_workflow_handle(workflow_id_for("salesforce", deal_id)).describe()
+
+
+async def test_closing_a_deal_in_the_crm_starts_its_saga_through_the_signed_webhook(api: Any) -> None:
+    estate, _ = api
+    deal_id = await estate.closed_deal(DEAL)  # the CRM posts the signed webhook to the trigger API
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+
+    async def described() -> Any:
+        try:
+            return await handle.describe()
+        except RPCError:
+            return None
+
+    await eventually(described)
+    assert (await handle.result()).outcome is Stage.COMPLETED
+    crm = await estate.state("salesforce")
+    [delivery] = [d for d in crm["webhookDeliveries"] if d["recordId"] == deal_id]
+    assert (delivery["delivered"], delivery["statusCode"]) == (True, 202)
+
+
+async def test_a_redelivered_webhook_is_acknowledged_as_a_duplicate(api: Any) -> None:
+    estate, url = api
+    deal_id = await estate.closed_deal(DEAL)
+
+    async def delivered() -> dict[str, Any] | None:
+        deliveries = (await estate.state("salesforce"))["webhookDeliveries"]
+        return next((d for d in deliveries if d["recordId"] == deal_id and d["delivered"]), None)
+
+    delivery = await eventually(delivered)
+    body = closed_won_event(deal_id, event_id=delivery["eventId"])  # the CRM sending it again
+    again = await estate.http.post(f"{url}/webhooks/salesforce", content=body, headers=signed(body))
+    assert (again.status_code, again.json()) == (202, {"status": "duplicate", "event_id": delivery["eventId"]})
+    # A different event for the same deal passes dedupe but meets the workflow id rule: still one saga.
+    other = closed_won_event(deal_id, event_id=f"{delivery['eventId']}-other")
+    third = await estate.http.post(f"{url}/webhooks/salesforce", content=other, headers=signed(other))
+    assert (third.status_code, third.json()["started"]) == (202, False)
+    await estate.client.get_workflow_handle(third.json()["workflow_id"]).result()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda body, headers: (body, {**headers, "X-C2C-Signature": "t=1,v1=00"}), "signature"),
+        (lambda body, headers: (body, {"Content-Type": "application/json"}), "signature"),
+        (lambda body, headers: (body, signed(body, secret="whsec_other")), "signature"),
+        (lambda body, headers: (body, signed(body, at=time.time() - 3600)), "tolerance"),
+        (lambda body, headers: (b"{not json", signed(b"{not json")), "JSON"),
+        (lambda body, headers: (b'{"eventId": "x"}', signed(b'{"eventId": "x"}')), "recordId"),
+    ],
+    ids=["bad-signature", "no-signature", "wrong-secret", "stale", "malformed-json", "missing-fields"],
+)
+async def test_bad_webhooks_get_400_naming_the_problem_and_start_nothing(api: Any, mutate: Any, problem: str) -> None:
+    estate, url = api
+    deal_id = await seed_deal(estate.crm, estate.unique(DEAL))
+    good = closed_won_event(deal_id)
+    body, headers = mutate(good, signed(good))
+    response = await estate.http.post(f"{url}/webhooks/salesforce", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_webhook"
+    assert problem.lower() in response.json()["message"].lower()
+    await no_saga(estate, deal_id)
+
+
+async def test_unknown_deal_is_404_and_starts_nothing(api: Any) -> None:
+    estate, url = api
+    response = await estate.http.post(f"{url}/deals/006000000000000AAA/start")
+    assert response.status_code == 404
+    assert response.json()["error"] == "deal_not_found"
+    await no_saga(estate, "006000000000000AAA")
+
+
+@pytest.mark.parametrize(
+    ("spec", "code"),
+    [
+        (DealSpec("API-BRL", GLOBEX, "US01", "BRL", [("PLAT-SEAT", 1, Decimal("49.00"))]), "invalid_deal"),
+        (DealSpec("API-EUR-US", GLOBEX, "US01", "EUR", [("PLAT-SEAT", 1, Decimal("49.00"))]), "unsupported_currency"),
+        (DealSpec("API-ENT", GLOBEX, "XX99", "USD", [("PLAT-SEAT", 1, Decimal("49.00"))]), "unknown_legal_entity"),
+        (DealSpec("API-PROD", GLOBEX, "US01", "USD", [("NO-SUCH", 1, Decimal("49.00"))]), "unknown_product"),
+    ],
+    ids=["currency-we-do-not-bill", "currency-the-entity-does-not-bill", "unknown-entity", "unknown-product"],
+)
+async def test_deals_breaking_a_billing_rule_get_422_and_start_nothing(api: Any, spec: DealSpec, code: str) -> None:
+    estate, url = api
+    deal_id = await estate.closed_deal(spec)  # the CRM's own webhook is refused the same way
+    response = await estate.http.post(f"{url}/deals/{deal_id}/start")
+    assert response.status_code == 422
+    assert response.json()["error"] == code
+    assert response.json()["message"]
+    await no_saga(estate, deal_id)
+
+
+async def test_deal_not_yet_won_is_refused(api: Any) -> None:
+    estate, url = api
+    deal_id = await seed_deal(estate.crm, estate.unique(DEAL))
+    response = await estate.http.post(f"{url}/deals/{deal_id}/start")
+    assert (response.status_code, response.json()["error"]) == (422, "deal_not_closed")
+    await no_saga(estate, deal_id)
+
+
+async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> None:
+    estate, url = api
+    from demo.scenario import NOWHERE
+
+    spec = DealSpec("API-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 1, Decimal("49.00"))])
+    deal_id = await seed_deal(estate.crm, estate.unique(spec), close=True)
+
+    async def parked() -> dict[str, Any] | None:
+        body = (await estate.http.get(f"{url}/deals/{deal_id}")).json()
+        return body if body.get("stage") == "needs_attention" else None
+
+    status = await eventually(parked)
+    assert status["problem"]["code"] == "invalid_address"
+    wrong = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "retry_with_address"})
+    assert (wrong.status_code, wrong.json()["error"]) == (409, "resolution_rejected")
+    cancel = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "cancel", "note": "test"})
+    assert cancel.status_code == 200
+    result = await estate.client.get_workflow_handle_for(
+        CustomerToCash.run, workflow_id_for("salesforce", deal_id)
+    ).result()
+    assert result.outcome is Stage.CANCELLED
+    missing = await estate.http.get(f"{url}/deals/006000000000000AAA")
+    assert (missing.status_code, missing.json()["error"]) == (404, "saga_not_found")
+
+
+async def test_malformed_resolution_is_422(api: Any) -> None:
+    _, url = api
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{url}/deals/x/resolve", json={"action": "delete everything"})
+    assert response.status_code == 422
