@@ -30,7 +30,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,10 +47,10 @@ from connectors.roles import CrmSystem
 from connectors.salesforce.webhooks import InvalidWebhook, verify_closed_won
 from settings import Settings, get_settings
 from store import ProcessedEventRepository, create_schema, make_engine, session_scope
+from worker import connect
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
-from worker import connect
 
 
 class Started(BaseModel):
@@ -288,7 +293,9 @@ def parked() -> None:
 def resolve(
     deal_id: str,
     action: ResolutionAction = typer.Option(..., help="retry, retry_with_address or cancel"),
-    address: str = typer.Option(None, help='corrected address as JSON: {"line1":..,"city":..,"postal_code":..,"country":..}'),
+    address: str = typer.Option(
+        None, help='corrected address, JSON: {"line1":..,"city":..,"postal_code":..,"country":..}'
+    ),
     note: str = typer.Option(None),
 ) -> None:
     """Tell a parked saga what to do."""

@@ -157,7 +157,10 @@ async def bench(sagas: int) -> list[Run]:
         settings = Settings(
             task_queue=queue,
             database_url=f"sqlite:///{tmp / 'c2c.db'}",
-            **{f"{name}_url": f"http://127.0.0.1:{port}" for name, port in ports.items()},
+            salesforce_url=f"http://127.0.0.1:{ports['salesforce']}",
+            stripe_url=f"http://127.0.0.1:{ports['stripe']}",
+            avatax_url=f"http://127.0.0.1:{ports['avatax']}",
+            netsuite_url=f"http://127.0.0.1:{ports['netsuite']}",
         )
         connectors = build_connectors(settings)
         stack.push_async_callback(connectors.close)

@@ -54,10 +54,6 @@ class Catalog(BaseModel):
 
     def price(self, product_code: str, period: BillingPeriod, currency: str) -> Price:
         for price in self.prices:
-            if (
-                price.product_code == product_code
-                and price.period is period
-                and price.unit_amount.currency == currency
-            ):
+            if price.product_code == product_code and price.period is period and price.unit_amount.currency == currency:
                 return price
         raise KeyError(f"no {period.value}ly {currency} price for product {product_code!r}")

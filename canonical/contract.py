@@ -48,9 +48,7 @@ class Deal(BaseModel):
             if line.unit_price.is_negative:
                 raise ValueError(f"line {line.product_code} has a negative price")
         if self.term_months % self.billing_period.months:
-            raise ValueError(
-                f"term of {self.term_months} months is not a whole number of {self.billing_period.value}s"
-            )
+            raise ValueError(f"term of {self.term_months} months is not a whole number of {self.billing_period.value}s")
         return self
 
     @property

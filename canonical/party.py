@@ -49,7 +49,8 @@ class Customer(BaseModel):
 
 
 _LEGAL_SUFFIXES = frozenset(
-    {"inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "bv", "kk", "co", "corp", "corporation", "plc"}
+    {"inc", "incorporated", "llc", "ltd", "limited", "gmbh", "ag", "sa", "sas", "bv", "kk", "co", "corp", "corporation"}
+    | {"plc"}
 )
 _DOTTED_INITIALS = re.compile(r"\b(?:[a-z]\.){2,}")
 

@@ -10,9 +10,7 @@ def deal_problems(deal: Deal) -> list[tuple[str, str]]:
     """(code, readable reason) for each rule the deal breaks; empty when it can be billed."""
     problems: list[tuple[str, str]] = []
     if not deal.closed_won:
-        problems.append(
-            ("deal_not_closed", f"deal {deal.deal_id} is in stage {deal.stage!r}, not closed-won")
-        )
+        problems.append(("deal_not_closed", f"deal {deal.deal_id} is in stage {deal.stage!r}, not closed-won"))
     entity = LEGAL_ENTITIES.get(deal.legal_entity)
     if entity is None:
         known = ", ".join(sorted(LEGAL_ENTITIES))

@@ -48,8 +48,7 @@ MODELS: list[type[BaseModel]] = [
 def render() -> dict[str, str]:
     """File name -> schema text for every canonical model."""
     return {
-        f"{model.__name__}.{VERSION}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
-        + "\n"
+        f"{model.__name__}.{VERSION}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
         for model in MODELS
     }
 

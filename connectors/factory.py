@@ -45,7 +45,5 @@ def build_connectors(settings: Settings) -> Connectors:
             default_payment_method=settings.stripe_payment_method,
         ),
         tax=AvaTaxEngine(http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key),
-        erp=NetSuiteErp(
-            http, settings.netsuite_url, settings.netsuite_client_id, settings.netsuite_client_secret
-        ),
+        erp=NetSuiteErp(http, settings.netsuite_url, settings.netsuite_client_id, settings.netsuite_client_secret),
     )

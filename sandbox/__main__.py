@@ -24,7 +24,12 @@ def main(
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
 ) -> None:
-    ports = {"salesforce": salesforce_port, "stripe": stripe_port, "avatax": avatax_port, "netsuite": netsuite_port}
+    ports = {
+        "salesforce": salesforce_port,
+        "stripe": stripe_port,
+        "avatax": avatax_port,
+        "netsuite": netsuite_port,
+    }
     options = {
         "salesforce": {"webhook_url": crm_webhook_url, "webhook_secret": crm_webhook_secret},
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
