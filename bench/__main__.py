@@ -44,7 +44,7 @@ from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 cli = typer.Typer(add_completion=False)
 
 
