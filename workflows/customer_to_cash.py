@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
@@ -47,8 +46,8 @@ with workflow.unsafe.imports_passed_through():
         SagaResult,
         SagaStatus,
         Stage,
-        TimelineEntry,
     )
+    from workflows.saga_runtime import Cancelled, Park, SagaRuntime
 
 T = TypeVar("T")
 
@@ -70,22 +69,11 @@ class Undo(StrEnum):
     CREDIT_MEMO = "credit memo in ERP"
 
 
-class _Park(Exception):
-    """Raised by a step that found a business problem without calling out (e.g. a deal rule)."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
-class _Cancelled(Exception):
-    pass
-
-
 @workflow.defn(name="CustomerToCash")
-class CustomerToCash:
+class CustomerToCash(SagaRuntime):
     @workflow.init
     def __init__(self, args: SagaInput) -> None:
+        super().__init__()
         self.args = args
         self.progress = SagaStatus(workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD)
         self.deal: Deal | None = None
@@ -96,8 +84,6 @@ class CustomerToCash:
         self.tax_quote: TaxQuote | None = None
         self.invoice: Invoice | None = None
         self.payment: Payment | None = None
-        self.rounds: dict[Stage, int] = {}
-        self.decision: Resolution | None = None
         self.undo: list[Undo] = []
 
     # ---- the business process -------------------------------------------------------------------
@@ -113,7 +99,7 @@ class CustomerToCash:
             await self.stage(Stage.SETTLE, self.settle)
             await self.stage(Stage.APPLY, self.apply_cash)
             await self.enter(Stage.COMPLETED)
-        except _Cancelled:
+        except Cancelled:
             await self.compensate()
             await self.enter(Stage.CANCELLED)
         await self.record_fact()
@@ -133,7 +119,7 @@ class CustomerToCash:
             problems = deal_problems(deal)
             if problems:
                 message = "; ".join(reason for _, reason in problems)
-                raise _Park(
+                raise Park(
                     Problem(
                         stage=Stage.ONBOARD,
                         system="c2c",
@@ -378,7 +364,7 @@ class CustomerToCash:
                 PAYMENT_WAIT,
             )
             if not settled:
-                raise _Park(
+                raise Park(
                     Problem(
                         stage=Stage.SETTLE,
                         system="stripe",
@@ -389,7 +375,7 @@ class CustomerToCash:
                 )
             payment = self.require(self.payment)
         if payment.status is PaymentStatus.FAILED:
-            raise _Park(
+            raise Park(
                 Problem(
                     stage=Stage.SETTLE,
                     system="stripe",
@@ -504,6 +490,11 @@ class CustomerToCash:
 
     # ---- finance control --------------------------------------------------------------------------
 
+    def apply(self, resolution: Resolution) -> None:
+        if resolution.corrected_address is not None and self.deal is not None:
+            customer = self.deal.customer.model_copy(update={"address": resolution.corrected_address})
+            self.deal = self.deal.model_copy(update={"customer": customer})
+
     @workflow.query
     def status(self) -> SagaStatus:
         return self.progress
@@ -542,97 +533,6 @@ class CustomerToCash:
         if self.payment is not None and self.payment.status is PaymentStatus.PENDING:
             self.payment = payment
 
-    # ---- machinery --------------------------------------------------------------------------------
-
-    async def stage(self, stage: Stage, step: Callable[[], Awaitable[None]]) -> None:
-        """Run a stage; on a failure that retries cannot fix, park and follow finance's decision."""
-        while True:
-            await self.enter(stage)
-            try:
-                await step()
-                return
-            except _Park as park:
-                problem = park.problem
-            except ActivityError as err:
-                problem = self.problem_from(stage, err)
-            resolution = await self.park(problem)
-            if resolution.action is ResolutionAction.CANCEL:
-                raise _Cancelled()
-            if resolution.corrected_address is not None and self.deal is not None:
-                customer = self.deal.customer.model_copy(update={"address": resolution.corrected_address})
-                self.deal = self.deal.model_copy(update={"customer": customer})
-            self.rounds[stage] = self.rounds.get(stage, 0) + 1
-
-    async def park(self, problem: Problem) -> Resolution:
-        self.progress.problem = problem
-        self.log(problem.stage, "parked", f"{problem.system}/{problem.code}: {problem.message}")
-        self.progress.stage = Stage.NEEDS_ATTENTION
-        workflow.upsert_search_attributes(
-            [
-                search_attributes.STAGE.value_set(Stage.NEEDS_ATTENTION.value),
-                search_attributes.EXCEPTION.value_set(problem.code),
-            ]
-        )
-        await workflow.wait_condition(lambda: self.decision is not None)
-        resolution = self.require(self.decision)
-        self.decision = None
-        self.progress.problem = None
-        workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
-        return resolution
-
-    @staticmethod
-    def problem_from(stage: Stage, err: ActivityError) -> Problem:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
-            info = cause.details[0]
-            # Retries exhausted on a transient failure: the vendor is down, not refusing.
-            retried_out = cause.type in ("TransientError", "UncertainOutcome")
-            return Problem(
-                stage=stage,
-                system=str(info.get("system", "?")),
-                code="unavailable" if retried_out else str(info.get("code", "error")),
-                message=str(info.get("message", cause.message)),
-                error_type=cause.type or "ApplicationError",
-            )
-        return Problem(
-            stage=stage,
-            system="c2c",
-            code="unavailable",
-            message=str(cause or err),
-            error_type=type(cause or err).__name__,
-        )
-
-    async def enter(self, stage: Stage) -> None:
-        self.progress.stage = stage
-        self.log(stage, "entered")
-        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage.value)])
-
-    async def wait_for(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    async def call(
-        self,
-        queue: str,
-        name: str,
-        arg: Any,
-        result_type: Any = None,
-        *,
-        retry: Any = policies.VENDOR_RETRY,
-        timeout: timedelta = policies.ACTIVITY_TIMEOUT,
-    ) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
-            result_type=result_type,
-        )
-
     async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
         event = BusinessEvent.for_step(
             workflow_id=self.progress.workflow_id,
@@ -658,30 +558,9 @@ class CustomerToCash:
             retry=policies.HUB_RETRY,
         )
 
-    def key(self, step: str, *, per_round: bool = False) -> str:
-        """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""
-        key = f"{self.progress.workflow_id}:{step}"
-        rounds = self.rounds.get(self.progress.stage, 0) if per_round else 0
-        return f"{key}:r{rounds}" if rounds else key
-
     def tax_document_code(self) -> str:
         """AvaTax document codes are at most 50 characters; long deal ids get a stable hash."""
         code = f"c2c-{self.args.crm}-{self.args.deal_id}"
         if len(code) > 50:
             code = "c2c-" + hashlib.sha256(code.encode()).hexdigest()[:40]
         return code
-
-    def ids(self, **ids: str) -> None:
-        self.progress.external_ids.update(ids)
-
-    def totals(self, **totals: int) -> None:
-        self.progress.totals.update(totals)
-
-    def log(self, stage: Stage, event: str, detail: str | None = None) -> None:
-        self.progress.timeline.append(TimelineEntry(at=workflow.now(), stage=stage, event=event, detail=detail))
-
-    @staticmethod
-    def require(value: T | None) -> T:
-        if value is None:
-            raise ApplicationError("saga state missing a value an earlier stage should have set", non_retryable=True)
-        return value

@@ -1,0 +1,152 @@
+"""How a saga runs its stages: parking on failures retries cannot fix, finance's decisions, bookkeeping.
+
+The business process lives in customer_to_cash.py; this is the part any finance saga would share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies, search_attributes
+    from workflows.saga import Problem, Resolution, ResolutionAction, SagaStatus, Stage, TimelineEntry
+
+T = TypeVar("T")
+
+
+class Park(Exception):
+    """Raised by a step that found a business problem without calling out (e.g. a deal rule)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class Cancelled(Exception):
+    """Finance chose cancel-and-compensate."""
+
+
+class SagaRuntime:
+    """Stage runner and state every saga step uses; subclasses set `progress` in their __init__."""
+
+    progress: SagaStatus
+
+    def __init__(self) -> None:
+        self.rounds: dict[Stage, int] = {}
+        self.decision: Resolution | None = None
+
+    def apply(self, resolution: Resolution) -> None:
+        """Take in a retry's corrected data before the stage runs again (nothing to take by default)."""
+
+    async def stage(self, stage: Stage, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a stage; on a failure that retries cannot fix, park and follow finance's decision."""
+        while True:
+            await self.enter(stage)
+            try:
+                await step()
+                return
+            except Park as park:
+                problem = park.problem
+            except ActivityError as err:
+                problem = self.problem_from(stage, err)
+            resolution = await self.park(problem)
+            if resolution.action is ResolutionAction.CANCEL:
+                raise Cancelled()
+            self.apply(resolution)
+            self.rounds[stage] = self.rounds.get(stage, 0) + 1
+
+    async def park(self, problem: Problem) -> Resolution:
+        self.progress.problem = problem
+        self.log(problem.stage, "parked", f"{problem.system}/{problem.code}: {problem.message}")
+        self.progress.stage = Stage.NEEDS_ATTENTION
+        workflow.upsert_search_attributes(
+            [
+                search_attributes.STAGE.value_set(Stage.NEEDS_ATTENTION.value),
+                search_attributes.EXCEPTION.value_set(problem.code),
+            ]
+        )
+        await workflow.wait_condition(lambda: self.decision is not None)
+        resolution = self.require(self.decision)
+        self.decision = None
+        self.progress.problem = None
+        workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
+        return resolution
+
+    @staticmethod
+    def problem_from(stage: Stage, err: ActivityError) -> Problem:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+            info = cause.details[0]
+            # Retries exhausted on a transient failure: the vendor is down, not refusing.
+            retried_out = cause.type in ("TransientError", "UncertainOutcome")
+            return Problem(
+                stage=stage,
+                system=str(info.get("system", "?")),
+                code="unavailable" if retried_out else str(info.get("code", "error")),
+                message=str(info.get("message", cause.message)),
+                error_type=cause.type or "ApplicationError",
+            )
+        return Problem(
+            stage=stage,
+            system="c2c",
+            code="unavailable",
+            message=str(cause or err),
+            error_type=type(cause or err).__name__,
+        )
+
+    async def enter(self, stage: Stage) -> None:
+        self.progress.stage = stage
+        self.log(stage, "entered")
+        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage.value)])
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def call(
+        self,
+        queue: str,
+        name: str,
+        arg: Any,
+        result_type: Any = None,
+        *,
+        retry: Any = policies.VENDOR_RETRY,
+        timeout: timedelta = policies.ACTIVITY_TIMEOUT,
+    ) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            task_queue=f"{workflow.info().task_queue}-{queue}",
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            result_type=result_type,
+        )
+
+    def key(self, step: str, *, per_round: bool = False) -> str:
+        """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""
+        key = f"{self.progress.workflow_id}:{step}"
+        rounds = self.rounds.get(self.progress.stage, 0) if per_round else 0
+        return f"{key}:r{rounds}" if rounds else key
+
+    def ids(self, **ids: str) -> None:
+        self.progress.external_ids.update(ids)
+
+    def totals(self, **totals: int) -> None:
+        self.progress.totals.update(totals)
+
+    def log(self, stage: Stage, event: str, detail: str | None = None) -> None:
+        self.progress.timeline.append(TimelineEntry(at=workflow.now(), stage=stage, event=event, detail=detail))
+
+    @staticmethod
+    def require(value: T | None) -> T:
+        if value is None:
+            raise ApplicationError("saga state missing a value an earlier stage should have set", non_retryable=True)
+        return value
