@@ -73,7 +73,7 @@ class Undo(StrEnum):
 class CustomerToCash(SagaRuntime):
     @workflow.init
     def __init__(self, args: SagaInput) -> None:
-        super().__init__()
+        super().__init__(args.activity_timeout)
         self.args = args
         self.progress = SagaStatus(workflow_id=workflow.info().workflow_id, deal_id=args.deal_id, stage=Stage.ONBOARD)
         self.deal: Deal | None = None
@@ -219,7 +219,7 @@ class CustomerToCash(SagaRuntime):
             Names.ENSURE_PRICES,
             act.EnsurePrices(prices=requests, idempotency_key=self.key("prices")),
             dict[str, str],
-            timeout=policies.MULTI_CALL_TIMEOUT,
+            calls=2,
         )
         contract = Contract(
             deal_id=deal.deal_id,
@@ -312,7 +312,7 @@ class CustomerToCash(SagaRuntime):
                     idempotency_key=self.key("invoice"),
                 ),
                 Invoice,
-                timeout=policies.MULTI_CALL_TIMEOUT,
+                calls=2,
             )
             self.ids(invoice=self.invoice.external_refs["stripe"])
         finalized = await self.call(

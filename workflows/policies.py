@@ -37,7 +37,6 @@ COMPENSATION_RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentError"],
 )
 
-# Longer than the HTTP timeout (settings.http_timeout), so a slow call fails in httpx first.
+# Start-to-close per vendor call; longer than the HTTP timeout (settings.http_timeout), so a slow call fails
+# in httpx first. It is also how long a crashed worker's activity waits before another worker retries it.
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# Ensure prices / create invoice make several calls in one activity.
-MULTI_CALL_TIMEOUT = timedelta(seconds=60)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -27,6 +27,7 @@ class Stage(StrEnum):
 class SagaInput(BaseModel):
     crm: str = "salesforce"
     deal_id: str
+    activity_timeout: timedelta = Field(default=timedelta(seconds=30), description="start-to-close per vendor call")
 
 
 class Problem(BaseModel):

@@ -36,7 +36,8 @@ class SagaRuntime:
 
     progress: SagaStatus
 
-    def __init__(self) -> None:
+    def __init__(self, activity_timeout: timedelta = policies.ACTIVITY_TIMEOUT) -> None:
+        self.activity_timeout = activity_timeout
         self.rounds: dict[Stage, int] = {}
         self.decision: Resolution | None = None
 
@@ -119,13 +120,14 @@ class SagaRuntime:
         result_type: Any = None,
         *,
         retry: Any = policies.VENDOR_RETRY,
-        timeout: timedelta = policies.ACTIVITY_TIMEOUT,
+        calls: int = 1,
     ) -> Any:
+        """Run an activity on `{this queue}-{queue}`; `calls` = vendor calls it makes (scales its timeout)."""
         return await workflow.execute_activity(
             name,
             arg,
             task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=timeout,
+            start_to_close_timeout=self.activity_timeout * calls,
             retry_policy=retry,
             result_type=result_type,
         )

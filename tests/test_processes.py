@@ -1,0 +1,154 @@
+"""`python worker.py` and `python starter.py` as real processes, including a worker killed mid-step."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.factory import build_connectors
+from connectors.salesforce import SalesforceCrm
+from demo.scenario import GLOBEX, DealSpec, seed_deal
+from settings import Settings
+from tests.harness import Estate, all_emulators, eventually, running_estate
+from workflows.customer_to_cash import CustomerToCash
+from workflows.saga import SagaInput, Stage
+
+ROOT = Path(__file__).resolve().parents[1]
+DEAL = DealSpec("PROC-1", GLOBEX, "US01", "USD", [("ANALYTICS", 2, Decimal("199.00"))])
+
+
+def process_env(
+    temporal_env: WorkflowEnvironment, urls: dict[str, str], task_queue: str, tmp_path: Path
+) -> dict[str, str]:
+    """What an operator would export: the same settings the in-process tests build."""
+    return {
+        **os.environ,
+        "C2C_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "C2C_TASK_QUEUE": task_queue,
+        "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c2c.db",
+        "C2C_HTTP_TIMEOUT": "1",
+        **{f"C2C_{name.upper()}_URL": url for name, url in urls.items()},
+    }
+
+
+@pytest.fixture
+def spawn() -> Iterator[Any]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def crm(emulators: Any) -> AsyncIterator[SalesforceCrm]:
+    settings = Settings(salesforce_url=emulators.url("salesforce"))
+    connectors = build_connectors(settings)
+    assert isinstance(connectors.crm, SalesforceCrm)
+    yield connectors.crm
+    await connectors.close()
+
+
+async def test_a_worker_killed_mid_write_is_replaced_and_the_write_happens_once(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path, spawn: Any, crm: SalesforceCrm
+) -> None:
+    urls = all_emulators(emulators)
+    env = process_env(temporal_env, urls, task_queue, tmp_path)
+    first = spawn(["worker.py"], env)
+    deal_id = await seed_deal(crm, DealSpec(**{**DEAL.__dict__, "key": f"PROC-{task_queue}"}), close=True)
+    async with httpx.AsyncClient() as http:
+        # The invoice is written, then its answer is held back: the worker dies while waiting for it.
+        fault = {"method": "POST", "path_prefix": "/v1/invoices", "kind": "delay_after", "seconds": 4}
+        (await http.post(f"{urls['stripe']}/_sandbox/faults", json=fault)).raise_for_status()
+        handle = await temporal_env.client.start_workflow(
+            CustomerToCash.run,
+            SagaInput(deal_id=deal_id, activity_timeout=timedelta(seconds=3)),
+            id=f"c2c:salesforce:{deal_id}",
+            task_queue=task_queue,
+        )
+
+        async def invoice_written() -> list[dict[str, Any]]:
+            subscription = (await handle.query(CustomerToCash.status)).external_ids.get("subscription")
+            invoices = (await http.get(f"{urls['stripe']}/_sandbox/state")).json()["invoices"]
+            return [i for i in invoices if subscription and i.get("subscription") == subscription]
+
+        await eventually(invoice_written, timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        second = spawn(["worker.py"], env)
+        result = await asyncio.wait_for(handle.result(), timeout=90)
+
+        assert result.outcome is Stage.COMPLETED
+        [invoice] = await invoice_written()
+        assert (invoice["id"], invoice["status"]) == (result.external_ids["invoice"], "paid")
+        history = await handle.fetch_history()
+        scheduled = {
+            e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        }
+        attempts = {
+            scheduled[
+                e.activity_task_started_event_attributes.scheduled_event_id
+            ]: e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.HasField("activity_task_started_event_attributes")
+        }
+        # The attempt on the dead worker timed out; the next one, on the new worker, replayed the write.
+        assert attempts["billing.create_invoice"] >= 2
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0  # graceful shutdown on SIGTERM
+
+
+@pytest.fixture
+async def estate(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Estate]:
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path) as estate:
+        yield estate
+
+
+async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
+    estate: Estate, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    env = process_env(temporal_env, estate.urls, task_queue, tmp_path)
+    deal_id = await estate.closed_deal(DEAL)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "starter.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    started = await asyncio.to_thread(cli, "start", deal_id)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"c2c:salesforce:{deal_id}" in started.stdout
+    result = await estate.client.get_workflow_handle_for(CustomerToCash.run, f"c2c:salesforce:{deal_id}").result()
+    assert result.outcome is Stage.COMPLETED
+    again = await asyncio.to_thread(cli, "start", deal_id)
+    assert (again.returncode, "already finished" in again.stdout) == (0, True)
+    status = await asyncio.to_thread(cli, "status", deal_id)
+    assert "stage=completed" in status.stdout
+    unknown = await asyncio.to_thread(cli, "start", "006000000000000AAA")
+    assert unknown.returncode == 1
+    assert "deal_not_found" in unknown.stdout
