@@ -106,3 +106,22 @@ def _encode(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_encode(item) for item in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+async def client_credentials_token(
+    client: httpx.AsyncClient, system: str, url: str, client_id: str, client_secret: str, classify: Classifier
+) -> Any:
+    """POST an OAuth2 client-credentials grant; the decoded token response.
+
+    Issuing a token changes nothing we care about, so a lost answer is simply retryable."""
+    request = client.build_request(
+        "POST",
+        url,
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        headers={"Accept": "application/json"},
+    )
+    try:
+        response = await send(client, system, request, classify)
+    except UncertainOutcome as exc:
+        raise TransientError(system, "token_unavailable", exc.message) from exc
+    return json_body(system, response)

@@ -10,8 +10,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment
-from connectors.errors import ConnectorError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import Classifier, encode_json, json_body, send
+from connectors.errors import ConnectorError, PermanentError
+from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
 from connectors.netsuite import mapping
 from connectors.netsuite.errors import SYSTEM, classify
 from connectors.netsuite.wire import TokenResponse
@@ -139,22 +139,11 @@ class NetSuiteErp:
                 self._token = None
 
     async def _fetch_token(self) -> tuple[str, float]:
-        request = self._http.build_request(
-            "POST",
-            f"{self._base_url}{TOKEN_PATH}",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-            },
-            headers={"Accept": "application/json"},
+        url = f"{self._base_url}{TOKEN_PATH}"
+        response = await client_credentials_token(
+            self._http, SYSTEM, url, self._client_id, self._client_secret, classify
         )
-        try:
-            response = await send(self._http, SYSTEM, request, classify)
-        except UncertainOutcome as exc:
-            # Issuing a token changes nothing we care about: a lost answer is simply retryable.
-            raise TransientError(SYSTEM, "token_unavailable", exc.message) from exc
-        token: TokenResponse = json_body(SYSTEM, response)
+        token: TokenResponse = response
         if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
             raise PermanentError(SYSTEM, "bad_response", "token endpoint answered without an access_token")
         return token["access_token"], float(token.get("expires_in", 3600))

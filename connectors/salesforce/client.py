@@ -12,8 +12,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from canonical import Deal
-from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import encode_json, json_body, send
+from connectors.errors import BusinessRuleError, PermanentError
+from connectors.kit import client_credentials_token, encode_json, json_body, send
 from connectors.salesforce.errors import SYSTEM, classify
 from connectors.salesforce.mapping import UnmappableRecord, account_ref_fields, to_deal
 from connectors.salesforce.wire import (
@@ -173,22 +173,9 @@ class SalesforceCrm:
             self._session = None
 
     async def _login(self) -> _Session:
-        request = self.http.build_request(
-            "POST",
-            f"{self.base_url}/services/oauth2/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-            },
-            headers={"Accept": "application/json"},
-        )
-        try:
-            response = await send(self.http, SYSTEM, request, classify)
-        except UncertainOutcome as exc:
-            # A login has no side effect worth checking: a lost token response is simply retryable.
-            raise TransientError(SYSTEM, "login_failed", exc.message) from exc
-        token = _parse(TokenResponse, json_body(SYSTEM, response))
+        url = f"{self.base_url}/services/oauth2/token"
+        response = await client_credentials_token(self.http, SYSTEM, url, self.client_id, self.client_secret, classify)
+        token = _parse(TokenResponse, response)
         return _Session(token.access_token, (token.instance_url or self.base_url).rstrip("/"))
 
 

@@ -320,7 +320,7 @@ async def test_a_lost_token_response_is_transient(url: str) -> None:
             await arm(admin, url, kind="delay_after", seconds=1.0, path_prefix="/services/oauth2/token")
         with pytest.raises(TransientError) as caught:
             await lossy.query("SELECT Id FROM Account")
-    assert caught.value.code == "login_failed"
+    assert caught.value.code == "token_unavailable"
 
 
 # -- lost responses -------------------------------------------------------------------------------
