@@ -13,10 +13,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from opentelemetry import trace
 
 from connectors.errors import ConnectorError, PermanentError, TransientError, UncertainOutcome
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_tracer = trace.get_tracer("c2c.connectors")
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
 
@@ -54,7 +56,25 @@ async def send(
     request: httpx.Request,
     classify: Classifier,
 ) -> httpx.Response:
-    """Send `request`; return the response on success or raise the taxonomy error for any failure."""
+    """Send `request`; return the response on success or raise the taxonomy error for any failure.
+
+    Each call is an OpenTelemetry client span (a no-op until the process configures an SDK/exporter)."""
+    with _tracer.start_as_current_span(
+        f"{system} {request.method}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"http.request.method": request.method, "url.path": request.url.path, "c2c.system": system},
+    ) as span:
+        try:
+            response = await _send(client, system, request, classify)
+        except ConnectorError as error:
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_attribute("c2c.error_code", error.code)
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+async def _send(client: httpx.AsyncClient, system: str, request: httpx.Request, classify: Classifier) -> httpx.Response:
     try:
         response = await client.send(request)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
