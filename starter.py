@@ -1,6 +1,7 @@
 """The trigger API (CRM webhooks -> sagas) and a CLI to start, inspect and resolve sagas by hand.
 
 `python starter.py`                 serve the trigger API on C2C_API_HOST:C2C_API_PORT
+                                    (POST /webhooks/salesforce, /webhooks/stripe, /deals/{id}/start|resolve)
 `python starter.py start DEAL_ID`   start (or find) the saga of one deal
 `python starter.py status DEAL_ID`  show its stage, ids and timeline
 `python starter.py parked`          list sagas waiting for finance
@@ -43,8 +44,9 @@ from canonical import Address
 from canonical.rules import deal_problems
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.factory import build_connectors
-from connectors.roles import CrmSystem
+from connectors.roles import BillingSystem, CrmSystem
 from connectors.salesforce.webhooks import InvalidWebhook, verify_closed_won
+from connectors.stripe.webhooks import InvalidSignature, invoice_event, verify_event
 from settings import Settings, get_settings
 from store import ProcessedEventRepository, create_schema, make_engine, session_scope
 from worker import connect
@@ -115,9 +117,32 @@ class Trigger:
         return Started(workflow_id=workflow_id, run_id=handle.result_run_id, started=started, detail=detail)
 
 
-def create_api(trigger: Trigger, engine: Engine, webhook_secret: str) -> FastAPI:
+class WebhookInbox:
+    """Inbound webhook dedupe: an event id is handled once, and recorded only after it was handled,
+    so a failure is retried by the sender's redelivery."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def seen(self, source: str, event_id: str) -> bool:
+        def read() -> bool:
+            with session_scope(self.engine) as session:
+                return ProcessedEventRepository(session).seen(source, event_id)
+
+        return await asyncio.to_thread(read)
+
+    async def done(self, source: str, event_id: str) -> None:
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                ProcessedEventRepository(session).record_once(source, event_id)
+
+        await asyncio.to_thread(write)
+
+
+def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
+    inbox = WebhookInbox(engine)
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -129,27 +154,47 @@ def create_api(trigger: Trigger, engine: Engine, webhook_secret: str) -> FastAPI
 
     @api.post("/webhooks/salesforce", status_code=202)
     async def salesforce_webhook(request: Request) -> Started | dict[str, str]:
-        body = await request.body()
+        """Closed-won opportunity: start its saga."""
         try:
-            event = verify_closed_won(body, request.headers.get("X-C2C-Signature"), webhook_secret)
+            event = verify_closed_won(
+                await request.body(), request.headers.get("X-C2C-Signature"), settings.crm_webhook_secret
+            )
         except InvalidWebhook as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
-
-        def seen() -> bool:
-            with session_scope(engine) as session:
-                return ProcessedEventRepository(session).seen("salesforce", event.event_id)
-
-        if await asyncio.to_thread(seen):
+        if await inbox.seen("salesforce", event.event_id):
             return {"status": "duplicate", "event_id": event.event_id}
         started = await trigger.start(event.record_id)
-
-        def remember() -> None:
-            with session_scope(engine) as session:
-                ProcessedEventRepository(session).record_once("salesforce", event.event_id)
-
-        # Recorded only after the start succeeded, so a failed start is retried by the redelivery.
-        await asyncio.to_thread(remember)
+        await inbox.done("salesforce", event.event_id)
         return started
+
+    @api.post("/webhooks/stripe")
+    async def stripe_webhook(request: Request) -> dict[str, str]:
+        """Invoice paid / payment failed: tell the saga, with the payment as the billing API reports it now."""
+        try:
+            event = verify_event(
+                await request.body(), request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret
+            )
+        except InvalidSignature as error:
+            raise ApiError(400, "invalid_webhook", str(error)) from error
+        notice = invoice_event(event)
+        if notice is None or notice.saga_id is None:
+            return {"status": "ignored", "event_id": str(event.get("id"))}
+        if await inbox.seen("stripe", notice.event_id):
+            return {"status": "duplicate", "event_id": notice.event_id}
+        try:
+            # The event is only a notification; the API is the truth (events can arrive late or out of order).
+            payment = await billing.payment_for_invoice(notice.invoice_id)
+        except ConnectorError as error:
+            raise ApiError(503, "billing_unavailable", str(error)) from error
+        try:
+            await trigger.client.get_workflow_handle(notice.saga_id).signal(CustomerToCash.payment_settled, payment)
+            status = "signalled"
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            status = "saga closed"
+        await inbox.done("stripe", notice.event_id)
+        return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id}
 
     @api.post("/deals/{deal_id}/start", status_code=202)
     async def start_deal(deal_id: str) -> Started:
@@ -181,13 +226,13 @@ def create_api(trigger: Trigger, engine: Engine, webhook_secret: str) -> FastAPI
 
 
 @asynccontextmanager
-async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Engine]]:
+async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, BillingSystem, Engine]]:
     client = await connect(settings)
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     try:
-        yield Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue), engine
+        yield Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue), connectors.billing, engine
     finally:
         await connectors.close()
         engine.dispose()
@@ -224,8 +269,8 @@ def serve() -> None:
     settings = get_settings()
 
     async def run() -> None:
-        async with running_trigger(settings) as (trigger, engine):
-            api = create_api(trigger, engine, settings.crm_webhook_secret)
+        async with running_trigger(settings) as (trigger, billing, engine):
+            api = create_api(trigger, billing, engine, settings)
             config = uvicorn.Config(api, host=settings.api_host, port=settings.api_port, log_level="warning")
             console.print(f"c2c trigger API on http://{settings.api_host}:{settings.api_port}")
             await uvicorn.Server(config).serve()
@@ -238,7 +283,7 @@ def start(deal_id: str) -> None:
     """Start the saga of one closed-won deal (a no-op when it already exists)."""
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, _):
+        async with running_trigger(get_settings()) as (trigger, _, _):
             try:
                 started = await trigger.start(deal_id)
             except ApiError as error:

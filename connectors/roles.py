@@ -78,6 +78,13 @@ class BillingSystem(Protocol):
         A decline raises BusinessRuleError(code='card_declined' or the vendor's decline code)."""
         ...
 
+    async def payment_for_invoice(self, invoice_id: str) -> Payment:
+        """The invoice's payment as the billing system reports it now: SUCCEEDED (with fee), PENDING or FAILED.
+
+        Read-only. An asynchronous method (bank debit) makes `collect_payment` return PENDING; when a webhook
+        says the payment changed, this reads the outcome (the webhook notifies, the API is the truth)."""
+        ...
+
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None: ...
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None: ...

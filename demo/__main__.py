@@ -45,10 +45,11 @@ def start_estate(fresh: bool) -> Estate:
     settings = get_settings()
     estate = Estate(var=VAR)
     estate.env["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
-    webhook = f"http://{settings.api_host}:{settings.api_port}/webhooks/salesforce"
+    api = f"http://{settings.api_host}:{settings.api_port}"
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
         estate.start_temporal()
-        estate.start_python("sandbox", ["-m", "sandbox", "--crm-webhook-url", webhook], DEFAULT_PORTS["netsuite"])
+        hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce", "--stripe-webhook-url", f"{api}/webhooks/stripe"]
+        estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
         estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
         estate.start_python("api", ["starter.py", "serve"], settings.api_port)
     console.print(

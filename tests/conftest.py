@@ -70,9 +70,12 @@ class Emulators:
     def __init__(self) -> None:
         self._running: dict[str, RunningServer] = {}
 
-    def url(self, name: str, **options: object) -> str:
+    # Bank debits settle 2 s after the charge: long enough that a test always sees them pending first.
+    OPTIONS: dict[str, dict[str, object]] = {"stripe": {"async_settle_seconds": 2.0}}
+
+    def url(self, name: str) -> str:
         if name not in self._running:
-            self._running[name] = serve_in_thread(build_app(name, **options))
+            self._running[name] = serve_in_thread(build_app(name, **self.OPTIONS.get(name, {})))
         return self._running[name].url
 
     def stop(self) -> None:

@@ -31,11 +31,15 @@ DEAL = DealSpec("API-1", ACME, "US01", "USD", [("PLAT-SEAT", 3, Decimal("49.00")
 
 @pytest.fixture
 async def api(
-    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Estate, str]]:
-    """The estate plus the trigger API served on a free port, with the CRM's webhook pointed at it."""
-    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path) as estate:
-        app = create_api(estate.trigger, estate.engine, SECRET)
+    """The estate plus the trigger API on a free port, with the CRM's and billing's webhooks pointed at it.
+
+    `@pytest.mark.payment_method("pm_…")` gives new billing customers another payment method."""
+    marker = request.node.get_closest_marker("payment_method")
+    overrides = {"stripe_payment_method": marker.args[0]} if marker else {}
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, **overrides) as estate:
+        app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -43,11 +47,15 @@ async def api(
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         await eventually(lambda: asyncio.sleep(0, server.started))
         crm_admin = f"{estate.urls['salesforce']}/_sandbox/webhook"
+        billing_admin = f"{estate.urls['stripe']}/_sandbox/webhook"
         await estate.http.post(crm_admin, json={"url": f"{url}/webhooks/salesforce", "secret": SECRET})
+        stripe_hook = {"url": f"{url}/webhooks/stripe", "secret": estate.settings.stripe_webhook_secret}
+        await estate.http.post(billing_admin, json=stripe_hook)
         try:
             yield estate, url
         finally:
             await estate.http.post(crm_admin, json={"url": None})
+            await estate.http.post(billing_admin, json={"url": None})
             server.should_exit = True
             await serving
 
@@ -203,3 +211,59 @@ async def test_malformed_resolution_is_422(api: Any) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/deals/x/resolve", json={"action": "delete everything"})
     assert response.status_code == 422
+
+
+@pytest.mark.payment_method("pm_usBankAccount_success")
+async def test_bank_debit_settles_when_the_billing_webhook_reports_it(api: Any) -> None:
+    estate, _ = api
+    spec = DealSpec("API-ACH", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    result = await eventually(lambda: _result_when_done(handle))
+    assert result.outcome is Stage.COMPLETED
+    timeline = [(e.event, e.detail) for e in (await handle.query(CustomerToCash.status)).timeline]
+    assert ("payment pending", f"{result.external_ids['payment']}: waiting for the billing webhook") in timeline
+    assert any(event == "billing event: payment succeeded" for event, _ in timeline)
+    assert result.totals["fee"] > 0  # the settled payment came from the billing API, fee included
+    stripe = await estate.state("stripe")
+    [invoice] = [i for i in stripe["invoices"] if i["id"] == result.external_ids["invoice"]]
+    assert invoice["status"] == "paid"
+
+
+@pytest.mark.payment_method("pm_usBankAccount_insufficientFunds")
+async def test_failed_bank_debit_parks_and_cancel_voids_the_invoice(api: Any) -> None:
+    estate, url = api
+    spec = DealSpec("API-ACH-FAIL", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+
+    async def parked() -> dict[str, Any] | None:
+        response = await estate.http.get(f"{url}/deals/{deal_id}")
+        body = response.json() if response.status_code == 200 else {}
+        return body if body.get("stage") == "needs_attention" else None
+
+    status = await eventually(parked)
+    assert (status["problem"]["stage"], status["problem"]["code"]) == ("settle", "payment_failed")
+    cancel = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "cancel", "note": "no funds"})
+    assert cancel.status_code == 200
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    result = await handle.result()
+    assert result.outcome is Stage.CANCELLED
+    assert "erp_credit_memo" in result.external_ids  # the posted ERP invoice was reversed, not deleted
+    stripe = await estate.state("stripe")
+    [invoice] = [i for i in stripe["invoices"] if i["id"] == result.external_ids["invoice"]]
+    assert invoice["status"] == "void"
+
+
+async def _result_when_done(handle: Any) -> Any:
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return None  # the CRM webhook has not started it yet
+    return await handle.result() if description.status and description.status.name == "COMPLETED" else None
+
+
+async def test_billing_webhook_with_a_bad_signature_is_400(api: Any) -> None:
+    estate, url = api
+    body = b'{"id": "evt_1", "type": "invoice.paid"}'
+    response = await estate.http.post(f"{url}/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"})
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_webhook")

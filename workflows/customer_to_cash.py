@@ -84,6 +84,7 @@ class CustomerToCash(SagaRuntime):
         self.tax_quote: TaxQuote | None = None
         self.invoice: Invoice | None = None
         self.payment: Payment | None = None
+        self.settled_payment: Payment | None = None
         self.undo: list[Undo] = []
 
     # ---- the business process -------------------------------------------------------------------
@@ -300,6 +301,7 @@ class CustomerToCash(SagaRuntime):
                 ],
                 tax=quote.total_tax,
                 tax_document_code=quote.document_code,
+                external_refs={"c2c": self.progress.workflow_id},  # lets billing webhooks find this saga
             )
             self.undo.append(Undo.VOID_INVOICE)
             self.invoice = await self.call(
@@ -350,6 +352,7 @@ class CustomerToCash(SagaRuntime):
     async def settle(self) -> None:
         invoice_id = self.require(self.invoice).external_refs["stripe"]
         # A new key per finance retry: after a decline, retrying with the old key would replay the decline.
+        self.settled_payment = None
         payment = await self.call(
             act.BILLING_QUEUE,
             Names.COLLECT_PAYMENT,
@@ -357,10 +360,11 @@ class CustomerToCash(SagaRuntime):
             Payment,
         )
         if payment.status is PaymentStatus.PENDING:
-            self.payment = payment
-            self.log(Stage.SETTLE, "payment pending", "waiting for payment_settled")
+            # e.g. a bank debit: the billing webhook tells the outcome (payment_settled), possibly days later.
+            intent = payment.external_refs.get("stripe")
+            self.log(Stage.SETTLE, "payment pending", f"{intent}: waiting for the billing webhook")
             settled = await self.wait_for(
-                lambda: self.payment is not None and self.payment.status is not PaymentStatus.PENDING,
+                lambda: self.settled_payment is not None and self.settled_payment.external_refs.get("stripe") == intent,
                 PAYMENT_WAIT,
             )
             if not settled:
@@ -373,14 +377,15 @@ class CustomerToCash(SagaRuntime):
                         error_type="BusinessRuleError",
                     )
                 )
-            payment = self.require(self.payment)
+            payment = self.require(self.settled_payment)
         if payment.status is PaymentStatus.FAILED:
             raise Park(
                 Problem(
                     stage=Stage.SETTLE,
                     system="stripe",
                     code="payment_failed",
-                    message="the payment failed",
+                    message=f"payment {payment.external_refs.get('stripe')} failed; retry once the customer's "
+                    "payment method is fixed, or cancel",
                     error_type="BusinessRuleError",
                 )
             )
@@ -529,9 +534,10 @@ class CustomerToCash(SagaRuntime):
 
     @workflow.signal
     def payment_settled(self, payment: Payment) -> None:
-        """Asynchronous payment outcome (billing webhook) for a payment that was pending."""
-        if self.payment is not None and self.payment.status is PaymentStatus.PENDING:
-            self.payment = payment
+        """A payment outcome the billing webhook reported (it may arrive before collect_payment returns)."""
+        self.log(self.progress.stage, f"billing event: payment {payment.status}", payment.external_refs.get("stripe"))
+        if payment.status is not PaymentStatus.PENDING:
+            self.settled_payment = payment
 
     async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
         event = BusinessEvent.for_step(

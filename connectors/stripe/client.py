@@ -185,14 +185,26 @@ class StripeBilling:
         return mapping.invoice_from_stripe(cast(wire.Invoice, data))
 
     async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
-        """Pay the invoice with the customer's default card; an invoice paid already yields its payment."""
+        """Pay the invoice with the customer's default payment method.
+
+        A card settles at once (SUCCEEDED); a bank debit answers PENDING and settles later (see
+        `payment_for_invoice`). An invoice already paid, or whose payment is still processing, yields that payment."""
         try:
             paid = await self._post(f"/v1/invoices/{invoice_id}/pay", {}, idempotency_key=idempotency_key)
         except PermanentError as exc:
-            if exc.code != "invoice_already_paid":
+            if exc.code not in (wire.ERROR_ALREADY_PAID, wire.ERROR_PAYMENT_PROCESSING):
                 raise
             paid = await self.get_invoice(invoice_id)
-        invoice = cast(wire.Invoice, paid)
+        return await self._payment_of(cast(wire.Invoice, paid))
+
+    async def payment_for_invoice(self, invoice_id: str) -> Payment:
+        """The invoice's payment as Stripe reports it now: SUCCEEDED (with fee), PENDING or FAILED.
+
+        What to call when a webhook says the payment changed: the event is a notification, the API the truth.
+        An invoice with no payment attempt raises PermanentError(code='payment_not_attempted')."""
+        return await self._payment_of(cast(wire.Invoice, await self.get_invoice(invoice_id)))
+
+    async def _payment_of(self, invoice: wire.Invoice) -> Payment:
         intent = None
         if invoice["payment_intent"]:
             intent = await self._get(

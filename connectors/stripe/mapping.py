@@ -22,6 +22,8 @@ from connectors.errors import PermanentError
 from connectors.stripe import wire
 from connectors.stripe.errors import SYSTEM
 
+SAGA_REF = "c2c"  # canonical external_refs key of the saga's workflow id
+
 
 def money(amount: Any, currency: str) -> Money:
     """Stripe amounts are integers in minor units; anything else is a broken response."""
@@ -108,6 +110,7 @@ def invoice_metadata(invoice: Invoice) -> dict[str, str]:
         wire.META_ISSUE_DATE: invoice.issue_date.isoformat(),
         wire.META_DUE_DATE: invoice.due_date.isoformat(),
         wire.META_TAX_DOCUMENT: invoice.tax_document_code,
+        wire.META_SAGA: invoice.external_refs.get(SAGA_REF),
     }
     return {k: v for k, v in metadata.items() if v is not None}
 
@@ -172,6 +175,9 @@ def invoice_from_stripe(data: wire.Invoice) -> Invoice:
         )
     if not lines:
         raise PermanentError(SYSTEM, "bad_response", f"{data['id']} has no product lines")
+    refs = {SYSTEM: data["id"]}
+    if metadata.get(wire.META_SAGA):
+        refs[SAGA_REF] = metadata[wire.META_SAGA]
     return Invoice(
         golden_customer_id=metadata.get(wire.META_GOLDEN_ID, ""),
         legal_entity=metadata.get(wire.META_LEGAL_ENTITY, ""),
@@ -183,16 +189,29 @@ def invoice_from_stripe(data: wire.Invoice) -> Invoice:
         tax_document_code=metadata.get(wire.META_TAX_DOCUMENT),
         number=data["number"],
         status=data["status"],
-        external_refs={SYSTEM: data["id"]},
+        external_refs=refs,
     )
 
 
 def payment_from_stripe(invoice: wire.Invoice, intent: wire.PaymentIntent | None) -> Payment:
-    """The settled payment of a paid invoice; the fee comes from the charge's balance transaction."""
+    """The invoice's payment as its intent says now: SUCCEEDED (fee from the charge's balance transaction),
+    FAILED (a new payment method is needed) or PENDING (e.g. a bank debit still processing)."""
     currency = invoice["currency"]
-    if intent is None:  # nothing was charged: credit notes covered the invoice
+    if intent is None:
+        if invoice["status"] != "paid":
+            raise PermanentError(SYSTEM, "payment_not_attempted", f"{invoice['id']} has no payment yet")
+        # nothing was charged: credit notes covered the invoice
         return Payment(
             invoice_id=invoice["id"], amount=money(invoice["amount_paid"], currency), status=PaymentStatus.SUCCEEDED
+        )
+    refs = {SYSTEM: intent["id"]}
+    if intent["status"] != wire.INTENT_SUCCEEDED:
+        failed = intent["status"] in wire.INTENT_FAILED
+        return Payment(
+            invoice_id=invoice["id"],
+            amount=money(intent["amount"], intent["currency"]),
+            status=PaymentStatus.FAILED if failed else PaymentStatus.PENDING,
+            external_refs=refs,
         )
     fee = None
     charges = intent["charges"]["data"]
@@ -203,6 +222,6 @@ def payment_from_stripe(invoice: wire.Invoice, intent: wire.PaymentIntent | None
         invoice_id=invoice["id"],
         amount=money(intent["amount_received"], intent["currency"]),
         fee=fee,
-        status=PaymentStatus.SUCCEEDED if intent["status"] == "succeeded" else PaymentStatus.PENDING,
-        external_refs={SYSTEM: intent["id"]},
+        status=PaymentStatus.SUCCEEDED,
+        external_refs=refs,
     )

@@ -1,4 +1,5 @@
-"""Verify a Stripe webhook: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.payload")>`."""
+"""Stripe webhooks: verify `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.payload")>`, then read
+the invoice events that concern a saga (`invoice_event`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import json
 import time
 from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from connectors.stripe import wire
 
 
 class InvalidSignature(ValueError):
@@ -50,3 +55,35 @@ def verify_event(
     if not isinstance(event, dict):
         raise InvalidSignature("payload is not a JSON object")
     return event
+
+
+class InvoiceEvent(BaseModel):
+    """An invoice payment notice: which event, which invoice, and the saga (workflow id) that owns it.
+
+    Only a notification: read the payment from the API (`StripeBilling.payment_for_invoice`) before acting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    invoice_id: str
+    saga_id: str | None = None
+
+
+def invoice_event(event: dict[str, Any]) -> InvoiceEvent | None:
+    """The notice in an `invoice.paid` / `invoice.payment_failed` event (saga from metadata `c2c_saga`);
+    None for any other event type. A verified event of those types without an invoice raises ValueError."""
+    if event.get("type") not in wire.INVOICE_EVENT_TYPES:
+        return None
+    data = event.get("data")
+    invoice = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(invoice, dict) or not isinstance(invoice.get("id"), str) or not isinstance(event.get("id"), str):
+        raise ValueError(f"{event.get('type')} event {event.get('id')!r} carries no invoice")
+    metadata = invoice.get("metadata")
+    saga = metadata.get(wire.META_SAGA) if isinstance(metadata, dict) else None
+    return InvoiceEvent(
+        event_id=event["id"],
+        type=event["type"],
+        invoice_id=invoice["id"],
+        saga_id=saga if isinstance(saga, str) and saga else None,
+    )

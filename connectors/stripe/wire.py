@@ -19,6 +19,18 @@ META_TAX_DOCUMENT = "tax_document_code"
 META_PRODUCT_CODE = "product_code"
 META_LINE_KIND = "c2c_line"  # "tax" marks the tax line
 LINE_KIND_TAX = "tax"
+META_SAGA = "c2c_saga"  # the saga's workflow id (canonical external_refs["c2c"]): webhooks find the saga by it
+
+# Error codes of `POST /v1/invoices/{id}/pay` that mean "look at the invoice's payment instead".
+ERROR_ALREADY_PAID = "invoice_already_paid"
+ERROR_PAYMENT_PROCESSING = "payment_intent_unexpected_state"  # an earlier (bank debit) payment is processing
+
+# Payment intent statuses (API 2020-08-27).
+INTENT_SUCCEEDED = "succeeded"
+INTENT_FAILED = frozenset({"requires_payment_method", "canceled"})  # the attempt failed: a new method is needed
+
+# Invoice events that tell a saga its payment changed.
+INVOICE_EVENT_TYPES = frozenset({"invoice.paid", "invoice.payment_failed"})
 
 
 class ListObject(TypedDict):
@@ -112,6 +124,13 @@ class Charges(TypedDict):
     data: list[Charge]
 
 
+class PaymentError(TypedDict, total=False):
+    type: str
+    code: str
+    decline_code: str
+    message: str
+
+
 class PaymentIntent(TypedDict):
     id: str
     object: str
@@ -120,6 +139,7 @@ class PaymentIntent(TypedDict):
     amount_received: int
     currency: str
     charges: Charges
+    last_payment_error: PaymentError | None
 
 
 class Customer(TypedDict):

@@ -1,10 +1,13 @@
-"""The Stripe emulator app: `create_app(webhook_url=..., webhook_secret=...)` -> FastAPI.
+"""The Stripe emulator app: `create_app(webhook_url=..., webhook_secret=..., async_settle_seconds=...)` -> FastAPI.
 
 Auth is `Authorization: Bearer sk_test_...`. Every POST may carry `Idempotency-Key`, handled as Stripe
 does: the first outcome of an executed request (success or error, 402 declines included) is stored and
 replayed for the same parameters (`Idempotent-Replayed: true`); other parameters get 400
 `idempotency_error`; a request arriving while the first is still executing gets 409; requests that fail
-parameter validation store nothing. Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`,
+parameter validation store nothing. Paying with a test bank account (`pm_usBankAccount_*`) answers with the
+invoice open and its intent `processing`; the debit settles `async_settle_seconds` later (or at once with
+`POST /_sandbox/settle`), emitting `payment_intent.succeeded` + `invoice.paid` or `payment_intent.payment_failed`
++ `invoice.payment_failed`. Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/settle`,
 `POST /_sandbox/webhook {"url", "secret"}` (re-point event delivery), plus the fault endpoints of `sandbox.faults`.
 """
 
@@ -24,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
 from sandbox.stripe import catalog, invoices, payments, subscriptions
+from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
 from sandbox.stripe.state import API_VERSION, Call, IdempotencyRecord, StripeState, expand, list_object, render
@@ -122,7 +126,9 @@ def _to_wire(state: StripeState, result: dict[str, Any], version: str) -> dict[s
     return render(state, result, version)
 
 
-def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stripe_sandbox") -> FastAPI:
+def create_app(
+    webhook_url: str | None = None, webhook_secret: str = "whsec_stripe_sandbox", async_settle_seconds: float = 0.5
+) -> FastAPI:
     app = FastAPI(title="Stripe emulator", openapi_url=None)
     state = StripeState()
     app.state.stripe = state
@@ -137,6 +143,17 @@ def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stri
     async def settle() -> None:
         async with state.lock:
             payments.settle_refunds(state)
+
+    def dispatch(events: list[dict[str, Any]]) -> None:
+        url = app.state.webhook_url
+        for event in events if url else []:
+            spawn(deliver(state, url, app.state.webhook_secret, event))
+
+    async def settle_debits_later(intent_ids: list[str]) -> None:
+        await asyncio.sleep(async_settle_seconds)
+        async with state.lock:
+            events = settle_bank_debits(state, intent_ids)
+        dispatch(events)
 
     # Added after the fault middleware, so it runs first: a key stays "in flight" while a fault delays it.
     @app.middleware("http")
@@ -173,6 +190,7 @@ def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stri
             version = request.headers.get("Stripe-Version") or API_VERSION
             headers = {"Stripe-Version": version}
             async with state.lock:
+                debits_before = set(state.bank_debits)
                 request_id = state.new_id("req", 14)
                 headers["Request-Id"] = request_id
                 fingerprint = json.dumps([request.method, request.url.path, sorted(pairs)])
@@ -207,9 +225,10 @@ def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stri
                 state.outbox.clear()
                 if state.settling_refunds:
                     spawn(settle())
-            url = app.state.webhook_url
-            for event in events if url else []:
-                spawn(deliver(state, url, app.state.webhook_secret, event))
+                new_debits = [i for i in state.bank_debits if i not in debits_before]
+                if new_debits:
+                    spawn(settle_debits_later(new_debits))
+            dispatch(events)
             return JSONResponse(body, status_code=status, headers=headers)
 
         return endpoint
@@ -238,6 +257,15 @@ def create_app(webhook_url: str | None = None, webhook_secret: str = "whsec_stri
         async with state.lock:
             state.reset()
         return {"reset": True}
+
+    @app.post("/_sandbox/settle", include_in_schema=False)
+    async def settle_now() -> dict[str, list[str]]:
+        """Settle every processing bank debit now instead of on its timer."""
+        async with state.lock:
+            settled = list(state.bank_debits)
+            events = settle_bank_debits(state)
+        dispatch(events)
+        return {"settled": settled}
 
     @app.post("/_sandbox/webhook", include_in_schema=False)
     async def webhook(config: WebhookConfig) -> dict[str, str | None]:

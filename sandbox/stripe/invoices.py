@@ -45,6 +45,8 @@ INVOICE_PAY = frozenset({"payment_method", "off_session"})
 INVOICE_VOID: frozenset[str] = frozenset()
 CREDIT_NOTE_CREATE = frozenset({"invoice", "amount", "lines", "reason", "memo", "metadata"})
 _CREDIT_LINE = frozenset({"type", "invoice_line_item", "quantity", "amount", "unit_amount", "description"})
+# Stripe's error code for acting on a payment intent in a state that does not allow it (here: processing).
+PAYMENT_PROCESSING = "payment_intent_unexpected_state"
 CREDIT_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
 
 
@@ -268,10 +270,10 @@ def _finalize(call: Call, invoice: dict[str, Any]) -> None:
     invoice.update(hosted_invoice_url=base, invoice_pdf=f"{base}/pdf")
     call.state.emit(call, "invoice.finalized", invoice)
     if invoice["amount_remaining"] == 0:
-        _mark_paid(call, invoice)
+        mark_paid(call, invoice)
 
 
-def _mark_paid(call: Call, invoice: dict[str, Any]) -> None:
+def mark_paid(call: Call, invoice: dict[str, Any]) -> None:
     invoice["amount_paid"] += invoice["amount_remaining"]
     invoice["amount_remaining"] = 0
     invoice.update(status="paid", paid=True)
@@ -294,7 +296,9 @@ def finalize_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
 
 
 def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
-    """Charge the customer's payment method (finalizing a draft first), as `POST /pay` does."""
+    """Charge the customer's payment method (finalizing a draft first), as `POST /pay` does.
+
+    Refused (400 payment_intent_unexpected_state) while an earlier bank debit of the invoice is processing."""
     state = call.state
     payment_method = call.params.text("payment_method")
     invoice = state.get("invoices", invoice_id)
@@ -302,24 +306,38 @@ def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
         raise invalid("Invoice is already paid", code="invoice_already_paid")
     if invoice["status"] == "void":
         raise invalid("This invoice can no longer be paid because it is void.", code="invoice_not_open")
+    _refuse_while_processing(call, invoice, "paid")
     if invoice["status"] == "draft":
         _finalize(call, invoice)
         if invoice["status"] == "paid":
             return invoice
     elif invoice["amount_remaining"] == 0:
-        _mark_paid(call, invoice)
+        mark_paid(call, invoice)
         return invoice
     customer = state.get("customers", invoice["customer"])
     method = payment_method or invoice["default_payment_method"] or payment_method_of(customer)
-    charge_invoice(call, invoice, customer, method)
-    _mark_paid(call, invoice)
-    return invoice
+    intent = charge_invoice(call, invoice, customer, method)
+    if intent["status"] == "succeeded":
+        mark_paid(call, invoice)
+    return invoice  # a bank debit leaves the invoice open until its intent settles
+
+
+def _refuse_while_processing(call: Call, invoice: dict[str, Any], action: str) -> None:
+    """An invoice whose payment is still `processing` (bank debit) can be neither paid again nor voided."""
+    intent = call.state.objects["payment_intents"].get(invoice["payment_intent"] or "")
+    if intent is not None and intent["status"] == "processing":
+        raise invalid(
+            f"This invoice cannot be {action} while its payment is processing: PaymentIntent {intent['id']} "
+            "has status processing. Wait for it to succeed or fail.",
+            code=PAYMENT_PROCESSING,
+        )
 
 
 def void_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     invoice = call.state.get("invoices", invoice_id)
     if invoice["status"] != "open":
         raise invalid(f"You can only void open invoices; this invoice is {invoice['status']}.", code="invoice_not_open")
+    _refuse_while_processing(call, invoice, "voided")
     invoice["status"] = "void"
     invoice["status_transitions"]["voided_at"] = now()
     call.state.emit(call, "invoice.voided", invoice)
@@ -400,7 +418,7 @@ def create_credit_note(call: Call) -> dict[str, Any]:
         invoice["pre_payment_credit_notes_amount"] += amount
         _recompute(invoice)
         if invoice["amount_remaining"] == 0:
-            _mark_paid(call, invoice)
+            mark_paid(call, invoice)
     return state.add("credit_notes", note)
 
 

@@ -1,4 +1,4 @@
-"""Card payments for invoices: payment intents, charges, balance transactions with fees, refunds."""
+"""Invoice payments (cards, test bank debits): payment intents, charges, balance transactions with fees, refunds."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ DECLINES: dict[str, tuple[str, str]] = {
     "pm_card_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
     "pm_card_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
 }
+
+
+# Stripe's test bank accounts (ACH Direct Debit, docs "Test account numbers"): token -> how settlement fails
+# (the charge's failure_code and message), None when it succeeds. `pm_usBankAccount` is kept as an alias.
+BANK_DEBITS: dict[str, tuple[str, str] | None] = {
+    "pm_usBankAccount": None,
+    "pm_usBankAccount_success": None,
+    "pm_usBankAccount_processing": None,
+    "pm_usBankAccount_insufficientFunds": (
+        "insufficient_funds",
+        "The customer's account has insufficient funds to cover this payment.",
+    ),
+    "pm_usBankAccount_accountClosed": ("account_closed", "The customer's bank account has been closed."),
+    "pm_usBankAccount_noAccount": ("no_account", "The customer's bank account could not be located."),
+    "pm_usBankAccount_debitNotAuthorized": (
+        "debit_not_authorized",
+        "The customer has notified their bank that this payment was unauthorized.",
+    ),
+}
+# As at Stripe, this one stays `processing` indefinitely (not even `/_sandbox/settle` moves it).
+BANK_NEVER_SETTLES = "pm_usBankAccount_processing"
 
 
 def processing_fee(amount: int, currency: str) -> int:
@@ -64,17 +85,11 @@ def _balance_transaction(state: StripeState, source: str, amount: int, currency:
     return state.add("balance_transactions", txn)["id"]
 
 
-def charge_invoice(call: Call, invoice: dict[str, Any], customer: dict[str, Any], payment_method: str) -> None:
-    """Create the intent and charge for `invoice.amount_remaining`; a decline raises Stripe's 402 card_error.
-
-    The intent, the failed charge and the invoice's attempt count are kept even when the card declines."""
-    state = call.state
-    amount, currency = invoice["amount_remaining"], invoice["currency"]
-    created = now()
+def _new_intent(state: StripeState, invoice: dict[str, Any], payment_method: str, method_type: str) -> dict[str, Any]:
     intent: dict[str, Any] = {
         "id": state.new_id("pi"),
         "object": "payment_intent",
-        "amount": amount,
+        "amount": invoice["amount_remaining"],
         "amount_capturable": 0,
         "amount_received": 0,
         "application": None,
@@ -83,9 +98,9 @@ def charge_invoice(call: Call, invoice: dict[str, Any], customer: dict[str, Any]
         "cancellation_reason": None,
         "capture_method": "automatic",
         "confirmation_method": "automatic",
-        "created": created,
-        "currency": currency,
-        "customer": customer["id"],
+        "created": now(),
+        "currency": invoice["currency"],
+        "customer": invoice["customer"],
         "description": f"Payment for Invoice {invoice['number']}",
         "invoice": invoice["id"],
         "last_payment_error": None,
@@ -94,7 +109,7 @@ def charge_invoice(call: Call, invoice: dict[str, Any], customer: dict[str, Any]
         "next_action": None,
         "on_behalf_of": None,
         "payment_method": payment_method,
-        "payment_method_types": ["card"],
+        "payment_method_types": [method_type],
         "receipt_email": None,
         "setup_future_usage": None,
         "statement_descriptor": None,
@@ -102,6 +117,12 @@ def charge_invoice(call: Call, invoice: dict[str, Any], customer: dict[str, Any]
         "_charges": [],
     }
     intent["client_secret"] = f"{intent['id']}_secret_{state.new_id('x')[2:]}"
+    return state.add("payment_intents", intent)
+
+
+def new_charge(state: StripeState, intent: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """A charge for the whole intent, succeeded; `fail_charge` turns it into a failed one."""
+    amount = intent["amount"]
     charge: dict[str, Any] = {
         "id": state.new_id("ch"),
         "object": "charge",
@@ -116,62 +137,92 @@ def charge_invoice(call: Call, invoice: dict[str, Any], customer: dict[str, Any]
             "phone": customer["phone"],
         },
         "captured": True,
-        "created": created,
-        "currency": currency,
+        "created": now(),
+        "currency": intent["currency"],
         "customer": customer["id"],
         "description": intent["description"],
         "disputed": False,
         "failure_code": None,
         "failure_message": None,
-        "invoice": invoice["id"],
+        "invoice": intent["invoice"],
         "livemode": False,
         "metadata": {},
         "paid": True,
         "payment_intent": intent["id"],
-        "payment_method": payment_method,
+        "payment_method": intent["payment_method"],
         "refunded": False,
         "status": "succeeded",
         "_refunds": [],
     }
     intent["_charges"].append(charge["id"])
-    state.add("payment_intents", intent)
-    state.add("charges", charge)
-    invoice["attempt_count"] += 1
-    invoice["attempted"] = True
-    invoice["payment_intent"] = intent["id"]
-    invoice["charge"] = charge["id"]
-    decline = DECLINES.get(payment_method)
-    if decline is not None:
-        decline_code, message = decline
-        error = {
-            "type": "card_error",
-            "code": "card_declined",
-            "decline_code": decline_code,
-            "message": message,
-            "charge": charge["id"],
-        }
-        charge.update(
-            amount_captured=0,
-            captured=False,
-            paid=False,
-            status="failed",
-            failure_code="card_declined",
-            failure_message=message,
-        )
-        intent.update(status="requires_payment_method", last_payment_error={**error, "payment_method": None})
-        state.emit(call, "invoice.payment_failed", invoice)
-        raise StripeError(
-            402,
-            "card_error",
-            message,
-            code="card_declined",
-            decline_code=decline_code,
-            extra={"charge": charge["id"]},
-        )
+    return state.add("charges", charge)
+
+
+def book_charge(state: StripeState, intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    """The money arrived: balance transaction with Stripe's fee, intent succeeded."""
+    amount, currency = charge["amount"], charge["currency"]
     charge["balance_transaction"] = _balance_transaction(
         state, charge["id"], amount, currency, processing_fee(amount, currency), "charge"
     )
-    intent["amount_received"] = amount
+    intent.update(status="succeeded", amount_received=amount)
+
+
+def fail_charge(intent: dict[str, Any], charge: dict[str, Any], failure_code: str, message: str) -> None:
+    charge.update(
+        amount_captured=0,
+        captured=False,
+        paid=False,
+        status="failed",
+        failure_code=failure_code,
+        failure_message=message,
+    )
+    intent["status"] = "requires_payment_method"
+
+
+def charge_invoice(
+    call: Call, invoice: dict[str, Any], customer: dict[str, Any], payment_method: str
+) -> dict[str, Any]:
+    """Create the intent for `invoice.amount_remaining` and charge it; returns the intent.
+
+    A card decline raises Stripe's 402 card_error; the intent, the failed charge and the invoice's attempt
+    count are kept. A test bank account (`BANK_DEBITS`) leaves the intent `processing`, with no charge yet."""
+    state = call.state
+    bank = payment_method in BANK_DEBITS
+    intent = _new_intent(state, invoice, payment_method, "us_bank_account" if bank else "card")
+    invoice["attempt_count"] += 1
+    invoice["attempted"] = True
+    invoice["payment_intent"] = intent["id"]
+    if bank:
+        intent["status"] = "processing"
+        if payment_method != BANK_NEVER_SETTLES:
+            state.bank_debits.append(intent["id"])
+        state.emit(call, "payment_intent.processing", intent)
+        return intent
+    charge = new_charge(state, intent, customer)
+    invoice["charge"] = charge["id"]
+    decline = DECLINES.get(payment_method)
+    if decline is None:
+        book_charge(state, intent, charge)
+        return intent
+    decline_code, message = decline
+    error = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": decline_code,
+        "message": message,
+        "charge": charge["id"],
+    }
+    fail_charge(intent, charge, "card_declined", message)
+    intent["last_payment_error"] = {**error, "payment_method": None}
+    state.emit(call, "invoice.payment_failed", invoice)
+    raise StripeError(
+        402,
+        "card_error",
+        message,
+        code="card_declined",
+        decline_code=decline_code,
+        extra={"charge": charge["id"]},
+    )
 
 
 def get_payment_intent(call: Call, intent_id: str) -> dict[str, Any]:

@@ -56,6 +56,8 @@ class StripeState:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     settling_refunds: list[str] = field(default_factory=list)
+    # Bank debits (payment intent ids) still `processing` that settle on a timer or `/_sandbox/settle`.
+    bank_debits: list[str] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def new_id(self, prefix: str, length: int = 24) -> str:
@@ -115,15 +117,16 @@ class StripeState:
         self.outbox.clear()
         self.deliveries.clear()
         self.settling_refunds.clear()
+        self.bank_debits.clear()
 
 
 @dataclass
 class Call:
-    """One API request as a handler sees it."""
+    """One API request as a handler sees it (request_id None: Stripe acting on its own, e.g. a settlement)."""
 
     state: StripeState
     params: Params
-    request_id: str
+    request_id: str | None
     idempotency_key: str | None = None
     api_version: str = API_VERSION
 

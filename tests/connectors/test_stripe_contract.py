@@ -17,6 +17,7 @@ import pytest
 from canonical import Money
 from connectors.errors import BusinessRuleError
 from connectors.stripe import StripeBilling
+from sandbox.server import build_app, serve_in_thread
 from tests.connectors.test_stripe import API_KEY, make_customer, open_invoice
 
 SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "stripe-openapi-2020-08-27.json"
@@ -141,7 +142,27 @@ async def exchanges(emulators: Any) -> list[tuple[httpx.Request, int, Any]]:
         with pytest.raises(BusinessRuleError):
             await declining.collect_payment(third.external_refs["stripe"], idempotency_key="contract3:collect")
         await http.get(f"{url}/v1/events", headers={"Authorization": f"Bearer {API_KEY}"})
+        await bank_debits(http)
     return recorder.exchanges
+
+
+async def bank_debits(http: httpx.AsyncClient) -> None:
+    """A bank debit that settles and one that fails, seen while processing and after, on an emulator that
+    settles only when told (so the processing state is always observed)."""
+    slow = serve_in_thread(build_app("stripe", async_settle_seconds=3600))
+    try:
+        debits = []
+        for token, key in (("pm_usBankAccount", "contract4"), ("pm_usBankAccount_insufficientFunds", "contract5")):
+            billing = StripeBilling(http, slow.url, API_KEY, default_payment_method=token)
+            _, invoice = await open_invoice(billing, key, make_customer(f"gc_{key}"))
+            await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key=f"{key}:collect")
+            debits.append((billing, invoice.external_refs["stripe"]))
+        (await http.post(f"{slow.url}/_sandbox/settle")).raise_for_status()
+        for billing, invoice_id in debits:
+            await billing.payment_for_invoice(invoice_id)
+        await http.get(f"{slow.url}/v1/events", headers={"Authorization": f"Bearer {API_KEY}"})
+    finally:
+        slow.stop()
 
 
 def operation(request: httpx.Request) -> tuple[str | None, dict[str, Any]]:
@@ -173,6 +194,17 @@ def test_the_flow_covers_every_billing_operation(exchanges: list[tuple[httpx.Req
         ("POST", "/v1/credit_notes"),
         ("GET", "/v1/events"),
     }
+
+
+def test_the_flow_sees_bank_debits_processing_then_settled_or_failed(
+    exchanges: list[tuple[httpx.Request, int, Any]],
+) -> None:
+    intents = {body["status"] for _, _, body in exchanges if body.get("object") == "payment_intent"}
+    events = {
+        event["type"] for request, _, body in exchanges if request.url.path == "/v1/events" for event in body["data"]
+    }
+    assert intents >= {"processing", "succeeded", "requires_payment_method"}
+    assert events >= {"payment_intent.processing", "payment_intent.succeeded", "payment_intent.payment_failed"}
 
 
 def test_every_operation_we_call_exists_in_the_spec(exchanges: list[tuple[httpx.Request, int, Any]]) -> None:

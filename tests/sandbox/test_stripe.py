@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -470,3 +471,183 @@ async def test_webhook_target_and_secret_can_be_changed_at_run_time(http: httpx.
     finally:
         await http.post(f"{url}/_sandbox/webhook", json={"url": None})
         hooks.stop()
+
+
+class EventSink:
+    """A webhook endpoint that records every signed payload; `wait_for` waits until some event types arrived."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, str | None]] = []
+        self.changed = threading.Condition()
+        self.app = FastAPI()
+
+        @self.app.post("/hooks")
+        async def hook(request: Request) -> Response:
+            payload = await request.body()
+            with self.changed:
+                self.received.append((payload, request.headers.get("Stripe-Signature")))
+                self.changed.notify_all()
+            return Response(status_code=200)
+
+    def types(self) -> list[str]:
+        return [json.loads(payload)["type"] for payload, _ in self.received]
+
+    async def wait_for(self, *types: str) -> list[tuple[bytes, str | None]]:
+        def wait() -> bool:
+            with self.changed:
+                return self.changed.wait_for(lambda: set(types) <= set(self.types()), timeout=5)
+
+        assert await asyncio.to_thread(wait), f"{types} not all delivered; got {self.types()}"
+        with self.changed:
+            return list(self.received)
+
+
+@pytest.fixture(scope="module")
+def slow_url() -> Iterator[str]:
+    """A Stripe emulator whose bank debits only settle through `POST /_sandbox/settle` (the timer is an hour)."""
+    running = serve_in_thread(build_app("stripe", async_settle_seconds=3600))
+    yield running.url
+    running.stop()
+
+
+@pytest.fixture
+async def slow(slow_url: str, http: httpx.AsyncClient) -> str:
+    (await http.post(f"{slow_url}/_sandbox/reset")).raise_for_status()
+    return slow_url
+
+
+async def intent_of(http: httpx.AsyncClient, url: str, intent_id: str) -> dict[str, Any]:
+    expand = {"expand[]": "charges.data.balance_transaction"}
+    response = await get(http, url, f"/v1/payment_intents/{intent_id}", params=expand)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_bank_debit_answers_open_with_a_processing_intent_then_settles_paid_with_fee(
+    http: httpx.AsyncClient, slow: str
+) -> None:
+    invoice = await open_invoice(http, slow, 10_000, payment_method="pm_usBankAccount_success")
+    path = f"/v1/invoices/{invoice['id']}/pay"
+
+    paying = await post(http, slow, path, key="pay-ach")
+    processing = await intent_of(http, slow, paying.json()["payment_intent"])
+    pay_again = await post(http, slow, path, key="pay-ach-2")
+    void = await post(http, slow, f"/v1/invoices/{invoice['id']}/void")
+    settled = (await http.post(f"{slow}/_sandbox/settle")).json()
+    succeeded = await intent_of(http, slow, processing["id"])
+    paid = (await get(http, slow, f"/v1/invoices/{invoice['id']}")).json()
+    replay = await post(http, slow, path, key="pay-ach")
+
+    assert paying.status_code == 200
+    assert (paying.json()["status"], paying.json()["amount_paid"], paying.json()["charge"]) == ("open", 0, None)
+    assert (processing["status"], processing["amount"], processing["amount_received"]) == ("processing", 10_000, 0)
+    assert processing["payment_method_types"] == ["us_bank_account"]
+    assert processing["charges"]["data"] == []
+    for refused in (pay_again, void):
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "payment_intent_unexpected_state"
+    assert settled == {"settled": [processing["id"]]}
+    assert (succeeded["status"], succeeded["amount_received"]) == ("succeeded", 10_000)
+    [charge] = succeeded["charges"]["data"]
+    txn = charge["balance_transaction"]
+    assert (charge["status"], txn["amount"], txn["fee"], txn["net"]) == ("succeeded", 10_000, 320, 9_680)
+    assert (paid["status"], paid["paid"], paid["amount_paid"], paid["charge"]) == ("paid", True, 10_000, charge["id"])
+    # The key's stored outcome is the answer the pay request got: the processing one.
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == paying.json()
+    events = [e["type"] for e in reversed((await get(http, slow, "/v1/events")).json()["data"])]
+    assert events == ["invoice.finalized", "payment_intent.processing", "payment_intent.succeeded", "invoice.paid"]
+    assert len((await state(http, slow))["payment_intents"]) == 1
+
+
+async def test_failed_bank_debit_needs_a_new_payment_method_and_leaves_the_invoice_open(
+    http: httpx.AsyncClient, slow: str
+) -> None:
+    invoice = await open_invoice(http, slow, 2_500, payment_method="pm_usBankAccount_insufficientFunds")
+    intent_id = (await post(http, slow, f"/v1/invoices/{invoice['id']}/pay")).json()["payment_intent"]
+
+    await http.post(f"{slow}/_sandbox/settle")
+
+    failed = await intent_of(http, slow, intent_id)
+    assert (failed["status"], failed["amount"], failed["amount_received"]) == ("requires_payment_method", 2_500, 0)
+    error = failed["last_payment_error"]
+    assert (error["type"], error["code"], error["decline_code"]) == (
+        "invalid_request_error",
+        "payment_intent_payment_attempt_failed",
+        "insufficient_funds",
+    )
+    [charge] = failed["charges"]["data"]
+    assert (charge["status"], charge["paid"], charge["failure_code"]) == ("failed", False, "insufficient_funds")
+    assert error["charge"] == charge["id"]
+    snapshot = await state(http, slow)
+    [stored] = snapshot["invoices"]
+    assert (stored["status"], stored["amount_paid"], stored["attempt_count"]) == ("open", 0, 1)
+    assert [e["type"] for e in snapshot["events"]][-2:] == ["payment_intent.payment_failed", "invoice.payment_failed"]
+    # Once failed, the invoice can be paid again (a new attempt) or voided.
+    retry = await post(http, slow, f"/v1/invoices/{invoice['id']}/pay")
+    assert retry.status_code == 200
+    assert retry.json()["payment_intent"] != intent_id
+
+
+async def test_a_processing_test_account_never_settles_and_reset_forgets_pending_debits(
+    http: httpx.AsyncClient, slow: str
+) -> None:
+    stuck = await open_invoice(http, slow, 1_000, payment_method="pm_usBankAccount_processing")
+    stuck_intent = (await post(http, slow, f"/v1/invoices/{stuck['id']}/pay")).json()["payment_intent"]
+    settles = await open_invoice(http, slow, 1_000, payment_method="pm_usBankAccount")
+    settles_intent = (await post(http, slow, f"/v1/invoices/{settles['id']}/pay")).json()["payment_intent"]
+
+    assert (await http.post(f"{slow}/_sandbox/settle")).json() == {"settled": [settles_intent]}
+    assert (await intent_of(http, slow, stuck_intent))["status"] == "processing"
+
+    forgotten = await open_invoice(http, slow, 1_000, payment_method="pm_usBankAccount")
+    await post(http, slow, f"/v1/invoices/{forgotten['id']}/pay")
+    await http.post(f"{slow}/_sandbox/reset")
+    assert (await http.post(f"{slow}/_sandbox/settle")).json() == {"settled": []}
+
+
+@pytest.fixture
+def debit_pair() -> Iterator[tuple[EventSink, RunningServer]]:
+    """A webhook sink and an emulator delivering to it whose bank debits settle on a short timer."""
+    sink = EventSink()
+    hooks = serve_in_thread(sink.app)
+    stripe = serve_in_thread(
+        build_app("stripe", webhook_url=f"{hooks.url}/hooks", webhook_secret="whsec_ach", async_settle_seconds=0.05)
+    )
+    yield sink, stripe
+    stripe.stop()
+    hooks.stop()
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "outcome", "intent_status", "invoice_status"),
+    [
+        ("pm_usBankAccount", ("payment_intent.succeeded", "invoice.paid"), "succeeded", "paid"),
+        (
+            "pm_usBankAccount_insufficientFunds",
+            ("payment_intent.payment_failed", "invoice.payment_failed"),
+            "requires_payment_method",
+            "open",
+        ),
+    ],
+)
+async def test_bank_debits_settle_on_their_timer_and_the_events_arrive_signed(
+    http: httpx.AsyncClient,
+    debit_pair: tuple[EventSink, RunningServer],
+    payment_method: str,
+    outcome: tuple[str, str],
+    intent_status: str,
+    invoice_status: str,
+) -> None:
+    sink, stripe = debit_pair
+    invoice = await open_invoice(http, stripe.url, 4_200, payment_method=payment_method)
+
+    paid = (await post(http, stripe.url, f"/v1/invoices/{invoice['id']}/pay")).json()
+
+    delivered = await sink.wait_for("payment_intent.processing", *outcome)
+    events = {event["type"]: event for event in (verify_event(p, s, "whsec_ach") for p, s in delivered)}
+    intent, settled_invoice = (events[kind]["data"]["object"] for kind in outcome)
+    assert (intent["id"], intent["status"]) == (paid["payment_intent"], intent_status)
+    assert (settled_invoice["id"], settled_invoice["status"]) == (invoice["id"], invoice_status)
+    assert events[outcome[0]]["request"] == {"id": None, "idempotency_key": None}  # Stripe acted on its own
+    assert (await intent_of(http, stripe.url, paid["payment_intent"]))["status"] == intent_status
