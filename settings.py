@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="C2C_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="C2C_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    # Temporal
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # Temporal (Temporal's own TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE work too)
+    temporal_address: str = Field(
+        default="localhost:7233", validation_alias=AliasChoices("C2C_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        default="default", validation_alias=AliasChoices("C2C_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE")
+    )
     task_queue: str = Field(default="c2c", description="workflow queue; activities use {task_queue}-{system}")
 
     # Vendors (defaults: the sandbox emulators from `python -m sandbox`)

@@ -85,6 +85,7 @@ class CustomerToCash(SagaRuntime):
         self.invoice: Invoice | None = None
         self.payment: Payment | None = None
         self.settled_payment: Payment | None = None
+        self.last_event_id: str | None = None
         self.undo: list[Undo] = []
 
     # ---- the business process -------------------------------------------------------------------
@@ -540,14 +541,18 @@ class CustomerToCash(SagaRuntime):
             self.settled_payment = payment
 
     async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
+        """Add a business event to the outbox; each is caused by the one before, the first by the CRM close."""
         event = BusinessEvent.for_step(
             workflow_id=self.progress.workflow_id,
             event_type=event_type,
             business_key=self.args.deal_id,
             time=workflow.now(),
             data=data,
+            causation_id=self.last_event_id or f"{self.args.crm}:{self.args.deal_id}:closed-won",
+            subject=self.args.deal_id,
         )
         await self.call(act.HUB_QUEUE, Names.RECORD_EVENT, event, bool, retry=policies.HUB_RETRY)
+        self.last_event_id = event.id
 
     async def record_fact(self) -> None:
         await self.call(

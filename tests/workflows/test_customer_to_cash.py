@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import Address
 from demo.scenario import ACME, HOOLI, MULLER, NOWHERE, DealSpec
+from store import OutboxRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
@@ -84,6 +85,20 @@ async def test_closed_deal_reaches_every_system_exactly_once_with_equal_totals(e
     assert account["C2C_Golden_Id__c"] == ids["golden_customer"]
     assert account["Billing_Customer_Id__c"] == ids["billing_customer"]
     assert account["ERP_Customer_Id__c"] == ids["erp_customer"]
+    with session_scope(estate.engine) as session:
+        events = [e for e in OutboxRepository(session).pending(limit=1000) if e.correlationid == handle.id]
+    assert [e.type.value for e in events] == [
+        "customer.created",
+        "subscription.activated",
+        "tax.quoted",
+        "invoice.issued",
+        "invoice.posted",
+        "payment.settled",
+        "payment.applied",
+    ]
+    assert events[0].causationid == f"salesforce:{deal_id}:closed-won"
+    assert [e.causationid for e in events[1:]] == [e.id for e in events[:-1]]  # each caused by the one before
+    assert {e.businesskey for e in events} == {deal_id}
     assert [e.stage for e in (await estate.status(handle)).timeline if e.event == "entered"] == [
         Stage.ONBOARD,
         Stage.ACTIVATE,

@@ -1,0 +1,31 @@
+"""Settings come from C2C_* variables; Temporal's own TEMPORAL_ADDRESS works too."""
+
+from __future__ import annotations
+
+import pytest
+
+from settings import Settings
+
+
+def test_defaults_point_at_the_local_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TEMPORAL_ADDRESS", "C2C_TEMPORAL_ADDRESS", "C2C_STRIPE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.temporal_address == "localhost:7233"
+    assert settings.stripe_url == "http://127.0.0.1:8702"
+
+
+def test_temporal_address_from_temporals_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("C2C_TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.prod:7233")
+    assert Settings(_env_file=None).temporal_address == "temporal.prod:7233"
+    monkeypatch.setenv("C2C_TEMPORAL_ADDRESS", "ours:7233")
+    assert Settings(_env_file=None).temporal_address == "ours:7233"
+
+
+def test_vendor_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("C2C_STRIPE_URL", "https://api.stripe.com")
+    monkeypatch.setenv("C2C_BILLING_RATE_LIMIT", "25")
+    settings = Settings(_env_file=None)
+    assert (settings.stripe_url, settings.billing_rate_limit) == ("https://api.stripe.com", 25.0)
+    assert Settings(_env_file=None, temporal_address="x:1").temporal_address == "x:1"
