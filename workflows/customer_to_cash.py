@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -48,8 +48,6 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows.saga_runtime import Cancelled, Park, SagaRuntime
-
-T = TypeVar("T")
 
 # How long settle waits for an asynchronous payment outcome before parking (dunning hands over to finance).
 PAYMENT_WAIT = timedelta(days=3)
@@ -233,7 +231,7 @@ class CustomerToCash(SagaRuntime):
             billing_period=deal.billing_period,
             lines=deal.lines,
         )
-        self.undo.append(Undo.CANCEL_SUBSCRIPTION)
+        self.register(Undo.CANCEL_SUBSCRIPTION)
         self.subscription = await self.call(
             act.BILLING_QUEUE,
             Names.CREATE_SUBSCRIPTION,
@@ -271,8 +269,7 @@ class CustomerToCash(SagaRuntime):
                 for n, line in enumerate(deal.lines, start=1)
             ],
         )
-        if Undo.VOID_TAX not in self.undo:
-            self.undo.append(Undo.VOID_TAX)
+        self.register(Undo.VOID_TAX)
         self.tax_quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
         self.ids(tax_document=self.tax_quote.document_code)
         self.totals(subtotal=deal.period_amount.amount, tax=self.tax_quote.total_tax.amount)
@@ -304,7 +301,7 @@ class CustomerToCash(SagaRuntime):
                 tax_document_code=quote.document_code,
                 external_refs={"c2c": self.progress.workflow_id},  # lets billing webhooks find this saga
             )
-            self.undo.append(Undo.VOID_INVOICE)
+            self.register(Undo.VOID_INVOICE)
             self.invoice = await self.call(
                 act.BILLING_QUEUE,
                 Names.CREATE_INVOICE,
@@ -335,7 +332,7 @@ class CustomerToCash(SagaRuntime):
     async def post_to_erp(self) -> None:
         invoice, deal = self.require(self.invoice), self.require(self.deal)
         if "erp_invoice" not in self.progress.external_ids:
-            self.undo.append(Undo.CREDIT_MEMO)
+            self.register(Undo.CREDIT_MEMO)
             erp_invoice = await self.call(
                 act.ERP_QUEUE,
                 Names.POST_INVOICE,
@@ -433,6 +430,11 @@ class CustomerToCash(SagaRuntime):
         await self.emit(EventType.PAYMENT_APPLIED, {"erp_payment": self.progress.external_ids["erp_payment"]})
 
     # ---- compensation -----------------------------------------------------------------------------
+
+    def register(self, undo: Undo) -> None:
+        """Before a step runs (a timed-out call may still have happened); once, however often it is retried."""
+        if undo not in self.undo:
+            self.undo.append(undo)
 
     async def compensate(self) -> None:
         """Undo in reverse order; in finance nothing is deleted: void, cancel, credit."""

@@ -213,12 +213,25 @@ class StripeBilling:
         return mapping.payment_from_stripe(invoice, cast(wire.PaymentIntent | None, intent))
 
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
-        """Void an open invoice; an invoice that is void already counts as done (compensation is repeatable)."""
+        """Void an open invoice, delete a draft (never issued); already void or deleted counts as done."""
         try:
             await self._post(f"/v1/invoices/{invoice_id}/void", {}, idempotency_key=idempotency_key)
+            return
         except PermanentError as exc:
-            if exc.code != "invoice_not_open" or (await self.get_invoice(invoice_id))["status"] != "void":
+            if exc.code not in ("invoice_not_open", "resource_missing"):
                 raise
+        try:
+            status = (await self.get_invoice(invoice_id))["status"]
+        except PermanentError as exc:
+            if exc.code == "resource_missing":
+                return  # a draft deleted on an earlier attempt
+            raise
+        if status == "draft":
+            await self._call("DELETE", f"/v1/invoices/{invoice_id}", idempotency_key=f"{idempotency_key}:delete")
+        elif status != "void":
+            raise PermanentError(
+                SYSTEM, "invoice_not_voidable", f"{invoice_id} is {status}; it can no longer be voided"
+            )
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
         # DELETE ignores Idempotency-Key at Stripe; sent anyway so request logs tie it to the saga step.

@@ -83,6 +83,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/invoiceitems", invoices.create_invoiceitem, invoices.INVOICEITEM_CREATE),
     ("POST", "/v1/invoices", invoices.create_invoice, invoices.INVOICE_CREATE),
     ("GET", "/v1/invoices/{invoice}", invoices.get_invoice, NO_PARAMS),
+    ("DELETE", "/v1/invoices/{invoice}", invoices.delete_invoice, NO_PARAMS),
     ("POST", "/v1/invoices/{invoice}/finalize", invoices.finalize_invoice, invoices.INVOICE_FINALIZE),
     ("POST", "/v1/invoices/{invoice}/pay", invoices.pay_invoice, invoices.INVOICE_PAY),
     ("POST", "/v1/invoices/{invoice}/void", invoices.void_invoice, invoices.INVOICE_VOID),

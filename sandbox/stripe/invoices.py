@@ -344,6 +344,17 @@ def void_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     return invoice
 
 
+def delete_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
+    """Only drafts can be deleted (they were never issued); open ones must be voided."""
+    invoice = call.state.get("invoices", invoice_id)
+    if invoice["status"] != "draft":
+        raise invalid(
+            f"You can only delete draft invoices; this invoice is {invoice['status']}.", code="invoice_not_editable"
+        )
+    del call.state.objects["invoices"][invoice_id]
+    return {"id": invoice_id, "object": "invoice", "deleted": True}
+
+
 def create_credit_note(call: Call) -> dict[str, Any]:
     """Credit an open invoice (reduces what is due) or a paid one (credits the customer's balance)."""
     state, params = call.state, call.params

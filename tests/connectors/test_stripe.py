@@ -353,13 +353,33 @@ async def test_void_invoice_is_repeatable_as_a_compensation(
     assert paid_void.value.code == "invoice_not_open"
 
 
+async def test_voiding_a_draft_deletes_it_and_is_repeatable(billing: StripeBilling) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf13d:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Platform seat", idempotency_key="wf13d:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "Analytics", idempotency_key="wf13d:p2"),
+    }
+    subscription = await billing.create_subscription(
+        customer_id, make_contract(), price_ids, idempotency_key="wf13d:subscription"
+    )
+    draft = await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf13d:inv")
+    draft_id = draft.external_refs["stripe"]
+
+    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # a draft was never issued: deleted
+    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # again: already gone counts as done
+
+    with pytest.raises(PermanentError) as gone:
+        await billing.get_invoice(draft_id)
+    assert gone.value.code == "resource_missing"
+
+
 async def test_void_of_a_paid_invoice_is_refused(billing: StripeBilling) -> None:
     _, invoice = await open_invoice(billing, "wf14")
     await billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf14:collect")
 
     with pytest.raises(PermanentError) as refused:
         await billing.void_invoice(invoice.external_refs["stripe"], idempotency_key="wf14:void")
-    assert refused.value.code == "invoice_not_open"
+    assert refused.value.code == "invoice_not_voidable"
 
 
 async def test_cancel_subscription_cancels_and_is_repeatable(
