@@ -59,18 +59,21 @@ def start_estate(fresh: bool) -> Estate:
     return estate
 
 
-async def run_demo(deal_limit: int | None, timeout: float) -> int:
+async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> int:
     settings = get_settings()
     specs = DEALS[:deal_limit] if deal_limit else DEALS
     client = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http:
+        for url in report.sandbox_urls(settings).values():
+            # Real vendor APIs answer in tens to hundreds of milliseconds; so does the sandbox in the demo.
+            (await http.post(f"{url}/_sandbox/latency", json={"seconds": latency})).raise_for_status()
         crm = SalesforceCrm(
             http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
         )
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
-            for spec in specs:
-                deal_ids[spec.key] = await seed_deal(crm, spec)
+            ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
+            deal_ids.update(zip((spec.key for spec in specs), ids, strict=True))
         for spec in specs:
             await close_won(crm, deal_ids[spec.key])
         console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
@@ -123,6 +126,7 @@ def main(
     serve: bool = typer.Option(False, "--serve", help="start the estate (keeping var/) and wait for Ctrl-C"),
     deals: int = typer.Option(0, help="close only the first N scenario deals (0 = all)"),
     timeout: float = typer.Option(300, help="seconds to wait for the sagas to settle"),
+    latency: float = typer.Option(0.1, help="seconds each sandbox API call takes"),
 ) -> None:
     estate = start_estate(fresh=not serve)
     status = 0
@@ -133,7 +137,7 @@ def main(
                 estate.check_alive()
                 time.sleep(1)
         else:
-            status = asyncio.run(run_demo(deals or None, timeout))
+            status = asyncio.run(run_demo(deals or None, timeout, latency))
     except KeyboardInterrupt:
         pass
     finally:
