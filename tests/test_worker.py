@@ -1,0 +1,34 @@
+"""worker.py builds one worker per queue: the saga queue and one per external system, with its rate limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.factory import build_connectors
+from settings import Settings
+from store import make_engine
+from worker import build_workers
+
+
+async def test_one_worker_per_system_queue_with_the_vendor_rate_limit(
+    temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    settings = Settings(billing_rate_limit=25, erp_rate_limit=5, database_url=f"sqlite:///{tmp_path}/c2c.db")
+    connectors = build_connectors(settings)
+    try:
+        workers = build_workers(
+            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
+        )
+        configs = {w.config()["task_queue"]: w.config() for w in workers}
+    finally:
+        await connectors.close()
+    suffixes = {queue.removeprefix(task_queue) for queue in configs}
+    assert suffixes == {"", "-crm", "-billing", "-tax", "-erp", "-hub"}
+    assert configs[f"{task_queue}-billing"].get("max_task_queue_activities_per_second") == 25
+    assert configs[f"{task_queue}-erp"].get("max_task_queue_activities_per_second") == 5
+    assert configs[f"{task_queue}-crm"].get("max_task_queue_activities_per_second") is None
+    names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-billing"]["activities"]}  # type: ignore[attr-defined]
+    assert {"billing.create_invoice", "billing.collect_payment"} <= names
+    assert all(name.startswith("billing.") for name in names)
