@@ -218,8 +218,8 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
         except WorkflowUpdateFailedError as error:
             raise ApiError(409, "resolution_rejected", str(error.cause or error)) from error
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise ApiError(404, "saga_not_found", f"no saga for deal {deal_id}") from error
+            if error.status == RPCStatusCode.NOT_FOUND:  # never started, or already finished
+                raise ApiError(404, "saga_not_found", f"no running saga for deal {deal_id}: {error.message}") from error
             raise
 
     return api
@@ -361,6 +361,9 @@ def resolve(
             )
         except WorkflowUpdateFailedError as error:
             console.print(f"[red]rejected:[/red] {error.cause or error}")
+            raise typer.Exit(1) from error
+        except RPCError as error:  # no such saga, or it has finished
+            console.print(f"[red]rejected:[/red] {handle.id}: {error.message}")
             raise typer.Exit(1) from error
         console.print(f"{action} accepted for {handle.id}")
 

@@ -152,3 +152,41 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     unknown = await asyncio.to_thread(cli, "start", "006000000000000AAA")
     assert unknown.returncode == 1
     assert "deal_not_found" in unknown.stdout
+
+
+async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
+    estate: Estate, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    from demo.scenario import NOWHERE
+
+    env = process_env(temporal_env, estate.urls, task_queue, tmp_path)
+    spec = DealSpec("PROC-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+    started = await estate.trigger.start(deal_id)
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, started.workflow_id)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "starter.py", *args],
+            cwd=ROOT,
+            env={**env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    async def listed() -> str | None:
+        out = (await asyncio.to_thread(cli, "parked")).stdout
+        return out if started.workflow_id in out else None
+
+    assert "invalid_address" in await eventually(listed)
+    bad = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", "{not json")
+    assert (bad.returncode, "bad address" in bad.stdout) == (2, True)
+    address = (
+        '{"line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"}'
+    )
+    fixed = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", address)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert (await handle.result()).outcome is Stage.COMPLETED
+    again = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry")
+    assert (again.returncode, "rejected" in again.stdout) == (1, True)
