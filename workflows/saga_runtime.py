@@ -65,6 +65,11 @@ class SagaRuntime:
         self.progress.problem = problem
         self.log(problem.stage, "parked", f"{problem.system}/{problem.code}: {problem.message}")
         self.progress.stage = Stage.NEEDS_ATTENTION
+        # Shown on the workflow's page in the Temporal UI, where finance works the exception queue.
+        workflow.set_current_details(
+            f"**Needs attention** at stage `{problem.stage}`: {problem.system}/{problem.code}\n\n{problem.message}\n\n"
+            "Resolve with the `resolve` update (`retry`, `retry_with_address`, `cancel`) or the `resume` signal."
+        )
         workflow.upsert_search_attributes(
             [
                 search_attributes.STAGE.value_set(Stage.NEEDS_ATTENTION.value),
@@ -102,6 +107,7 @@ class SagaRuntime:
 
     async def enter(self, stage: Stage) -> None:
         self.progress.stage = stage
+        workflow.set_current_details(f"stage `{stage}`")
         self.log(stage, "entered")
         workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage.value)])
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -230,6 +231,8 @@ async def test_declined_card_parks_and_a_retry_uses_a_new_payment_key(saga_env: 
     status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
     assert (status.problem.system, status.problem.code) == ("stripe", "card_declined")
     assert status.problem.message == "Your card was declined."
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "**Needs attention** at stage `settle`: stripe/card_declined" in metadata.current_details  # shown in the UI
     await handle.signal(CustomerToCash.resume)
     assert (await handle.result()).outcome is Stage.COMPLETED
     payment_keys = [k for k in estate.keys if k.endswith(":payment") or ":payment:" in k]
