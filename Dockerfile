@@ -7,6 +7,7 @@ COPY connectors connectors
 COPY activities activities
 COPY workflows workflows
 COPY store store
+COPY codec codec
 COPY sandbox sandbox
 COPY demo demo
 COPY bench bench

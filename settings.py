@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8700
 
+    # Payload encryption (codec/): "id:base64key,…", first encrypts; unset = payloads in plaintext
+    payload_keys: str | None = None
+    # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
+    ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
+
 
 @lru_cache
 def get_settings() -> Settings:

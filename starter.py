@@ -42,6 +42,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Address
 from canonical.rules import deal_problems
+from codec import EncryptionCodec, parse_keys
+from codec.server import install_codec_endpoint
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem, CrmSystem
@@ -143,6 +145,8 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
     inbox = WebhookInbox(engine)
+    if settings.payload_keys:
+        install_codec_endpoint(api, EncryptionCodec(parse_keys(settings.payload_keys)), settings.ui_origins)
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -13,7 +13,6 @@ import sys
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities import contracts
@@ -22,6 +21,7 @@ from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.hub import HubActivities
 from activities.tax import TaxActivities
+from codec import data_converter
 from connectors.factory import Connectors, build_connectors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
@@ -63,7 +63,9 @@ def build_workers(
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.payload_keys),
     )
 
 

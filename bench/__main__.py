@@ -29,10 +29,10 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bench.baseline import NoopSaga, noop
+from codec import data_converter
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from demo.processes import temporal_binary
@@ -152,7 +152,7 @@ async def bench(sagas: int) -> list[Run]:
         wait_port(temporal_port)
         for port in ports.values():
             wait_port(port)
-        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(None))
         queue = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(
             task_queue=queue,

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from codec import new_key
 from connectors.salesforce import SalesforceCrm
 from demo import report
 from demo.processes import TEMPORAL_UI_PORT, Estate
@@ -42,12 +43,18 @@ def start_estate(fresh: bool) -> Estate:
         # The sandbox keeps its state in memory, so each demo starts every system empty together.
         shutil.rmtree(VAR)
     VAR.mkdir(exist_ok=True)
+    # Payloads are encrypted as in production; the key lives with the estate, the UI decodes via the API.
+    keys = VAR / "payload-keys"
+    if not keys.exists():
+        keys.write_text(new_key())
+        keys.chmod(0o600)
+    os.environ.setdefault("C2C_PAYLOAD_KEYS", keys.read_text().strip())
+    os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
     settings = get_settings()
     estate = Estate(var=VAR)
-    estate.env["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
     api = f"http://{settings.api_host}:{settings.api_port}"
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
-        estate.start_temporal()
+        estate.start_temporal(codec_endpoint=f"{api}/codec")
         hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce", "--stripe-webhook-url", f"{api}/webhooks/stripe"]
         estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
         estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal

@@ -64,7 +64,7 @@ class Estate:
         if port is not None:
             wait_for_port(port, name, process, log)
 
-    def start_temporal(self) -> None:
+    def start_temporal(self, codec_endpoint: str | None = None) -> None:
         args = [
             temporal_binary(),
             "server",
@@ -85,6 +85,8 @@ class Estate:
         ]
         for key in search_attributes.ALL:
             args += ["--search-attribute", f"{key.name}=Keyword"]
+        if codec_endpoint:
+            args += ["--ui-codec-endpoint", codec_endpoint]
         self.spawn("temporal", args, TEMPORAL_PORT)
 
     def start_python(self, name: str, args: list[str], port: int | None) -> None:

@@ -84,8 +84,15 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
 
 @asynccontextmanager
 async def running_estate(
-    env: WorkflowEnvironment, emulator_urls: dict[str, str], task_queue: str, tmp_path: Path, **overrides: Any
+    env: WorkflowEnvironment,
+    emulator_urls: dict[str, str],
+    task_queue: str,
+    tmp_path: Path,
+    client: Client | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Estate]:
+    """Workers on `task_queue` of the session's server; `client` overrides env.client (e.g. encrypting)."""
+    client = client or env.client
     settings = Settings(
         task_queue=task_queue,
         salesforce_url=emulator_urls["salesforce"],
@@ -100,10 +107,10 @@ async def running_estate(
     create_schema(engine)
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
-        for worker in build_workers(env.client, task_queue, connectors, engine, settings):
+        for worker in build_workers(client, task_queue, connectors, engine, settings):
             await stack.enter_async_context(worker)
         try:
-            yield Estate(env.client, settings, connectors, engine, emulator_urls, http, uuid.uuid4().hex[:8])
+            yield Estate(client, settings, connectors, engine, emulator_urls, http, uuid.uuid4().hex[:8])
         finally:
             await connectors.close()
             engine.dispose()

@@ -1,0 +1,48 @@
+"""The remote codec endpoint the Temporal UI calls to show decrypted payloads (POST /codec/decode|encode).
+
+Protocol: JSON `{"payloads": [{"metadata": {...base64}, "data": base64}]}` in and out (Temporal's
+`Payloads` message as proto JSON). Whoever can reach it can read payloads: serve it only where the UI's
+users may, e.g. behind the same sign-on as the UI (the UI can forward its access token).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+from temporalio.converter import PayloadCodec
+
+
+def install_codec_endpoint(app: FastAPI, codec: PayloadCodec, ui_origins: list[str]) -> None:
+    router = APIRouter(prefix="/codec")
+
+    async def transcode(request: Request, decode: bool) -> Response:
+        try:
+            payloads = json_format.Parse(await request.body(), Payloads())
+        except json_format.ParseError as error:
+            return Response(f'{{"error": "bad_payloads", "message": "{error}"}}', 400, media_type="application/json")
+        items = list(payloads.payloads)
+        try:
+            result = await (codec.decode(items) if decode else codec.encode(items))
+        except ValueError as error:  # unknown key id, tampered ciphertext (InvalidTag is not a ValueError)
+            return Response(f'{{"error": "cannot_decode", "message": "{error}"}}', 422, media_type="application/json")
+        return Response(json_format.MessageToJson(Payloads(payloads=result)), media_type="application/json")
+
+    @router.post("/decode")
+    async def decode(request: Request) -> Response:
+        return await transcode(request, decode=True)
+
+    @router.post("/encode")
+    async def encode(request: Request) -> Response:
+        return await transcode(request, decode=False)
+
+    app.include_router(router)
+    # The UI calls from the browser, on another origin.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=ui_origins,
+        allow_methods=["POST"],
+        allow_headers=["Content-Type", "X-Namespace", "Authorization"],
+        allow_credentials=True,
+    )
