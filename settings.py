@@ -7,6 +7,7 @@ to a cluster; nothing else changes.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,10 +63,20 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8700
 
-    # Payload encryption (codec/): "id:base64key,…", first encrypts; unset = payloads in plaintext
+    # Payload encryption (codec/): "id:base64key,…", first encrypts. Unset: read from payload_keys_file
+    # (the demo writes one; a mounted secret in production); neither: payloads in plaintext.
     payload_keys: str | None = None
+    payload_keys_file: str | None = "var/payload-keys"
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
+
+
+    def encryption_keys(self) -> str | None:
+        if self.payload_keys:
+            return self.payload_keys
+        if self.payload_keys_file and Path(self.payload_keys_file).is_file():
+            return Path(self.payload_keys_file).read_text().strip() or None
+        return None
 
 
 @lru_cache

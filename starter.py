@@ -145,8 +145,9 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
     inbox = WebhookInbox(engine)
-    if settings.payload_keys:
-        install_codec_endpoint(api, EncryptionCodec(parse_keys(settings.payload_keys)), settings.ui_origins)
+    keys = settings.encryption_keys()
+    if keys:
+        install_codec_endpoint(api, EncryptionCodec(parse_keys(keys)), settings.ui_origins)
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -306,7 +307,11 @@ def status(deal_id: str) -> None:
         settings = get_settings()
         client = await connect(settings)
         handle = client.get_workflow_handle(workflow_id_for(settings.crm, deal_id))
-        saga = await handle.query(CustomerToCash.status)
+        try:
+            saga = await handle.query(CustomerToCash.status)
+        except RPCError as error:
+            console.print(f"[red]no saga for deal {deal_id}:[/red] {error.message}")
+            raise typer.Exit(1) from error
         console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
         if saga.problem:
             console.print(f"[yellow]parked[/yellow] {saga.problem.system}/{saga.problem.code}: {saga.problem.message}")
@@ -322,16 +327,19 @@ def parked() -> None:
     """Sagas waiting for finance (C2CStage = needs_attention)."""
 
     async def run() -> None:
-        client = await connect(get_settings())
-        table = Table("workflow id", "exception", "legal entity", "currency")
+        settings = get_settings()
+        client = await connect(settings)
+        table = Table("deal id", "exception", "legal entity", "currency", "started")
+        table.columns[0].no_wrap = True  # the id to pass to `status` / `resolve`
         query = f"{search_attributes.STAGE.name} = '{Stage.NEEDS_ATTENTION.value}'"
         async for wf in client.list_workflows(query):
             attrs = wf.typed_search_attributes
             table.add_row(
-                wf.id,
+                wf.id.removeprefix(workflow_id_for(settings.crm, "")),
                 attrs.get(search_attributes.EXCEPTION) or "",
                 attrs.get(search_attributes.LEGAL_ENTITY) or "",
                 attrs.get(search_attributes.CURRENCY) or "",
+                f"{wf.start_time:%Y-%m-%d %H:%M}",
             )
         console.print(table)
 

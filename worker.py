@@ -65,7 +65,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.payload_keys),
+        data_converter=data_converter(settings.encryption_keys()),
     )
 
 

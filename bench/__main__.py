@@ -157,6 +157,7 @@ async def bench(sagas: int) -> list[Run]:
         settings = Settings(
             task_queue=queue,
             database_url=f"sqlite:///{tmp / 'c2c.db'}",
+            payload_keys_file=None,  # measured without encryption
             salesforce_url=f"http://127.0.0.1:{ports['salesforce']}",
             stripe_url=f"http://127.0.0.1:{ports['stripe']}",
             avatax_url=f"http://127.0.0.1:{ports['avatax']}",

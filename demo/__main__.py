@@ -48,7 +48,7 @@ def start_estate(fresh: bool) -> Estate:
     if not keys.exists():
         keys.write_text(new_key())
         keys.chmod(0o600)
-    os.environ.setdefault("C2C_PAYLOAD_KEYS", keys.read_text().strip())
+    os.environ.setdefault("C2C_PAYLOAD_KEYS_FILE", str(keys))
     os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
     settings = get_settings()
     estate = Estate(var=VAR)

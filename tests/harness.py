@@ -100,7 +100,7 @@ async def running_estate(
         avatax_url=emulator_urls["avatax"],
         netsuite_url=emulator_urls["netsuite"],
         database_url=f"sqlite:///{tmp_path}/c2c.db",
-        **overrides,
+        **{"payload_keys_file": None, **overrides},  # never a developer's var/payload-keys
     )
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)

@@ -39,6 +39,7 @@ def process_env(
         "C2C_TASK_QUEUE": task_queue,
         "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c2c.db",
         "C2C_HTTP_TIMEOUT": "1",
+        "C2C_PAYLOAD_KEYS_FILE": "",  # plaintext, like the test's own client, whatever var/ holds
         **{f"C2C_{name.upper()}_URL": url for name, url in urls.items()},
     }
 
@@ -149,6 +150,8 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     assert (again.returncode, "already finished" in again.stdout) == (0, True)
     status = await asyncio.to_thread(cli, "status", deal_id)
     assert "stage=completed" in status.stdout
+    missing = await asyncio.to_thread(cli, "status", "006000000000000AAA")
+    assert (missing.returncode, "no saga for deal" in missing.stdout) == (1, True)
     unknown = await asyncio.to_thread(cli, "start", "006000000000000AAA")
     assert unknown.returncode == 1
     assert "deal_not_found" in unknown.stdout
@@ -177,7 +180,7 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
 
     async def listed() -> str | None:
         out = (await asyncio.to_thread(cli, "parked")).stdout
-        return out if started.workflow_id in out else None
+        return out if deal_id in out else None
 
     assert "invalid_address" in await eventually(listed)
     bad = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", "{not json")

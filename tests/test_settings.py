@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from settings import Settings
@@ -29,3 +31,12 @@ def test_vendor_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     settings = Settings(_env_file=None)
     assert (settings.stripe_url, settings.billing_rate_limit) == ("https://api.stripe.com", 25.0)
     assert Settings(_env_file=None, temporal_address="x:1").temporal_address == "x:1"
+
+
+def test_payload_keys_come_from_the_variable_or_else_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("C2C_PAYLOAD_KEYS", raising=False)
+    keys = tmp_path / "payload-keys"
+    assert Settings(_env_file=None, payload_keys_file=str(keys)).encryption_keys() is None
+    keys.write_text("k1:file\n")
+    assert Settings(_env_file=None, payload_keys_file=str(keys)).encryption_keys() == "k1:file"
+    assert Settings(_env_file=None, payload_keys="k2:var", payload_keys_file=str(keys)).encryption_keys() == "k2:var"
