@@ -92,11 +92,13 @@ class Trigger:
         problems = deal_problems(deal)
         if problems:
             raise ApiError(422, problems[0][0], "; ".join(reason for _, reason in problems))
-        workflow_id = workflow_id_for(self.crm.system, deal_id)
+        # The CRM's canonical form of the id (Salesforce: 18 characters, also when given the 15-character
+        # form), so two spellings of one deal can never start two sagas.
+        workflow_id = workflow_id_for(self.crm.system, deal.deal_id)
         try:
             handle = await self.client.start_workflow(
                 CustomerToCash.run,
-                SagaInput(crm=self.crm.system, deal_id=deal_id),
+                SagaInput(crm=self.crm.system, deal_id=deal.deal_id),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 # Running: join it. Closed (completed or cancelled): never bill the same deal twice.

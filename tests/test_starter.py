@@ -267,3 +267,14 @@ async def test_billing_webhook_with_a_bad_signature_is_400(api: Any) -> None:
     body = b'{"id": "evt_1", "type": "invoice.paid"}'
     response = await estate.http.post(f"{url}/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"})
     assert (response.status_code, response.json()["error"]) == (400, "invalid_webhook")
+
+
+async def test_the_short_and_long_form_of_a_salesforce_id_start_one_saga(api: Any) -> None:
+    estate, url = api
+    deal_id = await estate.closed_deal(DEAL)  # the CRM's webhook may start it too: still one saga
+    assert len(deal_id) == 18
+    short = await estate.http.post(f"{url}/deals/{deal_id[:15]}/start")
+    long = await estate.http.post(f"{url}/deals/{deal_id}/start")
+    assert short.json()["workflow_id"] == long.json()["workflow_id"] == workflow_id_for("salesforce", deal_id)
+    assert [short.json()["started"], long.json()["started"]].count(True) <= 1
+    await estate.client.get_workflow_handle(long.json()["workflow_id"]).result()
