@@ -50,7 +50,7 @@ from connectors.roles import BillingSystem, CrmSystem
 from connectors.salesforce.webhooks import InvalidWebhook, verify_closed_won
 from connectors.stripe.webhooks import InvalidSignature, invoice_event, verify_event
 from settings import Settings, get_settings
-from store import ProcessedEventRepository, create_schema, make_engine, session_scope
+from store import ProcessedEventRepository, SagaFactRepository, create_schema, make_engine, session_scope
 from worker import connect
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
@@ -78,6 +78,17 @@ class Trigger:
     client: Client
     crm: CrmSystem
     task_queue: str
+    engine: Engine
+
+    async def finished_before(self, workflow_id: str) -> bool:
+        """Whether the store recorded this saga's end: Temporal forgets closed workflows after the
+        namespace's retention, so its id rule alone would let a late trigger bill the deal again."""
+
+        def read() -> bool:
+            with session_scope(self.engine) as session:
+                return SagaFactRepository(session).get(workflow_id) is not None
+
+        return await asyncio.to_thread(read)
 
     async def start(self, deal_id: str) -> Started:
         try:
@@ -95,6 +106,8 @@ class Trigger:
         # The CRM's canonical form of the id (Salesforce: 18 characters, also when given the 15-character
         # form), so two spellings of one deal can never start two sagas.
         workflow_id = workflow_id_for(self.crm.system, deal.deal_id)
+        if await self.finished_before(workflow_id):
+            return Started(workflow_id=workflow_id, run_id=None, started=False, detail="saga already finished")
         try:
             handle = await self.client.start_workflow(
                 CustomerToCash.run,
@@ -239,7 +252,8 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
     engine = make_engine(settings.database_url)
     create_schema(engine)
     try:
-        yield Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue), connectors.billing, engine
+        trigger = Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue, engine=engine)
+        yield trigger, connectors.billing, engine
     finally:
         await connectors.close()
         engine.dispose()

@@ -47,7 +47,9 @@ class Estate:
 
     @property
     def trigger(self) -> Trigger:
-        return Trigger(client=self.client, crm=self.connectors.crm, task_queue=self.settings.task_queue)
+        return Trigger(
+            client=self.client, crm=self.connectors.crm, task_queue=self.settings.task_queue, engine=self.engine
+        )
 
     def unique(self, spec: DealSpec) -> DealSpec:
         """The same deal under keys no other test uses."""

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Address
 from demo.scenario import ACME, HOOLI, MULLER, NOWHERE, DealSpec
-from store import OutboxRepository, session_scope
+from store import OutboxRepository, SagaFactRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
@@ -120,6 +121,24 @@ async def test_second_trigger_for_the_same_deal_is_a_no_op(estate: Estate) -> No
     assert (after.started, after.detail) == (False, "saga already finished")
     stripe = await estate.state("stripe")
     assert len([s for s in stripe["subscriptions"] if s["metadata"].get("deal_id") == deal_id]) == 1
+
+
+async def test_a_deal_whose_saga_ended_is_not_billed_again_after_temporal_forgot_it(estate: Estate) -> None:
+    deal_id = await estate.closed_deal(USD_DEAL)
+    workflow_id = workflow_id_for("salesforce", deal_id)
+    with session_scope(estate.engine) as session:  # what the saga records when it ends
+        SagaFactRepository(session).record(
+            workflow_id=workflow_id,
+            deal_id=deal_id,
+            legal_entity="US01",
+            currency="USD",
+            total_minor=1,
+            status="completed",
+        )
+    started = await estate.trigger.start(deal_id)  # Temporal has no such workflow (as after retention)
+    assert (started.started, started.detail) == (False, "saga already finished")
+    with pytest.raises(RPCError):
+        await estate.client.get_workflow_handle(workflow_id).describe()
 
 
 async def test_rejected_address_parks_saga_and_a_corrected_address_completes_it(estate: Estate) -> None:
