@@ -67,7 +67,8 @@ class BillingSystem(Protocol):
     async def create_invoice(
         self, customer_id: str, subscription_id: str, invoice: Invoice, *, idempotency_key: str
     ) -> Invoice:
-        """Draft invoice with the canonical lines plus one tax line; returns it with external_refs set."""
+        """Complete the subscription's first (draft) invoice: check it bills the canonical lines, add one tax
+        line and our metadata; returns it with external_refs set. `invoice_mismatch` if it bills anything else."""
         ...
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -54,11 +55,16 @@ def start_estate(fresh: bool) -> Estate:
     estate = Estate(var=VAR)
     api = f"http://{settings.api_host}:{settings.api_port}"
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
-        estate.start_temporal(codec_endpoint=f"{api}/codec")
-        hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce", "--stripe-webhook-url", f"{api}/webhooks/stripe"]
-        estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
-        estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
-        estate.start_python("api", ["starter.py", "serve"], settings.api_port)
+        try:
+            estate.start_temporal(codec_endpoint=f"{api}/codec")
+            hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
+            hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
+            estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
+            estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
+            estate.start_python("api", ["starter.py", "serve"], settings.api_port)
+        except BaseException:
+            estate.stop()  # never leave half an estate running
+            raise
     console.print(
         f"[green]up:[/green] Temporal UI http://localhost:{TEMPORAL_UI_PORT}  trigger API "
         f"http://{settings.api_host}:{settings.api_port}  sandbox ports {DEFAULT_PORTS}  logs {VAR / 'logs'}"
@@ -128,6 +134,10 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @cli.command()
 def main(
     serve: bool = typer.Option(False, "--serve", help="start the estate (keeping var/) and wait for Ctrl-C"),
@@ -135,6 +145,8 @@ def main(
     timeout: float = typer.Option(300, help="seconds to wait for the sagas to settle"),
     latency: float = typer.Option(0.1, help="seconds each sandbox API call takes"),
 ) -> None:
+    # `timeout`, `kill` and service managers send SIGTERM: stop the children as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     estate = start_estate(fresh=not serve)
     status = 0
     try:

@@ -79,8 +79,8 @@ async def test_a_worker_killed_mid_write_is_replaced_and_the_write_happens_once(
     first = spawn(["worker.py"], env)
     deal_id = await seed_deal(crm, DealSpec(**{**DEAL.__dict__, "key": f"PROC-{task_queue}"}), close=True)
     async with httpx.AsyncClient() as http:
-        # The invoice is written, then its answer is held back: the worker dies while waiting for it.
-        fault = {"method": "POST", "path_prefix": "/v1/invoices", "kind": "delay_after", "seconds": 4}
+        # The invoice's tax line is written, then its answer is held back: the worker dies while waiting.
+        fault = {"method": "POST", "path_prefix": "/v1/invoiceitems", "kind": "delay_after", "seconds": 4}
         (await http.post(f"{urls['stripe']}/_sandbox/faults", json=fault)).raise_for_status()
         handle = await temporal_env.client.start_workflow(
             CustomerToCash.run,
@@ -94,7 +94,11 @@ async def test_a_worker_killed_mid_write_is_replaced_and_the_write_happens_once(
             invoices = (await http.get(f"{urls['stripe']}/_sandbox/state")).json()["invoices"]
             return [i for i in invoices if subscription and i.get("subscription") == subscription]
 
-        await eventually(invoice_written, timeout=60)
+        async def tax_line_written() -> bool:
+            lines = [line for i in await invoice_written() for line in i["lines"]["data"]]
+            return any(line.get("metadata", {}).get("c2c_line") == "tax" for line in lines)
+
+        await eventually(tax_line_written, timeout=60)
         first.send_signal(signal.SIGKILL)
         first.wait()
         second = spawn(["worker.py"], env)
@@ -103,6 +107,8 @@ async def test_a_worker_killed_mid_write_is_replaced_and_the_write_happens_once(
         assert result.outcome is Stage.COMPLETED
         [invoice] = await invoice_written()
         assert (invoice["id"], invoice["status"]) == (result.external_ids["invoice"], "paid")
+        taxes = [line for line in invoice["lines"]["data"] if line.get("metadata", {}).get("c2c_line") == "tax"]
+        assert len(taxes) == 1  # the retry on the new worker did not add a second tax line
         history = await handle.fetch_history()
         scheduled = {
             e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name

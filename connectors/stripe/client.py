@@ -124,10 +124,13 @@ class StripeBilling:
     async def create_subscription(
         self, customer_id: str, contract: Contract, price_ids: dict[str, str], *, idempotency_key: str
     ) -> Subscription:
+        """Subscription billed by `send_invoice`: Stripe creates its first invoice as a draft, which we hold
+        (auto_advance off: Stripe would finalize it in about an hour) until `create_invoice` completes it."""
         params: dict[str, Any] = {
             "customer": customer_id,
             "items": mapping.subscription_items(contract, price_ids),
-            "collection_method": "charge_automatically",
+            "collection_method": wire.COLLECTION_METHOD,
+            "days_until_due": wire.DAYS_UNTIL_DUE,
             "metadata": {
                 wire.META_DEAL_ID: contract.deal_id,
                 wire.META_GOLDEN_ID: contract.golden_customer_id,
@@ -137,41 +140,54 @@ class StripeBilling:
         cancel_at = mapping.term_end(contract)
         if cancel_at > datetime.now(UTC).timestamp():
             params["cancel_at"] = cancel_at
-        data = await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key)
-        return mapping.subscription_from_stripe(cast(wire.Subscription, data), contract, price_ids)
+        data = cast(wire.Subscription, await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key))
+        first = data["latest_invoice"]
+        if isinstance(first, str):
+            await self._post(
+                f"/v1/invoices/{first}", {"auto_advance": False}, idempotency_key=f"{idempotency_key}:hold"
+            )
+        return mapping.subscription_from_stripe(data, contract, price_ids)
 
     async def create_invoice(
         self, customer_id: str, subscription_id: str, invoice: Invoice, *, idempotency_key: str
     ) -> Invoice:
-        """Draft with only our lines (no swept-in pending items), one item per line plus the tax line."""
-        days_until_due = max(0, (invoice.due_date - invoice.issue_date).days)
-        draft = await self._post(
-            "/v1/invoices",
-            {
-                "customer": customer_id,
-                "subscription": subscription_id,
-                "collection_method": "send_invoice",
-                "days_until_due": days_until_due,
-                "auto_advance": False,
-                "pending_invoice_items_behavior": "exclude",
-                "metadata": mapping.invoice_metadata(invoice),
-            },
-            idempotency_key=idempotency_key,
+        """Complete the subscription's first invoice (the draft Stripe created with it) instead of creating one.
+
+        Its lines must bill the canonical lines (else PermanentError 'invoice_mismatch'); we add the tax line,
+        unless an earlier attempt did, and our metadata (ids, dates, saga). Stripe's line descriptions stay."""
+        subscription = cast(
+            wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}", expand=["latest_invoice"])
         )
-        invoice_id = str(draft["id"])
-        for index, line in enumerate(invoice.lines):
-            await self._post(
-                "/v1/invoiceitems",
-                mapping.invoice_item_params(customer_id, invoice_id, line),
-                idempotency_key=f"{idempotency_key}:item:{index}",
+        draft = subscription["latest_invoice"]
+        if not isinstance(draft, dict):
+            raise PermanentError(SYSTEM, "invoice_missing", f"{subscription_id} has no first invoice to complete")
+        invoice_id = draft["id"]
+        if draft["customer"] != customer_id:
+            raise PermanentError(
+                SYSTEM, "invoice_mismatch", f"{invoice_id} is billed to {draft['customer']}, not {customer_id}"
             )
-        if invoice.tax.amount:
+        if draft["status"] != wire.INVOICE_DRAFT:
+            raise PermanentError(
+                SYSTEM, "invoice_not_editable", f"{invoice_id} is {draft['status']}; only a draft can be completed"
+            )
+        codes = await self._product_codes(draft)
+        problems = mapping.invoice_differences(draft, invoice, codes)
+        if problems:
+            raise PermanentError(
+                SYSTEM, "invoice_mismatch", f"{invoice_id} does not bill the invoice: {'; '.join(problems)}"
+            )
+        if invoice.tax.amount and not any(mapping.is_tax_line(item) for item in draft["lines"]["data"]):
             await self._post(
                 "/v1/invoiceitems",
                 mapping.tax_item_params(customer_id, invoice_id, invoice),
                 idempotency_key=f"{idempotency_key}:tax",
             )
-        result = mapping.invoice_from_stripe(await self.get_invoice(invoice_id))
+        updated = await self._post(
+            f"/v1/invoices/{invoice_id}",
+            {"metadata": mapping.invoice_metadata(invoice), "auto_advance": False},
+            idempotency_key=f"{idempotency_key}:metadata",
+        )
+        result = mapping.invoice_from_stripe(cast(wire.Invoice, updated), codes)
         if result.total != invoice.total:
             raise PermanentError(
                 SYSTEM, "total_mismatch", f"{invoice_id} totals {result.total}, expected {invoice.total}"
@@ -179,10 +195,28 @@ class StripeBilling:
         return result
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
-        data = await self._post(
-            f"/v1/invoices/{invoice_id}/finalize", {"auto_advance": False}, idempotency_key=idempotency_key
+        data = cast(
+            wire.Invoice,
+            await self._post(
+                f"/v1/invoices/{invoice_id}/finalize", {"auto_advance": False}, idempotency_key=idempotency_key
+            ),
         )
-        return mapping.invoice_from_stripe(cast(wire.Invoice, data))
+        return mapping.invoice_from_stripe(data, await self._product_codes(data))
+
+    async def _product_codes(self, invoice: wire.Invoice) -> dict[str, str]:
+        """Product code by product id, read from the product for lines whose price carries none."""
+        missing = {
+            item["price"]["product"]
+            for item in invoice["lines"]["data"]
+            if item["price"] is not None and mapping.product_code_of(item, {}) is None
+        }
+        codes: dict[str, str] = {}
+        for product_id in sorted(missing):
+            product = cast(wire.Product, await self._get(f"/v1/products/{product_id}"))
+            code = product["metadata"].get(wire.META_PRODUCT_CODE)
+            if code:
+                codes[product_id] = code
+        return codes
 
     async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
         """Pay the invoice with the customer's default payment method.
@@ -213,29 +247,44 @@ class StripeBilling:
         return mapping.payment_from_stripe(invoice, cast(wire.PaymentIntent | None, intent))
 
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
-        """Void an open invoice, delete a draft (never issued); already void or deleted counts as done."""
+        """Void an open invoice; a one-off draft is deleted, a subscription's draft (Stripe refuses to delete
+        those) is finalized without collection, then voided. Already void or deleted counts as done."""
         try:
-            await self._post(f"/v1/invoices/{invoice_id}/void", {}, idempotency_key=idempotency_key)
-            return
-        except PermanentError as exc:
-            if exc.code not in ("invoice_not_open", "resource_missing"):
-                raise
-        try:
-            status = (await self.get_invoice(invoice_id))["status"]
+            current = cast(wire.Invoice, await self.get_invoice(invoice_id))
         except PermanentError as exc:
             if exc.code == "resource_missing":
                 return  # a draft deleted on an earlier attempt
             raise
-        if status == "draft":
+        status = current["status"]
+        if status == "draft" and not current["subscription"]:
             await self._call("DELETE", f"/v1/invoices/{invoice_id}", idempotency_key=f"{idempotency_key}:delete")
-        elif status != "void":
+            return
+        if status == "draft":
+            finalized = await self._post(
+                f"/v1/invoices/{invoice_id}/finalize",
+                {"auto_advance": False},
+                idempotency_key=f"{idempotency_key}:finalize",
+            )
+            status = finalized["status"]
+        if status == "void":
+            return
+        if status != "open":
             raise PermanentError(
                 SYSTEM, "invoice_not_voidable", f"{invoice_id} is {status}; it can no longer be voided"
             )
+        await self._post(f"/v1/invoices/{invoice_id}/void", {}, idempotency_key=idempotency_key)
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
-        # DELETE ignores Idempotency-Key at Stripe; sent anyway so request logs tie it to the saga step.
-        await self._call("DELETE", f"/v1/subscriptions/{subscription_id}", idempotency_key=idempotency_key)
+        """Void its first invoice if still a draft (never to be issued), then cancel; repeatable."""
+        subscription = cast(
+            wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}", expand=["latest_invoice"])
+        )
+        first = subscription["latest_invoice"]
+        if isinstance(first, dict) and first["status"] == wire.INVOICE_DRAFT:
+            await self.void_invoice(first["id"], idempotency_key=f"{idempotency_key}:void-draft")
+        if subscription["status"] != "canceled":
+            # DELETE ignores Idempotency-Key at Stripe; sent anyway so request logs tie it to the saga step.
+            await self._call("DELETE", f"/v1/subscriptions/{subscription_id}", idempotency_key=idempotency_key)
 
     async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
         """Refund a payment intent, in full when `amount` is None; returns the refund id."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -115,18 +116,6 @@ def invoice_metadata(invoice: Invoice) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-def invoice_item_params(customer_id: str, invoice_id: str, line: InvoiceLine) -> dict[str, Any]:
-    return {
-        "customer": customer_id,
-        "invoice": invoice_id,
-        "currency": line.unit_amount.currency.lower(),
-        "description": line.description,
-        "quantity": line.quantity,
-        "unit_amount": line.unit_amount.amount,
-        "metadata": {wire.META_PRODUCT_CODE: line.product_code},
-    }
-
-
 def tax_item_params(customer_id: str, invoice_id: str, invoice: Invoice) -> dict[str, Any]:
     """The tax computed by our tax engine as one line; the document code ties it to the tax record."""
     code = invoice.tax_document_code
@@ -148,8 +137,66 @@ def _date(value: str | None, fallback: int | None) -> date:
     return datetime.fromtimestamp(fallback, UTC).date()
 
 
-def invoice_from_stripe(data: wire.Invoice) -> Invoice:
-    """Canonical invoice from a Stripe invoice c2c created (its metadata carries our ids and dates)."""
+def is_tax_line(item: wire.LineItem) -> bool:
+    return item["metadata"].get(wire.META_LINE_KIND) == wire.LINE_KIND_TAX
+
+
+def product_code_of(item: wire.LineItem, product_codes: Mapping[str, str]) -> str | None:
+    """The product code of a line: its own metadata, its price's, else its product's (`product_codes` by id)."""
+    code = item["metadata"].get(wire.META_PRODUCT_CODE)
+    price = item["price"]
+    if code is None and price is not None:
+        code = price["metadata"].get(wire.META_PRODUCT_CODE) or product_codes.get(price["product"])
+    return code
+
+
+def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Mapping[str, str]) -> list[str]:
+    """How a subscription's invoice departs from the canonical one: per product code, the quantity and amount
+    billed (canonical lines of one code add up, as their subscription item does); lines that are neither a
+    subscription line nor our tax line; a tax line already there with another amount. Empty when it matches."""
+    currency = data["currency"].upper()
+    if currency != invoice.currency:
+        return [f"currency {currency}, expected {invoice.currency}"]
+    if data["lines"]["has_more"]:
+        return ["more lines than one page"]
+    wanted: dict[str, tuple[int, int]] = {}
+    for line in invoice.lines:
+        quantity, amount = wanted.get(line.product_code, (0, 0))
+        wanted[line.product_code] = (quantity + line.quantity, amount + line.amount.amount)
+    billed: dict[str, tuple[int, int]] = {}
+    taxes: list[int] = []
+    problems: list[str] = []
+    for item in data["lines"]["data"]:
+        code = product_code_of(item, product_codes)
+        if is_tax_line(item):
+            taxes.append(item["amount"])
+        elif item["type"] != wire.LINE_TYPE_SUBSCRIPTION or code is None:
+            label = item["description"] or item["type"]
+            problems.append(f"unexpected line {item['id']} ({label}: {money(item['amount'], currency)})")
+        else:
+            quantity, amount = billed.get(code, (0, 0))
+            billed[code] = (quantity + (item["quantity"] or 0), amount + item["amount"])
+    for code in sorted(wanted.keys() | billed.keys()):
+        if code not in billed:
+            problems.append(f"{code} is not billed")
+        elif code not in wanted:
+            problems.append(f"{code} is billed but not invoiced")
+        else:
+            (got_quantity, got_amount), (want_quantity, want_amount) = billed[code], wanted[code]
+            if got_quantity != want_quantity:
+                problems.append(f"{code} quantity {got_quantity}, expected {want_quantity}")
+            if got_amount != want_amount:
+                problems.append(f"{code} amount {money(got_amount, currency)}, expected {money(want_amount, currency)}")
+    if taxes and taxes != [invoice.tax.amount]:
+        found = ", ".join(str(money(t, currency)) for t in taxes)
+        problems.append(f"tax line(s) {found} already on it, expected {invoice.tax}")
+    return problems
+
+
+def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | None = None) -> Invoice:
+    """Canonical invoice from a Stripe invoice c2c completed (its metadata carries our ids and dates).
+
+    Product lines keep Stripe's description; `product_codes` (product id -> code) covers prices without one."""
     if data["lines"]["has_more"]:
         raise PermanentError(SYSTEM, "too_many_lines", f"{data['id']} has more lines than one page")
     currency = data["currency"].upper()
@@ -158,7 +205,7 @@ def invoice_from_stripe(data: wire.Invoice) -> Invoice:
     tax = Money.zero(currency)
     for item in data["lines"]["data"]:
         amount = money(item["amount"], currency)
-        if item["metadata"].get(wire.META_LINE_KIND) == wire.LINE_KIND_TAX:
+        if is_tax_line(item):
             tax = tax + amount
             continue
         quantity = item["quantity"] or 1
@@ -166,7 +213,7 @@ def invoice_from_stripe(data: wire.Invoice) -> Invoice:
         unit = price["unit_amount"] if price and price["unit_amount"] is not None else amount.amount // quantity
         lines.append(
             InvoiceLine(
-                product_code=item["metadata"].get(wire.META_PRODUCT_CODE, "UNKNOWN"),
+                product_code=product_code_of(item, product_codes or {}) or "UNKNOWN",
                 description=item["description"] or "",
                 quantity=quantity,
                 unit_amount=money(unit, currency),

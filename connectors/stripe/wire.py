@@ -21,6 +21,13 @@ META_LINE_KIND = "c2c_line"  # "tax" marks the tax line
 LINE_KIND_TAX = "tax"
 META_SAGA = "c2c_saga"  # the saga's workflow id (canonical external_refs["c2c"]): webhooks find the saga by it
 
+# c2c's subscriptions bill by `send_invoice`, so their first invoice waits as a draft for our tax line;
+# the connector then pays it itself (`POST /pay` charges the customer's default payment method).
+COLLECTION_METHOD = "send_invoice"
+DAYS_UNTIL_DUE = 1  # Stripe requires it with send_invoice; positive, as in all of Stripe's examples
+LINE_TYPE_SUBSCRIPTION = "subscription"
+INVOICE_DRAFT = "draft"
+
 # Error codes of `POST /v1/invoices/{id}/pay` that mean "look at the invoice's payment instead".
 ERROR_ALREADY_PAID = "invoice_already_paid"
 ERROR_PAYMENT_PROCESSING = "payment_intent_unexpected_state"  # an earlier (bank debit) payment is processing
@@ -47,6 +54,14 @@ class Price(TypedDict):
     unit_amount: int | None
     lookup_key: str | None
     product: str
+    metadata: dict[str, str]
+
+
+class Product(TypedDict):
+    id: str
+    object: str
+    name: str
+    metadata: dict[str, str]
 
 
 class SubscriptionItem(TypedDict):
@@ -60,22 +75,15 @@ class SubscriptionItems(TypedDict):
     has_more: bool
 
 
-class Subscription(TypedDict):
-    id: str
-    object: str
-    status: str
-    customer: str
-    items: SubscriptionItems
-    metadata: dict[str, str]
-
-
 class LineItem(TypedDict):
     id: str
+    type: str  # "subscription" (billed by a subscription item) or "invoiceitem"
     amount: int
     currency: str
     description: str | None
     quantity: int | None
     price: Price | None
+    subscription: str | None
     metadata: dict[str, str]
 
 
@@ -88,6 +96,9 @@ class Invoice(TypedDict):
     id: str
     object: str
     status: str
+    subscription: str | None
+    billing_reason: str | None
+    auto_advance: bool
     number: str | None
     currency: str
     customer: str
@@ -102,6 +113,16 @@ class Invoice(TypedDict):
     charge: str | None
     lines: InvoiceLines
     metadata: dict[str, str]
+
+
+class Subscription(TypedDict):
+    id: str
+    object: str
+    status: str
+    customer: str
+    items: SubscriptionItems
+    metadata: dict[str, str]
+    latest_invoice: str | Invoice | None  # an Invoice when asked with expand[]=latest_invoice
 
 
 class BalanceTransaction(TypedDict):

@@ -1,5 +1,7 @@
 """The Stripe emulator app: `create_app(webhook_url=..., webhook_secret=..., async_settle_seconds=...)` -> FastAPI.
 
+A subscription creates its first invoice (see `subscriptions`); invoices are never advanced on a timer.
+
 Auth is `Authorization: Bearer sk_test_...`. Every POST may carry `Idempotency-Key`, handled as Stripe
 does: the first outcome of an executed request (success or error, 402 declines included) is stored and
 replayed for the same parameters (`Idempotent-Replayed: true`); other parameters get 400
@@ -26,7 +28,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
-from sandbox.stripe import catalog, invoices, payments, subscriptions
+from sandbox.stripe import catalog, credit_notes, invoices, payments, subscriptions
 from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
@@ -83,6 +85,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/invoiceitems", invoices.create_invoiceitem, invoices.INVOICEITEM_CREATE),
     ("POST", "/v1/invoices", invoices.create_invoice, invoices.INVOICE_CREATE),
     ("GET", "/v1/invoices/{invoice}", invoices.get_invoice, NO_PARAMS),
+    ("POST", "/v1/invoices/{invoice}", invoices.update_invoice, invoices.INVOICE_UPDATE),
     ("DELETE", "/v1/invoices/{invoice}", invoices.delete_invoice, NO_PARAMS),
     ("POST", "/v1/invoices/{invoice}/finalize", invoices.finalize_invoice, invoices.INVOICE_FINALIZE),
     ("POST", "/v1/invoices/{invoice}/pay", invoices.pay_invoice, invoices.INVOICE_PAY),
@@ -90,7 +93,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("GET", "/v1/payment_intents/{intent}", payments.get_payment_intent, frozenset({"client_secret"})),
     ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
     ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
-    ("POST", "/v1/credit_notes", invoices.create_credit_note, invoices.CREDIT_NOTE_CREATE),
+    ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
     ("GET", "/v1/events", list_events, frozenset({"type", "limit"})),
     ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
 ]

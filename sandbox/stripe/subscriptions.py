@@ -1,14 +1,22 @@
-"""Subscriptions: created active, cancelled with DELETE; they never generate invoices here."""
+"""Subscriptions: created with their first invoice (billing_reason `subscription_create`), cancelled with DELETE.
+
+`send_invoice`: the first invoice stays a draft with `auto_advance` true (Stripe would finalize it about an hour
+later; the emulator never advances an invoice on its own). `charge_automatically`: it is finalized and charged at
+once, and the subscription is `incomplete` until it is paid (a decline or a processing bank debit), as with
+Stripe's default `payment_behavior=allow_incomplete`. Later periods are never invoiced here."""
 
 from __future__ import annotations
 
 import calendar
 import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from sandbox.stripe.errors import InvalidParams, invalid
-from sandbox.stripe.state import Call, list_object, now
+from sandbox.stripe.errors import InvalidParams, StripeError, invalid
+from sandbox.stripe.invoices import collect, collection, new_invoice, pending_items, sweep_in
+from sandbox.stripe.payments import ZERO_DECIMAL
+from sandbox.stripe.state import Call, StripeState, list_object, now
 
 SUBSCRIPTION_CREATE = frozenset(
     {"customer", "items", "collection_method", "days_until_due", "metadata", "cancel_at", "default_payment_method"}
@@ -35,15 +43,7 @@ def create_subscription(call: Call) -> dict[str, Any]:
     items = params.objects("items", _ITEM)
     if not items:
         raise InvalidParams("Missing required param: items.", param="items", code="parameter_missing")
-    method = params.text("collection_method", choices=("charge_automatically", "send_invoice"))
-    method = method or "charge_automatically"
-    days_until_due = params.integer("days_until_due", minimum=0)
-    if method == "send_invoice" and days_until_due is None:
-        raise InvalidParams("Missing required param: days_until_due.", param="days_until_due")
-    if method == "charge_automatically" and days_until_due is not None:
-        raise InvalidParams(
-            "days_until_due can only be set when collection_method is send_invoice.", param="days_until_due"
-        )
+    method, days_until_due = collection(params)
     cancel_at = params.integer("cancel_at")
     lines = [(item.req("price"), item.integer("quantity", minimum=0), item.metadata()) for item in items]
     metadata = {k: v for k, v in params.metadata().items() if v}
@@ -111,7 +111,83 @@ def create_subscription(call: Call) -> dict[str, Any]:
         "trial_end": None,
         "trial_start": None,
     }
-    return state.add("subscriptions", subscription)
+    state.add("subscriptions", subscription)
+    invoice = _first_invoice(state, subscription, customer)
+    subscription["latest_invoice"] = invoice["id"]
+    if method == "charge_automatically":
+        try:
+            collect(call, invoice)
+        except StripeError as exc:
+            if exc.status != 402:
+                raise
+        if invoice["status"] != "paid":
+            subscription["status"] = "incomplete"  # declined, or a bank debit still processing
+    return subscription
+
+
+def _first_invoice(state: StripeState, subscription: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """The draft billing the first period: one line per item, then the customer's pending invoice items."""
+    currency = currency_of(subscription)
+    invoice = new_invoice(
+        state,
+        customer,
+        currency=currency,
+        method=subscription["collection_method"],
+        days_until_due=subscription["days_until_due"],
+        subscription_id=subscription["id"],
+        billing_reason="subscription_create",
+        auto_advance=True,
+        metadata={},
+        created=subscription["created"],
+    )
+    for item in subscription["items"]["data"]:
+        invoice["lines"]["data"].append(_subscription_line(state, subscription, item))
+    pending = [i for i in pending_items(state, customer["id"], currency) if i["subscription"] is None]
+    sweep_in(invoice, pending)
+    return invoice
+
+
+def _subscription_line(state: StripeState, subscription: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    price, quantity = item["price"], item["quantity"]
+    product = state.objects["products"].get(price["product"])
+    name = product["name"] if product else price["product"]
+    return {
+        "id": state.new_id("sli"),
+        "object": "line_item",
+        "amount": price["unit_amount"] * quantity,
+        "currency": price["currency"],
+        "description": f"{quantity} × {name} (at {_price_label(price)})",
+        "discount_amounts": [],
+        "discountable": True,
+        "discounts": [],
+        "livemode": False,
+        # As Stripe documents: a subscription line carries the subscription's metadata.
+        "metadata": dict(subscription["metadata"]),
+        "period": {"start": subscription["current_period_start"], "end": subscription["current_period_end"]},
+        "price": copy.deepcopy(price),
+        "proration": False,
+        "quantity": quantity,
+        "subscription": subscription["id"],
+        "subscription_item": item["id"],
+        "tax_amounts": [],
+        "tax_rates": [],
+        "type": "subscription",
+    }
+
+
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+_THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
+def _price_label(price: dict[str, Any]) -> str:
+    """`$49.00 / month`, `¥7,200 / year`, `€10.00 / every 3 months`: how Stripe describes a price on a line."""
+    currency = price["currency"]
+    digits = 0 if currency in ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
+    amount = f"{Decimal(price['unit_amount']).scaleb(-digits):,.{digits}f}"
+    symbol = _SYMBOLS.get(currency)
+    money = f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+    interval, count = price["recurring"]["interval"], price["recurring"]["interval_count"]
+    return f"{money} / {interval if count == 1 else f'every {count} {interval}s'}"
 
 
 def get_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
@@ -119,11 +195,17 @@ def get_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
 
 
 def cancel_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
-    """Cancel now; cancelling a cancelled subscription answers it unchanged (the emulator's simplification)."""
-    subscription = call.state.get("subscriptions", subscription_id)
+    """Cancel now, and stop automatic collection of the customer's finalized invoices, as Stripe does.
+
+    Drafts are left as they are; cancelling a cancelled subscription answers it unchanged (a simplification)."""
+    state = call.state
+    subscription = state.get("subscriptions", subscription_id)
     if subscription["status"] != "canceled":
         moment = now()
         subscription.update(status="canceled", canceled_at=moment, ended_at=moment)
+        for invoice in state.objects["invoices"].values():
+            if invoice["customer"] == subscription["customer"] and invoice["status"] == "open":
+                invoice["auto_advance"] = False
     return subscription
 
 

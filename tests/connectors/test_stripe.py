@@ -118,8 +118,8 @@ async def arm(http: httpx.AsyncClient, url: str, **rule: Any) -> None:
     (await http.post(f"{url}/_sandbox/faults", json=rule)).raise_for_status()
 
 
-async def open_invoice(billing: StripeBilling, key: str, customer: Customer | None = None) -> tuple[str, Invoice]:
-    """Customer, prices, subscription, draft and finalized invoice: the saga up to `settle`."""
+async def subscribe(billing: StripeBilling, key: str, customer: Customer | None = None) -> tuple[str, Subscription]:
+    """Customer, prices and subscription (whose first invoice Stripe drafts): the saga up to `invoice`."""
     customer_id = await billing.upsert_customer(customer or make_customer(), idempotency_key=f"{key}:customer")
     price_ids = {
         "PLAT-SEAT": await billing.ensure_price(price(), "Platform seat", idempotency_key=f"{key}:p1"),
@@ -128,6 +128,12 @@ async def open_invoice(billing: StripeBilling, key: str, customer: Customer | No
     subscription = await billing.create_subscription(
         customer_id, make_contract(), price_ids, idempotency_key=f"{key}:subscription"
     )
+    return customer_id, subscription
+
+
+async def open_invoice(billing: StripeBilling, key: str, customer: Customer | None = None) -> tuple[str, Invoice]:
+    """Customer, prices, subscription, its first invoice completed and finalized: the saga up to `settle`."""
+    customer_id, subscription = await subscribe(billing, key, customer)
     draft = await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key=f"{key}:inv")
     finalized = await billing.finalize_invoice(draft.external_refs["stripe"], idempotency_key=f"{key}:finalize")
     return customer_id, finalized
@@ -246,10 +252,24 @@ async def test_create_subscription_maps_lines_to_items_and_replays_by_key(
         ("PLAT-SEAT", 10, price_ids["PLAT-SEAT"]),
         ("ANALYTICS", 1, price_ids["ANALYTICS"]),
     ]
-    [stored] = (await sandbox_state(http, stripe_url))["subscriptions"]
+    state = await sandbox_state(http, stripe_url)
+    [stored] = state["subscriptions"]
     assert stored["metadata"] == {"deal_id": "006DEAL1", "golden_id": "gc_acme", "legal_entity": "US01"}
-    assert stored["collection_method"] == "charge_automatically"
+    assert (stored["collection_method"], stored["days_until_due"]) == ("send_invoice", 1)
     assert stored["cancel_at"] > stored["created"]
+    # Stripe drafted the first invoice; the connector holds it (no automatic finalization) for create_invoice.
+    [first] = state["invoices"]
+    assert stored["latest_invoice"] == first["id"]
+    assert (first["status"], first["billing_reason"], first["subscription"]) == (
+        "draft",
+        "subscription_create",
+        subscription.id,
+    )
+    assert first["auto_advance"] is False
+    assert [(li["type"], li["price"]["id"], li["quantity"], li["amount"]) for li in first["lines"]["data"]] == [
+        ("subscription", price_ids["PLAT-SEAT"], 10, 490_00),
+        ("subscription", price_ids["ANALYTICS"], 1, 199_00),
+    ]
 
 
 async def test_create_subscription_without_a_price_for_a_line_is_our_bug(billing: StripeBilling) -> None:
@@ -257,31 +277,189 @@ async def test_create_subscription_without_a_price_for_a_line_is_our_bug(billing
         await billing.create_subscription("cus_x", make_contract(), {"PLAT-SEAT": "price_x"}, idempotency_key="k")
 
 
-async def test_create_invoice_adds_our_lines_and_tax_once_per_key(
+async def test_create_invoice_completes_the_subscriptions_first_invoice_with_one_tax_line(
     billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
 ) -> None:
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf9:customer")
-    price_ids = {
-        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf9:p1"),
-        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf9:p2"),
-    }
-    subscription = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf9:s")
+    customer_id, subscription = await subscribe(billing, "wf9")
     wanted = make_invoice()
 
     draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf9:invoice")
     replayed = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf9:invoice")
+    other_key = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf9:invoice:2")
 
-    assert draft == replayed
+    assert draft == replayed == other_key
     assert draft.status == "draft"
-    assert draft.external_refs["stripe"].startswith("in_")
-    assert draft.model_dump(exclude={"external_refs"}) == wanted.model_dump(exclude={"external_refs"})
+    assert draft.total == wanted.total
+    assert draft.model_dump(exclude={"external_refs", "lines"}) == wanted.model_dump(exclude={"external_refs", "lines"})
+    assert [(li.product_code, li.quantity, li.unit_amount, li.amount) for li in draft.lines] == [
+        (li.product_code, li.quantity, li.unit_amount, li.amount) for li in wanted.lines
+    ]
+    # The lines are the subscription's, described by Stripe.
+    assert [li.description for li in draft.lines] == [
+        "10 × Platform seat (at $49.00 / month)",
+        "1 × Analytics (at $199.00 / month)",
+    ]
+    state = await sandbox_state(http, stripe_url)
+    [stored] = state["invoices"]  # no second invoice: the subscription's own was completed
+    assert stored["id"] == draft.external_refs["stripe"] == state["subscriptions"][0]["latest_invoice"]
+    assert [item["metadata"] for item in state["invoiceitems"]] == [
+        {"c2c_line": "tax", "tax_document_code": "c2c-006DEAL1-1"}
+    ]
+    assert [line["type"] for line in stored["lines"]["data"]] == ["subscription", "subscription", "invoiceitem"]
+    assert (stored["subtotal"], stored["total"], stored["amount_due"]) == (689_00 + 68_70,) * 3
+    assert (stored["billing_reason"], stored["collection_method"], stored["auto_advance"]) == (
+        "subscription_create",
+        "send_invoice",
+        False,
+    )
+    assert stored["metadata"] == {
+        "golden_id": "gc_acme",
+        "legal_entity": "US01",
+        "issue_date": "2025-03-01",
+        "due_date": "2025-03-31",
+        "tax_document_code": "c2c-006DEAL1-1",
+    }
+
+
+@pytest.mark.parametrize("retry_key", ["wf40:invoice", "wf40:invoice:expired"])
+async def test_create_invoice_retried_after_a_lost_tax_line_response_adds_no_second_tax_line(
+    http: httpx.AsyncClient, stripe_url: str, retry_key: str
+) -> None:
+    customer_id, subscription = await subscribe(StripeBilling(http, stripe_url, API_KEY), "wf40")
+    await arm(http, stripe_url, method="POST", path_prefix="/v1/invoiceitems", kind="delay_after", seconds=1.0)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        hasty = StripeBilling(impatient, stripe_url, API_KEY)
+        with pytest.raises(UncertainOutcome):
+            await hasty.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf40:invoice")
+        # Same key, or (key expired) another one: the tax line already on the draft is not added again.
+        invoice = await hasty.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key=retry_key)
+
+    assert invoice.tax == Money(amount=68_70, currency="USD")
+    state = await sandbox_state(http, stripe_url)
+    assert len(state["invoiceitems"]) == 1
+    [stored] = state["invoices"]
+    assert stored["total"] == 757_70
+
+
+async def test_create_invoice_retried_after_a_lost_metadata_response_returns_the_same_invoice(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id, subscription = await subscribe(billing, "wf41")
+    await arm(http, stripe_url, method="POST", path_prefix="/v1/invoices/", kind="delay_after", seconds=1.0)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        hasty = StripeBilling(impatient, stripe_url, API_KEY)
+        with pytest.raises(UncertainOutcome):
+            await hasty.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf41:invoice")
+        invoice = await hasty.create_invoice(
+            customer_id, subscription.id, make_invoice(), idempotency_key="wf41:invoice"
+        )
+
     state = await sandbox_state(http, stripe_url)
     [stored] = state["invoices"]
-    assert len(state["invoiceitems"]) == 3
-    assert (stored["subtotal"], stored["total"], stored["amount_due"]) == (689_00 + 68_70,) * 3
-    assert stored["collection_method"] == "send_invoice"
-    assert stored["auto_advance"] is False
-    assert stored["lines"]["data"][-1]["metadata"] == {"c2c_line": "tax", "tax_document_code": "c2c-006DEAL1-1"}
+    assert invoice.external_refs["stripe"] == stored["id"]
+    assert (len(state["invoiceitems"]), stored["total"]) == (1, 757_70)
+
+
+def _lines(invoice: Invoice, *lines: tuple[str, int, int]) -> Invoice:
+    """`invoice` with these (product code, quantity, unit amount) lines instead of its own."""
+    currency = invoice.currency
+    return invoice.model_copy(
+        update={
+            "lines": [
+                InvoiceLine(
+                    product_code=code,
+                    description=code,
+                    quantity=quantity,
+                    unit_amount=Money(amount=unit, currency=currency),
+                    amount=Money(amount=unit * quantity, currency=currency),
+                )
+                for code, quantity, unit in lines
+            ]
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("wanted", "difference"),
+    [
+        (
+            _lines(make_invoice(), ("PLAT-SEAT", 12, 49_00), ("ANALYTICS", 1, 199_00)),
+            "PLAT-SEAT quantity 10, expected 12",
+        ),
+        (
+            _lines(make_invoice(), ("PLAT-SEAT", 10, 45_00), ("ANALYTICS", 1, 199_00)),
+            "PLAT-SEAT amount USD 490.00, expected USD 450.00",
+        ),
+        (_lines(make_invoice(), ("PLAT-SEAT", 10, 49_00)), "ANALYTICS is billed but not invoiced"),
+        (
+            _lines(make_invoice(), ("PLAT-SEAT", 10, 49_00), ("ANALYTICS", 1, 199_00), ("SUPPORT-PREM", 1, 460_00)),
+            "SUPPORT-PREM is not billed",
+        ),
+        (make_invoice("EUR"), "currency USD, expected EUR"),
+    ],
+    ids=["quantity", "amount", "extra-billed", "not-billed", "currency"],
+)
+async def test_create_invoice_refuses_a_first_invoice_that_bills_something_else(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str, wanted: Invoice, difference: str
+) -> None:
+    customer_id, subscription = await subscribe(billing, "wf42")
+
+    with pytest.raises(PermanentError) as mismatch:
+        await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf42:invoice")
+
+    assert mismatch.value.code == "invoice_mismatch"
+    assert difference in mismatch.value.message
+    state = await sandbox_state(http, stripe_url)
+    assert state["invoiceitems"] == []  # nothing was added to the draft
+    assert state["invoices"][0]["metadata"] == {}
+
+
+async def test_create_invoice_refuses_a_first_invoice_that_swept_in_a_pending_item(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf43:customer")
+    pending = {"customer": customer_id, "currency": "usd", "amount": "1500", "description": "Setup fee"}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    (await http.post(f"{stripe_url}/v1/invoiceitems", data=pending, headers=headers)).raise_for_status()
+    _, subscription = await subscribe(billing, "wf43")  # same customer key: the same customer
+
+    with pytest.raises(PermanentError) as mismatch:
+        await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf43:invoice")
+
+    assert mismatch.value.code == "invoice_mismatch"
+    assert "(Setup fee: USD 15.00)" in mismatch.value.message
+
+
+async def test_create_invoice_reads_the_product_code_from_the_product_when_the_price_has_none(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf44:customer")
+    await billing.ensure_price(price(), "Platform seat", idempotency_key="wf44:p1")  # creates prod_c2c_plat_seat
+    bare = {"product": "prod_c2c_plat_seat", "currency": "usd", "unit_amount": "4900", "recurring[interval]": "month"}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    bare_price = (await http.post(f"{stripe_url}/v1/prices", data=bare, headers=headers)).json()["id"]
+    contract = make_contract().model_copy(update={"lines": make_contract().lines[:1]})
+    subscription = await billing.create_subscription(
+        customer_id, contract, {"PLAT-SEAT": bare_price}, idempotency_key="wf44:s"
+    )
+    wanted = _lines(make_invoice(), ("PLAT-SEAT", 10, 49_00))
+
+    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf44:invoice")
+    finalized = await billing.finalize_invoice(draft.external_refs["stripe"], idempotency_key="wf44:finalize")
+
+    assert (
+        [line.product_code for line in draft.lines] == [line.product_code for line in finalized.lines] == ["PLAT-SEAT"]
+    )
+
+
+async def test_create_invoice_on_a_finalized_first_invoice_is_refused(billing: StripeBilling) -> None:
+    customer_id, invoice = await open_invoice(billing, "wf45")
+    subscription_id = str((await billing.get_invoice(invoice.external_refs["stripe"]))["subscription"])
+
+    with pytest.raises(PermanentError) as refused:
+        await billing.create_invoice(customer_id, subscription_id, make_invoice(), idempotency_key="wf45:again")
+
+    assert refused.value.code == "invoice_not_editable"
 
 
 async def test_finalize_invoice_numbers_it_and_opens_it(billing: StripeBilling) -> None:
@@ -312,7 +490,9 @@ async def test_collect_payment_returns_amount_and_fee_from_the_balance_transacti
     assert payment.external_refs["stripe"].startswith("pi_")
     state = await sandbox_state(http, stripe_url)
     assert len(state["payment_intents"]) == 1
-    assert state["invoices"][0]["status"] == "paid"
+    [stored] = state["invoices"]  # the subscription's first invoice, paid: never a second one
+    assert (stored["status"], stored["collection_method"]) == ("paid", "send_invoice")
+    assert stored["payment_intent"] == payment.external_refs["stripe"]
 
 
 @pytest.mark.parametrize(
@@ -353,23 +533,37 @@ async def test_void_invoice_is_repeatable_as_a_compensation(
     assert paid_void.value.code == "invoice_not_open"
 
 
-async def test_voiding_a_draft_deletes_it_and_is_repeatable(billing: StripeBilling) -> None:
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf13d:customer")
-    price_ids = {
-        "PLAT-SEAT": await billing.ensure_price(price(), "Platform seat", idempotency_key="wf13d:p1"),
-        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "Analytics", idempotency_key="wf13d:p2"),
-    }
-    subscription = await billing.create_subscription(
-        customer_id, make_contract(), price_ids, idempotency_key="wf13d:subscription"
-    )
+async def test_voiding_a_subscriptions_draft_finalizes_then_voids_it_and_is_repeatable(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id, subscription = await subscribe(billing, "wf13d")
     draft = await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf13d:inv")
     draft_id = draft.external_refs["stripe"]
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    undeletable = await http.delete(f"{stripe_url}/v1/invoices/{draft_id}", headers=headers)
 
-    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # a draft was never issued: deleted
-    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # again: already gone counts as done
+    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # Stripe keeps subscription invoices
+    await billing.void_invoice(draft_id, idempotency_key="wf13d:void")  # again: already void counts as done
+
+    assert undeletable.status_code == 400
+    voided = await billing.get_invoice(draft_id)
+    assert (voided["status"], voided["auto_advance"]) == ("void", False)
+    assert voided["number"]  # issued (numbered) only to be voided: the paper trail Stripe keeps
+    assert not [e for e in (await sandbox_state(http, stripe_url))["events"] if e["type"] == "invoice.paid"]
+
+
+async def test_voiding_a_one_off_draft_deletes_it_and_is_repeatable(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf13o:customer")
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    draft = (await http.post(f"{stripe_url}/v1/invoices", data={"customer": customer_id}, headers=headers)).json()
+
+    await billing.void_invoice(draft["id"], idempotency_key="wf13o:void")
+    await billing.void_invoice(draft["id"], idempotency_key="wf13o:void")
 
     with pytest.raises(PermanentError) as gone:
-        await billing.get_invoice(draft_id)
+        await billing.get_invoice(draft["id"])
     assert gone.value.code == "resource_missing"
 
 
@@ -382,22 +576,35 @@ async def test_void_of_a_paid_invoice_is_refused(billing: StripeBilling) -> None
     assert refused.value.code == "invoice_not_voidable"
 
 
-async def test_cancel_subscription_cancels_and_is_repeatable(
+async def test_cancel_subscription_voids_its_draft_first_invoice_cancels_and_is_repeatable(
     billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
 ) -> None:
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf15:customer")
-    price_ids = {
-        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf15:p1"),
-        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf15:p2"),
-    }
-    subscription = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf15:s")
+    _, subscription = await subscribe(billing, "wf15")
 
     await billing.cancel_subscription(subscription.id, idempotency_key="wf15:cancel")
     await billing.cancel_subscription(subscription.id, idempotency_key="wf15:cancel")
 
-    [stored] = (await sandbox_state(http, stripe_url))["subscriptions"]
+    state = await sandbox_state(http, stripe_url)
+    [stored] = state["subscriptions"]
     assert stored["status"] == "canceled"
     assert stored["canceled_at"] is not None
+    [first] = state["invoices"]
+    assert (first["id"], first["status"]) == (stored["latest_invoice"], "void")  # never to be issued
+
+
+async def test_cancel_subscription_leaves_a_paid_first_invoice_alone(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf15p")
+    invoice_id = invoice.external_refs["stripe"]
+    await billing.collect_payment(invoice_id, idempotency_key="wf15p:collect")
+    subscription_id = str((await billing.get_invoice(invoice_id))["subscription"])
+
+    await billing.cancel_subscription(subscription_id, idempotency_key="wf15p:cancel")
+
+    state = await sandbox_state(http, stripe_url)
+    assert [(i["id"], i["status"]) for i in state["invoices"]] == [(invoice_id, "paid")]
+    assert state["subscriptions"][0]["status"] == "canceled"
 
 
 async def test_refund_in_part_then_the_rest_and_never_more_than_the_charge(
@@ -774,13 +981,14 @@ async def test_declined_card_reads_as_a_failed_payment(http: httpx.AsyncClient, 
 async def test_saga_id_goes_into_invoice_metadata_and_comes_back_in_external_refs(
     billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
 ) -> None:
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf35:customer")
+    customer_id, subscription = await subscribe(billing, "wf35")
+    other_customer, other = await subscribe(billing, "wf36")
     saga = "c2c:salesforce:006DEAL1"
     wanted = make_invoice().model_copy(update={"external_refs": {"c2c": saga}})
 
-    draft = await billing.create_invoice(customer_id, "", wanted, idempotency_key="wf35:invoice")
+    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf35:invoice")
     finalized = await billing.finalize_invoice(draft.external_refs["stripe"], idempotency_key="wf35:finalize")
-    plain = await billing.create_invoice(customer_id, "", make_invoice(), idempotency_key="wf36:invoice")
+    plain = await billing.create_invoice(other_customer, other.id, make_invoice(), idempotency_key="wf36:invoice")
 
     assert draft.external_refs == finalized.external_refs == {"stripe": draft.external_refs["stripe"], "c2c": saga}
     assert plain.external_refs == {"stripe": plain.external_refs["stripe"]}
@@ -837,9 +1045,9 @@ async def test_webhook_of_a_settled_bank_debit_names_the_saga_and_the_api_report
 ) -> None:
     sink, url = hooked
     billing = StripeBilling(http, url, API_KEY, default_payment_method="pm_usBankAccount")
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf37:customer")
+    customer_id, subscription = await subscribe(billing, "wf37")
     wanted = make_invoice().model_copy(update={"external_refs": {"c2c": "c2c:salesforce:006ACH"}})
-    draft = await billing.create_invoice(customer_id, "", wanted, idempotency_key="wf37:invoice")
+    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf37:invoice")
     invoice_id = draft.external_refs["stripe"]
     await billing.finalize_invoice(invoice_id, idempotency_key="wf37:finalize")
     pending = await billing.collect_payment(invoice_id, idempotency_key="wf37:collect")

@@ -18,7 +18,7 @@ from canonical import Money
 from connectors.errors import BusinessRuleError
 from connectors.stripe import StripeBilling
 from sandbox.server import build_app, serve_in_thread
-from tests.connectors.test_stripe import API_KEY, make_customer, open_invoice
+from tests.connectors.test_stripe import API_KEY, make_customer, open_invoice, subscribe
 
 SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "stripe-openapi-2020-08-27.json"
 if not SPEC_PATH.exists():
@@ -137,6 +137,8 @@ async def exchanges(emulators: Any) -> list[tuple[httpx.Request, int, Any]]:
         await billing.void_invoice(second.external_refs["stripe"], idempotency_key="contract2:void")
         subscription_id = str((await billing.get_invoice(invoice_id))["subscription"])
         await billing.cancel_subscription(subscription_id, idempotency_key="contract:cancel")
+        _, unbilled = await subscribe(billing, "contract6", make_customer("gc_unbilled"))
+        await billing.cancel_subscription(unbilled.id, idempotency_key="contract6:cancel")  # voids its draft
         declining = StripeBilling(http, url, API_KEY, default_payment_method="pm_card_chargeDeclined")
         _, third = await open_invoice(declining, "contract3", make_customer("gc_declined"))
         with pytest.raises(BusinessRuleError):
@@ -182,10 +184,11 @@ def test_the_flow_covers_every_billing_operation(exchanges: list[tuple[httpx.Req
         ("POST", "/v1/products"),
         ("POST", "/v1/prices"),
         ("POST", "/v1/subscriptions"),
+        ("GET", "/v1/subscriptions/{subscription_exposed_id}"),
         ("DELETE", "/v1/subscriptions/{subscription_exposed_id}"),
-        ("POST", "/v1/invoices"),
         ("POST", "/v1/invoiceitems"),
         ("GET", "/v1/invoices/{invoice}"),
+        ("POST", "/v1/invoices/{invoice}"),
         ("POST", "/v1/invoices/{invoice}/finalize"),
         ("POST", "/v1/invoices/{invoice}/pay"),
         ("POST", "/v1/invoices/{invoice}/void"),
@@ -194,6 +197,12 @@ def test_the_flow_covers_every_billing_operation(exchanges: list[tuple[httpx.Req
         ("POST", "/v1/credit_notes"),
         ("GET", "/v1/events"),
     }
+
+
+def test_the_flow_never_creates_an_invoice_beside_the_subscriptions_own(
+    exchanges: list[tuple[httpx.Request, int, Any]],
+) -> None:
+    assert not [r for r, _, _ in exchanges if (r.method, r.url.path) == ("POST", "/v1/invoices")]
 
 
 def test_the_flow_sees_bank_debits_processing_then_settled_or_failed(

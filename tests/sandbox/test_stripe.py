@@ -197,21 +197,50 @@ async def test_lookup_keys_are_unique_unless_transferred(http: httpx.AsyncClient
     assert (await get(http, url, f"/v1/prices/{first['id']}")).json()["lookup_key"] is None
 
 
-async def test_subscription_is_active_for_one_period_and_cancels(http: httpx.AsyncClient, url: str) -> None:
-    customer = (await post(http, url, "/v1/customers", {"name": "Acme"})).json()
+async def recurring_price(
+    http: httpx.AsyncClient, url: str, amount: int, currency: str = "usd", interval: str = "month", count: int = 1
+) -> dict[str, Any]:
+    """A recurring price of the product `prod_seat` ("Seat"), created once."""
     await post(http, url, "/v1/products", {"id": "prod_seat", "name": "Seat"})
-    price = (
-        await post(
-            http,
-            url,
-            "/v1/prices",
-            {"product": "prod_seat", "unit_amount": "4900", "currency": "usd", "recurring[interval]": "year"},
-        )
-    ).json()
-    items = {"customer": customer["id"], "items[0][price]": price["id"], "items[0][quantity]": "3"}
+    price = {
+        "product": "prod_seat",
+        "unit_amount": str(amount),
+        "currency": currency,
+        "recurring[interval]": interval,
+        "recurring[interval_count]": str(count),
+    }
+    result: dict[str, Any] = (await post(http, url, "/v1/prices", price)).json()
+    return result
 
-    created = (await post(http, url, "/v1/subscriptions", items)).json()
-    twice = await post(http, url, "/v1/subscriptions", {**items, "items[1][price]": price["id"]})
+
+async def subscribe(
+    http: httpx.AsyncClient,
+    url: str,
+    price: dict[str, Any],
+    extra: dict[str, str] | None = None,
+    *,
+    quantity: int = 3,
+    payment_method: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A customer (with `payment_method` as its default) and a subscription to `price` with `extra` parameters,
+    its first invoice expanded: (customer, subscription)."""
+    extra = extra or {}
+    card = {"invoice_settings[default_payment_method]": payment_method} if payment_method else {}
+    customer = (await post(http, url, "/v1/customers", {"name": "Acme", **card})).json()
+    items = {"customer": customer["id"], "items[0][price]": price["id"], "items[0][quantity]": str(quantity)}
+    created = await post(http, url, "/v1/subscriptions", {**items, **extra, "expand[]": "latest_invoice"})
+    assert created.status_code == 200, created.text
+    return customer, created.json()
+
+
+SEND_INVOICE = {"collection_method": "send_invoice", "days_until_due": "30"}
+
+
+async def test_subscription_is_active_for_one_period_and_cancels(http: httpx.AsyncClient, url: str) -> None:
+    price = await recurring_price(http, url, 4_900, interval="year")
+    customer, created = await subscribe(http, url, price, SEND_INVOICE)
+    items = {"customer": customer["id"], "items[0][price]": price["id"], "items[1][price]": price["id"]}
+    twice = await post(http, url, "/v1/subscriptions", items)
     cancelled = await http.delete(f"{url}/v1/subscriptions/{created['id']}", headers=AUTH)
 
     assert created["status"] == "active"
@@ -219,7 +248,165 @@ async def test_subscription_is_active_for_one_period_and_cancels(http: httpx.Asy
     assert 365 <= (created["current_period_end"] - created["current_period_start"]) // 86_400 <= 366
     assert twice.status_code == 400
     assert cancelled.json()["status"] == "canceled"
-    assert (await state(http, url))["invoices"] == []  # no invoice is generated for a subscription
+
+
+async def test_send_invoice_subscription_drafts_its_first_invoice_for_the_first_period(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    _, subscription = await subscribe(http, url, price, {**SEND_INVOICE, "metadata[deal_id]": "006A"})
+    first = subscription["latest_invoice"]  # expanded
+
+    assert (first["status"], first["billing_reason"], first["subscription"]) == (
+        "draft",
+        "subscription_create",
+        subscription["id"],
+    )
+    assert (first["collection_method"], first["auto_advance"], first["number"]) == ("send_invoice", True, None)
+    assert first["due_date"] == first["created"] + 30 * 86_400
+    [line] = first["lines"]["data"]
+    assert (line["type"], line["price"]["id"], line["quantity"], line["amount"]) == (
+        "subscription",
+        price["id"],
+        3,
+        14_700,
+    )
+    assert line["subscription_item"] == subscription["items"]["data"][0]["id"]
+    assert line["period"] == {"start": subscription["current_period_start"], "end": subscription["current_period_end"]}
+    assert line["description"] == "3 × Seat (at $49.00 / month)"
+    assert line["metadata"] == {"deal_id": "006A"}  # a subscription line reflects the subscription's metadata
+    assert (first["subtotal"], first["total"], first["amount_due"]) == (14_700, 14_700, 14_700)
+    snapshot = await state(http, url)
+    assert [i["id"] for i in snapshot["invoices"]] == [first["id"]]
+    assert snapshot["subscriptions"][0]["latest_invoice"] == first["id"]
+    assert snapshot["events"] == []  # nothing happened to collect: the emulator never finalizes on its own
+
+
+async def test_first_invoice_takes_items_then_finalizes_and_is_paid_with_the_default_card(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    customer, subscription = await subscribe(http, url, price, SEND_INVOICE)
+    first = subscription["latest_invoice"]
+    item = {"customer": customer["id"], "invoice": first["id"], "currency": "usd", "amount": "1000"}
+
+    added = await post(http, url, "/v1/invoiceitems", item)
+    deleted = await http.delete(f"{url}/v1/invoices/{first['id']}", headers=AUTH)
+    finalized = (await post(http, url, f"/v1/invoices/{first['id']}/finalize")).json()
+    paid = (await post(http, url, f"/v1/invoices/{first['id']}/pay")).json()
+
+    assert added.status_code == 200
+    assert deleted.status_code == 400
+    assert deleted.json()["error"]["message"] == "You can't delete invoices created by subscriptions."
+    assert (finalized["status"], finalized["total"]) == ("open", 15_700)
+    assert [line["type"] for line in finalized["lines"]["data"]] == ["subscription", "invoiceitem"]
+    assert (paid["status"], paid["amount_paid"]) == ("paid", 15_700)
+    snapshot = await state(http, url)
+    assert len(snapshot["invoices"]) == 1
+    assert snapshot["payment_intents"][0]["payment_method"] == "pm_card_visa"
+
+
+async def test_first_invoice_sweeps_in_the_customers_pending_items(http: httpx.AsyncClient, url: str) -> None:
+    price = await recurring_price(http, url, 4_900)
+    customer = (await post(http, url, "/v1/customers", {"name": "Acme"})).json()
+    pending = {"customer": customer["id"], "currency": "usd", "amount": "2500", "description": "Setup"}
+    item = (await post(http, url, "/v1/invoiceitems", pending)).json()
+    items = {"customer": customer["id"], "items[0][price]": price["id"], "expand[]": "latest_invoice", **SEND_INVOICE}
+
+    subscription = (await post(http, url, "/v1/subscriptions", items)).json()
+
+    first = subscription["latest_invoice"]
+    assert [(line["type"], line["amount"]) for line in first["lines"]["data"]] == [
+        ("subscription", 4_900),
+        ("invoiceitem", 2_500),
+    ]
+    assert (await state(http, url))["invoiceitems"][0]["invoice"] == first["id"] != item["invoice"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "interval", "count", "description"),
+    [
+        (720_000, "jpy", "year", 1, "2 × Seat (at ¥720,000 / year)"),
+        (1_050, "eur", "month", 3, "2 × Seat (at €10.50 / every 3 months)"),
+        (1_000, "sek", "week", 1, "2 × Seat (at 10.00 SEK / week)"),
+    ],
+)
+async def test_subscription_lines_describe_the_price_as_stripe_does(
+    http: httpx.AsyncClient, url: str, amount: int, currency: str, interval: str, count: int, description: str
+) -> None:
+    price = await recurring_price(http, url, amount, currency, interval, count)
+    _, subscription = await subscribe(http, url, price, SEND_INVOICE, quantity=2)
+
+    assert subscription["latest_invoice"]["lines"]["data"][0]["description"] == description
+
+
+async def test_charge_automatically_subscription_pays_its_first_invoice_at_once(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    _, subscription = await subscribe(http, url, price)
+
+    first = subscription["latest_invoice"]
+    assert subscription["status"] == "active"
+    assert (first["status"], first["billing_reason"], first["amount_paid"], first["due_date"]) == (
+        "paid",
+        "subscription_create",
+        14_700,
+        None,
+    )
+    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", "invoice.paid"]
+
+
+async def test_charge_automatically_subscription_with_a_declined_card_is_incomplete_until_paid(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    customer, subscription = await subscribe(http, url, price, payment_method="pm_card_chargeDeclined")
+    first = subscription["latest_invoice"]
+
+    await post(
+        http, url, f"/v1/customers/{customer['id']}", {"invoice_settings[default_payment_method]": "pm_card_visa"}
+    )
+    paid = await post(http, url, f"/v1/invoices/{first['id']}/pay")
+
+    assert subscription["status"] == "incomplete"  # allow_incomplete: created, 200, not a 402
+    assert (first["status"], first["attempt_count"]) == ("open", 1)
+    assert paid.json()["status"] == "paid"
+    assert (await get(http, url, f"/v1/subscriptions/{subscription['id']}")).json()["status"] == "active"
+
+
+async def test_updating_an_invoice_merges_metadata_and_freezes_other_fields_once_finalized(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    _, subscription = await subscribe(http, url, price, SEND_INVOICE)
+    path = f"/v1/invoices/{subscription['latest_invoice']['id']}"
+
+    held = (await post(http, url, path, {"auto_advance": "false", "metadata[a]": "1", "metadata[b]": "2"})).json()
+    merged = (await post(http, url, path, {"metadata[b]": "", "metadata[c]": "3", "footer": "Thanks"})).json()
+    await post(http, url, f"{path}/finalize")
+    frozen = await post(http, url, path, {"footer": "Too late"})
+    after = await post(http, url, path, {"metadata": ""})
+
+    assert held["auto_advance"] is False
+    assert (merged["metadata"], merged["footer"]) == ({"a": "1", "c": "3"}, "Thanks")
+    assert frozen.status_code == 400
+    assert frozen.json()["error"]["code"] == "invoice_not_editable"
+    assert (after.status_code, after.json()["metadata"]) == (200, {})
+
+
+async def test_cancelling_stops_automatic_collection_of_the_customers_open_invoices(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    price = await recurring_price(http, url, 4_900)
+    _, subscription = await subscribe(http, url, price, SEND_INVOICE)
+    first = subscription["latest_invoice"]
+    await post(http, url, f"/v1/invoices/{first['id']}/finalize")
+
+    await http.delete(f"{url}/v1/subscriptions/{subscription['id']}", headers=AUTH)
+
+    invoice = (await get(http, url, f"/v1/invoices/{first['id']}")).json()
+    assert (invoice["status"], invoice["auto_advance"]) == ("open", False)
 
 
 @pytest.mark.parametrize(
@@ -604,6 +791,19 @@ async def test_a_processing_test_account_never_settles_and_reset_forgets_pending
     await post(http, slow, f"/v1/invoices/{forgotten['id']}/pay")
     await http.post(f"{slow}/_sandbox/reset")
     assert (await http.post(f"{slow}/_sandbox/settle")).json() == {"settled": []}
+
+
+async def test_charge_automatically_subscription_paid_by_bank_debit_is_incomplete_until_it_settles(
+    http: httpx.AsyncClient, slow: str
+) -> None:
+    price = await recurring_price(http, slow, 4_900)
+    _, subscription = await subscribe(http, slow, price, payment_method="pm_usBankAccount")
+
+    (await http.post(f"{slow}/_sandbox/settle")).raise_for_status()
+
+    assert (subscription["status"], subscription["latest_invoice"]["status"]) == ("incomplete", "open")
+    settled = await get(http, slow, f"/v1/subscriptions/{subscription['id']}", params={"expand[]": "latest_invoice"})
+    assert (settled.json()["status"], settled.json()["latest_invoice"]["status"]) == ("active", "paid")
 
 
 @pytest.fixture

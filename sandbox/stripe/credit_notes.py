@@ -1,0 +1,131 @@
+"""Credit notes: crediting an open invoice (less is due) or a paid one (the customer's balance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.stripe.errors import InvalidParams, invalid
+from sandbox.stripe.invoices import mark_paid, recompute
+from sandbox.stripe.state import Call, StripeState, list_object, now
+
+CREDIT_NOTE_CREATE = frozenset({"invoice", "amount", "lines", "reason", "memo", "metadata"})
+_CREDIT_LINE = frozenset({"type", "invoice_line_item", "quantity", "amount", "unit_amount", "description"})
+CREDIT_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
+
+
+def create_credit_note(call: Call) -> dict[str, Any]:
+    """Credit an open invoice (reduces what is due) or a paid one (credits the customer's balance)."""
+    state, params = call.state, call.params
+    invoice_id = params.req("invoice")
+    amount = params.integer("amount", minimum=1)
+    lines = params.objects("lines", _CREDIT_LINE)
+    reason = params.text("reason", choices=CREDIT_REASONS)
+    memo = params.text("memo")
+    metadata = {k: v for k, v in params.metadata().items() if v}
+    if amount is None and not lines:
+        raise InvalidParams("Pass an amount or lines.", param="amount", code="parameter_missing")
+    invoice = state.get("invoices", invoice_id, param="invoice")
+    if invoice["status"] not in ("open", "paid"):
+        raise invalid(
+            f"Credit notes can only be issued for open or paid invoices; this invoice is {invoice['status']}.",
+            code="invoice_not_open",
+            param="invoice",
+        )
+    note_id = state.new_id("cn")
+    note_lines = [_credit_line(state, invoice, line) for line in lines]
+    if amount is None:
+        amount = sum(line["amount"] for line in note_lines)
+    elif not note_lines:
+        note_lines = [_custom_line(state, amount, memo or "Credit")]
+    elif amount != sum(line["amount"] for line in note_lines):
+        raise invalid("The amount must equal the sum of the lines.", param="amount")
+    paid = invoice["status"] == "paid"
+    limit = invoice["amount_remaining"]
+    if paid:
+        limit = invoice["amount_paid"] - invoice["post_payment_credit_notes_amount"]
+    if amount > limit:
+        raise invalid(
+            f"The credit note amount ({amount}) is greater than the amount that can be credited ({limit}).",
+            code="amount_too_large",
+            param="amount",
+        )
+    customer = state.get("customers", invoice["customer"])
+    count = sum(1 for note in state.objects["credit_notes"].values() if note["invoice"] == invoice_id)
+    note = {
+        "id": note_id,
+        "object": "credit_note",
+        "amount": amount,
+        "created": now(),
+        "currency": invoice["currency"],
+        "customer": invoice["customer"],
+        "customer_balance_transaction": None,
+        "discount_amount": 0,
+        "discount_amounts": [],
+        "invoice": invoice_id,
+        "lines": list_object(note_lines, f"/v1/credit_notes/{note_id}/lines"),
+        "livemode": False,
+        "memo": memo,
+        "metadata": metadata,
+        "number": f"{invoice['number']}-CN-{count + 1:02d}",
+        "out_of_band_amount": None,
+        "pdf": f"/_sandbox/credit_notes/{note_id}/pdf",
+        "reason": reason,
+        "refund": None,
+        "status": "issued",
+        "subtotal": amount,
+        "tax_amounts": [],
+        "total": amount,
+        "type": "post_payment" if paid else "pre_payment",
+        "voided_at": None,
+    }
+    if paid:
+        # Without refund / out-of-band amounts, a post-payment credit goes to the customer's balance.
+        invoice["post_payment_credit_notes_amount"] += amount
+        customer["balance"] -= amount
+        note["customer_balance_transaction"] = state.new_id("cbtxn")
+    else:
+        invoice["pre_payment_credit_notes_amount"] += amount
+        recompute(invoice)
+        if invoice["amount_remaining"] == 0:
+            mark_paid(call, invoice)
+    return state.add("credit_notes", note)
+
+
+def _custom_line(state: StripeState, amount: int, description: str) -> dict[str, Any]:
+    return {
+        "id": state.new_id("cnli"),
+        "object": "credit_note_line_item",
+        "amount": amount,
+        "description": description,
+        "discount_amount": 0,
+        "discount_amounts": [],
+        "livemode": False,
+        "quantity": 1,
+        "tax_amounts": [],
+        "tax_rates": [],
+        "type": "custom_line_item",
+        "unit_amount": amount,
+        "unit_amount_decimal": str(amount),
+    }
+
+
+def _credit_line(state: StripeState, invoice: dict[str, Any], line: Any) -> dict[str, Any]:
+    kind = line.req("type", choices=("invoice_line_item", "custom_line_item"))
+    if kind == "custom_line_item":
+        quantity = line.integer("quantity", minimum=1) or 1
+        unit_amount = line.integer("unit_amount", required=True, minimum=1)
+        result = _custom_line(state, quantity * unit_amount, line.text("description") or "Credit")
+        result.update(quantity=quantity, unit_amount=unit_amount, unit_amount_decimal=str(unit_amount))
+        return result
+    line_id = line.req("invoice_line_item")
+    source = next((x for x in invoice["lines"]["data"] if x["id"] == line_id), None)
+    if source is None:
+        raise invalid(f"No such invoice line item: '{line_id}'", code="resource_missing", param="lines")
+    amount = line.integer("amount", minimum=1)
+    quantity = line.integer("quantity", minimum=1)
+    if amount is None:
+        amount = source["amount"] if quantity is None else source["amount"] // source["quantity"] * quantity
+    result = _custom_line(state, amount, source["description"] or "")
+    result.update(type="invoice_line_item", invoice_line_item=line_id, quantity=quantity or source["quantity"])
+    result.update(unit_amount=None, unit_amount_decimal=None)
+    return result
