@@ -70,7 +70,6 @@ class Settings(BaseSettings):
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
 
-
     def encryption_keys(self) -> str | None:
         if self.payload_keys:
             return self.payload_keys
