@@ -140,6 +140,10 @@ class StripeBilling:
         cancel_at = mapping.term_end(contract)
         if cancel_at > datetime.now(UTC).timestamp():
             params["cancel_at"] = cancel_at
+        existing = await self._subscription_of_deal(customer_id, contract.deal_id)
+        if existing is not None:
+            # Stripe forgets idempotency keys after 24 hours; a saga retried later must not subscribe twice.
+            return mapping.subscription_from_stripe(existing, contract, price_ids)
         data = cast(wire.Subscription, await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key))
         first = data["latest_invoice"]
         if isinstance(first, str):
@@ -147,6 +151,13 @@ class StripeBilling:
                 f"/v1/invoices/{first}", {"auto_advance": False}, idempotency_key=f"{idempotency_key}:hold"
             )
         return mapping.subscription_from_stripe(data, contract, price_ids)
+
+    async def _subscription_of_deal(self, customer_id: str, deal_id: str) -> wire.Subscription | None:
+        listed = await self._get("/v1/subscriptions", customer=customer_id, status="all", limit=100)
+        for subscription in listed["data"]:
+            if subscription["metadata"].get(wire.META_DEAL_ID) == deal_id:
+                return cast(wire.Subscription, subscription)
+        return None
 
     async def create_invoice(
         self, customer_id: str, subscription_id: str, invoice: Invoice, *, idempotency_key: str

@@ -75,6 +75,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("GET", "/v1/prices", catalog.list_prices, catalog.PRICE_LIST),
     ("GET", "/v1/prices/{price}", catalog.get_price, NO_PARAMS),
     ("POST", "/v1/subscriptions", subscriptions.create_subscription, subscriptions.SUBSCRIPTION_CREATE),
+    ("GET", "/v1/subscriptions", subscriptions.list_subscriptions, subscriptions.SUBSCRIPTION_LIST),
     ("GET", "/v1/subscriptions/{subscription}", subscriptions.get_subscription, NO_PARAMS),
     (
         "DELETE",
@@ -261,6 +262,14 @@ def create_app(
         async with state.lock:
             state.reset()
         return {"reset": True}
+
+    @app.post("/_sandbox/reset_idempotency", include_in_schema=False)
+    async def forget_keys() -> dict[str, int]:
+        """Forget stored idempotency keys, as Stripe does after 24 hours."""
+        async with state.lock:
+            forgotten = len(state.idempotency)
+            state.idempotency.clear()
+        return {"forgotten": forgotten}
 
     @app.post("/_sandbox/settle", include_in_schema=False)
     async def settle_now() -> dict[str, list[str]]:

@@ -190,6 +190,27 @@ def _price_label(price: dict[str, Any]) -> str:
     return f"{money} / {interval if count == 1 else f'every {count} {interval}s'}"
 
 
+SUBSCRIPTION_LIST = frozenset({"customer", "status", "limit"})
+
+
+def list_subscriptions(call: Call) -> dict[str, Any]:
+    """Newest first; without `status`, canceled ones are left out (`status=all` includes them), as at Stripe."""
+    params = call.params
+    customer = params.text("customer")
+    status = params.text("status")
+    limit = params.integer("limit", minimum=1) or 10
+    found = [
+        s
+        for s in call.state.objects["subscriptions"].values()
+        if (customer is None or s["customer"] == customer)
+        and (status == "all" or (s["status"] == status if status else s["status"] != "canceled"))
+    ]
+    found.reverse()
+    result = list_object(found[:limit], "/v1/subscriptions")
+    result["has_more"] = len(found) > limit
+    return result
+
+
 def get_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
     return call.state.get("subscriptions", subscription_id)
 

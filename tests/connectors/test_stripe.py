@@ -272,6 +272,25 @@ async def test_create_subscription_maps_lines_to_items_and_replays_by_key(
     ]
 
 
+async def test_a_deal_is_subscribed_once_even_after_its_idempotency_key_expired(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf8x:customer")
+    price_ids = {
+        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf8x:p1"),
+        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf8x:p2"),
+    }
+    first = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8x:s")
+    # Stripe keeps keys for 24 hours: a saga retried days later sends the same step under a key Stripe forgot.
+    await http.post(f"{stripe_url}/_sandbox/reset_idempotency")
+    later = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8x:s")
+
+    assert later.id == first.id
+    state = await sandbox_state(http, stripe_url)
+    assert [s["id"] for s in state["subscriptions"] if s["customer"] == customer_id] == [first.id]
+    assert len([i for i in state["invoices"] if i["customer"] == customer_id]) == 1
+
+
 async def test_create_subscription_without_a_price_for_a_line_is_our_bug(billing: StripeBilling) -> None:
     with pytest.raises(PermanentError, match="price_not_mapped"):
         await billing.create_subscription("cus_x", make_contract(), {"PLAT-SEAT": "price_x"}, idempotency_key="k")
