@@ -275,15 +275,13 @@ async def test_create_subscription_maps_lines_to_items_and_replays_by_key(
 async def test_a_deal_is_subscribed_once_even_after_its_idempotency_key_expired(
     billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
 ) -> None:
-    customer_id = await billing.upsert_customer(make_customer(), idempotency_key="wf8x:customer")
-    price_ids = {
-        "PLAT-SEAT": await billing.ensure_price(price(), "Seat", idempotency_key="wf8x:p1"),
-        "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "An", idempotency_key="wf8x:p2"),
-    }
-    first = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8x:s")
+    customer_id, first = await subscribe(billing, "wf8x")
     # Stripe keeps keys for 24 hours: a saga retried days later sends the same step under a key Stripe forgot.
     await http.post(f"{stripe_url}/_sandbox/reset_idempotency")
-    later = await billing.create_subscription(customer_id, make_contract(), price_ids, idempotency_key="wf8x:s")
+    price_ids = {item.product_code: item.price_id for item in first.items}
+    later = await billing.create_subscription(
+        customer_id, make_contract(), price_ids, idempotency_key="wf8x:subscription"
+    )
 
     assert later.id == first.id
     state = await sandbox_state(http, stripe_url)
