@@ -6,10 +6,11 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -87,6 +88,29 @@ class Emulators:
 def emulators() -> Iterator[Emulators]:
     running = Emulators()
     yield running
+    running.stop()
+
+
+@pytest.fixture
+def own_server() -> Iterator[Callable[[FastAPI], RunningServer]]:
+    """Serve extra apps (a dedicated emulator, a webhook receiver) for one test."""
+    running: list[RunningServer] = []
+
+    def start(app: FastAPI) -> RunningServer:
+        running.append(serve_in_thread(app))
+        return running[-1]
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_stripe_url() -> Iterator[str]:
+    """A Stripe emulator whose bank debits only settle through `POST /_sandbox/settle` (the timer is an hour),
+    so PENDING is observable; tests reset it before use."""
+    running = serve_in_thread(build_app("stripe", async_settle_seconds=3600))
+    yield running.url
     running.stop()
 
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from connectors.errors import BusinessRuleError, PermanentError, TransientError,
 from connectors.roles import CrmSystem
 from connectors.salesforce import ClosedWonEvent, InvalidWebhook, SalesforceCrm, verify_closed_won
 from sandbox.salesforce.app import create_app
-from sandbox.server import RunningServer, serve_in_thread
+from sandbox.server import RunningServer
 
 DATA = "/services/data/v60.0"
 
@@ -37,19 +37,6 @@ async def url(emulators: Any, http: httpx.AsyncClient) -> str:
 @pytest.fixture
 def crm(http: httpx.AsyncClient, url: str) -> SalesforceCrm:
     return SalesforceCrm(http, url, "c2c-integration", "sandbox-secret")
-
-
-@pytest.fixture
-def own_server() -> Iterator[Callable[[FastAPI], RunningServer]]:
-    running: list[RunningServer] = []
-
-    def start(app: FastAPI) -> RunningServer:
-        running.append(serve_in_thread(app))
-        return running[-1]
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 async def state(http: httpx.AsyncClient, url: str) -> dict[str, Any]:

@@ -34,18 +34,10 @@ from tests.sandbox.test_stripe import EventSink
 # -- asynchronous settlement (bank debits) ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def slow_url() -> Iterator[str]:
-    """An emulator whose bank debits settle only through `POST /_sandbox/settle`, so PENDING is observable."""
-    running = serve_in_thread(build_app("stripe", async_settle_seconds=3600))
-    yield running.url
-    running.stop()
-
-
 @pytest.fixture
-async def slow_url_reset(slow_url: str, http: httpx.AsyncClient) -> str:
-    (await http.post(f"{slow_url}/_sandbox/reset")).raise_for_status()
-    return slow_url
+async def slow_url_reset(slow_stripe_url: str, http: httpx.AsyncClient) -> str:
+    (await http.post(f"{slow_stripe_url}/_sandbox/reset")).raise_for_status()
+    return slow_stripe_url
 
 
 async def test_bank_debit_collects_pending_and_payment_for_invoice_reads_the_settled_payment_with_fee(

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from sandbox.salesforce.app import create_app
-from sandbox.server import RunningServer, serve_in_thread
+from sandbox.server import RunningServer
 
 V = "/services/data/v60.0"
 
@@ -73,20 +73,6 @@ async def org(emulators: Any, http: httpx.AsyncClient) -> Org:
     url = emulators.url("salesforce")
     assert (await http.post(f"{url}/_sandbox/reset")).status_code == 200
     return Org(url, http, await login(http, url))
-
-
-@pytest.fixture
-def own_server() -> Iterator[Callable[[FastAPI], RunningServer]]:
-    """Serve extra apps (a dedicated emulator, a webhook receiver) for one test."""
-    running: list[RunningServer] = []
-
-    def start(app: FastAPI) -> RunningServer:
-        running.append(serve_in_thread(app))
-        return running[-1]
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:

@@ -689,18 +689,10 @@ class EventSink:
             return list(self.received)
 
 
-@pytest.fixture(scope="module")
-def slow_url() -> Iterator[str]:
-    """A Stripe emulator whose bank debits only settle through `POST /_sandbox/settle` (the timer is an hour)."""
-    running = serve_in_thread(build_app("stripe", async_settle_seconds=3600))
-    yield running.url
-    running.stop()
-
-
 @pytest.fixture
-async def slow(slow_url: str, http: httpx.AsyncClient) -> str:
-    (await http.post(f"{slow_url}/_sandbox/reset")).raise_for_status()
-    return slow_url
+async def slow(slow_stripe_url: str, http: httpx.AsyncClient) -> str:
+    (await http.post(f"{slow_stripe_url}/_sandbox/reset")).raise_for_status()
+    return slow_stripe_url
 
 
 async def intent_of(http: httpx.AsyncClient, url: str, intent_id: str) -> dict[str, Any]:
