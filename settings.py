@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,12 +56,19 @@ class Settings(BaseSettings):
     tax_rate_limit: float | None = None
     erp_rate_limit: float | None = None
 
+    # Invoice terms and dunning, for sagas started from now on: due date = issue + terms; an unpaid or failed
+    # payment is retried (with a reminder) this many days after the first failure, then written off and parked.
+    payment_terms_days: int = Field(default=3, ge=0, le=120)
+    dunning_days: list[int] = [1, 3, 7]
+
     # The SQL store (golden customers, webhook dedupe, outbox, KPI facts)
     database_url: str = "sqlite:///var/c2c.db"
 
-    # Trigger API
+    # Trigger API; finance endpoints (start, list, show, resolve, cancel) need `Authorization: Bearer <api_token>`.
+    # The default is the sandbox's: set a long random one anywhere else.
     api_host: str = "127.0.0.1"
     api_port: int = 8700
+    api_token: SecretStr = SecretStr("c2c-sandbox-token")
 
     # Payload encryption (codec/): "id:base64key,…", first encrypts. Unset: read from payload_keys_file
     # (the demo writes one; a mounted secret in production); neither: payloads in plaintext.

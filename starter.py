@@ -1,36 +1,40 @@
-"""The trigger API (CRM webhooks -> sagas) and a CLI to start, inspect and resolve sagas by hand.
+"""The trigger API (CRM and billing webhooks -> sagas) and finance's CLI for the exception queue.
 
-`python starter.py`                 serve the trigger API on C2C_API_HOST:C2C_API_PORT
-                                    (POST /webhooks/salesforce, /webhooks/stripe, /deals/{id}/start|resolve)
-`python starter.py start DEAL_ID`   start (or find) the saga of one deal
-`python starter.py status DEAL_ID`  show its stage, ids and timeline
-`python starter.py parked`          list sagas waiting for finance
-`python starter.py resolve DEAL_ID --action retry|cancel|retry_with_address [--address JSON]`
+`python starter.py`                      serve the trigger API on C2C_API_HOST:C2C_API_PORT
+`python starter.py start DEAL_ID`        start (or find) the saga of one closed-won deal
+`python starter.py list [--stage S] [--exception CODE] [--entity E] [--currency C]`
+                                         the exception queue (default: stage needs_attention)
+`python starter.py show DEAL_ID`         one saga's stage, problem, ids, totals and timeline
+`python starter.py resolve DEAL_ID --action retry|retry_with_address|retry_with_customer [--address JSON]
+                                   [--golden-customer ID] [--note TEXT]`
+`python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
 
-Bad input never starts anything: a webhook with a bad signature or body, an unknown deal or a deal that
-breaks a billing rule (unsupported currency, unknown legal entity or product) gets a 4xx naming the problem.
+API: webhooks are authenticated by their signatures; every other endpoint (start, list, show, resolve,
+cancel) needs `Authorization: Bearer $C2C_API_TOKEN`. Bad input never starts or changes anything: a webhook
+with a bad signature or body, an unknown deal, or a deal that breaks a billing rule gets a 4xx naming the problem.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import typer
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -40,6 +44,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import control
 from canonical import Address
 from canonical.rules import deal_problems
 from codec import EncryptionCodec, parse_keys
@@ -79,6 +84,19 @@ class Trigger:
     crm: CrmSystem
     task_queue: str
     engine: Engine
+    payment_terms_days: int = 3
+    dunning_days: list[int] = field(default_factory=lambda: [1, 3, 7])
+
+    @classmethod
+    def from_settings(cls, client: Client, crm: CrmSystem, engine: Engine, settings: Settings) -> Trigger:
+        return cls(
+            client=client,
+            crm=crm,
+            task_queue=settings.task_queue,
+            engine=engine,
+            payment_terms_days=settings.payment_terms_days,
+            dunning_days=settings.dunning_days,
+        )
 
     async def finished_before(self, workflow_id: str) -> bool:
         """Whether the store recorded this saga's end: Temporal forgets closed workflows after the
@@ -111,7 +129,12 @@ class Trigger:
         try:
             handle = await self.client.start_workflow(
                 CustomerToCash.run,
-                SagaInput(crm=self.crm.system, deal_id=deal.deal_id),
+                SagaInput(
+                    crm=self.crm.system,
+                    deal_id=deal.deal_id,
+                    payment_terms_days=self.payment_terms_days,
+                    dunning_days=self.dunning_days,
+                ),
                 id=workflow_id,
                 task_queue=self.task_queue,
                 # Running: join it. Closed (completed or cancelled): never bill the same deal twice.
@@ -132,6 +155,34 @@ class Trigger:
         started = bool(getattr(response, "started", True))
         detail = "saga started" if started else "saga already running"
         return Started(workflow_id=workflow_id, run_id=handle.result_run_id, started=started, detail=detail)
+
+
+class CancelRequest(BaseModel):
+    actor: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    note: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """Finance operations' errors as the API answers them."""
+    try:
+        yield
+    except control.SagaNotFound as error:
+        raise ApiError(404, "saga_not_found", str(error)) from error
+    except control.ResolutionRejected as error:
+        raise ApiError(409, "resolution_rejected", str(error)) from error
+
+
+def bearer_token(settings: Settings) -> Any:
+    """A dependency refusing requests without `Authorization: Bearer <C2C_API_TOKEN>` (401, nothing done)."""
+    expected = settings.api_token.get_secret_value().encode()
+
+    async def check(request: Request) -> None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <api token>")
+
+    return Depends(check)
 
 
 class WebhookInbox:
@@ -160,13 +211,15 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
     inbox = WebhookInbox(engine)
+    authorized = bearer_token(settings)
     keys = settings.encryption_keys()
     if keys:
         install_codec_endpoint(api, EncryptionCodec(parse_keys(keys)), settings.ui_origins)
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.detail, status_code=exc.status_code)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.detail, status_code=exc.status_code, headers=headers)
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -216,31 +269,31 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
         await inbox.done("stripe", notice.event_id)
         return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id}
 
-    @api.post("/deals/{deal_id}/start", status_code=202)
+    @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[authorized])
     async def start_deal(deal_id: str) -> Started:
         return await trigger.start(deal_id)
 
-    @api.get("/deals/{deal_id}")
-    async def deal_status(deal_id: str) -> SagaStatus:
-        handle = trigger.client.get_workflow_handle(workflow_id_for(trigger.crm.system, deal_id))
-        try:
-            return await handle.query(CustomerToCash.status)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise ApiError(404, "saga_not_found", f"no saga for deal {deal_id}") from error
-            raise
+    @api.get("/sagas", dependencies=[authorized])
+    async def queue(where: Annotated[control.QueueFilter, Query()]) -> list[control.QueueEntry]:
+        """The exception queue (default: stage needs_attention), filtered like the CLI's `list`."""
+        return await control.list_sagas(trigger.client, trigger.crm.system, where)
 
-    @api.post("/deals/{deal_id}/resolve")
+    @api.get("/deals/{deal_id}", dependencies=[authorized])
+    async def deal_status(deal_id: str) -> SagaStatus:
+        with api_errors():
+            return await control.show(trigger.client, trigger.crm.system, deal_id)
+
+    @api.post("/deals/{deal_id}/resolve", dependencies=[authorized])
     async def resolve(deal_id: str, resolution: Resolution) -> SagaStatus:
-        handle = trigger.client.get_workflow_handle(workflow_id_for(trigger.crm.system, deal_id))
-        try:
-            return await handle.execute_update(CustomerToCash.resolve, resolution)
-        except WorkflowUpdateFailedError as error:
-            raise ApiError(409, "resolution_rejected", str(error.cause or error)) from error
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:  # never started, or already finished
-                raise ApiError(404, "saga_not_found", f"no running saga for deal {deal_id}: {error.message}") from error
-            raise
+        with api_errors():
+            return await control.resolve(trigger.client, trigger.crm.system, deal_id, resolution)
+
+    @api.post("/deals/{deal_id}/cancel", dependencies=[authorized])
+    async def cancel(deal_id: str, request: CancelRequest) -> SagaStatus:
+        with api_errors():
+            return await control.cancel(
+                trigger.client, trigger.crm.system, deal_id, actor=request.actor, note=request.note
+            )
 
     return api
 
@@ -252,7 +305,7 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
     engine = make_engine(settings.database_url)
     create_schema(engine)
     try:
-        trigger = Trigger(client=client, crm=connectors.crm, task_queue=settings.task_queue, engine=engine)
+        trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
         yield trigger, connectors.billing, engine
     finally:
         await connectors.close()
@@ -315,87 +368,120 @@ def start(deal_id: str) -> None:
     _run(run())
 
 
-@cli.command()
-def status(deal_id: str) -> None:
-    """Stage, external ids and timeline of one deal's saga."""
+def _actor() -> str:
+    return os.environ.get("USER") or "cli"
+
+
+def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
+    """Connect, run `work`, and turn finance-facing errors into a red line and exit status 1."""
 
     async def run() -> None:
         settings = get_settings()
         client = await connect(settings)
-        handle = client.get_workflow_handle(workflow_id_for(settings.crm, deal_id))
         try:
-            saga = await handle.query(CustomerToCash.status)
-        except RPCError as error:
-            console.print(f"[red]no saga for deal {deal_id}:[/red] {error.message}")
+            await work(client, settings)
+        except (control.SagaNotFound, control.ResolutionRejected) as error:
+            console.print(f"[red]{type(error).__name__}:[/red] {error}")
             raise typer.Exit(1) from error
-        console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
-        if saga.problem:
-            console.print(f"[yellow]parked[/yellow] {saga.problem.system}/{saga.problem.code}: {saga.problem.message}")
-        console.print(saga.external_ids)
-        for entry in saga.timeline:
-            console.print(f"  {entry.at:%H:%M:%S} {entry.stage:<16} {entry.event} {entry.detail or ''}")
 
     _run(run())
 
 
-@cli.command()
-def parked() -> None:
-    """Sagas waiting for finance (C2CStage = needs_attention)."""
+@cli.command("list")
+def list_(
+    stage: Stage = typer.Option(Stage.NEEDS_ATTENTION, help="saga stage"),
+    exception: str = typer.Option(None, help="problem code, e.g. invalid_address"),
+    entity: str = typer.Option(None, help="legal entity, e.g. US01"),
+    currency: str = typer.Option(None, help="ISO currency, e.g. EUR"),
+    limit: int = typer.Option(100),
+) -> None:
+    """The exception queue (sagas waiting for finance), or any stage with --stage."""
+    try:
+        where = control.QueueFilter(
+            stage=stage, exception=exception, legal_entity=entity, currency=currency, limit=limit
+        )
+    except ValidationError as error:
+        console.print(f"[red]bad filter:[/red] {error.errors()[0]['msg']}")
+        raise typer.Exit(2) from error
 
-    async def run() -> None:
-        settings = get_settings()
-        client = await connect(settings)
-        table = Table("deal id", "exception", "legal entity", "currency", "started")
-        table.columns[0].no_wrap = True  # the id to pass to `status` / `resolve`
-        query = f"{search_attributes.STAGE.name} = '{Stage.NEEDS_ATTENTION.value}'"
-        async for wf in client.list_workflows(query):
-            attrs = wf.typed_search_attributes
+    async def work(client: Client, settings: Settings) -> None:
+        entries = await control.list_sagas(client, settings.crm, where)
+        table = Table("deal id", "stage", "exception", "legal entity", "currency", "started", title=where.query())
+        table.columns[0].no_wrap = True  # the id to pass to `show` / `resolve` / `cancel`
+        for entry in entries:
             table.add_row(
-                wf.id.removeprefix(workflow_id_for(settings.crm, "")),
-                attrs.get(search_attributes.EXCEPTION) or "",
-                attrs.get(search_attributes.LEGAL_ENTITY) or "",
-                attrs.get(search_attributes.CURRENCY) or "",
-                f"{wf.start_time:%Y-%m-%d %H:%M}",
+                entry.deal_id,
+                entry.stage or "",
+                entry.exception or "",
+                entry.legal_entity or "",
+                entry.currency or "",
+                f"{entry.started:%Y-%m-%d %H:%M}",
             )
         console.print(table)
 
-    _run(run())
+    _client_call(work)
+
+
+@cli.command()
+def show(deal_id: str) -> None:
+    """Stage, problem, external ids, totals and timeline of one deal's saga."""
+
+    async def work(client: Client, settings: Settings) -> None:
+        saga = await control.show(client, settings.crm, deal_id)
+        console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
+        if saga.problem:
+            p = saga.problem
+            console.print(f"[yellow]needs attention[/yellow] at {p.stage}: {p.system}/{p.code}: {p.message}")
+        for name, value in sorted(saga.external_ids.items()):
+            console.print(f"  {name:<24} {value}")
+        if saga.totals:
+            console.print("  totals (minor units): " + ", ".join(f"{k}={v}" for k, v in saga.totals.items()))
+        for entry in saga.timeline:
+            console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.stage:<16} {entry.event} {entry.detail or ''}")
+
+    _client_call(work)
 
 
 @cli.command()
 def resolve(
     deal_id: str,
-    action: ResolutionAction = typer.Option(..., help="retry, retry_with_address or cancel"),
+    action: ResolutionAction = typer.Option(..., help="retry, retry_with_address, retry_with_customer or cancel"),
     address: str = typer.Option(
         None, help='corrected address, JSON: {"line1":..,"city":..,"postal_code":..,"country":..}'
     ),
-    note: str = typer.Option(None),
+    golden_customer: str = typer.Option(None, help="the golden customer id to use (customer_ambiguous)"),
+    note: str = typer.Option(None, help="why (required to cancel)"),
 ) -> None:
-    """Tell a parked saga what to do."""
+    """Tell a parked saga what to do; the saga refuses a decision that does not fit its problem."""
+    try:
+        corrected = Address.model_validate(json.loads(address)) if address else None
+        resolution = Resolution(
+            action=action,
+            corrected_address=corrected,
+            golden_customer_id=golden_customer,
+            note=note,
+            actor=_actor(),
+        )
+    except (ValueError, ValidationError) as error:
+        console.print(f"[red]bad resolution:[/red] {error}")
+        raise typer.Exit(2) from error
 
-    async def run() -> None:
-        settings = get_settings()
-        try:
-            corrected = Address.model_validate(json.loads(address)) if address else None
-        except (ValueError, ValidationError) as error:
-            console.print(f"[red]bad address:[/red] {error}")
-            raise typer.Exit(2) from error
-        client = await connect(settings)
-        handle = client.get_workflow_handle(workflow_id_for(settings.crm, deal_id))
-        try:
-            await handle.execute_update(
-                CustomerToCash.resolve,
-                Resolution(action=action, corrected_address=corrected, note=note, actor=os.environ.get("USER", "cli")),
-            )
-        except WorkflowUpdateFailedError as error:
-            console.print(f"[red]rejected:[/red] {error.cause or error}")
-            raise typer.Exit(1) from error
-        except RPCError as error:  # no such saga, or it has finished
-            console.print(f"[red]rejected:[/red] {handle.id}: {error.message}")
-            raise typer.Exit(1) from error
-        console.print(f"{action} accepted for {handle.id}")
+    async def work(client: Client, settings: Settings) -> None:
+        await control.resolve(client, settings.crm, deal_id, resolution)
+        console.print(f"{action} accepted for {workflow_id_for(settings.crm, deal_id)}")
 
-    _run(run())
+    _client_call(work)
+
+
+@cli.command()
+def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is cancelled (kept in the history)")) -> None:
+    """Cancel a parked saga: void/credit what it did, in reverse order."""
+
+    async def work(client: Client, settings: Settings) -> None:
+        await control.cancel(client, settings.crm, deal_id, actor=_actor(), note=note)
+        console.print(f"cancel accepted for {workflow_id_for(settings.crm, deal_id)}: compensating")
+
+    _client_call(work)
 
 
 if __name__ == "__main__":

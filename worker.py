@@ -25,6 +25,7 @@ from codec import data_converter
 from connectors.factory import Connectors, build_connectors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
+from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 
 
@@ -46,9 +47,9 @@ def build_workers(
         (contracts.BILLING_QUEUE, BillingActivities(connectors.billing), settings.billing_rate_limit),
         (contracts.TAX_QUEUE, TaxActivities(connectors.tax), settings.tax_rate_limit),
         (contracts.ERP_QUEUE, ErpActivities(connectors.erp), settings.erp_rate_limit),
-        (contracts.HUB_QUEUE, HubActivities(engine), None),
+        (contracts.HUB_QUEUE, HubActivities(engine, client, task_queue), None),
     ]
-    workers = [Worker(client, task_queue=task_queue, workflows=[CustomerToCash])]
+    workers = [Worker(client, task_queue=task_queue, workflows=[CustomerToCash, CustomerMaster])]
     for suffix, activities, rate_limit in per_system:
         workers.append(
             Worker(

@@ -9,6 +9,7 @@ from activities.contracts import (
     CreateBillingCustomer,
     CreateInvoice,
     CreateSubscription,
+    CreditInvoice,
     EnsurePrices,
     InvoiceAction,
     Names,
@@ -64,6 +65,21 @@ class BillingActivities:
     async def finalize_invoice(self, args: InvoiceAction) -> Invoice:
         with translated():
             return await self.billing.finalize_invoice(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.SEND_INVOICE)
+    async def send_invoice(self, args: InvoiceAction) -> None:
+        with translated():
+            await self.billing.send_invoice(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.MARK_UNCOLLECTIBLE)
+    async def mark_uncollectible(self, args: InvoiceAction) -> None:
+        with translated():
+            await self.billing.mark_uncollectible(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.CREDIT_INVOICE)
+    async def credit_invoice(self, args: CreditInvoice) -> str | None:
+        with translated():
+            return await self.billing.credit_invoice(args.invoice_id, args.reason, idempotency_key=args.idempotency_key)
 
     @activity.defn(name=Names.COLLECT_PAYMENT)
     async def collect_payment(self, args: InvoiceAction) -> Payment:

@@ -6,6 +6,8 @@ Each activity runs on the task queue of the system it calls: `{workflow queue}-{
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from canonical import Contract, Customer, Invoice, JournalEntry, LegalEntity, Payment, Price, TaxRequest
@@ -33,8 +35,11 @@ class Names:
     CREATE_SUBSCRIPTION = "billing.create_subscription"
     CREATE_INVOICE = "billing.create_invoice"
     FINALIZE_INVOICE = "billing.finalize_invoice"
+    SEND_INVOICE = "billing.send_invoice"
     COLLECT_PAYMENT = "billing.collect_payment"
+    MARK_UNCOLLECTIBLE = "billing.mark_uncollectible"
     VOID_INVOICE = "billing.void_invoice"
+    CREDIT_INVOICE = "billing.credit_invoice"
     CANCEL_SUBSCRIPTION = "billing.cancel_subscription"
     QUOTE_TAX = "tax.quote"
     COMMIT_TAX = "tax.commit"
@@ -44,10 +49,51 @@ class Names:
     APPLY_PAYMENT = "erp.apply_payment"
     POST_JOURNAL = "erp.post_journal_entry"
     POST_CREDIT_MEMO = "erp.post_credit_memo"
+    # customer master (CustomerMaster workflow)
+    FETCH_ACCOUNT = "crm.fetch_account"
+    CUSTOMER_REFS = "hub.customer_refs"
+    SYNC_CUSTOMER_MASTER = "hub.sync_customer_master"
+    ERP_UPDATE_CUSTOMER = "erp.update_customer"
 
 
 class FetchDeal(BaseModel):
     deal_id: str
+
+
+class FetchAccount(BaseModel):
+    account_id: str
+
+
+class AccountSnapshot(BaseModel):
+    """A CRM account as the CRM has it now, and when it last changed (the CRM's own modification stamp)."""
+
+    customer: Customer
+    modified_at: datetime
+
+
+class CustomerRefs(BaseModel):
+    golden_id: str
+
+
+class AccountChange(BaseModel):
+    """A notice that a CRM account changed (webhook), or an onboarding saga asking CustomerMaster for a sync."""
+
+    crm: str
+    account_id: str
+    event_id: str
+    modified_at: datetime | None = Field(default=None, description="the CRM's modification stamp, if known")
+
+
+class SyncCustomerMaster(BaseModel):
+    golden_id: str
+    change: AccountChange
+
+
+class UpdateErpCustomer(BaseModel):
+    """Name, address and tax id of an existing ERP customer (subsidiary and currency never change)."""
+
+    customer: Customer
+    legal_entity: LegalEntity
 
 
 class WriteBack(BaseModel):
@@ -58,6 +104,7 @@ class WriteBack(BaseModel):
 class ResolveCustomer(BaseModel):
     crm: str
     customer: Customer
+    golden_id: str | None = Field(default=None, description="finance's pick after customer_ambiguous")
 
 
 class ResolvedCustomer(BaseModel):
@@ -117,9 +164,17 @@ class CreateInvoice(BaseModel):
 
 
 class InvoiceAction(BaseModel):
-    """Finalize, collect or void one billing invoice."""
+    """Finalize, send, collect, mark uncollectible or void one billing invoice."""
 
     invoice_id: str
+    idempotency_key: str
+
+
+class CreditInvoice(BaseModel):
+    """Credit what is still due on a sent invoice (the undo after the pivot, instead of a void)."""
+
+    invoice_id: str
+    reason: str
     idempotency_key: str
 
 

@@ -12,16 +12,27 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
+from temporalio.client import Client
 
-from activities.contracts import LinkRefs, Names, ResolveCustomer, ResolvedCustomer, SagaFactInput
+from activities.contracts import (
+    CustomerRefs,
+    LinkRefs,
+    Names,
+    ResolveCustomer,
+    ResolvedCustomer,
+    SagaFactInput,
+    SyncCustomerMaster,
+)
 from activities.errors import to_application_error
 from canonical import BusinessEvent
 from connectors.errors import BusinessRuleError
 from store import (
     CrosswalkConflict,
     CrosswalkRepository,
+    CustomerAmbiguous,
     OutboxRepository,
     SagaFactRepository,
+    UnknownGoldenCustomer,
     resolve_golden_customer,
     session_scope,
 )
@@ -29,22 +40,45 @@ from store import (
 
 @contextmanager
 def crosswalk_conflicts_park() -> Iterator[None]:
-    """A contradicting id in the crosswalk needs a person (merge or fix), not a retry."""
+    """A contradicting id or an ambiguous match in the crosswalk needs a person (merge, fix or pick), not a retry."""
     try:
         yield
     except CrosswalkConflict as conflict:
         raise to_application_error(BusinessRuleError("c2c", "crosswalk_conflict", str(conflict))) from conflict
+    except CustomerAmbiguous as ambiguous:
+        raise to_application_error(BusinessRuleError("c2c", "customer_ambiguous", str(ambiguous))) from ambiguous
+    except UnknownGoldenCustomer as unknown:
+        raise to_application_error(BusinessRuleError("c2c", "customer_ambiguous", str(unknown))) from unknown
 
 
 class HubActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, client: Client | None = None, task_queue: str = "") -> None:
         self.engine = engine
+        self.client = client  # to reach the CustomerMaster workflows (signal-with-start)
+        self.task_queue = task_queue
+
+    @activity.defn(name=Names.CUSTOMER_REFS)
+    async def customer_refs(self, args: CustomerRefs) -> dict[str, str]:
+        def work() -> dict[str, str]:
+            with session_scope(self.engine) as session:
+                return CrosswalkRepository(session).refs(args.golden_id)
+
+        return await asyncio.to_thread(work)
+
+    @activity.defn(name=Names.SYNC_CUSTOMER_MASTER)
+    async def sync_customer_master(self, args: SyncCustomerMaster) -> None:
+        """Ask the golden customer's CustomerMaster to push the CRM account to billing and the ERP."""
+        if self.client is None:
+            raise RuntimeError("HubActivities needs a Temporal client to reach CustomerMaster workflows")
+        import control  # client-side helpers; imported here so workflow code never sees them
+
+        await control.notify_customer_master(self.client, self.task_queue, args.golden_id, args.change)
 
     @activity.defn(name=Names.RESOLVE_CUSTOMER)
     async def resolve_customer(self, args: ResolveCustomer) -> ResolvedCustomer:
         def work() -> ResolvedCustomer:
             with crosswalk_conflicts_park(), session_scope(self.engine) as session:
-                resolved = resolve_golden_customer(session, args.crm, args.customer)
+                resolved = resolve_golden_customer(session, args.crm, args.customer, chosen=args.golden_id)
                 golden = CrosswalkRepository(session).get(resolved.golden_id)
                 assert golden is not None
                 return ResolvedCustomer(

@@ -72,4 +72,6 @@ GL_ACCOUNTS: dict[str, str] = {
     "accounts_receivable": "1100",
     "undeposited_funds": "1050",
     "merchant_fees": "6150",
+    "bad_debt_expense": "6200",
+    "allowance_doubtful_accounts": "1190",  # contra-asset: AR written down, the invoice itself stays open
 }

@@ -16,22 +16,26 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
+from temporalio.client import Client, WorkflowHandle
 
+import control
+from canonical import Address
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
 from demo import report
 from demo.processes import TEMPORAL_UI_PORT, Estate
-from demo.scenario import DEALS, close_won, seed_deal
+from demo.scenario import DEALS, DealSpec, close_won, seed_deal
 from sandbox.server import DEFAULT_PORTS
 from settings import get_settings
 from worker import connect
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
-from workflows.saga import SagaStatus, Stage
+from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 VAR = Path("var")
 # Wide enough for the tables when the output goes to a log rather than a terminal.
@@ -112,6 +116,7 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
                     return 1
                 await asyncio.sleep(0.5)
         elapsed = time.monotonic() - started
+        await finance_works_the_queue(client, specs, deal_ids, handles, statuses)
 
         states = {
             name: (await http.get(f"{url}/_sandbox/state")).json()
@@ -132,6 +137,39 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
     console.print("[green]verified:[/green] every system's state matches the sagas (exactly once, totals equal)")
     console.print(f"Browse the histories: `make up`, then http://localhost:{TEMPORAL_UI_PORT}")
     return 0
+
+
+async def finance_works_the_queue(
+    client: Client,
+    specs: list[DealSpec],
+    deal_ids: dict[str, str],
+    handles: dict[str, WorkflowHandle[Any, Any]],
+    statuses: dict[str, SagaStatus | None],
+) -> None:
+    """What finance does in the morning: list the queue, fix one deal's address, cancel another, list again."""
+    crm = get_settings().crm
+    before = await control.list_sagas(client, crm, control.QueueFilter())
+    console.print(report.queue_table("exception queue before finance (starter.py list)", before))
+    decided = []
+    for spec in specs:
+        if spec.finance is None or deal_ids[spec.key] not in {entry.deal_id for entry in before}:
+            continue
+        step = spec.finance
+        address = Address.model_validate(step.address) if step.address else None
+        resolution = Resolution(
+            action=ResolutionAction(step.action), corrected_address=address, note=step.note, actor="demo-finance"
+        )
+        await control.resolve(client, crm, deal_ids[spec.key], resolution)
+        console.print(f"finance: {step.action} {spec.key} ({step.note})")
+        decided.append(spec.key)
+    for key in decided:
+        await handles[key].result()
+        statuses[key] = await handles[key].query(CustomerToCash.status)
+        status = statuses[key]
+        if status is not None and status.stage is Stage.CANCELLED:
+            console.print(f"{key} cancelled; unwind: " + "; ".join(report.unwind_lines(status)))
+    after = await control.list_sagas(client, crm, control.QueueFilter())
+    console.print(report.queue_table("exception queue after finance", after))
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from canonical import Money
+from control import QueueEntry
 from demo.scenario import DealSpec
 from settings import Settings
 from workflows.saga import SagaStatus, Stage
@@ -130,7 +131,10 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         subs = [s for s in stripe["subscriptions"] if s["metadata"].get("deal_id") == status.deal_id]
         if len(subs) > 1:
             problems.append(f"{spec.key}: {len(subs)} subscriptions")
-        if spec.expect_park:
+        if spec.finance is not None and spec.finance.action == "cancel":
+            problems += _unwound(spec, status, stripe)
+            continue
+        if spec.expect_park and spec.finance is None:
             if (
                 status.stage is not Stage.NEEDS_ATTENTION
                 or not status.problem
@@ -173,3 +177,38 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         if billing_customers[golden] != 1:
             problems.append(f"golden customer {golden} has {billing_customers[golden]} billing customers")
     return problems
+
+
+def _unwound(spec: DealSpec, status: SagaStatus, stripe: dict[str, Any]) -> list[str]:
+    """A cancelled deal: nothing billed, nothing left running."""
+    problems = []
+    if status.stage is not Stage.CANCELLED:
+        problems.append(f"{spec.key}: finance cancelled it, but it is {status.stage}")
+    subs = [s for s in stripe["subscriptions"] if s["metadata"].get("deal_id") == status.deal_id]
+    if any(sub["status"] != "canceled" for sub in subs):
+        problems.append(f"{spec.key}: cancelled deal still has an active subscription")
+    paid = [i for i in stripe["invoices"] if i.get("subscription") in {s["id"] for s in subs} and i["status"] == "paid"]
+    if paid:
+        problems.append(f"{spec.key}: cancelled deal has a paid invoice")
+    return problems
+
+
+def queue_table(title: str, entries: list[QueueEntry]) -> Table:
+    """The exception queue as `starter.py list` prints it."""
+    table = Table("deal id", "stage", "exception", "entity", "ccy", title=title)
+    for entry in entries:
+        table.add_row(
+            entry.deal_id, entry.stage or "", entry.exception or "", entry.legal_entity or "", entry.currency or ""
+        )
+    if not entries:
+        table.add_row("(empty)", "", "", "", "")
+    return table
+
+
+def unwind_lines(status: SagaStatus) -> list[str]:
+    """What compensation did, from the saga's timeline."""
+    return [
+        f"{entry.event}: {entry.detail or ''}".rstrip(": ")
+        for entry in status.timeline
+        if entry.stage is Stage.COMPENSATING and entry.event != "entered"
+    ]

@@ -1,7 +1,8 @@
 """The demo's book of business: deals to create and close in the CRM, shared by the demo and the tests.
 
 Covers USD and JPY (sold by US01) and EUR (sold by DE01), monthly and annual billing, repeat customers
-(the golden record is reused) and a few deals whose address the tax engine rejects (they park).
+(the golden record is reused) and two deals whose address the tax engine rejects: they park, and finance
+resolves one with a corrected address and cancels the other (its subscription is unwound).
 """
 
 from __future__ import annotations
@@ -38,7 +39,17 @@ class DealSpec:
     billing_period: str = "Monthly"  # Salesforce picklist: Monthly | Annual
     close_date: str = "2026-11-27"
     expect_park: str | None = None  # exception code the saga should park with
+    finance: FinanceStep | None = None  # what finance does once it has parked
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinanceStep:
+    """Finance's decision on a parked demo deal: `retry_with_address` (with `address`) or `cancel`."""
+
+    action: str
+    note: str
+    address: dict[str, str] | None = None
 
 
 ACME = AccountSpec(
@@ -86,8 +97,28 @@ DEALS: list[DealSpec] = [
     DealSpec("D-018", INITECH, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00"))], 3, "Monthly"),
     DealSpec("D-019", UMBRELLA, "US01", "USD", [("PLAT-SEAT", 200, D("39.99"))], 36, "Monthly"),
     DealSpec("D-020", PARIS, "DE01", "EUR", [("ANALYTICS", 1, D("185.00"))]),
-    DealSpec("D-021", NOWHERE, "US01", "USD", [("PLAT-SEAT", 5, D("49.00"))], expect_park="invalid_address"),
-    DealSpec("D-022", NOWHERE_EU, "DE01", "EUR", [("PLAT-SEAT", 5, D("45.00"))], expect_park="invalid_address"),
+    DealSpec(
+        "D-021",
+        NOWHERE,
+        "US01",
+        "USD",
+        [("PLAT-SEAT", 5, D("49.00"))],
+        expect_park="invalid_address",
+        finance=FinanceStep(
+            "retry_with_address",
+            "customer confirmed their billing address by phone",
+            {"line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"},
+        ),
+    ),
+    DealSpec(
+        "D-022",
+        NOWHERE_EU,
+        "DE01",
+        "EUR",
+        [("PLAT-SEAT", 5, D("45.00"))],
+        expect_park="invalid_address",
+        finance=FinanceStep("cancel", "no such company at that address: the deal was entered by mistake"),
+    ),
 ]
 
 

@@ -3,7 +3,9 @@
 from store.crosswalk import (
     CrosswalkConflict,
     CrosswalkRepository,
+    CustomerAmbiguous,
     ResolvedCustomer,
+    UnknownGoldenCustomer,
     golden_id_for,
     normalise_tax_id,
     resolve_golden_customer,
@@ -17,6 +19,7 @@ from store.webhooks import ProcessedEventRepository
 __all__ = [
     "CrosswalkConflict",
     "CrosswalkRepository",
+    "CustomerAmbiguous",
     "CustomerRef",
     "GoldenCustomer",
     "OutboxEvent",
@@ -27,6 +30,7 @@ __all__ = [
     "SagaFact",
     "SagaFactRepository",
     "SagaTotals",
+    "UnknownGoldenCustomer",
     "create_schema",
     "golden_id_for",
     "make_engine",

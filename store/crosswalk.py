@@ -28,6 +28,21 @@ class CrosswalkConflict(Exception):
         self.external_id = external_id
 
 
+class CustomerAmbiguous(Exception):
+    """Several golden customers match a new CRM account equally well: a person picks one (or a new one)."""
+
+    def __init__(self, legal_name: str, candidates: list[str], reason: str) -> None:
+        super().__init__(
+            f"{len(candidates)} golden customers match {legal_name!r} by {reason}: {', '.join(candidates)}; "
+            "retry_with_customer with the right golden_customer_id"
+        )
+        self.candidates = candidates
+
+
+class UnknownGoldenCustomer(Exception):
+    """A golden id chosen by a person that the crosswalk does not have."""
+
+
 class ResolvedCustomer(BaseModel):
     """The golden id a customer resolved to, whether it was created now, and every system's id for it."""
 
@@ -148,13 +163,17 @@ class CrosswalkRepository:
         return list(self._session.exec(ordered))
 
 
-def resolve_golden_customer(session: Session, crm_system: str, customer: Customer) -> ResolvedCustomer:
+def resolve_golden_customer(
+    session: Session, crm_system: str, customer: Customer, *, chosen: str | None = None
+) -> ResolvedCustomer:
     """Find or create the golden customer of a CRM account and link the account to it.
 
     Match order: the CRM account id, then the tax id, then the normalised legal name. A name match is
     weak (suffixes are dropped, so "Acme GmbH" == "Acme Inc"): it is skipped when the tax ids differ or
     the candidate already has another account in this CRM. A tax-id match whose golden customer already
     has another account in this CRM is reused: the new account is a duplicate of the same company.
+    More than one equally good candidate raises CustomerAmbiguous; `chosen` (a person's pick, an existing
+    golden id) then decides for an account the crosswalk does not know yet.
     """
     account_id = customer.external_refs.get(crm_system)
     if not account_id:
@@ -162,7 +181,20 @@ def resolve_golden_customer(session: Session, crm_system: str, customer: Custome
     repo = CrosswalkRepository(session)
     tax_id = normalise_tax_id(customer.tax_id)
     created = False
-    golden = repo.find_by_ref(crm_system, account_id) or _match(repo, crm_system, customer, tax_id)
+    golden = repo.find_by_ref(crm_system, account_id)
+    if golden is not None and chosen is not None and golden.golden_id != chosen:
+        raise CrosswalkConflict(
+            f"{crm_system} account {account_id} is already linked to {golden.golden_id}, not {chosen}",
+            golden_id=golden.golden_id,
+            system=crm_system,
+            external_id=account_id,
+        )
+    if golden is None and chosen is not None:
+        golden = repo.get(chosen)
+        if golden is None:
+            raise UnknownGoldenCustomer(f"no golden customer {chosen!r}")
+    if golden is None:
+        golden = _match(repo, crm_system, customer, tax_id)
     if golden is None:
         golden_id = golden_id_for(crm_system, account_id)
         try:
@@ -187,11 +219,17 @@ def _match(repo: CrosswalkRepository, crm_system: str, customer: Customer, tax_i
         by_tax = repo.find_by_tax_id(tax_id)
         if by_tax:
             free = [golden for golden in by_tax if crm_system not in repo.refs(golden.golden_id)]
-            return (free or by_tax)[0]
-    for golden in repo.find_by_normalised_name(customer.legal_name):
-        if tax_id is not None and golden.tax_id is not None and golden.tax_id != tax_id:
-            continue
-        if crm_system in repo.refs(golden.golden_id):
-            continue
-        return golden
-    return None
+            return _one(free or by_tax, customer.legal_name, "tax id")
+    by_name = [
+        golden
+        for golden in repo.find_by_normalised_name(customer.legal_name)
+        if not (tax_id is not None and golden.tax_id is not None and golden.tax_id != tax_id)
+        and crm_system not in repo.refs(golden.golden_id)
+    ]
+    return _one(by_name, customer.legal_name, "name") if by_name else None
+
+
+def _one(candidates: list[GoldenCustomer], legal_name: str, reason: str) -> GoldenCustomer:
+    if len(candidates) > 1:
+        raise CustomerAmbiguous(legal_name, [golden.golden_id for golden in candidates], reason)
+    return candidates[0]

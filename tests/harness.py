@@ -47,9 +47,7 @@ class Estate:
 
     @property
     def trigger(self) -> Trigger:
-        return Trigger(
-            client=self.client, crm=self.connectors.crm, task_queue=self.settings.task_queue, engine=self.engine
-        )
+        return Trigger.from_settings(self.client, self.connectors.crm, self.engine, self.settings)
 
     def unique(self, spec: DealSpec) -> DealSpec:
         """The same deal under keys no other test uses."""

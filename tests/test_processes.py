@@ -154,9 +154,10 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     assert result.outcome is Stage.COMPLETED
     again = await asyncio.to_thread(cli, "start", deal_id)
     assert (again.returncode, "already finished" in again.stdout) == (0, True)
-    status = await asyncio.to_thread(cli, "status", deal_id)
+    status = await asyncio.to_thread(cli, "show", deal_id)
     assert "stage=completed" in status.stdout
-    missing = await asyncio.to_thread(cli, "status", "006000000000000AAA")
+    assert "erp_payment" in status.stdout  # ids in every system
+    missing = await asyncio.to_thread(cli, "show", "006000000000000AAA")
     assert (missing.returncode, "no saga for deal" in missing.stdout) == (1, True)
     unknown = await asyncio.to_thread(cli, "start", "006000000000000AAA")
     assert unknown.returncode == 1
@@ -185,12 +186,16 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
         )
 
     async def listed() -> str | None:
-        out = (await asyncio.to_thread(cli, "parked")).stdout
+        out = (await asyncio.to_thread(cli, "list", "--exception", "invalid_address", "--entity", "US01")).stdout
         return out if deal_id in out else None
 
     assert "invalid_address" in await eventually(listed)
+    other = await asyncio.to_thread(cli, "list", "--exception", "period_closed")
+    assert deal_id not in other.stdout
+    bad_filter = await asyncio.to_thread(cli, "list", "--currency", "dollars")
+    assert (bad_filter.returncode, "bad filter" in bad_filter.stdout) == (2, True)
     bad = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", "{not json")
-    assert (bad.returncode, "bad address" in bad.stdout) == (2, True)
+    assert (bad.returncode, "bad resolution" in bad.stdout) == (2, True)
     address = (
         '{"line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"}'
     )
@@ -198,4 +203,39 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert (await handle.result()).outcome is Stage.COMPLETED
     again = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry")
-    assert (again.returncode, "rejected" in again.stdout) == (1, True)
+    assert (again.returncode, "Rejected" in again.stdout or "SagaNotFound" in again.stdout) == (1, True)
+    shown = await asyncio.to_thread(cli, "show", deal_id)
+    assert "resolution: retry_with_address" in shown.stdout  # who and why, in the timeline
+    assert "by " in shown.stdout
+
+
+async def test_finance_cancels_a_parked_saga_from_the_cli(
+    estate: Estate, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    from demo.scenario import NOWHERE
+
+    env = process_env(temporal_env, estate.urls, task_queue, tmp_path)
+    spec = DealSpec("PROC-CANCEL", NOWHERE, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+    started = await estate.trigger.start(deal_id)
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, started.workflow_id)
+    await eventually(lambda: _parked(handle))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "starter.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    no_note = await asyncio.to_thread(cli, "cancel", deal_id)
+    assert no_note.returncode == 2  # --note is required
+    cancelled = await asyncio.to_thread(cli, "cancel", deal_id, "--note", "customer withdrew")
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    result = await handle.result()
+    assert result.outcome is Stage.CANCELLED
+    stripe = await estate.state("stripe")
+    [subscription] = [s for s in stripe["subscriptions"] if s["id"] == result.external_ids["subscription"]]
+    assert subscription["status"] == "canceled"
+
+
+async def _parked(handle: Any) -> bool:
+    return (await handle.query(CustomerToCash.status)).stage is Stage.NEEDS_ATTENTION

@@ -38,6 +38,8 @@ async def api(
     `@pytest.mark.payment_method("pm_…")` gives new billing customers another payment method."""
     marker = request.node.get_closest_marker("payment_method")
     overrides = {"stripe_payment_method": marker.args[0]} if marker else {}
+    settings_marker = request.node.get_closest_marker("settings")
+    overrides |= settings_marker.kwargs if settings_marker else {}
     async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, **overrides) as estate:
         app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -51,6 +53,7 @@ async def api(
         await estate.http.post(crm_admin, json={"url": f"{url}/webhooks/salesforce", "secret": SECRET})
         stripe_hook = {"url": f"{url}/webhooks/stripe", "secret": estate.settings.stripe_webhook_secret}
         await estate.http.post(billing_admin, json=stripe_hook)
+        estate.http.headers["Authorization"] = f"Bearer {estate.settings.api_token.get_secret_value()}"
         try:
             yield estate, url
         finally:
@@ -194,9 +197,13 @@ async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> Non
 
     status = await eventually(parked)
     assert status["problem"]["code"] == "invalid_address"
-    wrong = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "retry_with_address"})
+    queue = (await estate.http.get(f"{url}/sagas", params={"exception": "invalid_address"})).json()
+    assert deal_id in [entry["deal_id"] for entry in queue]
+    wrong = await estate.http.post(
+        f"{url}/deals/{deal_id}/resolve", json={"action": "retry_with_address", "actor": "jane"}
+    )
     assert (wrong.status_code, wrong.json()["error"]) == (409, "resolution_rejected")
-    cancel = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "cancel", "note": "test"})
+    cancel = await estate.http.post(f"{url}/deals/{deal_id}/cancel", json={"actor": "jane", "note": "test"})
     assert cancel.status_code == 200
     result = await estate.client.get_workflow_handle_for(
         CustomerToCash.run, workflow_id_for("salesforce", deal_id)
@@ -206,11 +213,52 @@ async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> Non
     assert (missing.status_code, missing.json()["error"]) == (404, "saga_not_found")
 
 
-async def test_malformed_resolution_is_422(api: Any) -> None:
-    _, url = api
-    async with httpx.AsyncClient() as http:
-        response = await http.post(f"{url}/deals/x/resolve", json={"action": "delete everything"})
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "delete everything", "actor": "jane"},
+        {"action": "retry"},  # who decided is required
+        {"action": "retry", "actor": "   "},
+    ],
+)
+async def test_malformed_resolution_is_422(api: Any, body: dict[str, Any]) -> None:
+    estate, url = api
+    response = await estate.http.post(f"{url}/deals/x/resolve", json=body)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/deals/{deal}/start", None),
+        ("GET", "/deals/{deal}", None),
+        ("GET", "/sagas", None),
+        ("POST", "/deals/{deal}/resolve", {"action": "retry", "actor": "mallory"}),
+        ("POST", "/deals/{deal}/cancel", {"actor": "mallory", "note": "x"}),
+    ],
+)
+@pytest.mark.parametrize("token", [None, "Bearer wrong-token", "Basic YzJjOmMyYw==", "Bearer "])
+async def test_finance_endpoints_need_the_api_token_and_do_nothing_without_it(
+    api: Any, method: str, path: str, body: Any, token: str | None
+) -> None:
+    estate, url = api
+    deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=False)
+    headers = {"Authorization": token} if token else {}
+    async with httpx.AsyncClient() as http:
+        response = await http.request(method, url + path.format(deal=deal_id), json=body, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    await no_saga(estate, deal_id)
+
+
+@pytest.mark.parametrize(
+    "params", [{"currency": "usd"}, {"legal_entity": "XX99"}, {"exception": "x' OR 1=1"}, {"stage": "nope"}]
+)
+async def test_bad_queue_filters_are_422_naming_the_field(api: Any, params: dict[str, str]) -> None:
+    estate, url = api
+    response = await estate.http.get(f"{url}/sagas", params=params)
+    assert response.status_code == 422
+    assert list(params)[0] in json.dumps(response.json())
 
 
 @pytest.mark.payment_method("pm_usBankAccount_success")
@@ -231,7 +279,8 @@ async def test_bank_debit_settles_when_the_billing_webhook_reports_it(api: Any) 
 
 
 @pytest.mark.payment_method("pm_usBankAccount_insufficientFunds")
-async def test_failed_bank_debit_parks_and_cancel_voids_the_invoice(api: Any) -> None:
+@pytest.mark.settings(dunning_days=[])  # no waiting days on a real-time server: write off at once
+async def test_failed_bank_debit_is_written_off_and_cancel_credits_the_invoice(api: Any) -> None:
     estate, url = api
     spec = DealSpec("API-ACH-FAIL", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
     deal_id = await estate.closed_deal(spec)
@@ -242,16 +291,18 @@ async def test_failed_bank_debit_parks_and_cancel_voids_the_invoice(api: Any) ->
         return body if body.get("stage") == "needs_attention" else None
 
     status = await eventually(parked)
-    assert (status["problem"]["stage"], status["problem"]["code"]) == ("settle", "payment_failed")
-    cancel = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "cancel", "note": "no funds"})
+    assert (status["problem"]["stage"], status["problem"]["code"]) == ("settle", "uncollectible")
+    cancel = await estate.http.post(f"{url}/deals/{deal_id}/cancel", json={"actor": "jane", "note": "no funds"})
     assert cancel.status_code == 200
     handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
     assert "erp_credit_memo" in result.external_ids  # the posted ERP invoice was reversed, not deleted
+    assert "erp_bad_debt_reversal" in result.external_ids  # and the write-off's provision released
     stripe = await estate.state("stripe")
     [invoice] = [i for i in stripe["invoices"] if i["id"] == result.external_ids["invoice"]]
-    assert invoice["status"] == "void"
+    [note] = [n for n in stripe["credit_notes"] if n["invoice"] == invoice["id"]]  # sent: credited, not voided
+    assert (note["id"], note["amount"]) == (result.external_ids["credit_note"], invoice["total"])
 
 
 async def _result_when_done(handle: Any) -> Any:

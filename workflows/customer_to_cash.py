@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -42,15 +42,13 @@ with workflow.unsafe.imports_passed_through():
         Problem,
         Resolution,
         ResolutionAction,
+        Resume,
         SagaInput,
         SagaResult,
         SagaStatus,
         Stage,
     )
     from workflows.saga_runtime import Cancelled, Park, SagaRuntime
-
-# How long settle waits for an asynchronous payment outcome before parking (dunning hands over to finance).
-PAYMENT_WAIT = timedelta(days=3)
 
 
 def workflow_id_for(crm: str, deal_id: str) -> str:
@@ -63,8 +61,10 @@ class Undo(StrEnum):
 
     CANCEL_SUBSCRIPTION = "cancel subscription"
     VOID_TAX = "void tax document"
-    VOID_INVOICE = "void billing invoice"
+    VOID_INVOICE = "void billing invoice"  # before the pivot (invoice not yet sent)
+    CREDIT_NOTE = "credit note in billing"  # replaces VOID_INVOICE once the invoice was sent
     CREDIT_MEMO = "credit memo in ERP"
+    REVERSE_BAD_DEBT = "reverse bad debt provision in ERP"
 
 
 @workflow.defn(name="CustomerToCash")
@@ -85,6 +85,10 @@ class CustomerToCash(SagaRuntime):
         self.settled_payment: Payment | None = None
         self.last_event_id: str | None = None
         self.undo: list[Undo] = []
+        self.chosen_golden_id: str | None = None  # finance's pick when the customer match was ambiguous
+        self.sent = False  # the invoice went to the customer: the pivot
+        self.dunned = False
+        self.written_off = False
 
     # ---- the business process -------------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class CustomerToCash(SagaRuntime):
             resolved = await self.call(
                 act.HUB_QUEUE,
                 Names.RESOLVE_CUSTOMER,
-                act.ResolveCustomer(crm=self.args.crm, customer=deal.customer),
+                act.ResolveCustomer(crm=self.args.crm, customer=deal.customer, golden_id=self.chosen_golden_id),
                 act.ResolvedCustomer,
                 retry=policies.HUB_RETRY,
             )
@@ -200,6 +204,21 @@ class CustomerToCash(SagaRuntime):
                 account_id=self.progress.external_ids["crm_account"],
                 refs={"golden_id": self.golden_id, "billing_id": billing_id, "erp_id": erp_id},
             ),
+        )
+        # The deal was read before these customers existed: a CRM account change in between would be lost
+        # without this sync (CustomerMaster skips it when nothing changed since it last pushed).
+        await self.call(
+            act.HUB_QUEUE,
+            Names.SYNC_CUSTOMER_MASTER,
+            act.SyncCustomerMaster(
+                golden_id=self.golden_id,
+                change=act.AccountChange(
+                    crm=self.args.crm,
+                    account_id=self.progress.external_ids["crm_account"],
+                    event_id=f"{self.progress.workflow_id}:onboarded",
+                ),
+            ),
+            retry=policies.HUB_RETRY,
         )
         await self.emit(EventType.CUSTOMER_CREATED, {"golden_id": self.golden_id, **self.customer_refs})
 
@@ -286,7 +305,7 @@ class CustomerToCash(SagaRuntime):
                 legal_entity=deal.legal_entity,
                 currency=deal.currency,
                 issue_date=today,
-                due_date=today,  # charged automatically on issue
+                due_date=today + timedelta(days=self.args.payment_terms_days),
                 lines=[
                     InvoiceLine(
                         product_code=line.product_code,
@@ -348,53 +367,177 @@ class CustomerToCash(SagaRuntime):
         await self.emit(EventType.INVOICE_POSTED, {"erp_invoice": self.progress.external_ids["erp_invoice"]})
 
     async def settle(self) -> None:
-        invoice_id = self.require(self.invoice).external_refs["stripe"]
-        # A new key per finance retry: after a decline, retrying with the old key would replay the decline.
-        self.settled_payment = None
-        payment = await self.call(
-            act.BILLING_QUEUE,
-            Names.COLLECT_PAYMENT,
-            act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("payment", per_round=True)),
-            Payment,
-        )
-        if payment.status is PaymentStatus.PENDING:
-            # e.g. a bank debit: the billing webhook tells the outcome (payment_settled), possibly days later.
-            intent = payment.external_refs.get("stripe")
-            self.log(Stage.SETTLE, "payment pending", f"{intent}: waiting for the billing webhook")
-            settled = await self.wait_for(
-                lambda: self.settled_payment is not None and self.settled_payment.external_refs.get("stripe") == intent,
-                PAYMENT_WAIT,
+        invoice = self.require(self.invoice)
+        invoice_id = invoice.external_refs["stripe"]
+        if not self.sent:
+            # The pivot: once the customer has the invoice, a cancel credits it; it is never voided behind their back.
+            self.cross_pivot()
+            await self.call(
+                act.BILLING_QUEUE,
+                Names.SEND_INVOICE,
+                act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("send")),
             )
-            if not settled:
-                raise Park(
-                    Problem(
-                        stage=Stage.SETTLE,
-                        system="stripe",
-                        code="payment_timeout",
-                        message=f"no payment outcome within {PAYMENT_WAIT}",
-                        error_type="BusinessRuleError",
-                    )
-                )
-            payment = self.require(self.settled_payment)
-        if payment.status is PaymentStatus.FAILED:
+            self.sent = True
+            await self.emit(EventType.INVOICE_SENT, {"invoice": invoice_id, "due_date": invoice.due_date.isoformat()})
+        # A new key per finance retry: after a decline, retrying with the old key would replay the decline.
+        payment = await self.attempt_payment(self.key("payment", per_round=True), until=self.due_at())
+        if not self.succeeded(payment) and not self.dunned:
+            payment = await self.dun(payment)
+        if not self.succeeded(payment):
+            await self.write_off()
             raise Park(
                 Problem(
                     stage=Stage.SETTLE,
                     system="stripe",
-                    code="payment_failed",
-                    message=f"payment {payment.external_refs.get('stripe')} failed; retry once the customer's "
-                    "payment method is fixed, or cancel",
+                    code="uncollectible",
+                    message=f"invoice {invoice.number or invoice_id} unpaid after dunning "
+                    f"({self.describe(payment)}); marked uncollectible and provisioned as bad debt. Retry once the "
+                    "customer's payment method is fixed, or cancel to credit the invoice",
                     error_type="BusinessRuleError",
                 )
             )
+        payment = self.require(payment)
+        if self.written_off:
+            await self.reverse_bad_debt()  # paid after all: the provision goes
         self.payment = payment
-        self.undo.clear()  # pivot: money moved; from here the saga only goes forward
+        self.undo.clear()  # money moved: from here the saga only goes forward
         self.ids(payment=payment.external_refs["stripe"])
         self.totals(paid=payment.amount.amount, fee=payment.fee.amount if payment.fee else 0)
         await self.emit(
             EventType.PAYMENT_SETTLED,
             {"payment": payment.external_refs["stripe"], "amount": payment.amount.amount},
         )
+
+    async def attempt_payment(self, key: str, until: timedelta) -> Payment:
+        """Collect once; a pending payment (bank debit) waits up to `until` for the billing webhook's outcome."""
+        invoice = self.require(self.invoice)
+        try:
+            payment = await self.call(
+                act.BILLING_QUEUE,
+                Names.COLLECT_PAYMENT,
+                act.InvoiceAction(invoice_id=invoice.external_refs["stripe"], idempotency_key=key),
+                Payment,
+            )
+        except ActivityError as err:
+            problem = self.problem_from(Stage.SETTLE, err)
+            if problem.error_type != "BusinessRuleError":
+                raise  # billing unavailable or broken: park as such, this is not the customer's failure
+            self.log(Stage.SETTLE, f"payment {problem.code}", problem.message)
+            return Payment(
+                invoice_id=invoice.external_refs["stripe"], amount=invoice.total, status=PaymentStatus.FAILED
+            )
+        return await self.outcome_of(payment, until)
+
+    async def outcome_of(self, payment: Payment, until: timedelta) -> Payment:
+        """The payment's outcome once the billing webhook reports it, or `payment` as it is after `until`."""
+        if payment.status is not PaymentStatus.PENDING:
+            return payment
+        intent = payment.external_refs.get("stripe")
+        self.log(Stage.SETTLE, "payment pending", f"{intent}: waiting for the billing webhook")
+
+        def reported() -> bool:
+            news = self.settled_payment
+            return news is not None and (self.succeeded(news) or news.external_refs.get("stripe") == intent)
+
+        if await self.wait_for(reported, until):
+            return self.require(self.settled_payment)
+        return payment
+
+    async def dun(self, last: Payment) -> Payment:
+        """Remind and retry on the dunning schedule (days after the first failure or missed due date)."""
+        await self.enter(Stage.DUNNING)
+        self.dunned = True
+        started = workflow.now()
+        days = self.args.dunning_days
+        for n, day in enumerate(days, start=1):
+            if await self.wait_for(self.paid_meanwhile, started + timedelta(days=day) - workflow.now()):
+                return self.require(self.settled_payment)
+            invoice_id = self.require(self.invoice).external_refs["stripe"]
+            await self.emit(
+                EventType.PAYMENT_REMINDER,
+                {"invoice": invoice_id, "reminder": n, "of": len(days), "last_outcome": self.describe(last)},
+            )
+            # The next retry is the deadline for this one's outcome; the last one gets a day.
+            until = timedelta(days=days[n] - day) if n < len(days) else timedelta(days=1)
+            if last.status is PaymentStatus.PENDING:
+                last = await self.outcome_of(last, until)  # still clearing: no second debit on top of it
+            else:
+                last = await self.attempt_payment(self.key(f"payment:dunning-{n}", per_round=True), until)
+            self.log(Stage.DUNNING, f"retry {n}/{len(days)}", self.describe(last))
+            if self.succeeded(last):
+                return last
+        return last
+
+    def paid_meanwhile(self) -> bool:
+        return self.settled_payment is not None and self.succeeded(self.settled_payment)
+
+    async def write_off(self) -> None:
+        """Mark the invoice uncollectible in billing and provision it in the ERP (allowance method: the AR
+        invoice stays open, so a late payment still applies to it). Once per saga."""
+        if self.written_off:
+            return
+        invoice = self.require(self.invoice)
+        invoice_id = invoice.external_refs["stripe"]
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.MARK_UNCOLLECTIBLE,
+            act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("uncollectible")),
+        )
+        self.register(Undo.REVERSE_BAD_DEBT)
+        journal = await self.call(
+            act.ERP_QUEUE,
+            Names.POST_JOURNAL,
+            act.PostJournal(entry=self.bad_debt_entry(reverse=False)),
+            str,
+        )
+        self.ids(erp_bad_debt=journal)
+        self.written_off = True
+        await self.emit(EventType.INVOICE_UNCOLLECTIBLE, {"invoice": invoice_id, "erp_journal": journal})
+
+    async def reverse_bad_debt(self) -> None:
+        journal = await self.call(
+            act.ERP_QUEUE,
+            Names.POST_JOURNAL,
+            act.PostJournal(entry=self.bad_debt_entry(reverse=True)),
+            str,
+            retry=policies.COMPENSATION_RETRY if self.progress.stage is Stage.COMPENSATING else policies.VENDOR_RETRY,
+        )
+        self.ids(erp_bad_debt_reversal=journal)
+        self.written_off = False
+        if Undo.REVERSE_BAD_DEBT in self.undo:
+            self.undo.remove(Undo.REVERSE_BAD_DEBT)
+
+    def bad_debt_entry(self, *, reverse: bool) -> JournalEntry:
+        invoice = self.require(self.invoice)
+        invoice_id = invoice.external_refs["stripe"]
+        expense, allowance = GL_ACCOUNTS["bad_debt_expense"], GL_ACCOUNTS["allowance_doubtful_accounts"]
+        debit, credit = (allowance, expense) if reverse else (expense, allowance)
+        return JournalEntry(
+            external_id=f"baddebt-{'rev-' if reverse else ''}{invoice_id}",
+            legal_entity=invoice.legal_entity,
+            date=workflow.now().date(),
+            memo=f"{'Reverse b' if reverse else 'B'}ad debt provision for invoice {invoice.number or invoice_id}",
+            lines=[
+                JournalLine(account=debit, debit=invoice.total, memo="bad debt provision"),
+                JournalLine(account=credit, credit=invoice.total, memo="bad debt provision"),
+            ],
+        )
+
+    def due_at(self) -> timedelta:
+        """Time left until the invoice's due date (end of that day, in UTC): the settlement deadline."""
+        due = self.require(self.invoice).due_date
+        end_of_due_day = datetime.combine(due + timedelta(days=1), time.min, tzinfo=UTC)
+        return max(end_of_due_day - workflow.now(), timedelta(seconds=1))
+
+    @staticmethod
+    def succeeded(payment: Payment | None) -> bool:
+        return payment is not None and payment.status is PaymentStatus.SUCCEEDED
+
+    @staticmethod
+    def describe(payment: Payment | None) -> str:
+        if payment is None:
+            return "no payment"
+        return f"{payment.external_refs.get('stripe', '?')} {payment.status.value}"
 
     async def apply_cash(self) -> None:
         payment, deal = self.require(self.payment), self.require(self.deal)
@@ -436,13 +579,20 @@ class CustomerToCash(SagaRuntime):
         if undo not in self.undo:
             self.undo.append(undo)
 
+    def cross_pivot(self) -> None:
+        """The invoice is about to reach the customer: from now on cancelling credits it instead of voiding it."""
+        self.undo = [Undo.CREDIT_NOTE if undo is Undo.VOID_INVOICE else undo for undo in self.undo]
+
     async def compensate(self) -> None:
-        """Undo in reverse order; in finance nothing is deleted: void, cancel, credit."""
+        """Undo in reverse order; in finance nothing is deleted: void, cancel, credit. Each undo is idempotent
+        and skipped when its step never confirmed a record (a timed-out call is looked up by its key/id)."""
         await self.enter(Stage.COMPENSATING)
         ids = self.progress.external_ids
         for undo in reversed(self.undo):
             target = {
+                Undo.REVERSE_BAD_DEBT: ids.get("erp_bad_debt"),
                 Undo.CREDIT_MEMO: ids.get("erp_invoice"),
+                Undo.CREDIT_NOTE: ids.get("invoice"),
                 Undo.VOID_INVOICE: ids.get("invoice"),
                 Undo.VOID_TAX: ids.get("tax_document"),
                 Undo.CANCEL_SUBSCRIPTION: ids.get("subscription"),
@@ -460,7 +610,9 @@ class CustomerToCash(SagaRuntime):
 
     async def run_undo(self, undo: Undo, target: str) -> None:
         retry = policies.COMPENSATION_RETRY
-        if undo is Undo.CREDIT_MEMO:
+        if undo is Undo.REVERSE_BAD_DEBT:
+            await self.reverse_bad_debt()
+        elif undo is Undo.CREDIT_MEMO:
             memo = await self.call(
                 act.ERP_QUEUE,
                 Names.POST_CREDIT_MEMO,
@@ -473,6 +625,16 @@ class CustomerToCash(SagaRuntime):
                 retry=retry,
             )
             self.ids(erp_credit_memo=memo)
+        elif undo is Undo.CREDIT_NOTE:
+            note = await self.call(
+                act.BILLING_QUEUE,
+                Names.CREDIT_INVOICE,
+                act.CreditInvoice(invoice_id=target, reason="order_change", idempotency_key=self.key("credit-note")),
+                str | None,
+                retry=retry,
+            )
+            if note:
+                self.ids(credit_note=note)
         elif undo is Undo.VOID_INVOICE:
             await self.call(
                 act.BILLING_QUEUE,
@@ -502,6 +664,8 @@ class CustomerToCash(SagaRuntime):
         if resolution.corrected_address is not None and self.deal is not None:
             customer = self.deal.customer.model_copy(update={"address": resolution.corrected_address})
             self.deal = self.deal.model_copy(update={"customer": customer})
+        if resolution.golden_customer_id is not None:
+            self.chosen_golden_id = resolution.golden_customer_id
 
     @workflow.query
     def status(self) -> SagaStatus:
@@ -509,7 +673,9 @@ class CustomerToCash(SagaRuntime):
 
     @workflow.update
     async def resolve(self, resolution: Resolution) -> SagaStatus:
-        """Finance's decision on a parked saga; returns the status as it was when accepted."""
+        """Finance's decision on a parked saga; returns the status as it was when accepted.
+
+        The update (who, what, why) is in the workflow history; the timeline repeats it for the status query."""
         self.decision = resolution
         self.log(
             self.progress.stage,
@@ -520,20 +686,44 @@ class CustomerToCash(SagaRuntime):
 
     @resolve.validator
     def validate_resolve(self, resolution: Resolution) -> None:
+        """Rejects nonsense before it reaches the history (a rejected update leaves no event)."""
         problem = self.progress.problem
         if problem is None or self.decision is not None:
             raise ValueError(f"saga is not waiting for a decision (stage {self.progress.stage})")
-        if resolution.action is ResolutionAction.RETRY_WITH_ADDRESS:
-            if resolution.corrected_address is None:
-                raise ValueError("retry_with_address needs corrected_address")
-            if problem.code != "invalid_address":
-                raise ValueError(f"the problem is {problem.code}, not an address: use retry or cancel")
+        needs = {
+            ResolutionAction.RETRY_WITH_ADDRESS: ("invalid_address", "corrected_address", resolution.corrected_address),
+            ResolutionAction.RETRY_WITH_CUSTOMER: (
+                "customer_ambiguous",
+                "golden_customer_id",
+                resolution.golden_customer_id,
+            ),
+        }
+        if resolution.action in needs:
+            code, field, value = needs[resolution.action]
+            if value is None:
+                raise ValueError(f"{resolution.action} needs {field}")
+            if problem.code != code:
+                raise ValueError(f"the problem is {problem.code}, not {code}: use retry or cancel")
+        elif resolution.corrected_address is not None or resolution.golden_customer_id is not None:
+            raise ValueError(f"{resolution.action} takes no corrected data; use retry_with_address/customer")
+        if resolution.action is ResolutionAction.CANCEL:
+            if not (resolution.note or "").strip():
+                raise ValueError("cancel needs a note saying why (it is kept in the saga's history)")
+            if self.payment is not None:
+                raise ValueError(
+                    "the customer has paid: the saga only moves forward now (retry); a refund or credit note "
+                    "for a paid invoice is finance's decision in billing"
+                )
 
     @workflow.signal
-    def resume(self) -> None:
+    def resume(self, request: Resume | None = None) -> None:
         """Retry the parked stage as it is (e.g. after fixing the vendor side); ignored when not parked."""
+        request = request or Resume()
         if self.progress.problem is not None and self.decision is None:
-            self.decision = Resolution(action=ResolutionAction.RETRY, note="resume signal")
+            self.decision = Resolution(action=ResolutionAction.RETRY, actor=request.actor, note=request.note)
+            self.log(self.progress.stage, "resolution: retry (resume signal)", f"by {request.actor}: {request.note}")
+        else:
+            self.log(self.progress.stage, "resume signal ignored", "not waiting for a decision")
 
     @workflow.signal
     def payment_settled(self, payment: Payment) -> None:

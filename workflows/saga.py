@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from canonical import Address
 
@@ -18,6 +18,7 @@ class Stage(StrEnum):
     POST = "post"
     SETTLE = "settle"
     APPLY = "apply"
+    DUNNING = "dunning"  # inside settle: reminders and payment retries on the dunning schedule
     COMPLETED = "completed"
     NEEDS_ATTENTION = "needs_attention"
     COMPENSATING = "compensating"
@@ -28,6 +29,20 @@ class SagaInput(BaseModel):
     crm: str = "salesforce"
     deal_id: str
     activity_timeout: timedelta = Field(default=timedelta(seconds=30), description="start-to-close per vendor call")
+    payment_terms_days: int = Field(
+        default=3, ge=0, le=120, description="invoice due date = issue date + terms; the settlement deadline"
+    )
+    dunning_days: list[int] = Field(
+        default_factory=lambda: [1, 3, 7],
+        description="payment retries, in days after the first failure (or the missed due date); strictly increasing",
+    )
+
+    @field_validator("dunning_days")
+    @classmethod
+    def _increasing(cls, days: list[int]) -> list[int]:
+        if any(day <= 0 for day in days) or days != sorted(set(days)):
+            raise ValueError("dunning_days must be positive and strictly increasing")
+        return days
 
 
 class Problem(BaseModel):
@@ -41,18 +56,27 @@ class Problem(BaseModel):
 
 
 class ResolutionAction(StrEnum):
-    RETRY = "retry"
-    RETRY_WITH_ADDRESS = "retry_with_address"
-    CANCEL = "cancel"
+    RETRY = "retry"  # run the parked stage again as it is (after fixing something outside c2c)
+    RETRY_WITH_ADDRESS = "retry_with_address"  # invalid_address: retry with `corrected_address`
+    RETRY_WITH_CUSTOMER = "retry_with_customer"  # customer_ambiguous: retry with the chosen `golden_customer_id`
+    CANCEL = "cancel"  # compensate what was done, in reverse, and end the saga as cancelled
 
 
 class Resolution(BaseModel):
-    """Finance's decision on a parked saga (the `resolve` update)."""
+    """Finance's decision on a parked saga (the `resolve` update). Who and why are kept in the history."""
 
     action: ResolutionAction
     corrected_address: Address | None = None
-    note: str | None = None
-    actor: str = "finance"
+    golden_customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=1000, description="why; required to cancel")
+    actor: str = Field(min_length=1, max_length=100, pattern=r"\S", description="who decided (user or service)")
+
+
+class Resume(BaseModel):
+    """The `resume` signal's optional argument: retry the parked stage as it is."""
+
+    actor: str = Field(default="unknown (resume signal)", min_length=1, max_length=100)
+    note: str = Field(default="resume signal", max_length=1000)
 
 
 class TimelineEntry(BaseModel):

@@ -38,7 +38,8 @@ class SagaRuntime:
 
     def __init__(self, activity_timeout: timedelta = policies.ACTIVITY_TIMEOUT) -> None:
         self.activity_timeout = activity_timeout
-        self.rounds: dict[Stage, int] = {}
+        self.rounds: dict[Stage, int] = {}  # finance retries per stage
+        self.running: Stage | None = None  # the stage `stage()` is running (progress.stage may say dunning)
         self.decision: Resolution | None = None
 
     def apply(self, resolution: Resolution) -> None:
@@ -46,6 +47,7 @@ class SagaRuntime:
 
     async def stage(self, stage: Stage, step: Callable[[], Awaitable[None]]) -> None:
         """Run a stage; on a failure that retries cannot fix, park and follow finance's decision."""
+        self.running = stage
         while True:
             await self.enter(stage)
             try:
@@ -141,7 +143,7 @@ class SagaRuntime:
     def key(self, step: str, *, per_round: bool = False) -> str:
         """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""
         key = f"{self.progress.workflow_id}:{step}"
-        rounds = self.rounds.get(self.progress.stage, 0) if per_round else 0
+        rounds = self.rounds.get(self.running, 0) if per_round and self.running else 0
         return f"{key}:r{rounds}" if rounds else key
 
     def ids(self, **ids: str) -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -52,10 +53,29 @@ async def record() -> None:
                     return (await parked.query(CustomerToCash.status)).stage is Stage.NEEDS_ATTENTION
 
                 await eventually(is_parked)
-                fix = Resolution(action=ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=GOOD_ADDRESS)
+                fix = Resolution(
+                    action=ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=GOOD_ADDRESS, actor="recorder"
+                )
                 await parked.execute_update(CustomerToCash.resolve, fix)
                 await parked.result()
-                for name, handle in (("completed", completed), ("parked_then_corrected", parked)):
+
+                # Parked after invoicing (the ERP refuses the invoice), then cancelled: a compensated saga.
+                await estate.fault(
+                    "netsuite", method="PUT", path_prefix="/services/rest/record/v1/invoice", kind="status", status=400
+                )
+                deal_id = await estate.closed_deal(replace(USD_DEAL, key=f"{USD_DEAL.key}-CANCEL"))
+                started = await estate.trigger.start(deal_id)
+                cancelled = estate.client.get_workflow_handle_for(CustomerToCash.run, started.workflow_id)
+
+                async def cancelled_parked() -> bool:
+                    return (await cancelled.query(CustomerToCash.status)).stage is Stage.NEEDS_ATTENTION
+
+                await eventually(cancelled_parked)
+                cancel = Resolution(action=ResolutionAction.CANCEL, note="recorded cancel", actor="recorder")
+                await cancelled.execute_update(CustomerToCash.resolve, cancel)
+                await cancelled.result()
+                recorded = (("completed", completed), ("parked_then_corrected", parked), ("compensated", cancelled))
+                for name, handle in recorded:
                     history = await handle.fetch_history()
                     (HISTORIES / f"customer_to_cash_{name}.json").write_text(history.to_json())
     finally:

@@ -161,7 +161,9 @@ async def test_rejected_address_parks_saga_and_a_corrected_address_completes_it(
     assert found.typed_search_attributes.get(search_attributes.STAGE) == Stage.NEEDS_ATTENTION.value
     assert found.typed_search_attributes.get(search_attributes.CURRENCY) == "USD"
 
-    fix = Resolution(action=ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=GOOD_ADDRESS, note="ops ticket 42")
+    fix = Resolution(
+        action=ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=GOOD_ADDRESS, note="ops ticket 42", actor="ops"
+    )
     await handle.execute_update(CustomerToCash.resolve, fix)
     result = await handle.result()
     assert result.outcome is Stage.COMPLETED
@@ -171,7 +173,7 @@ async def test_rejected_address_parks_saga_and_a_corrected_address_completes_it(
 async def test_cancelling_a_parked_saga_voids_and_cancels_what_it_created(estate: Estate) -> None:
     deal_id, handle = await start(estate, PARKED_DEAL)
     await parked(estate, handle)
-    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="lost deal"))
+    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="lost deal", actor="ops"))
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
     stripe = await estate.state("stripe")

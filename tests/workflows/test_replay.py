@@ -15,7 +15,11 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_histories_are_checked_in() -> None:
-    assert {p.stem for p in HISTORIES} >= {"customer_to_cash_completed", "customer_to_cash_parked_then_corrected"}
+    assert {p.stem for p in HISTORIES} >= {
+        "customer_to_cash_completed",
+        "customer_to_cash_parked_then_corrected",
+        "customer_to_cash_compensated",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

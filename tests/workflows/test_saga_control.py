@@ -1,7 +1,8 @@
 """Saga control flow on the time-skipping server with activities re-declared by name (no vendors).
 
 The emulator-backed end-to-end tests live in test_customer_to_cash.py; these cover what needs timers
-or precise failure injection: pending payments, dunning timeout, parking rules and finance decisions.
+or precise failure injection: pending payments, dunning, write-off, parking rules and finance decisions.
+No test sleeps for real: the time-skipping server jumps over the days of the dunning schedule.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -23,10 +23,10 @@ from temporalio.worker import Worker
 
 from activities import contracts as act
 from activities.contracts import Names
-from canonical import Invoice, Payment, PaymentStatus, Subscription, SubscriptionItem
+from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, SubscriptionItem
 from tests.factories import make_deal, make_payment, make_quote, with_billing_id
-from workflows.customer_to_cash import PAYMENT_WAIT, CustomerToCash
-from workflows.saga import Resolution, ResolutionAction, SagaInput, Stage
+from workflows.customer_to_cash import CustomerToCash
+from workflows.saga import Resolution, ResolutionAction, Resume, SagaInput, Stage
 
 
 @dataclass
@@ -37,12 +37,27 @@ class FakeEstate:
     keys: list[str] = field(default_factory=list)
     payment_results: list[PaymentStatus | str] = field(default_factory=lambda: [PaymentStatus.SUCCEEDED])
     deal_changes: dict[str, Any] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)  # business event types, in order
+    journals: list[str] = field(default_factory=list)  # ERP journal external ids, in order
+    failures: dict[str, int] = field(default_factory=dict)  # activity name -> transient failures before success
+    problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # activity name -> (system, code) refusal
 
     def activities(self) -> list[Callable[..., Any]]:
         estate = self
 
         def record(name: str) -> None:
             estate.calls.append(name)
+            if estate.failures.get(name):
+                estate.failures[name] -= 1
+                raise ApplicationError(f"{name}: 503", {"system": "fake", "code": "unavailable"}, type="TransientError")
+            if name in estate.problems:
+                system, code = estate.problems[name]
+                raise ApplicationError(
+                    f"{system}: {code}",
+                    {"system": system, "code": code, "message": f"{code} (fake)"},
+                    type="BusinessRuleError",
+                    non_retryable=True,
+                )
 
         @activity.defn(name=Names.FETCH_DEAL)
         async def fetch_deal(args: act.FetchDeal) -> Any:
@@ -51,8 +66,25 @@ class FakeEstate:
 
         @activity.defn(name=Names.RESOLVE_CUSTOMER)
         async def resolve_customer(args: act.ResolveCustomer) -> act.ResolvedCustomer:
-            record(Names.RESOLVE_CUSTOMER)
-            return act.ResolvedCustomer(golden_id="gc_test", legal_name="Acme Corp", created=True, refs={})
+            if args.golden_id is None:
+                record(Names.RESOLVE_CUSTOMER)
+            else:
+                estate.calls.append(f"{Names.RESOLVE_CUSTOMER}:{args.golden_id}")
+            return act.ResolvedCustomer(
+                golden_id=args.golden_id or "gc_test", legal_name="Acme Corp", created=True, refs={}
+            )
+
+        @activity.defn(name=Names.RECORD_EVENT)
+        async def record_event(event: BusinessEvent) -> bool:
+            record(Names.RECORD_EVENT)
+            estate.events.append(event.type)
+            return True
+
+        @activity.defn(name=Names.POST_JOURNAL)
+        async def post_journal(args: act.PostJournal) -> str:
+            record(Names.POST_JOURNAL)
+            estate.journals.append(args.entry.external_id)
+            return f"je-{len(estate.journals)}"
 
         @activity.defn(name=Names.BILLING_CUSTOMER)
         async def billing_customer(args: act.UpsertBillingCustomer) -> str:
@@ -123,6 +155,8 @@ class FakeEstate:
         return [
             fetch_deal,
             resolve_customer,
+            record_event,
+            post_journal,
             billing_customer,
             erp_customer,
             ensure_prices,
@@ -134,14 +168,16 @@ class FakeEstate:
             plain(Names.CREATE_BILLING_CUSTOMER, "cus_test"),
             plain(Names.LINK_REFS),
             plain(Names.WRITE_BACK),
-            plain(Names.RECORD_EVENT, True),
             plain(Names.RECORD_FACT),
             plain(Names.POST_INVOICE, "201"),
             plain(Names.COMMIT_TAX),
             plain(Names.APPLY_PAYMENT, "301"),
-            plain(Names.POST_JOURNAL, "401"),
             plain(Names.POST_CREDIT_MEMO, "501"),
             plain(Names.VOID_INVOICE),
+            plain(Names.SEND_INVOICE),
+            plain(Names.MARK_UNCOLLECTIBLE),
+            plain(Names.CREDIT_INVOICE, "cn_test"),
+            plain(Names.SYNC_CUSTOMER_MASTER),
             plain(Names.VOID_TAX),
             plain(Names.CANCEL_SUBSCRIPTION),
         ]
@@ -192,13 +228,34 @@ async def start(env: WorkflowEnvironment, task_queue: str) -> WorkflowHandle[Any
     )
 
 
-async def wait_stage(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], stage: Stage) -> Any:
+async def wait_stage(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], stage: Stage, step: timedelta = timedelta(seconds=1)
+) -> Any:
+    """Poll the status, moving the test server's clock by `step` between polls (larger for the dunning days)."""
     for _ in range(200):
         status = await handle.query(CustomerToCash.status)
         if status.stage is stage:
             return status
-        await env.sleep(timedelta(seconds=1))
+        await env.sleep(step)
     raise AssertionError(f"saga never reached {stage}; last {status.stage}")
+
+
+FINANCE = "jane@finance"
+
+
+def decision(action: ResolutionAction, **fields: Any) -> Resolution:
+    return Resolution(action=action, actor=FINANCE, **fields)
+
+
+def undo_calls(estate: FakeEstate) -> list[str]:
+    names = {
+        Names.POST_CREDIT_MEMO,
+        Names.VOID_INVOICE,
+        Names.CREDIT_INVOICE,
+        Names.VOID_TAX,
+        Names.CANCEL_SUBSCRIPTION,
+    }
+    return [c for c in estate.calls if c in names]
 
 
 async def test_pending_payment_settles_when_the_billing_webhook_signals(saga_env: Any) -> None:
@@ -210,33 +267,115 @@ async def test_pending_payment_settles_when_the_billing_webhook_signals(saga_env
     result = await handle.result()
     assert result.outcome is Stage.COMPLETED
     assert result.totals["paid"] == 525_53
+    assert estate.calls.index(Names.SEND_INVOICE) < estate.calls.index(Names.COLLECT_PAYMENT)
 
 
-async def test_payment_with_no_outcome_for_three_days_parks_for_finance(saga_env: Any) -> None:
+async def test_declined_card_is_dunned_on_schedule_until_a_retry_succeeds(saga_env: Any) -> None:
     env, estate, queue = saga_env
-    estate.payment_results = [PaymentStatus.PENDING, PaymentStatus.SUCCEEDED]
+    estate.payment_results = ["declined", "declined", PaymentStatus.SUCCEEDED]
     handle = await start(env, queue)
-    await wait_stage(env, handle, Stage.SETTLE)
-    await env.sleep(PAYMENT_WAIT + timedelta(minutes=1))
-    status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
-    assert status.problem.code == "payment_timeout"
-    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.RETRY))
-    assert (await handle.result()).outcome is Stage.COMPLETED
+    await wait_stage(env, handle, Stage.DUNNING)
+    started = await env.get_current_time()
+    result = await handle.result()
+    assert result.outcome is Stage.COMPLETED
+    assert await env.get_current_time() - started >= timedelta(days=3)  # retries on days 1 and 3, not at once
+    payment_keys = [k for k in estate.keys if ":payment" in k]
+    assert payment_keys == [f"{handle.id}:payment", f"{handle.id}:payment:dunning-1", f"{handle.id}:payment:dunning-2"]
+    assert estate.events.count(EventType.PAYMENT_REMINDER) == 2
+    assert Names.MARK_UNCOLLECTIBLE not in estate.calls
 
 
-async def test_declined_card_parks_and_a_retry_uses_a_new_payment_key(saga_env: Any) -> None:
+async def test_no_payment_by_the_due_date_starts_dunning_and_a_late_webhook_ends_it(saga_env: Any) -> None:
     env, estate, queue = saga_env
-    estate.payment_results = ["declined", PaymentStatus.SUCCEEDED]
+    estate.payment_results = [PaymentStatus.PENDING]
+    handle = await start(env, queue)
+    await wait_stage(
+        env, handle, Stage.DUNNING, step=timedelta(hours=1)
+    )  # terms: 3 days; the debit never reported back
+    assert estate.events.count(EventType.PAYMENT_REMINDER) == 0
+    await env.sleep(timedelta(days=1, hours=1))
+    await handle.signal(CustomerToCash.payment_settled, make_payment("in_1", 525_53))
+    assert (await handle.result()).outcome is Stage.COMPLETED
+    assert estate.events.count(EventType.PAYMENT_REMINDER) == 1
+    assert estate.calls.count(Names.COLLECT_PAYMENT) == 1  # no second debit on top of a pending one
+
+
+async def test_unpaid_after_dunning_is_written_off_and_parked_then_a_retry_reverses_the_provision(
+    saga_env: Any,
+) -> None:
+    env, estate, queue = saga_env
+    estate.payment_results = ["declined", "declined", "declined", "declined", PaymentStatus.SUCCEEDED]
+    handle = await start(env, queue)
+    status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION, step=timedelta(hours=2))
+    assert (status.problem.stage, status.problem.code) == (Stage.SETTLE, "uncollectible")
+    assert estate.events.count(EventType.PAYMENT_REMINDER) == 3
+    assert Names.MARK_UNCOLLECTIBLE in estate.calls
+    assert estate.journals == ["baddebt-in_1"]
+    assert EventType.INVOICE_UNCOLLECTIBLE in estate.events
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.RETRY, note="card updated"))
+    result = await handle.result()
+    assert result.outcome is Stage.COMPLETED
+    assert estate.journals[:2] == ["baddebt-in_1", "baddebt-rev-in_1"]
+    assert estate.calls.count(Names.COLLECT_PAYMENT) == 5  # first try, 3 dunning retries, finance's retry
+
+
+async def test_cancel_after_write_off_credits_the_sent_invoice_and_releases_the_provision(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.payment_results = ["declined"]
+    handle = await start(env, queue)
+    await wait_stage(env, handle, Stage.NEEDS_ATTENTION, step=timedelta(hours=2))
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.CANCEL, note="customer walked"))
+    result = await handle.result()
+    assert result.outcome is Stage.CANCELLED
+    # Past the pivot (the invoice was sent): a credit note, never a void.
+    assert undo_calls(estate) == [
+        Names.POST_CREDIT_MEMO,
+        Names.CREDIT_INVOICE,
+        Names.VOID_TAX,
+        Names.CANCEL_SUBSCRIPTION,
+    ]
+    assert estate.journals == ["baddebt-in_1", "baddebt-rev-in_1"]
+    assert result.external_ids["erp_credit_memo"] == "501"
+    assert result.external_ids["credit_note"] == "cn_test"
+
+
+async def test_cancel_before_the_invoice_was_sent_voids_it(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.problems[Names.POST_INVOICE] = ("netsuite", "period_closed")
     handle = await start(env, queue)
     status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
-    assert (status.problem.system, status.problem.code) == ("stripe", "card_declined")
-    assert status.problem.message == "Your card was declined."
-    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-    assert "**Needs attention** at stage `settle`: stripe/card_declined" in metadata.current_details  # shown in the UI
-    await handle.signal(CustomerToCash.resume)
-    assert (await handle.result()).outcome is Stage.COMPLETED
-    payment_keys = [k for k in estate.keys if k.endswith(":payment") or ":payment:" in k]
-    assert payment_keys == [f"{handle.id}:payment", f"{handle.id}:payment:r1"]
+    assert status.problem.stage is Stage.POST
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.CANCEL, note="deal lost"))
+    result = await handle.result()
+    assert result.outcome is Stage.CANCELLED
+    # The ERP call was refused, so there is no ERP invoice to credit: that undo is skipped.
+    assert undo_calls(estate) == [Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION]
+    assert Names.SEND_INVOICE not in estate.calls
+
+
+async def test_each_compensation_runs_once_however_often_its_activity_is_retried(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.problems[Names.COMMIT_TAX] = ("avatax", "company_inactive")
+    estate.failures = {Names.POST_CREDIT_MEMO: 2, Names.VOID_INVOICE: 2, Names.VOID_TAX: 1}
+    handle = await start(env, queue)
+    await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.CANCEL, note="test"))
+    assert (await handle.result()).outcome is Stage.CANCELLED
+    # Attempts are retries of one activity each (same inputs, same key), not repeated undo steps.
+    assert undo_calls(estate) == [
+        *[Names.POST_CREDIT_MEMO] * 3,
+        *[Names.VOID_INVOICE] * 3,
+        *[Names.VOID_TAX] * 2,
+        Names.CANCEL_SUBSCRIPTION,
+    ]
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    for name in (Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION):
+        assert scheduled.count(name) == 1, name
 
 
 async def test_resolution_is_rejected_when_the_saga_is_not_parked(saga_env: Any) -> None:
@@ -245,42 +384,88 @@ async def test_resolution_is_rejected_when_the_saga_is_not_parked(saga_env: Any)
     handle = await start(env, queue)
     await wait_stage(env, handle, Stage.SETTLE)
     with pytest.raises(WorkflowUpdateFailedError) as rejected:
-        await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL))
+        await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.CANCEL, note="x"))
     assert "not waiting for a decision" in str(rejected.value.cause)
     await handle.signal(CustomerToCash.payment_settled, make_payment("in_1", 525_53))
     assert (await handle.result()).outcome is Stage.COMPLETED
 
 
-async def test_address_fix_is_only_accepted_for_an_address_problem(saga_env: Any) -> None:
+@pytest.mark.parametrize(
+    ("resolution", "message"),
+    [
+        (decision(ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=make_deal().customer.address), "not invalid"),
+        (decision(ResolutionAction.RETRY_WITH_ADDRESS), "needs corrected_address"),
+        (decision(ResolutionAction.RETRY_WITH_CUSTOMER, golden_customer_id="gc_other"), "not customer_ambiguous"),
+        (decision(ResolutionAction.RETRY, golden_customer_id="gc_other"), "takes no corrected data"),
+        (decision(ResolutionAction.CANCEL), "cancel needs a note"),
+        (decision(ResolutionAction.CANCEL, note="   "), "cancel needs a note"),
+    ],
+)
+async def test_the_validator_refuses_decisions_that_do_not_fit_and_history_stays_clean(
+    saga_env: Any, resolution: Resolution, message: str
+) -> None:
     env, estate, queue = saga_env
-    estate.payment_results = ["declined", PaymentStatus.SUCCEEDED]
+    estate.problems[Names.POST_INVOICE] = ("netsuite", "period_closed")
     handle = await start(env, queue)
     await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
-    bad = Resolution(action=ResolutionAction.RETRY_WITH_ADDRESS, corrected_address=make_deal().customer.address)
     with pytest.raises(WorkflowUpdateFailedError) as rejected:
-        await handle.execute_update(CustomerToCash.resolve, bad)
-    assert "not an address" in str(rejected.value.cause)
-    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.RETRY))
+        await handle.execute_update(CustomerToCash.resolve, resolution)
+    assert message in str(rejected.value.cause)
+    history = await handle.fetch_history()
+    assert not [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    del estate.problems[Names.POST_INVOICE]
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.RETRY, note="period reopened"))
     assert (await handle.result()).outcome is Stage.COMPLETED
 
 
-async def test_cancel_after_invoice_compensates_in_reverse_order(saga_env: Any) -> None:
+async def test_who_resolved_and_why_is_in_the_history(saga_env: Any) -> None:
     env, estate, queue = saga_env
-    estate.payment_results = ["declined"]
+    estate.problems[Names.POST_INVOICE] = ("netsuite", "period_closed")
     handle = await start(env, queue)
     await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
+    del estate.problems[Names.POST_INVOICE]
+    await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.RETRY, note="reopened Nov"))
+    await handle.result()
+    history = await handle.fetch_history()
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(accepted) == 1
+    payloads = accepted[0].accepted_request.input.args.payloads
+    [recorded] = await env.client.data_converter.decode(payloads, [Resolution])
+    assert (recorded.actor, recorded.note, recorded.action) == (FINANCE, "reopened Nov", ResolutionAction.RETRY)
+
+
+async def test_cancel_is_refused_once_the_customer_has_paid(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.problems[Names.APPLY_PAYMENT] = ("netsuite", "period_closed")
+    handle = await start(env, queue)
+    status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
+    assert status.problem.stage is Stage.APPLY
+    with pytest.raises(WorkflowUpdateFailedError) as rejected:
+        await handle.execute_update(CustomerToCash.resolve, decision(ResolutionAction.CANCEL, note="refund please"))
+    assert "the customer has paid" in str(rejected.value.cause)
+    del estate.problems[Names.APPLY_PAYMENT]
+    await handle.signal(CustomerToCash.resume, Resume(actor=FINANCE, note="period reopened"))
+    assert (await handle.result()).outcome is Stage.COMPLETED
+
+
+async def test_ambiguous_customer_is_resolved_with_the_golden_customer_finance_picks(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.problems[Names.RESOLVE_CUSTOMER] = ("c2c", "customer_ambiguous")
+    handle = await start(env, queue)
+    status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION)
+    assert (status.problem.stage, status.problem.code) == (Stage.ONBOARD, "customer_ambiguous")
     await handle.execute_update(
-        CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="customer walked")
+        CustomerToCash.resolve,
+        decision(ResolutionAction.RETRY_WITH_CUSTOMER, golden_customer_id="gc_chosen", note="same company"),
     )
     result = await handle.result()
-    assert result.outcome is Stage.CANCELLED
-    undo = [
-        c
-        for c in estate.calls
-        if c in {Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION}
-    ]
-    assert undo == [Names.POST_CREDIT_MEMO, Names.VOID_INVOICE, Names.VOID_TAX, Names.CANCEL_SUBSCRIPTION]
-    assert result.external_ids["erp_credit_memo"] == "501"
+    assert result.outcome is Stage.COMPLETED
+    assert result.external_ids["golden_customer"] == "gc_chosen"
+    assert f"{Names.RESOLVE_CUSTOMER}:gc_chosen" in estate.calls
 
 
 async def test_deal_breaking_a_billing_rule_parks_at_onboard_and_refetches_on_retry(saga_env: Any) -> None:

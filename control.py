@@ -1,0 +1,142 @@
+"""Finance's operations on sagas, shared by the trigger API and the CLI: list the queue, show, resolve, cancel.
+
+The queue is Temporal's visibility store filtered on our search attributes (the same query finance types in
+the Temporal UI: `C2CStage = "needs_attention"`); a decision is the saga's `resolve` update, whose validator
+refuses nonsense before anything reaches the history.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.contracts import AccountChange
+from canonical.reference import LEGAL_ENTITIES
+from workflows import search_attributes
+from workflows.customer_master import CustomerMaster, MasterInput, master_id_for
+from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class SagaNotFound(LookupError):
+    """No saga for the deal (never started), or none running when a running one is needed."""
+
+
+class ResolutionRejected(ValueError):
+    """The saga's validator refused the decision; the message says why."""
+
+
+class QueueFilter(BaseModel):
+    """Filters of the queue listing; each value is checked so it can go into a visibility query verbatim."""
+
+    stage: Stage | None = Stage.NEEDS_ATTENTION
+    exception: str | None = Field(default=None, description="problem code, e.g. invalid_address")
+    legal_entity: str | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("exception")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        if value is not None and not _CODE.match(value):
+            raise ValueError("exception codes are lower_snake_case, e.g. invalid_address")
+        return value
+
+    @field_validator("legal_entity")
+    @classmethod
+    def _entity(cls, value: str | None) -> str | None:
+        if value is not None and value not in LEGAL_ENTITIES:
+            raise ValueError(f"unknown legal entity {value!r}; known: {', '.join(sorted(LEGAL_ENTITIES))}")
+        return value
+
+    def query(self) -> str:
+        """The visibility query (the one to save in the Temporal UI)."""
+        clauses = ["WorkflowType = 'CustomerToCash'"]
+        for key, value in (
+            (search_attributes.STAGE, self.stage.value if self.stage else None),
+            (search_attributes.EXCEPTION, self.exception),
+            (search_attributes.LEGAL_ENTITY, self.legal_entity),
+            (search_attributes.CURRENCY, self.currency),
+        ):
+            if value is not None:
+                clauses.append(f"{key.name} = '{value}'")
+        return " AND ".join(clauses)
+
+
+class QueueEntry(BaseModel):
+    workflow_id: str
+    deal_id: str
+    stage: str | None
+    exception: str | None
+    legal_entity: str | None
+    currency: str | None
+    started: datetime
+    running: bool
+
+
+async def list_sagas(client: Client, crm: str, where: QueueFilter) -> list[QueueEntry]:
+    """Sagas matching the filter, newest first (the server's order)."""
+    prefix = workflow_id_for(crm, "")
+    found: list[QueueEntry] = []
+    async for wf in client.list_workflows(where.query(), limit=where.limit):
+        attrs = wf.typed_search_attributes
+        found.append(
+            QueueEntry(
+                workflow_id=wf.id,
+                deal_id=wf.id.removeprefix(prefix),
+                stage=attrs.get(search_attributes.STAGE),
+                exception=attrs.get(search_attributes.EXCEPTION),
+                legal_entity=attrs.get(search_attributes.LEGAL_ENTITY),
+                currency=attrs.get(search_attributes.CURRENCY),
+                started=wf.start_time,
+                running=wf.close_time is None,
+            )
+        )
+    return found
+
+
+async def show(client: Client, crm: str, deal_id: str) -> SagaStatus:
+    """Stage, problem, ids, totals and timeline of a deal's saga (running or finished)."""
+    handle = client.get_workflow_handle(workflow_id_for(crm, deal_id))
+    try:
+        return await handle.query(CustomerToCash.status)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SagaNotFound(f"no saga for deal {deal_id}") from error
+        raise
+
+
+async def resolve(client: Client, crm: str, deal_id: str, resolution: Resolution) -> SagaStatus:
+    """Send finance's decision; returns the status as it was when the saga accepted it."""
+    handle = client.get_workflow_handle(workflow_id_for(crm, deal_id))
+    try:
+        return await handle.execute_update(CustomerToCash.resolve, resolution)
+    except WorkflowUpdateFailedError as error:
+        raise ResolutionRejected(str(error.cause or error)) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:  # never started, or already finished
+            raise SagaNotFound(f"no running saga for deal {deal_id}: {error.message}") from error
+        raise
+
+
+async def cancel(client: Client, crm: str, deal_id: str, *, actor: str, note: str) -> SagaStatus:
+    """Cancel a parked saga and compensate (the validator refuses once the customer has paid)."""
+    return await resolve(client, crm, deal_id, Resolution(action=ResolutionAction.CANCEL, actor=actor, note=note))
+
+
+async def notify_customer_master(client: Client, task_queue: str, golden_id: str, change: AccountChange) -> None:
+    """Signal-with-start the golden customer's CustomerMaster: started if it does not run yet, else signalled."""
+    await client.start_workflow(
+        CustomerMaster.run,
+        MasterInput(golden_id=golden_id),
+        id=master_id_for(golden_id),
+        task_queue=task_queue,
+        start_signal=CustomerMaster.account_changed.__name__,
+        start_signal_args=[change],
+    )
