@@ -11,6 +11,6 @@ COPY codec codec
 COPY sandbox sandbox
 COPY demo demo
 COPY bench bench
-COPY worker.py starter.py settings.py ./
+COPY worker.py starter.py settings.py control.py ./
 RUN pip install --no-cache-dir .
 CMD ["python", "worker.py"]

@@ -24,7 +24,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 import uvicorn
@@ -45,17 +45,26 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import control
-from canonical import Address
+from activities.contracts import AccountChange
+from canonical import Address, Payment
 from canonical.rules import deal_problems
 from codec import EncryptionCodec, parse_keys
 from codec.server import install_codec_endpoint
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem, CrmSystem
-from connectors.salesforce.webhooks import InvalidWebhook, verify_closed_won
-from connectors.stripe.webhooks import InvalidSignature, invoice_event, verify_event
+from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
+from connectors.stripe import StripeBilling
+from connectors.stripe.webhooks import InvalidSignature, payment_notice, verify_event
 from settings import Settings, get_settings
-from store import ProcessedEventRepository, SagaFactRepository, create_schema, make_engine, session_scope
+from store import (
+    CrosswalkRepository,
+    ProcessedEventRepository,
+    SagaFactRepository,
+    create_schema,
+    make_engine,
+    session_scope,
+)
 from worker import connect
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
@@ -107,6 +116,27 @@ class Trigger:
                 return SagaFactRepository(session).get(workflow_id) is not None
 
         return await asyncio.to_thread(read)
+
+    async def account_changed(self, event: AccountChangedEvent) -> dict[str, str]:
+        """Signal-with-start the golden customer's CustomerMaster. An account no saga has onboarded yet has
+        nothing in billing or the ERP to update; its first saga reads the account as it is then."""
+
+        def golden_of() -> str | None:
+            with session_scope(self.engine) as session:
+                golden = CrosswalkRepository(session).find_by_ref(self.crm.system, event.record_id)
+                return golden.golden_id if golden else None
+
+        golden_id = await asyncio.to_thread(golden_of)
+        if golden_id is None:
+            return {"status": "not onboarded", "event_id": event.event_id}
+        change = AccountChange(
+            crm=self.crm.system,
+            account_id=event.record_id,
+            event_id=event.event_id,
+            modified_at=event.system_modstamp,
+        )
+        await control.notify_customer_master(self.client, self.task_queue, golden_id, change)
+        return {"status": "customer master notified", "event_id": event.event_id, "golden_id": golden_id}
 
     async def start(self, deal_id: str) -> Started:
         try:
@@ -227,47 +257,65 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
 
     @api.post("/webhooks/salesforce", status_code=202)
     async def salesforce_webhook(request: Request) -> Started | dict[str, str]:
-        """Closed-won opportunity: start its saga."""
+        """Closed-won opportunity: start its saga. Account changed: tell the customer's CustomerMaster."""
         try:
-            event = verify_closed_won(
+            event = verify_crm_event(
                 await request.body(), request.headers.get("X-C2C-Signature"), settings.crm_webhook_secret
             )
         except InvalidWebhook as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
         if await inbox.seen("salesforce", event.event_id):
             return {"status": "duplicate", "event_id": event.event_id}
-        started = await trigger.start(event.record_id)
+        answer: Started | dict[str, str]
+        if isinstance(event, AccountChangedEvent):
+            answer = await trigger.account_changed(event)
+        else:
+            answer = await trigger.start(event.record_id)
         await inbox.done("salesforce", event.event_id)
-        return started
+        return answer
 
     @api.post("/webhooks/stripe")
     async def stripe_webhook(request: Request) -> dict[str, str]:
-        """Invoice paid / payment failed: tell the saga, with the payment as the billing API reports it now."""
+        """A payment outcome (invoice paid or failed, intent succeeded or failed): tell the saga that owns the
+        invoice, with the payment as the billing API reports it now. Events arrive late, twice and out of order;
+        reading the API makes each delivery say the same thing, and the saga keeps only a final outcome."""
         try:
             event = verify_event(
                 await request.body(), request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret
             )
-        except InvalidSignature as error:
+            notice = payment_notice(event)
+        except (InvalidSignature, ValueError) as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
-        notice = invoice_event(event)
-        if notice is None or notice.saga_id is None:
+        if notice is None:
             return {"status": "ignored", "event_id": str(event.get("id"))}
         if await inbox.seen("stripe", notice.event_id):
             return {"status": "duplicate", "event_id": notice.event_id}
+        stripe = cast(StripeBilling, billing)  # this endpoint only exists for Stripe's webhooks
         try:
-            # The event is only a notification; the API is the truth (events can arrive late or out of order).
-            payment = await billing.payment_for_invoice(notice.invoice_id)
+            notice = await stripe.complete_notice(notice)
+            if notice.saga_id is None or notice.invoice_id is None:
+                status = "ignored: not a c2c invoice"
+            elif notice.type == "charge.refunded":
+                # Refunds are finance's decision in billing, after the saga finished; nothing for a saga to do.
+                status = "recorded"
+            else:
+                payment = await billing.payment_for_invoice(notice.invoice_id)
+                status = await signal_saga(notice.saga_id, payment)
         except ConnectorError as error:
+            # Not recorded as handled: Stripe redelivers, and the next delivery reads the API again.
             raise ApiError(503, "billing_unavailable", str(error)) from error
+        await inbox.done("stripe", notice.event_id)
+        return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id or ""}
+
+    async def signal_saga(saga_id: str, payment: Payment) -> str:
+        # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).
         try:
-            await trigger.client.get_workflow_handle(notice.saga_id).signal(CustomerToCash.payment_settled, payment)
-            status = "signalled"
+            await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
+            return "signalled"
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-            status = "saga closed"
-        await inbox.done("stripe", notice.event_id)
-        return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id}
+            return "saga closed"
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[authorized])
     async def start_deal(deal_id: str) -> Started:

@@ -10,7 +10,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from canonical import Contract, Customer, Invoice, JournalEntry, LegalEntity, Payment, Price, TaxRequest
+from canonical import (
+    Contract,
+    Customer,
+    Invoice,
+    JournalEntry,
+    LegalEntity,
+    Payment,
+    Price,
+    TaxRequest,
+)
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
 CRM_QUEUE = "crm"
@@ -62,13 +71,6 @@ class FetchDeal(BaseModel):
 
 class FetchAccount(BaseModel):
     account_id: str
-
-
-class AccountSnapshot(BaseModel):
-    """A CRM account as the CRM has it now, and when it last changed (the CRM's own modification stamp)."""
-
-    customer: Customer
-    modified_at: datetime
 
 
 class CustomerRefs(BaseModel):

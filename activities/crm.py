@@ -1,12 +1,12 @@
-"""CRM activities (task queue `{queue}-crm`): read the closed deal, write our ids back to the account."""
+"""CRM activities (task queue `{queue}-crm`): read the closed deal or an account, write our ids back to the account."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import FetchDeal, Names, WriteBack
+from activities.contracts import FetchAccount, FetchDeal, Names, WriteBack
 from activities.errors import translated
-from canonical import Deal
+from canonical import AccountSnapshot, Deal
 from connectors.roles import CrmSystem
 
 
@@ -18,6 +18,11 @@ class CrmActivities:
     async def fetch_deal(self, args: FetchDeal) -> Deal:
         with translated():
             return await self.crm.get_deal(args.deal_id)
+
+    @activity.defn(name=Names.FETCH_ACCOUNT)
+    async def fetch_account(self, args: FetchAccount) -> AccountSnapshot:
+        with translated():
+            return await self.crm.get_account(args.account_id)
 
     @activity.defn(name=Names.WRITE_BACK)
     async def write_back_account(self, args: WriteBack) -> None:

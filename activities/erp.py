@@ -10,6 +10,7 @@ from activities.contracts import (
     PostCreditMemo,
     PostInvoice,
     PostJournal,
+    UpdateErpCustomer,
     UpsertErpCustomer,
 )
 from activities.errors import translated
@@ -24,6 +25,11 @@ class ErpActivities:
     async def upsert_customer(self, args: UpsertErpCustomer) -> str:
         with translated():
             return await self.erp.upsert_customer(args.customer, args.legal_entity, args.currency)
+
+    @activity.defn(name=Names.ERP_UPDATE_CUSTOMER)
+    async def update_customer(self, args: UpdateErpCustomer) -> str:
+        with translated():
+            return await self.erp.update_customer(args.customer, args.legal_entity)
 
     @activity.defn(name=Names.POST_INVOICE)
     async def post_invoice(self, args: PostInvoice) -> str:

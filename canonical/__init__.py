@@ -6,11 +6,12 @@ from canonical.events import BusinessEvent, EventType
 from canonical.invoice import Invoice, InvoiceLine
 from canonical.ledger import JournalEntry, JournalLine
 from canonical.money import Money
-from canonical.party import Address, Customer, LegalEntity, normalise_legal_name
+from canonical.party import AccountSnapshot, Address, Customer, LegalEntity, normalise_legal_name
 from canonical.payment import Payment, PaymentStatus
 from canonical.tax import TaxLine, TaxQuote, TaxRequest, TaxRequestLine
 
 __all__ = [
+    "AccountSnapshot",
     "Address",
     "BillingPeriod",
     "BusinessEvent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from canonical.money import CurrencyCode
 
@@ -65,3 +65,12 @@ def normalise_legal_name(name: str) -> str:
     while len(words) > 1 and words[-1] in _LEGAL_SUFFIXES:
         words.pop()
     return " ".join(words)
+
+
+class AccountSnapshot(BaseModel):
+    """A CRM account as a Customer, with the CRM's time of its last change (newer snapshots win)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer: Customer
+    modified_at: AwareDatetime

@@ -73,5 +73,5 @@ GL_ACCOUNTS: dict[str, str] = {
     "undeposited_funds": "1050",
     "merchant_fees": "6150",
     "bad_debt_expense": "6200",
-    "allowance_doubtful_accounts": "1190",  # contra-asset: AR written down, the invoice itself stays open
+    "allowance_doubtful_accounts": "1110",  # contra-asset: AR written down, the invoice itself stays open
 }

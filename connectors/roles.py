@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from canonical import (
+    AccountSnapshot,
     Contract,
     Customer,
     Deal,
@@ -31,6 +32,12 @@ class CrmSystem(Protocol):
         """The opportunity with its account (as Customer, external_refs[system] = account id) and lines.
 
         Raises BusinessRuleError(code='deal_not_found') for an unknown id."""
+        ...
+
+    async def get_account(self, account_id: str) -> AccountSnapshot:
+        """The CRM account as a Customer (external_refs[system] = account id) and the time of its last change.
+
+        Raises BusinessRuleError(code='account_not_found') / 'invalid_account'."""
         ...
 
     async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
@@ -86,13 +93,35 @@ class BillingSystem(Protocol):
         says the payment changed, this reads the outcome (the webhook notifies, the API is the truth)."""
         ...
 
+    async def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Send the finalized invoice to the customer: the pivot (undoing it afterwards needs `credit_invoice`).
+
+        Already sent (same key) or paid counts as done; a draft or void invoice raises PermanentError."""
+        ...
+
+    async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Write an unpaid invoice off as bad debt at the end of dunning (it can still be paid later).
+
+        Repeatable; a paid invoice raises BusinessRuleError(code='invoice_paid'), a void one PermanentError."""
+        ...
+
+    async def credit_invoice(self, invoice_id: str, reason: str, *, idempotency_key: str) -> str | None:
+        """Undo after the pivot: a credit note for all that is still due on an open/uncollectible invoice; its id.
+
+        None when nothing is due or the invoice is a draft (void it instead) or void. Exactly once, even after the
+        vendor forgot the key. A paid invoice raises BusinessRuleError(code='invoice_paid') (refunds are a finance
+        decision); a payment still in flight BusinessRuleError(code='payment_processing')."""
+        ...
+
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None: ...
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None: ...
 
     async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str: ...
 
-    async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str: ...
+    async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str:
+        """A credit note for `amount` on a finalized invoice; its id. Exactly once per key."""
+        ...
 
 
 class TaxEngine(Protocol):
@@ -106,7 +135,9 @@ class TaxEngine(Protocol):
 
     async def commit(self, company_code: str, document_code: str) -> None: ...
 
-    async def void(self, company_code: str, document_code: str) -> None: ...
+    async def void(self, company_code: str, document_code: str) -> None:
+        """Void a saved or committed document; one already voided or never created counts as done."""
+        ...
 
 
 class Erp(Protocol):
@@ -114,6 +145,12 @@ class Erp(Protocol):
 
     async def upsert_customer(self, customer: Customer, entity: LegalEntity, currency: str) -> str:
         """Upsert by external id = customer.golden_id; returns the ERP internal id."""
+        ...
+
+    async def update_customer(self, customer: Customer, entity: LegalEntity) -> str:
+        """Name, address and tax id of the existing customer `{golden_id}-{entity}`; subsidiary and currency stay.
+
+        Raises PermanentError(code='customer_not_found') when there is none (onboarding creates it)."""
         ...
 
     async def post_invoice(self, invoice: Invoice, customer_erp_id: str) -> str:
@@ -125,9 +162,13 @@ class Erp(Protocol):
         ...
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
-        """Upsert by external id = entry.external_id; returns internal id."""
+        """Upsert by external id = entry.external_id; returns internal id. Dated entry.date, or the first day of
+        the next open period when that one is closed (BusinessRuleError 'no_open_period' after 24 months)."""
         ...
 
     async def post_credit_memo(self, invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> str:
-        """Reverse a posted invoice (external id = 'cm-' + billing invoice id); returns internal id."""
+        """Reverse a posted invoice (external id = 'cm-' + billing invoice id); returns internal id.
+
+        Dated like the ERP's invoice, or in the next open period when that one is closed; a retry finds a memo
+        whose answer was lost. PermanentError 'invoice_not_found' / 'invoice_mismatch' writes nothing."""
         ...

@@ -1,7 +1,7 @@
 """Fault injection shared by every emulator: scripted errors, latency and lost responses.
 
 `POST /_sandbox/faults` with a JSON rule arms it; `DELETE /_sandbox/faults` disarms all.
-Rule fields: method, path_prefix, times (default 1) and one `kind`:
+Rule fields: method, path_prefix, path_suffix (optional, e.g. "/pay"), times (default 1) and one `kind`:
   status       answer `status` with `headers`/`body` instead of handling the request
   delay_after  handle the request (the write happens), then wait `seconds` before answering:
                with `seconds` above the client's timeout this is a lost response
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 class FaultRule(BaseModel):
     method: str = "*"
     path_prefix: str = "/"
+    path_suffix: str = ""
     kind: str = Field(pattern="^(status|delay_after|delay_before)$")
     status: int = 500
     headers: dict[str, str] = Field(default_factory=dict)
@@ -44,7 +45,7 @@ class FaultBox:
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first armed rule matching the request, consuming one of its `times`."""
         for rule in self.rules:
-            if rule.method in ("*", method) and path.startswith(rule.path_prefix):
+            if rule.method in ("*", method) and path.startswith(rule.path_prefix) and path.endswith(rule.path_suffix):
                 rule.times -= 1
                 if rule.times <= 0:
                     self.rules.remove(rule)

@@ -237,7 +237,7 @@ async def test_malformed_resolution_is_422(api: Any, body: dict[str, Any]) -> No
         ("POST", "/deals/{deal}/cancel", {"actor": "mallory", "note": "x"}),
     ],
 )
-@pytest.mark.parametrize("token", [None, "Bearer wrong-token", "Basic YzJjOmMyYw==", "Bearer "])
+@pytest.mark.parametrize("token", [None, "Bearer wrong-token", "Basic YzJjOmMyYw==", "Bearer"])
 async def test_finance_endpoints_need_the_api_token_and_do_nothing_without_it(
     api: Any, method: str, path: str, body: Any, token: str | None
 ) -> None:
@@ -329,3 +329,40 @@ async def test_the_short_and_long_form_of_a_salesforce_id_start_one_saga(api: An
     assert short.json()["workflow_id"] == long.json()["workflow_id"] == workflow_id_for("salesforce", deal_id)
     assert [short.json()["started"], long.json()["started"]].count(True) <= 1
     await estate.client.get_workflow_handle(long.json()["workflow_id"]).result()
+
+
+async def test_a_crm_account_change_reaches_billing_and_the_erp_through_the_customer_master(api: Any) -> None:
+    estate, _ = api
+    spec = DealSpec("API-RENAME", GLOBEX, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    result = await eventually(lambda: _result_when_done(handle))
+    ids = result.external_ids
+    await estate.crm.update("Account", ids["crm_account"], {"Name": "Globex Holdings, Inc.", "BillingCity": "Albany"})
+
+    async def propagated() -> bool:
+        stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
+        [customer] = [c for c in stripe["customers"] if c["id"] == ids["billing_customer"]]
+        [erp] = [c for c in netsuite["customer"] if c["id"] == ids["erp_customer"]]
+        return customer["name"] == erp["companyName"] == "Globex Holdings, Inc." and "Albany" in json.dumps(erp)
+
+    await eventually(propagated)
+    stripe = await estate.state("stripe")
+    assert len([c for c in stripe["customers"] if c["metadata"].get("golden_id") == ids["golden_customer"]]) == 1
+
+
+async def test_an_account_change_for_a_customer_never_onboarded_changes_nothing(api: Any) -> None:
+    estate, url = api
+    body = json.dumps(
+        {
+            "eventId": f"evt-acct-{estate.suffix}",
+            "eventType": "account.changed",
+            "sobject": "Account",
+            "recordId": "001000000000000AAA",
+            "changedFields": ["Name"],
+            "systemModstamp": "2026-11-28T07:00:00.000Z",
+            "occurredAt": "2026-11-28T07:00:00.000Z",
+        }
+    ).encode()
+    response = await estate.http.post(f"{url}/webhooks/salesforce", content=body, headers=signed(body))
+    assert (response.status_code, response.json()["status"]) == (202, "not onboarded")

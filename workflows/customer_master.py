@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import contracts as act
     from activities.contracts import AccountChange, Names
+    from canonical import AccountSnapshot
     from canonical.reference import LEGAL_ENTITIES
     from workflows import policies
 
@@ -43,6 +44,7 @@ class MasterInput(BaseModel):
     pending: list[AccountChange] = Field(default_factory=list)
     applied_total: int = 0
     activity_timeout: timedelta = timedelta(seconds=30)
+    changes_per_run: int = Field(default=MAX_CHANGES_PER_RUN, ge=1, description="continue as new after this many")
 
 
 class MasterEntry(BaseModel):
@@ -86,11 +88,12 @@ class CustomerMaster:
                         pending=self.pending,
                         applied_total=self.applied_total,
                         activity_timeout=args.activity_timeout,
+                        changes_per_run=args.changes_per_run,
                     )
                 )
 
     def time_to_roll(self) -> bool:
-        return self.applied_this_run >= MAX_CHANGES_PER_RUN or workflow.info().is_continue_as_new_suggested()
+        return self.applied_this_run >= self.args.changes_per_run or workflow.info().is_continue_as_new_suggested()
 
     @workflow.signal
     def account_changed(self, change: AccountChange) -> None:
@@ -126,7 +129,7 @@ class CustomerMaster:
 
     async def push(self, change: AccountChange) -> str:
         snapshot = await self.call(
-            act.CRM_QUEUE, Names.FETCH_ACCOUNT, act.FetchAccount(account_id=change.account_id), act.AccountSnapshot
+            act.CRM_QUEUE, Names.FETCH_ACCOUNT, act.FetchAccount(account_id=change.account_id), AccountSnapshot
         )
         if self.last_applied is not None and snapshot.modified_at <= self.last_applied:
             return f"up to date (CRM state of {snapshot.modified_at.isoformat()} already applied)"

@@ -18,6 +18,10 @@ from connectors.kit import encode_json, json_body, send
 
 Model = TypeVar("Model", bound=BaseModel)
 
+# Void answers meaning there is nothing (left) to void: compensation may run for a quote that never
+# reached AvaTax, or again after a void whose answer was lost.
+ALREADY_UNDONE = frozenset({(404, "EntityNotFoundError"), (400, "TransactionAlreadyCancelled")})
+
 # AvaTax's documented escapes for characters a path segment cannot carry.
 PATH_ESCAPES = {"/": "_-ava2f-_", "+": "_-ava2b-_", "?": "_-ava3f-_", "%": "_-ava25-_", "#": "_-ava23-_"}
 
@@ -61,12 +65,13 @@ class AvaTaxEngine:
         await self._send("POST", self._path(company_code, document_code, "/commit"), {"commit": True})
 
     async def void(self, company_code: str, document_code: str) -> None:
-        """Cancel the document; voiding a voided or never-created document is a no-op."""
+        """Cancel the document, saved or committed (DocVoided); voiding a voided or never-created one is a no-op.
+
+        Safe to repeat after a lost answer: the repeat finds the document cancelled already."""
         try:
             await self._send("POST", self._path(company_code, document_code, "/void"), {"code": "DocVoided"})
         except PermanentError as exc:
-            # Compensation may run for a quote that never reached AvaTax: nothing to void.
-            if exc.status == 404 and exc.code == "EntityNotFoundError":
+            if (exc.status, exc.code) in ALREADY_UNDONE:
                 return
             raise
 

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment
-from connectors.errors import ConnectorError, PermanentError
+from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
 from connectors.netsuite import mapping
-from connectors.netsuite.errors import SYSTEM, classify
+from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
 from connectors.netsuite.wire import TokenResponse
 
 RECORD_PATH = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 # Refresh a little before expiry so a token never dies between being read and being checked.
 TOKEN_MARGIN_SECONDS = 60.0
+# How many later periods a posting refused for a closed period may move forward before finance must decide.
+MAX_PERIODS_AHEAD = 24
+
+
+def first_of_month(day: date, months_ahead: int) -> date:
+    """The first day of the month `months_ahead` months after `day`'s month."""
+    index = day.year * 12 + day.month - 1 + months_ahead
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def posting_dates(day: date) -> Iterator[date]:
+    """`day`, then the first day of each following month: where a posting goes when its period is closed.
+
+    Deterministic, so a retry tries the same dates in the same order."""
+    yield day
+    for months in range(1, MAX_PERIODS_AHEAD + 1):
+        yield first_of_month(day, months)
 
 
 def internal_id_from_location(response: httpx.Response) -> str:
@@ -38,6 +57,14 @@ def _not_found_is_none(response: httpx.Response) -> ConnectorError | None:
 
 def customer_external_id(golden_id: str, entity_code: str) -> str:
     return f"{golden_id}-{entity_code}"
+
+
+def _date_or(value: Any, default: date) -> date:
+    """A record's YYYY-MM-DD date field, or `default` when it is absent or unreadable."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
 
 
 class NetSuiteErp:
@@ -60,7 +87,28 @@ class NetSuiteErp:
         # One ERP customer per golden customer *and subsidiary*: NetSuite will not move a customer with
         # transactions to another subsidiary, and a golden customer may buy from several of our entities.
         external_id = customer_external_id(customer.golden_id, entity.code)
-        return await self._upsert("customer", external_id, mapping.customer_body(customer, entity, currency))
+        body = mapping.customer_body(customer, entity, currency)
+        # The body carries the whole address book and tax registrations: they replace the old lines.
+        return await self._upsert("customer", external_id, body, replace=mapping.CUSTOMER_SUBLISTS)
+
+    async def update_customer(self, customer: Customer, entity: LegalEntity) -> str:
+        """PATCH name, address and tax registrations of `{golden}-{entity}`; never subsidiary or currency (NetSuite
+        refuses those on a customer with transactions, and a change of the CRM account cannot mean one)."""
+        if not customer.golden_id:
+            raise PermanentError(SYSTEM, "missing_golden_id", "customer has no golden id to update by")
+        external_id = customer_external_id(customer.golden_id, entity.code)
+        body: dict[str, Any] = dict(mapping.customer_body(customer, entity, currency="USD"))
+        del body["subsidiary"], body["currency"]
+        response = await self._request(
+            "PATCH",
+            f"customer/eid:{quote(external_id, safe='')}",
+            body=body,
+            params={"replace": ",".join(mapping.CUSTOMER_SUBLISTS)},
+            classifier=_not_found_is_none,
+        )
+        if response.status_code == 404:
+            raise PermanentError(SYSTEM, "customer_not_found", f"no ERP customer {external_id}", status=404)
+        return internal_id_from_location(response)
 
     async def post_invoice(self, invoice: Invoice, customer_erp_id: str) -> str:
         external_id = mapping.billing_id(invoice.external_refs, "invoice")
@@ -73,12 +121,27 @@ class NetSuiteErp:
         return await self._upsert("customerPayment", external_id, body)
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
-        return await self._upsert("journalEntry", entry.external_id, mapping.journal_entry_body(entry))
+        """Upsert by external id on the entry's date, or the first open period after it when that one is closed."""
+
+        def body(tran_date: date) -> Any:
+            return mapping.journal_entry_body(entry, tran_date)
+
+        return await self._upsert_in_open_period("journalEntry", entry.external_id, entry.date, body)
 
     async def post_credit_memo(self, invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> str:
-        external_id = "cm-" + mapping.billing_id(invoice.external_refs, "invoice")
-        body = mapping.credit_memo_body(invoice, invoice_erp_id, customer_erp_id)
-        return await self._upsert("creditMemo", external_id, body)
+        """Reverse posted invoice `invoice_erp_id` in full: one memo (external id 'cm-' + billing invoice id)
+        dated like the invoice, or on the first day of the first open period after it.
+
+        An invoice the ERP does not hold raises PermanentError(code='invoice_not_found') and writes nothing:
+        there is nothing to reverse (the saga skips undoing a step that never produced a record)."""
+        billing_invoice_id = mapping.billing_id(invoice.external_refs, "invoice")
+        posted = await self._posted_invoice(invoice_erp_id, billing_invoice_id)
+        tran_date = _date_or(posted.get("tranDate"), invoice.issue_date)
+
+        def body(memo_date: date) -> Any:
+            return mapping.credit_memo_body(invoice, invoice_erp_id, customer_erp_id, memo_date)
+
+        return await self._upsert_in_open_period("creditMemo", "cm-" + billing_invoice_id, tran_date, body)
 
     async def get_record(self, record_type: str, internal_id: str) -> dict[str, Any]:
         """A record by internal id (amounts as Decimal); an unknown id raises PermanentError."""
@@ -96,33 +159,83 @@ class NetSuiteErp:
         record: dict[str, Any] = json_body(SYSTEM, response)
         return record
 
-    async def _upsert(self, record_type: str, external_id: str, body: Any) -> str:
-        response = await self._request("PUT", f"{record_type}/eid:{quote(external_id, safe='')}", body=body)
+    async def _posted_invoice(self, invoice_erp_id: str, billing_invoice_id: str) -> dict[str, Any]:
+        """The ERP invoice a credit memo reverses; PermanentError when it is missing or another invoice."""
+        response = await self._request(
+            "GET", f"invoice/{quote(invoice_erp_id, safe='')}", classifier=_not_found_is_none
+        )
+        if response.status_code == 404:
+            raise PermanentError(SYSTEM, "invoice_not_found", f"no invoice {invoice_erp_id!r} to reverse", status=404)
+        record: dict[str, Any] = json_body(SYSTEM, response)
+        if record.get("externalId") not in (None, billing_invoice_id):
+            raise PermanentError(
+                SYSTEM,
+                "invoice_mismatch",
+                f"invoice {invoice_erp_id} is {record.get('externalId')!r}, not billing invoice {billing_invoice_id}",
+            )
+        return record
+
+    async def _upsert_in_open_period(
+        self, record_type: str, external_id: str, day: date, body_for: Callable[[date], Any]
+    ) -> str:
+        """Upsert dated `day`; while NetSuite refuses a closed period, the first day of the next month instead."""
+        refusal: BusinessRuleError | None = None
+        for tran_date in posting_dates(day):
+            try:
+                return await self._upsert(record_type, external_id, body_for(tran_date))
+            except BusinessRuleError as error:
+                if not is_closed_period(error):
+                    raise
+                refusal = error
+            if tran_date == day:
+                # A retry after a lost answer: the record may exist, dated in a period that closed since.
+                existing = await self.get_by_external_id(record_type, external_id)
+                if existing is not None:
+                    return str(existing["id"])
+        assert refusal is not None
+        raise BusinessRuleError(
+            SYSTEM,
+            "no_open_period",
+            f"{record_type} {external_id}: no open period within {MAX_PERIODS_AHEAD} months of {day}: "
+            f"{refusal.message}",
+            status=refusal.status,
+        )
+
+    async def _upsert(self, record_type: str, external_id: str, body: Any, *, replace: tuple[str, ...] = ()) -> str:
+        params = {"replace": ",".join(replace)} if replace else None
+        path = f"{record_type}/eid:{quote(external_id, safe='')}"
+        response = await self._request("PUT", path, body=body, params=params)
         return internal_id_from_location(response)
 
     async def _request(
-        self, method: str, path: str, *, body: Any = None, classifier: Classifier = classify
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        classifier: Classifier = classify,
     ) -> httpx.Response:
         """Send with the bearer token; on a 401 fetch a new token once and send again."""
         token = await self._access_token()
         try:
-            return await send(self._http, SYSTEM, self._build(method, path, body, token), classifier)
+            return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
         except PermanentError as error:
             if error.status != 401:
                 raise
         # A 401 is answered before the record is touched, so sending a write again is safe.
         await self._drop_token(token)
         token = await self._access_token()
-        return await send(self._http, SYSTEM, self._build(method, path, body, token), classifier)
+        return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
 
-    def _build(self, method: str, path: str, body: Any, token: str) -> httpx.Request:
+    def _build(self, method: str, path: str, body: Any, params: dict[str, str] | None, token: str) -> httpx.Request:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         content = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = encode_json(body)
         return self._http.build_request(
-            method, f"{self._base_url}{RECORD_PATH}/{path}", content=content, headers=headers
+            method, f"{self._base_url}{RECORD_PATH}/{path}", params=params, content=content, headers=headers
         )
 
     async def _access_token(self) -> str:

@@ -31,6 +31,19 @@ REQUEST_ERROR_CODES = frozenset(
 )
 
 
+# NetSuite's code for a posting dated in a closed period; the REST API often answers USER_ERROR instead,
+# with the reason only in the detail ("The accounting period of 2025-03-15 is closed. ...").
+CLOSED_PERIOD_CODES = frozenset({"CLOSED_TRAN_PRD"})
+
+
+def is_closed_period(error: ConnectorError) -> bool:
+    """Whether NetSuite refused a transaction because its date lies in a closed accounting period."""
+    if error.code in CLOSED_PERIOD_CODES:
+        return True
+    text = error.message.lower()
+    return error.code == "USER_ERROR" and "period" in text and "closed" in text
+
+
 def classify(response: httpx.Response) -> ConnectorError | None:
     """Any non-2xx NetSuite answer as Transient / BusinessRule / Permanent (Retry-After honoured)."""
     status = response.status_code

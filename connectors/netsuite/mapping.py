@@ -6,6 +6,8 @@ amount our tax engine quoted is booked as is, with no NetSuite tax code to recom
 
 from __future__ import annotations
 
+from datetime import date
+
 from canonical import Customer, Invoice, JournalEntry, LegalEntity, Money, Payment, PaymentStatus
 from connectors.errors import PermanentError
 from connectors.netsuite.errors import SYSTEM
@@ -21,6 +23,7 @@ from connectors.netsuite.wire import (
     JournalEntryBody,
     JournalLineBody,
     Ref,
+    TaxRegistrationLine,
 )
 
 BILLING_SYSTEM = "stripe"
@@ -35,14 +38,20 @@ TAX_ITEM_ID = "20"
 CASH_ACCOUNT = "1050"  # Undeposited Funds: where customer payments land
 AR_ACCOUNT = "1100"
 CLEARING_ACCOUNT = "1190"
+ALLOWANCE_ACCOUNT = "1110"  # Allowance for Doubtful Accounts (contra receivable)
 MERCHANT_FEES_ACCOUNT = "6150"
+BAD_DEBT_ACCOUNT = "6200"
 ACCOUNT_IDS: dict[str, str] = {
     "1000": "1",
     CASH_ACCOUNT: "2",
     AR_ACCOUNT: "6",
     CLEARING_ACCOUNT: "7",
+    ALLOWANCE_ACCOUNT: "8",
     MERCHANT_FEES_ACCOUNT: "58",
+    BAD_DEBT_ACCOUNT: "59",
 }
+# Sublists an upsert sends whole: without `replace`, NetSuite adds our lines to the customer's old ones.
+CUSTOMER_SUBLISTS = ("addressBook", "taxRegistration")
 
 
 def _lookup(table: dict[str, str], key: str, what: str) -> Ref:
@@ -80,11 +89,18 @@ def customer_body(customer: Customer, entity: LegalEntity, currency: str) -> Cus
     if customer.address.region:
         address["state"] = customer.address.region
     line: AddressBookLine = {"defaultBilling": True, "defaultShipping": True, "addressBookAddress": address}
+    # An empty list clears a tax id the CRM no longer has (the sublist is replaced, see CUSTOMER_SUBLISTS).
+    registrations: list[TaxRegistrationLine] = []
+    if customer.tax_id:
+        registrations.append(
+            {"nexusCountry": {"id": customer.address.country}, "taxRegistrationNumber": customer.tax_id}
+        )
     body: CustomerBody = {
         "companyName": customer.legal_name,
         "subsidiary": subsidiary_ref(entity.code),
         "currency": currency_ref(currency),
         "addressBook": {"items": [line]},
+        "taxRegistration": {"items": registrations},
     }
     if customer.email:
         body["email"] = customer.email
@@ -129,14 +145,15 @@ def invoice_body(invoice: Invoice, customer_erp_id: str) -> InvoiceBody:
     return body
 
 
-def credit_memo_body(invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> CreditMemoBody:
-    """A full reversal: the invoice's lines (tax included), created from and applied to the invoice."""
+def credit_memo_body(invoice: Invoice, invoice_erp_id: str, customer_erp_id: str, tran_date: date) -> CreditMemoBody:
+    """A full reversal dated `tran_date`: the invoice's lines (tax included), created from and applied to it."""
     invoice_id = billing_id(invoice.external_refs, "invoice")
     return {
         "entity": {"id": customer_erp_id},
         "subsidiary": subsidiary_ref(invoice.legal_entity),
         "currency": currency_ref(invoice.currency),
         "createdFrom": {"id": invoice_erp_id},
+        "tranDate": tran_date.isoformat(),
         "memo": f"Reversal of billing invoice {invoice.number or invoice_id}",
         "item": {"items": _item_lines(invoice)},
     }
@@ -157,7 +174,8 @@ def payment_body(payment: Payment, customer_erp_id: str, invoice_erp_id: str) ->
     }
 
 
-def journal_entry_body(entry: JournalEntry) -> JournalEntryBody:
+def journal_entry_body(entry: JournalEntry, tran_date: date) -> JournalEntryBody:
+    """The entry's lines dated `tran_date` (its own date, or a later one when that period is closed)."""
     currencies = {side.currency for line in entry.lines for side in (line.debit, line.credit) if side is not None}
     if len(currencies) != 1:
         raise PermanentError(SYSTEM, "multi_currency_journal", f"one currency per journal entry, got {currencies}")
@@ -174,7 +192,7 @@ def journal_entry_body(entry: JournalEntry) -> JournalEntryBody:
     body: JournalEntryBody = {
         "subsidiary": subsidiary_ref(entry.legal_entity),
         "currency": currency_ref(currencies.pop()),
-        "tranDate": entry.date.isoformat(),
+        "tranDate": tran_date.isoformat(),
         "line": {"items": lines},
     }
     if entry.memo:

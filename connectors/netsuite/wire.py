@@ -33,12 +33,20 @@ class AddressBookLine(TypedDict):
     addressBookAddress: AddressBookAddress
 
 
+class TaxRegistrationLine(TypedDict):
+    """A customer's tax registration (SuiteTax; REST web services do not take the legacy VAT field)."""
+
+    nexusCountry: Ref
+    taxRegistrationNumber: str
+
+
 class CustomerBody(TypedDict):
     companyName: str
     email: NotRequired[str]
     subsidiary: Ref
     currency: Ref
     addressBook: Sublist[AddressBookLine]
+    taxRegistration: Sublist[TaxRegistrationLine]
 
 
 class ItemLine(TypedDict):
@@ -65,6 +73,7 @@ class CreditMemoBody(TypedDict):
     subsidiary: Ref
     currency: Ref
     createdFrom: Ref
+    tranDate: str
     memo: str
     item: Sublist[ItemLine]
 

@@ -1,7 +1,21 @@
-"""Salesforce CRM connector: closed-won opportunities in, our customer ids written back to the account."""
+"""Salesforce CRM connector: closed-won opportunities and account changes in, our ids written back to the account."""
 
 from connectors.salesforce.client import SalesforceCrm
 from connectors.salesforce.errors import classify
-from connectors.salesforce.webhooks import ClosedWonEvent, InvalidWebhook, verify_closed_won
+from connectors.salesforce.webhooks import (
+    AccountChangedEvent,
+    ClosedWonEvent,
+    InvalidWebhook,
+    verify_closed_won,
+    verify_crm_event,
+)
 
-__all__ = ["ClosedWonEvent", "InvalidWebhook", "SalesforceCrm", "classify", "verify_closed_won"]
+__all__ = [
+    "AccountChangedEvent",
+    "ClosedWonEvent",
+    "InvalidWebhook",
+    "SalesforceCrm",
+    "classify",
+    "verify_closed_won",
+    "verify_crm_event",
+]

@@ -11,16 +11,23 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from canonical import Deal
+from canonical import AccountSnapshot, Deal
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import client_credentials_token, encode_json, json_body, send
 from connectors.salesforce.errors import SYSTEM, classify
-from connectors.salesforce.mapping import UnmappableRecord, account_ref_fields, to_deal
+from connectors.salesforce.mapping import (
+    UnmappableRecord,
+    account_ref_fields,
+    account_snapshot,
+    to_deal,
+)
 from connectors.salesforce.wire import (
     AccountRecord,
+    AccountSnapshotRecord,
     LineItemRecord,
     OpportunityRecord,
     QueryResult,
+    SoqlRecord,
     TokenResponse,
     UpsertResult,
     soql_literal,
@@ -73,16 +80,7 @@ class SalesforceCrm:
     # -- CrmSystem ---------------------------------------------------------------------------------
 
     async def get_deal(self, deal_id: str) -> Deal:
-        if not _RECORD_ID.match(deal_id):
-            raise BusinessRuleError(SYSTEM, "deal_not_found", f"{deal_id!r} is not a Salesforce record id")
-        try:
-            rows = await self.query(OpportunityRecord.soql("Opportunity", f"Id = {soql_literal(deal_id)}"))
-        except PermanentError as exc:
-            if exc.code != "INVALID_QUERY_FILTER_OPERATOR":
-                raise
-            raise BusinessRuleError(SYSTEM, "deal_not_found", f"{deal_id!r}: {exc.message}") from exc
-        if not rows:
-            raise BusinessRuleError(SYSTEM, "deal_not_found", f"no Opportunity with id {deal_id}")
+        rows = await self._by_id(OpportunityRecord, "Opportunity", deal_id, "deal_not_found")
         try:
             opportunity = OpportunityRecord.model_validate(rows[0])
             if not opportunity.AccountId:
@@ -101,6 +99,19 @@ class SalesforceCrm:
         except ValidationError as exc:
             raise BusinessRuleError(SYSTEM, "invalid_deal", _validation_summary(exc)) from exc
 
+    async def get_account(self, account_id: str) -> AccountSnapshot:
+        """The account as get_deal maps a deal's customer, with its SystemModstamp.
+
+        Raises BusinessRuleError(code='account_not_found') for an unknown id, 'invalid_account' when the
+        account cannot be a Customer (the message names the field)."""
+        rows = await self._by_id(AccountSnapshotRecord, "Account", account_id, "account_not_found")
+        try:
+            return account_snapshot(AccountSnapshotRecord.model_validate(rows[0]))
+        except UnmappableRecord as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_account", str(exc)) from exc
+        except ValidationError as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_account", _validation_summary(exc)) from exc
+
     async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
         try:
             fields = account_ref_fields(refs)
@@ -110,6 +121,22 @@ class SalesforceCrm:
             await self.update("Account", account_id, fields)
 
     # -- generic helpers ---------------------------------------------------------------------------
+
+    async def _by_id(
+        self, record: type[SoqlRecord], sobject: str, record_id: str, missing: str
+    ) -> list[dict[str, Any]]:
+        """The one row of `sobject` with `record_id`; BusinessRuleError(`missing`) when there is none."""
+        if not _RECORD_ID.match(record_id):
+            raise BusinessRuleError(SYSTEM, missing, f"{record_id!r} is not a Salesforce record id")
+        try:
+            rows = await self.query(record.soql(sobject, f"Id = {soql_literal(record_id)}"))
+        except PermanentError as exc:
+            if exc.code != "INVALID_QUERY_FILTER_OPERATOR":
+                raise
+            raise BusinessRuleError(SYSTEM, missing, f"{record_id!r}: {exc.message}") from exc
+        if not rows:
+            raise BusinessRuleError(SYSTEM, missing, f"no {sobject} with id {record_id}")
+        return rows
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following nextRecordsUrl; each keeps its `attributes`."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from canonical import Address, BillingPeriod, Customer, Deal, DealLine, Money
+from canonical import AccountSnapshot, Address, BillingPeriod, Customer, Deal, DealLine, Money
 from canonical.money import exponent
-from connectors.salesforce.wire import AccountRecord, LineItemRecord, OpportunityRecord
+from connectors.salesforce.wire import AccountRecord, AccountSnapshotRecord, LineItemRecord, OpportunityRecord
 
 SYSTEM = "salesforce"
 CLOSED_WON = "Closed Won"
@@ -91,6 +91,12 @@ def customer(account: AccountRecord) -> Customer:
         address=address(account),
         external_refs={SYSTEM: account.Id},
     )
+
+
+def account_snapshot(account: AccountSnapshotRecord) -> AccountSnapshot:
+    if account.SystemModstamp is None or account.SystemModstamp.tzinfo is None:
+        raise UnmappableRecord(f"Account {account.Id} has no SystemModstamp with a time zone")
+    return AccountSnapshot(customer=customer(account), modified_at=account.SystemModstamp)
 
 
 def deal_line(line: LineItemRecord, currency: str) -> DealLine:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ class UpsertResult(BaseModel):
     created: bool | None = None
 
 
-class _Record(BaseModel):
+class SoqlRecord(BaseModel):
     """A queried record; only the fields declared on the subclass are selected."""
 
     model_config = ConfigDict(extra="ignore")
@@ -41,7 +41,7 @@ class _Record(BaseModel):
         return f"SELECT {', '.join(cls.model_fields)} FROM {sobject} WHERE {where}"
 
 
-class OpportunityRecord(_Record):
+class OpportunityRecord(SoqlRecord):
     Name: str | None = None
     AccountId: str | None = None
     StageName: str | None = None
@@ -52,7 +52,7 @@ class OpportunityRecord(_Record):
     Billing_Period__c: str | None = None
 
 
-class AccountRecord(_Record):
+class AccountRecord(SoqlRecord):
     Name: str | None = None
     Tax_Id__c: str | None = None
     Billing_Email__c: str | None = None
@@ -64,7 +64,13 @@ class AccountRecord(_Record):
     C2C_Golden_Id__c: str | None = None
 
 
-class LineItemRecord(_Record):
+class AccountSnapshotRecord(AccountRecord):
+    """An account with its SystemModstamp, which orders the account's changes."""
+
+    SystemModstamp: datetime | None = None
+
+
+class LineItemRecord(SoqlRecord):
     ProductCode: str | None = None
     Description: str | None = None
     Quantity: Decimal | None = None

@@ -3,14 +3,14 @@
 from connectors.stripe.client import StripeBilling
 from connectors.stripe.errors import classify
 from connectors.stripe.forms import encode_form
-from connectors.stripe.webhooks import InvalidSignature, InvoiceEvent, invoice_event, verify_event
+from connectors.stripe.webhooks import InvalidSignature, PaymentNotice, payment_notice, verify_event
 
 __all__ = [
     "InvalidSignature",
-    "InvoiceEvent",
+    "PaymentNotice",
     "StripeBilling",
     "classify",
     "encode_form",
-    "invoice_event",
+    "payment_notice",
     "verify_event",
 ]

@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 import httpx
 
 from canonical import Contract, Customer, Invoice, Money, Payment, Price, Subscription
-from connectors.errors import PermanentError
+from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 from connectors.stripe import mapping, wire
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
+from connectors.stripe.webhooks import PaymentNotice
 
 
 class StripeBilling:
@@ -246,7 +247,10 @@ class StripeBilling:
         """The invoice's payment as Stripe reports it now: SUCCEEDED (with fee), PENDING or FAILED.
 
         What to call when a webhook says the payment changed: the event is a notification, the API the truth.
-        An invoice with no payment attempt raises PermanentError(code='payment_not_attempted')."""
+        An invoice with no payment attempt raises PermanentError(code='payment_not_attempted').
+        A refunded payment stays SUCCEEDED with the amount received and the fee Stripe kept (Stripe returns no
+        fee on a refund): the money did arrive, and the invoice stays paid. The refund is its own record (the id
+        `refund` returned; `charge.refunded` events; the charge's `amount_refunded`), not part of this Payment."""
         return await self._payment_of(cast(wire.Invoice, await self.get_invoice(invoice_id)))
 
     async def _payment_of(self, invoice: wire.Invoice) -> Payment:
@@ -258,8 +262,8 @@ class StripeBilling:
         return mapping.payment_from_stripe(invoice, cast(wire.PaymentIntent | None, intent))
 
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
-        """Void an open invoice; a one-off draft is deleted, a subscription's draft (Stripe refuses to delete
-        those) is finalized without collection, then voided. Already void or deleted counts as done."""
+        """Void an open or uncollectible invoice; a one-off draft is deleted, a subscription's draft (Stripe refuses
+        to delete those) is finalized without collection, then voided. Already void or deleted counts as done."""
         try:
             current = cast(wire.Invoice, await self.get_invoice(invoice_id))
         except PermanentError as exc:
@@ -277,9 +281,9 @@ class StripeBilling:
                 idempotency_key=f"{idempotency_key}:finalize",
             )
             status = finalized["status"]
-        if status == "void":
+        if status == wire.INVOICE_VOID:
             return
-        if status != "open":
+        if status not in wire.INVOICE_UNPAID:
             raise PermanentError(
                 SYSTEM, "invoice_not_voidable", f"{invoice_id} is {status}; it can no longer be voided"
             )
@@ -308,17 +312,107 @@ class StripeBilling:
         return str(created["id"])
 
     async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str:
-        """Credit note for `amount`; `reason` goes to the memo, and to Stripe's reason when it is one of its."""
+        """Credit note for `amount`; `reason` goes to the memo, and to Stripe's reason when it is one of its.
+
+        Exactly once, like `credit_invoice`: a note carrying this key in its metadata is returned, not doubled."""
         invoice = await self.get_invoice(invoice_id)
         self._same_currency(amount, invoice["currency"], invoice_id)
+        existing = await self._credit_note_by_key(invoice_id, idempotency_key)
+        if existing is not None:
+            return existing["id"]
+        return await self._issue_credit_note(invoice_id, amount.amount, reason, idempotency_key)
+
+    # -- dunning and the undo after the pivot ----------------------------------------------------
+
+    async def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Send the finalized invoice to the customer (Stripe emails it, `invoice.sent`): the saga's pivot.
+
+        Already paid: nothing to ask for, done. Within Stripe's 24 h the key replays; a retry after that sends
+        the email again (a reminder, harmless). A draft or void invoice raises PermanentError('invoice_not_open')."""
+        invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+        status = invoice["status"]
+        if status == wire.INVOICE_PAID:
+            return
+        if status not in wire.INVOICE_UNPAID:
+            raise PermanentError(SYSTEM, "invoice_not_open", f"{invoice_id} is {status}; it cannot be sent")
+        await self._post(f"/v1/invoices/{invoice_id}/send", {}, idempotency_key=idempotency_key)
+
+    async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Write an open invoice off as bad debt (uncollectible; Stripe still takes a late payment). Repeatable:
+        already uncollectible is done. Paid raises BusinessRuleError('invoice_paid'); void or draft PermanentError."""
+        if _written_off(cast(wire.Invoice, await self.get_invoice(invoice_id))):
+            return
+        try:
+            await self._post(f"/v1/invoices/{invoice_id}/mark_uncollectible", {}, idempotency_key=idempotency_key)
+        except PermanentError:
+            # Refused because it moved meanwhile (marked by an earlier attempt, paid, voided): judge it again.
+            if _written_off(cast(wire.Invoice, await self.get_invoice(invoice_id))):
+                return
+            raise
+
+    async def credit_invoice(self, invoice_id: str, reason: str, *, idempotency_key: str) -> str | None:
+        """The undo after the pivot: a credit note for all that is still due on an open or uncollectible invoice
+        (which settles it: Stripe marks it paid with nothing charged); returns its id. None when nothing is due,
+        or the invoice is a draft (the caller voids drafts) or void.
+
+        Exactly once even after Stripe forgot the key (24 h): the key goes into the note's metadata (`c2c_key`)
+        and the invoice's notes are read before creating. A paid invoice raises BusinessRuleError('invoice_paid'):
+        refunds are finance's decision, never automatic; so does a payment still processing
+        ('payment_processing'), which may yet pay it."""
+        existing = await self._credit_note_by_key(invoice_id, idempotency_key)
+        if existing is not None:
+            return existing["id"]
+        invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+        if invoice["status"] == wire.INVOICE_PAID and invoice["amount_paid"] > 0:
+            raise BusinessRuleError(SYSTEM, "invoice_paid", f"{invoice_id} is paid; refunding it is finance's decision")
+        if invoice["status"] not in wire.INVOICE_UNPAID or invoice["amount_remaining"] == 0:
+            return None
+        if invoice["payment_intent"]:
+            intent = await self._get(f"/v1/payment_intents/{invoice['payment_intent']}")
+            if intent["status"] == wire.INTENT_PROCESSING:
+                raise BusinessRuleError(
+                    SYSTEM, "payment_processing", f"a payment of {invoice_id} is still processing and may pay it"
+                )
+        return await self._issue_credit_note(invoice_id, invoice["amount_remaining"], reason, idempotency_key)
+
+    async def _issue_credit_note(self, invoice_id: str, amount: int, reason: str, idempotency_key: str) -> str:
         params = {
             "invoice": invoice_id,
-            "amount": amount.amount,
+            "amount": amount,
             "reason": reason if reason in wire.CREDIT_NOTE_REASONS else None,
             "memo": reason,
+            "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
         }
         created = await self._post("/v1/credit_notes", params, idempotency_key=idempotency_key)
         return str(created["id"])
+
+    async def _credit_note_by_key(self, invoice_id: str, idempotency_key: str) -> wire.CreditNote | None:
+        """The invoice's credit note created with this key (metadata `c2c_key`), reading every page."""
+        query: dict[str, Any] = {"invoice": invoice_id, "limit": 100}
+        while True:
+            page = await self._get("/v1/credit_notes", **query)
+            for note in page["data"]:
+                if note["metadata"].get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
+                    return cast(wire.CreditNote, note)
+            if not page["has_more"] or not page["data"]:
+                return None
+            query["starting_after"] = page["data"][-1]["id"]
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    async def complete_notice(self, notice: PaymentNotice) -> PaymentNotice:
+        """The notice with what its event did not carry read from the API: the invoice of an intent, the saga
+        (invoice metadata `c2c_saga`) and the intent of an invoice. Fields stay None when Stripe has none (an
+        intent that pays no invoice, an invoice no saga made); the invoice is the truth for the saga."""
+        invoice_id, intent_id, saga_id = notice.invoice_id, notice.payment_intent_id, notice.saga_id
+        if invoice_id is None and intent_id is not None:
+            intent = await self._get(f"/v1/payment_intents/{intent_id}")
+            invoice_id = _id_of(intent.get("invoice"))
+        if invoice_id is not None and (saga_id is None or intent_id is None):
+            invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+            saga_id = invoice["metadata"].get(wire.META_SAGA) or saga_id
+            intent_id = intent_id or invoice["payment_intent"]
+        return notice.model_copy(update={"invoice_id": invoice_id, "payment_intent_id": intent_id, "saga_id": saga_id})
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -339,3 +433,23 @@ class StripeBilling:
             raise PermanentError(
                 SYSTEM, "currency_mismatch", f"{amount} does not match {object_id} in {stripe_currency.upper()}"
             )
+
+
+def _written_off(invoice: wire.Invoice) -> bool:
+    """True when already uncollectible, False while open; otherwise it can no longer be written off."""
+    status, invoice_id = invoice["status"], invoice["id"]
+    if status == wire.INVOICE_UNCOLLECTIBLE:
+        return True
+    if status == wire.INVOICE_OPEN:
+        return False
+    if status == wire.INVOICE_PAID:
+        raise BusinessRuleError(SYSTEM, "invoice_paid", f"{invoice_id} is paid; there is no debt to write off")
+    code = "invoice_void" if status == wire.INVOICE_VOID else "invoice_not_open"
+    raise PermanentError(SYSTEM, code, f"{invoice_id} is {status}; only an open invoice can be written off")
+
+
+def _id_of(value: Any) -> str | None:
+    """An id field that may be expanded into its object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None

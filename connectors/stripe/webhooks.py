@@ -1,5 +1,9 @@
 """Stripe webhooks: verify `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.payload")>`, then read
-the invoice events that concern a saga (`invoice_event`)."""
+the payment events that concern a saga (`payment_notice`).
+
+Stripe delivers at least once and in no particular order: a notice may come late, twice, or after a later one.
+It only says "look again": `StripeBilling.complete_notice` fills what the event lacks and
+`StripeBilling.payment_for_invoice` reads the payment as it is now."""
 
 from __future__ import annotations
 
@@ -57,33 +61,69 @@ def verify_event(
     return event
 
 
-class InvoiceEvent(BaseModel):
-    """An invoice payment notice: which event, which invoice, and the saga (workflow id) that owns it.
+class PaymentNotice(BaseModel):
+    """A payment notice: which event, when Stripe created it, and what it concerns, as far as the object says.
 
-    Only a notification: read the payment from the API (`StripeBilling.payment_for_invoice`) before acting."""
+    `invoice_id` / `payment_intent_id` / `saga_id` are None when the event's object does not carry them
+    (an intent names its invoice in API 2020-08-27, a charge names both; only an invoice carries our saga id in
+    its metadata `c2c_saga`): `StripeBilling.complete_notice` reads them from the API."""
 
     model_config = ConfigDict(frozen=True)
 
     event_id: str
     type: str
-    invoice_id: str
+    invoice_id: str | None = None
+    payment_intent_id: str | None = None
     saga_id: str | None = None
+    created: int
 
 
-def invoice_event(event: dict[str, Any]) -> InvoiceEvent | None:
-    """The notice in an `invoice.paid` / `invoice.payment_failed` event (saga from metadata `c2c_saga`);
-    None for any other event type. A verified event of those types without an invoice raises ValueError."""
-    if event.get("type") not in wire.INVOICE_EVENT_TYPES:
+def payment_notice(event: dict[str, Any]) -> PaymentNotice | None:
+    """The notice in an `invoice.paid` / `invoice.payment_failed` / `payment_intent.succeeded` /
+    `payment_intent.payment_failed` / `charge.refunded` event; None for any other type.
+
+    A verified event of those types that is malformed raises ValueError naming the problem."""
+    kind = wire.PAYMENT_NOTICE_TYPES.get(str(event.get("type")))
+    if kind is None:
         return None
+    event_id, created = event.get("id"), event.get("created")
+    label = f"{event['type']} event {event_id!r}"
+    if not isinstance(event_id, str) or not event_id:
+        raise ValueError(f"{label} has no id")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise ValueError(f"{label} has no integer `created` time")
     data = event.get("data")
-    invoice = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(invoice, dict) or not isinstance(invoice.get("id"), str) or not isinstance(event.get("id"), str):
-        raise ValueError(f"{event.get('type')} event {event.get('id')!r} carries no invoice")
-    metadata = invoice.get("metadata")
-    saga = metadata.get(wire.META_SAGA) if isinstance(metadata, dict) else None
-    return InvoiceEvent(
-        event_id=event["id"],
-        type=event["type"],
-        invoice_id=invoice["id"],
-        saga_id=saga if isinstance(saga, str) and saga else None,
-    )
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{label} carries no object")
+    if obj.get("object") != kind or not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise ValueError(f"{label} carries {obj.get('object')!r} {obj.get('id')!r}, not a {kind} with an id")
+    links = {
+        "invoice": {"invoice_id": obj["id"], "payment_intent_id": _linked_id(obj, "payment_intent", label)},
+        "payment_intent": {"invoice_id": _linked_id(obj, "invoice", label), "payment_intent_id": obj["id"]},
+        "charge": {
+            "invoice_id": _linked_id(obj, "invoice", label),
+            "payment_intent_id": _linked_id(obj, "payment_intent", label),
+        },
+    }[kind]
+    return PaymentNotice(event_id=event_id, type=event["type"], created=created, saga_id=_saga_of(obj, label), **links)
+
+
+def _linked_id(obj: dict[str, Any], field: str, label: str) -> str | None:
+    """The id in `obj[field]`: a string, an expanded object or nothing (newer API versions drop some links)."""
+    value = obj.get(field)
+    if isinstance(value, dict):
+        value = value.get("id")
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValueError(f"{label}: {obj['object']}.{field} is {value!r}, not an id")
+
+
+def _saga_of(obj: dict[str, Any], label: str) -> str | None:
+    metadata = obj.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{label}: {obj['object']}.metadata is not an object")
+    saga = metadata.get(wire.META_SAGA)
+    return saga if isinstance(saga, str) and saga else None

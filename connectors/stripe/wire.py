@@ -20,6 +20,8 @@ META_PRODUCT_CODE = "product_code"
 META_LINE_KIND = "c2c_line"  # "tax" marks the tax line
 LINE_KIND_TAX = "tax"
 META_SAGA = "c2c_saga"  # the saga's workflow id (canonical external_refs["c2c"]): webhooks find the saga by it
+# On credit notes: the idempotency key that created it, so a retry after Stripe forgot the key (24 h) finds it.
+META_IDEMPOTENCY_KEY = "c2c_key"
 
 # c2c's subscriptions bill by `send_invoice`, so their first invoice waits as a draft for our tax line;
 # the connector then pays it itself (`POST /pay` charges the customer's default payment method).
@@ -27,6 +29,11 @@ COLLECTION_METHOD = "send_invoice"
 DAYS_UNTIL_DUE = 1  # Stripe requires it with send_invoice; positive, as in all of Stripe's examples
 LINE_TYPE_SUBSCRIPTION = "subscription"
 INVOICE_DRAFT = "draft"
+INVOICE_OPEN = "open"
+INVOICE_PAID = "paid"
+INVOICE_VOID = "void"
+INVOICE_UNCOLLECTIBLE = "uncollectible"
+INVOICE_UNPAID = frozenset({INVOICE_OPEN, INVOICE_UNCOLLECTIBLE})  # finalized, money still due
 
 # Error codes of `POST /v1/invoices/{id}/pay` that mean "look at the invoice's payment instead".
 ERROR_ALREADY_PAID = "invoice_already_paid"
@@ -34,10 +41,17 @@ ERROR_PAYMENT_PROCESSING = "payment_intent_unexpected_state"  # an earlier (bank
 
 # Payment intent statuses (API 2020-08-27).
 INTENT_SUCCEEDED = "succeeded"
+INTENT_PROCESSING = "processing"
 INTENT_FAILED = frozenset({"requires_payment_method", "canceled"})  # the attempt failed: a new method is needed
 
-# Invoice events that tell a saga its payment changed.
-INVOICE_EVENT_TYPES = frozenset({"invoice.paid", "invoice.payment_failed"})
+# Events that tell a saga its payment changed, and the kind of object each carries.
+PAYMENT_NOTICE_TYPES: dict[str, str] = {
+    "invoice.paid": "invoice",
+    "invoice.payment_failed": "invoice",
+    "payment_intent.succeeded": "payment_intent",
+    "payment_intent.payment_failed": "payment_intent",
+    "charge.refunded": "charge",
+}
 
 
 class ListObject(TypedDict):
@@ -161,6 +175,17 @@ class PaymentIntent(TypedDict):
     currency: str
     charges: Charges
     last_payment_error: PaymentError | None
+
+
+class CreditNote(TypedDict):
+    id: str
+    object: str
+    amount: int
+    currency: str
+    invoice: str
+    status: str
+    type: str  # pre_payment (less is due) or post_payment (credited after payment)
+    metadata: dict[str, str]
 
 
 class Customer(TypedDict):

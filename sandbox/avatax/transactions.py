@@ -164,10 +164,18 @@ async def commit(state: AvaTaxState, company_code: str, code: str, *, commit: bo
 
 
 async def void(state: AvaTaxState, company_code: str, code: str) -> dict[str, Any]:
-    """Cancel a document; voiding a cancelled one changes nothing."""
+    """Cancel a saved or committed document; a cancelled one is refused as AvaTax refuses it."""
     async with state.lock:
         doc = find(state, company_code, code)
-        if doc.status != "Cancelled":
-            doc.status = "Cancelled"
-            doc.touch()
+        if doc.status == "Cancelled":
+            raise AvaTaxError.single(
+                400,
+                "TransactionAlreadyCancelled",
+                198,
+                "The transaction has already been cancelled.",
+                f"The transaction '{code}' is already in a 'Cancelled' status. There is nothing to be done.",
+                target="Unknown",
+            )
+        doc.status = "Cancelled"
+        doc.touch()
         return doc.model()

@@ -1,7 +1,9 @@
 """NetSuite emulator: OAuth 2.0 client-credentials token + SuiteTalk REST record API v1.
 
 Writes answer 204 with a `Location` header naming the record; `PUT /record/v1/{type}/eid:{externalId}`
-is an upsert (the same internal id on every repeat). Errors are RFC 9457 bodies with `o:errorDetails`.
+is an upsert (the same internal id on every repeat). Updating a customer adds its address and tax
+registration lines to the existing ones unless `?replace=addressBook,taxRegistration` names them.
+Errors are RFC 9457 bodies with `o:errorDetails`.
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/periods/close {"before": date}`
 (transactions dated before it are refused), `POST /_sandbox/tokens/revoke` (every issued token expires).
 """
@@ -19,7 +21,7 @@ from pydantic import BaseModel
 
 from sandbox.faults import install_faults
 from sandbox.netsuite import decimal_json
-from sandbox.netsuite.records import BUILDERS
+from sandbox.netsuite.records import BUILDERS, ensure_editable, merge_input
 from sandbox.netsuite.state import (
     REFERENCE_TYPES,
     WRITABLE_TYPES,
@@ -69,6 +71,11 @@ def _render(request: Request, record_type: str, record: Record) -> Response:
     body = copy.deepcopy(record)
     body["links"] = [{"rel": "self", "href": _record_url(request, record_type, record["id"])}]
     return Response(decimal_json.dumps(body), media_type=RECORD_MEDIA_TYPE)
+
+
+def _replaced(request: Request) -> set[str]:
+    """Sublists the `replace` query parameter names: their lines replace the record's instead of adding."""
+    return {name.strip() for name in request.query_params.get("replace", "").split(",") if name.strip()}
 
 
 async def _json_object(request: Request) -> Record:
@@ -124,6 +131,8 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
         """Validate the merged record and commit it; answer 204 with the record's Location."""
         if internal_id is None:
             internal_id = account.allocate_id()
+        else:
+            ensure_editable(account, record_type, internal_id)
         record = BUILDERS[record_type](account, given, internal_id)
         account.commit(record_type, internal_id, given, record)
         return Response(status_code=204, headers={"Location": _record_url(request, record_type, internal_id)})
@@ -150,7 +159,8 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
         async with account.lock:
             internal_id = account.by_external_id.get((record_type, external_id))
             earlier = account.inputs[record_type][internal_id] if internal_id else {}
-            return await _save(request, record_type, internal_id, {**earlier, **body, "externalId": external_id})
+            merged = merge_input(record_type, earlier, body, _replaced(request))
+            return await _save(request, record_type, internal_id, {**merged, "externalId": external_id})
 
     @app.patch(RECORD_PATH + "/{record_type}/{key}")
     async def update(record_type: str, key: str, request: Request) -> Response:
@@ -160,7 +170,7 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
             record = account.find(record_type, key)
             if record is None:
                 raise not_found(record_type, key)
-            merged = {**account.inputs[record_type][record["id"]], **body}
+            merged = merge_input(record_type, account.inputs[record_type][record["id"]], body, _replaced(request))
             if record.get("externalId") and "externalId" not in body:
                 merged["externalId"] = record["externalId"]
             return await _save(request, record_type, record["id"], merged)

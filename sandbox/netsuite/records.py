@@ -76,6 +76,18 @@ def _open_period(account: Account, tran_date: date) -> None:
         )
 
 
+def ensure_editable(account: Account, record_type: str, internal_id: str) -> None:
+    """A transaction already posted in a period that has closed since can no longer be changed."""
+    existing = account.records[record_type].get(internal_id)
+    posted_on = existing.get("tranDate") if existing else None
+    if posted_on and date.fromisoformat(posted_on) < account.closed_before:
+        raise user_error(
+            f"The accounting period of {posted_on} is closed. "
+            "A transaction posted in a closed period cannot be changed.",
+            "tranDate",
+        )
+
+
 def _items(given: Record, sublist: str) -> list[Record]:
     value = given.get(sublist)
     if value is None:
@@ -166,6 +178,31 @@ def _address_text(address: Record) -> str:
     return "\n".join(str(part) for part in parts if part)
 
 
+# Customer sublists whose lines an update adds to the existing ones, as NetSuite does for lines without a key
+# (ours never carry one), unless the request's `replace` parameter names the sublist.
+APPENDED_SUBLISTS: dict[str, tuple[str, ...]] = {"customer": ("addressBook", "taxRegistration")}
+
+
+def merge_input(record_type: str, earlier: Record, body: Record, replace: set[str]) -> Record:
+    """What an update of a record with input `earlier` submits: body fields win, sublist lines may add up."""
+    merged = {**earlier, **body}
+    for sublist in APPENDED_SUBLISTS.get(record_type, ()):
+        if sublist in earlier and sublist in body and sublist not in replace:
+            merged[sublist] = {"items": _items(earlier, sublist) + _items(body, sublist)}
+    return merged
+
+
+def _tax_registrations(given: Record) -> list[Record]:
+    stored = []
+    for number, line in enumerate(_items(given, "taxRegistration"), start=1):
+        tax_number = _text(line, "taxRegistrationNumber")
+        if not tax_number:
+            raise _missing(f"Tax Reg. Number (taxRegistration line {number})")
+        country = line.get("nexusCountry")
+        stored.append({"nexusCountry": country, "taxRegistrationNumber": tax_number})
+    return stored
+
+
 def build_customer(account: Account, given: Record, internal_id: str) -> Record:
     company = _text(given, "companyName")
     if not company:
@@ -182,7 +219,8 @@ def build_customer(account: Account, given: Record, internal_id: str) -> Record:
     if existing and existing["subsidiary"]["id"] != subsidiary_key and account.has_transactions(internal_id):
         raise user_error("You cannot change the subsidiary of a customer with transactions.", "subsidiary")
     addresses = _items(given, "addressBook")
-    default = next((a for a in addresses if a.get("defaultBilling")), addresses[0] if addresses else None)
+    # The line marked default last wins, as when a new default address is added to a customer.
+    default = next((a for a in reversed(addresses) if a.get("defaultBilling")), addresses[0] if addresses else None)
     record: Record = {
         "id": internal_id,
         "externalId": _text(given, "externalId"),
@@ -193,6 +231,7 @@ def build_customer(account: Account, given: Record, internal_id: str) -> Record:
         "subsidiary": subsidiary,
         "currency": currency,
         "addressBook": {"items": addresses},
+        "taxRegistration": {"items": _tax_registrations(given)},
         "defaultAddress": _address_text(default.get("addressBookAddress") or {}) if default else None,
     }
     return record

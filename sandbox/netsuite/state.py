@@ -37,7 +37,10 @@ ACCOUNTS: dict[str, Record] = {
     "2": {"id": "2", "acctNumber": "1050", "acctName": "Undeposited Funds", "acctType": "OthCurrAsset"},
     "6": {"id": "6", "acctNumber": "1100", "acctName": "Accounts Receivable", "acctType": "AcctRec"},
     "7": {"id": "7", "acctNumber": "1190", "acctName": "Payment Processor Clearing", "acctType": "OthCurrAsset"},
+    # Contra asset to receivables (credit balance); 1190 already names the processor clearing account.
+    "8": {"id": "8", "acctNumber": "1110", "acctName": "Allowance for Doubtful Accounts", "acctType": "OthCurrAsset"},
     "58": {"id": "58", "acctNumber": "6150", "acctName": "Merchant Fees", "acctType": "Expense"},
+    "59": {"id": "59", "acctNumber": "6200", "acctName": "Bad Debt Expense", "acctType": "Expense"},
 }
 REFERENCE_TYPES: dict[str, dict[str, Record]] = {
     "subsidiary": SUBSIDIARIES,

@@ -21,6 +21,7 @@ class FieldType(StrEnum):
     EMAIL = "email"
     PICKLIST = "picklist"
     DATE = "date"
+    DATETIME = "datetime"
     DOUBLE = "double"
     CURRENCY = "currency"
     REFERENCE = "reference"
@@ -84,6 +85,11 @@ DEFAULT_CURRENCY = "USD"
 
 _ID = FieldSpec("Id", FieldType.ID, createable=False, updateable=False)
 _EXTERNAL_KEY = FieldSpec("External_Key__c", FieldType.STRING, external_id=True)
+# Audit fields every sObject has; the org sets them on each save (SystemModstamp also on system changes).
+_SYSTEM_FIELDS = tuple(
+    FieldSpec(name, FieldType.DATETIME, createable=False, updateable=False)
+    for name in ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+)
 
 ACCOUNT = ObjectSpec(
     "Account",
@@ -102,6 +108,7 @@ ACCOUNT = ObjectSpec(
         FieldSpec("C2C_Golden_Id__c", FieldType.STRING),
         FieldSpec("Billing_Customer_Id__c", FieldType.STRING),
         FieldSpec("ERP_Customer_Id__c", FieldType.STRING),
+        *_SYSTEM_FIELDS,
     ),
 )
 OPPORTUNITY = ObjectSpec(
@@ -119,6 +126,7 @@ OPPORTUNITY = ObjectSpec(
         FieldSpec("Term_Months__c", FieldType.DOUBLE),
         FieldSpec("Billing_Period__c", FieldType.PICKLIST, picklist=("Monthly", "Annual")),
         _EXTERNAL_KEY,
+        *_SYSTEM_FIELDS,
     ),
 )
 OPPORTUNITY_LINE_ITEM = ObjectSpec(
@@ -133,6 +141,7 @@ OPPORTUNITY_LINE_ITEM = ObjectSpec(
         FieldSpec("TotalPrice", FieldType.CURRENCY, createable=False, updateable=False),
         FieldSpec("Description", FieldType.STRING),
         _EXTERNAL_KEY,
+        *_SYSTEM_FIELDS,
     ),
 )
 OBJECTS: dict[str, ObjectSpec] = {o.name.lower(): o for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM)}

@@ -165,6 +165,9 @@ def _filter_value(spec: FieldSpec, literal: Token) -> Any:
         if literal.kind != "number":
             raise _filter_error(spec, "double", quoted=False)
         return Decimal(literal.text)
+    if kind is FieldType.DATETIME:
+        # The subset has no datetime literals: audit fields can be selected, not filtered on.
+        raise _filter_error(spec, "dateTime", quoted=False)
     if literal.kind != "date":
         raise _filter_error(spec, "date", quoted=False)
     return literal.text

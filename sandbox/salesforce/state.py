@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sandbox.salesforce import ids
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.schema import (
+    ACCOUNT,
     CLOSED_WON,
     DEFAULT_CURRENCY,
     OBJECTS,
@@ -19,7 +21,7 @@ from sandbox.salesforce.schema import (
     accept,
     find_object,
 )
-from sandbox.salesforce.webhooks import WebhookSender
+from sandbox.salesforce.webhooks import WATCHED_ACCOUNT_FIELDS, WebhookSender
 
 Record = dict[str, Any]
 
@@ -39,6 +41,8 @@ class Org:
         self.cursors: dict[str, list[Record]] = {}
         # Serial numbers survive a reset so an id is never reused within one emulator process.
         self._serial = itertools.count(12_345_678_901)
+        # Likewise modstamps only ever grow, so "newer" is decidable by comparing them.
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
 
     def reset(self) -> None:
         """Empty the org and revoke every session (connectors must log in again)."""
@@ -51,6 +55,13 @@ class Org:
 
     def next_id(self, key_prefix: str) -> str:
         return ids.make_id(key_prefix, next(self._serial))
+
+    def next_stamp(self) -> str:
+        """A SystemModstamp later than every earlier one, even for saves within one millisecond."""
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        self._last_stamp = max(now, self._last_stamp + timedelta(milliseconds=1))
+        return format_datetime(self._last_stamp)
 
     def get(self, spec: ObjectSpec, record_id: str) -> Record:
         normalised = ids.normalise(record_id)
@@ -149,11 +160,22 @@ class Org:
                 )
             record["TotalPrice"] = record["Quantity"] * record["UnitPrice"]
         became_won = record.get("StageName") == CLOSED_WON and existing.get("StageName") != CLOSED_WON
+        changed = _account_changes(spec, existing, record)
+        self._stamp(record, creating=existing.get("CreatedDate") is None)
         self.records[spec.name][record_id] = record
         if spec is OPPORTUNITY_LINE_ITEM:
             self._recompute_amount(record["OpportunityId"])
         if spec is OPPORTUNITY and became_won:
             self.sender.closed_won(record_id)
+        if changed:
+            self.sender.account_changed(record_id, changed, record["SystemModstamp"])
+
+    def _stamp(self, record: Record, *, creating: bool) -> None:
+        # Salesforce touches the audit fields on every save, whether or not a value changed.
+        stamp = self.next_stamp()
+        record["LastModifiedDate"] = record["SystemModstamp"] = stamp
+        if creating:
+            record["CreatedDate"] = stamp
 
     def _lines_of(self, opportunity_id: str) -> list[Record]:
         lines = self.records[OPPORTUNITY_LINE_ITEM.name].values()
@@ -161,7 +183,10 @@ class Org:
 
     def _recompute_amount(self, opportunity_id: str) -> None:
         total: Decimal | int = sum((line["TotalPrice"] for line in self._lines_of(opportunity_id)), 0)
-        self.records[OPPORTUNITY.name][opportunity_id]["Amount"] = total
+        opportunity = self.records[OPPORTUNITY.name][opportunity_id]
+        opportunity["Amount"] = total
+        # A roll-up is a system change: SystemModstamp moves, LastModifiedDate does not.
+        opportunity["SystemModstamp"] = self.next_stamp()
 
     def page(self, rows: list[Record]) -> tuple[list[Record], str | None]:
         """The first batch of `rows` and a cursor for the rest (None when they fit in one batch)."""
@@ -190,6 +215,18 @@ class Org:
         state["webhookDeliveries"] = list(self.sender.deliveries)
         state["sessionsIssued"] = self.sessions_issued
         return state
+
+
+def format_datetime(value: datetime) -> str:
+    """A datetime field as the REST API writes it: `2024-06-01T12:00:00.000+0000`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def _account_changes(spec: ObjectSpec, before: Record, after: Record) -> list[str]:
+    """The watched fields an update of an existing account changed; creating an account is no change."""
+    if spec is not ACCOUNT or before.get("CreatedDate") is None:
+        return []
+    return [name for name in WATCHED_ACCOUNT_FIELDS if before.get(name) != after.get(name)]
 
 
 def object_or_404(name: str) -> ObjectSpec:

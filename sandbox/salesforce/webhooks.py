@@ -1,5 +1,7 @@
-"""Outbound closed-won notifications, as a Flow HTTP callout signed with a shared secret would send them.
+"""Outbound CRM notifications, as Flow HTTP callouts signed with a shared secret would send them.
 
+Two record-triggered flows post to the same URL: `opportunity.closed_won` when an opportunity becomes Closed
+Won, and `account.changed` when a watched field of an existing account changes (not on create).
 Delivery is at-least-once: a background task retries non-2xx answers and connection errors with a short
 exponential backoff; every retry carries the same event id and a fresh signature.
 """
@@ -20,6 +22,16 @@ import httpx
 ATTEMPTS = 5
 FIRST_BACKOFF = 0.05
 SIGNATURE_HEADER = "X-C2C-Signature"
+# The account fields the account.changed flow watches: what billing and the ERP keep of a customer.
+WATCHED_ACCOUNT_FIELDS = (
+    "Name",
+    "BillingStreet",
+    "BillingCity",
+    "BillingState",
+    "BillingPostalCode",
+    "BillingCountry",
+    "Tax_Id__c",
+)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -29,7 +41,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookSender:
-    """Posts `opportunity.closed_won` events to `url` and records each delivery for /_sandbox/state."""
+    """Posts CRM events to `url` and records each delivery for /_sandbox/state."""
 
     def __init__(self, url: str | None, secret: str) -> None:
         self.url = url
@@ -39,19 +51,28 @@ class WebhookSender:
 
     def closed_won(self, record_id: str) -> None:
         """Queue the event for an opportunity that just became Closed Won (no-op without a URL)."""
+        fields = {"sobject": "Opportunity", "recordId": record_id, "stageName": "Closed Won"}
+        self._queue("opportunity.closed_won", fields)
+
+    def account_changed(self, record_id: str, changed_fields: list[str], system_modstamp: str) -> None:
+        """Queue the event for an account whose watched fields changed (no-op without a URL)."""
+        fields = {
+            "sobject": "Account",
+            "recordId": record_id,
+            "changedFields": list(changed_fields),
+            "systemModstamp": system_modstamp,
+        }
+        self._queue("account.changed", fields)
+
+    def _queue(self, event_type: str, fields: dict[str, Any]) -> None:
         if not self.url:
             return
-        event = {
-            "eventId": str(uuid.uuid4()),
-            "eventType": "opportunity.closed_won",
-            "sobject": "Opportunity",
-            "recordId": record_id,
-            "stageName": "Closed Won",
-            "occurredAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
+        occurred_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        event = {"eventId": str(uuid.uuid4()), "eventType": event_type, **fields, "occurredAt": occurred_at}
         delivery: dict[str, Any] = {
             "eventId": event["eventId"],
-            "recordId": record_id,
+            "eventType": event["eventType"],
+            "recordId": event["recordId"],
             "url": self.url,
             "attempts": 0,
             "statusCode": None,

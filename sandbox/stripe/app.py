@@ -8,9 +8,15 @@ replayed for the same parameters (`Idempotent-Replayed: true`); other parameters
 `idempotency_error`; a request arriving while the first is still executing gets 409; requests that fail
 parameter validation store nothing. Paying with a test bank account (`pm_usBankAccount_*`) answers with the
 invoice open and its intent `processing`; the debit settles `async_settle_seconds` later (or at once with
-`POST /_sandbox/settle`), emitting `payment_intent.succeeded` + `invoice.paid` or `payment_intent.payment_failed`
-+ `invoice.payment_failed`. Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/settle`,
-`POST /_sandbox/webhook {"url", "secret"}` (re-point event delivery), plus the fault endpoints of `sandbox.faults`.
+`POST /_sandbox/settle`). A settled payment, by card at once or by bank debit then, emits `charge.succeeded`,
+`payment_intent.succeeded`, `invoice.paid`, `invoice.payment_succeeded`; a failed one `charge.failed`,
+`payment_intent.payment_failed`, `invoice.payment_failed`. Refunds emit `charge.refunded`.
+
+Admin: `GET /_sandbox/state` (objects, events, `webhook_deliveries`, `webhook` = delivery config + pending count),
+`POST /_sandbox/reset` (also drops undelivered webhooks), `POST /_sandbox/reset_idempotency`, `POST /_sandbox/settle`,
+`POST /_sandbox/webhook` with a `DeliveryConfig` body: `{"url", "secret"}` re-point delivery; `secrets` (several
+signatures, as during a secret roll), `duplicates`, `delay_seconds`, `reorder` + `reorder_window` + `seed` make
+events arrive twice, late or shuffled (see `sandbox.stripe.webhooks`). Plus the fault endpoints of `sandbox.faults`.
 """
 
 from __future__ import annotations
@@ -24,26 +30,17 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
-from sandbox.stripe import catalog, credit_notes, invoices, payments, subscriptions
+from sandbox.stripe import catalog, credit_notes, dunning, invoices, payments, subscriptions
 from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
 from sandbox.stripe.state import API_VERSION, Call, IdempotencyRecord, StripeState, expand, list_object, render
-from sandbox.stripe.webhooks import deliver
+from sandbox.stripe.webhooks import DeliveryConfig, Dispatcher
 
 Handler = Callable[..., dict[str, Any]]
-
-
-class WebhookConfig(BaseModel):
-    """Where events go from now on (`url` None stops delivery); `secret` None keeps the signing secret."""
-
-    url: str | None = None
-    secret: str | None = None
-
 
 NO_PARAMS: frozenset[str] = frozenset()
 
@@ -91,10 +88,19 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/invoices/{invoice}/finalize", invoices.finalize_invoice, invoices.INVOICE_FINALIZE),
     ("POST", "/v1/invoices/{invoice}/pay", invoices.pay_invoice, invoices.INVOICE_PAY),
     ("POST", "/v1/invoices/{invoice}/void", invoices.void_invoice, invoices.INVOICE_VOID),
+    ("POST", "/v1/invoices/{invoice}/send", dunning.send_invoice, dunning.INVOICE_SEND),
+    (
+        "POST",
+        "/v1/invoices/{invoice}/mark_uncollectible",
+        dunning.mark_uncollectible,
+        dunning.INVOICE_MARK_UNCOLLECTIBLE,
+    ),
     ("GET", "/v1/payment_intents/{intent}", payments.get_payment_intent, frozenset({"client_secret"})),
     ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
     ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
     ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
+    ("GET", "/v1/credit_notes", credit_notes.list_credit_notes, credit_notes.CREDIT_NOTE_LIST),
+    ("GET", "/v1/credit_notes/{credit_note}", credit_notes.get_credit_note, NO_PARAMS),
     ("GET", "/v1/events", list_events, frozenset({"type", "limit"})),
     ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
 ]
@@ -137,6 +143,9 @@ def create_app(
     app = FastAPI(title="Stripe emulator", openapi_url=None)
     state = StripeState()
     app.state.stripe = state
+    webhooks = Dispatcher(state)
+    webhooks.configure(DeliveryConfig(url=webhook_url, secret=webhook_secret))
+    app.state.webhooks = webhooks
     background: set[asyncio.Task[None]] = set()
     install_faults(app)
 
@@ -149,16 +158,11 @@ def create_app(
         async with state.lock:
             payments.settle_refunds(state)
 
-    def dispatch(events: list[dict[str, Any]]) -> None:
-        url = app.state.webhook_url
-        for event in events if url else []:
-            spawn(deliver(state, url, app.state.webhook_secret, event))
-
     async def settle_debits_later(intent_ids: list[str]) -> None:
         await asyncio.sleep(async_settle_seconds)
         async with state.lock:
             events = settle_bank_debits(state, intent_ids)
-        dispatch(events)
+        webhooks.submit(events)
 
     # Added after the fault middleware, so it runs first: a key stays "in flight" while a fault delays it.
     @app.middleware("http")
@@ -233,16 +237,13 @@ def create_app(
                 new_debits = [i for i in state.bank_debits if i not in debits_before]
                 if new_debits:
                     spawn(settle_debits_later(new_debits))
-            dispatch(events)
+            webhooks.submit(events)
             return JSONResponse(body, status_code=status, headers=headers)
 
         return endpoint
 
     for method, path, handler, allowed in ROUTES:
         app.add_api_route(path, endpoint_for(handler, allowed), methods=[method], include_in_schema=False)
-
-    app.state.webhook_url = webhook_url
-    app.state.webhook_secret = webhook_secret
 
     @app.exception_handler(StarletteHTTPException)
     async def unknown_url(request: Request, exc: StarletteHTTPException) -> Response:
@@ -255,12 +256,13 @@ def create_app(
     @app.get("/_sandbox/state", include_in_schema=False)
     async def dump() -> dict[str, Any]:
         async with state.lock:
-            return state.dump()
+            return {**state.dump(), "webhook": webhooks.describe()}
 
     @app.post("/_sandbox/reset", include_in_schema=False)
     async def reset() -> dict[str, bool]:
         async with state.lock:
             state.reset()
+            webhooks.reset()
         return {"reset": True}
 
     @app.post("/_sandbox/reset_idempotency", include_in_schema=False)
@@ -277,14 +279,13 @@ def create_app(
         async with state.lock:
             settled = list(state.bank_debits)
             events = settle_bank_debits(state)
-        dispatch(events)
+        webhooks.submit(events)
         return {"settled": settled}
 
     @app.post("/_sandbox/webhook", include_in_schema=False)
-    async def webhook(config: WebhookConfig) -> dict[str, str | None]:
-        app.state.webhook_url = config.url
-        if config.secret is not None:
-            app.state.webhook_secret = config.secret
-        return {"url": config.url}
+    async def webhook(config: DeliveryConfig) -> dict[str, Any]:
+        """Re-point and shape event delivery from now on (see `DeliveryConfig`); answers the effective config."""
+        webhooks.configure(config)
+        return webhooks.describe()
 
     return app

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sandbox.stripe.forms import Params
-from sandbox.stripe.invoices import mark_paid
-from sandbox.stripe.payments import BANK_DEBITS, book_charge, fail_charge, new_charge
+from sandbox.stripe.invoices import UNPAID, paid_by_payment
+from sandbox.stripe.payments import BANK_DEBITS, book_charge, emit_outcome, fail_charge, new_charge
 from sandbox.stripe.state import Call, StripeState
 
 # What a failed asynchronous attempt leaves on the intent (Stripe's code for it; the bank's reason is in the
@@ -22,9 +22,10 @@ ATTEMPT_FAILED_MESSAGE = (
 def settle_bank_debits(state: StripeState, intent_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Settle the given processing debits (all of them when None); returns the events to deliver.
 
-    Success: charge + balance transaction with fee, `payment_intent.succeeded`, invoice paid (`invoice.paid`).
-    Failure: failed charge, intent back to `requires_payment_method` with `last_payment_error`,
-    `payment_intent.payment_failed` and `invoice.payment_failed`; the invoice stays open."""
+    Success: charge + balance transaction with fee, `charge.succeeded`, `payment_intent.succeeded`, the invoice
+    paid (`invoice.paid`, `invoice.payment_succeeded`) unless credit notes settled it meanwhile.
+    Failure: failed charge, intent back to `requires_payment_method` with `last_payment_error`, `charge.failed`,
+    `payment_intent.payment_failed` and `invoice.payment_failed`; the invoice stays open (or uncollectible)."""
     wanted = list(state.bank_debits) if intent_ids is None else [i for i in intent_ids if i in state.bank_debits]
     call = Call(state, Params({}, None), None)
     for intent_id in wanted:
@@ -38,9 +39,9 @@ def settle_bank_debits(state: StripeState, intent_ids: Iterable[str] | None = No
         failure = BANK_DEBITS.get(intent["payment_method"])
         if failure is None:
             book_charge(state, intent, charge)
-            state.emit(call, "payment_intent.succeeded", intent)
-            if invoice["status"] == "open":
-                mark_paid(call, invoice)
+            emit_outcome(call, intent, charge)
+            if invoice["status"] in UNPAID:
+                paid_by_payment(call, invoice)
             continue
         failure_code, message = failure
         fail_charge(intent, charge, failure_code, message)
@@ -53,7 +54,7 @@ def settle_bank_debits(state: StripeState, intent_ids: Iterable[str] | None = No
             "payment_method_type": "us_bank_account",
         }
         intent["payment_method"] = None
-        state.emit(call, "payment_intent.payment_failed", intent)
+        emit_outcome(call, intent, charge)
         state.emit(call, "invoice.payment_failed", invoice)
     events = list(state.outbox)
     state.outbox.clear()

@@ -1,20 +1,26 @@
-"""Credit notes: crediting an open invoice (less is due) or a paid one (the customer's balance)."""
+"""Credit notes: crediting an unpaid invoice (less is due) or a paid one (the customer's balance); listing them.
+
+Stripe documents credit notes for open and paid invoices; an uncollectible invoice is credited like an open
+one (pre_payment: less is due), which Stripe's Dashboard also offers. Crediting all that remains of an unpaid
+invoice settles it: it becomes `paid` with nothing charged (`invoice.paid`, no `invoice.payment_succeeded`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, invalid
-from sandbox.stripe.invoices import mark_paid, recompute
+from sandbox.stripe.invoices import UNPAID, mark_paid, recompute
 from sandbox.stripe.state import Call, StripeState, list_object, now
 
 CREDIT_NOTE_CREATE = frozenset({"invoice", "amount", "lines", "reason", "memo", "metadata"})
+CREDIT_NOTE_LIST = frozenset({"invoice", "customer", "limit", "starting_after", "ending_before"})
 _CREDIT_LINE = frozenset({"type", "invoice_line_item", "quantity", "amount", "unit_amount", "description"})
 CREDIT_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
 
 
 def create_credit_note(call: Call) -> dict[str, Any]:
-    """Credit an open invoice (reduces what is due) or a paid one (credits the customer's balance)."""
+    """Credit an open or uncollectible invoice (reduces what is due) or a paid one (credits the customer's
+    balance)."""
     state, params = call.state, call.params
     invoice_id = params.req("invoice")
     amount = params.integer("amount", minimum=1)
@@ -25,9 +31,10 @@ def create_credit_note(call: Call) -> dict[str, Any]:
     if amount is None and not lines:
         raise InvalidParams("Pass an amount or lines.", param="amount", code="parameter_missing")
     invoice = state.get("invoices", invoice_id, param="invoice")
-    if invoice["status"] not in ("open", "paid"):
+    if invoice["status"] not in (*UNPAID, "paid"):
         raise invalid(
-            f"Credit notes can only be issued for open or paid invoices; this invoice is {invoice['status']}.",
+            "Credit notes can only be issued for open, uncollectible or paid invoices; "
+            f"this invoice is {invoice['status']}.",
             code="invoice_not_open",
             param="invoice",
         )
@@ -53,6 +60,7 @@ def create_credit_note(call: Call) -> dict[str, Any]:
     count = sum(1 for note in state.objects["credit_notes"].values() if note["invoice"] == invoice_id)
     note = {
         "id": note_id,
+        "_seq": len(state.objects["credit_notes"]),
         "object": "credit_note",
         "amount": amount,
         "created": now(),
@@ -128,4 +136,41 @@ def _credit_line(state: StripeState, invoice: dict[str, Any], line: Any) -> dict
     result = _custom_line(state, amount, source["description"] or "")
     result.update(type="invoice_line_item", invoice_line_item=line_id, quantity=quantity or source["quantity"])
     result.update(unit_amount=None, unit_amount_decimal=None)
+    return result
+
+
+def get_credit_note(call: Call, note_id: str) -> dict[str, Any]:
+    return call.state.get("credit_notes", note_id)
+
+
+def list_credit_notes(call: Call) -> dict[str, Any]:
+    """Newest first, filtered by `invoice` / `customer`, paged with `limit` (1-100, default 10) and
+    `starting_after` / `ending_before` (a credit note id of the previous page)."""
+    params = call.params
+    invoice_id, customer_id = params.text("invoice"), params.text("customer")
+    limit = params.integer("limit", minimum=1) or 10
+    after, before = params.text("starting_after"), params.text("ending_before")
+    if limit > 100:
+        raise InvalidParams("Invalid integer: limit must be at most 100", param="limit")
+    if after and before:
+        raise InvalidParams("You may only specify one of these parameters: ending_before, starting_after.")
+    notes = sorted(call.state.objects["credit_notes"].values(), key=lambda n: n["_seq"], reverse=True)
+    found = [
+        n
+        for n in notes
+        if (invoice_id is None or n["invoice"] == invoice_id) and (customer_id is None or n["customer"] == customer_id)
+    ]
+    ids = [n["id"] for n in found]
+    cursor = after or before
+    if cursor is not None and cursor not in ids:
+        call.state.get("credit_notes", cursor, param="starting_after" if after else "ending_before")
+        found = []  # a credit note that the filters leave out: nothing around it
+    if before is not None and found:
+        rest = found[: ids.index(before)]
+        page = rest[-limit:]
+    else:
+        rest = found[ids.index(after) + 1 :] if after is not None and found else found
+        page = rest[:limit]
+    result = list_object(page, "/v1/credit_notes")
+    result["has_more"] = len(rest) > limit
     return result

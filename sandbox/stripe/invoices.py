@@ -1,4 +1,5 @@
-"""Invoice items and invoices (draft -> open -> paid | void): create, update, finalize, pay, void, delete."""
+"""Invoice items and invoices (draft -> open -> paid | void | uncollectible -> paid | void): create, update,
+finalize, pay, void, delete. Sending and marking uncollectible are in `dunning`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ INVOICE_PAY = frozenset({"payment_method", "off_session"})
 INVOICE_VOID: frozenset[str] = frozenset()
 # Stripe's error code for acting on a payment intent in a state that does not allow it (here: processing).
 PAYMENT_PROCESSING = "payment_intent_unexpected_state"
+# Finalized and still waiting for its money: can be paid, voided or credited.
+UNPAID = ("open", "uncollectible")
 
 
 def recompute(invoice: dict[str, Any]) -> None:
@@ -369,6 +372,12 @@ def mark_paid(call: Call, invoice: dict[str, Any]) -> None:
     call.state.emit(call, "invoice.paid", invoice)
 
 
+def paid_by_payment(call: Call, invoice: dict[str, Any]) -> None:
+    """A payment settled the invoice: `invoice.paid`, then `invoice.payment_succeeded`, as Stripe emits both."""
+    mark_paid(call, invoice)
+    call.state.emit(call, "invoice.payment_succeeded", invoice)
+
+
 def finalize_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     auto_advance = call.params.flag("auto_advance")
     invoice = call.state.get("invoices", invoice_id)
@@ -419,7 +428,7 @@ def collect(call: Call, invoice: dict[str, Any], payment_method: str | None = No
     )
     intent = charge_invoice(call, invoice, customer, method)
     if intent["status"] == "succeeded":
-        mark_paid(call, invoice)
+        paid_by_payment(call, invoice)
 
 
 def _refuse_while_processing(call: Call, invoice: dict[str, Any], action: str) -> None:
@@ -435,8 +444,11 @@ def _refuse_while_processing(call: Call, invoice: dict[str, Any], action: str) -
 
 def void_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
     invoice = call.state.get("invoices", invoice_id)
-    if invoice["status"] != "open":
-        raise invalid(f"You can only void open invoices; this invoice is {invoice['status']}.", code="invoice_not_open")
+    if invoice["status"] not in UNPAID:
+        raise invalid(
+            f"You can only void open or uncollectible invoices; this invoice is {invoice['status']}.",
+            code="invoice_not_open",
+        )
     _refuse_while_processing(call, invoice, "voided")
     invoice.update(status="void", auto_advance=False)
     invoice["status_transitions"]["voided_at"] = now()

@@ -179,6 +179,16 @@ def fail_charge(intent: dict[str, Any], charge: dict[str, Any], failure_code: st
     intent["status"] = "requires_payment_method"
 
 
+def emit_outcome(call: Call, intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    """The charge's and the intent's events once a payment attempt is decided (the invoice's follow)."""
+    if charge["status"] == "succeeded":
+        call.state.emit(call, "charge.succeeded", charge)
+        call.state.emit(call, "payment_intent.succeeded", intent)
+    else:
+        call.state.emit(call, "charge.failed", charge)
+        call.state.emit(call, "payment_intent.payment_failed", intent)
+
+
 def charge_invoice(
     call: Call, invoice: dict[str, Any], customer: dict[str, Any], payment_method: str
 ) -> dict[str, Any]:
@@ -203,6 +213,7 @@ def charge_invoice(
     decline = DECLINES.get(payment_method)
     if decline is None:
         book_charge(state, intent, charge)
+        emit_outcome(call, intent, charge)
         return intent
     decline_code, message = decline
     error = {
@@ -213,7 +224,8 @@ def charge_invoice(
         "charge": charge["id"],
     }
     fail_charge(intent, charge, "card_declined", message)
-    intent["last_payment_error"] = {**error, "payment_method": None}
+    intent["last_payment_error"] = dict(error)  # no payment_method: the emulator has no PaymentMethod objects
+    emit_outcome(call, intent, charge)
     state.emit(call, "invoice.payment_failed", invoice)
     raise StripeError(
         402,
@@ -230,7 +242,9 @@ def get_payment_intent(call: Call, intent_id: str) -> dict[str, Any]:
 
 
 def create_refund(call: Call) -> dict[str, Any]:
-    """Refund (part of) a charge; answered `pending`, settled to `succeeded` right after the response."""
+    """Refund (part of) a charge; answered `pending`, settled to `succeeded` right after the response.
+
+    Emits `charge.refunded` (partial refunds too, as Stripe does)."""
     state, params = call.state, call.params
     intent_id, charge_id = params.text("payment_intent"), params.text("charge")
     amount = params.integer("amount", minimum=1)
@@ -280,7 +294,9 @@ def create_refund(call: Call) -> dict[str, Any]:
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
     charge["_refunds"].append(refund["id"])
     state.settling_refunds.append(refund["id"])
-    return state.add("refunds", refund)
+    state.add("refunds", refund)
+    state.emit(call, "charge.refunded", charge)  # the charge with its new amount_refunded and refunds
+    return refund
 
 
 def get_refund(call: Call, refund_id: str) -> dict[str, Any]:

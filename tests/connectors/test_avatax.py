@@ -311,3 +311,51 @@ async def test_address_detail_messages_reach_the_business_rule_error(
         await engine.quote(tax_request("US01", AUSTIN, "USD", [100_00]))
 
     assert caught.value.message == "AddressRangeError message. AddressRangeError description."
+
+
+async def test_void_cancels_a_committed_document_and_a_repeat_is_a_no_op(
+    engine: AvaTaxEngine, http: httpx.AsyncClient, avatax_url: str
+) -> None:
+    request = tax_request("US01", AUSTIN, "USD", [250_00])
+    await engine.quote(request)
+    await engine.commit("US01", request.document_code)
+
+    await engine.void("US01", request.document_code)
+    await engine.void("US01", request.document_code)  # AvaTax answers TransactionAlreadyCancelled: done
+
+    [doc] = await documents(http, avatax_url, request.document_code)
+    assert (doc["status"], doc["version"]) == ("Cancelled", 1)
+
+
+async def test_lost_void_response_then_retry_finds_the_document_cancelled(
+    engine: AvaTaxEngine, http: httpx.AsyncClient, avatax_url: str
+) -> None:
+    request = tax_request("US01", AUSTIN, "USD", [250_00])
+    await engine.quote(request)
+    await engine.commit("US01", request.document_code)
+    await arm(http, avatax_url, kind="delay_after", method="POST", path_prefix="/api/v2/companies/", seconds=1.0)
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        with pytest.raises(UncertainOutcome):
+            await AvaTaxEngine(impatient, avatax_url, ACCOUNT_ID, LICENSE_KEY).void("US01", request.document_code)
+
+    await engine.void("US01", request.document_code)
+
+    [doc] = await documents(http, avatax_url, request.document_code)
+    assert doc["status"] == "Cancelled"
+
+
+async def test_void_still_raises_what_is_not_already_undone(
+    engine: AvaTaxEngine, http: httpx.AsyncClient, avatax_url: str
+) -> None:
+    request = tax_request("US01", AUSTIN, "USD", [250_00])
+    await engine.quote(request)
+    locked = error_body("CannotModifyLockedTransaction")
+    await arm(http, avatax_url, kind="status", status=400, body=locked, method="POST", path_prefix="/api/v2/companies/")
+
+    with pytest.raises(PermanentError) as caught:
+        await engine.void("US01", request.document_code)
+
+    assert (caught.value.code, caught.value.status) == ("CannotModifyLockedTransaction", 400)
+    [doc] = await documents(http, avatax_url, request.document_code)
+    assert doc["status"] == "Saved"

@@ -26,7 +26,7 @@ from canonical import (
 from canonical.reference import LEGAL_ENTITIES
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
 from connectors.netsuite import NetSuiteErp
-from connectors.netsuite.client import customer_external_id
+from connectors.netsuite.client import customer_external_id, first_of_month
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 
 RECORDS = "/services/rest/record/v1"
@@ -439,3 +439,201 @@ async def test_one_golden_customer_gets_one_erp_customer_per_subsidiary(erp: Net
     assert us != de
     assert await erp.upsert_customer(customer, LEGAL_ENTITIES["DE01"], "EUR") == de
     assert (await erp.get_record("customer", de))["subsidiary"]["id"] == "2"
+
+
+# -- customer updates -----------------------------------------------------------------------------
+
+
+async def test_upsert_customer_updates_name_address_and_tax_id_of_the_existing_record(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    customer = make_customer().model_copy(update={"tax_id": "US-12-3456789"})
+    first = await erp.upsert_customer(customer, LEGAL_ENTITIES["US01"], "USD")
+    moved = customer.model_copy(
+        update={
+            "legal_name": "Acme Holdings Inc.",
+            "tax_id": "US-98-7654321",
+            "address": Address(
+                line1="9 Elm St", line2="Floor 3", city="Dallas", region="TX", postal_code="75201", country="US"
+            ),
+        }
+    )
+
+    assert await erp.upsert_customer(moved, LEGAL_ENTITIES["US01"], "USD") == first
+
+    [record] = await records_with(http, base_url, "customer", customer_external_id(customer.golden_id or "", "US01"))
+    assert record["companyName"] == "Acme Holdings Inc."
+    assert record["defaultAddress"] == "9 Elm St\nFloor 3\nDallas TX 75201\nUS"
+    assert len(record["addressBook"]["items"]) == 1  # replaced, not added beside the old address
+    assert record["taxRegistration"]["items"] == [
+        {"nexusCountry": {"id": "US"}, "taxRegistrationNumber": "US-98-7654321"}
+    ]
+
+    await erp.upsert_customer(moved.model_copy(update={"tax_id": None}), LEGAL_ENTITIES["US01"], "USD")
+    assert (await erp.get_record("customer", first))["taxRegistration"]["items"] == []
+
+
+# -- postings in closed periods -------------------------------------------------------------------
+
+
+async def close_before(http: httpx.AsyncClient, base_url: str, day: str) -> None:
+    (await http.post(f"{base_url}/_sandbox/periods/close", json={"before": day})).raise_for_status()
+
+
+def fee_entry(day: date) -> JournalEntry:
+    fee = Money(amount=3_20, currency="USD")
+    return JournalEntry(
+        external_id=f"fee-{uuid.uuid4().hex[:8]}",
+        legal_entity="US01",
+        date=day,
+        lines=[JournalLine(account=MERCHANT_FEES_ACCOUNT, debit=fee), JournalLine(account=CASH_ACCOUNT, credit=fee)],
+    )
+
+
+def test_first_of_month_walks_across_years() -> None:
+    assert [first_of_month(date(2025, 11, 30), n) for n in (0, 1, 2, 14)] == [
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2027, 1, 1),
+    ]
+
+
+async def test_credit_memo_is_dated_like_the_invoice_while_its_period_is_open(erp: NetSuiteErp) -> None:
+    customer_id = await customer_in(erp)
+    invoice = make_invoice(issue_date=date(2025, 3, 14))
+    invoice_id = await erp.post_invoice(invoice, customer_id)
+
+    memo = await erp.get_record("creditMemo", await erp.post_credit_memo(invoice, invoice_id, customer_id))
+
+    assert memo["tranDate"] == "2025-03-14"
+
+
+@pytest.mark.parametrize(
+    ("closed_before", "memo_date"),
+    [("2025-04-01", "2025-04-01"), ("2025-05-15", "2025-06-01"), ("2026-01-01", "2026-01-01")],
+    ids=["month-closed", "closed-mid-month", "year-closed"],
+)
+async def test_credit_memo_for_an_invoice_in_a_closed_period_lands_on_the_first_open_month(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str, closed_before: str, memo_date: str
+) -> None:
+    customer_id = await customer_in(erp)
+    invoice = make_invoice(issue_date=date(2025, 3, 14))
+    invoice_id = await erp.post_invoice(invoice, customer_id)
+    await close_before(http, base_url, closed_before)
+
+    memo_id = await erp.post_credit_memo(invoice, invoice_id, customer_id)
+
+    assert await erp.post_credit_memo(invoice, invoice_id, customer_id) == memo_id
+    [memo] = await records_with(http, base_url, "creditMemo", "cm-" + invoice.external_refs["stripe"])
+    assert (memo["id"], memo["tranDate"], memo["status"]) == (memo_id, memo_date, "Fully Applied")
+    assert Money.from_decimal(memo["total"], "USD") == invoice.total
+    assert (await erp.get_record("invoice", invoice_id))["amountRemaining"] == 0
+
+
+async def test_journal_entry_in_a_closed_period_lands_on_the_first_open_month(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    await close_before(http, base_url, "2025-04-01")
+    entry = fee_entry(date(2025, 3, 2))
+
+    entry_id = await erp.post_journal_entry(entry)
+
+    assert await erp.post_journal_entry(entry) == entry_id
+    [record] = await records_with(http, base_url, "journalEntry", entry.external_id)
+    assert (record["id"], record["tranDate"]) == (entry_id, "2025-04-01")
+
+
+async def test_netsuites_closed_period_code_also_moves_the_posting(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    closed = {
+        "status": 400,
+        "o:errorDetails": [{"detail": "Closed transaction period.", "o:errorCode": "CLOSED_TRAN_PRD"}],
+    }
+    await arm(
+        http, base_url, method="PUT", path_prefix=f"{RECORDS}/journalEntry", kind="status", status=400, body=closed
+    )
+    entry = fee_entry(date(2025, 3, 2))
+
+    entry_id = await erp.post_journal_entry(entry)
+
+    assert (await erp.get_record("journalEntry", entry_id))["tranDate"] == "2025-04-01"
+
+
+async def test_other_refusals_of_a_posting_are_not_moved_to_another_period(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    refused = {"status": 400, "o:errorDetails": [{"detail": "Out of balance.", "o:errorCode": "USER_ERROR"}]}
+    await arm(
+        http, base_url, method="PUT", path_prefix=f"{RECORDS}/journalEntry", kind="status", status=400, body=refused
+    )
+    entry = fee_entry(date(2025, 3, 2))
+
+    with pytest.raises(BusinessRuleError) as caught:
+        await erp.post_journal_entry(entry)
+
+    assert (caught.value.code, caught.value.message) == ("USER_ERROR", "Out of balance.")
+    assert await records_with(http, base_url, "journalEntry", entry.external_id) == []
+
+
+async def test_no_open_period_within_24_months_is_a_business_rule_error(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    await close_before(http, base_url, "2027-03-02")  # the 24th month after March 2025 is still closed
+    entry = fee_entry(date(2025, 3, 2))
+
+    with pytest.raises(BusinessRuleError) as caught:
+        await erp.post_journal_entry(entry)
+
+    assert caught.value.code == "no_open_period"
+    assert "24 months" in caught.value.message
+    assert await records_with(http, base_url, "journalEntry", entry.external_id) == []
+
+
+async def test_credit_memo_for_an_invoice_the_erp_does_not_hold_is_permanent_and_writes_nothing(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    customer_id = await customer_in(erp)
+    invoice = make_invoice()
+
+    with pytest.raises(PermanentError) as caught:
+        await erp.post_credit_memo(invoice, "999999", customer_id)
+
+    assert caught.value.code == "invoice_not_found"
+    assert (await sandbox_state(http, base_url))["creditMemo"] == []
+
+
+async def test_credit_memo_refuses_to_reverse_another_invoice(
+    erp: NetSuiteErp, http: httpx.AsyncClient, base_url: str
+) -> None:
+    customer_id = await customer_in(erp)
+    other_id = await erp.post_invoice(make_invoice(), customer_id)
+
+    with pytest.raises(PermanentError) as caught:
+        await erp.post_credit_memo(make_invoice(), other_id, customer_id)
+
+    assert caught.value.code == "invoice_mismatch"
+    assert (await sandbox_state(http, base_url))["creditMemo"] == []
+
+
+@pytest.mark.parametrize("period_closes_meanwhile", [False, True], ids=["period-open", "period-closed-before-retry"])
+async def test_lost_response_on_credit_memo_then_retry_keeps_one_memo(
+    http: httpx.AsyncClient, base_url: str, period_closes_meanwhile: bool
+) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
+        erp = NetSuiteErp(impatient, base_url, "c2c-integration", "s3cret")
+        customer_id = await customer_in(erp)
+        invoice = make_invoice(issue_date=date(2025, 3, 14))
+        invoice_id = await erp.post_invoice(invoice, customer_id)
+        await arm(http, base_url, method="PUT", path_prefix=f"{RECORDS}/creditMemo", kind="delay_after", seconds=1.0)
+
+        with pytest.raises(UncertainOutcome):
+            await erp.post_credit_memo(invoice, invoice_id, customer_id)
+        if period_closes_meanwhile:
+            await close_before(http, base_url, "2025-04-01")
+        retried = await erp.post_credit_memo(invoice, invoice_id, customer_id)
+
+    [memo] = (await sandbox_state(http, base_url))["creditMemo"]
+    assert (memo["id"], memo["tranDate"]) == (retried, "2025-03-14")
+    assert Money.from_decimal(memo["total"], "USD") == invoice.total

@@ -16,10 +16,17 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from canonical import Address, BillingPeriod, Customer, Deal, DealLine, Money
+from canonical import AccountSnapshot, Address, BillingPeriod, Customer, Deal, DealLine, Money
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
 from connectors.roles import CrmSystem
-from connectors.salesforce import ClosedWonEvent, InvalidWebhook, SalesforceCrm, verify_closed_won
+from connectors.salesforce import (
+    AccountChangedEvent,
+    ClosedWonEvent,
+    InvalidWebhook,
+    SalesforceCrm,
+    verify_closed_won,
+    verify_crm_event,
+)
 from sandbox.salesforce.app import create_app
 from sandbox.server import RunningServer
 
@@ -498,3 +505,134 @@ def test_verify_closed_won_rejects_naming_the_problem(body: bytes, header: str |
     with pytest.raises(InvalidWebhook) as caught:
         verify_closed_won(body, header, SECRET, now=NOW)
     assert problem in str(caught.value)
+
+
+# -- get_account ----------------------------------------------------------------------------------
+
+
+async def test_get_account_maps_the_customer_as_get_deal_does_with_its_modstamp(crm: SalesforceCrm) -> None:
+    opp_id, account_id = await seed_deal(crm, "acct-snap")
+    first = await crm.get_account(account_id)
+    assert first == AccountSnapshot(customer=(await crm.get_deal(opp_id)).customer, modified_at=first.modified_at)
+    assert first.customer.external_refs == {"salesforce": account_id}
+    assert first.modified_at.tzinfo is not None
+
+    await crm.update("Account", account_id, {"Name": "Acme Holdings Inc.", "BillingCity": "Chicago", "Tax_Id__c": None})
+    second = await crm.get_account(account_id[:15])
+    assert second.modified_at > first.modified_at
+    assert (second.customer.legal_name, second.customer.address.city, second.customer.tax_id) == (
+        "Acme Holdings Inc.",
+        "Chicago",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "account_id", ["0015g0000ZZZZZZAAA", "0015g0000ZZZZZZ", "0015g0000ZZZZZZXYZ", "1' OR Name != '"]
+)
+async def test_get_account_of_an_unknown_or_malformed_id_is_account_not_found(
+    crm: SalesforceCrm, account_id: str
+) -> None:
+    with pytest.raises(BusinessRuleError) as caught:
+        await crm.get_account(account_id)
+    assert caught.value.code == "account_not_found"
+
+
+async def test_get_account_of_an_opportunity_id_is_account_not_found(crm: SalesforceCrm) -> None:
+    opp_id, _ = await seed_deal(crm, "not-an-account")
+    with pytest.raises(BusinessRuleError) as caught:
+        await crm.get_account(opp_id)
+    assert caught.value.code == "account_not_found"
+
+
+async def test_get_account_that_cannot_be_a_customer_is_invalid_account_naming_the_field(crm: SalesforceCrm) -> None:
+    _, account_id = await seed_deal(crm, "half-address", account={"BillingPostalCode": None})
+    with pytest.raises(BusinessRuleError) as caught:
+        await crm.get_account(account_id)
+    assert caught.value.code == "invalid_account"
+    assert "BillingPostalCode" in caught.value.message
+
+
+async def test_an_account_change_delivers_a_webhook_that_verifies_and_orders_by_modstamp(
+    http: httpx.AsyncClient, own_server: Callable[[FastAPI], RunningServer]
+) -> None:
+    loop = asyncio.get_running_loop()
+    received: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
+    receiver = FastAPI()
+
+    @receiver.post("/crm/salesforce")
+    async def hook(request: Request) -> Response:
+        loop.call_soon_threadsafe(received.put_nowait, (await request.body(), request.headers.get("X-C2C-Signature")))
+        return Response(status_code=202)
+
+    hook_url = own_server(receiver).url + "/crm/salesforce"
+    crm = SalesforceCrm(http, own_server(create_app(webhook_url=hook_url, webhook_secret="whsec_test")).url, "c", "s")
+    _, account_id = await seed_deal(crm, "moves")
+    await crm.update("Account", account_id, {"BillingStreet": "2 Main St", "BillingPostalCode": "62702"})
+
+    body, signature = await asyncio.wait_for(received.get(), timeout=5)
+    event = verify_crm_event(body, signature, "whsec_test")
+    assert isinstance(event, AccountChangedEvent)
+    assert (event.event_type, event.record_id) == ("account.changed", account_id)
+    assert event.changed_fields == ("BillingStreet", "BillingPostalCode")
+    snapshot = await crm.get_account(event.record_id)
+    assert snapshot.modified_at == event.system_modstamp
+    assert snapshot.customer.address.line1 == "2 Main St"
+    with pytest.raises(InvalidWebhook, match="expected opportunity.closed_won"):
+        verify_closed_won(body, signature, "whsec_test")
+
+
+# -- verify_crm_event -----------------------------------------------------------------------------
+
+ACCOUNT_EVENT = {
+    "eventId": "9d0c7a1e-5f7e-4c5e-8f0e-1b2c3d4e5f60",
+    "eventType": "account.changed",
+    "sobject": "Account",
+    "recordId": "0015g0000DTVD3FAQX",
+    "changedFields": ["Name", "Tax_Id__c"],
+    "systemModstamp": "2024-05-29T16:26:39.123+0000",
+    "occurredAt": "2024-05-29T16:26:40.000Z",
+}
+
+
+def test_verify_crm_event_returns_each_event_type_through_one_path() -> None:
+    account_body = json.dumps(ACCOUNT_EVENT).encode()
+    account = verify_crm_event(account_body, signed(account_body), SECRET, now=NOW)
+    assert account == AccountChangedEvent(
+        event_id=ACCOUNT_EVENT["eventId"],
+        event_type="account.changed",
+        record_id="0015g0000DTVD3FAQX",
+        changed_fields=("Name", "Tax_Id__c"),
+        system_modstamp=datetime(2024, 5, 29, 16, 26, 39, 123_000, tzinfo=UTC),
+        occurred_at=datetime(2024, 5, 29, 16, 26, 40, tzinfo=UTC),
+    )
+    won_body = json.dumps(EVENT).encode()
+    assert isinstance(verify_crm_event(won_body, signed(won_body), SECRET, now=NOW), ClosedWonEvent)
+
+
+def _account_event(**changes: Any) -> bytes:
+    return json.dumps({k: v for k, v in (ACCOUNT_EVENT | changes).items() if v is not None}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (_account_event(changedFields=None), "missing fields: changedFields"),
+        (_account_event(systemModstamp=None), "missing fields: systemModstamp"),
+        (_account_event(changedFields=[]), "invalid event: changedFields"),
+        (_account_event(systemModstamp="2024-05-29T16:26:39"), "invalid event: systemModstamp"),
+        (_account_event(eventType="account.deleted"), "unexpected eventType 'account.deleted'"),
+    ],
+)
+def test_verify_crm_event_rejects_a_malformed_account_event_naming_the_problem(body: bytes, problem: str) -> None:
+    with pytest.raises(InvalidWebhook) as caught:
+        verify_crm_event(body, signed(body), SECRET, now=NOW)
+    assert problem in str(caught.value)
+
+
+def test_verify_closed_won_refuses_a_genuine_account_event() -> None:
+    body = json.dumps(ACCOUNT_EVENT).encode()
+    with pytest.raises(InvalidWebhook, match="unexpected eventType 'account.changed', expected opportunity.closed_won"):
+        verify_closed_won(body, signed(body), SECRET, now=NOW)
+    with pytest.raises(InvalidWebhook, match="signature does not match"):
+        verify_crm_event(body, signed(body, secret="other"), SECRET, now=NOW)

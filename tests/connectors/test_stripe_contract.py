@@ -143,7 +143,12 @@ async def exchanges(emulators: Any) -> list[tuple[httpx.Request, int, Any]]:
         _, third = await open_invoice(declining, "contract3", make_customer("gc_declined"))
         with pytest.raises(BusinessRuleError):
             await declining.collect_payment(third.external_refs["stripe"], idempotency_key="contract3:collect")
-        await http.get(f"{url}/v1/events", headers={"Authorization": f"Bearer {API_KEY}"})
+        _, dunned = await open_invoice(billing, "contract7", make_customer("gc_dunned"))
+        dunned_id = dunned.external_refs["stripe"]
+        await billing.send_invoice(dunned_id, idempotency_key="contract7:send")
+        await billing.mark_uncollectible(dunned_id, idempotency_key="contract7:write-off")
+        await billing.credit_invoice(dunned_id, "order_change", idempotency_key="contract7:credit")
+        await http.get(f"{url}/v1/events", params={"limit": "100"}, headers={"Authorization": f"Bearer {API_KEY}"})
         await bank_debits(http)
     return recorder.exchanges
 
@@ -195,6 +200,9 @@ def test_the_flow_covers_every_billing_operation(exchanges: list[tuple[httpx.Req
         ("GET", "/v1/payment_intents/{intent}"),
         ("POST", "/v1/refunds"),
         ("POST", "/v1/credit_notes"),
+        ("GET", "/v1/credit_notes"),
+        ("POST", "/v1/invoices/{invoice}/send"),
+        ("POST", "/v1/invoices/{invoice}/mark_uncollectible"),
         ("GET", "/v1/events"),
     }
 
@@ -214,6 +222,26 @@ def test_the_flow_sees_bank_debits_processing_then_settled_or_failed(
     }
     assert intents >= {"processing", "succeeded", "requires_payment_method"}
     assert events >= {"payment_intent.processing", "payment_intent.succeeded", "payment_intent.payment_failed"}
+
+
+def test_the_flow_sees_every_event_a_payment_or_dunning_emits(
+    exchanges: list[tuple[httpx.Request, int, Any]],
+) -> None:
+    events = {
+        event["type"] for request, _, body in exchanges if request.url.path == "/v1/events" for event in body["data"]
+    }
+    assert events >= {
+        "charge.succeeded",
+        "charge.failed",
+        "charge.refunded",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.sent",
+        "invoice.marked_uncollectible",
+    }
 
 
 def test_every_operation_we_call_exists_in_the_spec(exchanges: list[tuple[httpx.Request, int, Any]]) -> None:

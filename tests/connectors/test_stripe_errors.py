@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.errors import BusinessRuleError, PermanentError, TransientError
+from connectors.errors import BusinessRuleError, ConnectorError, PermanentError, TransientError
 from connectors.stripe import (
     InvalidSignature,
     StripeBilling,
@@ -99,7 +99,7 @@ async def test_classify_maps_every_stripe_error_to_the_taxonomy(
     status: int,
     headers: dict[str, str],
     body: Any,
-    kind: type[Exception],
+    kind: type[ConnectorError],
     code: str,
     retry_after: float | None,
 ) -> None:
@@ -121,6 +121,7 @@ async def test_classify_maps_every_stripe_error_to_the_taxonomy(
     assert type(error) is kind
     assert (error.code, error.status) == (code, status)
     if retry_after is not None:
+        assert isinstance(error, TransientError)
         assert error.retry_after == retry_after
 
 
@@ -162,3 +163,17 @@ def test_verify_event_rejects_what_stripe_did_not_sign_just_now(
 ) -> None:
     with pytest.raises(InvalidSignature, match=problem):
         verify_event(payload, header, SECRET, now=1_700_000_000)
+
+
+@pytest.mark.parametrize("secret", ["whsec_old", "whsec_new"])
+@pytest.mark.parametrize("skew", [-300, 300])
+def test_while_a_secret_is_rolled_either_secret_verifies_within_the_tolerance_both_ways(secret: str, skew: int) -> None:
+    signed_at = 1_700_000_000
+    header = signature_header(PAYLOAD, ["whsec_old", "whsec_new"], signed_at)
+    beyond = skew + (1 if skew > 0 else -1)
+
+    assert verify_event(PAYLOAD, header, secret, now=signed_at + skew)["id"] == "evt_1"
+    with pytest.raises(InvalidSignature, match="outside the 300s tolerance"):
+        verify_event(PAYLOAD, header, secret, now=signed_at + beyond)
+    with pytest.raises(InvalidSignature, match="no v1 signature matches"):
+        verify_event(PAYLOAD, header, "whsec_retired", now=signed_at)

@@ -15,9 +15,9 @@ from canonical import (
 )
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import (
-    InvoiceEvent,
+    PaymentNotice,
     StripeBilling,
-    invoice_event,
+    payment_notice,
     verify_event,
 )
 from sandbox.server import build_app, serve_in_thread
@@ -29,7 +29,7 @@ from tests.connectors.stripe_support import (
     subscribe,
 )
 from tests.connectors.test_stripe_errors import SECRET
-from tests.sandbox.test_stripe import EventSink
+from tests.sandbox.test_stripe_webhooks import EventSink
 
 # -- asynchronous settlement (bank debits) ------------------------------------------------------------
 
@@ -151,34 +151,68 @@ async def test_saga_id_goes_into_invoice_metadata_and_comes_back_in_external_ref
     assert "c2c_saga" not in stored[plain.external_refs["stripe"]]
 
 
-def invoice_payload(type_: str, metadata: dict[str, str]) -> dict[str, Any]:
-    return {"id": "evt_1", "type": type_, "data": {"object": {"id": "in_1", "object": "invoice", "metadata": metadata}}}
+def event_of(type_: str, obj: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": "evt_1", "type": type_, "created": 1_700_000_000, "data": {"object": obj}, **extra}
+
+
+INVOICE = {"id": "in_1", "object": "invoice", "payment_intent": "pi_1", "metadata": {"c2c_saga": "c2c:sf:006A"}}
+INTENT = {"id": "pi_1", "object": "payment_intent", "invoice": "in_1", "metadata": {}}
+CHARGE = {"id": "ch_1", "object": "charge", "invoice": "in_1", "payment_intent": "pi_1", "metadata": {}}
+
+
+def notice(type_: str, **fields: Any) -> PaymentNotice:
+    return PaymentNotice(event_id="evt_1", type=type_, created=1_700_000_000, **fields)
 
 
 @pytest.mark.parametrize(
-    ("event", "notice"),
+    ("event", "expected"),
     [
         (
-            invoice_payload("invoice.paid", {"c2c_saga": "c2c:salesforce:006A"}),
-            InvoiceEvent(event_id="evt_1", type="invoice.paid", invoice_id="in_1", saga_id="c2c:salesforce:006A"),
+            event_of("invoice.paid", INVOICE),
+            notice("invoice.paid", invoice_id="in_1", payment_intent_id="pi_1", saga_id="c2c:sf:006A"),
         ),
         (
-            invoice_payload("invoice.payment_failed", {"golden_id": "gc_1"}),
-            InvoiceEvent(event_id="evt_1", type="invoice.payment_failed", invoice_id="in_1", saga_id=None),
+            event_of("invoice.payment_failed", {**INVOICE, "payment_intent": None, "metadata": {"golden_id": "g"}}),
+            notice("invoice.payment_failed", invoice_id="in_1"),
         ),
-        (invoice_payload("invoice.finalized", {"c2c_saga": "c2c:salesforce:006A"}), None),
-        ({"id": "evt_2", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}}, None),
+        (
+            event_of("payment_intent.succeeded", INTENT),
+            notice("payment_intent.succeeded", invoice_id="in_1", payment_intent_id="pi_1"),
+        ),
+        (  # newer API versions no longer link an intent to its invoice
+            event_of("payment_intent.payment_failed", {"id": "pi_1", "object": "payment_intent"}),
+            notice("payment_intent.payment_failed", payment_intent_id="pi_1"),
+        ),
+        (
+            event_of("charge.refunded", {**CHARGE, "invoice": {"id": "in_1", "object": "invoice"}}),
+            notice("charge.refunded", invoice_id="in_1", payment_intent_id="pi_1"),
+        ),
+        (event_of("invoice.finalized", INVOICE), None),
+        (event_of("charge.succeeded", CHARGE), None),
+        ({"type": "customer.updated"}, None),
     ],
 )
-def test_invoice_event_reads_paid_and_failed_invoice_notices_only(
-    event: dict[str, Any], notice: InvoiceEvent | None
+def test_payment_notice_reads_the_five_payment_events_only(
+    event: dict[str, Any], expected: PaymentNotice | None
 ) -> None:
-    assert invoice_event(event) == notice
+    assert payment_notice(event) == expected
 
 
-def test_invoice_event_without_an_invoice_is_malformed() -> None:
-    with pytest.raises(ValueError, match="carries no invoice"):
-        invoice_event({"id": "evt_3", "type": "invoice.paid", "data": {}})
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({**event_of("invoice.paid", INVOICE), "id": None}, "has no id"),
+        ({**event_of("invoice.paid", INVOICE), "created": "yesterday"}, "no integer `created`"),
+        ({"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {}}, "carries no object"),
+        (event_of("invoice.paid", INTENT), "not a invoice with an id"),
+        (event_of("charge.refunded", {"object": "charge"}), "not a charge with an id"),
+        (event_of("payment_intent.succeeded", {**INTENT, "invoice": 42}), "payment_intent.invoice is 42"),
+        (event_of("invoice.paid", {**INVOICE, "metadata": "c2c"}), "metadata is not an object"),
+    ],
+)
+def test_a_malformed_payment_event_raises_value_error_naming_the_problem(event: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        payment_notice(event)
 
 
 @pytest.fixture
@@ -194,24 +228,92 @@ def hooked() -> Iterator[tuple[EventSink, str]]:
     hooks.stop()
 
 
-async def test_webhook_of_a_settled_bank_debit_names_the_saga_and_the_api_reports_the_payment(
+async def saga_invoice(billing: StripeBilling, key: str, saga: str) -> str:
+    """A finalized invoice whose metadata names `saga`."""
+    customer_id, subscription = await subscribe(billing, key)
+    wanted = make_invoice().model_copy(update={"external_refs": {"c2c": saga}})
+    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key=f"{key}:invoice")
+    invoice_id = draft.external_refs["stripe"]
+    await billing.finalize_invoice(invoice_id, idempotency_key=f"{key}:finalize")
+    return invoice_id
+
+
+async def test_every_payment_notice_of_a_settled_bank_debit_leads_to_the_saga_and_the_payment(
     http: httpx.AsyncClient, hooked: tuple[EventSink, str]
 ) -> None:
     sink, url = hooked
     billing = StripeBilling(http, url, API_KEY, default_payment_method="pm_usBankAccount")
-    customer_id, subscription = await subscribe(billing, "wf37")
-    wanted = make_invoice().model_copy(update={"external_refs": {"c2c": "c2c:salesforce:006ACH"}})
-    draft = await billing.create_invoice(customer_id, subscription.id, wanted, idempotency_key="wf37:invoice")
-    invoice_id = draft.external_refs["stripe"]
-    await billing.finalize_invoice(invoice_id, idempotency_key="wf37:finalize")
+    invoice_id = await saga_invoice(billing, "wf37", "c2c:salesforce:006ACH")
     pending = await billing.collect_payment(invoice_id, idempotency_key="wf37:collect")
 
-    delivered = await sink.wait_for("invoice.paid")
-    notices = [invoice_event(verify_event(payload, signature, SECRET)) for payload, signature in delivered]
-    [paid] = [n for n in notices if n is not None and n.type == "invoice.paid"]
-    payment = await billing.payment_for_invoice(paid.invoice_id)
+    delivered = await sink.wait_for("invoice.paid", "payment_intent.succeeded")
+    notices = [payment_notice(verify_event(payload, signature, SECRET)) for payload, signature in delivered]
+    by_type = {n.type: n for n in notices if n is not None}
+    completed = {kind: await billing.complete_notice(n) for kind, n in by_type.items()}
+    payment = await billing.payment_for_invoice(invoice_id)
 
-    assert (paid.invoice_id, paid.saga_id) == (invoice_id, "c2c:salesforce:006ACH")
+    intent_id = pending.external_refs["stripe"]
+    assert sorted(by_type) == ["invoice.paid", "payment_intent.succeeded"]
+    assert (by_type["invoice.paid"].invoice_id, by_type["invoice.paid"].saga_id) == (
+        invoice_id,
+        "c2c:salesforce:006ACH",
+    )
+    assert (by_type["payment_intent.succeeded"].invoice_id, by_type["payment_intent.succeeded"].saga_id) == (
+        invoice_id,
+        None,  # an intent does not carry the invoice's metadata
+    )
+    for done in completed.values():
+        assert (done.invoice_id, done.payment_intent_id, done.saga_id) == (
+            invoice_id,
+            intent_id,
+            "c2c:salesforce:006ACH",
+        )
     assert payment.status is PaymentStatus.SUCCEEDED
     assert payment.external_refs == pending.external_refs
     assert payment.fee == Money(amount=2227, currency="USD")
+
+
+async def test_complete_notice_finds_the_invoice_of_an_intent_and_leaves_what_stripe_lacks_unset(
+    billing: StripeBilling,
+) -> None:
+    invoice_id = await saga_invoice(billing, "wf38", "c2c:salesforce:006CARD")
+    intent_id = (await billing.collect_payment(invoice_id, idempotency_key="wf38:collect")).external_refs["stripe"]
+    _, plain = await open_invoice(billing, "wf39")
+    plain_id = plain.external_refs["stripe"]
+    await billing.collect_payment(plain_id, idempotency_key="wf39:collect")
+
+    # As a newer API version would send it: the intent no longer names its invoice.
+    bare = await billing.complete_notice(
+        PaymentNotice(event_id="evt_x", type="payment_intent.succeeded", created=1, payment_intent_id=intent_id)
+    )
+    no_saga = await billing.complete_notice(
+        PaymentNotice(event_id="evt_y", type="invoice.paid", created=1, invoice_id=plain_id)
+    )
+    nothing = PaymentNotice(event_id="evt_z", type="charge.refunded", created=1)
+
+    assert (bare.invoice_id, bare.payment_intent_id, bare.saga_id) == (invoice_id, intent_id, "c2c:salesforce:006CARD")
+    assert (no_saga.saga_id, no_saga.payment_intent_id) == (
+        None,
+        (await billing.get_invoice(plain_id))["payment_intent"],
+    )
+    assert await billing.complete_notice(nothing) == nothing
+
+
+async def test_a_refunded_payment_still_reads_as_succeeded_with_what_was_received(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    _, invoice = await open_invoice(billing, "wf40r")
+    invoice_id = invoice.external_refs["stripe"]
+    paid = await billing.collect_payment(invoice_id, idempotency_key="wf40r:collect")
+
+    await billing.refund(paid.external_refs["stripe"], None, idempotency_key="wf40r:refund")
+    after = await billing.payment_for_invoice(invoice_id)
+
+    assert after == paid
+    assert (after.status, after.amount, after.fee) == (
+        PaymentStatus.SUCCEEDED,
+        Money(amount=757_70, currency="USD"),
+        Money(amount=2227, currency="USD"),
+    )
+    [charge] = (await sandbox_state(http, stripe_url))["charges"]
+    assert (charge["refunded"], charge["amount_refunded"]) == (True, 757_70)

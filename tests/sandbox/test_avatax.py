@@ -304,3 +304,34 @@ async def test_reset_forgets_every_document(http: httpx.AsyncClient, url: str) -
     state = (await http.get(f"{url}/_sandbox/state")).json()
     assert state["documents"] == []
     assert [c["companyCode"] for c in state["companies"]] == ["US01", "DE01"]
+
+
+@pytest.mark.parametrize("commit", [False, True], ids=["saved", "committed"])
+async def test_void_cancels_a_saved_or_committed_document_and_refuses_a_second_void(
+    http: httpx.AsyncClient, url: str, commit: bool
+) -> None:
+    model = transaction(commit=commit)
+    created = await create_or_adjust(http, url, model)
+    assert created.json()["status"] == ("Committed" if commit else "Saved")
+    base = f"{url}/api/v2/companies/US01/transactions/{model['code']}"
+
+    voided = await http.post(f"{base}/void", json={"code": "DocVoided"}, auth=AUTH)
+    again = await http.post(f"{base}/void", json={"code": "DocVoided"}, auth=AUTH)
+
+    assert (voided.status_code, voided.json()["status"]) == (200, "Cancelled")
+    assert (again.status_code, error_code(again)) == (400, "TransactionAlreadyCancelled")
+    [detail] = again.json()["error"]["details"]
+    assert (detail["number"], detail["message"]) == (198, "The transaction has already been cancelled.")
+    assert model["code"] in detail["description"]
+    [doc] = await documents(http, url, model["code"])
+    assert (doc["status"], doc["version"]) == ("Cancelled", 1)
+
+
+async def test_void_of_an_unknown_document_is_404_entity_not_found(http: httpx.AsyncClient, url: str) -> None:
+    code = f"nope-{uuid.uuid4().hex}"
+    response = await http.post(
+        f"{url}/api/v2/companies/US01/transactions/{code}/void", json={"code": "DocVoided"}, auth=AUTH
+    )
+
+    assert (response.status_code, error_code(response)) == (404, "EntityNotFoundError")
+    assert await documents(http, url, code) == []

@@ -372,3 +372,95 @@ async def test_malformed_json_is_invalid_content(ns: NetSuite) -> None:
 
     assert response.status_code == 400
     assert response.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_CONTENT"
+
+
+@pytest.mark.parametrize(
+    ("internal_id", "number", "name", "kind"),
+    [("59", "6200", "Bad Debt Expense", "Expense"), ("8", "1110", "Allowance for Doubtful Accounts", "OthCurrAsset")],
+)
+async def test_bad_debt_accounts_are_seeded_beside_the_existing_chart(
+    ns: NetSuite, internal_id: str, number: str, name: str, kind: str
+) -> None:
+    account = await ns.get(f"account/{internal_id}")
+    assert (account["acctNumber"], account["acctName"], account["acctType"]) == (number, name, kind)
+    assert (await ns.get("account/7"))["acctNumber"] == "1190"  # existing numbers stay as they were
+
+
+async def test_a_bad_debt_journal_books_expense_against_the_allowance(ns: NetSuite) -> None:
+    lines = [
+        {"account": {"id": "59"}, "debit": Decimal("106.68")},
+        {"account": {"id": "8"}, "credit": Decimal("106.68")},
+    ]
+    body = {"subsidiary": {"id": "1"}, "tranDate": "2025-03-31", "line": {"items": lines}}
+
+    entry = await ns.get(f"journalEntry/{await ns.write('PUT', f'journalEntry/eid:{eid()}', body)}")
+
+    assert [line["account"]["refName"] for line in entry["line"]["items"]] == [
+        "Bad Debt Expense",
+        "Allowance for Doubtful Accounts",
+    ]
+
+
+def _address(city: str, default: bool = True) -> dict[str, Any]:
+    return {
+        "defaultBilling": default,
+        "addressBookAddress": {"addr1": "1 Main St", "city": city, "zip": "78701", "country": {"id": "US"}},
+    }
+
+
+def _customer_body(city: str, tax_number: str | None) -> dict[str, Any]:
+    registrations = [{"nexusCountry": {"id": "US"}, "taxRegistrationNumber": tax_number}] if tax_number else []
+    return {
+        "companyName": "Acme",
+        "subsidiary": {"id": "1"},
+        "addressBook": {"items": [_address(city)]},
+        "taxRegistration": {"items": registrations},
+    }
+
+
+async def test_updating_a_customer_adds_sublist_lines_unless_replace_names_the_sublist(ns: NetSuite) -> None:
+    external_id = eid()
+    customer_id = await ns.write("PUT", f"customer/eid:{external_id}", _customer_body("Austin", "US-1"))
+
+    await ns.write("PUT", f"customer/eid:{external_id}", _customer_body("Dallas", "US-2"))
+    added = await ns.get(f"customer/{customer_id}")
+    assert [a["addressBookAddress"]["city"] for a in added["addressBook"]["items"]] == ["Austin", "Dallas"]
+    assert added["defaultAddress"] == "1 Main St\nDallas 78701\nUS"
+    assert [r["taxRegistrationNumber"] for r in added["taxRegistration"]["items"]] == ["US-1", "US-2"]
+
+    await ns.write(
+        "PUT", f"customer/eid:{external_id}?replace=addressBook,taxRegistration", _customer_body("Waco", None)
+    )
+    replaced = await ns.get(f"customer/{customer_id}")
+    assert [a["addressBookAddress"]["city"] for a in replaced["addressBook"]["items"]] == ["Waco"]
+    assert replaced["taxRegistration"]["items"] == []
+
+    await ns.write("PATCH", f"customer/{customer_id}?replace=taxRegistration", {"taxRegistration": {"items": []}})
+    assert len((await ns.get(f"customer/{customer_id}"))["addressBook"]["items"]) == 1
+
+
+async def test_a_tax_registration_needs_a_number(ns: NetSuite) -> None:
+    body = _customer_body("Austin", None) | {"taxRegistration": {"items": [{"nexusCountry": {"id": "US"}}]}}
+
+    detail = await ns.refused("PUT", f"customer/eid:{eid()}", body)
+
+    assert detail["o:errorCode"] == "USER_ERROR"
+    assert "Tax Reg. Number" in detail["detail"]
+
+
+async def test_a_transaction_in_a_period_closed_since_cannot_be_changed(
+    ns: NetSuite, http: httpx.AsyncClient, base_url: str
+) -> None:
+    customer_id = await customer(ns)
+    external_id = eid()
+    invoice_id = await ns.write("PUT", f"invoice/eid:{external_id}", invoice_body(customer_id, tranDate="2025-03-14"))
+    await http.post(f"{base_url}/_sandbox/periods/close", json={"before": "2025-04-01"})
+
+    moved = await ns.refused("PUT", f"invoice/eid:{external_id}", {"tranDate": "2025-04-01"})
+    patched = await ns.refused("PATCH", f"invoice/{invoice_id}", {"memo": "late"})
+
+    for detail in (moved, patched):
+        assert (detail["o:errorCode"], detail["o:errorPath"]) == ("USER_ERROR", "tranDate")
+        assert "2025-03-14 is closed" in detail["detail"]
+    assert (await ns.get(f"invoice/{invoice_id}"))["tranDate"] == "2025-03-14"
+    await ns.write("PATCH", f"customer/{customer_id}", {"email": "ap@acme.example"})  # not a transaction

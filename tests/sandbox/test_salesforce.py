@@ -6,8 +6,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -455,3 +457,115 @@ async def test_closed_won_by_upsert_to_an_unreachable_receiver_records_failed_at
     [delivery] = await eventually(gave_up)
     assert delivery["delivered"] is False
     assert delivery["statusCode"] is None
+
+
+# -- audit fields and the account.changed callout -------------------------------------------------
+
+MODSTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
+
+
+def _stamp(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+async def test_every_save_moves_system_modstamp_forward_even_within_one_millisecond(org: Org) -> None:
+    account = (await org.post("/sobjects/Account", {"Name": "Acme"})).json()["id"]
+    created = (await org.get(f"/sobjects/Account/{account}")).json()
+    assert MODSTAMP.match(created["SystemModstamp"])
+    assert created["CreatedDate"] == created["LastModifiedDate"] == created["SystemModstamp"]
+
+    stamps = [created["SystemModstamp"]]
+    for _ in range(5):  # the same value each time: Salesforce still records a save
+        assert (await org.patch(f"/sobjects/Account/{account}", {"Name": "Acme"})).status_code == 204
+        stamps.append((await org.get(f"/sobjects/Account/{account}", fields="SystemModstamp")).json()["SystemModstamp"])
+    parsed = [_stamp(stamp) for stamp in stamps]
+    assert parsed == sorted(set(parsed)), stamps
+    latest = (await org.get(f"/sobjects/Account/{account}")).json()
+    assert latest["CreatedDate"] == created["CreatedDate"]
+    assert latest["LastModifiedDate"] == latest["SystemModstamp"] == stamps[-1]
+
+
+async def test_a_line_item_roll_up_moves_the_opportunitys_system_modstamp_only(org: Org) -> None:
+    opp = await org.opportunity_with_line()
+    before = (await org.get(f"/sobjects/Opportunity/{opp}")).json()
+    await org.post("/sobjects/OpportunityLineItem", {"OpportunityId": opp, "Quantity": 1, "UnitPrice": 5})
+    after = (await org.get(f"/sobjects/Opportunity/{opp}")).json()
+    assert _stamp(after["SystemModstamp"]) > _stamp(before["SystemModstamp"])
+    assert after["LastModifiedDate"] == before["LastModifiedDate"]
+
+
+@pytest.mark.parametrize(
+    ("request_kind", "code"),
+    [("write", "INVALID_FIELD_FOR_INSERT_UPDATE"), ("filter", "INVALID_QUERY_FILTER_OPERATOR")],
+)
+async def test_audit_fields_are_read_only_and_not_filterable(org: Org, request_kind: str, code: str) -> None:
+    account = (await org.post("/sobjects/Account", {"Name": "Acme"})).json()["id"]
+    if request_kind == "write":
+        response = await org.patch(f"/sobjects/Account/{account}", {"SystemModstamp": "2030-01-01T00:00:00.000+0000"})
+    else:
+        response = await org.query("SELECT Id FROM Account WHERE SystemModstamp = 2030-01-01")
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == code
+
+
+async def _org_with_receiver(
+    http: httpx.AsyncClient, own_server: Callable[[FastAPI], RunningServer]
+) -> tuple[Org, Receiver]:
+    receiver = Receiver(statuses=[])
+    hook_url = own_server(receiver.app).url + "/hook"
+    url = own_server(create_app(webhook_url=hook_url, webhook_secret="s3")).url
+    return Org(url, http, await login(http, url)), receiver
+
+
+async def _account_events(org: Org) -> list[dict[str, Any]]:
+    return [d for d in (await org.state())["webhookDeliveries"] if d["eventType"] == "account.changed"]
+
+
+async def test_account_changed_callout_is_sent_once_per_change_of_a_watched_field(
+    http: httpx.AsyncClient, own_server: Callable[[FastAPI], RunningServer]
+) -> None:
+    org, receiver = await _org_with_receiver(http, own_server)
+    account = (await org.patch("/sobjects/Account/External_Key__c/acme", {"Name": "Acme"})).json()["id"]
+    assert await _account_events(org) == []  # creating an account is not a change
+
+    assert (await org.patch(f"/sobjects/Account/{account}", {"Name": "Acme Holdings"})).status_code == 204
+    body, signature = await receiver.next()
+    assert _valid("s3", body, signature)
+    event = json.loads(body)
+    record = (await org.get(f"/sobjects/Account/{account}")).json()
+    assert {k: v for k, v in event.items() if k not in ("eventId", "occurredAt")} == {
+        "eventType": "account.changed",
+        "sobject": "Account",
+        "recordId": account,
+        "changedFields": ["Name"],
+        "systemModstamp": record["SystemModstamp"],
+    }
+    assert event["occurredAt"].endswith("Z")
+
+    moved = {"BillingCity": "Berlin", "BillingPostalCode": "10119", "Tax_Id__c": "DE123456789"}
+    upserted = await org.patch("/sobjects/Account/External_Key__c/acme", moved | {"Name": "Acme Holdings"})
+    assert upserted.status_code == 200
+    second = json.loads((await receiver.next())[0])
+    assert second["changedFields"] == ["BillingCity", "BillingPostalCode", "Tax_Id__c"]
+    assert _stamp(second["systemModstamp"]) > _stamp(event["systemModstamp"])
+    assert second["eventId"] != event["eventId"]
+    assert [d["eventId"] for d in await _account_events(org)] == [event["eventId"], second["eventId"]]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Name": "Acme"},  # the same value again
+        {"Billing_Email__c": "ap@acme.example"},  # not a watched field
+        {"C2C_Golden_Id__c": "gc_1", "Billing_Customer_Id__c": "cus_1", "ERP_Customer_Id__c": "1001"},  # write-back
+        {"BillingCity": None},  # stays empty
+    ],
+    ids=["unchanged", "unwatched", "write-back", "still-empty"],
+)
+async def test_account_updates_that_change_no_watched_field_send_nothing(
+    http: httpx.AsyncClient, own_server: Callable[[FastAPI], RunningServer], fields: dict[str, Any]
+) -> None:
+    org, _ = await _org_with_receiver(http, own_server)
+    account = (await org.post("/sobjects/Account", {"Name": "Acme"})).json()["id"]
+    assert (await org.patch(f"/sobjects/Account/{account}", fields)).status_code == 204
+    assert await _account_events(org) == []

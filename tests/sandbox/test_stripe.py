@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
 
-from connectors.stripe import verify_event
-from sandbox.server import RunningServer, build_app, serve_in_thread
 from sandbox.stripe.errors import InvalidParams
 from sandbox.stripe.forms import parse_pairs
 
 AUTH = {"Authorization": "Bearer sk_test_sandbox"}
+# What Stripe emits when a payment settles an invoice (a card at once, a bank debit when it settles).
+CARD_PAID = ["charge.succeeded", "payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded"]
 
 
 @pytest.fixture
@@ -354,7 +350,7 @@ async def test_charge_automatically_subscription_pays_its_first_invoice_at_once(
         14_700,
         None,
     )
-    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", "invoice.paid"]
+    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", *CARD_PAID]
 
 
 async def test_charge_automatically_subscription_with_a_declined_card_is_incomplete_until_paid(
@@ -523,7 +519,7 @@ async def test_paying_a_draft_finalizes_it_first(http: httpx.AsyncClient, url: s
     paid = (await post(http, url, f"/v1/invoices/{draft['id']}/pay")).json()
 
     assert (paid["status"], paid["total"], paid["number"]) == ("paid", 1_000, f"{customer['invoice_prefix']}-0001")
-    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", "invoice.paid"]
+    assert [e["type"] for e in (await state(http, url))["events"]] == ["invoice.finalized", *CARD_PAID]
 
 
 async def test_credit_notes_reduce_what_is_due_or_credit_the_balance(http: httpx.AsyncClient, url: str) -> None:
@@ -557,6 +553,133 @@ async def test_credit_notes_reduce_what_is_due_or_credit_the_balance(http: httpx
     assert balances[paid_one["customer"]] == -500
 
 
+async def test_sending_an_invoice_emits_invoice_sent_once_per_key_and_refuses_drafts_and_void_ones(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    invoice = await open_invoice(http, url, 1_000)
+    customer = (await post(http, url, "/v1/customers", {"name": "Draft Co"})).json()
+    draft = (await post(http, url, "/v1/invoices", {"customer": customer["id"]})).json()
+    voided = await open_invoice(http, url, 500)
+    await post(http, url, f"/v1/invoices/{voided['id']}/void")
+    path = f"/v1/invoices/{invoice['id']}/send"
+
+    sent = await post(http, url, path, key="send-1")
+    replayed = await post(http, url, path, key="send-1")
+    reminder = await post(http, url, path, key="send-2")
+    await post(http, url, f"/v1/invoices/{invoice['id']}/pay")
+    paid_sent = await post(http, url, path, key="send-3")  # Stripe sends paid invoices too (no payment mention)
+    refused = {
+        "draft": await post(http, url, f"/v1/invoices/{draft['id']}/send"),
+        "void": await post(http, url, f"/v1/invoices/{voided['id']}/send"),
+    }
+
+    assert (sent.status_code, sent.json()["status"]) == (200, "open")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert (reminder.status_code, paid_sent.json()["status"]) == (200, "paid")
+    assert {k: (r.status_code, r.json()["error"]["code"]) for k, r in refused.items()} == {
+        "draft": (400, "invoice_not_open"),
+        "void": (400, "invoice_not_open"),
+    }
+    events = (await state(http, url))["events"]
+    sent_events = [e for e in events if e["type"] == "invoice.sent"]
+    assert [e["request"]["idempotency_key"] for e in sent_events] == ["send-1", "send-2", "send-3"]
+    assert [e["data"]["object"]["status"] for e in sent_events] == ["open", "open", "paid"]
+
+
+async def test_an_uncollectible_invoice_can_still_be_paid_or_voided_but_not_marked_twice(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    to_pay, to_void, paid = [await open_invoice(http, url, amount) for amount in (1_000, 2_000, 3_000)]
+    await post(http, url, f"/v1/invoices/{paid['id']}/pay")
+
+    marked = await post(http, url, f"/v1/invoices/{to_pay['id']}/mark_uncollectible", key="bad-debt")
+    replayed = await post(http, url, f"/v1/invoices/{to_pay['id']}/mark_uncollectible", key="bad-debt")
+    twice = await post(http, url, f"/v1/invoices/{to_pay['id']}/mark_uncollectible")
+    of_paid = await post(http, url, f"/v1/invoices/{paid['id']}/mark_uncollectible")
+    late_payment = await post(http, url, f"/v1/invoices/{to_pay['id']}/pay")
+    await post(http, url, f"/v1/invoices/{to_void['id']}/mark_uncollectible")
+    written_off = await post(http, url, f"/v1/invoices/{to_void['id']}/void")
+
+    bad_debt = marked.json()
+    assert (bad_debt["status"], bad_debt["auto_advance"], bad_debt["amount_remaining"]) == (
+        "uncollectible",
+        False,
+        1_000,
+    )
+    assert bad_debt["status_transitions"]["marked_uncollectible_at"] is not None
+    assert replayed.json() == bad_debt
+    for refusal in (twice, of_paid):
+        assert (refusal.status_code, refusal.json()["error"]["code"]) == (400, "invoice_not_open")
+    assert (late_payment.json()["status"], late_payment.json()["amount_paid"]) == ("paid", 1_000)
+    assert written_off.json()["status"] == "void"
+    types = [e["type"] for e in (await state(http, url))["events"]]
+    assert types.count("invoice.marked_uncollectible") == 2
+    assert types[-2:] == ["invoice.marked_uncollectible", "invoice.voided"]
+
+
+async def test_crediting_an_uncollectible_invoice_reduces_what_is_due_and_crediting_the_rest_settles_it(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    invoice = await open_invoice(http, url, 1_000)
+    await post(http, url, f"/v1/invoices/{invoice['id']}/mark_uncollectible")
+
+    part = (await post(http, url, "/v1/credit_notes", {"invoice": invoice["id"], "amount": "400"})).json()
+    after_part = (await get(http, url, f"/v1/invoices/{invoice['id']}")).json()
+    rest = (await post(http, url, "/v1/credit_notes", {"invoice": invoice["id"], "amount": "600"})).json()
+    settled = (await get(http, url, f"/v1/invoices/{invoice['id']}")).json()
+
+    assert (part["type"], rest["type"]) == ("pre_payment", "pre_payment")
+    assert (after_part["status"], after_part["amount_remaining"]) == ("uncollectible", 600)
+    assert (settled["status"], settled["amount_due"], settled["amount_paid"], settled["paid"]) == ("paid", 0, 0, True)
+    types = [e["type"] for e in (await state(http, url))["events"]]
+    assert types[-1] == "invoice.paid"  # settled by credit: no payment, so no invoice.payment_succeeded
+    assert "invoice.payment_succeeded" not in types
+
+
+async def test_credit_notes_cannot_be_issued_for_drafts_or_void_invoices(http: httpx.AsyncClient, url: str) -> None:
+    customer = (await post(http, url, "/v1/customers", {"name": "Draft Co"})).json()
+    draft = (await post(http, url, "/v1/invoices", {"customer": customer["id"]})).json()
+    voided = await open_invoice(http, url, 500)
+    await post(http, url, f"/v1/invoices/{voided['id']}/void")
+
+    for invoice in (draft, voided):
+        refused = await post(http, url, "/v1/credit_notes", {"invoice": invoice["id"], "amount": "100"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invoice_not_open")
+
+
+async def test_credit_notes_are_listed_newest_first_by_invoice_or_customer_in_pages(
+    http: httpx.AsyncClient, url: str
+) -> None:
+    first, second = await open_invoice(http, url, 1_000), await open_invoice(http, url, 1_000)
+    notes = []
+    for invoice in (first, first, second):
+        note = await post(http, url, "/v1/credit_notes", {"invoice": invoice["id"], "amount": "100"})
+        notes.append(note.json()["id"])
+
+    async def listed(**params: str) -> dict[str, Any]:
+        result: dict[str, Any] = (await get(http, url, "/v1/credit_notes", params=params)).json()
+        return result
+
+    by_invoice = await listed(invoice=first["id"])
+    by_customer = await listed(customer=second["customer"])
+    page = await listed(limit="2")
+    next_page = await listed(limit="2", starting_after=page["data"][-1]["id"])
+    back = await listed(limit="2", ending_before=next_page["data"][0]["id"])
+    one = (await get(http, url, f"/v1/credit_notes/{notes[0]}")).json()
+    too_many = await get(http, url, "/v1/credit_notes", params={"limit": "101"})
+    unknown = await get(http, url, "/v1/credit_notes", params={"starting_after": "cn_missing"})
+
+    assert (by_invoice["object"], by_invoice["url"], by_invoice["has_more"]) == ("list", "/v1/credit_notes", False)
+    assert [n["id"] for n in by_invoice["data"]] == [notes[1], notes[0]]
+    assert [n["id"] for n in by_customer["data"]] == [notes[2]]
+    assert ([n["id"] for n in page["data"]], page["has_more"]) == ([notes[2], notes[1]], True)
+    assert ([n["id"] for n in next_page["data"]], next_page["has_more"]) == ([notes[0]], False)
+    assert [n["id"] for n in back["data"]] == [notes[2], notes[1]]
+    assert (one["id"], one["object"], one["invoice"]) == (notes[0], "credit_note", first["id"])
+    assert (too_many.status_code, unknown.status_code) == (400, 400)
+    assert unknown.json()["error"]["code"] == "resource_missing"
+
+
 async def test_refunds_are_pending_then_succeed_and_never_exceed_the_charge(http: httpx.AsyncClient, url: str) -> None:
     invoice = await open_invoice(http, url, 1_000)
     intent = (await post(http, url, f"/v1/invoices/{invoice['id']}/pay")).json()["payment_intent"]
@@ -588,105 +711,6 @@ async def test_reset_forgets_everything(http: httpx.AsyncClient, url: str) -> No
     assert snapshot["customers"] == []
     assert snapshot["idempotency_keys"] == 0
     assert snapshot["events"] == []
-
-
-class Receiver:
-    """A webhook endpoint that fails its first delivery, then records signed payloads."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str | None]] = []
-        self.attempts = 0
-        self.arrived = threading.Event()
-        self.app = FastAPI()
-
-        @self.app.post("/hooks/stripe")
-        async def hook(request: Request) -> Response:
-            self.attempts += 1
-            if self.attempts == 1:
-                return Response(status_code=500)
-            self.received.append((await request.body(), request.headers.get("Stripe-Signature")))
-            self.arrived.set()
-            return Response(status_code=200)
-
-
-@pytest.fixture
-def webhook_pair() -> Iterator[tuple[Receiver, RunningServer, RunningServer]]:
-    receiver = Receiver()
-    hooks = serve_in_thread(receiver.app)
-    stripe = serve_in_thread(build_app("stripe", webhook_url=f"{hooks.url}/hooks/stripe", webhook_secret="whsec_t"))
-    yield receiver, hooks, stripe
-    stripe.stop()
-    hooks.stop()
-
-
-async def test_events_are_listed_and_posted_signed_with_retries(
-    http: httpx.AsyncClient, webhook_pair: tuple[Receiver, RunningServer, RunningServer]
-) -> None:
-    receiver, _, stripe = webhook_pair
-    customer = (await post(http, stripe.url, "/v1/customers", {"name": "Acme"})).json()
-    draft = (await post(http, stripe.url, "/v1/invoices", {"customer": customer["id"]})).json()
-    item = {"customer": customer["id"], "invoice": draft["id"], "currency": "usd", "amount": "100"}
-    await post(http, stripe.url, "/v1/invoiceitems", item)
-
-    await post(http, stripe.url, f"/v1/invoices/{draft['id']}/finalize")
-
-    assert await asyncio.to_thread(receiver.arrived.wait, 5)
-    payload, signature = receiver.received[0]
-    event = verify_event(payload, signature, "whsec_t")
-    assert (event["type"], event["data"]["object"]["id"]) == ("invoice.finalized", draft["id"])
-    listed = (await get(http, stripe.url, "/v1/events")).json()["data"]
-    assert [e["id"] for e in listed] == [event["id"]]
-    async with asyncio.timeout(5):  # the emulator logs the attempt once it has read the 200
-        while len(deliveries := (await state(http, stripe.url))["webhook_deliveries"]) < 2:
-            await asyncio.sleep(0.01)
-    assert [(d["attempt"], d["status"]) for d in deliveries] == [(1, 500), (2, 200)]
-
-
-async def test_webhook_target_and_secret_can_be_changed_at_run_time(http: httpx.AsyncClient, url: str) -> None:
-    receiver = Receiver()
-    hooks = serve_in_thread(receiver.app)
-    try:
-        configured = await http.post(
-            f"{url}/_sandbox/webhook", json={"url": f"{hooks.url}/hooks/stripe", "secret": "whsec_runtime"}
-        )
-        invoice = await open_invoice(http, url, 1_000)
-
-        assert configured.json() == {"url": f"{hooks.url}/hooks/stripe"}
-        assert await asyncio.to_thread(receiver.arrived.wait, 5)
-        payload, signature = receiver.received[0]
-        assert verify_event(payload, signature, "whsec_runtime")["data"]["object"]["id"] == invoice["id"]
-    finally:
-        await http.post(f"{url}/_sandbox/webhook", json={"url": None})
-        hooks.stop()
-
-
-class EventSink:
-    """A webhook endpoint that records every signed payload; `wait_for` waits until some event types arrived."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str | None]] = []
-        self.changed = threading.Condition()
-        self.app = FastAPI()
-
-        @self.app.post("/hooks")
-        async def hook(request: Request) -> Response:
-            payload = await request.body()
-            with self.changed:
-                self.received.append((payload, request.headers.get("Stripe-Signature")))
-                self.changed.notify_all()
-            return Response(status_code=200)
-
-    def types(self) -> list[str]:
-        return [json.loads(payload)["type"] for payload, _ in self.received]
-
-    async def wait_for(self, *types: str) -> list[tuple[bytes, str | None]]:
-        def wait() -> bool:
-            with self.changed:
-                return self.changed.wait_for(lambda: set(types) <= set(self.types()), timeout=5)
-
-        assert await asyncio.to_thread(wait), f"{types} not all delivered; got {self.types()}"
-        with self.changed:
-            return list(self.received)
 
 
 @pytest.fixture
@@ -735,7 +759,7 @@ async def test_bank_debit_answers_open_with_a_processing_intent_then_settles_pai
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == paying.json()
     events = [e["type"] for e in reversed((await get(http, slow, "/v1/events")).json()["data"])]
-    assert events == ["invoice.finalized", "payment_intent.processing", "payment_intent.succeeded", "invoice.paid"]
+    assert events == ["invoice.finalized", "payment_intent.processing", *CARD_PAID]
     assert len((await state(http, slow))["payment_intents"]) == 1
 
 
@@ -796,50 +820,3 @@ async def test_charge_automatically_subscription_paid_by_bank_debit_is_incomplet
     assert (subscription["status"], subscription["latest_invoice"]["status"]) == ("incomplete", "open")
     settled = await get(http, slow, f"/v1/subscriptions/{subscription['id']}", params={"expand[]": "latest_invoice"})
     assert (settled.json()["status"], settled.json()["latest_invoice"]["status"]) == ("active", "paid")
-
-
-@pytest.fixture
-def debit_pair() -> Iterator[tuple[EventSink, RunningServer]]:
-    """A webhook sink and an emulator delivering to it whose bank debits settle on a short timer."""
-    sink = EventSink()
-    hooks = serve_in_thread(sink.app)
-    stripe = serve_in_thread(
-        build_app("stripe", webhook_url=f"{hooks.url}/hooks", webhook_secret="whsec_ach", async_settle_seconds=0.05)
-    )
-    yield sink, stripe
-    stripe.stop()
-    hooks.stop()
-
-
-@pytest.mark.parametrize(
-    ("payment_method", "outcome", "intent_status", "invoice_status"),
-    [
-        ("pm_usBankAccount", ("payment_intent.succeeded", "invoice.paid"), "succeeded", "paid"),
-        (
-            "pm_usBankAccount_insufficientFunds",
-            ("payment_intent.payment_failed", "invoice.payment_failed"),
-            "requires_payment_method",
-            "open",
-        ),
-    ],
-)
-async def test_bank_debits_settle_on_their_timer_and_the_events_arrive_signed(
-    http: httpx.AsyncClient,
-    debit_pair: tuple[EventSink, RunningServer],
-    payment_method: str,
-    outcome: tuple[str, str],
-    intent_status: str,
-    invoice_status: str,
-) -> None:
-    sink, stripe = debit_pair
-    invoice = await open_invoice(http, stripe.url, 4_200, payment_method=payment_method)
-
-    paid = (await post(http, stripe.url, f"/v1/invoices/{invoice['id']}/pay")).json()
-
-    delivered = await sink.wait_for("payment_intent.processing", *outcome)
-    events = {event["type"]: event for event in (verify_event(p, s, "whsec_ach") for p, s in delivered)}
-    intent, settled_invoice = (events[kind]["data"]["object"] for kind in outcome)
-    assert (intent["id"], intent["status"]) == (paid["payment_intent"], intent_status)
-    assert (settled_invoice["id"], settled_invoice["status"]) == (invoice["id"], invoice_status)
-    assert events[outcome[0]]["request"] == {"id": None, "idempotency_key": None}  # Stripe acted on its own
-    assert (await intent_of(http, stripe.url, paid["payment_intent"]))["status"] == intent_status

@@ -12,9 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from store import (
     CrosswalkConflict,
     CrosswalkRepository,
+    CustomerAmbiguous,
     CustomerRef,
     GoldenCustomer,
     ResolvedCustomer,
+    UnknownGoldenCustomer,
     golden_id_for,
     resolve_golden_customer,
     session_scope,
@@ -23,11 +25,17 @@ from tests.store.helpers import count, customer
 
 
 def resolve(
-    engine: Engine, crm: str, *, legal_name: str = "Acme, Inc.", tax_id: str | None = None, **refs: str
+    engine: Engine,
+    crm: str,
+    *,
+    legal_name: str = "Acme, Inc.",
+    tax_id: str | None = None,
+    chosen: str | None = None,
+    **refs: str,
 ) -> ResolvedCustomer:
     """Resolve a customer with `refs` (system=id) in its own transaction, as an activity would."""
     with session_scope(engine) as session:
-        return resolve_golden_customer(session, crm, customer(legal_name, tax_id=tax_id, **refs))
+        return resolve_golden_customer(session, crm, customer(legal_name, tax_id=tax_id, **refs), chosen=chosen)
 
 
 def test_new_account_gets_the_deterministic_golden_id_and_is_linked(engine: Engine) -> None:
@@ -178,3 +186,39 @@ def test_concurrent_resolution_of_one_new_account_yields_one_golden_record(engin
     assert sum(r.created for r in results) == 1
     assert count(engine, GoldenCustomer) == 1
     assert count(engine, CustomerRef) == 1
+
+
+def _two_acmes_in_hubspot(engine: Engine) -> tuple[str, str]:
+    """Two golden customers whose names normalise alike and that have no Salesforce account yet."""
+    first = resolve(engine, "hubspot", hubspot="h-1", legal_name="Acme Inc")
+    second = resolve(engine, "hubspot", hubspot="h-2", legal_name="ACME GmbH")
+    assert first.golden_id != second.golden_id  # same CRM: the name match is not taken
+    return first.golden_id, second.golden_id
+
+
+def test_several_equally_good_matches_are_ambiguous_and_link_nothing(engine: Engine) -> None:
+    first, second = _two_acmes_in_hubspot(engine)
+    with pytest.raises(CustomerAmbiguous) as ambiguous:
+        resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp")
+    assert ambiguous.value.candidates == [first, second]
+    assert "retry_with_customer" in str(ambiguous.value)
+    assert count(engine, GoldenCustomer) == 2
+    assert count(engine, CustomerRef) == 2  # the Salesforce account was not linked anywhere
+
+
+def test_a_person_s_pick_decides_an_ambiguous_match(engine: Engine) -> None:
+    _, second = _two_acmes_in_hubspot(engine)
+    picked = resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp", chosen=second)
+    assert (picked.golden_id, picked.created) == (second, False)
+    assert picked.refs == {"hubspot": "h-2", "salesforce": "001X"}
+    again = resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp")  # the next deal: no question
+    assert again.golden_id == second
+
+
+def test_a_pick_that_does_not_exist_or_contradicts_the_crosswalk_is_refused(engine: Engine) -> None:
+    first, second = _two_acmes_in_hubspot(engine)
+    with pytest.raises(UnknownGoldenCustomer):
+        resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp", chosen="gc_nope")
+    resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp", chosen=first)
+    with pytest.raises(CrosswalkConflict):
+        resolve(engine, "salesforce", salesforce="001X", legal_name="Acme Corp", chosen=second)

@@ -94,6 +94,7 @@ async def test_closed_deal_reaches_every_system_exactly_once_with_equal_totals(e
         "tax.quoted",
         "invoice.issued",
         "invoice.posted",
+        "invoice.sent",
         "payment.settled",
         "payment.applied",
     ]
@@ -173,7 +174,9 @@ async def test_rejected_address_parks_saga_and_a_corrected_address_completes_it(
 async def test_cancelling_a_parked_saga_voids_and_cancels_what_it_created(estate: Estate) -> None:
     deal_id, handle = await start(estate, PARKED_DEAL)
     await parked(estate, handle)
-    await handle.execute_update(CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="lost deal", actor="ops"))
+    await handle.execute_update(
+        CustomerToCash.resolve, Resolution(action=ResolutionAction.CANCEL, note="lost deal", actor="ops")
+    )
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
     stripe = await estate.state("stripe")

@@ -1,0 +1,148 @@
+"""CustomerMaster on the dev server with fake activities: CRM account changes reach billing and every ERP
+subsidiary in the order they happened, duplicates and stale notices change nothing, and the history is
+rolled over with continue-as-new without losing a queued change."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import control
+from activities import contracts as act
+from activities.contracts import AccountChange, Names
+from canonical import AccountSnapshot, Customer
+from tests.factories import make_deal
+from tests.harness import eventually
+from workflows.customer_master import CustomerMaster, MasterInput, MasterStatus, master_id_for
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+GOLDEN = "gc_master_test"
+
+
+@dataclass
+class FakeSystems:
+    """The CRM's current account, and what billing and the ERP were told, in order."""
+
+    account: Customer = field(default_factory=lambda: make_deal().customer)
+    modified_at: datetime = T0
+    billing: list[tuple[str, str]] = field(default_factory=list)  # (legal name, idempotency key)
+    erp: list[tuple[str, str]] = field(default_factory=list)  # (entity, legal name)
+
+    def rename(self, name: str, minutes: int) -> AccountChange:
+        """Sales renames the account in the CRM; returns the webhook's notice."""
+        self.account = self.account.model_copy(update={"legal_name": name})
+        self.modified_at = T0 + timedelta(minutes=minutes)
+        return AccountChange(
+            crm="salesforce", account_id="001ACME", event_id=f"evt-{minutes}", modified_at=self.modified_at
+        )
+
+    def activities(self) -> dict[str, list[Any]]:
+        systems = self
+
+        @activity.defn(name=Names.FETCH_ACCOUNT)
+        async def fetch_account(args: act.FetchAccount) -> AccountSnapshot:
+            return AccountSnapshot(customer=systems.account, modified_at=systems.modified_at)
+
+        @activity.defn(name=Names.CUSTOMER_REFS)
+        async def customer_refs(args: act.CustomerRefs) -> dict[str, str]:
+            return {"salesforce": "001ACME", "stripe": "cus_1", "netsuite:US01": "101", "netsuite:DE01": "201"}
+
+        @activity.defn(name=Names.BILLING_CUSTOMER)
+        async def billing_customer(args: act.UpsertBillingCustomer) -> str:
+            assert args.customer.golden_id == GOLDEN
+            assert args.customer.external_refs["stripe"] == "cus_1"
+            systems.billing.append((args.customer.legal_name, args.idempotency_key))
+            return "cus_1"
+
+        @activity.defn(name=Names.ERP_UPDATE_CUSTOMER)
+        async def erp_update(args: act.UpdateErpCustomer) -> str:
+            systems.erp.append((args.legal_entity.code, args.customer.legal_name))
+            return "101"
+
+        return {"crm": [fetch_account], "hub": [customer_refs], "billing": [billing_customer], "erp": [erp_update]}
+
+
+@pytest.fixture
+async def systems(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[tuple[Client, FakeSystems]]:
+    fakes = FakeSystems()
+    client = temporal_env.client
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(Worker(client, task_queue=task_queue, workflows=[CustomerMaster]))
+        for queue, fns in fakes.activities().items():
+            await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
+        yield client, fakes
+        await client.get_workflow_handle(master_id_for(GOLDEN)).terminate("test over")
+
+
+async def settled(handle: WorkflowHandle[Any, Any], applied: int) -> MasterStatus:
+    async def probe() -> MasterStatus | None:
+        status: MasterStatus = await handle.query(CustomerMaster.status)
+        return status if status.pending == 0 and status.applied_total >= applied else None
+
+    return await eventually(probe)
+
+
+async def test_a_change_is_signal_with_started_and_reaches_billing_and_every_erp_subsidiary(
+    systems: Any, task_queue: str
+) -> None:
+    client, fakes = systems
+    await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename("Acme Holdings Inc", 1))
+    handle = client.get_workflow_handle(master_id_for(GOLDEN))
+    status = await settled(handle, 1)
+    assert fakes.billing == [("Acme Holdings Inc", f"c2c:customer:{GOLDEN}:update:20261128T090100000000Z")]
+    assert sorted(fakes.erp) == [("DE01", "Acme Holdings Inc"), ("US01", "Acme Holdings Inc")]
+    assert status.last_applied == T0 + timedelta(minutes=1)
+
+
+async def test_changes_apply_in_order_and_duplicate_or_stale_notices_change_nothing(
+    systems: Any, task_queue: str
+) -> None:
+    client, fakes = systems
+    first = fakes.rename("Acme One", 1)
+    await control.notify_customer_master(client, task_queue, GOLDEN, first)
+    handle = client.get_workflow_handle(master_id_for(GOLDEN))
+    await settled(handle, 1)
+    second = fakes.rename("Acme Two", 2)
+    await control.notify_customer_master(client, task_queue, GOLDEN, second)
+    await settled(handle, 2)
+    # The first notice again (redelivered), and late: the CRM already says "Acme Two", which was pushed.
+    await control.notify_customer_master(client, task_queue, GOLDEN, first)
+    await control.notify_customer_master(client, task_queue, GOLDEN, second)
+
+    async def drained() -> MasterStatus | None:
+        status: MasterStatus = await handle.query(CustomerMaster.status)
+        return status if status.pending == 0 and len(status.recent) >= 4 else None
+
+    status = await eventually(drained)
+    assert [name for name, _ in fakes.billing] == ["Acme One", "Acme Two"]
+    assert status.applied_total == 2
+    assert all("up to date" in entry.outcome for entry in status.recent[2:])
+
+
+async def test_the_history_rolls_over_with_continue_as_new_and_keeps_its_state(systems: Any, task_queue: str) -> None:
+    client, fakes = systems
+    handle = await client.start_workflow(
+        CustomerMaster.run,
+        MasterInput(golden_id=GOLDEN, changes_per_run=2),
+        id=master_id_for(GOLDEN),
+        task_queue=task_queue,
+    )
+    first_run = handle.result_run_id
+    for minute in range(1, 6):
+        await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename(f"Acme {minute}", minute))
+        await settled(client.get_workflow_handle(master_id_for(GOLDEN)), minute)
+    latest = client.get_workflow_handle(master_id_for(GOLDEN))
+    status = await settled(latest, 5)
+    assert (await latest.describe()).run_id != first_run  # continued as new (at least twice)
+    assert status.applied_total == 5
+    assert status.last_applied == T0 + timedelta(minutes=5)
+    assert [name for name, _ in fakes.billing] == [f"Acme {m}" for m in range(1, 6)]
