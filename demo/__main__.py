@@ -148,8 +148,10 @@ async def finance_works_the_queue(
 ) -> None:
     """What finance does in the morning: list the queue, fix one deal's address, cancel another, list again."""
     crm = get_settings().crm
+    keys = {deal_id: key for key, deal_id in deal_ids.items()}
     before = await control.list_sagas(client, crm, control.QueueFilter())
-    console.print(report.queue_table("exception queue before finance (starter.py list)", before))
+    console.print()
+    console.print(report.queue_table("exception queue before finance (starter.py list)", before, keys))
     decided = []
     for spec in specs:
         if spec.finance is None or deal_ids[spec.key] not in {entry.deal_id for entry in before}:
@@ -169,7 +171,7 @@ async def finance_works_the_queue(
         if status is not None and status.stage is Stage.CANCELLED:
             console.print(f"{key} cancelled; unwind: " + "; ".join(report.unwind_lines(status)))
     after = await control.list_sagas(client, crm, control.QueueFilter())
-    console.print(report.queue_table("exception queue after finance", after))
+    console.print(report.queue_table("exception queue after finance", after, keys))
 
 
 def _interrupt(signum: int, frame: object) -> None:

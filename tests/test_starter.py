@@ -366,3 +366,34 @@ async def test_an_account_change_for_a_customer_never_onboarded_changes_nothing(
     ).encode()
     response = await estate.http.post(f"{url}/webhooks/salesforce", content=body, headers=signed(body))
     assert (response.status_code, response.json()["status"]) == (202, "not onboarded")
+
+
+@pytest.mark.payment_method("pm_usBankAccount_success")
+async def test_duplicated_and_reordered_billing_webhooks_settle_the_saga_once(api: Any) -> None:
+    estate, url = api
+    # Every event delivered three times, shuffled within a window (seeded), signed with an old and a new secret.
+    await estate.http.post(
+        f"{estate.urls['stripe']}/_sandbox/webhook",
+        json={
+            "url": f"{url}/webhooks/stripe",
+            "secrets": ["whsec_old_secret", estate.settings.stripe_webhook_secret],
+            "duplicates": 2,
+            "reorder": True,
+            "reorder_window": 0.3,
+            "seed": 7,
+        },
+    )
+    spec = DealSpec("API-DUP", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
+    deal_id = await estate.closed_deal(spec)
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    result = await eventually(lambda: _result_when_done(handle))
+    assert result.outcome is Stage.COMPLETED
+    stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
+    assert any(d["copy"] > 0 and d["status"] == 200 for d in stripe["webhook_deliveries"])  # duplicates did arrive
+    assert len(by_id_(netsuite["customerPayment"], "externalId", result.external_ids["payment"])) == 1
+    timeline = [e.event for e in (await handle.query(CustomerToCash.status)).timeline]
+    assert timeline.count("payment pending") == 1
+
+
+def by_id_(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
+    return [r for r in records if r.get(key) == value]
