@@ -193,15 +193,14 @@ def _unwound(spec: DealSpec, status: SagaStatus, stripe: dict[str, Any]) -> list
     return problems
 
 
-def queue_table(title: str, entries: list[QueueEntry]) -> Table:
-    """The exception queue as `starter.py list` prints it."""
-    table = Table("deal id", "stage", "exception", "entity", "ccy", title=title)
+def queue_table(title: str, entries: list[QueueEntry], keys: dict[str, str]) -> Table:
+    """The exception queue as `starter.py list` prints it; `keys` maps CRM deal ids to the scenario's keys."""
+    table = Table("deal", "deal id", "stage", "exception", "entity", "ccy", title=title)
     for entry in entries:
-        table.add_row(
-            entry.deal_id, entry.stage or "", entry.exception or "", entry.legal_entity or "", entry.currency or ""
-        )
+        cells = (entry.stage, entry.exception, entry.legal_entity, entry.currency)
+        table.add_row(keys.get(entry.deal_id, ""), entry.deal_id, *(cell or "" for cell in cells))
     if not entries:
-        table.add_row("(empty)", "", "", "", "")
+        table.add_row("(empty)", "", "", "", "", "")
     return table
 
 
