@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     payment_terms_days: int = Field(default=3, ge=0, le=120)
     dunning_days: list[int] = [1, 3, 7]
 
+    # Observability (observability/): OTLP export only when an endpoint is set; Prometheus on the worker.
+    otlp_endpoint: str | None = Field(default=None, description="e.g. http://otel-collector:4318 (OTLP/HTTP)")
+    service_name: str = "c2c"
+    metrics_port: int | None = Field(default=9464, description="worker's Prometheus endpoint; None = off")
+    metrics_host: str = "127.0.0.1"
+    log_format: str = Field(default="console", pattern="^(console|json)$", description="json in production")
+    log_level: str = "INFO"
+
+    # Reconciliation and the missed-trigger sweep (Temporal Schedules the worker keeps in place)
+    reconcile_cron: str = Field(default="0 2 * * *", description="nightly reconciliation, UTC")
+    sweep_interval_minutes: int = Field(default=15, ge=1, description="how often the CRM is asked for missed deals")
+
     # The SQL store (golden customers, webhook dedupe, outbox, KPI facts)
     database_url: str = "sqlite:///var/c2c.db"
 
