@@ -6,11 +6,27 @@ to a cluster; nothing else changes.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Scope(StrEnum):
+    """What an API token may do."""
+
+    READ = "read"  # list the queue, show a saga
+    START = "start"  # start a deal's saga by hand
+    RESOLVE = "resolve"  # resolve and cancel parked sagas
+    CODEC = "codec"  # decode/encode payloads for the Temporal UI
+
+
+class ApiToken(BaseModel):
+    name: str = Field(min_length=1, description="who holds it (shown in logs, never the token)")
+    token: SecretStr = Field(min_length=16)
+    scopes: set[Scope]
 
 
 class Settings(BaseSettings):
@@ -76,11 +92,17 @@ class Settings(BaseSettings):
     # The SQL store (golden customers, webhook dedupe, outbox, KPI facts)
     database_url: str = "sqlite:///var/c2c.db"
 
-    # Trigger API; finance endpoints (start, list, show, resolve, cancel) need `Authorization: Bearer <api_token>`.
-    # The default is the sandbox's: set a long random one anywhere else.
+    # Trigger API. Finance endpoints need `Authorization: Bearer <token>` with the endpoint's scope. `api_token`
+    # has every scope (the sandbox default: set a long random one anywhere else, or unset it); `api_tokens` adds
+    # tokens with fewer, as JSON: [{"name": "finance-ui", "token": "...", "scopes": ["read", "codec"]}].
     api_host: str = "127.0.0.1"
     api_port: int = 8700
-    api_token: SecretStr = SecretStr("c2c-sandbox-token")
+    api_token: SecretStr | None = SecretStr("c2c-sandbox-token")
+    api_tokens: list[ApiToken] = []
+    # Let the Temporal UI call /codec without a token (local sandbox only: whoever reaches it reads payloads).
+    codec_anonymous: bool = False
+    # Largest request body the API reads (webhooks, resolutions); larger ones get 413 before being read.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # access.DEFAULT_MAX_BODY_BYTES
 
     # Payload encryption (codec/): "id:base64key,…", first encrypts. Unset: read from payload_keys_file
     # (the demo writes one; a mounted secret in production); neither: payloads in plaintext.
@@ -88,6 +110,11 @@ class Settings(BaseSettings):
     payload_keys_file: str | None = "var/payload-keys"
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
+
+    def tokens(self) -> list[ApiToken]:
+        """Every accepted API token; `api_token` counts as one with every scope."""
+        extra = [ApiToken(name="api_token", token=self.api_token, scopes=set(Scope))] if self.api_token else []
+        return [*extra, *self.api_tokens]
 
     def encryption_keys(self) -> str | None:
         if self.payload_keys:

@@ -9,15 +9,15 @@
                                    [--golden-customer ID] [--note TEXT]`
 `python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
 
-API: webhooks are authenticated by their signatures; every other endpoint (start, list, show, resolve,
-cancel) needs `Authorization: Bearer $C2C_API_TOKEN`. Bad input never starts or changes anything: a webhook
-with a bad signature or body, an unknown deal, or a deal that breaks a billing rule gets a 4xx naming the problem.
+API: webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>`
+with its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see access.py.
+Bad input never starts or changes anything: a webhook with a bad signature or body, an unknown deal, or a deal
+that breaks a billing rule gets a 4xx naming the problem; oversized or non-JSON bodies are refused unread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import os
 import sys
@@ -28,7 +28,7 @@ from typing import Annotated, Any, cast
 
 import typer
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
@@ -44,7 +44,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import access
 import control
+from access import DEFAULT_MAX_BODY_BYTES, ApiError
 from activities.contracts import AccountChange
 from canonical import Address, Payment
 from canonical.rules import deal_problems
@@ -56,7 +58,7 @@ from connectors.roles import BillingSystem, CrmSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
 from connectors.stripe import StripeBilling
 from connectors.stripe.webhooks import InvalidSignature, payment_notice, verify_event
-from settings import Settings, get_settings
+from settings import Scope, Settings, get_settings
 from store import (
     CrosswalkRepository,
     ProcessedEventRepository,
@@ -71,18 +73,14 @@ from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
 
 
+MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the default of settings.max_body_bytes (413 above it)
+
+
 class Started(BaseModel):
     workflow_id: str
     run_id: str | None
     started: bool
     detail: str
-
-
-class ApiError(HTTPException):
-    """A 4xx/5xx whose body names the problem: {"error": code, "message": reason}."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(status_code=status, detail={"error": code, "message": message})
 
 
 @dataclass
@@ -203,18 +201,6 @@ def api_errors() -> Iterator[None]:
         raise ApiError(409, "resolution_rejected", str(error)) from error
 
 
-def bearer_token(settings: Settings) -> Any:
-    """A dependency refusing requests without `Authorization: Bearer <C2C_API_TOKEN>` (401, nothing done)."""
-    expected = settings.api_token.get_secret_value().encode()
-
-    async def check(request: Request) -> None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <api token>")
-
-    return Depends(check)
-
-
 class WebhookInbox:
     """Inbound webhook dedupe: an event id is handled once, and recorded only after it was handled,
     so a failure is retried by the sender's redelivery."""
@@ -241,15 +227,16 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
     inbox = WebhookInbox(engine)
-    authorized = bearer_token(settings)
+    book = access.for_settings(settings)
+    api.add_middleware(access.BodyLimits, max_bytes=settings.max_body_bytes)
     keys = settings.encryption_keys()
     if keys:
-        install_codec_endpoint(api, EncryptionCodec(parse_keys(keys)), settings.ui_origins)
+        codec_guard = [] if settings.codec_anonymous else [book.require(Scope.CODEC)]
+        install_codec_endpoint(api, EncryptionCodec(parse_keys(keys)), settings.ui_origins, codec_guard)
 
     @api.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.detail, status_code=exc.status_code, headers=headers)
+        return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -317,26 +304,26 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
                 raise
             return "saga closed"
 
-    @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[authorized])
+    @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
     async def start_deal(deal_id: str) -> Started:
         return await trigger.start(deal_id)
 
-    @api.get("/sagas", dependencies=[authorized])
+    @api.get("/sagas", dependencies=[book.require(Scope.READ)])
     async def queue(where: Annotated[control.QueueFilter, Query()]) -> list[control.QueueEntry]:
         """The exception queue (default: stage needs_attention), filtered like the CLI's `list`."""
         return await control.list_sagas(trigger.client, trigger.crm.system, where)
 
-    @api.get("/deals/{deal_id}", dependencies=[authorized])
+    @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
     async def deal_status(deal_id: str) -> SagaStatus:
         with api_errors():
             return await control.show(trigger.client, trigger.crm.system, deal_id)
 
-    @api.post("/deals/{deal_id}/resolve", dependencies=[authorized])
+    @api.post("/deals/{deal_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
     async def resolve(deal_id: str, resolution: Resolution) -> SagaStatus:
         with api_errors():
             return await control.resolve(trigger.client, trigger.crm.system, deal_id, resolution)
 
-    @api.post("/deals/{deal_id}/cancel", dependencies=[authorized])
+    @api.post("/deals/{deal_id}/cancel", dependencies=[book.require(Scope.RESOLVE)])
     async def cancel(deal_id: str, request: CancelRequest) -> SagaStatus:
         with api_errors():
             return await control.cancel(

@@ -1,11 +1,14 @@
 """The remote codec endpoint the Temporal UI calls to show decrypted payloads (POST /codec/decode|encode).
 
 Protocol: JSON `{"payloads": [{"metadata": {...base64}, "data": base64}]}` in and out (Temporal's
-`Payloads` message as proto JSON). Whoever can reach it can read payloads: serve it only where the UI's
-users may, e.g. behind the same sign-on as the UI (the UI can forward its access token).
+`Payloads` message as proto JSON). Whoever can call it can read payloads: the API guards it with a bearer
+token with the `codec` scope (the UI forwards one with `TEMPORAL_CODEC_PASS_ACCESS_TOKEN`), and CORS admits
+only the configured UI origins.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,8 +17,11 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 
-def install_codec_endpoint(app: FastAPI, codec: PayloadCodec, ui_origins: list[str]) -> None:
-    router = APIRouter(prefix="/codec")
+def install_codec_endpoint(
+    app: FastAPI, codec: PayloadCodec, ui_origins: list[str], dependencies: list[Any] | None = None
+) -> None:
+    """`dependencies` guard both routes (the API passes its bearer-token check with the `codec` scope)."""
+    router = APIRouter(prefix="/codec", dependencies=dependencies or [])
 
     async def transcode(request: Request, decode: bool) -> Response:
         try:

@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from codec import EncryptionCodec, new_key, parse_keys
 from demo.scenario import ACME, GLOBEX, DealSpec, seed_deal
 from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
@@ -53,6 +56,7 @@ async def api(
         await estate.http.post(crm_admin, json={"url": f"{url}/webhooks/salesforce", "secret": SECRET})
         stripe_hook = {"url": f"{url}/webhooks/stripe", "secret": estate.settings.stripe_webhook_secret}
         await estate.http.post(billing_admin, json=stripe_hook)
+        assert estate.settings.api_token is not None
         estate.http.headers["Authorization"] = f"Bearer {estate.settings.api_token.get_secret_value()}"
         try:
             yield estate, url
@@ -316,7 +320,8 @@ async def _result_when_done(handle: Any) -> Any:
 async def test_billing_webhook_with_a_bad_signature_is_400(api: Any) -> None:
     estate, url = api
     body = b'{"id": "evt_1", "type": "invoice.paid"}'
-    response = await estate.http.post(f"{url}/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1,v1=00"})
+    headers = {"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"}
+    response = await estate.http.post(f"{url}/webhooks/stripe", content=body, headers=headers)
     assert (response.status_code, response.json()["error"]) == (400, "invalid_webhook")
 
 
@@ -397,3 +402,74 @@ async def test_duplicated_and_reordered_billing_webhooks_settle_the_saga_once(ap
 
 def by_id_(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
     return [r for r in records if r.get(key) == value]
+
+
+CANCEL = {"actor": "x", "note": "y"}
+READER = {"name": "dashboard", "token": "read-only-token-0123456789", "scopes": ["read"]}
+UI = {"name": "temporal-ui", "token": "codec-only-token-0123456789", "scopes": ["codec"]}
+
+
+@pytest.mark.settings(api_tokens=[READER, UI], payload_keys=new_key("k1"))
+async def test_tokens_get_only_their_scopes(api: Any) -> None:
+    estate, url = api
+    deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=False)
+    reader = {"Authorization": f"Bearer {READER['token']}"}
+    async with httpx.AsyncClient() as http:
+        listed = await http.get(f"{url}/sagas", headers=reader)
+        assert listed.status_code == 200
+        for path, body in (("start", None), ("resolve", {"action": "retry", "actor": "x"}), ("cancel", CANCEL)):
+            response = await http.post(f"{url}/deals/{deal_id}/{path}", json=body, headers=reader)
+            assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+            assert "'dashboard' lacks the" in response.json()["message"]
+        codec = await http.post(f"{url}/codec/decode", json={"payloads": []}, headers=reader)
+        assert codec.status_code == 403
+    await no_saga(estate, deal_id)
+
+
+@pytest.mark.settings(api_tokens=[UI], payload_keys=new_key("k1"))
+async def test_the_ui_decodes_payloads_with_a_codec_token_and_not_without(api: Any) -> None:
+    estate, url = api
+    codec = EncryptionCodec(parse_keys(estate.settings.encryption_keys() or ""))
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b'{"name":"Acme Corp"}')])
+    body = json.loads(json_format.MessageToJson(Payloads(payloads=[sealed])))
+    origin = {"Origin": "http://localhost:8233"}
+    async with httpx.AsyncClient() as http:
+        anonymous = await http.post(f"{url}/codec/decode", json=body, headers=origin)
+        assert anonymous.status_code == 401
+        ui = {**origin, "Authorization": f"Bearer {UI['token']}"}
+        decoded = await http.post(f"{url}/codec/decode", json=body, headers=ui)
+        assert decoded.status_code == 200
+        assert decoded.headers["access-control-allow-origin"] == "http://localhost:8233"
+        [payload] = json_format.Parse(decoded.content, Payloads()).payloads
+        assert payload.data == b'{"name":"Acme Corp"}'
+        stranger = await http.options(
+            f"{url}/codec/decode",
+            headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_oversized_and_non_json_bodies_are_refused_unread_and_start_nothing(api: Any) -> None:
+    estate, url = api
+    await estate.http.post(f"{estate.urls['salesforce']}/_sandbox/webhook", json={"url": None})  # we send it
+    deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=True)
+    event = closed_won_event(deal_id, event_id=f"evt-big-{estate.suffix}")
+    padded = event[:-1] + b', "padding": "' + b"x" * (estate.settings.max_body_bytes + 1) + b'"}'
+    big = await estate.http.post(f"{url}/webhooks/salesforce", content=padded, headers=signed(padded))
+    assert (big.status_code, big.json()["error"]) == (413, "body_too_large")
+
+    async def chunks() -> Any:
+        for _ in range(estate.settings.max_body_bytes // 1024 + 2):
+            yield b" " * 1024
+
+    streamed = await estate.http.post(
+        f"{url}/webhooks/salesforce", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert (streamed.status_code, streamed.json()["error"]) == (413, "body_too_large")
+    text = await estate.http.post(
+        f"{url}/webhooks/salesforce", content=event, headers={**signed(event), "Content-Type": "text/plain"}
+    )
+    assert (text.status_code, text.json()["error"]) == (415, "unsupported_media_type")
+    await no_saga(estate, deal_id)
+    accepted = await estate.http.post(f"{url}/webhooks/salesforce", content=event, headers=signed(event))
+    assert accepted.status_code == 202  # the same event, well-formed, is taken
