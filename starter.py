@@ -72,7 +72,6 @@ from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
 
-
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the default of settings.max_body_bytes (413 above it)
 
 
