@@ -45,22 +45,22 @@ class Settings(BaseSettings):
     crm: str = "salesforce"
     salesforce_url: str = "http://127.0.0.1:8701"
     salesforce_client_id: str = "c2c-sandbox"
-    salesforce_client_secret: str = "sandbox-secret"
+    salesforce_client_secret: SecretStr = SecretStr("sandbox-secret")
     stripe_url: str = "http://127.0.0.1:8702"
-    stripe_api_key: str = "sk_test_c2c_sandbox"
+    stripe_api_key: SecretStr = SecretStr("sk_test_c2c_sandbox")
     stripe_payment_method: str = Field(
         default="pm_card_visa", description="payment method attached to new billing customers (sandbox)"
     )
-    stripe_webhook_secret: str = "whsec_stripe_sandbox"
+    stripe_webhook_secret: SecretStr = SecretStr("whsec_stripe_sandbox")
     avatax_url: str = "http://127.0.0.1:8703"
     avatax_account_id: str = "1100000000"
-    avatax_license_key: str = "sandbox-license"
+    avatax_license_key: SecretStr = SecretStr("sandbox-license")
     netsuite_url: str = "http://127.0.0.1:8704"
     netsuite_client_id: str = "c2c-sandbox"
-    netsuite_client_secret: str = "sandbox-secret"
+    netsuite_client_secret: SecretStr = SecretStr("sandbox-secret")
 
     # Inbound CRM webhooks are signed with this shared secret
-    crm_webhook_secret: str = "whsec_crm_sandbox"
+    crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
 
     # HTTP to vendors: must be shorter than the activities' start-to-close timeout (30 s)
     http_connect_timeout: float = 5.0
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
 
     # Payload encryption (codec/): "id:base64key,…", first encrypts. Unset: read from payload_keys_file
     # (the demo writes one; a mounted secret in production); neither: payloads in plaintext.
-    payload_keys: str | None = None
+    payload_keys: SecretStr | None = None
     payload_keys_file: str | None = "var/payload-keys"
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
 
     def encryption_keys(self) -> str | None:
         if self.payload_keys:
-            return self.payload_keys
+            return self.payload_keys.get_secret_value()
         if self.payload_keys_file and Path(self.payload_keys_file).is_file():
             return Path(self.payload_keys_file).read_text().strip() or None
         return None

@@ -246,7 +246,9 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
         """Closed-won opportunity: start its saga. Account changed: tell the customer's CustomerMaster."""
         try:
             event = verify_crm_event(
-                await request.body(), request.headers.get("X-C2C-Signature"), settings.crm_webhook_secret
+                await request.body(),
+                request.headers.get("X-C2C-Signature"),
+                settings.crm_webhook_secret.get_secret_value(),
             )
         except InvalidWebhook as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
@@ -267,7 +269,9 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
         reading the API makes each delivery say the same thing, and the saga keeps only a final outcome."""
         try:
             event = verify_event(
-                await request.body(), request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret
+                await request.body(),
+                request.headers.get("Stripe-Signature"),
+                settings.stripe_webhook_secret.get_secret_value(),
             )
             notice = payment_notice(event)
         except (InvalidSignature, ValueError) as error:

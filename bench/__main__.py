@@ -175,7 +175,10 @@ async def bench(sagas: int) -> list[Run]:
 
         async with httpx.AsyncClient(timeout=10) as http:
             crm = SalesforceCrm(
-                http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
+                http,
+                settings.salesforce_url,
+                settings.salesforce_client_id,
+                settings.salesforce_client_secret.get_secret_value(),
             )
             completing = [spec for spec in DEALS if spec.expect_park is None]
             deal_ids = []

@@ -36,14 +36,21 @@ def build_connectors(settings: Settings) -> Connectors:
     return Connectors(
         http=http,
         crm=SalesforceCrm(
-            http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
+            http,
+            settings.salesforce_url,
+            settings.salesforce_client_id,
+            settings.salesforce_client_secret.get_secret_value(),
         ),
         billing=StripeBilling(
             http,
             settings.stripe_url,
-            settings.stripe_api_key,
+            settings.stripe_api_key.get_secret_value(),
             default_payment_method=settings.stripe_payment_method,
         ),
-        tax=AvaTaxEngine(http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key),
-        erp=NetSuiteErp(http, settings.netsuite_url, settings.netsuite_client_id, settings.netsuite_client_secret),
+        tax=AvaTaxEngine(
+            http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key.get_secret_value()
+        ),
+        erp=NetSuiteErp(
+            http, settings.netsuite_url, settings.netsuite_client_id, settings.netsuite_client_secret.get_secret_value()
+        ),
     )

@@ -87,7 +87,10 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
             # Real vendor APIs answer in tens to hundreds of milliseconds; so does the sandbox in the demo.
             (await http.post(f"{url}/_sandbox/latency", json={"seconds": latency})).raise_for_status()
         crm = SalesforceCrm(
-            http, settings.salesforce_url, settings.salesforce_client_id, settings.salesforce_client_secret
+            http,
+            settings.salesforce_url,
+            settings.salesforce_client_id,
+            settings.salesforce_client_secret.get_secret_value(),
         )
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):

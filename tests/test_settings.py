@@ -40,3 +40,23 @@ def test_payload_keys_come_from_the_variable_or_else_the_file(monkeypatch: pytes
     keys.write_text("k1:file\n")
     assert Settings(_env_file=None, payload_keys_file=str(keys)).encryption_keys() == "k1:file"
     assert Settings(_env_file=None, payload_keys="k2:var", payload_keys_file=str(keys)).encryption_keys() == "k2:var"
+
+
+def test_secrets_never_show_in_the_settings_repr_or_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "C2C_SALESFORCE_CLIENT_SECRET": "sf-secret-4711",
+        "C2C_STRIPE_API_KEY": "sk_test_secret_4711",
+        "C2C_STRIPE_WEBHOOK_SECRET": "whsec_secret_4711",
+        "C2C_AVATAX_LICENSE_KEY": "avatax-secret-4711",
+        "C2C_NETSUITE_CLIENT_SECRET": "ns-secret-4711",
+        "C2C_CRM_WEBHOOK_SECRET": "crm-secret-4711",
+        "C2C_API_TOKEN": "api-token-secret-4711",
+        "C2C_PAYLOAD_KEYS": "k1:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTQ3MTE=",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    for value in secrets.values():
+        assert value not in shown
+    assert settings.stripe_api_key.get_secret_value() == "sk_test_secret_4711"  # still usable where it is needed

@@ -54,7 +54,10 @@ async def api(
         crm_admin = f"{estate.urls['salesforce']}/_sandbox/webhook"
         billing_admin = f"{estate.urls['stripe']}/_sandbox/webhook"
         await estate.http.post(crm_admin, json={"url": f"{url}/webhooks/salesforce", "secret": SECRET})
-        stripe_hook = {"url": f"{url}/webhooks/stripe", "secret": estate.settings.stripe_webhook_secret}
+        stripe_hook = {
+            "url": f"{url}/webhooks/stripe",
+            "secret": estate.settings.stripe_webhook_secret.get_secret_value(),
+        }
         await estate.http.post(billing_admin, json=stripe_hook)
         assert estate.settings.api_token is not None
         estate.http.headers["Authorization"] = f"Bearer {estate.settings.api_token.get_secret_value()}"
@@ -381,7 +384,7 @@ async def test_duplicated_and_reordered_billing_webhooks_settle_the_saga_once(ap
         f"{estate.urls['stripe']}/_sandbox/webhook",
         json={
             "url": f"{url}/webhooks/stripe",
-            "secrets": ["whsec_old_secret", estate.settings.stripe_webhook_secret],
+            "secrets": ["whsec_old_secret", estate.settings.stripe_webhook_secret.get_secret_value()],
             "duplicates": 2,
             "reorder": True,
             "reorder_window": 0.3,
