@@ -143,15 +143,25 @@ class StripeBilling:
             params["cancel_at"] = cancel_at
         existing = await self._subscription_of_deal(customer_id, contract.deal_id)
         if existing is not None:
-            # Stripe forgets idempotency keys after 24 hours; a saga retried later must not subscribe twice.
+            # Stripe forgets idempotency keys after 24 hours; a saga retried later must not subscribe twice. The
+            # attempt that subscribed may have lost its answer before holding the draft: hold it if still needed.
+            first = existing["latest_invoice"]
+            if isinstance(first, str):
+                draft = cast(wire.Invoice, await self.get_invoice(first))
+                if draft["status"] == wire.INVOICE_DRAFT and draft["auto_advance"]:
+                    await self._hold_draft(first, idempotency_key)
             return mapping.subscription_from_stripe(existing, contract, price_ids)
         data = cast(wire.Subscription, await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key))
         first = data["latest_invoice"]
         if isinstance(first, str):
-            await self._post(
-                f"/v1/invoices/{first}", {"auto_advance": False}, idempotency_key=f"{idempotency_key}:hold"
-            )
+            await self._hold_draft(first, idempotency_key)
         return mapping.subscription_from_stripe(data, contract, price_ids)
+
+    async def _hold_draft(self, invoice_id: str, subscription_key: str) -> None:
+        """Turn the first invoice's auto_advance off, so Stripe leaves the draft for `create_invoice` to complete."""
+        await self._post(
+            f"/v1/invoices/{invoice_id}", {"auto_advance": False}, idempotency_key=f"{subscription_key}:hold"
+        )
 
     async def _subscription_of_deal(self, customer_id: str, deal_id: str) -> wire.Subscription | None:
         listed = await self._get("/v1/subscriptions", customer=customer_id, status="all", limit=100)
@@ -207,13 +217,18 @@ class StripeBilling:
         return result
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
-        data = cast(
-            wire.Invoice,
-            await self._post(
+        """Finalize the draft; one an earlier attempt finalized (its answer lost, the key since forgotten) is done."""
+        try:
+            data = await self._post(
                 f"/v1/invoices/{invoice_id}/finalize", {"auto_advance": False}, idempotency_key=idempotency_key
-            ),
-        )
-        return mapping.invoice_from_stripe(data, await self._product_codes(data))
+            )
+        except PermanentError:
+            # Stripe refuses to finalize a non-draft: judge the invoice as it is now.
+            data = await self.get_invoice(invoice_id)
+            if data["status"] not in (*wire.INVOICE_UNPAID, wire.INVOICE_PAID):
+                raise
+        invoice = cast(wire.Invoice, data)
+        return mapping.invoice_from_stripe(invoice, await self._product_codes(invoice))
 
     async def _product_codes(self, invoice: wire.Invoice) -> dict[str, str]:
         """Product code by product id, read from the product for lines whose price carries none."""
