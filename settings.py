@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SANDBOX_API_TOKEN = "c2c-sandbox-token"
+
 
 class Scope(StrEnum):
     """What an API token may do."""
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
     # tokens with fewer, as JSON: [{"name": "finance-ui", "token": "...", "scopes": ["read", "codec"]}].
     api_host: str = "127.0.0.1"
     api_port: int = 8700
-    api_token: SecretStr | None = SecretStr("c2c-sandbox-token")
+    api_token: SecretStr | None = SecretStr(SANDBOX_API_TOKEN)
     api_tokens: list[ApiToken] = []
     # Let the Temporal UI call /codec without a token (local sandbox only: whoever reaches it reads payloads).
     codec_anonymous: bool = False
@@ -110,6 +112,20 @@ class Settings(BaseSettings):
     payload_keys_file: str | None = "var/payload-keys"
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
+
+    def unsafe_for(self, host: str) -> str | None:
+        """Why the API must not listen on `host` with these settings (the sandbox's secrets are public)."""
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return None
+        public = {
+            "C2C_API_TOKEN": self.api_token is not None and self.api_token.get_secret_value() == SANDBOX_API_TOKEN,
+            "C2C_CRM_WEBHOOK_SECRET": self.crm_webhook_secret.get_secret_value() == "whsec_crm_sandbox",
+            "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
+        }
+        sandbox = [name for name, is_default in public.items() if is_default]
+        if sandbox:
+            return f"{', '.join(sandbox)} still the sandbox default; set your own before listening on {host}"
+        return None
 
     def tokens(self) -> list[ApiToken]:
         """Every accepted API token; `api_token` counts as one with every scope."""

@@ -379,6 +379,10 @@ def main(ctx: typer.Context) -> None:
 def serve() -> None:
     """Serve the trigger API (webhooks, start/status/resolve endpoints)."""
     settings = get_settings()
+    problem = settings.unsafe_for(settings.api_host)
+    if problem:
+        console.print(f"[red]refusing to serve:[/red] {problem}")
+        raise typer.Exit(2)
 
     async def run() -> None:
         async with running_trigger(settings) as (trigger, billing, engine):

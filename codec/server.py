@@ -2,8 +2,9 @@
 
 Protocol: JSON `{"payloads": [{"metadata": {...base64}, "data": base64}]}` in and out (Temporal's
 `Payloads` message as proto JSON). Whoever can call it can read payloads: the API guards it with a bearer
-token with the `codec` scope (the UI forwards one with `TEMPORAL_CODEC_PASS_ACCESS_TOKEN`), and CORS admits
-only the configured UI origins.
+token with the `codec` scope and CORS admits only the configured UI origins. The Temporal UI cannot hold a
+static token (its pass-access-token option forwards its own sign-on token), so in production put a sign-on
+proxy in front that adds the token, or, on a private network only, set C2C_CODEC_ANONYMOUS (docs/deploy.md).
 """
 
 from __future__ import annotations

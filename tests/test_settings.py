@@ -60,3 +60,17 @@ def test_secrets_never_show_in_the_settings_repr_or_dump(monkeypatch: pytest.Mon
     for value in secrets.values():
         assert value not in shown
     assert settings.stripe_api_key.get_secret_value() == "sk_test_secret_4711"  # still usable where it is needed
+
+
+def test_the_api_refuses_a_public_address_with_the_sandbox_secrets() -> None:
+    assert Settings().unsafe_for("127.0.0.1") is None
+    problem = Settings().unsafe_for("0.0.0.0")
+    assert problem is not None
+    assert "C2C_API_TOKEN" in problem
+    assert "C2C_CRM_WEBHOOK_SECRET" in problem
+    own = Settings(
+        api_token="a-long-random-token-0123456789",
+        crm_webhook_secret="whsec_own_secret",
+        stripe_webhook_secret="whsec_own_stripe",
+    )
+    assert own.unsafe_for("0.0.0.0") is None
