@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # Observability (observability/): OTLP export only when an endpoint is set; Prometheus on the worker.
     otlp_endpoint: str | None = Field(default=None, description="e.g. http://otel-collector:4318 (OTLP/HTTP)")
     service_name: str = "c2c"
-    metrics_port: int | None = Field(default=9464, description="worker's Prometheus endpoint; None = off")
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="worker Prometheus endpoint; 0 = off")
     metrics_host: str = "127.0.0.1"
     log_format: str = Field(default="console", pattern="^(console|json)$", description="json in production")
     log_level: str = "INFO"

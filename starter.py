@@ -46,6 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import access
 import control
+import observability
 from access import DEFAULT_MAX_BODY_BYTES, ApiError
 from activities.contracts import AccountChange
 from canonical import Address, Payment
@@ -58,6 +59,7 @@ from connectors.roles import BillingSystem, CrmSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
 from connectors.stripe import StripeBilling
 from connectors.stripe.webhooks import InvalidSignature, payment_notice, verify_event
+from observability.tracing import instrument_api
 from settings import Scope, Settings, get_settings
 from store import (
     CrosswalkRepository,
@@ -225,6 +227,7 @@ class WebhookInbox:
 def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
     """The trigger API; dependencies are injected so tests and the demo build it around their own."""
     api = FastAPI(title="c2c trigger API")
+    instrument_api(api)  # a server span per request: the root of a deal's trace
     inbox = WebhookInbox(engine)
     book = access.for_settings(settings)
     api.add_middleware(access.BodyLimits, max_bytes=settings.max_body_bytes)
@@ -385,11 +388,17 @@ def serve() -> None:
         raise typer.Exit(2)
 
     async def run() -> None:
-        async with running_trigger(settings) as (trigger, billing, engine):
-            api = create_api(trigger, billing, engine, settings)
-            config = uvicorn.Config(api, host=settings.api_host, port=settings.api_port, log_level="warning")
-            console.print(f"c2c trigger API on http://{settings.api_host}:{settings.api_port}")
-            await uvicorn.Server(config).serve()
+        flush = observability.setup_process(settings, "api")
+        try:
+            async with running_trigger(settings) as (trigger, billing, engine):
+                api = create_api(trigger, billing, engine, settings)
+                config = uvicorn.Config(
+                    api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
+                )
+                console.print(f"c2c trigger API on http://{settings.api_host}:{settings.api_port}")
+                await uvicorn.Server(config).serve()
+        finally:
+            flush()
 
     _run(run())
 

@@ -7,12 +7,14 @@ One process polls the workflow queue and one activity queue per external system
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities import contracts
@@ -23,6 +25,9 @@ from activities.hub import HubActivities
 from activities.tax import TaxActivities
 from codec import data_converter
 from connectors.factory import Connectors, build_connectors
+from observability import metrics, setup_process
+from observability.interceptor import SagaTelemetry
+from observability.tracing import client_interceptors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
 from workflows.customer_master import CustomerMaster
@@ -49,7 +54,11 @@ def build_workers(
         (contracts.ERP_QUEUE, ErpActivities(connectors.erp), settings.erp_rate_limit),
         (contracts.HUB_QUEUE, HubActivities(engine, client, task_queue), None),
     ]
-    workers = [Worker(client, task_queue=task_queue, workflows=[CustomerToCash, CustomerMaster])]
+    # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
+    telemetry = [SagaTelemetry()]
+    workers = [
+        Worker(client, task_queue=task_queue, workflows=[CustomerToCash, CustomerMaster], interceptors=telemetry)
+    ]
     for suffix, activities, rate_limit in per_system:
         workers.append(
             Worker(
@@ -57,21 +66,42 @@ def build_workers(
                 task_queue=f"{task_queue}-{suffix}",
                 activities=_methods(activities),
                 max_task_queue_activities_per_second=rate_limit,
+                interceptors=telemetry,
             )
         )
     return workers
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """A client for c2c: payload codec, tracing interceptor (workers made from it trace too); `runtime` carries
+    the worker's Prometheus endpoint (None: the SDK's default runtime)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.encryption_keys()),
+        interceptors=client_interceptors(),
+        runtime=runtime,
     )
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The runtime serving `/metrics`; a port already taken is logged and the worker runs on without metrics,
+    since collecting cash matters more than counting it."""
+    try:
+        return metrics.runtime(settings)
+    except Exception:  # noqa: BLE001 - the SDK reports a bind failure as a plain exception
+        logging.getLogger("c2c.worker").exception(
+            "metrics endpoint %s:%s unavailable; running without it", settings.metrics_host, settings.metrics_port
+        )
+        return None
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings)
+    runtime = metrics_runtime(settings)
+    if runtime is not None:
+        sys.stdout.write(f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics\n")
+        sys.stdout.flush()
+    client = await connect(settings, runtime=runtime)
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
@@ -88,6 +118,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = get_settings()
+    shutdown_telemetry = setup_process(settings, "worker")
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -99,6 +130,7 @@ def main() -> None:
         await run_worker(settings, stop)
 
     asyncio.run(serve())
+    shutdown_telemetry()  # flush spans still waiting for export: os._exit skips atexit handlers
     sys.stdout.flush()
     os._exit(0)  # see ARCHITECTURE.md pitfalls: avoid the interpreter-exit abort after a Temporal client
 

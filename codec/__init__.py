@@ -15,14 +15,13 @@ import base64
 import binascii
 import dataclasses
 import os
-import sys
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -84,12 +83,14 @@ def data_converter(payload_keys: str | None) -> DataConverter:
     """The converter every c2c client uses: pydantic, encrypted when keys are configured."""
     if not payload_keys:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(parse_keys(payload_keys)))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(parse_keys(payload_keys)),
+        # Failure messages and stack traces go into the encrypted attributes too: a vendor's refusal can quote
+        # customer data (AvaTax names the city and postal code it could not place).
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def new_key(key_id: str = "k1") -> str:
     return f"{key_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(new_key(sys.argv[1] if len(sys.argv) > 1 else "k1") + "\n")

@@ -6,6 +6,7 @@ Each connector keeps its own `classify(response)` for vendor error bodies; this 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -16,9 +17,12 @@ import httpx
 from opentelemetry import trace
 
 from connectors.errors import ConnectorError, PermanentError, TransientError, UncertainOutcome
+from observability import correlation
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _tracer = trace.get_tracer("c2c.connectors")
+_log = logging.getLogger("c2c.connectors")
+_MAX_SNIFFED_BODY = 256 * 1024  # record ids are read from small JSON answers only
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
 
@@ -58,20 +62,77 @@ async def send(
 ) -> httpx.Response:
     """Send `request`; return the response on success or raise the taxonomy error for any failure.
 
-    Each call is an OpenTelemetry client span (a no-op until the process configures an SDK/exporter)."""
+    Each call is an OpenTelemetry client span (a no-op until the process configures an SDK/exporter) naming the
+    vendor and, where the answer names one, the record id; inside saga work the request carries the saga's
+    workflow id as `X-Correlation-Id` so the vendor's own logs can be joined to ours."""
+    work = correlation.current()
+    attributes: dict[str, str] = {
+        "http.request.method": request.method,
+        "url.path": request.url.path,
+        "c2c.vendor": system,
+    }
+    if work.correlation_id:
+        request.headers[correlation.CORRELATION_HEADER] = work.correlation_id
+        attributes["c2c.correlation_id"] = work.correlation_id
+    if work.stage:
+        attributes["c2c.stage"] = work.stage
     with _tracer.start_as_current_span(
-        f"{system} {request.method}",
-        kind=trace.SpanKind.CLIENT,
-        attributes={"http.request.method": request.method, "url.path": request.url.path, "c2c.system": system},
+        f"{system} {request.method}", kind=trace.SpanKind.CLIENT, attributes=attributes
     ) as span:
         try:
             response = await _send(client, system, request, classify)
         except ConnectorError as error:
             span.set_attribute("error.type", type(error).__name__)
             span.set_attribute("c2c.error_code", error.code)
+            _log.debug(
+                "%s %s %s failed: %s",
+                system,
+                request.method,
+                request.url.path,
+                error.code,
+                extra={"c2c_vendor": system, "c2c_code": error.code},
+            )
             raise
         span.set_attribute("http.response.status_code", response.status_code)
+        record = record_id(response)
+        if record:
+            span.set_attribute("c2c.record_id", record)
+        # Method, path and status only: bodies, query strings and headers may hold customer data or credentials.
+        _log.debug(
+            "%s %s %s -> %s",
+            system,
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={"c2c_record": record, "c2c_vendor": system},
+        )
         return response
+
+
+def record_id(response: httpx.Response) -> str | None:
+    """The vendor's id of the record an answer is about, where it names one: NetSuite's `Location` header,
+    a JSON `id`/`Id` (Stripe, AvaTax, Salesforce records), or the single row of a Salesforce query.
+
+    Token answers are skipped: their `id` (Salesforce's identity URL) is not a record."""
+    location = response.headers.get("Location")
+    if location:
+        return httpx.URL(location).path.rstrip("/").rpartition("/")[2] or None
+    if "json" not in response.headers.get("Content-Type", "") or len(response.content) > _MAX_SNIFFED_BODY:
+        return None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "access_token" in body:
+        return None
+    records = body.get("records")
+    if isinstance(records, list) and len(records) == 1 and isinstance(records[0], dict):
+        body = records[0]
+    for key in ("id", "Id"):
+        value = body.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
 
 
 async def _send(client: httpx.AsyncClient, system: str, request: httpx.Request, classify: Classifier) -> httpx.Response:

@@ -67,7 +67,9 @@ async def test_saga_runs_encrypted_and_the_server_holds_no_customer_data(estate:
     api = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://api") as http:
         body = json_format.MessageToJson(Payloads(payloads=inputs[:1]))
-        origin = {"Origin": "http://localhost:8233", "X-Namespace": "default"}
+        assert estate.settings.api_token is not None
+        token = {"Authorization": f"Bearer {estate.settings.api_token.get_secret_value()}"}
+        origin = {"Origin": "http://localhost:8233", "X-Namespace": "default", **token}
         decoded = await http.post("/codec/decode", content=body, headers={**origin, "Content-Type": "application/json"})
         assert decoded.status_code == 200
         assert decoded.headers["access-control-allow-origin"] == "http://localhost:8233"
@@ -82,7 +84,13 @@ async def test_saga_runs_encrypted_and_the_server_holds_no_customer_data(estate:
             },
         )
         assert preflight.status_code == 200
-        foreign = await http.post("/codec/decode", content=body, headers={"Origin": "http://evil.test"})
+        foreign = await http.post(
+            "/codec/decode",
+            content=body,
+            headers={"Origin": "http://evil.test", **token, "Content-Type": "application/json"},
+        )
         assert "access-control-allow-origin" not in foreign.headers
-        garbage = await http.post("/codec/decode", content=b"{not json")
+        garbage = await http.post(
+            "/codec/decode", content=b"{not json", headers={**token, "Content-Type": "application/json"}
+        )
         assert garbage.status_code == 400

@@ -1,0 +1,119 @@
+"""Metrics on the worker's Prometheus endpoint: Temporal's SDK metrics and the saga's business metrics.
+
+Both go through one Temporal `Runtime` whose Prometheus server listens on `metrics_host:metrics_port`
+(`/metrics`). Business metrics are recorded from workflow code through `workflow.metric_meter()`, which records
+nothing while a workflow replays, so a worker restart or cache eviction never counts a stage twice.
+
+| metric | labels | what |
+|---|---|---|
+| c2c_saga_stage_entries_total | stage | stage entries (needs_attention = parked); in-stage = entries - later stages |
+| c2c_saga_stage_duration_seconds | stage | time spent in a stage, recorded when the saga leaves it |
+| c2c_saga_exceptions_total | stage, system, code | sagas parked in the exception queue, by problem code |
+| c2c_saga_duration_seconds | outcome | start to completed/cancelled |
+| c2c_invoice_posting_latency_seconds | | saga start (deal closed) to the AR invoice posted in the ERP |
+| c2c_payment_outcomes_total | source, outcome | payment attempts (collect) and webhook-reported outcomes |
+| c2c_payment_applications_total | outcome | cash applied to the ERP invoice: applied / failed |
+
+Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from temporalio.common import MetricCounter, MetricHistogramFloat, MetricMeter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from settings import Settings
+
+STAGE_ENTRIES = "c2c_saga_stage_entries_total"
+STAGE_DURATION = "c2c_saga_stage_duration_seconds"
+EXCEPTIONS = "c2c_saga_exceptions_total"
+SAGA_DURATION = "c2c_saga_duration_seconds"
+INVOICE_POSTING_LATENCY = "c2c_invoice_posting_latency_seconds"
+PAYMENT_OUTCOMES = "c2c_payment_outcomes_total"
+PAYMENT_APPLICATIONS = "c2c_payment_applications_total"
+
+# Sagas run from seconds (a card payment) to weeks (dunning, a parked saga waiting for finance).
+DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400]
+
+
+def runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving Prometheus metrics on `metrics_host:metrics_port`; None when `metrics_port` is
+    unset (the SDK's default runtime, no endpoint). Pass it to `Client.connect(runtime=...)`; the port is bound
+    as soon as the runtime exists, so only the worker process should make one."""
+    if not settings.metrics_port:
+        return None
+    prometheus = PrometheusConfig(
+        bind_address=f"{settings.metrics_host}:{settings.metrics_port}",
+        histogram_bucket_overrides={
+            name: DURATION_BUCKETS for name in (STAGE_DURATION, SAGA_DURATION, INVOICE_POSTING_LATENCY)
+        },
+    )
+    # Core would label every metric service_name="temporal-core-sdk"; ours names the service instead (one label:
+    # Prometheus refuses a scrape with a label twice).
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=prometheus, global_tags={"service_name": settings.service_name}, attach_service_name=False
+        )
+    )
+
+
+class SagaMetrics:
+    """The business metrics of one workflow run, on its replay-safe meter (`workflow.metric_meter()`)."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        self.meter = meter
+
+    def stage_entered(self, stage: str) -> None:
+        self._stage_entries.add(1, {"stage": stage})
+
+    def stage_left(self, stage: str, seconds: float) -> None:
+        self._stage_duration.record(max(seconds, 0.0), {"stage": stage})
+
+    def parked(self, stage: str, system: str, code: str) -> None:
+        self._exceptions.add(1, {"stage": stage, "system": system, "code": code})
+
+    def finished(self, outcome: str, seconds: float) -> None:
+        self._saga_duration.record(max(seconds, 0.0), {"outcome": outcome})
+
+    def invoice_posted(self, seconds: float) -> None:
+        self._invoice_posting.record(max(seconds, 0.0))
+
+    def payment_outcome(self, source: str, outcome: str) -> None:
+        self._payment_outcomes.add(1, {"source": source, "outcome": outcome})
+
+    def payment_applied(self, outcome: str) -> None:
+        self._payment_applications.add(1, {"outcome": outcome})
+
+    # Instruments are made on first use: most workflow runs never record some of them.
+
+    @cached_property
+    def _stage_entries(self) -> MetricCounter:
+        return self.meter.create_counter(STAGE_ENTRIES, "saga stage entries")
+
+    @cached_property
+    def _stage_duration(self) -> MetricHistogramFloat:
+        return self.meter.create_histogram_float(STAGE_DURATION, "time spent in a saga stage", "s")
+
+    @cached_property
+    def _exceptions(self) -> MetricCounter:
+        return self.meter.create_counter(EXCEPTIONS, "sagas parked for finance, by problem code")
+
+    @cached_property
+    def _saga_duration(self) -> MetricHistogramFloat:
+        return self.meter.create_histogram_float(SAGA_DURATION, "saga start to its end", "s")
+
+    @cached_property
+    def _invoice_posting(self) -> MetricHistogramFloat:
+        return self.meter.create_histogram_float(
+            INVOICE_POSTING_LATENCY, "deal closed (saga start) to AR invoice posted in the ERP", "s"
+        )
+
+    @cached_property
+    def _payment_outcomes(self) -> MetricCounter:
+        return self.meter.create_counter(PAYMENT_OUTCOMES, "payment attempts and reported outcomes")
+
+    @cached_property
+    def _payment_applications(self) -> MetricCounter:
+        return self.meter.create_counter(PAYMENT_APPLICATIONS, "cash applications to ERP invoices")

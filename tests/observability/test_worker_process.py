@@ -1,0 +1,84 @@
+"""`python worker.py` as an operator runs it: /metrics on C2C_METRICS_PORT, JSON logs with the saga's context."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.factory import build_connectors
+from connectors.salesforce import SalesforceCrm
+from demo.scenario import DealSpec, seed_deal
+from observability import metrics
+from settings import Settings
+from tests.harness import all_emulators, eventually
+from tests.observability.conftest import free_port
+from tests.observability.test_metrics import parse, total
+from tests.workflows.test_customer_to_cash import USD_DEAL
+from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.saga import SagaInput, Stage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_a_worker_process_serves_metrics_and_writes_json_logs(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+) -> None:
+    urls = all_emulators(emulators)
+    port = free_port()
+    env = {
+        **os.environ,
+        "C2C_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "C2C_TASK_QUEUE": task_queue,
+        "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c2c.db",
+        "C2C_PAYLOAD_KEYS_FILE": "",
+        "C2C_METRICS_PORT": str(port),
+        "C2C_LOG_FORMAT": "json",
+        "C2C_LOG_LEVEL": "INFO",
+        **{f"C2C_{name.upper()}_URL": url for name, url in urls.items()},
+    }
+    with (tmp_path / "worker.log").open("w+") as log:
+        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            connectors = build_connectors(Settings(salesforce_url=urls["salesforce"]))
+            assert isinstance(connectors.crm, SalesforceCrm)
+            spec = DealSpec(**{**USD_DEAL.__dict__, "key": f"OBS-{task_queue}"})
+            deal_id = await seed_deal(connectors.crm, spec, close=True)
+            await connectors.close()
+            handle = await temporal_env.client.start_workflow(
+                CustomerToCash.run,
+                SagaInput(deal_id=deal_id),
+                id=workflow_id_for("salesforce", deal_id),
+                task_queue=task_queue,
+            )
+            assert (await handle.result()).outcome is Stage.COMPLETED
+
+            async with httpx.AsyncClient() as http:
+
+                async def completed_counted() -> list[Any] | None:
+                    try:
+                        samples = parse((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
+                    except httpx.TransportError:
+                        return None
+                    return samples if total(samples, metrics.STAGE_ENTRIES, stage="completed") else None
+
+                samples = await eventually(completed_counted)
+            assert total(samples, "temporal_workflow_completed", task_queue=task_queue) == 1
+            assert total(samples, metrics.PAYMENT_APPLICATIONS, outcome="applied", task_queue=task_queue) == 1
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            status = worker.wait(timeout=30)
+        log.seek(0)
+        output = log.read()
+
+    assert status == 0, output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    entered = {line.get("stage") for line in lines if line.get("correlation_id") == handle.id}
+    assert {"onboard", "tax", "apply", "completed"} <= entered, output
