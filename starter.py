@@ -28,7 +28,8 @@ from typing import Annotated, Any, cast
 
 import typer
 import uvicorn
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
@@ -53,7 +54,7 @@ from canonical import Address, Payment
 from canonical.rules import deal_problems
 from codec import EncryptionCodec, parse_keys
 from codec.server import install_codec_endpoint
-from connectors.errors import BusinessRuleError, ConnectorError, TransientError
+from connectors.errors import BusinessRuleError, ConnectorError, PermanentError, TransientError
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem, CrmSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
@@ -75,6 +76,8 @@ from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
 
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the default of settings.max_body_bytes (413 above it)
+# A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
+DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class Started(BaseModel):
@@ -240,6 +243,12 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """The API's error shape, naming each field at fault (and never echoing the input back)."""
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return JSONResponse({"error": "invalid_request", "message": problems or "invalid request"}, status_code=422)
+
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -294,6 +303,11 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
             else:
                 payment = await billing.payment_for_invoice(notice.invoice_id)
                 status = await signal_saga(notice.saga_id, payment)
+        except PermanentError as error:
+            if error.code != "resource_missing":
+                raise ApiError(502, "billing_error", str(error)) from error
+            # Signed, but about an object Stripe does not have (another account's, or made up): not ours.
+            raise ApiError(422, "unknown_billing_object", str(error)) from error
         except ConnectorError as error:
             # Not recorded as handled: Stripe redelivers, and the next delivery reads the API again.
             raise ApiError(503, "billing_unavailable", str(error)) from error
@@ -311,7 +325,7 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
             return "saga closed"
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
-    async def start_deal(deal_id: str) -> Started:
+    async def start_deal(deal_id: DealId) -> Started:
         return await trigger.start(deal_id)
 
     @api.get("/sagas", dependencies=[book.require(Scope.READ)])
@@ -320,17 +334,17 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
         return await control.list_sagas(trigger.client, trigger.crm.system, where)
 
     @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
-    async def deal_status(deal_id: str) -> SagaStatus:
+    async def deal_status(deal_id: DealId) -> SagaStatus:
         with api_errors():
             return await control.show(trigger.client, trigger.crm.system, deal_id)
 
     @api.post("/deals/{deal_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
-    async def resolve(deal_id: str, resolution: Resolution) -> SagaStatus:
+    async def resolve(deal_id: DealId, resolution: Resolution) -> SagaStatus:
         with api_errors():
             return await control.resolve(trigger.client, trigger.crm.system, deal_id, resolution)
 
     @api.post("/deals/{deal_id}/cancel", dependencies=[book.require(Scope.RESOLVE)])
-    async def cancel(deal_id: str, request: CancelRequest) -> SagaStatus:
+    async def cancel(deal_id: DealId, request: CancelRequest) -> SagaStatus:
         with api_errors():
             return await control.cancel(
                 trigger.client, trigger.crm.system, deal_id, actor=request.actor, note=request.note

@@ -66,7 +66,10 @@ class Money(BaseModel):
             raise ValueError(f"not a decimal amount: {value!r}") from None
         if not exact.is_finite():
             raise ValueError(f"not a finite amount: {value!r}")
-        major = exact.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        try:
+            major = exact.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:  # more digits than the decimal context holds: no real invoice amount
+            raise ValueError(f"amount {value!r} is too large") from None
         return cls(amount=int(major.scaleb(exponent(currency))), currency=currency)
 
     def to_decimal(self) -> Decimal:

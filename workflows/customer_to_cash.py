@@ -728,6 +728,10 @@ class CustomerToCash(SagaRuntime):
     @workflow.signal
     def payment_settled(self, payment: Payment) -> None:
         """A payment outcome the billing webhook reported (it may arrive before collect_payment returns)."""
+        ours = self.invoice.external_refs.get("stripe") if self.invoice else None
+        if payment.invoice_id != ours:  # only this saga's invoice can settle it
+            self.log(self.progress.stage, "billing event ignored", f"payment for {payment.invoice_id}, not {ours}")
+            return
         self.log(self.progress.stage, f"billing event: payment {payment.status}", payment.external_refs.get("stripe"))
         if payment.status is not PaymentStatus.PENDING:
             self.settled_payment = payment

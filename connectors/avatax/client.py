@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import base64
+from datetime import date
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from canonical import TaxQuote, TaxRequest
 from connectors.avatax.errors import SYSTEM, classify
-from connectors.avatax.mapping import DOCUMENT_TYPE, to_quote, to_transaction
-from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel
+from connectors.avatax.mapping import DOCUMENT_TYPE, tax_document, to_quote, to_transaction
+from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel, TransactionPage
 from connectors.errors import PermanentError
 from connectors.kit import encode_json, json_body, send
+from reconcile.snapshot import TaxDocument
 
 Model = TypeVar("Model", bound=BaseModel)
 
 # Void answers meaning there is nothing (left) to void: compensation may run for a quote that never
 # reached AvaTax, or again after a void whose answer was lost.
 ALREADY_UNDONE = frozenset({(404, "EntityNotFoundError"), (400, "TransactionAlreadyCancelled")})
+
+PAGE_SIZE = 1000  # AvaTax's largest $top
 
 # AvaTax's documented escapes for characters a path segment cannot carry.
 PATH_ESCAPES = {"/": "_-ava2f-_", "+": "_-ava2b-_", "?": "_-ava3f-_", "%": "_-ava25-_", "#": "_-ava23-_"}
@@ -83,6 +87,21 @@ class AvaTaxEngine:
             raise PermanentError(SYSTEM, "bad_response", "transaction body is not an object", status=200)
         return body
 
+    async def documents_since(self, company_codes: list[str], since: date) -> list[TaxDocument]:
+        """Every document of these companies dated on or after `since`, 1000 per call."""
+        documents: list[TaxDocument] = []
+        for company_code in sorted(set(company_codes)):
+            skip = 0
+            while True:
+                query = urlencode({"$filter": f"date ge '{since.isoformat()}'", "$top": PAGE_SIZE, "$skip": skip})
+                path = f"/api/v2/companies/{path_code(company_code)}/transactions?{query}"
+                page = _parse(TransactionPage, await self._send("GET", path, None))
+                documents.extend(tax_document(company_code, transaction) for transaction in page.value)
+                skip += len(page.value)
+                if not page.nextLink or not page.value:
+                    break
+        return documents
+
     def _path(self, company_code: str, document_code: str, suffix: str) -> str:
         return (
             f"/api/v2/companies/{path_code(company_code)}/transactions/{path_code(document_code)}{suffix}"
@@ -103,6 +122,8 @@ def _parse(model: type[Model], response: httpx.Response) -> Model:
     try:
         return model.model_validate(json_body(SYSTEM, response))
     except ValidationError as exc:
+        # Name the fields (never their values: a response can carry customer data).
+        fields = sorted({".".join(str(p) for p in error["loc"]) for error in exc.errors()})[:5]
         raise PermanentError(
-            SYSTEM, "bad_response", f"unexpected {model.__name__}: {exc.error_count()} errors", status=200
+            SYSTEM, "bad_response", f"unexpected {model.__name__}: {', '.join(fields)}", status=200
         ) from exc

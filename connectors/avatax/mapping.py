@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from canonical import Address, Money, TaxLine, TaxQuote, TaxRequest
 from connectors.avatax.wire import AddressLocationInfo, CreateTransactionModel, LineItemModel, TransactionModel
+from reconcile.snapshot import TaxDocument
 
 # SalesInvoice is a saved document (committable, voidable); SalesOrder would never be saved.
 DOCUMENT_TYPE = "SalesInvoice"
@@ -54,14 +55,21 @@ def to_transaction(request: TaxRequest) -> CreateTransactionModel:
     return model
 
 
+def _money(value: Decimal, currency: str, field: str) -> Money:
+    try:
+        return Money.from_decimal(value, currency)
+    except ValueError as error:
+        raise ValueError(f"{field}: {error}") from None
+
+
 def to_quote(request: TaxRequest, transaction: TransactionModel) -> TaxQuote:
     """Amounts in the request's currency; a line's rate is the sum of its jurisdictions' rates."""
     currency = request.currency
     lines = [
         TaxLine(
             number=int(line.lineNumber),
-            taxable=Money.from_decimal(line.taxableAmount, currency),
-            tax=Money.from_decimal(line.tax, currency),
+            taxable=_money(line.taxableAmount, currency, f"lines[{line.lineNumber}].taxableAmount"),
+            tax=_money(line.tax, currency, f"lines[{line.lineNumber}].tax"),
             rate=sum((detail.rate for detail in line.details), Decimal(0)),
         )
         for line in transaction.lines
@@ -70,7 +78,19 @@ def to_quote(request: TaxRequest, transaction: TransactionModel) -> TaxQuote:
         document_code=transaction.code,
         currency=currency,
         lines=lines,
-        total_taxable=Money.from_decimal(transaction.totalTaxable, currency),
-        total_tax=Money.from_decimal(transaction.totalTax, currency),
+        total_taxable=_money(transaction.totalTaxable, currency, "totalTaxable"),
+        total_tax=_money(transaction.totalTax, currency, "totalTax"),
         committed=transaction.status == "Committed",
+    )
+
+
+def tax_document(company_code: str, transaction: TransactionModel) -> TaxDocument:
+    """A listed document for reconciliation: status and total tax in minor units."""
+    return TaxDocument(
+        company_code=company_code,
+        code=transaction.code,
+        status=transaction.status,
+        currency=transaction.currencyCode,
+        total_tax=Money.from_decimal(transaction.totalTax, transaction.currencyCode).amount,
+        modified_at=transaction.modifiedDate,
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AddressLocationInfo(TypedDict):
@@ -85,7 +86,18 @@ class TransactionModel(_Wire):
     totalTax: Decimal
     totalTaxable: Decimal
     totalExempt: Decimal = Decimal(0)
+    modifiedDate: datetime | None = None
     lines: list[TransactionLineModel] = []
+
+
+class TransactionPage(_Wire):
+    """A page of `GET /companies/{code}/transactions` (AvaTax's FetchResult)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    recordsetCount: int = Field(default=0, alias="@recordsetCount")
+    value: list[TransactionModel] = []
+    nextLink: str | None = Field(default=None, alias="@nextLink")
 
 
 class ErrorDetail(_Wire):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -16,22 +17,29 @@ from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import client_credentials_token, encode_json, json_body, send
 from connectors.salesforce.errors import SYSTEM, classify
 from connectors.salesforce.mapping import (
+    CLOSED_WON,
     UnmappableRecord,
     account_ref_fields,
     account_snapshot,
+    crm_account,
+    crm_deal,
     to_deal,
 )
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
+    ClosedWonRecord,
     LineItemRecord,
     OpportunityRecord,
     QueryResult,
     SoqlRecord,
     TokenResponse,
     UpsertResult,
+    soql_datetime,
+    soql_in,
     soql_literal,
 )
+from reconcile.snapshot import CrmAccount, CrmDeal
 
 _RECORD_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
@@ -120,6 +128,27 @@ class SalesforceCrm:
         if fields:
             await self.update("Account", account_id, fields)
 
+    # -- reconciliation reads ----------------------------------------------------------------------
+
+    async def closed_won_deals(self, modified_since: datetime) -> list[CrmDeal]:
+        """Closed-won opportunities modified at or after `modified_since` (the close is a modification), one
+        SOQL query paged by nextRecordsUrl."""
+        where = f"StageName = {soql_literal(CLOSED_WON)} AND LastModifiedDate >= {soql_datetime(modified_since)}"
+        rows = await self.query(ClosedWonRecord.soql("Opportunity", where))
+        return [crm_deal(_parse(ClosedWonRecord, row)) for row in rows]
+
+    async def accounts(self, account_ids: list[str], golden_ids: list[str]) -> list[CrmAccount]:
+        """These accounts, and every account linked to these golden customers (the CRM's duplicates of one
+        customer), each once."""
+        found: dict[str, CrmAccount] = {}
+        for field, values in (("Id", account_ids), ("C2C_Golden_Id__c", golden_ids)):
+            for chunk in _chunks(sorted(set(values)), IN_CHUNK):
+                rows = await self.query(AccountSnapshotRecord.soql("Account", f"{field} IN {soql_in(chunk)}"))
+                for row in rows:
+                    account = crm_account(_parse(AccountSnapshotRecord, row))
+                    found[account.account_id] = account
+        return sorted(found.values(), key=lambda account: account.account_id)
+
     # -- generic helpers ---------------------------------------------------------------------------
 
     async def _by_id(
@@ -204,6 +233,13 @@ class SalesforceCrm:
         response = await client_credentials_token(self.http, SYSTEM, url, self.client_id, self.client_secret, classify)
         token = _parse(TokenResponse, response)
         return _Session(token.access_token, (token.instance_url or self.base_url).rstrip("/"))
+
+
+IN_CHUNK = 200  # values per IN (...) list: keeps each query far below SOQL's 100,000-character limit
+
+
+def _chunks(values: list[str], size: int) -> list[list[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _segment(value: str) -> str:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from canonical import AccountSnapshot, Address, BillingPeriod, Customer, Deal, DealLine, Money
 from canonical.money import exponent
-from connectors.salesforce.wire import AccountRecord, AccountSnapshotRecord, LineItemRecord, OpportunityRecord
+from connectors.salesforce.wire import (
+    AccountRecord,
+    AccountSnapshotRecord,
+    ClosedWonRecord,
+    LineItemRecord,
+    OpportunityRecord,
+)
+from reconcile.snapshot import CrmAccount, CrmDeal, CustomerFields
 
 SYSTEM = "salesforce"
 CLOSED_WON = "Closed Won"
@@ -43,9 +50,14 @@ def money(value: Decimal | None, currency: str, where: str) -> Money:
     """Major units to Money; more decimals than the currency has is refused, never rounded away."""
     if value is None:
         raise UnmappableRecord(f"{where} is empty")
-    if value != value.quantize(Decimal(1).scaleb(-exponent(currency))):
+    try:
+        exact = value.quantize(Decimal(1).scaleb(-exponent(currency)))
+        money = Money.from_decimal(value, currency)
+    except (InvalidOperation, ValueError):  # beyond the decimal context: no real deal amount
+        raise UnmappableRecord(f"{where} {value} is too large") from None
+    if value != exact:
         raise UnmappableRecord(f"{where} {value} has more decimals than {currency} allows")
-    return Money.from_decimal(value, currency)
+    return money
 
 
 def currency_of(opportunity: OpportunityRecord) -> str:
@@ -150,3 +162,36 @@ def account_ref_fields(refs: dict[str, str]) -> dict[str, str]:
     if unknown:
         raise KeyError(f"unknown ref keys {unknown} (known: {', '.join(ACCOUNT_REF_FIELDS)})")
     return {ACCOUNT_REF_FIELDS[key]: value for key, value in refs.items()}
+
+
+def crm_deal(record: ClosedWonRecord) -> CrmDeal:
+    """A closed-won opportunity for reconciliation; an amount in a currency we cannot bill stays unknown."""
+    amount = None
+    if record.Amount is not None and record.CurrencyIsoCode:
+        try:
+            amount = Money.from_decimal(record.Amount, record.CurrencyIsoCode).amount
+        except ValueError:
+            amount = None
+    return CrmDeal(
+        deal_id=record.Id,
+        account_id=record.AccountId,
+        legal_entity=record.Legal_Entity__c,
+        currency=record.CurrencyIsoCode,
+        amount=amount,
+        close_date=record.CloseDate,
+        modified_at=record.LastModifiedDate,
+    )
+
+
+def crm_account(record: AccountSnapshotRecord) -> CrmAccount:
+    """An account's master data for reconciliation; an incomplete address is compared as missing."""
+    try:
+        billing_address: Address | None = address(record)
+    except (UnmappableRecord, ValueError):
+        billing_address = None
+    return CrmAccount(
+        account_id=record.Id,
+        golden_id=record.C2C_Golden_Id__c or None,
+        fields=CustomerFields(name=record.Name, address=billing_address, tax_id=record.Tax_Id__c or None),
+        modified_at=record.SystemModstamp,
+    )

@@ -26,7 +26,7 @@ class InvalidWebhook(ValueError):
 class ClosedWonEvent(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    event_id: str = Field(alias="eventId", min_length=1)
+    event_id: str = Field(alias="eventId", min_length=1, max_length=255)  # the dedupe column holds 255
     event_type: Literal["opportunity.closed_won"] = Field(alias="eventType")
     record_id: str = Field(alias="recordId", min_length=15)
     stage_name: str = Field(alias="stageName")
@@ -38,7 +38,7 @@ class AccountChangedEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    event_id: str = Field(alias="eventId", min_length=1)
+    event_id: str = Field(alias="eventId", min_length=1, max_length=255)  # the dedupe column holds 255
     event_type: Literal["account.changed"] = Field(alias="eventType")
     record_id: str = Field(alias="recordId", min_length=15)
     changed_fields: tuple[str, ...] = Field(alias="changedFields", min_length=1)
@@ -65,7 +65,7 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             raise InvalidWebhook(f"malformed {SIGNATURE_HEADER} header: {part.strip()!r} is not key=value")
         if key == "t":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # isdigit alone admits '²'
                 raise InvalidWebhook(f"malformed {SIGNATURE_HEADER} header: timestamp {value!r} is not a number")
             timestamp = int(value)
         elif key == "v1":
@@ -112,7 +112,8 @@ def verify_crm_event(
     _verify_signature(body, signature_header, secret, now, tolerance)
     payload = _payload(body)
     _missing(payload, _ENVELOPE)
-    model = _MODELS.get(payload["eventType"])
+    event_type = payload["eventType"]
+    model = _MODELS.get(event_type) if isinstance(event_type, str) else None
     if model is None:
         expected = " or ".join(_MODELS)
         raise InvalidWebhook(f"unexpected eventType {payload['eventType']!r}, expected {expected}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -70,11 +70,34 @@ class AccountSnapshotRecord(AccountRecord):
     SystemModstamp: datetime | None = None
 
 
+class ClosedWonRecord(SoqlRecord):
+    """A closed-won opportunity as the reconciler and the missed-trigger sweep read it."""
+
+    AccountId: str | None = None
+    CurrencyIsoCode: str | None = None
+    Legal_Entity__c: str | None = None
+    Amount: Decimal | None = None
+    CloseDate: date | None = None
+    LastModifiedDate: datetime
+
+
 class LineItemRecord(SoqlRecord):
     ProductCode: str | None = None
     Description: str | None = None
     Quantity: Decimal | None = None
     UnitPrice: Decimal | None = None
+
+
+def soql_datetime(value: datetime) -> str:
+    """A SOQL datetime literal (unquoted, UTC, whole seconds rounded down so the bound never skips a record)."""
+    if value.tzinfo is None:
+        raise ValueError("SOQL datetimes need a time zone")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def soql_in(values: list[str]) -> str:
+    """`('a', 'b')` for `Field IN (...)`."""
+    return "(" + ", ".join(soql_literal(value) for value in values) + ")"
 
 
 def soql_literal(value: str) -> str:

@@ -90,6 +90,8 @@ def payment_notice(event: dict[str, Any]) -> PaymentNotice | None:
     label = f"{event['type']} event {event_id!r}"
     if not isinstance(event_id, str) or not event_id:
         raise ValueError(f"{label} has no id")
+    if len(event_id) > 255:  # Stripe's ids are short; the dedupe column holds 255
+        raise ValueError(f"{event['type']} event id is {len(event_id)} characters long")
     if isinstance(created, bool) or not isinstance(created, int):
         raise ValueError(f"{label} has no integer `created` time")
     data = event.get("data")

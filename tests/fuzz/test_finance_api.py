@@ -236,13 +236,6 @@ async def test_resolutions_that_do_not_fit_are_refused_naming_the_field_and_chan
 
 @given(field=st.sampled_from(["action", "actor"]))
 @fuzzing(2, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding: starter.py has no handler for FastAPI's RequestValidationError, so a malformed body or query "
-    "is answered 422 {'detail': [...]} (pydantic's list, echoing the input) instead of the API's "
-    "{'error': code, 'message': ...} shape every other refusal uses",
-)
 async def test_a_malformed_decision_is_refused_in_the_api_error_shape(parked: Parked, field: str) -> None:
     payload = {"action": "retry", "actor": "fuzz"}
     del payload[field]
@@ -301,7 +294,7 @@ DEAL_IDS = st.one_of(
 
 @given(deal=DEAL_IDS, operation=st.sampled_from(["show", "resolve", "cancel"]))
 @fuzzing(150)
-async def test_decisions_for_deals_without_a_saga_are_404_and_start_nothing(
+async def test_decisions_for_deals_without_a_saga_are_404_or_422_and_start_nothing(
     parked: Parked, deal: str, operation: str
 ) -> None:
     api, path = parked.api, f"/deals/{quote(deal, safe='')}"
@@ -311,7 +304,10 @@ async def test_decisions_for_deals_without_a_saga_are_404_and_start_nothing(
         response = await api.http.post(f"{path}/resolve", json={"action": "retry", "actor": "fuzz"}, headers=api.token)
     else:
         response = await api.http.post(f"{path}/cancel", json={"actor": "fuzz", "note": "no saga"}, headers=api.token)
-    assert api_error(response, 404, "saga_not_found")
+    if response.status_code == 422:  # not the shape of a CRM id: refused before Temporal is asked
+        names_one_of(api_error(response, 422, "invalid_request"), "deal_id")
+    else:
+        assert api_error(response, 404, "saga_not_found")
     sent, api.recorder.sent[:] = list(api.recorder.sent), []
     assert {s.kind for s in sent} <= {"update"}, sent  # a decision is tried; the server finds no saga
 

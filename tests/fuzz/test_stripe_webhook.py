@@ -278,13 +278,6 @@ UNKNOWN_IDS = st.text(
 
 @given(which=st.integers(min_value=0, max_value=9), unknown=UNKNOWN_IDS)
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding: starter.py stripe_webhook answers every ConnectorError with 503 billing_unavailable, also "
-    "Stripe's 404 resource_missing for an invoice or payment intent it does not know (a PermanentError): a "
-    "signed, well-formed event naming an unknown object gets a 5xx instead of a 4xx naming the object",
-)
 async def test_events_naming_objects_stripe_does_not_know_are_not_a_server_error(
     surface: Surface, genuine: Genuine, which: int, unknown: str
 ) -> None:

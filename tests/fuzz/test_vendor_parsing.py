@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -415,13 +415,6 @@ async def test_crm_records_with_broken_fields_are_refused_naming_the_field(
 
 @given(data=st.data())
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidOperation,
-    reason="finding: connectors/salesforce/mapping.py money() quantizes before checking the size: an "
-    "OpportunityLineItem UnitPrice of 1e26 or more (28 significant digits with the cents) raises "
-    "decimal.InvalidOperation out of get_deal, and the trigger answers the deal's webhook with a 500",
-)
 async def test_crm_amounts_beyond_decimal_precision_are_refused_naming_the_field(
     recorded: dict[str, Operation], data: st.DataObject
 ) -> None:
@@ -481,12 +474,6 @@ async def test_tax_documents_with_broken_fields_are_permanent_errors(
 
 @given(data=st.data())
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding: connectors/avatax/client.py _parse reports a TransactionModel it cannot read as "
-    "'unexpected TransactionModel: N errors', without the fields (the ValidationError is only chained)",
-)
 async def test_tax_documents_with_broken_fields_are_refused_naming_the_field(
     recorded: dict[str, Operation], data: st.DataObject
 ) -> None:
@@ -497,12 +484,6 @@ async def test_tax_documents_with_broken_fields_are_refused_naming_the_field(
 
 @given(data=st.data())
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidOperation,
-    reason="finding: canonical/money.py Money.from_decimal quantizes without catching decimal.InvalidOperation: "
-    "a tax amount of 1e26 or more in an AvaTax answer escapes TaxEngine.quote as an arithmetic error",
-)
 async def test_tax_amounts_beyond_decimal_precision_are_refused_naming_the_field(
     recorded: dict[str, Operation], data: st.DataObject
 ) -> None:

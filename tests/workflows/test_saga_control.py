@@ -479,3 +479,18 @@ async def test_deal_breaking_a_billing_rule_parks_at_onboard_and_refetches_on_re
     await handle.signal(CustomerToCash.resume)
     assert (await handle.result()).outcome is Stage.COMPLETED
     assert estate.calls.count(Names.FETCH_DEAL) == 2
+
+
+async def test_a_payment_for_another_invoice_never_settles_this_saga(saga_env: Any) -> None:
+    env, estate, queue = saga_env
+    estate.payment_results = [PaymentStatus.PENDING]
+    handle = await start(env, queue)
+    await wait_stage(env, handle, Stage.SETTLE)
+    await handle.signal(CustomerToCash.payment_settled, make_payment("in_someone_else", 525_53))
+    status = await handle.query(CustomerToCash.status)
+    assert status.stage is Stage.SETTLE
+    assert ("billing event ignored", "payment for in_someone_else, not in_1") in [
+        (e.event, e.detail) for e in status.timeline
+    ]
+    await handle.signal(CustomerToCash.payment_settled, make_payment("in_1", 525_53))
+    assert (await handle.result()).outcome is Stage.COMPLETED
