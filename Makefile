@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # PostgreSQL-backed store tests run when this URL answers and skip cleanly when it does not.
 export C2C_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install test demo bench lint fmt up clean schemas history
+.PHONY: install test demo bench lint fmt up clean schemas history reconcile chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Against the running estate (`make up`): every system compared, KPIs, JSON + HTML report in var/.
+reconcile: $(STAMP)
+	$(BIN)/python -m reconcile run --json var/reconciliation.json --html var/reconciliation.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,16 +22,20 @@ from activities.billing import BillingActivities
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.hub import HubActivities
+from activities.reconcile import reconcile_activities
 from activities.tax import TaxActivities
 from codec import data_converter
 from connectors.factory import Connectors, build_connectors
 from observability import metrics, setup_process
 from observability.interceptor import SagaTelemetry
 from observability.tracing import client_interceptors
+from schedules import ensure_schedules
 from settings import Settings, get_settings
 from store import create_schema, make_engine
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
+from workflows.reconciliation import Reconciliation
+from workflows.sweep import MissedDealSweep
 
 
 def _methods(instance: object) -> list:
@@ -54,17 +58,26 @@ def build_workers(
         (contracts.ERP_QUEUE, ErpActivities(connectors.erp), settings.erp_rate_limit),
         (contracts.HUB_QUEUE, HubActivities(engine, client, task_queue), None),
     ]
+    # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits).
+    readers = reconcile_activities(
+        client,
+        task_queue,
+        connectors,
+        engine,
+        payment_terms_days=settings.payment_terms_days,
+        dunning_days=settings.dunning_days,
+    )
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
-    workers = [
-        Worker(client, task_queue=task_queue, workflows=[CustomerToCash, CustomerMaster], interceptors=telemetry)
-    ]
+    workflows = [CustomerToCash, CustomerMaster, Reconciliation, MissedDealSweep]
+    workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
     for suffix, activities, rate_limit in per_system:
+        reader = readers.get(suffix)
         workers.append(
             Worker(
                 client,
                 task_queue=f"{task_queue}-{suffix}",
-                activities=_methods(activities),
+                activities=_methods(activities) + (_methods(reader) if reader is not None else []),
                 max_task_queue_activities_per_second=rate_limit,
                 interceptors=telemetry,
             )
@@ -105,6 +118,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    await ensure_schedules(client, settings)  # nightly reconciliation and the missed-deal sweep
     workers = build_workers(client, settings.task_queue, connectors, engine, settings)
     try:
         runs = [asyncio.create_task(worker.run()) for worker in workers]

@@ -6,7 +6,7 @@ Each activity runs on the task queue of the system it calls: `{workflow queue}-{
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,8 @@ from canonical import (
     Price,
     TaxRequest,
 )
+from reconcile.compare import Mismatch
+from reconcile.snapshot import Snapshots
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
 CRM_QUEUE = "crm"
@@ -63,6 +65,19 @@ class Names:
     CUSTOMER_REFS = "hub.customer_refs"
     SYNC_CUSTOMER_MASTER = "hub.sync_customer_master"
     ERP_UPDATE_CUSTOMER = "erp.update_customer"
+    # reconciliation (Reconciliation workflow): one read per system, then compare and repair on the hub
+    RECONCILE_READ_CRM = "reconcile.read_crm"
+    RECONCILE_READ_BILLING = "reconcile.read_billing"
+    RECONCILE_READ_TAX = "reconcile.read_tax"
+    RECONCILE_READ_ERP = "reconcile.read_erp"
+    RECONCILE_READ_SAGAS = "reconcile.read_sagas"
+    RECONCILE_COMPARE = "reconcile.compare"
+    RECONCILE_REPAIR = "reconcile.repair"
+    # missed-trigger sweep (MissedDealSweep workflow)
+    SWEEP_CLOSED_WON = "sweep.closed_won_since"
+    SWEEP_READ_WATERMARK = "sweep.read_watermark"
+    SWEEP_ADVANCE_WATERMARK = "sweep.advance_watermark"
+    SWEEP_START_SAGAS = "sweep.start_sagas"
 
 
 class FetchDeal(BaseModel):
@@ -219,3 +234,67 @@ class PostCreditMemo(BaseModel):
     invoice: Invoice
     invoice_erp_id: str
     customer_erp_id: str
+
+
+# ---- reconciliation and the missed-trigger sweep ------------------------------------------------------------
+
+
+class ReadCrm(BaseModel):
+    """Closed-won deals modified since `since`, with their accounts and the golden customers' other accounts."""
+
+    since: datetime
+
+
+class ReadSagas(BaseModel):
+    crm: str
+    since: datetime
+    deal_ids: list[str]
+
+
+class ReadBilling(BaseModel):
+    since: datetime
+    golden_ids: list[str]
+
+
+class ReadTax(BaseModel):
+    since: date
+    company_codes: list[str]
+
+
+class ReadErp(BaseModel):
+    since: date
+    customer_external_ids: list[str] = Field(description="{golden id}-{legal entity} of the window's customers")
+
+
+class CompareSnapshots(BaseModel):
+    snapshots: Snapshots
+    crm: str
+    stuck_after: timedelta
+    repair_requested: bool
+
+
+class RepairMismatch(BaseModel):
+    mismatch: Mismatch
+
+
+class ClosedWonSince(BaseModel):
+    since: datetime
+
+
+class StartSagas(BaseModel):
+    crm: str
+    deal_ids: list[str]
+
+
+class SagaStart(BaseModel):
+    """What starting one deal's saga did: started, found it (running or finished), or refused the deal."""
+
+    deal_id: str
+    workflow_id: str
+    outcome: str = Field(pattern="^(started|exists|refused)$")
+    detail: str
+
+
+class AdvanceWatermark(BaseModel):
+    name: str
+    value: datetime

@@ -6,6 +6,7 @@ caller derives deterministically, so a retried activity never creates a second r
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Protocol
 
 from canonical import (
@@ -22,6 +23,17 @@ from canonical import (
     Subscription,
     TaxQuote,
     TaxRequest,
+)
+from reconcile.snapshot import (
+    BillingCustomer,
+    BillingInvoice,
+    BillingSubscription,
+    CrmAccount,
+    CrmDeal,
+    ErpCustomer,
+    ErpInvoice,
+    ErpPayment,
+    TaxDocument,
 )
 
 
@@ -42,6 +54,16 @@ class CrmSystem(Protocol):
 
     async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
         """Store our ids on the CRM account; `refs` keys: golden_id, billing_id, erp_id. Idempotent."""
+        ...
+
+    # reads for reconciliation and the missed-trigger sweep
+
+    async def closed_won_deals(self, modified_since: datetime) -> list[CrmDeal]:
+        """Closed-won deals last modified at or after `modified_since` (closing a deal modifies it)."""
+        ...
+
+    async def accounts(self, account_ids: list[str], golden_ids: list[str]) -> list[CrmAccount]:
+        """These accounts plus every account linked to these golden customers, each once."""
         ...
 
 
@@ -123,6 +145,18 @@ class BillingSystem(Protocol):
         """A credit note for `amount` on a finalized invoice; its id. Exactly once per key."""
         ...
 
+    # reads for reconciliation
+
+    async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]: ...
+
+    async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
+        """Cancelled ones included."""
+        ...
+
+    async def customers_of(self, golden_ids: list[str]) -> list[BillingCustomer]:
+        """Every billing customer of these golden customers (more than one per golden customer is a duplicate)."""
+        ...
+
 
 class TaxEngine(Protocol):
     system: str
@@ -137,6 +171,10 @@ class TaxEngine(Protocol):
 
     async def void(self, company_code: str, document_code: str) -> None:
         """Void a saved or committed document; one already voided or never created counts as done."""
+        ...
+
+    async def documents_since(self, company_codes: list[str], since: date) -> list[TaxDocument]:
+        """Every document of these companies dated on or after `since` (for reconciliation)."""
         ...
 
 
@@ -171,4 +209,14 @@ class Erp(Protocol):
 
         Dated like the ERP's invoice, or in the next open period when that one is closed; a retry finds a memo
         whose answer was lost. PermanentError 'invoice_not_found' / 'invoice_mismatch' writes nothing."""
+        ...
+
+    # reads for reconciliation
+
+    async def invoices_modified_since(self, since: date) -> list[ErpInvoice]: ...
+
+    async def payments_modified_since(self, since: date) -> list[ErpPayment]: ...
+
+    async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
+        """The customers `{golden}-{entity}` that exist."""
         ...

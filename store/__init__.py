@@ -1,4 +1,4 @@
-"""The SQL store: what outlives one workflow (crosswalk, webhook dedupe, outbox, KPI facts)."""
+"""The SQL store: what outlives one workflow (crosswalk, webhook dedupe, outbox, KPI facts, watermarks)."""
 
 from store.crosswalk import (
     CrosswalkConflict,
@@ -14,6 +14,8 @@ from store.db import create_schema, make_engine, session_scope
 from store.facts import SagaFactRepository, SagaTotals
 from store.models import CustomerRef, GoldenCustomer, OutboxEvent, ProcessedEvent, SagaFact
 from store.outbox import OutboxRepository
+from store.watermarks import Watermark, WatermarkRepository
+from store.watermarks import ensure_table as ensure_watermark_table
 from store.webhooks import ProcessedEventRepository
 
 __all__ = [
@@ -31,7 +33,10 @@ __all__ = [
     "SagaFactRepository",
     "SagaTotals",
     "UnknownGoldenCustomer",
+    "Watermark",
+    "WatermarkRepository",
     "create_schema",
+    "ensure_watermark_table",
     "golden_id_for",
     "make_engine",
     "normalise_tax_id",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -17,6 +17,9 @@ from connectors.kit import Classifier, client_credentials_token, encode_json, js
 from connectors.netsuite import mapping
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
 from connectors.netsuite.wire import TokenResponse
+from reconcile.snapshot import ErpCustomer, ErpInvoice, ErpPayment
+
+T = TypeVar("T")
 
 RECORD_PATH = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
@@ -24,6 +27,8 @@ TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 TOKEN_MARGIN_SECONDS = 60.0
 # How many later periods a posting refused for a closed period may move forward before finance must decide.
 MAX_PERIODS_AHEAD = 24
+LIST_PAGE = 1000  # NetSuite's largest collection page
+READ_CONCURRENCY = 8  # record reads in flight at once when reading a collection back
 
 
 def first_of_month(day: date, months_ahead: int) -> date:
@@ -142,6 +147,47 @@ class NetSuiteErp:
             return mapping.credit_memo_body(invoice, invoice_erp_id, customer_erp_id, memo_date)
 
         return await self._upsert_in_open_period("creditMemo", "cm-" + billing_invoice_id, tran_date, body)
+
+    # -- reconciliation reads ----------------------------------------------------------------------
+
+    async def invoices_modified_since(self, since: date) -> list[ErpInvoice]:
+        """Invoices modified on or after the day `since` (record collection filtering by day)."""
+        return [mapping.erp_invoice(r) for r in await self._records_modified_since("invoice", since)]
+
+    async def payments_modified_since(self, since: date) -> list[ErpPayment]:
+        return [mapping.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
+
+    async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
+        """The customers with these external ids (`{golden}-{entity}`) that exist."""
+        records = await self._gather(self.get_by_external_id("customer", external_id) for external_id in external_ids)
+        customers = [mapping.erp_customer(record) for record in records if record is not None]
+        return [customer for customer in customers if customer is not None]
+
+    async def _records_modified_since(self, record_type: str, since: date) -> list[dict[str, Any]]:
+        """The collection's ids page by page (1000 each), then each record (the REST record API lists ids only)."""
+        q = f'lastModifiedDate ON_OR_AFTER "{since.month}/{since.day}/{since.year}"'
+        ids: list[str] = []
+        offset = 0
+        while True:
+            response = await self._request(
+                "GET", record_type, params={"q": q, "limit": str(LIST_PAGE), "offset": str(offset)}
+            )
+            page: dict[str, Any] = json_body(SYSTEM, response)
+            ids.extend(str(item["id"]) for item in page.get("items", []))
+            offset += LIST_PAGE
+            if not page.get("hasMore"):
+                break
+        return [r for r in await self._gather(self.get_record(record_type, i) for i in ids) if r is not None]
+
+    async def _gather(self, calls: Iterable[Awaitable[T]]) -> list[T]:
+        """Run the calls READ_CONCURRENCY at a time, results in order."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def one(call: Awaitable[T]) -> T:
+            async with gate:
+                return await call
+
+        return list(await asyncio.gather(*(one(call) for call in calls)))
 
     async def get_record(self, record_type: str, internal_id: str) -> dict[str, Any]:
         """A record by internal id (amounts as Decimal); an unknown id raises PermanentError."""

@@ -15,6 +15,9 @@ from connectors.stripe import mapping, wire
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.webhooks import PaymentNotice
+from reconcile.snapshot import BillingCustomer, BillingInvoice, BillingSubscription
+
+LIST_PAGE = 100  # Stripe's largest page
 
 
 class StripeBilling:
@@ -428,6 +431,36 @@ class StripeBilling:
             saga_id = invoice["metadata"].get(wire.META_SAGA) or saga_id
             intent_id = intent_id or invoice["payment_intent"]
         return notice.model_copy(update={"invoice_id": invoice_id, "payment_intent_id": intent_id, "saga_id": saga_id})
+
+    # -- reconciliation reads ----------------------------------------------------------------------
+
+    async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]:
+        """Every invoice created at or after `since`, newest first, 100 per call."""
+        return [mapping.billing_invoice(i) for i in await self._list_all("/v1/invoices", since)]
+
+    async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
+        """Every subscription created at or after `since`, cancelled ones too."""
+        listed = await self._list_all("/v1/subscriptions", since, status="all")
+        return [mapping.billing_subscription(s) for s in listed]
+
+    async def customers_of(self, golden_ids: list[str]) -> list[BillingCustomer]:
+        """The billing customers of these golden customers (all of them: more than one is a duplicate)."""
+        found: dict[str, BillingCustomer] = {}
+        for golden_id in sorted(set(golden_ids)):
+            for customer in await self.search_customers_by_golden_id(golden_id):
+                found[customer["id"]] = mapping.billing_customer(customer)
+        return sorted(found.values(), key=lambda customer: customer.customer_id)
+
+    async def _list_all(self, path: str, since: datetime, **filters: Any) -> list[dict[str, Any]]:
+        """All pages of a Stripe list filtered by `created[gte]` (whole seconds, rounded down)."""
+        query: dict[str, Any] = {**filters, "created": {"gte": int(since.timestamp())}, "limit": LIST_PAGE}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = await self._get(path, **query)
+            items.extend(page["data"])
+            if not page["has_more"] or not page["data"]:
+                return items
+            query["starting_after"] = page["data"][-1]["id"]
 
     # -- lookups ---------------------------------------------------------------------------------
 

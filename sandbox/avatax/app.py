@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from sandbox.avatax import transactions
+from sandbox.avatax import listing, transactions
 from sandbox.avatax.models import (
     CommitTransactionModel,
     CreateOrAdjustTransactionModel,
@@ -133,6 +133,26 @@ def create_app() -> FastAPI:
         wrapper = await read(request, CreateOrAdjustTransactionModel)
         body = await transactions.create(state, wrapper.createTransactionModel, adjust_existing=True)
         return DecimalJSONResponse(body, status_code=201)
+
+    @api.get("/companies/{company_code}/transactions")
+    async def list_transactions(company_code: str, request: Request) -> Response:
+        params = request.query_params
+        code = decode_path_code(company_code)
+        transactions.company(code)
+        try:
+            top, skip = int(params.get("$top", listing.MAX_TOP)), int(params.get("$skip", 0))
+        except ValueError:
+            raise listing.bad_filter("$top and $skip are whole numbers") from None
+        body = listing.list_documents(
+            state,
+            code,
+            filter_text=params.get("$filter"),
+            top=top,
+            skip=skip,
+            include=params.get("$include", ""),
+            next_link=lambda later: str(request.url.include_query_params(**{"$top": top, "$skip": later})),
+        )
+        return DecimalJSONResponse(body)
 
     @api.get("/companies/{company_code}/transactions/{transaction_code}")
     async def get_transaction(company_code: str, transaction_code: str) -> Response:

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sandbox.faults import install_faults
-from sandbox.netsuite import decimal_json
+from sandbox.netsuite import decimal_json, query
 from sandbox.netsuite.records import BUILDERS, ensure_editable, merge_input
 from sandbox.netsuite.state import (
     REFERENCE_TYPES,
@@ -36,6 +36,10 @@ RECORD_PATH = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
 RECORD_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resource"
+COLLECTION_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=collection"
+MAX_PAGE = 1000
+# Body fields every listed record type can be filtered on, whether or not a record of the type exists yet.
+FILTERABLE = {"id", "externalId", "createdDate", "lastModifiedDate", "tranDate", "tranId", "status", "entity"}
 _PROBLEM_TYPES = {
     400: ("Bad Request", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1"),
     401: ("Unauthorized", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2"),
@@ -71,6 +75,31 @@ def _render(request: Request, record_type: str, record: Record) -> Response:
     body = copy.deepcopy(record)
     body["links"] = [{"rel": "self", "href": _record_url(request, record_type, record["id"])}]
     return Response(decimal_json.dumps(body), media_type=RECORD_MEDIA_TYPE)
+
+
+def _collection(request: Request, record_type: str, ids: list[str], limit: int, offset: int) -> Response:
+    """One page of a record collection: HATEOAS links per record id, `hasMore` and a `next` link."""
+    page = ids[offset : offset + limit]
+    has_more = offset + limit < len(ids)
+
+    def link(at: int) -> str:
+        return str(request.url.include_query_params(limit=limit, offset=at))
+
+    links = [{"rel": "self", "href": link(offset)}]
+    if has_more:
+        links.append({"rel": "next", "href": link(offset + limit)})
+    body = {
+        "links": links,
+        "count": len(page),
+        "hasMore": has_more,
+        "items": [
+            {"links": [{"rel": "self", "href": _record_url(request, record_type, internal_id)}], "id": internal_id}
+            for internal_id in page
+        ],
+        "offset": offset,
+        "totalResults": len(ids),
+    }
+    return Response(decimal_json.dumps(body), media_type=COLLECTION_MEDIA_TYPE)
 
 
 def _replaced(request: Request) -> set[str]:
@@ -174,6 +203,22 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
             if record.get("externalId") and "externalId" not in body:
                 merged["externalId"] = record["externalId"]
             return await _save(request, record_type, record["id"], merged)
+
+    @app.get(RECORD_PATH + "/{record_type}")
+    async def list_records(
+        record_type: str, request: Request, q: str | None = None, limit: int = MAX_PAGE, offset: int = 0
+    ) -> Response:
+        """Record ids of a type in internal-id order, filtered by `q`, `limit` per page (at most 1000)."""
+        if record_type not in WRITABLE_TYPES:
+            raise NetSuiteError(404, "NONEXISTENT_ID", f"Record type '{record_type}' does not exist.")
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise NetSuiteError(400, "INVALID_PARAMETER", f"limit must be 1-{MAX_PAGE} and offset not negative.")
+        records = sorted(account.records[record_type].values(), key=lambda record: int(record["id"]))
+        if q:
+            fields = FILTERABLE.union(*(record.keys() for record in records))
+            accepted = query.parse(q, fields)
+            records = [record for record in records if accepted(record)]
+        return _collection(request, record_type, [r["id"] for r in records], limit, offset)
 
     @app.get(RECORD_PATH + "/{record_type}/{key}")
     async def read(record_type: str, key: str, request: Request) -> Response:

@@ -7,7 +7,7 @@ import copy
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -147,7 +147,16 @@ class Account:
         )
 
     def commit(self, record_type: str, internal_id: str, given: Record, record: Record) -> None:
-        """Store a validated record and its input; re-derive the balances of invoices it touches."""
+        """Store a validated record and its input; re-derive the balances of invoices it touches.
+
+        Stamps `createdDate` (first save) and `lastModifiedDate` (every save), as NetSuite does; an external id
+        changed by an update no longer finds the record."""
+        previous = self.records[record_type].get(internal_id)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        record["createdDate"] = previous["createdDate"] if previous else now
+        record["lastModifiedDate"] = now
+        if previous and previous.get("externalId") and previous["externalId"] != record.get("externalId"):
+            self.by_external_id.pop((record_type, previous["externalId"]), None)
         self.inputs[record_type][internal_id] = given
         self.records[record_type][internal_id] = record
         if record.get("externalId"):

@@ -1,9 +1,15 @@
-"""A SOQL subset: SELECT f, ... FROM Obj [WHERE F = v [AND ...]] [LIMIT n], with Salesforce's errors."""
+"""A SOQL subset with Salesforce's errors: SELECT f, ... FROM Obj [WHERE cond [AND cond ...]] [LIMIT n].
+
+A condition is `Field op literal` with op one of = != < <= > >= (ordering on dates, datetimes and numbers), or
+`Field IN (literal, ...)`. Literals: 'strings', numbers, dates (2024-06-30), datetimes (2024-06-30T12:00:00Z,
+with optional milliseconds and a +hh:mm / -hh:mm offset instead of Z), null, true, false.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,15 +20,19 @@ from sandbox.salesforce.schema import FieldSpec, FieldType, ObjectSpec, find_obj
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2}))(?![\w.-])
     | (?P<date>\d{4}-\d{2}-\d{2})(?![\w.-])
     | (?P<number>-?\d+(?:\.\d+)?)(?![\w.])
-    | (?P<op>!=|=)
+    | (?P<op>!=|<=|>=|=|<|>)
     | (?P<comma>,)
+    | (?P<paren>[()])
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     )""",
     re.VERBOSE,
 )
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+_ORDERING = ("<", "<=", ">", ">=")
+_LITERAL_KINDS = ("string", "number", "date", "datetime", "word")
 
 
 @dataclass(frozen=True)
@@ -34,8 +44,8 @@ class Token:
 @dataclass(frozen=True)
 class Condition:
     field: str
-    op: str
-    literal: Token
+    op: str  # = != < <= > >= or IN
+    literals: tuple[Token, ...]
 
 
 @dataclass(frozen=True)
@@ -114,16 +124,28 @@ class _Parser:
 
     def condition(self) -> Condition:
         field = self.take("word").text
+        if self.at_keyword("IN"):
+            self.take("word")
+            self.take("paren", "(")
+            literals = [self.literal()]
+            while self.peek() == Token("comma", ","):
+                self.take("comma")
+                literals.append(self.literal())
+            self.take("paren", ")")
+            return Condition(field, "IN", tuple(literals))
         op = self.take("op").text
+        return Condition(field, op, (self.literal(),))
+
+    def literal(self) -> Token:
         literal = self.peek()
         if literal is None:
             raise malformed("unexpected end of query")
         if literal.kind == "word" and literal.text.lower() not in ("null", "true", "false"):
             raise malformed(f"unexpected token: '{literal.text}'")
-        if literal.kind not in ("string", "number", "date", "word"):
+        if literal.kind not in _LITERAL_KINDS:
             raise malformed(f"unexpected token: '{literal.text}'")
         self.position += 1
-        return Condition(field, op, literal)
+        return literal
 
 
 def parse(text: str) -> Query:
@@ -166,11 +188,17 @@ def _filter_value(spec: FieldSpec, literal: Token) -> Any:
             raise _filter_error(spec, "double", quoted=False)
         return Decimal(literal.text)
     if kind is FieldType.DATETIME:
-        # The subset has no datetime literals: audit fields can be selected, not filtered on.
-        raise _filter_error(spec, "dateTime", quoted=False)
+        if literal.kind != "datetime":
+            raise _filter_error(spec, "dateTime", quoted=False)
+        return _datetime(literal.text)
     if literal.kind != "date":
         raise _filter_error(spec, "date", quoted=False)
     return literal.text
+
+
+def _datetime(text: str) -> datetime:
+    """A datetime literal (`Z` or `+hh:mm`) or a stored value (`2024-06-01T12:00:00.000+0000`), timezone-aware."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _comparable(spec: FieldSpec, value: Any) -> Any:
@@ -180,7 +208,31 @@ def _comparable(spec: FieldSpec, value: Any) -> Any:
         return str(value).casefold()
     if spec.type.is_number:
         return Decimal(value)
+    if spec.type is FieldType.DATETIME:
+        return _datetime(str(value))
     return value
+
+
+def _matches(stored: Any, op: str, values: list[Any]) -> bool:
+    """SOQL semantics: null equals only null, and an ordering comparison with null is false."""
+    if op == "IN":
+        return stored in values
+    value = values[0]
+    if op in ("=", "!="):
+        return (stored == value) == (op == "=")
+    if stored is None or value is None:
+        return False
+    return {"<": stored < value, "<=": stored <= value, ">": stored > value, ">=": stored >= value}[op]
+
+
+def _bind(spec: ObjectSpec, condition: Condition) -> tuple[FieldSpec, str, list[Any]]:
+    field = _field(spec, condition.field)
+    if condition.op in _ORDERING and (field.type.is_text or field.type in (FieldType.ID, FieldType.REFERENCE)):
+        # Salesforce orders strings too; the subset keeps ordering to dates, datetimes and numbers.
+        raise ApiError(
+            400, "INVALID_QUERY_FILTER_OPERATOR", f"ordering operator {condition.op} on field '{field.name}'"
+        )
+    return field, condition.op, [_filter_value(field, literal) for literal in condition.literals]
 
 
 def _field(spec: ObjectSpec, name: str) -> FieldSpec:
@@ -203,11 +255,11 @@ def execute(
     if spec is None:
         raise ApiError(400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
     selected = [_field(spec, name).name for name in query.fields]
-    bound = [(field, c.op, _filter_value(field, c.literal)) for c in query.where for field in [_field(spec, c.field)]]
+    bound = [_bind(spec, condition) for condition in query.where]
     matched: list[dict[str, Any]] = []
     for record in records[spec.name].values():
         if query.limit is not None and len(matched) >= query.limit:
             break
-        if all((_comparable(field, record.get(field.name)) == value) == (op == "=") for field, op, value in bound):
+        if all(_matches(_comparable(field, record.get(field.name)), op, values) for field, op, values in bound):
             matched.append(record)
     return spec, selected, matched

@@ -82,6 +82,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ),
     ("POST", "/v1/invoiceitems", invoices.create_invoiceitem, invoices.INVOICEITEM_CREATE),
     ("POST", "/v1/invoices", invoices.create_invoice, invoices.INVOICE_CREATE),
+    ("GET", "/v1/invoices", invoices.list_invoices, invoices.INVOICE_LIST),
     ("GET", "/v1/invoices/{invoice}", invoices.get_invoice, NO_PARAMS),
     ("POST", "/v1/invoices/{invoice}", invoices.update_invoice, invoices.INVOICE_UPDATE),
     ("DELETE", "/v1/invoices/{invoice}", invoices.delete_invoice, NO_PARAMS),

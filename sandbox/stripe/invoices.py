@@ -9,6 +9,7 @@ from typing import Any
 from sandbox.stripe.catalog import merge_metadata, payment_method_of, require_currency
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.payments import charge_invoice
 from sandbox.stripe.state import Call, StripeState, now
 
@@ -305,6 +306,28 @@ def _line_for(invoice: dict[str, Any], item: dict[str, Any]) -> None:
             "type": "invoiceitem",
         }
     )
+
+
+INVOICE_LIST = frozenset({"customer", "subscription", "status", "collection_method"}) | PAGING
+_INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
+
+
+def list_invoices(call: Call) -> dict[str, Any]:
+    """`GET /v1/invoices`: newest first, filtered by customer, subscription, status, collection method and
+    `created`, paged with `limit` / `starting_after` / `ending_before` (see `listing`)."""
+    params = call.params
+    wanted = {
+        "customer": params.text("customer"),
+        "subscription": params.text("subscription"),
+        "status": params.text("status", choices=_INVOICE_STATUSES),
+        "collection_method": params.text("collection_method", choices=("charge_automatically", "send_invoice")),
+    }
+    found = [
+        invoice
+        for invoice in call.state.objects["invoices"].values()
+        if all(value is None or invoice[name] == value for name, value in wanted.items())
+    ]
+    return page(call, "invoices", found, "/v1/invoices")
 
 
 def get_invoice(call: Call, invoice_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, StripeError, invalid
 from sandbox.stripe.invoices import collect, collection, new_invoice, pending_items, sweep_in
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.payments import ZERO_DECIMAL
 from sandbox.stripe.state import Call, StripeState, list_object, now
 
@@ -190,25 +191,22 @@ def _price_label(price: dict[str, Any]) -> str:
     return f"{money} / {interval if count == 1 else f'every {count} {interval}s'}"
 
 
-SUBSCRIPTION_LIST = frozenset({"customer", "status", "limit"})
+SUBSCRIPTION_LIST = frozenset({"customer", "status"}) | PAGING
 
 
 def list_subscriptions(call: Call) -> dict[str, Any]:
-    """Newest first; without `status`, canceled ones are left out (`status=all` includes them), as at Stripe."""
+    """Newest first; without `status`, canceled ones are left out (`status=all` includes them), as at Stripe.
+    Paged and filtered by `created` like every Stripe list (see `listing`)."""
     params = call.params
     customer = params.text("customer")
     status = params.text("status")
-    limit = params.integer("limit", minimum=1) or 10
     found = [
         s
         for s in call.state.objects["subscriptions"].values()
         if (customer is None or s["customer"] == customer)
         and (status == "all" or (s["status"] == status if status else s["status"] != "canceled"))
     ]
-    found.reverse()
-    result = list_object(found[:limit], "/v1/subscriptions")
-    result["has_more"] = len(found) > limit
-    return result
+    return page(call, "subscriptions", found, "/v1/subscriptions")
 
 
 def get_subscription(call: Call, subscription_id: str) -> dict[str, Any]:

@@ -1,0 +1,330 @@
+"""Reconciliation and missed-trigger sweep activities: read each system on its own task queue (so reads share
+the vendor's rate limit with the sagas), then compare and repair on the hub queue.
+
+Reads are idempotent and safe to retry. Repairs take the same paths as the trigger API (`starter.Trigger.start`:
+validate the deal, start `c2c:{crm}:{deal}` with the id policy that makes a second start a no-op) and finance (the
+saga's `resume` signal); `starter` is imported inside the activity because it imports the worker, which imports
+these activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.contracts import (
+    BILLING_QUEUE,
+    CRM_QUEUE,
+    ERP_QUEUE,
+    HUB_QUEUE,
+    TAX_QUEUE,
+    AdvanceWatermark,
+    ClosedWonSince,
+    CompareSnapshots,
+    Names,
+    ReadBilling,
+    ReadCrm,
+    ReadErp,
+    ReadSagas,
+    ReadTax,
+    RepairMismatch,
+    SagaStart,
+    StartSagas,
+)
+from activities.errors import translated
+from connectors.factory import Connectors
+from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
+from reconcile import kpis
+from reconcile.compare import RepairAction, compare, saga_id_for
+from reconcile.outcome import RepairOutcome, Report, build_report
+from reconcile.snapshot import (
+    BillingSnapshot,
+    CrmDeal,
+    CrmSnapshot,
+    ErpSnapshot,
+    SagaRecord,
+    SagaSnapshot,
+    TaxSnapshot,
+)
+from store import SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
+from workflows import search_attributes
+from workflows.saga import Resume
+
+T = TypeVar("T")
+
+# Describes of sagas the visibility listing did not return, in flight at once.
+DESCRIBE_CONCURRENCY = 8
+
+
+class ReconcileCrmActivities:
+    """Task queue `{queue}-crm`."""
+
+    def __init__(self, crm: CrmSystem) -> None:
+        self.crm = crm
+
+    @activity.defn(name=Names.RECONCILE_READ_CRM)
+    async def read_crm(self, args: ReadCrm) -> CrmSnapshot:
+        with translated():
+            deals = await self.crm.closed_won_deals(args.since)
+            account_ids = sorted({deal.account_id for deal in deals if deal.account_id})
+            accounts = {a.account_id: a for a in await self.crm.accounts(account_ids, [])}
+            # The same golden customers' other accounts (CRM duplicates): any of them may be the one synced last.
+            golden_ids = sorted({account.golden_id for account in accounts.values() if account.golden_id})
+            if golden_ids:
+                accounts.update({a.account_id: a for a in await self.crm.accounts([], golden_ids)})
+        return CrmSnapshot(deals=deals, accounts=sorted(accounts.values(), key=lambda account: account.account_id))
+
+    @activity.defn(name=Names.SWEEP_CLOSED_WON)
+    async def closed_won_since(self, args: ClosedWonSince) -> list[CrmDeal]:
+        with translated():
+            return await self.crm.closed_won_deals(args.since)
+
+
+class ReconcileBillingActivities:
+    """Task queue `{queue}-billing`."""
+
+    def __init__(self, billing: BillingSystem) -> None:
+        self.billing = billing
+
+    @activity.defn(name=Names.RECONCILE_READ_BILLING)
+    async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
+        with translated():
+            invoices, subscriptions = await asyncio.gather(
+                self.billing.invoices_created_since(args.since), self.billing.subscriptions_created_since(args.since)
+            )
+            customers = await self.billing.customers_of(args.golden_ids)
+        return BillingSnapshot(customers=customers, subscriptions=subscriptions, invoices=invoices)
+
+
+class ReconcileTaxActivities:
+    """Task queue `{queue}-tax`."""
+
+    def __init__(self, tax: TaxEngine) -> None:
+        self.tax = tax
+
+    @activity.defn(name=Names.RECONCILE_READ_TAX)
+    async def read_tax(self, args: ReadTax) -> TaxSnapshot:
+        with translated():
+            return TaxSnapshot(documents=await self.tax.documents_since(args.company_codes, args.since))
+
+
+class ReconcileErpActivities:
+    """Task queue `{queue}-erp`."""
+
+    def __init__(self, erp: Erp) -> None:
+        self.erp = erp
+
+    @activity.defn(name=Names.RECONCILE_READ_ERP)
+    async def read_erp(self, args: ReadErp) -> ErpSnapshot:
+        with translated():
+            invoices, payments = await asyncio.gather(
+                self.erp.invoices_modified_since(args.since), self.erp.payments_modified_since(args.since)
+            )
+            customers = await self.erp.customers_by_external_id(args.customer_external_ids)
+        return ErpSnapshot(invoices=invoices, payments=payments, customers=customers)
+
+
+class ReconcileHubActivities:
+    """Task queue `{queue}-hub`: Temporal and the store, compare, and the repairs that start or resume sagas."""
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        engine: Engine,
+        crm: CrmSystem,
+        *,
+        payment_terms_days: int = 3,
+        dunning_days: list[int] | None = None,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.engine = engine
+        self.crm = crm
+        self.payment_terms_days = payment_terms_days
+        self.dunning_days = dunning_days or [1, 3, 7]
+        self._watermarks_ready = False
+
+    # -- sagas ------------------------------------------------------------------------------------------
+
+    @activity.defn(name=Names.RECONCILE_READ_SAGAS)
+    async def read_sagas(self, args: ReadSagas) -> SagaSnapshot:
+        """The sagas of these deals: the visibility listing of the window, then one describe per deal it did not
+        return (started before the window, or not indexed yet), then the store for sagas Temporal forgot."""
+        wanted = {saga_id_for(args.crm, deal_id): deal_id for deal_id in args.deal_ids}
+        found: dict[str, SagaRecord] = {}
+        since = args.since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = f"WorkflowType = 'CustomerToCash' AND StartTime >= '{since}'"
+        async for execution in self.client.list_workflows(query):
+            if execution.id in wanted and execution.id not in found:
+                found[execution.id] = saga_record(execution, wanted[execution.id])
+        missing = [workflow_id for workflow_id in wanted if workflow_id not in found]
+        gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+
+        async def describe(workflow_id: str) -> SagaRecord | None:
+            async with gate:
+                return await self._saga(workflow_id, wanted[workflow_id])
+
+        for record in await asyncio.gather(*(describe(workflow_id) for workflow_id in missing)):
+            if record is not None:
+                found[record.workflow_id] = record
+        return SagaSnapshot(sagas=sorted(found.values(), key=lambda saga: saga.deal_id))
+
+    async def _saga(self, workflow_id: str, deal_id: str) -> SagaRecord | None:
+        try:
+            return saga_record(await self.client.get_workflow_handle(workflow_id).describe(), deal_id)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return await asyncio.to_thread(self._saga_fact, workflow_id, deal_id)
+
+    def _saga_fact(self, workflow_id: str, deal_id: str) -> SagaRecord | None:
+        """The outcome the saga recorded when it ended (outlives Temporal's retention)."""
+        with session_scope(self.engine) as session:
+            fact = SagaFactRepository(session).get(workflow_id)
+            if fact is None:
+                return None
+            return SagaRecord(
+                workflow_id=workflow_id,
+                deal_id=deal_id,
+                status="COMPLETED",
+                stage=fact.status,
+                closed_at=fact.completed_at,
+                source="store",
+            )
+
+    # -- compare and repair -----------------------------------------------------------------------------
+
+    @activity.defn(name=Names.RECONCILE_COMPARE)
+    async def compare(self, args: CompareSnapshots) -> Report:
+        """Pure work, run as an activity so a change to the rules never breaks the replay of a running workflow."""
+        mismatches = compare(args.snapshots, crm=args.crm, stuck_after=args.stuck_after)
+        found_kpis = kpis.compute(args.snapshots, crm=args.crm)
+        return build_report(args.snapshots, mismatches, found_kpis, repair_requested=args.repair_requested)
+
+    @activity.defn(name=Names.RECONCILE_REPAIR)
+    async def repair(self, args: RepairMismatch) -> RepairOutcome:
+        mismatch = args.mismatch
+        if mismatch.repair is None or mismatch.deal_id is None or mismatch.saga_id is None:
+            raise ValueError(f"{mismatch.key} has no safe repair")
+        outcome = RepairOutcome(
+            mismatch=mismatch.key,
+            action=mismatch.repair,
+            deal_id=mismatch.deal_id,
+            saga_id=mismatch.saga_id,
+            ok=False,
+            detail="",
+        )
+        if mismatch.repair is RepairAction.START_SAGA:
+            crm = mismatch.saga_id.split(":")[1]  # c2c:{crm}:{deal}
+            start = await self._start(crm, mismatch.deal_id)
+            return outcome.model_copy(update={"ok": start.outcome != "refused", "detail": start.detail})
+        note = f"reconciliation: {mismatch.kind} ({mismatch.found})"
+        await self.client.get_workflow_handle(mismatch.saga_id).signal(
+            "resume", Resume(actor="reconciliation", note=note)
+        )
+        return outcome.model_copy(update={"ok": True, "detail": "resume signal sent"})
+
+    # -- missed-trigger sweep ---------------------------------------------------------------------------
+
+    @activity.defn(name=Names.SWEEP_START_SAGAS)
+    async def start_sagas(self, args: StartSagas) -> list[SagaStart]:
+        """Start the saga of each deal that has none; one that exists (running, finished, or recorded in the store)
+        is left alone without asking the CRM again."""
+        return [await self._start(args.crm, deal_id) for deal_id in args.deal_ids]
+
+    @activity.defn(name=Names.SWEEP_READ_WATERMARK)
+    async def read_watermark(self, name: str) -> datetime | None:
+        await self._ensure_watermarks()
+        return await self._in_store(lambda session: WatermarkRepository(session).get(name))
+
+    @activity.defn(name=Names.SWEEP_ADVANCE_WATERMARK)
+    async def advance_watermark(self, args: AdvanceWatermark) -> datetime:
+        """Move the watermark forward (never back); returns the value now stored."""
+        await self._ensure_watermarks()
+        return await self._in_store(lambda session: WatermarkRepository(session).advance(args.name, args.value))
+
+    async def _start(self, crm: str, deal_id: str) -> SagaStart:
+        from starter import ApiError, Trigger  # the trigger's own path; see the module docstring for why here
+
+        workflow_id = saga_id_for(crm, deal_id)
+        if await self._saga(workflow_id, deal_id) is not None:
+            return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="exists", detail="saga exists")
+        trigger = Trigger(
+            client=self.client,
+            crm=self.crm,
+            task_queue=self.task_queue,
+            engine=self.engine,
+            payment_terms_days=self.payment_terms_days,
+            dunning_days=self.dunning_days,
+        )
+        try:
+            started = await trigger.start(deal_id)
+        except ApiError as error:
+            detail = error.detail if isinstance(error.detail, dict) else {"error": str(error.detail)}
+            reason = f"refused ({error.status_code} {detail.get('error')}): {detail.get('message', '')}".strip()
+            if error.status_code >= 500:
+                raise RuntimeError(reason) from error  # the CRM is down: retry the activity
+            return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="refused", detail=reason)
+        outcome = "started" if started.started else "exists"
+        return SagaStart(deal_id=deal_id, workflow_id=started.workflow_id, outcome=outcome, detail=started.detail)
+
+    async def _ensure_watermarks(self) -> None:
+        if not self._watermarks_ready:
+            await asyncio.to_thread(ensure_watermark_table, self.engine)
+            self._watermarks_ready = True
+
+    async def _in_store(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with session_scope(self.engine) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+
+def saga_record(execution: WorkflowExecution, deal_id: str) -> SagaRecord:
+    attributes = execution.typed_search_attributes
+    return SagaRecord(
+        workflow_id=execution.id,
+        deal_id=deal_id,
+        status=execution.status.name if execution.status is not None else "UNKNOWN",
+        stage=attributes.get(search_attributes.STAGE),
+        exception=attributes.get(search_attributes.EXCEPTION),
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+    )
+
+
+def reconcile_activities(
+    client: Client,
+    task_queue: str,
+    connectors: Connectors,
+    engine: Engine,
+    *,
+    payment_terms_days: int = 3,
+    dunning_days: list[int] | None = None,
+) -> dict[str, object]:
+    """The reconciliation activity objects by task-queue suffix, for `worker.build_workers` to register beside
+    the saga's."""
+    return {
+        CRM_QUEUE: ReconcileCrmActivities(connectors.crm),
+        BILLING_QUEUE: ReconcileBillingActivities(connectors.billing),
+        TAX_QUEUE: ReconcileTaxActivities(connectors.tax),
+        ERP_QUEUE: ReconcileErpActivities(connectors.erp),
+        HUB_QUEUE: ReconcileHubActivities(
+            client,
+            task_queue,
+            engine,
+            connectors.crm,
+            payment_terms_days=payment_terms_days,
+            dunning_days=dunning_days,
+        ),
+    }

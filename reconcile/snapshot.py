@@ -1,0 +1,174 @@
+"""What the reconciler reads from each system, reduced to the fields it compares (no I/O here).
+
+Connectors fill these from their vendor's list APIs; activities hand them to the workflow; `compare` and
+`kpis` read them. Amounts are integer minor units of `currency` (canonical Money rules). Names, addresses and
+tax ids travel only to compute customer-master agreement; reports carry codes and ids, never these values.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from canonical import Address
+
+
+class CustomerFields(BaseModel):
+    """The master data a golden customer must have alike in every system."""
+
+    name: str | None = None
+    address: Address | None = None
+    tax_id: str | None = None
+
+
+class CrmDeal(BaseModel):
+    """A closed-won opportunity."""
+
+    deal_id: str
+    account_id: str | None = None
+    legal_entity: str | None = None
+    currency: str | None = None
+    amount: int | None = Field(default=None, description="one billing period before tax (the lines' total)")
+    close_date: date | None = None
+    modified_at: datetime
+
+
+class CrmAccount(BaseModel):
+    account_id: str
+    golden_id: str | None = None
+    fields: CustomerFields = Field(default_factory=CustomerFields)
+    modified_at: datetime | None = None
+
+
+class CrmSnapshot(BaseModel):
+    deals: list[CrmDeal] = Field(default_factory=list)
+    accounts: list[CrmAccount] = Field(default_factory=list)
+
+
+class BillingCustomer(BaseModel):
+    customer_id: str
+    golden_id: str | None = None
+    fields: CustomerFields = Field(default_factory=CustomerFields)
+
+
+class BillingSubscription(BaseModel):
+    subscription_id: str
+    deal_id: str | None = None
+    customer_id: str
+    status: str
+    created: datetime
+
+
+class BillingInvoice(BaseModel):
+    invoice_id: str
+    number: str | None = None
+    subscription_id: str | None = None
+    customer_id: str
+    saga_id: str | None = Field(default=None, description="the workflow id the saga wrote into the metadata")
+    status: str
+    currency: str
+    total: int
+    tax: int = Field(description="the tax line c2c added (0 when none)")
+    amount_paid: int
+    payment_id: str | None = Field(default=None, description="the payment intent that paid it, if any")
+    tax_document_code: str | None = None
+    created: datetime
+    finalized_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+class BillingSnapshot(BaseModel):
+    customers: list[BillingCustomer] = Field(default_factory=list)
+    subscriptions: list[BillingSubscription] = Field(default_factory=list)
+    invoices: list[BillingInvoice] = Field(default_factory=list)
+
+
+class TaxDocument(BaseModel):
+    company_code: str
+    code: str
+    status: str = Field(description="Saved, Committed, Cancelled, ...")
+    currency: str
+    total_tax: int
+    modified_at: datetime | None = None
+
+
+class TaxSnapshot(BaseModel):
+    documents: list[TaxDocument] = Field(default_factory=list)
+
+
+class ErpInvoice(BaseModel):
+    internal_id: str
+    external_id: str | None = Field(default=None, description="the billing invoice id")
+    reference: str | None = Field(default=None, description="otherRefNum: the billing invoice number")
+    customer_id: str | None = None
+    currency: str
+    total: int
+    amount_remaining: int
+    status: str | None = None
+    created_at: datetime | None = None
+
+
+class ErpPayment(BaseModel):
+    internal_id: str
+    external_id: str | None = Field(default=None, description="the billing payment id")
+    currency: str
+    amount: int
+    applied: dict[str, int] = Field(default_factory=dict, description="ERP invoice internal id -> amount applied")
+    created_at: datetime | None = None
+
+
+class ErpCreditMemo(BaseModel):
+    internal_id: str
+    external_id: str | None = None
+    created_from: str | None = Field(default=None, description="the ERP invoice it reverses")
+    currency: str
+    total: int
+
+
+class ErpCustomer(BaseModel):
+    internal_id: str
+    external_id: str = Field(description="{golden id}-{legal entity}")
+    golden_id: str
+    legal_entity: str
+    fields: CustomerFields = Field(default_factory=CustomerFields)
+
+
+class ErpSnapshot(BaseModel):
+    invoices: list[ErpInvoice] = Field(default_factory=list)
+    payments: list[ErpPayment] = Field(default_factory=list)
+    credit_memos: list[ErpCreditMemo] = Field(default_factory=list)
+    customers: list[ErpCustomer] = Field(default_factory=list)
+
+
+class SagaRecord(BaseModel):
+    """One deal's saga as Temporal (or, after retention, the store) knows it."""
+
+    workflow_id: str
+    deal_id: str
+    status: str = Field(description="Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, ...")
+    stage: str | None = Field(default=None, description="C2CStage, or the outcome the store recorded")
+    exception: str | None = Field(default=None, description="C2CException of a parked saga")
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    source: str = Field(default="temporal", description="temporal, or store when Temporal no longer has it")
+
+    @property
+    def running(self) -> bool:
+        return self.status == "RUNNING"
+
+
+class SagaSnapshot(BaseModel):
+    sagas: list[SagaRecord] = Field(default_factory=list)
+
+
+class Snapshots(BaseModel):
+    """Everything one reconciliation read, with the window it read."""
+
+    since: datetime
+    taken_at: datetime
+    crm: CrmSnapshot
+    sagas: SagaSnapshot
+    billing: BillingSnapshot
+    tax: TaxSnapshot
+    erp: ErpSnapshot

@@ -1,0 +1,91 @@
+"""The Temporal Schedules c2c keeps in place: the nightly reconciliation and the missed-trigger sweep.
+
+`ensure_schedules` creates them, or brings an existing one to the current settings (cron, interval, queue,
+input) while keeping its state (an operator's pause stays paused). It is idempotent, so every worker may call
+it at start. Schedule ids are derived from the task queue: `c2c:reconciliation` and `c2c:missed-deal-sweep`
+with the default queue; each run's workflow id is the schedule's id plus the scheduled time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from settings import Settings
+from workflows.reconciliation import ReconcileInput, Reconciliation
+from workflows.sweep import MissedDealSweep, SweepInput
+
+
+def reconciliation_schedule_id(task_queue: str) -> str:
+    return f"{task_queue}:reconciliation"
+
+
+def sweep_schedule_id(task_queue: str) -> str:
+    return f"{task_queue}:missed-deal-sweep"
+
+
+def reconciliation_schedule(settings: Settings) -> Schedule:
+    """Nightly (settings.reconcile_cron, UTC): report only; repairs are started by a person (`--repair`)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            Reconciliation.run,
+            ReconcileInput(crm=settings.crm),
+            id=reconciliation_schedule_id(settings.task_queue),
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(hours=6),
+        ),
+        spec=ScheduleSpec(cron_expressions=[settings.reconcile_cron], time_zone_name="UTC"),
+        # A night the server was down is made up once (catchup), never twice at once (skip overlaps).
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=12)),
+    )
+
+
+def sweep_schedule(settings: Settings) -> Schedule:
+    """Every settings.sweep_interval_minutes; the overlap covers one interval so nothing falls between sweeps."""
+    interval = timedelta(minutes=settings.sweep_interval_minutes)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            MissedDealSweep.run,
+            SweepInput(crm=settings.crm, overlap=max(interval, timedelta(minutes=15))),
+            id=sweep_schedule_id(settings.task_queue),
+            task_queue=settings.task_queue,
+            execution_timeout=interval * 4,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=interval),
+    )
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """Create both schedules, or update them to `settings`; safe to call from every worker at every start."""
+    for schedule_id, schedule in (
+        (reconciliation_schedule_id(settings.task_queue), reconciliation_schedule(settings)),
+        (sweep_schedule_id(settings.task_queue), sweep_schedule(settings)),
+    ):
+        await _create_or_update(client, schedule_id, schedule)
+
+
+async def _create_or_update(client: Client, schedule_id: str, schedule: Schedule) -> None:
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def updated(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule.state = current.description.schedule.state  # keep pause and notes
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(schedule_id).update(updated)

@@ -1,0 +1,76 @@
+"""ensure_schedules on the real dev server: both schedules exist as configured, a repeat changes nothing, a settings
+change updates them and an operator's pause survives."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
+from temporalio.testing import WorkflowEnvironment
+
+from schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from settings import Settings
+from tests.harness import eventually
+
+
+@pytest.fixture
+async def settings(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Settings]:
+    settings = Settings(task_queue=task_queue, reconcile_cron="30 3 * * *", sweep_interval_minutes=15)
+    yield settings
+    for schedule_id in (reconciliation_schedule_id(task_queue), sweep_schedule_id(task_queue)):
+        await temporal_env.client.get_schedule_handle(schedule_id).delete()
+
+
+async def describe(client: Client, settings: Settings) -> tuple[ScheduleDescription, ScheduleDescription]:
+    return (
+        await client.get_schedule_handle(reconciliation_schedule_id(settings.task_queue)).describe(),
+        await client.get_schedule_handle(sweep_schedule_id(settings.task_queue)).describe(),
+    )
+
+
+async def test_both_schedules_are_created_as_configured_and_a_repeat_changes_nothing(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = temporal_env.client
+    await ensure_schedules(client, settings)
+    nightly, sweep = await describe(client, settings)
+
+    assert isinstance(nightly.schedule.action, ScheduleActionStartWorkflow)
+    assert (nightly.schedule.action.workflow, nightly.schedule.action.task_queue) == (
+        "Reconciliation",
+        settings.task_queue,
+    )
+    assert all(moment.hour == 3 and moment.minute == 30 for moment in nightly.info.next_action_times)
+    assert isinstance(sweep.schedule.action, ScheduleActionStartWorkflow)
+    assert sweep.schedule.action.workflow == "MissedDealSweep"
+    assert [i.every for i in sweep.schedule.spec.intervals] == [timedelta(minutes=15)]
+
+    await ensure_schedules(client, settings)  # a second worker starting: nothing new, nothing changed
+    again_nightly, again_sweep = await describe(client, settings)
+    assert again_nightly.schedule.spec == nightly.schedule.spec
+    assert again_sweep.schedule.spec == sweep.schedule.spec
+    expected = sorted([reconciliation_schedule_id(settings.task_queue), sweep_schedule_id(settings.task_queue)])
+
+    async def listed() -> list[str] | None:  # the schedule listing is eventually consistent
+        ids = sorted([s.id async for s in await client.list_schedules() if s.id.startswith(settings.task_queue)])
+        return ids if ids == expected else None
+
+    assert await eventually(listed, timeout=10) == expected
+
+
+async def test_new_settings_update_the_schedules_and_a_pause_survives(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = temporal_env.client
+    await ensure_schedules(client, settings)
+    await client.get_schedule_handle(reconciliation_schedule_id(settings.task_queue)).pause(note="month-end close")
+
+    changed = settings.model_copy(update={"sweep_interval_minutes": 5, "reconcile_cron": "0 4 * * *"})
+    await ensure_schedules(client, changed)
+    nightly, sweep = await describe(client, changed)
+    assert [i.every for i in sweep.schedule.spec.intervals] == [timedelta(minutes=5)]
+    assert nightly.schedule.state.paused
+    assert nightly.schedule.state.note == "month-end close"
+    assert all(moment.hour == 4 and moment.minute == 0 for moment in nightly.info.next_action_times)

@@ -1,0 +1,157 @@
+"""Reconciliation: read every system, compare them with the sagas, report mismatches and KPIs, repair what is safe.
+
+Runs nightly on a Temporal Schedule (schedules.py) and on demand (`python -m reconcile run`). The population is
+the CRM's closed-won deals modified in the window (closing a deal modifies it; default: the last 35 days). Each
+system is read on its own task queue; the comparison is an activity (pure code, but kept out of the workflow so
+a change to the rules never breaks the replay of a running reconciliation). With `repair`, a deal with no saga
+gets one (the trigger's path) and a saga parked as `unavailable` gets the `resume` signal; nothing else is
+touched: amount differences, duplicates and missing records are finance's to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import contracts as act
+    from activities.contracts import Names
+    from canonical.reference import LEGAL_ENTITIES
+    from reconcile.outcome import RepairOutcome, Report
+    from reconcile.snapshot import (
+        BillingSnapshot,
+        CrmSnapshot,
+        ErpSnapshot,
+        SagaSnapshot,
+        Snapshots,
+        TaxSnapshot,
+    )
+    from workflows import policies
+
+# Vendor records of a saga are created after the saga starts; read a little before the earliest start so clock
+# differences between Temporal and the vendors never cut a record off.
+READ_MARGIN = timedelta(hours=1)
+READ_TIMEOUT = timedelta(minutes=10)  # one activity pages through a whole list
+
+
+def reconciliation_id(task_queue: str, at: datetime) -> str:
+    """The id of an on-demand run (the Schedule's runs get the Schedule's id plus a timestamp)."""
+    return f"{task_queue}:reconciliation:{at:%Y-%m-%dT%H-%M-%SZ}"
+
+
+class ReconcileInput(BaseModel):
+    window_days: int = Field(default=35, ge=1, le=400, description="deals closed won in the last N days")
+    since: datetime | None = Field(default=None, description="start of the window instead of window_days")
+    repair: bool = Field(default=False, description="start missing sagas, resume sagas parked as unavailable")
+    crm: str = "salesforce"
+    stuck_after: timedelta = Field(
+        default=timedelta(hours=2), description="a running saga outside a wait stage this long is stuck"
+    )
+
+
+@workflow.defn(name="Reconciliation")
+class Reconciliation:
+    @workflow.run
+    async def run(self, args: ReconcileInput) -> Report:
+        now = workflow.now()
+        since = args.since or now - timedelta(days=args.window_days)
+        crm: CrmSnapshot = await self.call(
+            act.CRM_QUEUE, Names.RECONCILE_READ_CRM, act.ReadCrm(since=since), CrmSnapshot
+        )
+        deal_ids = [deal.deal_id for deal in crm.deals]
+        sagas: SagaSnapshot = await self.call(
+            act.HUB_QUEUE,
+            Names.RECONCILE_READ_SAGAS,
+            act.ReadSagas(crm=args.crm, since=since, deal_ids=deal_ids),
+            SagaSnapshot,
+            retry=policies.HUB_RETRY,
+        )
+        read_from = self.read_from(since, sagas)
+        billing, tax, erp = await asyncio.gather(
+            self.call(
+                act.BILLING_QUEUE,
+                Names.RECONCILE_READ_BILLING,
+                act.ReadBilling(since=read_from, golden_ids=self.golden_ids(crm)),
+                BillingSnapshot,
+            ),
+            self.call(
+                act.TAX_QUEUE,
+                Names.RECONCILE_READ_TAX,
+                act.ReadTax(since=read_from.date(), company_codes=sorted(LEGAL_ENTITIES)),
+                TaxSnapshot,
+            ),
+            self.call(
+                act.ERP_QUEUE,
+                Names.RECONCILE_READ_ERP,
+                act.ReadErp(since=read_from.date(), customer_external_ids=self.erp_customer_ids(crm)),
+                ErpSnapshot,
+            ),
+        )
+        snapshots = Snapshots(since=since, taken_at=now, crm=crm, sagas=sagas, billing=billing, tax=tax, erp=erp)
+        report: Report = await self.call(
+            act.HUB_QUEUE,
+            Names.RECONCILE_COMPARE,
+            act.CompareSnapshots(
+                snapshots=snapshots, crm=args.crm, stuck_after=args.stuck_after, repair_requested=args.repair
+            ),
+            Report,
+            retry=policies.HUB_RETRY,
+        )
+        if args.repair:
+            report.repairs = await self.repair(report)
+        return report
+
+    async def repair(self, report: Report) -> list[RepairOutcome]:
+        """One at a time, in the report's order: each repair is idempotent, so a retry repeats nothing."""
+        outcomes = []
+        for mismatch in report.mismatches:
+            if mismatch.repair is not None:
+                outcomes.append(
+                    await self.call(
+                        act.HUB_QUEUE,
+                        Names.RECONCILE_REPAIR,
+                        act.RepairMismatch(mismatch=mismatch),
+                        RepairOutcome,
+                        retry=policies.HUB_RETRY,
+                    )
+                )
+        return outcomes
+
+    @staticmethod
+    def read_from(since: datetime, sagas: SagaSnapshot) -> datetime:
+        """Where the vendor reads start: the window, or the earliest saga of the window's deals if that is older
+        (a deal modified in the window may have been billed before it)."""
+        moments = [since] + [m for saga in sagas.sagas for m in (saga.started_at, saga.closed_at) if m is not None]
+        return min(moments) - READ_MARGIN
+
+    @staticmethod
+    def golden_ids(crm: CrmSnapshot) -> list[str]:
+        return sorted({account.golden_id for account in crm.accounts if account.golden_id})
+
+    @staticmethod
+    def erp_customer_ids(crm: CrmSnapshot) -> list[str]:
+        """`{golden}-{entity}` of each window deal's customer (one ERP customer per golden customer and entity)."""
+        golden_of = {account.account_id: account.golden_id for account in crm.accounts}
+        return sorted(
+            {
+                f"{golden_of[deal.account_id]}-{deal.legal_entity}"
+                for deal in crm.deals
+                if deal.account_id and golden_of.get(deal.account_id) and deal.legal_entity
+            }
+        )
+
+    @staticmethod
+    async def call(queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy | None = None) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            task_queue=f"{workflow.info().task_queue}-{queue}",
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=retry or policies.VENDOR_RETRY,
+            result_type=result_type,
+        )
