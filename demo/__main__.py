@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 
 import control
 from canonical import Address
@@ -31,10 +33,13 @@ from connectors.salesforce import SalesforceCrm
 from demo import report
 from demo.processes import TEMPORAL_UI_PORT, Estate
 from demo.scenario import DEALS, DealSpec, close_won, seed_deal
+from reconcile.outcome import Report
+from reconcile.report import print_report, to_html
 from sandbox.server import DEFAULT_PORTS
 from settings import get_settings
 from worker import connect
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.reconciliation import ReconcileInput, Reconciliation, reconciliation_id
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 VAR = Path("var")
@@ -140,6 +145,20 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
             console.print(f"[red]mismatch:[/red] {problem}")
         return 1
     console.print("[green]verified:[/green] every system's state matches the sagas (exactly once, totals equal)")
+    # The product's own check, as the nightly schedule runs it: a clean demo must reconcile to nothing.
+    reconciled: Report = await client.execute_workflow(
+        Reconciliation.run,
+        ReconcileInput(window_days=1, crm=settings.crm),
+        id=reconciliation_id(settings.task_queue, datetime.now(UTC)),
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    print_report(reconciled, console)
+    (VAR / "reconciliation.html").write_text(to_html(reconciled))
+    if not reconciled.clean:
+        console.print("[red]the reconciler found mismatches[/red]")
+        return 1
+    console.print(f"reconciled: no mismatches; report in {VAR / 'reconciliation.html'}")
     console.print(f"Browse the histories: `make up`, then http://localhost:{TEMPORAL_UI_PORT}")
     return 0
 
