@@ -1,30 +1,54 @@
-"""Fault injection shared by every emulator: scripted errors, latency and lost responses.
+"""Fault injection shared by every emulator: scripted rules, latency, and a seeded random chaos profile.
 
-`POST /_sandbox/faults` with a JSON rule arms it; `DELETE /_sandbox/faults` disarms all.
+Scripted rules: `POST /_sandbox/faults` with a JSON rule arms it; `DELETE /_sandbox/faults` disarms all.
 Rule fields: method, path_prefix, path_suffix (optional, e.g. "/pay"), times (default 1) and one `kind`:
   status       answer `status` with `headers`/`body` instead of handling the request
   delay_after  handle the request (the write happens), then wait `seconds` before answering:
                with `seconds` above the client's timeout this is a lost response
   delay_before wait `seconds`, then handle the request normally
+  reset        close the connection with a TCP reset instead of handling the request (nothing written)
+  reset_after  handle the request (the write happens), then reset the connection instead of answering
 `POST /_sandbox/latency {"seconds": s}` adds latency to every request (0 by default).
+
+Chaos: `POST /_sandbox/chaos` with a `ChaosProfile` makes every vendor request draw one outcome from
+`random.Random(seed)`: nothing, or one of `KINDS` with its rate. `GET /_sandbox/chaos` shows the profile and
+the faults injected per kind (a new POST zeroes them); `DELETE /_sandbox/chaos` turns it off and keeps the counts.
+A scripted rule that matches wins over the chaos draw. Never faulted: `/_sandbox/*` (the test's own view of
+the vendor). OAuth token endpoints are faulted like any vendor call (a token request fails in real life too,
+and the connectors treat it as retryable); narrow `paths` to leave them out.
+
+5xx and 429 answers carry the vendor's own error envelope (chosen by the request's path), so each connector's
+`classify` sees what the real vendor sends; 429 carries `Retry-After`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
+import struct
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+KINDS = ("latency", "status_5xx", "status_429", "reset", "reset_after", "lost_response")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where the outermost layer leaves the connection's transport for the fault middleware (see _capture_transport).
+TRANSPORT_KEY = "sandbox.transport"
 
 
 class FaultRule(BaseModel):
     method: str = "*"
     path_prefix: str = "/"
     path_suffix: str = ""
-    kind: str = Field(pattern="^(status|delay_after|delay_before)$")
+    kind: str = Field(pattern="^(status|delay_after|delay_before|reset|reset_after)$")
     status: int = 500
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
@@ -36,11 +60,85 @@ class Latency(BaseModel):
     seconds: float = Field(ge=0)
 
 
+class ChaosRates(BaseModel):
+    """Probability per request of each fault; at most one fault per request, so they sum to at most 1."""
+
+    latency: float = Field(default=0.0, ge=0, le=1)
+    status_5xx: float = Field(default=0.0, ge=0, le=1)
+    status_429: float = Field(default=0.0, ge=0, le=1)
+    reset: float = Field(default=0.0, ge=0, le=1)
+    reset_after: float = Field(default=0.0, ge=0, le=1)
+    lost_response: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> ChaosRates:
+        if sum(self.model_dump().values()) > 1:
+            raise ValueError("the rates sum to more than 1")
+        return self
+
+    @classmethod
+    def uniform(cls, rate: float) -> ChaosRates:
+        """Every kind at `rate`."""
+        return cls(**dict.fromkeys(KINDS, rate))
+
+
+class ChaosProfile(BaseModel):
+    seed: int
+    rates: ChaosRates = Field(default_factory=ChaosRates)
+    latency_seconds: float = Field(default=0.5, ge=0)
+    # Must exceed the client's read timeout for the response to be lost rather than late.
+    lost_response_seconds: float = Field(default=15.0, ge=0)
+    retry_after_seconds: int = Field(default=1, ge=0)
+    paths: list[str] | None = Field(default=None, description="only requests whose path starts with one of these")
+
+
+@dataclass
+class Chaos:
+    """An armed chaos profile: its generator and what it has injected so far."""
+
+    profile: ChaosProfile
+    rng: random.Random
+    requests: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    injected_writes: Counter[str] = field(default_factory=Counter)
+    enabled: bool = True
+
+    @classmethod
+    def start(cls, profile: ChaosProfile) -> Chaos:
+        return cls(profile, random.Random(profile.seed))
+
+    def draw(self, method: str, path: str) -> str | None:
+        """The fault this request gets, if any; one draw per request that the profile covers."""
+        if not self.enabled or (self.profile.paths is not None and not path.startswith(tuple(self.profile.paths))):
+            return None
+        self.requests += 1
+        roll = self.rng.random()
+        rates = self.profile.rates
+        for kind in KINDS:
+            roll -= getattr(rates, kind)
+            if roll < 0:
+                self.injected[kind] += 1
+                if method in WRITE_METHODS:
+                    self.injected_writes[kind] += 1
+                return kind
+        return None
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "profile": self.profile.model_dump(),
+            "requests": self.requests,
+            "injected": {kind: self.injected[kind] for kind in KINDS},
+            "injected_writes": {kind: self.injected_writes[kind] for kind in KINDS},
+        }
+
+
 @dataclass
 class FaultBox:
     rules: list[FaultRule] = field(default_factory=list)
     latency: float = 0.0
     hits: int = 0
+    chaos: Chaos | None = None
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first armed rule matching the request, consuming one of its `times`."""
@@ -53,11 +151,109 @@ class FaultBox:
                 return rule
         return None
 
+    def arm_chaos(self, profile: ChaosProfile) -> Chaos:
+        self.chaos = Chaos.start(profile)
+        return self.chaos
+
+
+# ---- the vendors' error envelopes ------------------------------------------------------------------------
+
+
+def vendor_error(path: str, status: int) -> dict[str, Any] | list[dict[str, Any]]:
+    """A 5xx or 429 body in the format of the vendor that serves `path`."""
+    busy = status == 429
+    if path.startswith("/v1/"):  # Stripe
+        if busy:
+            message = "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."
+            return {"error": {"type": "invalid_request_error", "code": "rate_limit", "message": message}}
+        return {"error": {"type": "api_error", "message": "An unknown error occurred. Please try again."}}
+    if path.startswith("/services/rest"):  # NetSuite: RFC 9457 with o:errorDetails
+        title = "Too Many Requests" if busy else "Service Unavailable" if status == 503 else "Internal Server Error"
+        code = "CONCURRENCY_LIMIT_EXCEEDED" if busy else "UNEXPECTED_ERROR"
+        detail = (
+            "Concurrent request limit exceeded. Request blocked."
+            if busy
+            else "An unexpected error occurred. Error ID: sandbox-chaos"
+        )
+        section = "15.5.20" if busy else "15.6.4" if status == 503 else "15.6.1"
+        return {
+            "type": f"https://www.rfc-editor.org/rfc/rfc9110.html#section-{section}",
+            "title": title,
+            "status": status,
+            "o:errorDetails": [{"detail": detail, "o:errorCode": code}],
+        }
+    if path.startswith("/services/"):  # Salesforce: an array of {message, errorCode}
+        if busy:
+            return [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+        return [{"message": "Server temporarily unavailable, please retry.", "errorCode": "SERVER_UNAVAILABLE"}]
+    if path.startswith("/api/v2"):  # AvaTax ErrorResult
+        code = "TooManyRequests" if busy else "ServerUnreachable"
+        message = "Too many requests: slow down and retry." if busy else "AvaTax is temporarily unavailable."
+        entry = {"code": code, "message": message, "description": message, "faultCode": "Server", "severity": "Error"}
+        return {"error": {"code": code, "message": message, "target": "HttpRequest", "details": [entry]}}
+    return {"error": {"code": "too_many_requests" if busy else "server_error", "message": f"HTTP {status}"}}
+
+
+# ---- connection resets -----------------------------------------------------------------------------------
+
+
+def _capture_transport(app: FastAPI) -> None:
+    """Wrap the app's whole middleware stack in a layer that records the connection's asyncio transport.
+
+    ASGI gives an app no way to drop a connection; uvicorn's `receive` is a bound method of the request cycle,
+    which holds the transport. Only the outermost layer sees uvicorn's own `receive` (middlewares such as
+    Stripe's key gate wrap it), so this layer is added around everything once the stack is built."""
+    build = app.build_middleware_stack
+
+    def build_with_capture() -> ASGIApp:
+        inner: ASGIApp = build()
+
+        async def capture(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                transport = getattr(getattr(receive, "__self__", None), "transport", None)
+                if transport is not None:
+                    scope[TRANSPORT_KEY] = transport
+            await inner(scope, receive, send)
+
+        return capture
+
+    setattr(app, "build_middleware_stack", build_with_capture)  # noqa: B010 - mypy refuses assigning a method
+
+
+async def reset_connection(request: Request) -> Response:
+    """Drop the client's connection with a TCP RST; the returned response is never sent.
+
+    SO_LINGER 0 makes close() send RST instead of FIN, so the client sees "connection reset by peer", as when
+    a load balancer or the vendor's server dies mid-request."""
+    transport = request.scope.get(TRANSPORT_KEY)
+    if transport is None:
+        raise RuntimeError("no transport to reset: the emulator must be served by uvicorn")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    await asyncio.sleep(0)  # let uvicorn see the connection lost, so it sends nothing more on it
+    return Response(status_code=499)
+
+
+async def _handled(call_next: Any, request: Request) -> Response:
+    """Run the request to completion (its write applied) and return its response."""
+    response: Response = await call_next(request)
+    body = getattr(response, "body_iterator", None)
+    if body is not None:
+        chunks = [chunk async for chunk in body]
+        response = Response(b"".join(chunks), response.status_code, dict(response.headers))
+    return response
+
+
+# ---- the endpoints and the middleware -------------------------------------------------------------------
+
 
 def install_faults(app: FastAPI) -> FaultBox:
     """Add the fault admin endpoints and middleware to an emulator app."""
     box = FaultBox()
     app.state.faults = box
+    _capture_transport(app)
 
     @app.post("/_sandbox/faults", include_in_schema=False)
     async def arm(rule: FaultRule) -> dict[str, int]:
@@ -74,22 +270,67 @@ def install_faults(app: FastAPI) -> FaultBox:
         box.latency = latency.seconds
         return {"seconds": box.latency}
 
+    @app.post("/_sandbox/chaos", include_in_schema=False)
+    async def arm_chaos(profile: ChaosProfile) -> dict[str, Any]:
+        return box.arm_chaos(profile).report()
+
+    @app.get("/_sandbox/chaos", include_in_schema=False)
+    async def chaos_report() -> dict[str, Any]:
+        return box.chaos.report() if box.chaos else {"enabled": False, "requests": 0, "injected": {}}
+
+    @app.delete("/_sandbox/chaos", include_in_schema=False)
+    async def disarm_chaos() -> dict[str, Any]:
+        if box.chaos is None:
+            return {"enabled": False, "requests": 0, "injected": {}}
+        box.chaos.enabled = False
+        return box.chaos.report()
+
     @app.middleware("http")
     async def inject(request: Request, call_next: Any) -> Response:
-        if request.url.path.startswith("/_sandbox"):
+        path = request.url.path
+        if path.startswith("/_sandbox"):
             return await call_next(request)
         if box.latency:
             await asyncio.sleep(box.latency)
-        rule = box.take(request.method, request.url.path)
-        if rule is None:
+        rule = box.take(request.method, path)
+        if rule is not None:
+            return await _apply_rule(rule, request, call_next)
+        kind = box.chaos.draw(request.method, path) if box.chaos else None
+        if box.chaos is None or kind is None:
             return await call_next(request)
-        if rule.kind == "status":
-            return JSONResponse(rule.body, status_code=rule.status, headers=rule.headers)
-        if rule.kind == "delay_before":
-            await asyncio.sleep(rule.seconds)
-            return await call_next(request)
-        response = await call_next(request)
-        await asyncio.sleep(rule.seconds)
-        return response
+        return await _apply_chaos(kind, box.chaos, request, call_next)
 
     return box
+
+
+async def _apply_rule(rule: FaultRule, request: Request, call_next: Any) -> Response:
+    if rule.kind == "status":
+        return JSONResponse(rule.body, status_code=rule.status, headers=rule.headers)
+    if rule.kind == "reset":
+        return await reset_connection(request)
+    if rule.kind == "delay_before":
+        await asyncio.sleep(rule.seconds)
+        return await call_next(request)
+    response = await _handled(call_next, request)
+    if rule.kind == "reset_after":
+        return await reset_connection(request)
+    await asyncio.sleep(rule.seconds)
+    return response
+
+
+async def _apply_chaos(kind: str, chaos: Chaos, request: Request, call_next: Any) -> Response:
+    path, profile = request.url.path, chaos.profile
+    if kind == "latency":
+        await asyncio.sleep(profile.latency_seconds)
+        return await call_next(request)
+    if kind in ("status_5xx", "status_429"):
+        status = 429 if kind == "status_429" else chaos.rng.choice((500, 502, 503))
+        headers = {"Retry-After": str(profile.retry_after_seconds)} if status == 429 else {}
+        return JSONResponse(vendor_error(path, status), status_code=status, headers=headers)
+    if kind == "reset":
+        return await reset_connection(request)
+    response = await _handled(call_next, request)
+    if kind == "reset_after":
+        return await reset_connection(request)
+    await asyncio.sleep(profile.lost_response_seconds)  # lost_response: the client gives up first
+    return response

@@ -1,0 +1,363 @@
+"""The chaos run's verdict: every system's state against the CRM's closed deals and the sagas' own reports.
+
+It reads only what the vendors hold (each emulator's `/_sandbox/state`) and what the sagas answer to their
+`status` query, and finds, naming the deal:
+  lost                a Closed Won deal in the CRM without a saga
+  stuck               a saga neither completed nor parked, or parked without a reason
+  unexpected_outcome  parked although the book expects it to complete, or not parked with the expected code
+  missing / duplicate not exactly one subscription, billing invoice, succeeded charge, ERP invoice, tax document
+                      and applied ERP payment for a completed deal (at most one of each for a parked deal)
+  amount              contracted (the CRM amount for the billed period) + tax != invoiced != posted to AR !=
+                      collected != applied, or the saga's totals differ from the systems'
+  customer            not exactly one billing customer per golden customer and one ERP customer per golden
+                      customer and entity, a customer no saga knows, a company (tax id) split over two golden
+                      customers, a CRM account not linked to its saga's golden customer
+  totals              per currency, the sums over every record in a system differ from the completed deals'
+Amounts are compared in minor units of the deal's currency.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from canonical import Money
+from workflows.saga import SagaStatus, Stage
+
+CLOSED_WON = "Closed Won"
+MEASURES = ("contracted", "tax", "invoiced", "posted", "collected", "applied")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the run's book says about a deal: its key and, for a planted problem, the code it parks with."""
+
+    key: str
+    expect_park: str | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    deal: str | None  # "KEY (crm id)", or None for a finding that is not one deal's
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.deal or '-'}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class Report:
+    violations: list[Violation] = field(default_factory=list)
+    closed: int = 0
+    completed: int = 0
+    parked: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0  # records beyond the one each deal or customer should have
+    totals: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))  # currency -> measure
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def minor(value: Any, currency: str) -> int:
+    """A vendor's decimal major-unit amount (JSON number or string) in minor units."""
+    return Money.from_decimal(Decimal(str(value)), currency.upper()).amount
+
+
+def _group(records: Iterable[dict[str, Any]], key: Any) -> dict[Any, list[dict[str, Any]]]:
+    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        value = key(record)
+        if value is not None:
+            groups[value].append(record)
+    return groups
+
+
+class Systems:
+    """The emulators' states, indexed the ways the checks look records up."""
+
+    def __init__(self, states: dict[str, Any]) -> None:
+        crm, stripe, tax, erp = states["salesforce"], states["stripe"], states["avatax"], states["netsuite"]
+        self.opportunities: list[dict[str, Any]] = crm["Opportunity"]
+        self.accounts = {a["Id"]: a for a in crm["Account"]}
+        self.stripe_customers = _group(stripe["customers"], lambda c: c["metadata"].get("golden_id", ""))
+        self.subscriptions = _group(stripe["subscriptions"], lambda s: s["metadata"].get("deal_id"))
+        self.invoices = _group(stripe["invoices"], lambda i: i.get("subscription"))
+        self.charges = _group(
+            (c for c in stripe["charges"] if c["status"] == "succeeded" and c.get("paid")), lambda c: c.get("invoice")
+        )
+        self.stripe_invoices: list[dict[str, Any]] = stripe["invoices"]
+        self.stripe_charges: list[dict[str, Any]] = stripe["charges"]
+        self.documents = _group(tax["documents"], lambda d: d["code"])
+        self.tax_documents: list[dict[str, Any]] = tax["documents"]
+        self.erp_customers = _group(erp["customer"], lambda c: c.get("externalId"))
+        self.erp_invoices = _group(erp["invoice"], lambda i: i.get("externalId"))
+        self.erp_invoice_list: list[dict[str, Any]] = erp["invoice"]
+        self.erp_payments: list[dict[str, Any]] = erp["customerPayment"]
+        # ERP payments by the ERP invoice they are applied to
+        self.applications: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for payment in erp["customerPayment"]:
+            for item in payment["apply"]["items"]:
+                if item["apply"]:
+                    self.applications[item["doc"]["id"]].append(payment)
+
+
+def check(expectations: dict[str, Expectation], statuses: dict[str, SagaStatus], states: dict[str, Any]) -> Report:
+    """Every violation found (empty = exactly once everywhere, amounts equal, nothing lost or stuck)."""
+    systems = Systems(states)
+    report = Report()
+    for opportunity in systems.opportunities:
+        if opportunity["StageName"] != CLOSED_WON:
+            continue
+        report.closed += 1
+        deal_id = opportunity["Id"]
+        expectation = expectations.get(deal_id, Expectation(opportunity.get("External_Key__c") or "?"))
+        name = f"{expectation.key} ({deal_id})"
+        status = statuses.get(deal_id)
+        if status is None:
+            report.violations.append(Violation("lost", name, "closed won in the CRM, but no saga"))
+            continue
+        _DealCheck(systems, report, name, opportunity, status, expectation).run()
+    _check_customers(systems, statuses, expectations, report)
+    _check_totals(systems, report)
+    return report
+
+
+class _DealCheck:
+    """The checks of one closed deal that has a saga."""
+
+    def __init__(
+        self,
+        systems: Systems,
+        report: Report,
+        name: str,
+        opportunity: dict[str, Any],
+        status: SagaStatus,
+        expectation: Expectation,
+    ) -> None:
+        self.s, self.report, self.name = systems, report, name
+        self.opportunity, self.status, self.expectation = opportunity, status, expectation
+        self.currency = str(status.currency or opportunity["CurrencyIsoCode"])
+
+    def fail(self, kind: str, detail: str) -> None:
+        self.report.violations.append(Violation(kind, self.name, detail))
+
+    def run(self) -> None:
+        stage, problem = self.status.stage, self.status.problem
+        if stage is Stage.NEEDS_ATTENTION and problem is not None and problem.code and problem.message:
+            self.report.parked[problem.code] += 1
+            if self.expectation.expect_park != problem.code:
+                self.fail("unexpected_outcome", f"parked with {problem.code}: {problem.message}")
+            self.parked()
+        elif stage is Stage.COMPLETED:
+            self.report.completed += 1
+            if self.expectation.expect_park:
+                self.fail("unexpected_outcome", f"completed, expected to park with {self.expectation.expect_park}")
+            self.completed()
+        elif stage is Stage.NEEDS_ATTENTION:
+            self.fail("stuck", "parked without a reason")
+        elif stage is Stage.CANCELLED:
+            self.fail("unexpected_outcome", "cancelled, but nobody cancelled it")
+        else:
+            self.fail("stuck", f"still in stage {stage.value}")
+
+    def count(self, what: str, records: list[dict[str, Any]], *, exactly: bool) -> dict[str, Any] | None:
+        """The one record of a kind; a violation when there are more (or, with `exactly`, none)."""
+        if len(records) > 1:
+            self.report.duplicates += len(records) - 1
+            self.fail("duplicate", f"{len(records)} {what}: {', '.join(str(r.get('id')) for r in records)}")
+        elif not records and exactly:
+            self.fail("missing", f"no {what}")
+        return records[0] if len(records) == 1 else None
+
+    def records(self) -> dict[str, list[dict[str, Any]]]:
+        """This deal's records in each system, found from the systems' own links, not from the saga's ids."""
+        subscriptions = self.s.subscriptions.get(self.status.deal_id, [])
+        invoices = [i for sub in subscriptions for i in self.s.invoices.get(sub["id"], [])]
+        charges = [c for i in invoices for c in self.s.charges.get(i["id"], [])]
+        erp_invoices = [e for i in invoices for e in self.s.erp_invoices.get(i["id"], [])]
+        payments = [p for e in erp_invoices for p in self.s.applications.get(e["id"], [])]
+        documents = self.s.documents.get(self.status.external_ids.get("tax_document") or self.tax_code(), [])
+        return {
+            "billing subscriptions": subscriptions,
+            "billing invoices": invoices,
+            "succeeded charges": charges,
+            "ERP invoices": erp_invoices,
+            "applied ERP payments": payments,
+            "tax documents": documents,
+        }
+
+    def tax_code(self) -> str:
+        return f"c2c-salesforce-{self.status.deal_id}"
+
+    def parked(self) -> None:
+        for what, records in self.records().items():
+            self.count(what, records, exactly=False)
+
+    def completed(self) -> None:
+        found = {what: self.count(what, records, exactly=True) for what, records in self.records().items()}
+        one = {what: record for what, record in found.items() if record is not None}
+        if len(one) < len(found):
+            return  # already reported as missing or duplicate
+        self.states(one)
+        self.ids(one)
+        self.amounts(one)
+
+    def states(self, one: dict[str, dict[str, Any]]) -> None:
+        invoice, erp_invoice, document = one["billing invoices"], one["ERP invoices"], one["tax documents"]
+        if invoice["status"] != "paid":
+            self.fail("amount", f"billing invoice {invoice['id']} is {invoice['status']}, not paid")
+        if erp_invoice.get("status") != "Paid In Full":
+            self.fail("amount", f"ERP invoice {erp_invoice['id']} is {erp_invoice.get('status')}, not Paid In Full")
+        if document["status"] != "Committed":
+            self.fail("amount", f"tax document {document['code']} is {document['status']}, not Committed")
+
+    def ids(self, one: dict[str, dict[str, Any]]) -> None:
+        """The ids the saga reports are the records the systems hold."""
+        ids = self.status.external_ids
+        pairs = [
+            ("subscription", "billing subscriptions", "id"),
+            ("invoice", "billing invoices", "id"),
+            ("erp_invoice", "ERP invoices", "id"),
+            ("erp_payment", "applied ERP payments", "id"),
+            ("tax_document", "tax documents", "code"),
+        ]
+        for key, what, field_name in pairs:
+            held = one[what][field_name]
+            if str(ids.get(key)) != str(held):
+                self.fail("missing", f"the saga's {key} is {ids.get(key)}, the system holds {held}")
+
+    def amounts(self, one: dict[str, dict[str, Any]]) -> None:
+        invoice, charge, document = one["billing invoices"], one["succeeded charges"], one["tax documents"]
+        erp_invoice, payment = one["ERP invoices"], one["applied ERP payments"]
+        currency = self.currency
+        lines = invoice["lines"]["data"]
+        applied = sum(
+            minor(item["amount"], currency)
+            for item in payment["apply"]["items"]
+            if item["apply"] and item["doc"]["id"] == erp_invoice["id"]
+        )
+        figures = {
+            "contracted": minor(self.opportunity["Amount"], currency),
+            "billed": sum(line["amount"] for line in lines if line.get("type") == "subscription"),
+            "tax": minor(document["totalTax"], currency),
+            "tax line": sum(line["amount"] for line in lines if line.get("metadata", {}).get("c2c_line") == "tax"),
+            "invoiced": invoice["total"],
+            "posted": minor(erp_invoice["total"], currency),
+            "collected": charge["amount"] - charge.get("amount_refunded", 0),
+            "applied": applied,
+        }
+        expected_total = figures["contracted"] + figures["tax"]
+        unequal = [
+            f"{a} {figures[a]} != {b} {figures[b]}"
+            for a, b in (("contracted", "billed"), ("tax", "tax line"))
+            if figures[a] != figures[b]
+        ]
+        unequal += [
+            f"{m} {figures[m]} != contracted + tax {expected_total}"
+            for m in ("invoiced", "posted", "collected", "applied")
+            if figures[m] != expected_total
+        ]
+        totals = self.status.totals
+        saga = {"subtotal": figures["contracted"], "tax": figures["tax"], "total": expected_total}
+        saga["paid"] = figures["collected"]
+        unequal += [f"saga {k} {totals.get(k)} != {v}" for k, v in saga.items() if totals.get(k) != v]
+        for problem in unequal:
+            self.fail("amount", f"{problem} ({currency})")
+        sums = self.report.totals[currency]
+        for measure in ("contracted", "tax", "invoiced", "posted", "collected", "applied"):
+            sums[measure] += figures[measure]
+
+
+def _check_customers(
+    systems: Systems, statuses: dict[str, SagaStatus], expectations: dict[str, Expectation], report: Report
+) -> None:
+    def name(deal_id: str) -> str:
+        return f"{expectations[deal_id].key} ({deal_id})" if deal_id in expectations else deal_id
+
+    goldens: dict[str, list[str]] = defaultdict(list)  # golden id -> deals
+    erp_keys: set[str] = set()
+    for deal_id, status in statuses.items():
+        golden = status.external_ids.get("golden_customer")
+        if golden is None:
+            continue
+        goldens[golden].append(deal_id)
+        if "erp_customer" in status.external_ids and status.legal_entity:
+            erp_keys.add(f"{golden}-{status.legal_entity}")
+        if "billing_customer" in status.external_ids and len(systems.stripe_customers.get(golden, [])) != 1:
+            count = len(systems.stripe_customers.get(golden, []))
+            report.duplicates += max(0, count - 1)
+            report.violations.append(
+                Violation("customer", name(deal_id), f"golden customer {golden} has {count} billing customers")
+            )
+        account = systems.accounts.get(status.external_ids.get("crm_account", ""))
+        if account is not None and status.stage is Stage.COMPLETED and account.get("C2C_Golden_Id__c") != golden:
+            detail = f"CRM account {account['Id']} links {account.get('C2C_Golden_Id__c')}, the saga used {golden}"
+            report.violations.append(Violation("customer", name(deal_id), detail))
+    for key in erp_keys:
+        count = len(systems.erp_customers.get(key, []))
+        if count != 1:
+            report.duplicates += max(0, count - 1)
+            report.violations.append(Violation("customer", None, f"ERP customer {key}: {count} records"))
+    for golden, customers in systems.stripe_customers.items():
+        if golden not in goldens:
+            ids = ", ".join(c["id"] for c in customers)
+            report.violations.append(Violation("customer", None, f"billing customers {ids} belong to no saga"))
+    for key in systems.erp_customers:
+        if key not in erp_keys:
+            report.violations.append(Violation("customer", None, f"ERP customer {key} belongs to no saga"))
+    _check_companies(systems, statuses, name, report)
+
+
+def _check_companies(systems: Systems, statuses: dict[str, SagaStatus], name: Any, report: Report) -> None:
+    """One company (one tax id in the CRM) is one golden customer, whichever CRM account its deals came from."""
+    by_tax_id: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for deal_id, status in statuses.items():
+        account = systems.accounts.get(status.external_ids.get("crm_account", ""))
+        golden = status.external_ids.get("golden_customer")
+        if account is not None and account.get("Tax_Id__c") and golden:
+            by_tax_id[account["Tax_Id__c"]][golden].append(deal_id)
+    for tax_id, split in by_tax_id.items():
+        if len(split) > 1:
+            report.duplicates += len(split) - 1
+            deals = "; ".join(f"{g}: {', '.join(name(d) for d in ds)}" for g, ds in sorted(split.items()))
+            report.violations.append(
+                Violation("customer", None, f"tax id {tax_id} has {len(split)} golden customers: {deals}")
+            )
+
+
+def _check_totals(systems: Systems, report: Report) -> None:
+    """Per currency, every paid invoice, ERP invoice, charge and application in the systems, against the deals.
+
+    A record no deal accounts for (a second invoice under another subscription, a payment applied to nothing the
+    deals know) shows up here even when no deal check sees it."""
+    found: dict[str, Counter[str]] = defaultdict(Counter)
+    for invoice in systems.stripe_invoices:
+        if invoice["status"] == "paid":
+            found[invoice["currency"].upper()]["invoiced"] += invoice["total"]
+    for charge in systems.stripe_charges:
+        if charge["status"] == "succeeded" and charge.get("paid"):
+            found[charge["currency"].upper()]["collected"] += charge["amount"] - charge.get("amount_refunded", 0)
+    for erp_invoice in systems.erp_invoice_list:
+        if erp_invoice.get("status") == "Paid In Full":
+            currency = erp_invoice["currency"]["refName"]
+            found[currency]["posted"] += minor(erp_invoice["total"], currency)
+    for payment in systems.erp_payments:
+        currency = payment["currency"]["refName"]
+        found[currency]["applied"] += minor(payment.get("applied", 0), currency)
+    for document in systems.tax_documents:
+        if document["status"] == "Committed":
+            currency = document["currencyCode"]
+            found[currency]["tax"] += minor(document["totalTax"], currency)
+    for currency in sorted(set(found) | set(report.totals)):
+        for measure in ("tax", "invoiced", "posted", "collected", "applied"):
+            in_systems, in_deals = found[currency][measure], report.totals[currency][measure]
+            if in_systems != in_deals:
+                detail = (
+                    f"{currency} {measure}: the systems hold {in_systems}, the completed deals account for {in_deals}"
+                )
+                report.violations.append(Violation("totals", None, detail))
