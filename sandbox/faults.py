@@ -210,7 +210,7 @@ def _capture_transport(app: FastAPI) -> None:
 
         async def capture(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http":
-                transport = getattr(getattr(receive, "__self__", None), "transport", None)
+                transport = _transport_of(receive)
                 if transport is not None:
                     scope[TRANSPORT_KEY] = transport
             await inner(scope, receive, send)
@@ -247,6 +247,24 @@ async def _handled(call_next: Any, request: Request) -> Response:
 
 
 # ---- the endpoints and the middleware -------------------------------------------------------------------
+
+
+def _transport_of(receive: Any, depth: int = 3) -> Any:
+    """uvicorn's connection transport behind `receive` (its request cycle's bound method). FastAPI wraps `receive`
+    in a closure once OpenTelemetry is configured in the process, so look through a few closures for it."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is not None or depth == 0:
+        return transport
+    for cell in getattr(receive, "__closure__", None) or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if callable(contents):
+            transport = _transport_of(contents, depth - 1)
+            if transport is not None:
+                return transport
+    return None
 
 
 def install_faults(app: FastAPI) -> FaultBox:
