@@ -109,12 +109,29 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
         return None
 
 
+async def connect_when_up(settings: Settings, runtime: Runtime | None, stop: asyncio.Event) -> Client:
+    """Connect, waiting for the Temporal frontend if it is not up yet (a restart, or a cluster that starts after
+    its workers): a worker that exits instead needs a supervisor to notice and start it again."""
+    delay = 0.5
+    while True:
+        try:
+            return await connect(settings, runtime=runtime)
+        except RuntimeError as error:  # the SDK's bridge reports a refused connection as RuntimeError
+            if stop.is_set():
+                raise
+            logging.getLogger("c2c.worker").warning(
+                "Temporal at %s not reachable (%s); retrying in %.1fs", settings.temporal_address, error, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     runtime = metrics_runtime(settings)
     if runtime is not None:
         sys.stdout.write(f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics\n")
         sys.stdout.flush()
-    client = await connect(settings, runtime=runtime)
+    client = await connect_when_up(settings, runtime, stop)
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
