@@ -27,8 +27,8 @@ from demo.scenario import ACME, BERLIN, GLOBEX, HOOLI, INITECH, MULLER, PARIS, U
 from reconcile.compare import MismatchKind, RepairAction
 from reconcile.outcome import Report
 from store import SagaFactRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually
-from tests.reconcile.harness import next_whole_second, running_reconcile_estate
+from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.reconcile.harness import next_whole_second
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.reconciliation import ReconcileInput, Reconciliation
@@ -41,7 +41,7 @@ STRIPE_KEY = {"Authorization": "Bearer sk_test_c2c_sandbox"}
 async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
-    async with running_reconcile_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path) as estate:
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path) as estate:
         yield estate
 
 

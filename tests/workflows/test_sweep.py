@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from demo.scenario import GLOBEX, INITECH, DealSpec
 from schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from store import WatermarkRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually
-from tests.reconcile.harness import next_whole_second, running_reconcile_estate
+from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.reconcile.harness import next_whole_second
 from workflows.customer_to_cash import CustomerToCash, workflow_id_for
 from workflows.saga import Stage
 from workflows.sweep import MissedDealSweep, SweepInput, SweepResult, watermark_name
@@ -35,7 +35,7 @@ async def estate(
     urls = all_emulators(emulators)
     # The CRM's closed-won callout goes nowhere: only the sweep can find the deal.
     (await http.post(f"{urls['salesforce']}/_sandbox/webhook", json={"url": None})).raise_for_status()
-    async with running_reconcile_estate(temporal_env, urls, task_queue, tmp_path) as estate:
+    async with running_estate(temporal_env, urls, task_queue, tmp_path) as estate:
         # The first sweep reads from `watermark - overlap` = a moment after every deal of earlier tests.
         seed_watermark(estate, await next_whole_second() + OVERLAP)
         yield estate
