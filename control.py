@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field, field_validator
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contracts import AccountChange
+from canonical import ids
 from canonical.reference import LEGAL_ENTITIES
 from workflows import search_attributes
-from workflows.customer_master import CustomerMaster, MasterInput, master_id_for
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_master import CustomerMaster, MasterInput
+from workflows.customer_to_cash import CustomerToCash
+from workflows.interface import AccountChange
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -82,14 +83,13 @@ class QueueEntry(BaseModel):
 
 async def list_sagas(client: Client, crm: str, where: QueueFilter) -> list[QueueEntry]:
     """Sagas matching the filter, newest first (the server's order)."""
-    prefix = workflow_id_for(crm, "")
     found: list[QueueEntry] = []
     async for wf in client.list_workflows(where.query(), limit=where.limit):
         attrs = wf.typed_search_attributes
         found.append(
             QueueEntry(
                 workflow_id=wf.id,
-                deal_id=wf.id.removeprefix(prefix),
+                deal_id=ids.parse_saga_id(wf.id)[1],
                 stage=attrs.get(search_attributes.STAGE),
                 exception=attrs.get(search_attributes.EXCEPTION),
                 legal_entity=attrs.get(search_attributes.LEGAL_ENTITY),
@@ -103,7 +103,7 @@ async def list_sagas(client: Client, crm: str, where: QueueFilter) -> list[Queue
 
 async def show(client: Client, crm: str, deal_id: str) -> SagaStatus:
     """Stage, problem, ids, totals and timeline of a deal's saga (running or finished)."""
-    handle = client.get_workflow_handle(workflow_id_for(crm, deal_id))
+    handle = client.get_workflow_handle(ids.saga_id(crm, deal_id))
     try:
         return await handle.query(CustomerToCash.status)
     except RPCError as error:
@@ -114,7 +114,7 @@ async def show(client: Client, crm: str, deal_id: str) -> SagaStatus:
 
 async def resolve(client: Client, crm: str, deal_id: str, resolution: Resolution) -> SagaStatus:
     """Send finance's decision; returns the status as it was when the saga accepted it."""
-    handle = client.get_workflow_handle(workflow_id_for(crm, deal_id))
+    handle = client.get_workflow_handle(ids.saga_id(crm, deal_id))
     try:
         return await handle.execute_update(CustomerToCash.resolve, resolution)
     except WorkflowUpdateFailedError as error:
@@ -135,7 +135,7 @@ async def notify_customer_master(client: Client, task_queue: str, golden_id: str
     await client.start_workflow(
         CustomerMaster.run,
         MasterInput(golden_id=golden_id),
-        id=master_id_for(golden_id),
+        id=ids.master_id(golden_id),
         task_queue=task_queue,
         start_signal=CustomerMaster.account_changed.__name__,
         start_signal_args=[change],

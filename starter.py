@@ -49,8 +49,7 @@ import access
 import control
 import observability
 from access import DEFAULT_MAX_BODY_BYTES, ApiError
-from activities.contracts import AccountChange
-from canonical import Address, Payment
+from canonical import Address, Payment, ids
 from canonical.rules import deal_problems
 from codec import EncryptionCodec, parse_keys
 from codec.server import install_codec_endpoint
@@ -72,7 +71,8 @@ from store import (
 )
 from worker import connect
 from workflows import search_attributes
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
+from workflows.interface import AccountChange
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
 
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the default of settings.max_body_bytes (413 above it)
@@ -155,7 +155,7 @@ class Trigger:
             raise ApiError(422, problems[0][0], "; ".join(reason for _, reason in problems))
         # The CRM's canonical form of the id (Salesforce: 18 characters, also when given the 15-character
         # form), so two spellings of one deal can never start two sagas.
-        workflow_id = workflow_id_for(self.crm.system, deal.deal_id)
+        workflow_id = ids.saga_id(self.crm.system, deal.deal_id)
         if await self.finished_before(workflow_id):
             return Started(workflow_id=workflow_id, run_id=None, started=False, detail="saga already finished")
         try:
@@ -533,7 +533,7 @@ def resolve(
 
     async def work(client: Client, settings: Settings) -> None:
         await control.resolve(client, settings.crm, deal_id, resolution)
-        console.print(f"{action} accepted for {workflow_id_for(settings.crm, deal_id)}")
+        console.print(f"{action} accepted for {ids.saga_id(settings.crm, deal_id)}")
 
     _client_call(work)
 
@@ -544,7 +544,7 @@ def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is can
 
     async def work(client: Client, settings: Settings) -> None:
         await control.cancel(client, settings.crm, deal_id, actor=_actor(), note=note)
-        console.print(f"cancel accepted for {workflow_id_for(settings.crm, deal_id)}: compensating")
+        console.print(f"cancel accepted for {ids.saga_id(settings.crm, deal_id)}: compensating")
 
     _client_call(work)
 

@@ -17,7 +17,6 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from activities import contracts
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
@@ -32,6 +31,7 @@ from observability.tracing import client_interceptors
 from schedules import ensure_schedules
 from settings import Settings, get_settings
 from store import create_schema, make_engine
+from workflows import interface
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
@@ -52,11 +52,11 @@ def build_workers(
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit."""
     per_system = [
-        (contracts.CRM_QUEUE, CrmActivities(connectors.crm), settings.crm_rate_limit),
-        (contracts.BILLING_QUEUE, BillingActivities(connectors.billing), settings.billing_rate_limit),
-        (contracts.TAX_QUEUE, TaxActivities(connectors.tax), settings.tax_rate_limit),
-        (contracts.ERP_QUEUE, ErpActivities(connectors.erp), settings.erp_rate_limit),
-        (contracts.HUB_QUEUE, HubActivities(engine, client, task_queue), None),
+        (interface.CRM_QUEUE, CrmActivities(connectors.crm), settings.crm_rate_limit),
+        (interface.BILLING_QUEUE, BillingActivities(connectors.billing), settings.billing_rate_limit),
+        (interface.TAX_QUEUE, TaxActivities(connectors.tax), settings.tax_rate_limit),
+        (interface.ERP_QUEUE, ErpActivities(connectors.erp), settings.erp_rate_limit),
+        (interface.HUB_QUEUE, HubActivities(engine, client, task_queue), None),
     ]
     # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits).
     readers = reconcile_activities(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import (
+from activities.errors import translated
+from canonical import Invoice, Payment, Subscription
+from connectors.roles import BillingSystem
+from workflows.interface import (
     CancelSubscription,
     CreateBillingCustomer,
     CreateInvoice,
@@ -15,9 +18,6 @@ from activities.contracts import (
     Names,
     UpsertBillingCustomer,
 )
-from activities.errors import translated
-from canonical import Invoice, Payment, Subscription
-from connectors.roles import BillingSystem
 
 
 class BillingActivities:

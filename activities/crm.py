@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import FetchAccount, FetchDeal, Names, WriteBack
 from activities.errors import translated
 from canonical import AccountSnapshot, Deal
 from connectors.roles import CrmSystem
+from workflows.interface import FetchAccount, FetchDeal, Names, WriteBack
 
 
 class CrmActivities:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import (
+from activities.errors import translated
+from connectors.roles import Erp
+from workflows.interface import (
     ApplyPayment,
     Names,
     PostCreditMemo,
@@ -13,8 +15,6 @@ from activities.contracts import (
     UpdateErpCustomer,
     UpsertErpCustomer,
 )
-from activities.errors import translated
-from connectors.roles import Erp
 
 
 class ErpActivities:

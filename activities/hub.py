@@ -14,15 +14,6 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.contracts import (
-    CustomerRefs,
-    LinkRefs,
-    Names,
-    ResolveCustomer,
-    ResolvedCustomer,
-    SagaFactInput,
-    SyncCustomerMaster,
-)
 from activities.errors import to_application_error
 from canonical import BusinessEvent
 from connectors.errors import BusinessRuleError
@@ -35,6 +26,15 @@ from store import (
     UnknownGoldenCustomer,
     resolve_golden_customer,
     session_scope,
+)
+from workflows.interface import (
+    CustomerRefs,
+    LinkRefs,
+    Names,
+    ResolveCustomer,
+    ResolvedCustomer,
+    SagaFactInput,
+    SyncCustomerMaster,
 )
 
 

@@ -20,7 +20,25 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contracts import (
+from activities.errors import translated
+from canonical import ids
+from canonical.records import (
+    BillingSnapshot,
+    CrmDeal,
+    CrmSnapshot,
+    ErpSnapshot,
+    SagaRecord,
+    SagaSnapshot,
+    TaxSnapshot,
+)
+from connectors.factory import Connectors
+from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
+from reconcile import kpis
+from reconcile.compare import RepairAction, compare
+from reconcile.outcome import RepairOutcome, Report, build_report
+from store import SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
+from workflows import search_attributes
+from workflows.interface import (
     BILLING_QUEUE,
     CRM_QUEUE,
     ERP_QUEUE,
@@ -39,23 +57,6 @@ from activities.contracts import (
     SagaStart,
     StartSagas,
 )
-from activities.errors import translated
-from connectors.factory import Connectors
-from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
-from reconcile import kpis
-from reconcile.compare import RepairAction, compare, saga_id_for
-from reconcile.outcome import RepairOutcome, Report, build_report
-from reconcile.snapshot import (
-    BillingSnapshot,
-    CrmDeal,
-    CrmSnapshot,
-    ErpSnapshot,
-    SagaRecord,
-    SagaSnapshot,
-    TaxSnapshot,
-)
-from store import SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
-from workflows import search_attributes
 from workflows.saga import Resume
 
 T = TypeVar("T")
@@ -159,7 +160,7 @@ class ReconcileHubActivities:
     async def read_sagas(self, args: ReadSagas) -> SagaSnapshot:
         """The sagas of these deals: the visibility listing of the window, then one describe per deal it did not
         return (started before the window, or not indexed yet), then the store for sagas Temporal forgot."""
-        wanted = {saga_id_for(args.crm, deal_id): deal_id for deal_id in args.deal_ids}
+        wanted = {ids.saga_id(args.crm, deal_id): deal_id for deal_id in args.deal_ids}
         found: dict[str, SagaRecord] = {}
         since = args.since.strftime("%Y-%m-%dT%H:%M:%SZ")
         query = f"WorkflowType = 'CustomerToCash' AND StartTime >= '{since}'"
@@ -224,7 +225,7 @@ class ReconcileHubActivities:
             detail="",
         )
         if mismatch.repair is RepairAction.START_SAGA:
-            crm = mismatch.saga_id.split(":")[1]  # c2c:{crm}:{deal}
+            crm, _ = ids.parse_saga_id(mismatch.saga_id)
             start = await self._start(crm, mismatch.deal_id)
             return outcome.model_copy(update={"ok": start.outcome != "refused", "detail": start.detail})
         note = f"reconciliation: {mismatch.kind} ({mismatch.found})"
@@ -255,7 +256,7 @@ class ReconcileHubActivities:
     async def _start(self, crm: str, deal_id: str) -> SagaStart:
         from starter import ApiError, Trigger  # the trigger's own path; see the module docstring for why here
 
-        workflow_id = saga_id_for(crm, deal_id)
+        workflow_id = ids.saga_id(crm, deal_id)
         if await self._saga(workflow_id, deal_id) is not None:
             return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="exists", detail="saga exists")
         trigger = Trigger(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.contracts import Names, QuoteTax, TaxDocument
 from activities.errors import translated
 from canonical import TaxQuote
 from connectors.roles import TaxEngine
+from workflows.interface import Names, QuoteTax, TaxDocument
 
 
 class TaxActivities:

@@ -34,6 +34,7 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from canonical import ids
 from chaos.book import Book, build_book
 from chaos.checker import Expectation, Report, check
 from chaos.estate import ChaosEstate
@@ -44,7 +45,7 @@ from demo.scenario import DealSpec
 from sandbox.faults import ChaosRates
 from settings import Settings
 from worker import connect
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus, Stage
 
 SETTLED = {Stage.COMPLETED.value, Stage.NEEDS_ATTENTION.value, Stage.CANCELLED.value}
@@ -206,7 +207,7 @@ class ChaosRun:
         self.say(f"{len(self.book.bank_debit_accounts)} customers now pay by bank debit")
 
     async def wait_for_billing_customer(self, spec: DealSpec, timeout: float = 120) -> str | None:
-        handle = self.client.get_workflow_handle(workflow_id_for(CRM, self.ids[spec.key]))
+        handle = self.client.get_workflow_handle(ids.saga_id(CRM, self.ids[spec.key]))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -251,7 +252,7 @@ class ChaosRun:
             self.say(f"SIGKILL Temporal server, restarted on its file in {time.monotonic() - started:.1f}s")
 
     async def wait_started(self, specs: list[DealSpec], timeout: float = 60) -> None:
-        pending = {workflow_id_for(CRM, self.ids[spec.key]) for spec in specs}
+        pending = {ids.saga_id(CRM, self.ids[spec.key]) for spec in specs}
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             for workflow_id in list(pending):
@@ -269,7 +270,7 @@ class ChaosRun:
 
     async def drain(self) -> None:
         """Wait until every saga has completed or parked (or the timeout)."""
-        expected = {workflow_id_for(CRM, self.ids[spec.key]) for spec in self.book.deals}
+        expected = {ids.saga_id(CRM, self.ids[spec.key]) for spec in self.book.deals}
         while True:
             unsettled = sorted(wid for wid in expected if self.latest.get(wid) not in SETTLED)
             if not unsettled:
@@ -297,7 +298,7 @@ class ChaosRun:
         limit = asyncio.Semaphore(16)
 
         async def status(deal_id: str) -> tuple[str, SagaStatus | None]:
-            handle = self.client.get_workflow_handle(workflow_id_for(CRM, deal_id))
+            handle = self.client.get_workflow_handle(ids.saga_id(CRM, deal_id))
             async with limit:
                 for _ in range(5):
                     try:

@@ -24,7 +24,7 @@ from canonical import (
     TaxQuote,
     TaxRequest,
 )
-from reconcile.snapshot import (
+from canonical.records import (
     BillingCustomer,
     BillingInvoice,
     BillingSubscription,

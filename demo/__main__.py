@@ -38,7 +38,7 @@ from reconcile.report import print_report, to_html
 from sandbox.server import DEFAULT_PORTS
 from settings import get_settings
 from worker import connect
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation, reconciliation_id
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
@@ -106,7 +106,7 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
         console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
 
         handles = {
-            key: client.get_workflow_handle(workflow_id_for("salesforce", deal_id)) for key, deal_id in deal_ids.items()
+            key: client.get_workflow_handle(ids.saga_id("salesforce", deal_id)) for key, deal_id in deal_ids.items()
         }
         statuses: dict[str, SagaStatus | None] = dict.fromkeys(handles)
         started = time.monotonic()

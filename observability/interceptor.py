@@ -40,9 +40,9 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from activities.contracts import Names
 from observability import correlation
 from observability.metrics import SagaMetrics
+from workflows.interface import Names
 
 STAGE_HEADER = "c2c-stage"
 PAYMENT_SETTLED_SIGNAL = "payment_settled"

@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from canonical import Money
-from reconcile.snapshot import (
+from canonical import Money, ids
+from canonical.records import (
     BillingInvoice,
     BillingSubscription,
     CrmDeal,
@@ -65,11 +65,6 @@ class Mismatch(BaseModel):
 WAITING_STAGES = frozenset({"needs_attention", "settle", "dunning"})
 ENDED_OK = frozenset({"completed", "cancelled"})
 NOT_ISSUED = frozenset({"draft", "void"})
-
-
-def saga_id_for(crm: str, deal_id: str) -> str:
-    """The saga's workflow id (workflows.customer_to_cash.workflow_id_for, repeated here to stay pure)."""
-    return f"c2c:{crm}:{deal_id}"
 
 
 def money(amount: int, currency: str) -> str:
@@ -131,7 +126,7 @@ def compare(snap: Snapshots, *, crm: str = "salesforce", stuck_after: timedelta 
     index = Index(snap)
     found: list[Mismatch] = []
     for deal in sorted(snap.crm.deals, key=lambda d: d.deal_id):
-        saga_id = saga_id_for(crm, deal.deal_id)
+        saga_id = ids.saga_id(crm, deal.deal_id)
         finding = Finding(deal, saga_id, found)
         saga = index.sagas.get(deal.deal_id)
         if saga is None:
@@ -297,12 +292,12 @@ def duplicate_customers(snap: Snapshots) -> Iterable[Mismatch]:
     for customer in snap.billing.customers:
         if customer.golden_id:
             by_golden[customer.golden_id].append(customer.customer_id)
-    for golden_id, ids in sorted(by_golden.items()):
-        if len(set(ids)) > 1:
+    for golden_id, customer_ids in sorted(by_golden.items()):
+        if len(set(customer_ids)) > 1:
             yield Mismatch(
                 kind=MismatchKind.DUPLICATE,
                 system="stripe",
                 subject=golden_id,
                 expected="1 billing customer for the golden customer",
-                found=f"{len(set(ids))}: {', '.join(sorted(set(ids)))}",
+                found=f"{len(set(customer_ids))}: {', '.join(sorted(set(customer_ids)))}",
             )

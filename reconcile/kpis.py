@@ -23,8 +23,9 @@ from collections import defaultdict
 
 from pydantic import BaseModel, Field, computed_field
 
-from reconcile.compare import NOT_ISSUED, Index, saga_id_for
-from reconcile.snapshot import BillingInvoice, CustomerFields, Snapshots
+from canonical import ids
+from canonical.records import BillingInvoice, CustomerFields, Snapshots
+from reconcile.compare import NOT_ISSUED, Index
 
 
 class Latency(BaseModel):
@@ -73,7 +74,7 @@ def compute(snap: Snapshots, *, crm: str = "salesforce") -> Kpis:
     invoices = [
         invoice
         for deal in snap.crm.deals
-        for invoice in index.invoices_of(deal.deal_id, saga_id_for(crm, deal.deal_id))
+        for invoice in index.invoices_of(deal.deal_id, ids.saga_id(crm, deal.deal_id))
         if invoice.status not in NOT_ISSUED
     ]
     return Kpis(

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from canonical.records import Snapshots
 from reconcile.compare import Mismatch, MismatchKind, RepairAction
 from reconcile.kpis import Kpis
-from reconcile.snapshot import Snapshots
 
 
 class RepairOutcome(BaseModel):

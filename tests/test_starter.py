@@ -21,11 +21,12 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from codec import EncryptionCodec, new_key, parse_keys
 from demo.scenario import ACME, GLOBEX, DealSpec, seed_deal
 from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 
 SECRET = "whsec_crm_sandbox"
@@ -91,13 +92,13 @@ def closed_won_event(deal_id: str, event_id: str = "evt-1") -> bytes:
 
 async def no_saga(estate: Estate, deal_id: str) -> None:
     with pytest.raises(RPCError, match="not found"):
-        await estate.client.get_workflow_handle(workflow_id_for("salesforce", deal_id)).describe()
+        await estate.client.get_workflow_handle(ids.saga_id("salesforce", deal_id)).describe()
 
 
 async def test_closing_a_deal_in_the_crm_starts_its_saga_through_the_signed_webhook(api: Any) -> None:
     estate, _ = api
     deal_id = await estate.closed_deal(DEAL)  # the CRM posts the signed webhook to the trigger API
-    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
 
     async def described() -> Any:
         try:
@@ -213,7 +214,7 @@ async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> Non
     cancel = await estate.http.post(f"{url}/deals/{deal_id}/cancel", json={"actor": "jane", "note": "test"})
     assert cancel.status_code == 200
     result = await estate.client.get_workflow_handle_for(
-        CustomerToCash.run, workflow_id_for("salesforce", deal_id)
+        CustomerToCash.run, ids.saga_id("salesforce", deal_id)
     ).result()
     assert result.outcome is Stage.CANCELLED
     missing = await estate.http.get(f"{url}/deals/006000000000000AAA")
@@ -273,7 +274,7 @@ async def test_bank_debit_settles_when_the_billing_webhook_reports_it(api: Any) 
     estate, _ = api
     spec = DealSpec("API-ACH", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
     deal_id = await estate.closed_deal(spec)
-    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
     result = await eventually(lambda: _result_when_done(handle))
     assert result.outcome is Stage.COMPLETED
     timeline = [(e.event, e.detail) for e in (await handle.query(CustomerToCash.status)).timeline]
@@ -301,7 +302,7 @@ async def test_failed_bank_debit_is_written_off_and_cancel_credits_the_invoice(a
     assert (status["problem"]["stage"], status["problem"]["code"]) == ("settle", "uncollectible")
     cancel = await estate.http.post(f"{url}/deals/{deal_id}/cancel", json={"actor": "jane", "note": "no funds"})
     assert cancel.status_code == 200
-    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
     assert "erp_credit_memo" in result.external_ids  # the posted ERP invoice was reversed, not deleted
@@ -334,7 +335,7 @@ async def test_the_short_and_long_form_of_a_salesforce_id_start_one_saga(api: An
     assert len(deal_id) == 18
     short = await estate.http.post(f"{url}/deals/{deal_id[:15]}/start")
     long = await estate.http.post(f"{url}/deals/{deal_id}/start")
-    assert short.json()["workflow_id"] == long.json()["workflow_id"] == workflow_id_for("salesforce", deal_id)
+    assert short.json()["workflow_id"] == long.json()["workflow_id"] == ids.saga_id("salesforce", deal_id)
     assert [short.json()["started"], long.json()["started"]].count(True) <= 1
     await estate.client.get_workflow_handle(long.json()["workflow_id"]).result()
 
@@ -343,20 +344,20 @@ async def test_a_crm_account_change_reaches_billing_and_the_erp_through_the_cust
     estate, _ = api
     spec = DealSpec("API-RENAME", GLOBEX, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])
     deal_id = await estate.closed_deal(spec)
-    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
     result = await eventually(lambda: _result_when_done(handle))
-    ids = result.external_ids
-    await estate.crm.update("Account", ids["crm_account"], {"Name": "Globex Holdings, Inc.", "BillingCity": "Albany"})
+    refs = result.external_ids
+    await estate.crm.update("Account", refs["crm_account"], {"Name": "Globex Holdings, Inc.", "BillingCity": "Albany"})
 
     async def propagated() -> bool:
         stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
-        [customer] = [c for c in stripe["customers"] if c["id"] == ids["billing_customer"]]
-        [erp] = [c for c in netsuite["customer"] if c["id"] == ids["erp_customer"]]
+        [customer] = [c for c in stripe["customers"] if c["id"] == refs["billing_customer"]]
+        [erp] = [c for c in netsuite["customer"] if c["id"] == refs["erp_customer"]]
         return customer["name"] == erp["companyName"] == "Globex Holdings, Inc." and "Albany" in json.dumps(erp)
 
     await eventually(propagated)
     stripe = await estate.state("stripe")
-    assert len([c for c in stripe["customers"] if c["metadata"].get("golden_id") == ids["golden_customer"]]) == 1
+    assert len([c for c in stripe["customers"] if c["metadata"].get("golden_id") == refs["golden_customer"]]) == 1
 
 
 async def test_an_account_change_for_a_customer_never_onboarded_changes_nothing(api: Any) -> None:
@@ -393,7 +394,7 @@ async def test_duplicated_and_reordered_billing_webhooks_settle_the_saga_once(ap
     )
     spec = DealSpec("API-DUP", GLOBEX, "US01", "USD", [("PLAT-SEAT", 4, Decimal("49.00"))])
     deal_id = await estate.closed_deal(spec)
-    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+    handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
     result = await eventually(lambda: _result_when_done(handle))
     assert result.outcome is Stage.COMPLETED
     stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")

@@ -21,21 +21,17 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts as act
-    from activities.contracts import AccountChange, Names
-    from canonical import AccountSnapshot
+    from canonical import AccountSnapshot, ids
     from canonical.reference import LEGAL_ENTITIES
+    from workflows import interface as act
     from workflows import policies
+    from workflows.interface import AccountChange, Names
 
 MAX_CHANGES_PER_RUN = 200
 # A vendor still down after the activity retry policy: wait, then try the same change again (never drop it).
 RETRY_PAUSE = timedelta(minutes=5)
 MAX_RETRY_PAUSE = timedelta(hours=1)
 RECENT = 20  # entries of `status().recent`
-
-
-def master_id_for(golden_id: str) -> str:
-    return f"c2c:customer:{golden_id}"
 
 
 class MasterInput(BaseModel):
@@ -150,7 +146,7 @@ class CustomerMaster:
                 act.BILLING_QUEUE,
                 Names.BILLING_CUSTOMER,
                 act.UpsertBillingCustomer(
-                    customer=customer, idempotency_key=f"{master_id_for(self.args.golden_id)}:update:{stamp}"
+                    customer=customer, idempotency_key=f"{ids.master_id(self.args.golden_id)}:update:{stamp}"
                 ),
                 str,
             )

@@ -8,7 +8,6 @@ update (retry, retry with a corrected address, or cancel-and-compensate) or the 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -17,8 +16,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts as act
-    from activities.contracts import Names
     from canonical import (
         BusinessEvent,
         Contract,
@@ -34,10 +31,13 @@ with workflow.unsafe.imports_passed_through():
         TaxQuote,
         TaxRequest,
         TaxRequestLine,
+        ids,
     )
     from canonical.reference import CATALOG, GL_ACCOUNTS, LEGAL_ENTITIES
     from canonical.rules import deal_problems
+    from workflows import interface as act
     from workflows import policies, search_attributes
+    from workflows.interface import Names
     from workflows.saga import (
         Problem,
         Resolution,
@@ -49,11 +49,6 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from workflows.saga_runtime import Cancelled, Park, SagaRuntime
-
-
-def workflow_id_for(crm: str, deal_id: str) -> str:
-    """Business id: a second trigger for the same deal finds this id taken."""
-    return f"c2c:{crm}:{deal_id}"
 
 
 class Undo(StrEnum):
@@ -161,7 +156,7 @@ class CustomerToCash(SagaRuntime):
                 act.CreateBillingCustomer(
                     golden_id=self.require(self.golden_id),
                     legal_name=self.golden_name,
-                    idempotency_key=f"c2c:customer:{self.golden_id}:billing",
+                    idempotency_key=ids.billing_customer_key(self.require(self.golden_id)),
                 ),
                 str,
             )
@@ -766,8 +761,4 @@ class CustomerToCash(SagaRuntime):
         )
 
     def tax_document_code(self) -> str:
-        """AvaTax document codes are at most 50 characters; long deal ids get a stable hash."""
-        code = f"c2c-{self.args.crm}-{self.args.deal_id}"
-        if len(code) > 50:
-            code = "c2c-" + hashlib.sha256(code.encode()).hexdigest()[:40]
-        return code
+        return ids.tax_document_code(self.args.crm, self.args.deal_id)

@@ -19,11 +19,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts as act
-    from activities.contracts import Names
-    from canonical.reference import LEGAL_ENTITIES
-    from reconcile.outcome import RepairOutcome, Report
-    from reconcile.snapshot import (
+    from canonical.records import (
         BillingSnapshot,
         CrmSnapshot,
         ErpSnapshot,
@@ -31,7 +27,11 @@ with workflow.unsafe.imports_passed_through():
         Snapshots,
         TaxSnapshot,
     )
+    from canonical.reference import LEGAL_ENTITIES
+    from reconcile.outcome import RepairOutcome, Report
+    from workflows import interface as act
     from workflows import policies
+    from workflows.interface import Names
 
 # Vendor records of a saga are created after the saga starts; read a little before the earliest start so clock
 # differences between Temporal and the vendors never cut a record off.

@@ -18,10 +18,10 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts as act
-    from activities.contracts import Names
-    from reconcile.snapshot import CrmDeal
+    from canonical.records import CrmDeal
+    from workflows import interface as act
     from workflows import policies
+    from workflows.interface import Names
 
 CALL_TIMEOUT = timedelta(minutes=5)
 

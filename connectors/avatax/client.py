@@ -11,12 +11,12 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from canonical import TaxQuote, TaxRequest
+from canonical.records import TaxDocument
 from connectors.avatax.errors import SYSTEM, classify
 from connectors.avatax.mapping import DOCUMENT_TYPE, tax_document, to_quote, to_transaction
 from connectors.avatax.wire import CreateOrAdjustTransactionModel, TransactionModel, TransactionPage
 from connectors.errors import PermanentError
 from connectors.kit import encode_json, json_body, send
-from reconcile.snapshot import TaxDocument
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from canonical import Address, Money, TaxLine, TaxQuote, TaxRequest
+from canonical.records import TaxDocument
 from connectors.avatax.wire import AddressLocationInfo, CreateTransactionModel, LineItemModel, TransactionModel
-from reconcile.snapshot import TaxDocument
 
 # SalesInvoice is a saved document (committable, voidable); SalesOrder would never be saved.
 DOCUMENT_TYPE = "SalesInvoice"

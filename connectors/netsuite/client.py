@@ -11,13 +11,13 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment
+from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
+from canonical.records import ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
 from connectors.netsuite import mapping
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
 from connectors.netsuite.wire import TokenResponse
-from reconcile.snapshot import ErpCustomer, ErpInvoice, ErpPayment
 
 T = TypeVar("T")
 
@@ -60,10 +60,6 @@ def _not_found_is_none(response: httpx.Response) -> ConnectorError | None:
     return None if response.status_code == 404 else classify(response)
 
 
-def customer_external_id(golden_id: str, entity_code: str) -> str:
-    return f"{golden_id}-{entity_code}"
-
-
 def _date_or(value: Any, default: date) -> date:
     """A record's YYYY-MM-DD date field, or `default` when it is absent or unreadable."""
     try:
@@ -91,7 +87,7 @@ class NetSuiteErp:
             raise PermanentError(SYSTEM, "missing_golden_id", "customer has no golden id to upsert by")
         # One ERP customer per golden customer *and subsidiary*: NetSuite will not move a customer with
         # transactions to another subsidiary, and a golden customer may buy from several of our entities.
-        external_id = customer_external_id(customer.golden_id, entity.code)
+        external_id = ids.erp_customer_id(customer.golden_id, entity.code)
         body = mapping.customer_body(customer, entity, currency)
         # The body carries the whole address book and tax registrations: they replace the old lines.
         return await self._upsert("customer", external_id, body, replace=mapping.CUSTOMER_SUBLISTS)
@@ -101,7 +97,7 @@ class NetSuiteErp:
         refuses those on a customer with transactions, and a change of the CRM account cannot mean one)."""
         if not customer.golden_id:
             raise PermanentError(SYSTEM, "missing_golden_id", "customer has no golden id to update by")
-        external_id = customer_external_id(customer.golden_id, entity.code)
+        external_id = ids.erp_customer_id(customer.golden_id, entity.code)
         body: dict[str, Any] = dict(mapping.customer_body(customer, entity, currency="USD"))
         del body["subsidiary"], body["currency"]
         response = await self._request(

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from canonical import Address, Customer, Invoice, JournalEntry, LegalEntity, Money, Payment, PaymentStatus
+from canonical import Address, Customer, Invoice, JournalEntry, LegalEntity, Money, Payment, PaymentStatus, ids
+from canonical.records import CustomerFields, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import PermanentError
 from connectors.netsuite.errors import SYSTEM
 from connectors.netsuite.wire import (
@@ -27,7 +28,6 @@ from connectors.netsuite.wire import (
     Ref,
     TaxRegistrationLine,
 )
-from reconcile.snapshot import CustomerFields, ErpCustomer, ErpInvoice, ErpPayment
 
 BILLING_SYSTEM = "stripe"
 """The system whose ids become NetSuite external ids of invoices and payments."""
@@ -268,9 +268,10 @@ def erp_payment(record: dict[str, Any]) -> ErpPayment:
 def erp_customer(record: dict[str, Any]) -> ErpCustomer | None:
     """A customer c2c created (external id `{golden}-{entity}`) with its master data; None for any other."""
     external_id = record.get("externalId") or ""
-    golden_id, _, entity = external_id.rpartition("-")
-    if not golden_id or not entity:
+    parsed = ids.parse_erp_customer_id(external_id)
+    if parsed is None:
         return None
+    golden_id, entity = parsed
     lines = (record.get("addressBook") or {}).get("items", [])
     default = next((line for line in reversed(lines) if line.get("defaultBilling")), lines[0] if lines else None)
     registrations = (record.get("taxRegistration") or {}).get("items", [])

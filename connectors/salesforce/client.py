@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from canonical import AccountSnapshot, Deal
+from canonical.records import CrmAccount, CrmDeal
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import client_credentials_token, encode_json, json_body, send
 from connectors.salesforce.errors import SYSTEM, classify
@@ -39,7 +40,6 @@ from connectors.salesforce.wire import (
     soql_in,
     soql_literal,
 )
-from reconcile.snapshot import CrmAccount, CrmDeal
 
 _RECORD_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from canonical import AccountSnapshot, Address, BillingPeriod, Customer, Deal, DealLine, Money
 from canonical.money import exponent
+from canonical.records import CrmAccount, CrmDeal, CustomerFields
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
@@ -14,7 +15,6 @@ from connectors.salesforce.wire import (
     LineItemRecord,
     OpportunityRecord,
 )
-from reconcile.snapshot import CrmAccount, CrmDeal, CustomerFields
 
 SYSTEM = "salesforce"
 CLOSED_WON = "Closed Won"

@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 import httpx
 
 from canonical import Contract, Customer, Invoice, Money, Payment, Price, Subscription
+from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 from connectors.stripe import mapping, wire
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.webhooks import PaymentNotice
-from reconcile.snapshot import BillingCustomer, BillingInvoice, BillingSubscription
 
 LIST_PAGE = 100  # Stripe's largest page
 

@@ -20,10 +20,10 @@ from canonical import (
     Subscription,
     SubscriptionItem,
 )
+from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.errors import PermanentError
 from connectors.stripe import wire
 from connectors.stripe.errors import SYSTEM
-from reconcile.snapshot import BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 
 SAGA_REF = "c2c"  # canonical external_refs key of the saga's workflow id
 

@@ -22,11 +22,12 @@ from canonical import (
     Money,
     Payment,
     PaymentStatus,
+    ids,
 )
 from canonical.reference import LEGAL_ENTITIES
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
 from connectors.netsuite import NetSuiteErp
-from connectors.netsuite.client import customer_external_id, first_of_month
+from connectors.netsuite.client import first_of_month
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 
 RECORDS = "/services/rest/record/v1"
@@ -121,7 +122,7 @@ async def test_upsert_customer_twice_keeps_one_record_and_applies_the_change(
     second = await erp.upsert_customer(renamed, LEGAL_ENTITIES["US01"], "USD")
 
     assert first == second
-    [record] = await records_with(http, base_url, "customer", customer_external_id(customer.golden_id or "", "US01"))
+    [record] = await records_with(http, base_url, "customer", ids.erp_customer_id(customer.golden_id or "", "US01"))
     assert record["id"] == first
     assert record["companyName"] == "Acme Corporation"
     assert record["subsidiary"]["id"] == "1"
@@ -359,7 +360,7 @@ async def test_lookups_by_id_and_external_id(erp: NetSuiteErp) -> None:
     customer = make_customer()
     customer_id = await erp.upsert_customer(customer, LEGAL_ENTITIES["DE01"], "EUR")
 
-    found = await erp.get_by_external_id("customer", customer_external_id(customer.golden_id or "", "DE01"))
+    found = await erp.get_by_external_id("customer", ids.erp_customer_id(customer.golden_id or "", "DE01"))
     assert found is not None
     assert found["id"] == customer_id
     assert await erp.get_by_external_id("customer", "gc_nobody") is None
@@ -461,7 +462,7 @@ async def test_upsert_customer_updates_name_address_and_tax_id_of_the_existing_r
 
     assert await erp.upsert_customer(moved, LEGAL_ENTITIES["US01"], "USD") == first
 
-    [record] = await records_with(http, base_url, "customer", customer_external_id(customer.golden_id or "", "US01"))
+    [record] = await records_with(http, base_url, "customer", ids.erp_customer_id(customer.golden_id or "", "US01"))
     assert record["companyName"] == "Acme Holdings Inc."
     assert record["defaultAddress"] == "9 Elm St\nFloor 3\nDallas TX 75201\nUS"
     assert len(record["addressBook"]["items"]) == 1  # replaced, not added beside the old address

@@ -21,6 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from demo.scenario import NOWHERE, DealSpec, seed_deal
 from tests.fuzz.conftest import (
     TEXT,
@@ -35,7 +36,7 @@ from tests.fuzz.conftest import (
     serving,
 )
 from tests.harness import all_emulators, eventually, running_estate
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaResult, SagaStatus, Stage
 
 # History events a refused decision must never leave.
@@ -85,7 +86,7 @@ async def parked(
         spec = estate.unique(DealSpec("FUZZ-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 1, Decimal("49.00"))]))
         deal_id = await seed_deal(estate.crm, spec, close=True)
         await estate.trigger.start(deal_id)
-        handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+        handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
 
         async def waiting() -> SagaStatus | None:
             status: SagaStatus = await handle.query(CustomerToCash.status)

@@ -18,6 +18,7 @@ import pytest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from codec import new_key
 from demo.scenario import AccountSpec, DealSpec
 from observability.logs import setup_logging
@@ -26,7 +27,7 @@ from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.observability.conftest import crm_webhook_to, serving
 from worker import connect
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 
 RUN = uuid.uuid4().hex[:10]
@@ -102,7 +103,7 @@ async def test_no_pii_or_secret_reaches_the_logs_or_the_encrypted_workflow_histo
     api = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings)
     async with serving(api) as url, crm_webhook_to(estate, url, SECRETS["crm_webhook_secret"]):
         deal_id = await estate.closed_deal(DEAL)
-        handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id))
+        handle = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id))
 
         async def started() -> Any:
             try:

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from observability.tracing import instrument_api, setup_tracing, tracer_provider
 from settings import Settings
 from starter import create_api
@@ -27,7 +28,7 @@ from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.observability.conftest import crm_webhook_to, serving
 from tests.workflows.test_customer_to_cash import USD_DEAL
 from worker import connect
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 
 SAGA_STAGES = {"onboard", "activate", "tax", "invoice", "post", "settle", "apply"}
@@ -62,7 +63,7 @@ async def test_one_trace_follows_a_deal_from_the_crm_webhook_to_cash_application
     instrument_api(api)
     async with serving(api) as url, crm_webhook_to(estate, url, WEBHOOK_SECRET):
         deal_id = await estate.closed_deal(USD_DEAL)  # the CRM posts the signed webhook to the API
-        workflow_id = workflow_id_for("salesforce", deal_id)
+        workflow_id = ids.saga_id("salesforce", deal_id)
         handle = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id)
 
         async def started() -> Any:

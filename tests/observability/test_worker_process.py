@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from demo.scenario import DealSpec, seed_deal
@@ -22,7 +23,7 @@ from tests.harness import all_emulators, eventually
 from tests.observability.conftest import free_port
 from tests.observability.test_metrics import parse, total
 from tests.workflows.test_customer_to_cash import USD_DEAL
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput, Stage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ async def test_a_worker_process_serves_metrics_and_writes_json_logs(
             handle = await temporal_env.client.start_workflow(
                 CustomerToCash.run,
                 SagaInput(deal_id=deal_id),
-                id=workflow_id_for("salesforce", deal_id),
+                id=ids.saga_id("salesforce", deal_id),
                 task_queue=task_queue,
             )
             assert (await handle.result()).outcome is Stage.COMPLETED

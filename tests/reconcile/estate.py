@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from canonical import Address
-from reconcile.snapshot import (
+from canonical.records import (
     BillingCustomer,
     BillingInvoice,
     BillingSnapshot,

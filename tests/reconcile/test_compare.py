@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from canonical.records import BillingCustomer, BillingSubscription, ErpInvoice, SagaRecord, Snapshots
 from reconcile.compare import Mismatch, MismatchKind, RepairAction, compare
-from reconcile.snapshot import BillingCustomer, BillingSubscription, ErpInvoice, SagaRecord, Snapshots
 from tests.reconcile.estate import NOW, estate
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from canonical import Address
+from canonical.records import CrmAccount, CustomerFields
 from reconcile.kpis import compute, percentile
-from reconcile.snapshot import CrmAccount, CustomerFields
 from tests.reconcile.estate import NOW, estate
 
 

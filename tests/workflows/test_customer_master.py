@@ -17,12 +17,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import control
-from activities import contracts as act
-from activities.contracts import AccountChange, Names
-from canonical import AccountSnapshot, Customer
+from canonical import AccountSnapshot, Customer, ids
 from tests.factories import make_deal
 from tests.harness import eventually
-from workflows.customer_master import CustomerMaster, MasterInput, MasterStatus, master_id_for
+from workflows import interface as act
+from workflows.customer_master import CustomerMaster, MasterInput, MasterStatus
+from workflows.interface import AccountChange, Names
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 GOLDEN = "gc_master_test"
@@ -80,7 +80,7 @@ async def systems(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIt
         for queue, fns in fakes.activities().items():
             await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
         yield client, fakes
-        await client.get_workflow_handle(master_id_for(GOLDEN)).terminate("test over")
+        await client.get_workflow_handle(ids.master_id(GOLDEN)).terminate("test over")
 
 
 async def settled(handle: WorkflowHandle[Any, Any], applied: int) -> MasterStatus:
@@ -96,7 +96,7 @@ async def test_a_change_is_signal_with_started_and_reaches_billing_and_every_erp
 ) -> None:
     client, fakes = systems
     await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename("Acme Holdings Inc", 1))
-    handle = client.get_workflow_handle(master_id_for(GOLDEN))
+    handle = client.get_workflow_handle(ids.master_id(GOLDEN))
     status = await settled(handle, 1)
     assert fakes.billing == [("Acme Holdings Inc", f"c2c:customer:{GOLDEN}:update:20261128T090100000000Z")]
     assert sorted(fakes.erp) == [("DE01", "Acme Holdings Inc"), ("US01", "Acme Holdings Inc")]
@@ -109,7 +109,7 @@ async def test_changes_apply_in_order_and_duplicate_or_stale_notices_change_noth
     client, fakes = systems
     first = fakes.rename("Acme One", 1)
     await control.notify_customer_master(client, task_queue, GOLDEN, first)
-    handle = client.get_workflow_handle(master_id_for(GOLDEN))
+    handle = client.get_workflow_handle(ids.master_id(GOLDEN))
     await settled(handle, 1)
     second = fakes.rename("Acme Two", 2)
     await control.notify_customer_master(client, task_queue, GOLDEN, second)
@@ -133,14 +133,14 @@ async def test_the_history_rolls_over_with_continue_as_new_and_keeps_its_state(s
     handle = await client.start_workflow(
         CustomerMaster.run,
         MasterInput(golden_id=GOLDEN, changes_per_run=2),
-        id=master_id_for(GOLDEN),
+        id=ids.master_id(GOLDEN),
         task_queue=task_queue,
     )
     first_run = handle.result_run_id
     for minute in range(1, 6):
         await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename(f"Acme {minute}", minute))
-        await settled(client.get_workflow_handle(master_id_for(GOLDEN)), minute)
-    latest = client.get_workflow_handle(master_id_for(GOLDEN))
+        await settled(client.get_workflow_handle(ids.master_id(GOLDEN)), minute)
+    latest = client.get_workflow_handle(ids.master_id(GOLDEN))
     status = await settled(latest, 5)
     assert (await latest.describe()).run_id != first_run  # continued as new (at least twice)
     assert status.applied_total == 5

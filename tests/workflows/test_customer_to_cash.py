@@ -12,12 +12,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from canonical import Address
+from canonical import Address, ids
 from demo.scenario import ACME, HOOLI, MULLER, NOWHERE, DealSpec
 from store import OutboxRepository, SagaFactRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows import search_attributes
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 USD_DEAL = DealSpec(
@@ -126,7 +126,7 @@ async def test_second_trigger_for_the_same_deal_is_a_no_op(estate: Estate) -> No
 
 async def test_a_deal_whose_saga_ended_is_not_billed_again_after_temporal_forgot_it(estate: Estate) -> None:
     deal_id = await estate.closed_deal(USD_DEAL)
-    workflow_id = workflow_id_for("salesforce", deal_id)
+    workflow_id = ids.saga_id("salesforce", deal_id)
     with session_scope(estate.engine) as session:  # what the saga records when it ends
         SagaFactRepository(session).record(
             workflow_id=workflow_id,
@@ -228,4 +228,4 @@ async def test_vendor_outage_retries_then_succeeds(estate: Estate) -> None:
 
 
 def test_workflow_id_is_the_business_id() -> None:
-    assert workflow_id_for("salesforce", "0065g00000000001AAA") == "c2c:salesforce:0065g00000000001AAA"
+    assert ids.saga_id("salesforce", "0065g00000000001AAA") == "c2c:salesforce:0065g00000000001AAA"

@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from canonical import ids
 from connectors.kit import encode_json
 from demo.scenario import ACME, BERLIN, GLOBEX, HOOLI, INITECH, MULLER, PARIS, UMBRELLA, AccountSpec, DealSpec
 from reconcile.compare import MismatchKind, RepairAction
@@ -30,7 +31,7 @@ from store import SagaFactRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.reconcile.harness import next_whole_second
 from workflows import search_attributes
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation
 from workflows.saga import SagaResult, Stage
 
@@ -165,7 +166,7 @@ def record_completed_fact(estate: Estate, deal_id: str) -> None:
     """The store says the deal's saga completed (Temporal forgot it), yet billing has nothing for it."""
     with session_scope(estate.engine) as session:
         SagaFactRepository(session).record(
-            workflow_id=workflow_id_for("salesforce", deal_id),
+            workflow_id=ids.saga_id("salesforce", deal_id),
             deal_id=deal_id,
             legal_entity="US01",
             currency="USD",
@@ -201,7 +202,7 @@ async def park_unavailable(estate: Estate, deal_id: str) -> WorkflowHandle[Any, 
     handle = await estate.client.start_workflow(
         ParkedUnavailable.run,
         deal_id,
-        id=workflow_id_for("salesforce", deal_id),
+        id=ids.saga_id("salesforce", deal_id),
         task_queue=f"{estate.settings.task_queue}-parked",
         search_attributes=TypedSearchAttributes(
             [
@@ -258,7 +259,7 @@ async def test_each_planted_mismatch_is_found_with_its_kind_and_deal(
     systems = {m.kind: m.system for m in report.mismatches}
     assert systems[MismatchKind.AMOUNT_DIFFERS] == "stripe"  # billing no longer bills what the CRM says
     assert systems[MismatchKind.DUPLICATE] == "stripe"
-    assert {m.deal_id: m.saga_id for m in report.mismatches}[no_saga] == workflow_id_for("salesforce", no_saga)
+    assert {m.deal_id: m.saga_id for m in report.mismatches}[no_saga] == ids.saga_id("salesforce", no_saga)
     repairable = {(m.kind, m.repair) for m in report.mismatches if m.repair}
     assert repairable == {
         (MismatchKind.MISSING_SAGA, RepairAction.START_SAGA),
@@ -285,7 +286,7 @@ async def test_repair_starts_the_missing_saga_and_resumes_the_parked_one_only(
         (parked, RepairAction.RESUME_SAGA, True),
     }
     assert await parked_handle.result() == parked
-    started = estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", no_saga))
+    started = estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", no_saga))
     assert (await started.result()).outcome is Stage.COMPLETED
 
     # Once repaired there is nothing left to repair (the stand-in completed without billing anything, which

@@ -21,11 +21,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import contracts as act
-from activities.contracts import Names
 from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, SubscriptionItem
 from tests.factories import make_deal, make_payment, make_quote, with_billing_id
+from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
+from workflows.interface import Names
 from workflows.saga import Resolution, ResolutionAction, Resume, SagaInput, Stage
 
 

@@ -16,12 +16,13 @@ import pytest
 from temporalio.client import ScheduleActionExecutionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from demo.scenario import GLOBEX, INITECH, DealSpec
 from schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from store import WatermarkRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.reconcile.harness import next_whole_second
-from workflows.customer_to_cash import CustomerToCash, workflow_id_for
+from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 from workflows.sweep import MissedDealSweep, SweepInput, SweepResult, watermark_name
 
@@ -65,7 +66,7 @@ async def test_a_deal_whose_webhook_was_lost_is_started_by_the_sweep_and_a_secon
     estate: Estate,
 ) -> None:
     deal_id = await estate.closed_deal(DealSpec("SWEEP-1", GLOBEX, "US01", "USD", [("PLAT-SEAT", 3, Decimal("49.00"))]))
-    saga_id = workflow_id_for("salesforce", deal_id)
+    saga_id = ids.saga_id("salesforce", deal_id)
 
     first = await sweep(estate)
     assert [(s.deal_id, s.workflow_id, s.outcome) for s in first.started] == [(deal_id, saga_id, "started")]
@@ -109,7 +110,7 @@ async def test_the_sweep_schedule_runs_the_sweep(estate: Estate) -> None:
         run_id = await eventually(ran, timeout=15)
         swept: SweepResult = await estate.client.get_workflow_handle_for(MissedDealSweep.run, run_id).result()
         assert [s.deal_id for s in swept.started] == [deal_id]
-        await estate.client.get_workflow_handle_for(CustomerToCash.run, workflow_id_for("salesforce", deal_id)).result()
+        await estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id)).result()
     finally:
         for schedule_id in (sweep_schedule_id(settings.task_queue), reconciliation_schedule_id(settings.task_queue)):
             await estate.client.get_schedule_handle(schedule_id).delete()

@@ -20,8 +20,8 @@ from canonical import (
     Price,
     TaxRequest,
 )
+from canonical.records import Snapshots
 from reconcile.compare import Mismatch
-from reconcile.snapshot import Snapshots
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
 CRM_QUEUE = "crm"

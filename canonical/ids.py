@@ -1,0 +1,56 @@
+"""Business ids c2c gives to what it creates: formatted and parsed here and nowhere else.
+
+Workflow ids are business ids so a second trigger for the same thing finds the id taken; the ERP customer's
+external id is the upsert key that makes a retried create land on the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SAGA_PREFIX = "c2c"
+
+
+def saga_id(crm: str, deal_id: str) -> str:
+    """The CustomerToCash workflow id of one CRM deal: `c2c:{crm}:{deal}`."""
+    return f"{SAGA_PREFIX}:{crm}:{deal_id}"
+
+
+def parse_saga_id(workflow_id: str) -> tuple[str, str]:
+    """(crm, deal id) of a saga id; ValueError when it is not one."""
+    prefix, _, rest = workflow_id.partition(":")
+    crm, _, deal_id = rest.partition(":")
+    if prefix != SAGA_PREFIX or not crm or not deal_id or crm == "customer":
+        raise ValueError(f"not a saga id: {workflow_id!r} (expected c2c:{{crm}}:{{deal}})")
+    return crm, deal_id
+
+
+def master_id(golden_id: str) -> str:
+    """The CustomerMaster workflow id of one golden customer."""
+    return f"{SAGA_PREFIX}:customer:{golden_id}"
+
+
+def billing_customer_key(golden_id: str) -> str:
+    """Idempotency key of the billing customer: keyed by the golden customer, so concurrent deals share one."""
+    return f"{SAGA_PREFIX}:customer:{golden_id}:billing"
+
+
+def erp_customer_id(golden_id: str, legal_entity: str) -> str:
+    """External id of the ERP customer: one per golden customer and subsidiary."""
+    return f"{golden_id}-{legal_entity}"
+
+
+def parse_erp_customer_id(external_id: str) -> tuple[str, str] | None:
+    """(golden id, legal entity) of an ERP customer's external id, or None when it is not one of ours."""
+    golden_id, _, entity = external_id.rpartition("-")
+    if not golden_id or not entity:
+        return None
+    return golden_id, entity
+
+
+def tax_document_code(crm: str, deal_id: str) -> str:
+    """A deal's tax document code; AvaTax codes are at most 50 characters, so long ids get a stable hash."""
+    code = f"{SAGA_PREFIX}-{crm}-{deal_id}"
+    if len(code) > 50:
+        code = f"{SAGA_PREFIX}-" + hashlib.sha256(code.encode()).hexdigest()[:40]
+    return code
