@@ -35,8 +35,9 @@ from bench.baseline import NoopSaga, noop
 from codec import data_converter
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.processes import temporal_binary
-from demo.scenario import DEALS, seed_deal
+from estate.book import DEALS
+from estate.deals import seed_deal
+from estate.processes import temporal_binary
 from settings import Settings
 from store import create_schema, make_engine
 from worker import build_workers

@@ -1,6 +1,6 @@
 """The chaos run's book of business: N seeded deals across entities, currencies and repeat customers.
 
-Like demo/scenario.py, but generated: accounts in the US, Japan and the EU (each sold by the entity that
+Like estate/book.py, but generated: accounts in the US, Japan and the EU (each sold by the entity that
 invoices its currency), about four deals per account, a few companies entered twice in the CRM under another
 name with the same tax id (one golden customer), a few addresses the tax engine cannot place (those deals park
 with `invalid_address`) and a few US customers who switch to bank debit after their first deal.
@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from demo.scenario import NOWHERE, NOWHERE_EU, AccountSpec, DealSpec
+from estate.book import NOWHERE, NOWHERE_EU, AccountSpec, DealSpec
 
 # (city, state, postal code) per country; every one of them geocodes in the tax sandbox.
 US_PLACES = [

@@ -1,4 +1,4 @@
-"""The chaos run's processes: demo.processes.Estate on free ports, with a worker to kill and a server to restart.
+"""The chaos run's processes: estate.processes.Estate on free ports, with a worker to kill and a server to restart.
 
 Everything listens on ports picked at start (no clash with `make up`, a demo or a test session), Temporal keeps
 its state in a SQLite file under the run's var dir, and each process logs to `{var}/logs/`. A killed worker is
@@ -11,35 +11,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codec import new_key
-from demo.processes import Estate, temporal_binary, wait_for_port
-from sandbox.server import EMULATORS
+from estate.processes import Estate, Ports, temporal_binary, wait_for_port
 from settings import Settings
 from workflows import search_attributes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Ports:
-    temporal: int
-    api: int
-    metrics: int
-    sandbox: dict[str, int]
-
-    @classmethod
-    def pick(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), {name: free_port() for name in EMULATORS})
 
 
 @dataclass

@@ -38,10 +38,11 @@ from canonical import ids
 from chaos.book import Book, build_book
 from chaos.checker import Expectation, Report, check
 from chaos.estate import ChaosEstate
-from chaos.sales import close_deal, create_deal, pay_by_bank_debit
+from chaos.sales import pay_by_bank_debit
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import DealSpec
+from estate.book import DealSpec
+from estate.deals import close_won, seed_deal
 from sandbox.faults import ChaosRates
 from settings import Settings
 from worker import connect
@@ -179,7 +180,7 @@ class ChaosRun:
 
         async def create(spec: DealSpec) -> None:
             async with limit:
-                self.ids[spec.key] = await create_deal(self.crm, spec)
+                self.ids[spec.key] = await seed_deal(self.crm, spec)
 
         await asyncio.gather(*(create(spec) for spec in self.book.deals))
         self.say(f"created {len(self.ids)} open deals in the CRM")
@@ -188,7 +189,7 @@ class ChaosRun:
         """Close the wave's deals in batches, a moment apart, as sales reps would."""
         for start in range(0, len(wave), self.config.batch):
             batch = wave[start : start + self.config.batch]
-            await asyncio.gather(*(close_deal(self.crm, self.ids[spec.key]) for spec in batch))
+            await asyncio.gather(*(close_won(self.crm, self.ids[spec.key]) for spec in batch))
             self.log.closed += len(batch)
             await asyncio.sleep(self.rng.uniform(0.2, 1.0))
         self.say(f"closed {self.log.closed} deals")

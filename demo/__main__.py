@@ -27,12 +27,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
 import control
-from canonical import Address
+from canonical import Address, ids
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
 from demo import report
-from demo.processes import TEMPORAL_UI_PORT, Estate
-from demo.scenario import DEALS, DealSpec, close_won, seed_deal
+from estate.book import DEALS, DealSpec
+from estate.deals import close_won, seed_deal
+from estate.processes import TEMPORAL_UI_PORT, Estate
 from reconcile.outcome import Report
 from reconcile.report import print_report, to_html
 from sandbox.server import DEFAULT_PORTS
@@ -99,8 +100,8 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
         )
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
-            ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
-            deal_ids.update(zip((spec.key for spec in specs), ids, strict=True))
+            opportunity_ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
+            deal_ids.update(zip((spec.key for spec in specs), opportunity_ids, strict=True))
         for spec in specs:
             await close_won(crm, deal_ids[spec.key])
         console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")

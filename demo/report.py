@@ -10,7 +10,7 @@ from rich.table import Table
 
 from canonical import Money
 from control import QueueEntry
-from demo.scenario import DealSpec
+from estate.book import DealSpec
 from settings import Settings
 from workflows.saga import SagaStatus, Stage
 

@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.factory import Connectors, build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import AccountSpec, DealSpec, seed_deal
+from estate.book import AccountSpec, DealSpec
+from estate.deals import seed_deal
 from sandbox.server import EMULATORS
 from settings import Settings
 from starter import Trigger

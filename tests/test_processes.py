@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import GLOBEX, DealSpec, seed_deal
+from estate.book import GLOBEX, DealSpec
+from estate.deals import seed_deal
 from settings import Settings
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows.customer_to_cash import CustomerToCash
@@ -167,7 +168,7 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
 async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
     estate: Estate, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
-    from demo.scenario import NOWHERE
+    from estate.book import NOWHERE
 
     env = process_env(temporal_env, estate.urls, task_queue, tmp_path)
     spec = DealSpec("PROC-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])
@@ -212,7 +213,7 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
 async def test_finance_cancels_a_parked_saga_from_the_cli(
     estate: Estate, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
-    from demo.scenario import NOWHERE
+    from estate.book import NOWHERE
 
     env = process_env(temporal_env, estate.urls, task_queue, tmp_path)
     spec = DealSpec("PROC-CANCEL", NOWHERE, "US01", "USD", [("PLAT-SEAT", 2, Decimal("49.00"))])

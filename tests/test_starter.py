@@ -23,7 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
 from codec import EncryptionCodec, new_key, parse_keys
-from demo.scenario import ACME, GLOBEX, DealSpec, seed_deal
+from estate.book import ACME, GLOBEX, DealSpec
+from estate.deals import seed_deal
 from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows.customer_to_cash import CustomerToCash
@@ -194,7 +195,7 @@ async def test_deal_not_yet_won_is_refused(api: Any) -> None:
 
 async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> None:
     estate, url = api
-    from demo.scenario import NOWHERE
+    from estate.book import NOWHERE
 
     spec = DealSpec("API-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 1, Decimal("49.00"))])
     deal_id = await seed_deal(estate.crm, estate.unique(spec), close=True)

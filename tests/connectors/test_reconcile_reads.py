@@ -20,7 +20,8 @@ from connectors.netsuite.client import NetSuiteErp
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
 from connectors.stripe import client as stripe_client
-from demo.scenario import ACME, ACME_DUP, GLOBEX, DealSpec, seed_deal
+from estate.book import ACME, ACME_DUP, GLOBEX, DealSpec
+from estate.deals import seed_deal
 from sandbox.server import RunningServer, build_app
 from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, open_invoice
 from tests.connectors.test_avatax import ACCOUNT_ID, LICENSE_KEY, tax_request

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from demo.report import verify
-from demo.scenario import DEALS, NOWHERE
+from estate.book import DEALS, NOWHERE
 from workflows.saga import Problem, SagaStatus, Stage
 
 # A deal that parks and that finance leaves in the queue.

@@ -20,7 +20,8 @@ from sqlalchemy.exc import OperationalError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import GLOBEX, DealSpec, seed_deal
+from estate.book import GLOBEX, DealSpec
+from estate.deals import seed_deal
 from tests.fuzz.conftest import (
     JSON_VALUES,
     TEXT,

@@ -22,7 +22,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
-from demo.scenario import NOWHERE, DealSpec, seed_deal
+from estate.book import NOWHERE, DealSpec
+from estate.deals import seed_deal
 from tests.fuzz.conftest import (
     TEXT,
     TRICKY_TEXT,

@@ -26,7 +26,8 @@ from connectors.errors import ConnectorError
 from connectors.netsuite import NetSuiteErp
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
-from demo.scenario import GLOBEX, DealSpec, seed_deal
+from estate.book import GLOBEX, DealSpec
+from estate.deals import seed_deal
 from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, subscribe
 from tests.fuzz.conftest import TRICKY_TEXT, fuzzing
 

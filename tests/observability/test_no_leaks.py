@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
 from codec import new_key
-from demo.scenario import AccountSpec, DealSpec
+from estate.book import AccountSpec, DealSpec
 from observability.logs import setup_logging
 from settings import Settings
 from starter import create_api

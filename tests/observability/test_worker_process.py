@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from canonical import ids
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
-from demo.scenario import DealSpec, seed_deal
+from estate.book import DealSpec
+from estate.deals import seed_deal
 from observability import metrics
 from settings import Settings
 from tests.harness import all_emulators, eventually

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from demo.scenario import GLOBEX, NOWHERE, DealSpec
+from estate.book import GLOBEX, NOWHERE, DealSpec
 from tests.harness import Estate, all_emulators, running_estate
 from tests.workflows.test_customer_to_cash import by_id, parked, start
 from workflows.customer_to_cash import CustomerToCash

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Address, ids
-from demo.scenario import ACME, HOOLI, MULLER, NOWHERE, DealSpec
+from estate.book import ACME, HOOLI, MULLER, NOWHERE, DealSpec
 from store import OutboxRepository, SagaFactRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows import search_attributes

@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from canonical import ids
 from connectors.kit import encode_json
-from demo.scenario import ACME, BERLIN, GLOBEX, HOOLI, INITECH, MULLER, PARIS, UMBRELLA, AccountSpec, DealSpec
+from estate.book import ACME, BERLIN, GLOBEX, HOOLI, INITECH, MULLER, PARIS, UMBRELLA, AccountSpec, DealSpec
 from reconcile.compare import MismatchKind, RepairAction
 from reconcile.outcome import Report
 from store import SagaFactRepository, session_scope

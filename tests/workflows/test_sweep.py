@@ -17,7 +17,7 @@ from temporalio.client import ScheduleActionExecutionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
-from demo.scenario import GLOBEX, INITECH, DealSpec
+from estate.book import GLOBEX, INITECH, DealSpec
 from schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from store import WatermarkRepository, session_scope
 from tests.harness import Estate, all_emulators, eventually, running_estate

@@ -1,4 +1,4 @@
-"""Start and stop the local estate as child processes: Temporal dev server, sandbox, worker, trigger API."""
+"""The local estate as child processes (Temporal dev server, sandbox, worker, trigger API): demo, chaos and bench."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.server import EMULATORS
 from workflows import search_attributes
 
 TEMPORAL_PORT = 7233
@@ -40,6 +41,24 @@ def wait_for_port(port: int, name: str, process: subprocess.Popen[bytes], log: P
         if time.monotonic() > deadline:
             raise SystemExit(f"{name} did not open port {port} within {timeout:.0f}s; see {log}")
         time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    temporal: int
+    api: int
+    metrics: int
+    sandbox: dict[str, int]
+
+    @classmethod
+    def pick(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), {name: free_port() for name in EMULATORS})
 
 
 @dataclass

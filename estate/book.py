@@ -1,4 +1,4 @@
-"""The demo's book of business: deals to create and close in the CRM, shared by the demo and the tests.
+"""The demo's book of business: accounts and deals to create and close in the CRM (demo, bench and tests).
 
 Covers USD and JPY (sold by US01) and EUR (sold by DE01), monthly and annual billing, repeat customers
 (the golden record is reused) and two deals whose address the tax engine rejects: they park, and finance
@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-
-from connectors.salesforce import SalesforceCrm
-
-CLOSED_WON = "Closed Won"
 
 
 @dataclass(frozen=True)
@@ -120,61 +116,3 @@ DEALS: list[DealSpec] = [
         finance=FinanceStep("cancel", "no such company at that address: the deal was entered by mistake"),
     ),
 ]
-
-
-async def seed_deal(crm: SalesforceCrm, spec: DealSpec, *, close: bool = False) -> str:
-    """Upsert the account, an open opportunity and its lines by external key; returns the opportunity id.
-
-    `close=True` then marks it Closed Won (the CRM refuses that before the lines exist)."""
-    a = spec.account
-    account_id = await crm.upsert(
-        "Account",
-        "External_Key__c",
-        a.key,
-        {
-            "Name": a.name,
-            "Tax_Id__c": a.tax_id,
-            "Billing_Email__c": a.email,
-            "BillingStreet": a.street,
-            "BillingCity": a.city,
-            "BillingState": a.state,
-            "BillingPostalCode": a.postal_code,
-            "BillingCountry": a.country,
-        },
-    )
-    opportunity_id = await crm.upsert(
-        "Opportunity",
-        "External_Key__c",
-        spec.key,
-        {
-            "Name": f"{a.name} — {spec.key}",
-            "AccountId": account_id,
-            "StageName": "Prospecting",
-            "CloseDate": spec.close_date,
-            "CurrencyIsoCode": spec.currency,
-            "Legal_Entity__c": spec.legal_entity,
-            "Term_Months__c": spec.term_months,
-            "Billing_Period__c": spec.billing_period,
-            **spec.extra,
-        },
-    )
-    for n, (product, quantity, unit_price) in enumerate(spec.lines, start=1):
-        await crm.upsert(
-            "OpportunityLineItem",
-            "External_Key__c",
-            f"{spec.key}-{n}",
-            {
-                "OpportunityId": opportunity_id,
-                "ProductCode": product,
-                "Quantity": quantity,
-                "UnitPrice": unit_price,
-            },
-        )
-    if close:
-        await close_won(crm, opportunity_id)
-    return opportunity_id
-
-
-async def close_won(crm: SalesforceCrm, opportunity_id: str) -> None:
-    """What a sales rep does: the CRM then tells c2c through its webhook."""
-    await crm.update("Opportunity", opportunity_id, {"StageName": CLOSED_WON})
