@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.reference import LEGAL_ENTITIES
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import AccountChange, Names
 
 MAX_CHANGES_PER_RUN = 200
@@ -169,14 +170,7 @@ class CustomerMaster:
     async def call(
         self, queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy = policies.VENDOR_RETRY
     ) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=self.args.activity_timeout,
-            retry_policy=retry,
-            result_type=result_type,
-        )
+        return await call_activity(queue, name, arg, result_type, timeout=self.args.activity_timeout, retry=retry)
 
     def note(self, change: AccountChange, outcome: str) -> None:
         self.recent = [*self.recent, MasterEntry(at=workflow.now(), event_id=change.event_id, outcome=outcome)][

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from reconcile.outcome import RepairOutcome, Report
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import Names
 
 # Vendor records of a saga are created after the saga starts; read a little before the earliest start so clock
@@ -146,12 +147,7 @@ class Reconciliation:
         )
 
     @staticmethod
-    async def call(queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy | None = None) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=READ_TIMEOUT,
-            retry_policy=retry or policies.VENDOR_RETRY,
-            result_type=result_type,
-        )
+    async def call(
+        queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy = policies.VENDOR_RETRY
+    ) -> Any:
+        return await call_activity(queue, name, arg, result_type, timeout=READ_TIMEOUT, retry=retry)

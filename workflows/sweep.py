@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.records import CrmDeal
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import Names
 
 CALL_TIMEOUT = timedelta(minutes=5)
@@ -53,13 +54,12 @@ class MissedDealSweep:
         now = workflow.now()
         mark: datetime | None = await self.hub(Names.SWEEP_READ_WATERMARK, name, datetime | None)
         since = mark - args.overlap if mark is not None else now - args.initial_lookback
-        deals: list[CrmDeal] = await workflow.execute_activity(
+        deals: list[CrmDeal] = await call_activity(
+            act.CRM_QUEUE,
             Names.SWEEP_CLOSED_WON,
             act.ClosedWonSince(since=since),
-            task_queue=f"{workflow.info().task_queue}-{act.CRM_QUEUE}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=policies.VENDOR_RETRY,
-            result_type=list[CrmDeal],
+            list[CrmDeal],
+            timeout=CALL_TIMEOUT,
         )
         starts: list[act.SagaStart] = []
         if deals:
@@ -81,11 +81,6 @@ class MissedDealSweep:
 
     @staticmethod
     async def hub(name: str, arg: Any, result_type: Any) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{act.HUB_QUEUE}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=policies.HUB_RETRY,
-            result_type=result_type,
+        return await call_activity(
+            act.HUB_QUEUE, name, arg, result_type, timeout=CALL_TIMEOUT, retry=policies.HUB_RETRY
         )
