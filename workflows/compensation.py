@@ -82,7 +82,8 @@ class Compensation(DealSaga):
                 act.PostCreditMemo(
                     invoice=self.require(self.invoice),
                     invoice_erp_id=target,
-                    customer_erp_id=self.customer_refs["netsuite"],
+                    customer_erp_id=self.customer_refs[self.erp],
+                    billing_system=self.billing,
                 ),
                 str,
                 retry=retry,
@@ -124,7 +125,9 @@ class Compensation(DealSaga):
     async def reverse_bad_debt(self) -> None:
         """Take back the bad-debt provision: the invoice was paid after all, or the saga is cancelled."""
         invoice = self.require(self.invoice)
-        entry = documents.bad_debt_entry(invoice, invoice.external_refs["stripe"], workflow.now().date(), reverse=True)
+        entry = documents.bad_debt_entry(
+            invoice, invoice.external_refs[self.billing], workflow.now().date(), reverse=True
+        )
         journal = await self.call(
             act.ERP_QUEUE,
             Names.POST_JOURNAL,

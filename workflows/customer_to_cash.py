@@ -105,9 +105,9 @@ class CustomerToCash(Settlement):
             self.golden_id, self.customer_refs = resolved.golden_id, {**resolved.refs}
             self.golden_name = resolved.legal_name
             self.ids(golden_customer=resolved.golden_id)
-        if "stripe" not in self.customer_refs:
+        if self.billing not in self.customer_refs:
             # Keyed by the golden customer, not this saga: concurrent deals of a new customer share one.
-            self.customer_refs["stripe"] = await self.call(
+            self.customer_refs[self.billing] = await self.call(
                 act.BILLING_QUEUE,
                 Names.CREATE_BILLING_CUSTOMER,
                 act.CreateBillingCustomer(
@@ -138,14 +138,14 @@ class CustomerToCash(Settlement):
                 str,
             ),
         )
-        self.customer_refs.update(stripe=billing_id, netsuite=erp_id)
+        self.customer_refs.update({self.billing: billing_id, self.erp: erp_id})
         self.ids(billing_customer=billing_id, erp_customer=erp_id)
         await self.call(
             act.HUB_QUEUE,
             Names.LINK_REFS,
             # One ERP customer per subsidiary, so the ERP ref is keyed by entity.
             act.LinkRefs(
-                golden_id=self.golden_id, refs={"stripe": billing_id, f"netsuite:{deal.legal_entity}": erp_id}
+                golden_id=self.golden_id, refs={self.billing: billing_id, f"{self.erp}:{deal.legal_entity}": erp_id}
             ),
             retry=policies.HUB_RETRY,
         )
@@ -189,7 +189,7 @@ class CustomerToCash(Settlement):
             act.BILLING_QUEUE,
             Names.CREATE_SUBSCRIPTION,
             act.CreateSubscription(
-                customer_id=self.customer_refs["stripe"],
+                customer_id=self.customer_refs[self.billing],
                 contract=contract,
                 price_ids=price_ids,
                 idempotency_key=self.key("subscription"),
@@ -228,7 +228,7 @@ class CustomerToCash(Settlement):
                 act.BILLING_QUEUE,
                 Names.CREATE_INVOICE,
                 act.CreateInvoice(
-                    customer_id=self.customer_refs["stripe"],
+                    customer_id=self.customer_refs[self.billing],
                     subscription_id=self.require(self.subscription).id,
                     invoice=draft,
                     idempotency_key=self.key("invoice"),
@@ -236,11 +236,13 @@ class CustomerToCash(Settlement):
                 Invoice,
                 calls=2,
             )
-            self.ids(invoice=self.invoice.external_refs["stripe"])
+            self.ids(invoice=self.invoice.external_refs[self.billing])
         finalized = await self.call(
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
-            act.InvoiceAction(invoice_id=self.invoice.external_refs["stripe"], idempotency_key=self.key("finalize")),
+            act.InvoiceAction(
+                invoice_id=self.invoice.external_refs[self.billing], idempotency_key=self.key("finalize")
+            ),
             Invoice,
         )
         self.invoice = finalized
@@ -248,7 +250,7 @@ class CustomerToCash(Settlement):
         self.totals(total=finalized.total.amount)
         await self.emit(
             EventType.INVOICE_ISSUED,
-            {"invoice": finalized.external_refs["stripe"], "number": finalized.number},
+            {"invoice": finalized.external_refs[self.billing], "number": finalized.number},
         )
 
     async def post_to_erp(self) -> None:
@@ -258,7 +260,9 @@ class CustomerToCash(Settlement):
             erp_invoice = await self.call(
                 act.ERP_QUEUE,
                 Names.POST_INVOICE,
-                act.PostInvoice(invoice=invoice, customer_erp_id=self.customer_refs["netsuite"]),
+                act.PostInvoice(
+                    invoice=invoice, customer_erp_id=self.customer_refs[self.erp], billing_system=self.billing
+                ),
                 str,
             )
             self.ids(erp_invoice=erp_invoice)
@@ -277,14 +281,15 @@ class CustomerToCash(Settlement):
                 Names.APPLY_PAYMENT,
                 act.ApplyPayment(
                     payment=payment,
-                    customer_erp_id=self.customer_refs["netsuite"],
+                    customer_erp_id=self.customer_refs[self.erp],
                     invoice_erp_id=self.progress.external_ids["erp_invoice"],
+                    billing_system=self.billing,
                 ),
                 str,
             )
             self.ids(erp_payment=erp_payment)
         if payment.fee is not None and payment.fee.amount > 0:
-            payment_id = payment.external_refs["stripe"]
+            payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, deal.legal_entity, payment_id, workflow.now().date())
             journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
             self.ids(erp_fee_journal=journal)
@@ -360,10 +365,12 @@ class CustomerToCash(Settlement):
     @workflow.signal
     def payment_settled(self, payment: Payment) -> None:
         """A payment outcome the billing webhook reported (it may arrive before collect_payment returns)."""
-        ours = self.invoice.external_refs.get("stripe") if self.invoice else None
+        ours = self.invoice.external_refs.get(self.billing) if self.invoice else None
         if payment.invoice_id != ours:  # only this saga's invoice can settle it
             self.log(self.progress.stage, "billing event ignored", f"payment for {payment.invoice_id}, not {ours}")
             return
-        self.log(self.progress.stage, f"billing event: payment {payment.status}", payment.external_refs.get("stripe"))
+        self.log(
+            self.progress.stage, f"billing event: payment {payment.status}", payment.external_refs.get(self.billing)
+        )
         if payment.status is not PaymentStatus.PENDING:
             self.settled_payment = payment

@@ -37,6 +37,16 @@ class DealSaga(SagaRuntime):
         self.last_event_id: str | None = None
         self.chosen_golden_id: str | None = None  # finance's pick when the customer match was ambiguous
 
+    @property
+    def billing(self) -> str:
+        """The billing system's name: the key of its ids in every `external_refs` and in `customer_refs`."""
+        return self.args.vendors.billing
+
+    @property
+    def erp(self) -> str:
+        """The ERP's name: the key of the customer's ERP id in `customer_refs` (`{erp}:{entity}` in the hub)."""
+        return self.args.vendors.erp
+
     async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
         """Add a business event to the outbox; each is caused by the one before, the first by the CRM close."""
         event = BusinessEvent.for_step(

@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from canonical import DEFAULT_VENDORS
     from canonical.records import (
         BillingSnapshot,
         CrmSnapshot,
@@ -49,7 +50,7 @@ class ReconcileInput(BaseModel):
     window_days: int = Field(default=35, ge=1, le=400, description="deals closed won in the last N days")
     since: datetime | None = Field(default=None, description="start of the window instead of window_days")
     repair: bool = Field(default=False, description="start missing sagas, resume sagas parked as unavailable")
-    crm: str = "salesforce"
+    crm: str = DEFAULT_VENDORS.crm
     stuck_after: timedelta = Field(
         default=timedelta(hours=2), description="a running saga outside a wait stage this long is stuck"
     )

@@ -26,7 +26,7 @@ class Settlement(Compensation):
 
     async def settle(self) -> None:
         invoice = self.require(self.invoice)
-        invoice_id = invoice.external_refs["stripe"]
+        invoice_id = invoice.external_refs[self.billing]
         if not self.sent:
             # The pivot: once the customer has the invoice, a cancel credits it; it is never voided behind their back.
             self.cross_pivot()
@@ -46,7 +46,7 @@ class Settlement(Compensation):
             raise Park(
                 Problem(
                     stage=Stage.SETTLE,
-                    system="stripe",
+                    system=self.billing,
                     code="uncollectible",
                     message=f"invoice {invoice.number or invoice_id} unpaid after dunning "
                     f"({self.describe(payment)}); marked uncollectible and provisioned as bad debt. Retry once the "
@@ -59,11 +59,11 @@ class Settlement(Compensation):
             await self.reverse_bad_debt()  # paid after all: the provision goes
         self.payment = payment
         self.undo.clear()  # money moved: from here the saga only goes forward
-        self.ids(payment=payment.external_refs["stripe"])
+        self.ids(payment=payment.external_refs[self.billing])
         self.totals(paid=payment.amount.amount, fee=payment.fee.amount if payment.fee else 0)
         await self.emit(
             EventType.PAYMENT_SETTLED,
-            {"payment": payment.external_refs["stripe"], "amount": payment.amount.amount},
+            {"payment": payment.external_refs[self.billing], "amount": payment.amount.amount},
         )
 
     async def attempt_payment(self, key: str, until: timedelta) -> Payment:
@@ -73,7 +73,7 @@ class Settlement(Compensation):
             payment = await self.call(
                 act.BILLING_QUEUE,
                 Names.COLLECT_PAYMENT,
-                act.InvoiceAction(invoice_id=invoice.external_refs["stripe"], idempotency_key=key),
+                act.InvoiceAction(invoice_id=invoice.external_refs[self.billing], idempotency_key=key),
                 Payment,
             )
         except ActivityError as err:
@@ -82,7 +82,7 @@ class Settlement(Compensation):
                 raise  # billing unavailable or broken: park as such, this is not the customer's failure
             self.log(Stage.SETTLE, f"payment {problem.code}", problem.message)
             return Payment(
-                invoice_id=invoice.external_refs["stripe"], amount=invoice.total, status=PaymentStatus.FAILED
+                invoice_id=invoice.external_refs[self.billing], amount=invoice.total, status=PaymentStatus.FAILED
             )
         return await self.outcome_of(payment, until)
 
@@ -90,12 +90,12 @@ class Settlement(Compensation):
         """The payment's outcome once the billing webhook reports it, or `payment` as it is after `until`."""
         if payment.status is not PaymentStatus.PENDING:
             return payment
-        intent = payment.external_refs.get("stripe")
+        intent = payment.external_refs.get(self.billing)
         self.log(Stage.SETTLE, "payment pending", f"{intent}: waiting for the billing webhook")
 
         def reported() -> bool:
             news = self.settled_payment
-            return news is not None and (self.succeeded(news) or news.external_refs.get("stripe") == intent)
+            return news is not None and (self.succeeded(news) or news.external_refs.get(self.billing) == intent)
 
         if await self.wait_for(reported, until):
             return self.require(self.settled_payment)
@@ -110,7 +110,7 @@ class Settlement(Compensation):
         for n, day in enumerate(days, start=1):
             if await self.wait_for(self.paid_meanwhile, started + timedelta(days=day) - workflow.now()):
                 return self.require(self.settled_payment)
-            invoice_id = self.require(self.invoice).external_refs["stripe"]
+            invoice_id = self.require(self.invoice).external_refs[self.billing]
             await self.emit(
                 EventType.PAYMENT_REMINDER,
                 {"invoice": invoice_id, "reminder": n, "of": len(days), "last_outcome": self.describe(last)},
@@ -135,7 +135,7 @@ class Settlement(Compensation):
         if self.written_off:
             return
         invoice = self.require(self.invoice)
-        invoice_id = invoice.external_refs["stripe"]
+        invoice_id = invoice.external_refs[self.billing]
         await self.call(
             act.BILLING_QUEUE,
             Names.MARK_UNCOLLECTIBLE,
@@ -162,8 +162,7 @@ class Settlement(Compensation):
     def succeeded(payment: Payment | None) -> bool:
         return payment is not None and payment.status is PaymentStatus.SUCCEEDED
 
-    @staticmethod
-    def describe(payment: Payment | None) -> str:
+    def describe(self, payment: Payment | None) -> str:
         if payment is None:
             return "no payment"
-        return f"{payment.external_refs.get('stripe', '?')} {payment.status.value}"
+        return f"{payment.external_refs.get(self.billing, '?')} {payment.status.value}"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from canonical import DEFAULT_VENDORS
     from canonical.records import CrmDeal
     from workflows import interface as act
     from workflows import policies
@@ -32,7 +33,7 @@ def watermark_name(crm: str) -> str:
 
 
 class SweepInput(BaseModel):
-    crm: str = "salesforce"
+    crm: str = DEFAULT_VENDORS.crm
     overlap: timedelta = Field(default=timedelta(minutes=15), description="read this far behind the watermark")
     initial_lookback: timedelta = Field(default=timedelta(days=1), description="the first sweep's window")
 
