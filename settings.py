@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from canonical import Vendors
+
 SANDBOX_API_TOKEN = "c2c-sandbox-token"
 
 
@@ -60,6 +62,10 @@ class Settings(BaseSettings):
     netsuite_url: str = "http://127.0.0.1:8704"
     netsuite_client_id: str = "c2c-sandbox"
     netsuite_client_secret: SecretStr = SecretStr("sandbox-secret")
+
+    # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
+    # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
+    vendors_by_entity: dict[str, Vendors] = {}
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
@@ -126,6 +132,10 @@ class Settings(BaseSettings):
         if sandbox:
             return f"{', '.join(sandbox)} still the sandbox default; set your own before listening on {host}"
         return None
+
+    def vendors_for(self, legal_entity: str) -> Vendors:
+        """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries)."""
+        return self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)
 
     def tokens(self) -> list[ApiToken]:
         """Every accepted API token; `api_token` counts as one with every scope."""

@@ -34,12 +34,14 @@ class ErpActivities:
     @activity.defn(name=Names.POST_INVOICE)
     async def post_invoice(self, args: PostInvoice) -> str:
         with translated():
-            return await self.erp.post_invoice(args.invoice, args.customer_erp_id)
+            return await self.erp.post_invoice(args.invoice, args.customer_erp_id, billing_system=args.billing_system)
 
     @activity.defn(name=Names.APPLY_PAYMENT)
     async def apply_payment(self, args: ApplyPayment) -> str:
         with translated():
-            return await self.erp.apply_payment(args.payment, args.customer_erp_id, args.invoice_erp_id)
+            return await self.erp.apply_payment(
+                args.payment, args.customer_erp_id, args.invoice_erp_id, billing_system=args.billing_system
+            )
 
     @activity.defn(name=Names.POST_JOURNAL)
     async def post_journal_entry(self, args: PostJournal) -> str:
@@ -49,4 +51,6 @@ class ErpActivities:
     @activity.defn(name=Names.POST_CREDIT_MEMO)
     async def post_credit_memo(self, args: PostCreditMemo) -> str:
         with translated():
-            return await self.erp.post_credit_memo(args.invoice, args.invoice_erp_id, args.customer_erp_id)
+            return await self.erp.post_credit_memo(
+                args.invoice, args.invoice_erp_id, args.customer_erp_id, billing_system=args.billing_system
+            )

@@ -9,8 +9,10 @@ from canonical.money import Money
 from canonical.party import AccountSnapshot, Address, Customer, LegalEntity, normalise_legal_name
 from canonical.payment import Payment, PaymentStatus
 from canonical.tax import TaxLine, TaxQuote, TaxRequest, TaxRequestLine
+from canonical.vendors import DEFAULT_VENDORS, Vendors
 
 __all__ = [
+    "DEFAULT_VENDORS",
     "AccountSnapshot",
     "Address",
     "BillingPeriod",
@@ -37,5 +39,6 @@ __all__ = [
     "TaxQuote",
     "TaxRequest",
     "TaxRequestLine",
+    "Vendors",
     "normalise_legal_name",
 ]

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from canonical import (
+    DEFAULT_VENDORS,
     AccountSnapshot,
     Contract,
     Customer,
@@ -191,12 +192,21 @@ class Erp(Protocol):
         Raises PermanentError(code='customer_not_found') when there is none (onboarding creates it)."""
         ...
 
-    async def post_invoice(self, invoice: Invoice, customer_erp_id: str) -> str:
-        """Upsert the AR invoice by external id = invoice.external_refs['stripe']; returns internal id."""
+    async def post_invoice(
+        self, invoice: Invoice, customer_erp_id: str, *, billing_system: str = DEFAULT_VENDORS.billing
+    ) -> str:
+        """Upsert the AR invoice by external id = invoice.external_refs[billing_system]; returns internal id."""
         ...
 
-    async def apply_payment(self, payment: Payment, customer_erp_id: str, invoice_erp_id: str) -> str:
-        """Upsert a customer payment by external id = payment.external_refs['stripe'], applied to the invoice."""
+    async def apply_payment(
+        self,
+        payment: Payment,
+        customer_erp_id: str,
+        invoice_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
+        """Upsert a customer payment by external id = payment.external_refs[billing_system], applied to the invoice."""
         ...
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
@@ -204,8 +214,15 @@ class Erp(Protocol):
         the next open period when that one is closed (BusinessRuleError 'no_open_period' after 24 months)."""
         ...
 
-    async def post_credit_memo(self, invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> str:
-        """Reverse a posted invoice (external id = 'cm-' + billing invoice id); returns internal id.
+    async def post_credit_memo(
+        self,
+        invoice: Invoice,
+        invoice_erp_id: str,
+        customer_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
+        """Reverse a posted invoice (external id = 'cm-' + its id in `billing_system`); returns internal id.
 
         Dated like the ERP's invoice, or in the next open period when that one is closed; a retry finds a memo
         whose answer was lost. PermanentError 'invoice_not_found' / 'invoice_mismatch' writes nothing."""

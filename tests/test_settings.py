@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from canonical import Vendors
 from settings import Settings
 
 
@@ -74,3 +75,13 @@ def test_the_api_refuses_a_public_address_with_the_sandbox_secrets() -> None:
         stripe_webhook_secret="whsec_own_stripe",
     )
     assert own.unsafe_for("0.0.0.0") is None
+
+
+def test_vendors_default_to_todays_estate_for_every_entity_and_can_be_overridden_per_entity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("C2C_VENDORS_BY_ENTITY", '{"DE01": {"billing": "chargebee", "erp": "xero"}}')
+    settings = Settings(_env_file=None)
+    assert settings.vendors_for("US01") == Vendors(crm="salesforce", billing="stripe", tax="avatax", erp="netsuite")
+    assert settings.vendors_for("DE01") == Vendors(crm="salesforce", billing="chargebee", tax="avatax", erp="xero")
+    assert Settings(_env_file=None, crm="hubspot").vendors_for("US01").crm == "hubspot"

@@ -21,10 +21,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import AccountSnapshot, ids
+    from canonical import DEFAULT_VENDORS, AccountSnapshot, Vendors, ids
     from canonical.reference import LEGAL_ENTITIES
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import AccountChange, Names
 
 MAX_CHANGES_PER_RUN = 200
@@ -41,6 +42,9 @@ class MasterInput(BaseModel):
     applied_total: int = 0
     activity_timeout: timedelta = timedelta(seconds=30)
     changes_per_run: int = Field(default=MAX_CHANGES_PER_RUN, ge=1, description="continue as new after this many")
+    vendors: Vendors = Field(
+        default=DEFAULT_VENDORS, description="whose ids in the hub's refs are billing's and the ERP's"
+    )
 
 
 class MasterEntry(BaseModel):
@@ -85,6 +89,7 @@ class CustomerMaster:
                         applied_total=self.applied_total,
                         activity_timeout=args.activity_timeout,
                         changes_per_run=args.changes_per_run,
+                        vendors=args.vendors,
                     )
                 )
 
@@ -141,7 +146,8 @@ class CustomerMaster:
         )
         stamp = snapshot.modified_at.strftime("%Y%m%dT%H%M%S%fZ")
         systems = []
-        if "stripe" in refs:
+        billing, erp = self.args.vendors.billing, self.args.vendors.erp
+        if billing in refs:
             await self.call(
                 act.BILLING_QUEUE,
                 Names.BILLING_CUSTOMER,
@@ -150,10 +156,10 @@ class CustomerMaster:
                 ),
                 str,
             )
-            systems.append("stripe")
-        for system in sorted(refs):
-            crm_system, _, entity = system.partition(":")
-            if crm_system == "netsuite" and entity in LEGAL_ENTITIES:
+            systems.append(billing)
+        for system in sorted(refs):  # the ERP's refs are `{erp}:{legal entity}`: one ERP customer per subsidiary
+            vendor, _, entity = system.partition(":")
+            if vendor == erp and entity in LEGAL_ENTITIES:
                 await self.call(
                     act.ERP_QUEUE,
                     Names.ERP_UPDATE_CUSTOMER,
@@ -169,14 +175,7 @@ class CustomerMaster:
     async def call(
         self, queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy = policies.VENDOR_RETRY
     ) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=self.args.activity_timeout,
-            retry_policy=retry,
-            result_type=result_type,
-        )
+        return await call_activity(queue, name, arg, result_type, timeout=self.args.activity_timeout, retry=retry)
 
     def note(self, change: AccountChange, outcome: str) -> None:
         self.recent = [*self.recent, MasterEntry(at=workflow.now(), event_id=change.event_id, outcome=outcome)][

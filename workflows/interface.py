@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel, Field
 
 from canonical import (
+    DEFAULT_VENDORS,
     Contract,
     Customer,
     Invoice,
@@ -218,12 +219,18 @@ class UpsertErpCustomer(BaseModel):
 class PostInvoice(BaseModel):
     invoice: Invoice
     customer_erp_id: str
+    billing_system: str = Field(
+        default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
+    )
 
 
 class ApplyPayment(BaseModel):
     payment: Payment
     customer_erp_id: str
     invoice_erp_id: str
+    billing_system: str = Field(
+        default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
+    )
 
 
 class PostJournal(BaseModel):
@@ -234,6 +241,9 @@ class PostCreditMemo(BaseModel):
     invoice: Invoice
     invoice_erp_id: str
     customer_erp_id: str
+    billing_system: str = Field(
+        default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
+    )
 
 
 # ---- reconciliation and the missed-trigger sweep ------------------------------------------------------------

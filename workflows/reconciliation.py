@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from canonical import DEFAULT_VENDORS
     from canonical.records import (
         BillingSnapshot,
         CrmSnapshot,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from reconcile.outcome import RepairOutcome, Report
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import Names
 
 # Vendor records of a saga are created after the saga starts; read a little before the earliest start so clock
@@ -48,7 +50,7 @@ class ReconcileInput(BaseModel):
     window_days: int = Field(default=35, ge=1, le=400, description="deals closed won in the last N days")
     since: datetime | None = Field(default=None, description="start of the window instead of window_days")
     repair: bool = Field(default=False, description="start missing sagas, resume sagas parked as unavailable")
-    crm: str = "salesforce"
+    crm: str = DEFAULT_VENDORS.crm
     stuck_after: timedelta = Field(
         default=timedelta(hours=2), description="a running saga outside a wait stage this long is stuck"
     )
@@ -146,12 +148,7 @@ class Reconciliation:
         )
 
     @staticmethod
-    async def call(queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy | None = None) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=READ_TIMEOUT,
-            retry_policy=retry or policies.VENDOR_RETRY,
-            result_type=result_type,
-        )
+    async def call(
+        queue: str, name: str, arg: Any, result_type: Any, *, retry: RetryPolicy = policies.VENDOR_RETRY
+    ) -> Any:
+        return await call_activity(queue, name, arg, result_type, timeout=READ_TIMEOUT, retry=retry)

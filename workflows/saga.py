@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from canonical import Address
+from canonical import DEFAULT_VENDORS, Address, Vendors
 
 
 class Stage(StrEnum):
@@ -26,8 +26,11 @@ class Stage(StrEnum):
 
 
 class SagaInput(BaseModel):
-    crm: str = "salesforce"
+    crm: str = Field(default=DEFAULT_VENDORS.crm, description="the CRM the deal comes from (= vendors.crm)")
     deal_id: str
+    vendors: Vendors = Field(
+        default=DEFAULT_VENDORS, description="who plays each role for the deal's legal entity (settings.vendors_for)"
+    )
     activity_timeout: timedelta = Field(default=timedelta(seconds=30), description="start-to-close per vendor call")
     payment_terms_days: int = Field(
         default=3, ge=0, le=120, description="invoice due date = issue date + terms; the settlement deadline"
@@ -43,6 +46,18 @@ class SagaInput(BaseModel):
         if any(day <= 0 for day in days) or days != sorted(set(days)):
             raise ValueError("dunning_days must be positive and strictly increasing")
         return days
+
+    @model_validator(mode="after")
+    def _one_crm(self) -> SagaInput:
+        """`crm` alone (every input before `vendors` existed) or `vendors` alone set the other; both must agree."""
+        given = self.model_fields_set
+        if "vendors" not in given:
+            self.vendors = self.vendors.model_copy(update={"crm": self.crm})
+        elif "crm" not in given:
+            self.crm = self.vendors.crm
+        elif self.crm != self.vendors.crm:
+            raise ValueError(f"crm {self.crm!r} is not vendors.crm {self.vendors.crm!r}")
+        return self
 
 
 class Problem(BaseModel):

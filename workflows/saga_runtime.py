@@ -10,10 +10,12 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import policies, search_attributes
+    from workflows.calls import call_activity
     from workflows.saga import Problem, Resolution, ResolutionAction, SagaStatus, Stage, TimelineEntry
 
 T = TypeVar("T")
@@ -127,18 +129,11 @@ class SagaRuntime:
         arg: Any,
         result_type: Any = None,
         *,
-        retry: Any = policies.VENDOR_RETRY,
+        retry: RetryPolicy = policies.VENDOR_RETRY,
         calls: int = 1,
     ) -> Any:
         """Run an activity on `{this queue}-{queue}`; `calls` = vendor calls it makes (scales its timeout)."""
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{queue}",
-            start_to_close_timeout=self.activity_timeout * calls,
-            retry_policy=retry,
-            result_type=result_type,
-        )
+        return await call_activity(queue, name, arg, result_type, timeout=self.activity_timeout * calls, retry=retry)
 
     def key(self, step: str, *, per_round: bool = False) -> str:
         """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""

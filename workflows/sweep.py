@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from canonical import DEFAULT_VENDORS
     from canonical.records import CrmDeal
     from workflows import interface as act
     from workflows import policies
+    from workflows.calls import call_activity
     from workflows.interface import Names
 
 CALL_TIMEOUT = timedelta(minutes=5)
@@ -31,7 +33,7 @@ def watermark_name(crm: str) -> str:
 
 
 class SweepInput(BaseModel):
-    crm: str = "salesforce"
+    crm: str = DEFAULT_VENDORS.crm
     overlap: timedelta = Field(default=timedelta(minutes=15), description="read this far behind the watermark")
     initial_lookback: timedelta = Field(default=timedelta(days=1), description="the first sweep's window")
 
@@ -53,13 +55,12 @@ class MissedDealSweep:
         now = workflow.now()
         mark: datetime | None = await self.hub(Names.SWEEP_READ_WATERMARK, name, datetime | None)
         since = mark - args.overlap if mark is not None else now - args.initial_lookback
-        deals: list[CrmDeal] = await workflow.execute_activity(
+        deals: list[CrmDeal] = await call_activity(
+            act.CRM_QUEUE,
             Names.SWEEP_CLOSED_WON,
             act.ClosedWonSince(since=since),
-            task_queue=f"{workflow.info().task_queue}-{act.CRM_QUEUE}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=policies.VENDOR_RETRY,
-            result_type=list[CrmDeal],
+            list[CrmDeal],
+            timeout=CALL_TIMEOUT,
         )
         starts: list[act.SagaStart] = []
         if deals:
@@ -81,11 +82,6 @@ class MissedDealSweep:
 
     @staticmethod
     async def hub(name: str, arg: Any, result_type: Any) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            task_queue=f"{workflow.info().task_queue}-{act.HUB_QUEUE}",
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=policies.HUB_RETRY,
-            result_type=result_type,
+        return await call_activity(
+            act.HUB_QUEUE, name, arg, result_type, timeout=CALL_TIMEOUT, retry=policies.HUB_RETRY
         )

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from canonical import Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
+from canonical import DEFAULT_VENDORS, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
 from canonical.records import ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
@@ -111,14 +111,24 @@ class NetSuiteErp:
             raise PermanentError(SYSTEM, "customer_not_found", f"no ERP customer {external_id}", status=404)
         return internal_id_from_location(response)
 
-    async def post_invoice(self, invoice: Invoice, customer_erp_id: str) -> str:
-        external_id = mapping.billing_id(invoice.external_refs, "invoice")
-        return await self._upsert("invoice", external_id, mapping.invoice_body(invoice, customer_erp_id))
+    async def post_invoice(
+        self, invoice: Invoice, customer_erp_id: str, *, billing_system: str = DEFAULT_VENDORS.billing
+    ) -> str:
+        external_id = mapping.billing_id(invoice.external_refs, "invoice", billing_system)
+        body = mapping.invoice_body(invoice, customer_erp_id, billing_system)
+        return await self._upsert("invoice", external_id, body)
 
-    async def apply_payment(self, payment: Payment, customer_erp_id: str, invoice_erp_id: str) -> str:
+    async def apply_payment(
+        self,
+        payment: Payment,
+        customer_erp_id: str,
+        invoice_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
         """Book the gross payment against the invoice; a fee is the caller's `post_journal_entry`."""
-        external_id = mapping.billing_id(payment.external_refs, "payment")
-        body = mapping.payment_body(payment, customer_erp_id, invoice_erp_id)
+        external_id = mapping.billing_id(payment.external_refs, "payment", billing_system)
+        body = mapping.payment_body(payment, customer_erp_id, invoice_erp_id, billing_system)
         return await self._upsert("customerPayment", external_id, body)
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
@@ -129,18 +139,25 @@ class NetSuiteErp:
 
         return await self._upsert_in_open_period("journalEntry", entry.external_id, entry.date, body)
 
-    async def post_credit_memo(self, invoice: Invoice, invoice_erp_id: str, customer_erp_id: str) -> str:
+    async def post_credit_memo(
+        self,
+        invoice: Invoice,
+        invoice_erp_id: str,
+        customer_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
         """Reverse posted invoice `invoice_erp_id` in full: one memo (external id 'cm-' + billing invoice id)
         dated like the invoice, or on the first day of the first open period after it.
 
         An invoice the ERP does not hold raises PermanentError(code='invoice_not_found') and writes nothing:
         there is nothing to reverse (the saga skips undoing a step that never produced a record)."""
-        billing_invoice_id = mapping.billing_id(invoice.external_refs, "invoice")
+        billing_invoice_id = mapping.billing_id(invoice.external_refs, "invoice", billing_system)
         posted = await self._posted_invoice(invoice_erp_id, billing_invoice_id)
         tran_date = _date_or(posted.get("tranDate"), invoice.issue_date)
 
         def body(memo_date: date) -> Any:
-            return mapping.credit_memo_body(invoice, invoice_erp_id, customer_erp_id, memo_date)
+            return mapping.credit_memo_body(invoice, invoice_erp_id, customer_erp_id, memo_date, billing_system)
 
         return await self._upsert_in_open_period("creditMemo", "cm-" + billing_invoice_id, tran_date, body)
 

@@ -10,7 +10,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from canonical import Address, Customer, Invoice, JournalEntry, LegalEntity, Money, Payment, PaymentStatus, ids
+from canonical import (
+    DEFAULT_VENDORS,
+    Address,
+    Customer,
+    Invoice,
+    JournalEntry,
+    LegalEntity,
+    Money,
+    Payment,
+    PaymentStatus,
+    ids,
+)
 from canonical.records import CustomerFields, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import PermanentError
 from connectors.netsuite.errors import SYSTEM
@@ -28,9 +39,6 @@ from connectors.netsuite.wire import (
     Ref,
     TaxRegistrationLine,
 )
-
-BILLING_SYSTEM = "stripe"
-"""The system whose ids become NetSuite external ids of invoices and payments."""
 
 SUBSIDIARY_IDS: dict[str, str] = {"US01": "1", "DE01": "2"}
 CURRENCY_IDS: dict[str, str] = {"USD": "1", "EUR": "4", "JPY": "6"}
@@ -72,12 +80,12 @@ def currency_ref(currency: str) -> Ref:
     return _lookup(CURRENCY_IDS, currency, "currency")
 
 
-def billing_id(refs: dict[str, str], what: str) -> str:
+def billing_id(refs: dict[str, str], what: str, billing_system: str) -> str:
     """The billing system's id of an invoice or payment: the external id it gets in NetSuite."""
     try:
-        return refs[BILLING_SYSTEM]
+        return refs[billing_system]
     except KeyError:
-        raise PermanentError(SYSTEM, f"missing_{what}_id", f"{what} has no {BILLING_SYSTEM} id") from None
+        raise PermanentError(SYSTEM, f"missing_{what}_id", f"{what} has no {billing_system} id") from None
 
 
 def customer_body(customer: Customer, entity: LegalEntity, currency: str) -> CustomerBody:
@@ -132,8 +140,8 @@ def _tax_line(tax: Money, document_code: str | None) -> ItemLine:
     return {"item": {"id": TAX_ITEM_ID}, "quantity": 1, "rate": amount, "amount": amount, "description": description}
 
 
-def invoice_body(invoice: Invoice, customer_erp_id: str) -> InvoiceBody:
-    invoice_id = billing_id(invoice.external_refs, "invoice")
+def invoice_body(invoice: Invoice, customer_erp_id: str, billing_system: str = DEFAULT_VENDORS.billing) -> InvoiceBody:
+    invoice_id = billing_id(invoice.external_refs, "invoice", billing_system)
     body: InvoiceBody = {
         "entity": {"id": customer_erp_id},
         "subsidiary": subsidiary_ref(invoice.legal_entity),
@@ -148,9 +156,15 @@ def invoice_body(invoice: Invoice, customer_erp_id: str) -> InvoiceBody:
     return body
 
 
-def credit_memo_body(invoice: Invoice, invoice_erp_id: str, customer_erp_id: str, tran_date: date) -> CreditMemoBody:
+def credit_memo_body(
+    invoice: Invoice,
+    invoice_erp_id: str,
+    customer_erp_id: str,
+    tran_date: date,
+    billing_system: str = DEFAULT_VENDORS.billing,
+) -> CreditMemoBody:
     """A full reversal dated `tran_date`: the invoice's lines (tax included), created from and applied to it."""
-    invoice_id = billing_id(invoice.external_refs, "invoice")
+    invoice_id = billing_id(invoice.external_refs, "invoice", billing_system)
     return {
         "entity": {"id": customer_erp_id},
         "subsidiary": subsidiary_ref(invoice.legal_entity),
@@ -162,17 +176,20 @@ def credit_memo_body(invoice: Invoice, invoice_erp_id: str, customer_erp_id: str
     }
 
 
-def payment_body(payment: Payment, customer_erp_id: str, invoice_erp_id: str) -> CustomerPaymentBody:
+def payment_body(
+    payment: Payment, customer_erp_id: str, invoice_erp_id: str, billing_system: str = DEFAULT_VENDORS.billing
+) -> CustomerPaymentBody:
     """The gross amount, applied in full to the invoice; the fee is a separate journal entry."""
     if payment.status is not PaymentStatus.SUCCEEDED:
         raise PermanentError(SYSTEM, "payment_not_settled", f"payment is {payment.status.value}, not succeeded")
     amount = payment.amount.to_decimal()
     apply: ApplyLine = {"doc": {"id": invoice_erp_id}, "apply": True, "amount": amount}
+    payment_id = billing_id(payment.external_refs, "payment", billing_system)
     return {
         "customer": {"id": customer_erp_id},
         "currency": currency_ref(payment.amount.currency),
         "payment": amount,
-        "memo": f"Payment {billing_id(payment.external_refs, 'payment')} for invoice {payment.invoice_id}",
+        "memo": f"Payment {payment_id} for invoice {payment.invoice_id}",
         "apply": {"items": [apply]},
     }
 

@@ -638,3 +638,25 @@ async def test_lost_response_on_credit_memo_then_retry_keeps_one_memo(
     [memo] = (await sandbox_state(http, base_url))["creditMemo"]
     assert (memo["id"], memo["tranDate"]) == (retried, "2025-03-14")
     assert Money.from_decimal(memo["total"], "USD") == invoice.total
+
+
+async def test_a_second_billing_system_is_the_callers_choice_of_external_ids(erp: NetSuiteErp) -> None:
+    customer_id = await customer_in(erp)
+    stripe_invoice = make_invoice()
+    billing_invoice_id = "cb_" + stripe_invoice.external_refs["stripe"]
+    invoice = stripe_invoice.model_copy(update={"external_refs": {"chargebee": billing_invoice_id}})
+    payment = make_payment(stripe_invoice).model_copy(
+        update={"invoice_id": billing_invoice_id, "external_refs": {"chargebee": "cbpay_1"}}
+    )
+
+    with pytest.raises(PermanentError) as missing:
+        await erp.post_invoice(invoice, customer_id)  # the default billing system has no id on it
+    assert missing.value.code == "missing_invoice_id"
+
+    invoice_id = await erp.post_invoice(invoice, customer_id, billing_system="chargebee")
+    payment_id = await erp.apply_payment(payment, customer_id, invoice_id, billing_system="chargebee")
+    memo_id = await erp.post_credit_memo(invoice, invoice_id, customer_id, billing_system="chargebee")
+
+    assert (await erp.get_record("invoice", invoice_id))["externalId"] == billing_invoice_id
+    assert (await erp.get_record("customerPayment", payment_id))["externalId"] == "cbpay_1"
+    assert (await erp.get_record("creditMemo", memo_id))["externalId"] == f"cm-{billing_invoice_id}"

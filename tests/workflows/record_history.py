@@ -1,5 +1,8 @@
 """`make history`: record the histories the replay test checks the workflow code against.
 
+One estate runs three sagas (completed, parked then corrected, compensated), then a reconciliation and a
+missed-deal sweep over them; the completed saga's onboarding also drives its customer's CustomerMaster.
+
 Run it after a deliberate, versioned change to the saga's commands; a replay failure without one means
 the change would break running sagas (non-determinism).
 """
@@ -12,19 +15,31 @@ import shutil
 import sys
 import tempfile
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from canonical import ids
 from sandbox.server import EMULATORS, build_app, serve_in_thread
 from tests.harness import eventually, running_estate
 from tests.workflows.test_customer_to_cash import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
 from workflows import search_attributes
+from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
+from workflows.reconciliation import ReconcileInput, Reconciliation
 from workflows.saga import Resolution, ResolutionAction, Stage
+from workflows.sweep import MissedDealSweep, SweepInput
 
 HISTORIES = Path(__file__).parent / "histories"
+
+
+def window_start() -> datetime:
+    """A moment just before the first deal closes: the reconciliation's window starts here."""
+    return datetime.now(UTC) - timedelta(minutes=1)
 
 
 async def record() -> None:
@@ -40,10 +55,17 @@ async def record() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             urls = {name: server.url for name, server in servers.items()}
             async with running_estate(env, urls, "record-history", Path(tmp)) as estate:
+                since = window_start()
                 deal_id = await estate.closed_deal(USD_DEAL)
                 started = await estate.trigger.start(deal_id)
                 completed = estate.client.get_workflow_handle_for(CustomerToCash.run, started.workflow_id)
-                await completed.result()
+                golden_id = (await completed.result()).external_ids["golden_customer"]
+                master = estate.client.get_workflow_handle_for(CustomerMaster.run, ids.master_id(golden_id))
+
+                async def master_applied() -> bool:
+                    return (await master.query(CustomerMaster.status)).applied_total >= 1
+
+                await eventually(master_applied)
 
                 deal_id = await estate.closed_deal(PARKED_DEAL)
                 started = await estate.trigger.start(deal_id)
@@ -74,10 +96,33 @@ async def record() -> None:
                 cancel = Resolution(action=ResolutionAction.CANCEL, note="recorded cancel", actor="recorder")
                 await cancelled.execute_update(CustomerToCash.resolve, cancel)
                 await cancelled.result()
-                recorded = (("completed", completed), ("parked_then_corrected", parked), ("compensated", cancelled))
+
+                reconciliation = await estate.client.start_workflow(
+                    Reconciliation.run,
+                    ReconcileInput(since=since, repair=True),
+                    id="record-history-reconciliation",
+                    task_queue=estate.settings.task_queue,
+                )
+                await reconciliation.result()
+                sweep = await estate.client.start_workflow(
+                    MissedDealSweep.run,
+                    SweepInput(),
+                    id="record-history-sweep",
+                    task_queue=estate.settings.task_queue,
+                )
+                await sweep.result()
+
+                recorded: tuple[tuple[str, WorkflowHandle[Any, Any]], ...] = (
+                    ("customer_to_cash_completed", completed),
+                    ("customer_to_cash_parked_then_corrected", parked),
+                    ("customer_to_cash_compensated", cancelled),
+                    ("customer_master_onboarding_sync", master),
+                    ("reconciliation_with_repair", reconciliation),
+                    ("missed_deal_sweep_finds_existing_sagas", sweep),
+                )
                 for name, handle in recorded:
                     history = await handle.fetch_history()
-                    (HISTORIES / f"customer_to_cash_{name}.json").write_text(history.to_json())
+                    (HISTORIES / f"{name}.json").write_text(history.to_json())
     finally:
         await env.shutdown()
         for server in servers.values():

@@ -1,0 +1,137 @@
+"""The business documents a saga sends out, built from what it knows: pure functions, no clock, no I/O.
+
+The workflow passes in the dates (from `workflow.now()`) and the vendor ids; the same inputs always give
+the same document, which is what makes a replayed saga send byte-identical activity inputs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from canonical import (
+    Contract,
+    Deal,
+    Invoice,
+    InvoiceLine,
+    JournalEntry,
+    JournalLine,
+    Payment,
+    TaxQuote,
+    TaxRequest,
+    TaxRequestLine,
+)
+from canonical.reference import CATALOG, GL_ACCOUNTS, LEGAL_ENTITIES
+from workflows.interface import PriceRequest
+
+
+def price_requests(deal: Deal) -> list[PriceRequest]:
+    """One billing price per deal line: the catalog product at the deal's negotiated unit price."""
+    return [
+        PriceRequest(
+            price=CATALOG.price(line.product_code, deal.billing_period, deal.currency).model_copy(
+                update={"unit_amount": line.unit_price}
+            ),
+            product_name=CATALOG.product(line.product_code).name,
+        )
+        for line in deal.lines
+    ]
+
+
+def contract(deal: Deal, golden_id: str) -> Contract:
+    """The subscription's terms: the deal's lines, term and period, starting on its close date."""
+    return Contract(
+        deal_id=deal.deal_id,
+        golden_customer_id=golden_id,
+        legal_entity=deal.legal_entity,
+        currency=deal.currency,
+        start_date=deal.close_date,
+        term_months=deal.term_months,
+        billing_period=deal.billing_period,
+        lines=deal.lines,
+    )
+
+
+def tax_request(deal: Deal, golden_id: str, document_code: str, on: date) -> TaxRequest:
+    """The tax quote for the deal's first period, shipped from the legal entity to the customer's address."""
+    entity = LEGAL_ENTITIES[deal.legal_entity]
+    return TaxRequest(
+        document_code=document_code,
+        company_code=entity.code,
+        customer_code=golden_id,
+        customer_tax_id=deal.customer.tax_id,
+        date=on,
+        currency=deal.currency,
+        ship_from=entity.address,
+        ship_to=deal.customer.address,
+        lines=[
+            TaxRequestLine(
+                number=n,
+                product_code=line.product_code,
+                tax_code=CATALOG.product(line.product_code).tax_code,
+                quantity=line.quantity,
+                amount=line.amount,
+            )
+            for n, line in enumerate(deal.lines, start=1)
+        ],
+    )
+
+
+def invoice_draft(
+    deal: Deal, quote: TaxQuote, golden_id: str, workflow_id: str, issued: date, terms_days: int
+) -> Invoice:
+    """The first invoice: the deal's lines plus the quoted tax, due `terms_days` after `issued`."""
+    return Invoice(
+        golden_customer_id=golden_id,
+        legal_entity=deal.legal_entity,
+        currency=deal.currency,
+        issue_date=issued,
+        due_date=issued + timedelta(days=terms_days),
+        lines=[
+            InvoiceLine(
+                product_code=line.product_code,
+                description=f"{CATALOG.product(line.product_code).name} ({deal.billing_period.value}ly)",
+                quantity=line.quantity,
+                unit_amount=line.unit_price,
+                amount=line.amount,
+            )
+            for line in deal.lines
+        ],
+        tax=quote.total_tax,
+        tax_document_code=quote.document_code,
+        external_refs={"c2c": workflow_id},  # lets billing webhooks find the saga
+    )
+
+
+def fee_entry(payment: Payment, legal_entity: str, payment_id: str, on: date) -> JournalEntry:
+    """Book the processor's fee on a payment (`payment_id` = the billing system's id) as a merchant fee."""
+    fee = payment.fee
+    if fee is None:
+        raise ValueError("the payment carries no fee")
+    return JournalEntry(
+        external_id=f"fee-{payment_id}",
+        legal_entity=legal_entity,
+        date=on,
+        memo=f"Payment processing fee {payment_id}",
+        lines=[
+            JournalLine(account=GL_ACCOUNTS["merchant_fees"], debit=fee, memo="processor fee"),
+            JournalLine(account=GL_ACCOUNTS["undeposited_funds"], credit=fee, memo="withheld by processor"),
+        ],
+    )
+
+
+def bad_debt_entry(invoice: Invoice, invoice_id: str, on: date, *, reverse: bool) -> JournalEntry:
+    """Provision an unpaid invoice as bad debt (allowance method), or reverse that provision once it is paid.
+
+    `invoice_id` is the billing system's id: it makes the entry's external id, so each is posted once."""
+    expense, allowance = GL_ACCOUNTS["bad_debt_expense"], GL_ACCOUNTS["allowance_doubtful_accounts"]
+    debit, credit = (allowance, expense) if reverse else (expense, allowance)
+    return JournalEntry(
+        external_id=f"baddebt-{'rev-' if reverse else ''}{invoice_id}",
+        legal_entity=invoice.legal_entity,
+        date=on,
+        memo=f"{'Reverse b' if reverse else 'B'}ad debt provision for invoice {invoice.number or invoice_id}",
+        lines=[
+            JournalLine(account=debit, debit=invoice.total, memo="bad debt provision"),
+            JournalLine(account=credit, credit=invoice.total, memo="bad debt provision"),
+        ],
+    )
