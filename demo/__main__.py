@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
 import control
-from canonical import Address
+from canonical import Address, ids
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
 from demo import report
@@ -99,8 +99,8 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
         )
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
-            ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
-            deal_ids.update(zip((spec.key for spec in specs), ids, strict=True))
+            created = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
+            deal_ids.update(zip((spec.key for spec in specs), created, strict=True))
         for spec in specs:
             await close_won(crm, deal_ids[spec.key])
         console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
