@@ -37,9 +37,9 @@ from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from demo.processes import temporal_binary
 from demo.scenario import DEALS, seed_deal
+from runtime.workers import build_workers
 from settings import Settings
 from store import create_schema, make_engine
-from worker import build_workers
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput

@@ -42,9 +42,9 @@ from chaos.sales import close_deal, create_deal, pay_by_bank_debit
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from demo.scenario import DealSpec
+from operations.client import connect
 from sandbox.faults import ChaosRates
 from settings import Settings
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus, Stage
 

@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.factory import Connectors, build_connectors
 from connectors.salesforce import SalesforceCrm
 from demo.scenario import AccountSpec, DealSpec, seed_deal
+from operations.starts import Trigger
+from runtime.workers import build_workers
 from sandbox.server import EMULATORS
 from settings import Settings
-from starter import Trigger
 from store import create_schema, make_engine
-from worker import build_workers
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus
 
