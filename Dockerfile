@@ -24,7 +24,11 @@ COPY sandbox sandbox
 COPY demo demo
 COPY bench bench
 COPY chaos chaos
-COPY worker.py starter.py settings.py control.py access.py schedules.py ./
+COPY operations operations
+COPY api api
+COPY cli cli
+COPY runtime runtime
+COPY worker.py starter.py settings.py ./
 COPY deploy/healthcheck.py deploy/healthcheck.py
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --home-dir /app c2c

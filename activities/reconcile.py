@@ -1,10 +1,10 @@
 """Reconciliation and missed-trigger sweep activities: read each system on its own task queue (so reads share
 the vendor's rate limit with the sagas), then compare and repair on the hub queue.
 
-Reads are idempotent and safe to retry. Repairs take the same paths as the trigger API (`starter.Trigger.start`:
-validate the deal, start `c2c:{crm}:{deal}` with the id policy that makes a second start a no-op) and finance (the
-saga's `resume` signal); `starter` is imported inside the activity because it imports the worker, which imports
-these activities.
+Reads are idempotent and safe to retry. Starting a missed deal's saga takes the trigger's own path
+(`operations.starts.Trigger.start`: validate the deal, start `c2c:{crm}:{deal}` with the id policy that makes a
+second start a no-op); the sweep's starts run on the CRM queue because that path reads the deal from the CRM.
+Resuming a saga is finance's `resume` signal.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import translated
@@ -33,6 +33,8 @@ from canonical.records import (
 )
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
+from operations.errors import CrmFailed, CrmUnavailable, DealNotFound, DealRefused
+from operations.starts import Trigger
 from reconcile import kpis
 from reconcile.compare import RepairAction, compare
 from reconcile.outcome import RepairOutcome, Report, build_report
@@ -83,10 +85,23 @@ class ReconcileCrmActivities:
                 accounts.update({a.account_id: a for a in await self.crm.accounts([], golden_ids)})
         return CrmSnapshot(deals=deals, accounts=sorted(accounts.values(), key=lambda account: account.account_id))
 
+
+class SweepCrmActivities:
+    """Task queue `{queue}-crm`: the sweep's calls that reach the CRM, under its rate limit."""
+
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
+
     @activity.defn(name=Names.SWEEP_CLOSED_WON)
     async def closed_won_since(self, args: ClosedWonSince) -> list[CrmDeal]:
         with translated():
-            return await self.crm.closed_won_deals(args.since)
+            return await self.trigger.crm.closed_won_deals(args.since)
+
+    @activity.defn(name=Names.SWEEP_START_SAGAS)
+    async def start_sagas(self, args: StartSagas) -> list[SagaStart]:
+        """Start the saga of each deal that has none; one that exists (running, finished, or recorded in the store)
+        is left alone without asking the CRM again."""
+        return [await start_missed(self.trigger, args.crm, deal_id) for deal_id in args.deal_ids]
 
 
 class ReconcileBillingActivities:
@@ -136,22 +151,10 @@ class ReconcileErpActivities:
 class ReconcileHubActivities:
     """Task queue `{queue}-hub`: Temporal and the store, compare, and the repairs that start or resume sagas."""
 
-    def __init__(
-        self,
-        client: Client,
-        task_queue: str,
-        engine: Engine,
-        crm: CrmSystem,
-        *,
-        payment_terms_days: int = 3,
-        dunning_days: list[int] | None = None,
-    ) -> None:
-        self.client = client
-        self.task_queue = task_queue
-        self.engine = engine
-        self.crm = crm
-        self.payment_terms_days = payment_terms_days
-        self.dunning_days = dunning_days or [1, 3, 7]
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
+        self.client = trigger.client
+        self.engine = trigger.engine
         self._watermarks_ready = False
 
     # -- sagas ------------------------------------------------------------------------------------------
@@ -172,35 +175,12 @@ class ReconcileHubActivities:
 
         async def describe(workflow_id: str) -> SagaRecord | None:
             async with gate:
-                return await self._saga(workflow_id, wanted[workflow_id])
+                return await find_saga(self.trigger, workflow_id, wanted[workflow_id])
 
         for record in await asyncio.gather(*(describe(workflow_id) for workflow_id in missing)):
             if record is not None:
                 found[record.workflow_id] = record
         return SagaSnapshot(sagas=sorted(found.values(), key=lambda saga: saga.deal_id))
-
-    async def _saga(self, workflow_id: str, deal_id: str) -> SagaRecord | None:
-        try:
-            return saga_record(await self.client.get_workflow_handle(workflow_id).describe(), deal_id)
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-        return await asyncio.to_thread(self._saga_fact, workflow_id, deal_id)
-
-    def _saga_fact(self, workflow_id: str, deal_id: str) -> SagaRecord | None:
-        """The outcome the saga recorded when it ended (outlives Temporal's retention)."""
-        with session_scope(self.engine) as session:
-            fact = SagaFactRepository(session).get(workflow_id)
-            if fact is None:
-                return None
-            return SagaRecord(
-                workflow_id=workflow_id,
-                deal_id=deal_id,
-                status="COMPLETED",
-                stage=fact.status,
-                closed_at=fact.completed_at,
-                source="store",
-            )
 
     # -- compare and repair -----------------------------------------------------------------------------
 
@@ -226,7 +206,7 @@ class ReconcileHubActivities:
         )
         if mismatch.repair is RepairAction.START_SAGA:
             crm, _ = ids.parse_saga_id(mismatch.saga_id)
-            start = await self._start(crm, mismatch.deal_id)
+            start = await start_missed(self.trigger, crm, mismatch.deal_id)
             return outcome.model_copy(update={"ok": start.outcome != "refused", "detail": start.detail})
         note = f"reconciliation: {mismatch.kind} ({mismatch.found})"
         await self.client.get_workflow_handle(mismatch.saga_id).signal(
@@ -235,12 +215,6 @@ class ReconcileHubActivities:
         return outcome.model_copy(update={"ok": True, "detail": "resume signal sent"})
 
     # -- missed-trigger sweep ---------------------------------------------------------------------------
-
-    @activity.defn(name=Names.SWEEP_START_SAGAS)
-    async def start_sagas(self, args: StartSagas) -> list[SagaStart]:
-        """Start the saga of each deal that has none; one that exists (running, finished, or recorded in the store)
-        is left alone without asking the CRM again."""
-        return [await self._start(args.crm, deal_id) for deal_id in args.deal_ids]
 
     @activity.defn(name=Names.SWEEP_READ_WATERMARK)
     async def read_watermark(self, name: str) -> datetime | None:
@@ -253,31 +227,6 @@ class ReconcileHubActivities:
         await self._ensure_watermarks()
         return await self._in_store(lambda session: WatermarkRepository(session).advance(args.name, args.value))
 
-    async def _start(self, crm: str, deal_id: str) -> SagaStart:
-        from starter import ApiError, Trigger  # the trigger's own path; see the module docstring for why here
-
-        workflow_id = ids.saga_id(crm, deal_id)
-        if await self._saga(workflow_id, deal_id) is not None:
-            return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="exists", detail="saga exists")
-        trigger = Trigger(
-            client=self.client,
-            crm=self.crm,
-            task_queue=self.task_queue,
-            engine=self.engine,
-            payment_terms_days=self.payment_terms_days,
-            dunning_days=self.dunning_days,
-        )
-        try:
-            started = await trigger.start(deal_id)
-        except ApiError as error:
-            detail = error.detail if isinstance(error.detail, dict) else {"error": str(error.detail)}
-            reason = f"refused ({error.status_code} {detail.get('error')}): {detail.get('message', '')}".strip()
-            if error.status_code >= 500:
-                raise RuntimeError(reason) from error  # the CRM is down: retry the activity
-            return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="refused", detail=reason)
-        outcome = "started" if started.started else "exists"
-        return SagaStart(deal_id=deal_id, workflow_id=started.workflow_id, outcome=outcome, detail=started.detail)
-
     async def _ensure_watermarks(self) -> None:
         if not self._watermarks_ready:
             await asyncio.to_thread(ensure_watermark_table, self.engine)
@@ -289,6 +238,49 @@ class ReconcileHubActivities:
                 return work(session)
 
         return await asyncio.to_thread(run)
+
+
+async def start_missed(trigger: Trigger, crm: str, deal_id: str) -> SagaStart:
+    """Start a deal's saga unless one exists; a deal the trigger refuses is reported, an unreachable CRM retried."""
+    workflow_id = ids.saga_id(crm, deal_id)
+    if await find_saga(trigger, workflow_id, deal_id) is not None:
+        return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="exists", detail="saga exists")
+    try:
+        started = await trigger.start(deal_id)
+    except (DealNotFound, DealRefused) as error:
+        detail = f"refused ({error.code}): {error.message}"
+        return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="refused", detail=detail)
+    except (CrmUnavailable, CrmFailed) as error:
+        # Not the deal's fault: retry the activity (Temporal's retry policy), as for any CRM read.
+        raise RuntimeError(f"{error.code}: {error.message}") from error
+    outcome = "started" if started.started else "exists"
+    return SagaStart(deal_id=deal_id, workflow_id=started.workflow_id, outcome=outcome, detail=started.detail)
+
+
+async def find_saga(trigger: Trigger, workflow_id: str, deal_id: str) -> SagaRecord | None:
+    """The saga as Temporal describes it, else the outcome the store recorded when it ended (outlives Temporal's
+    retention); None when neither knows it."""
+    try:
+        return saga_record(await trigger.client.get_workflow_handle(workflow_id).describe(), deal_id)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return await asyncio.to_thread(_saga_fact, trigger.engine, workflow_id, deal_id)
+
+
+def _saga_fact(engine: Engine, workflow_id: str, deal_id: str) -> SagaRecord | None:
+    with session_scope(engine) as session:
+        fact = SagaFactRepository(session).get(workflow_id)
+        if fact is None:
+            return None
+        return SagaRecord(
+            workflow_id=workflow_id,
+            deal_id=deal_id,
+            status="COMPLETED",
+            stage=fact.status,
+            closed_at=fact.completed_at,
+            source="store",
+        )
 
 
 def saga_record(execution: WorkflowExecution, deal_id: str) -> SagaRecord:
@@ -304,28 +296,13 @@ def saga_record(execution: WorkflowExecution, deal_id: str) -> SagaRecord:
     )
 
 
-def reconcile_activities(
-    client: Client,
-    task_queue: str,
-    connectors: Connectors,
-    engine: Engine,
-    *,
-    payment_terms_days: int = 3,
-    dunning_days: list[int] | None = None,
-) -> dict[str, object]:
-    """The reconciliation activity objects by task-queue suffix, for `worker.build_workers` to register beside
-    the saga's."""
+def reconcile_activities(trigger: Trigger, connectors: Connectors) -> dict[str, list[object]]:
+    """The reconciliation and sweep activity objects by task-queue suffix, for runtime.workers to register beside
+    the saga's; `trigger` starts missed sagas (its client, store and CRM serve the reads too)."""
     return {
-        CRM_QUEUE: ReconcileCrmActivities(connectors.crm),
-        BILLING_QUEUE: ReconcileBillingActivities(connectors.billing),
-        TAX_QUEUE: ReconcileTaxActivities(connectors.tax),
-        ERP_QUEUE: ReconcileErpActivities(connectors.erp),
-        HUB_QUEUE: ReconcileHubActivities(
-            client,
-            task_queue,
-            engine,
-            connectors.crm,
-            payment_terms_days=payment_terms_days,
-            dunning_days=dunning_days,
-        ),
+        CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
+        BILLING_QUEUE: [ReconcileBillingActivities(connectors.billing)],
+        TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
+        ERP_QUEUE: [ReconcileErpActivities(connectors.erp)],
+        HUB_QUEUE: [ReconcileHubActivities(trigger)],
     }

@@ -38,9 +38,9 @@ from connectors.salesforce import SalesforceCrm
 from estate.book import DEALS
 from estate.deals import seed_deal
 from estate.processes import temporal_binary
+from runtime.workers import build_workers
 from settings import Settings
 from store import create_schema, make_engine
-from worker import build_workers
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput

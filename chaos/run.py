@@ -43,9 +43,9 @@ from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from estate.book import DealSpec
 from estate.deals import close_won, seed_deal
+from operations.client import connect
 from sandbox.faults import ChaosRates
 from settings import Settings
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus, Stage
 

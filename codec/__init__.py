@@ -3,7 +3,7 @@
 Deal data holds names, addresses and tax ids; with `C2C_PAYLOAD_KEYS` set, every payload is sealed with
 AES-GCM before it leaves the process, so the Temporal server and its database only hold ciphertext.
 Search attributes are never encrypted, which is why they carry no PII. The Temporal UI decodes through
-the trigger API's `/codec` endpoint (see codec/server.py), run by whoever holds the key.
+the trigger API's `/codec` endpoint (see api/codec.py), run by whoever holds the key.
 
 Keys: `C2C_PAYLOAD_KEYS="k2:<base64 32 bytes>,k1:<base64 32 bytes>"` — the first encrypts, all decrypt
 (rotation). Generate one with `python -m codec`.

@@ -7,7 +7,7 @@ caller derives deterministically, so a retried activity never creates a second r
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from canonical import (
     DEFAULT_VENDORS,
@@ -36,6 +36,9 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
+
+if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
+    from connectors.stripe.webhooks import PaymentNotice
 
 
 class CrmSystem(Protocol):
@@ -114,6 +117,11 @@ class BillingSystem(Protocol):
 
         Read-only. An asynchronous method (bank debit) makes `collect_payment` return PENDING; when a webhook
         says the payment changed, this reads the outcome (the webhook notifies, the API is the truth)."""
+        ...
+
+    async def complete_notice(self, notice: PaymentNotice) -> PaymentNotice:
+        """A webhook's payment notice with what its event did not carry (invoice, payment intent, saga id) read
+        from the billing API; fields stay None when billing has none. Read-only."""
         ...
 
     async def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:

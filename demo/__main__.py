@@ -26,7 +26,6 @@ from rich.live import Live
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
-import control
 from canonical import Address, ids
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
@@ -34,11 +33,12 @@ from demo import report
 from estate.book import DEALS, DealSpec
 from estate.deals import close_won, seed_deal
 from estate.processes import TEMPORAL_UI_PORT, Estate
+from operations import finance
+from operations.client import connect
 from reconcile.outcome import Report
 from reconcile.report import print_report, to_html
 from sandbox.server import DEFAULT_PORTS
 from settings import get_settings
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation, reconciliation_id
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
@@ -174,7 +174,7 @@ async def finance_works_the_queue(
     """What finance does in the morning: list the queue, fix one deal's address, cancel another, list again."""
     crm = get_settings().crm
     keys = {deal_id: key for key, deal_id in deal_ids.items()}
-    before = await control.list_sagas(client, crm, control.QueueFilter())
+    before = await finance.list_sagas(client, crm, finance.QueueFilter())
     console.print()
     console.print(report.queue_table("exception queue before finance (starter.py list)", before, keys))
     decided = []
@@ -186,7 +186,7 @@ async def finance_works_the_queue(
         resolution = Resolution(
             action=ResolutionAction(step.action), corrected_address=address, note=step.note, actor="demo-finance"
         )
-        await control.resolve(client, crm, deal_ids[spec.key], resolution)
+        await finance.resolve(client, crm, deal_ids[spec.key], resolution)
         console.print(f"finance: {step.action} {spec.key} ({step.note})")
         decided.append(spec.key)
     for key in decided:
@@ -195,7 +195,7 @@ async def finance_works_the_queue(
         status = statuses[key]
         if status is not None and status.stage is Stage.CANCELLED:
             console.print(f"{key} cancelled; unwind: " + "; ".join(report.unwind_lines(status)))
-    after = await control.list_sagas(client, crm, control.QueueFilter())
+    after = await finance.list_sagas(client, crm, finance.QueueFilter())
     console.print(report.queue_table("exception queue after finance", after, keys))
 
 

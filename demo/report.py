@@ -9,8 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from canonical import Money
-from control import QueueEntry
 from estate.book import DealSpec
+from operations.finance import QueueEntry
 from settings import Settings
 from workflows.saga import SagaStatus, Stage
 

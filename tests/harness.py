@@ -20,11 +20,11 @@ from connectors.factory import Connectors, build_connectors
 from connectors.salesforce import SalesforceCrm
 from estate.book import AccountSpec, DealSpec
 from estate.deals import seed_deal
+from operations.starts import Trigger
+from runtime.workers import build_workers
 from sandbox.server import EMULATORS
 from settings import Settings
-from starter import Trigger
 from store import create_schema, make_engine
-from worker import build_workers
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus
 

@@ -508,7 +508,7 @@ def test_the_image_bakes_in_no_settings_or_secrets_and_runs_unprivileged() -> No
 
 def test_commands_name_files_and_subcommands_that_exist() -> None:
     import sandbox.__main__ as sandbox_cli
-    import starter
+    from cli import finance as starter
 
     assert (ROOT / "worker.py").is_file()
     commands = {
@@ -786,7 +786,7 @@ def test_ui_codec_endpoint_is_the_apis_published_codec_path_and_the_api_admits_t
 async def test_the_api_configured_by_compose_serves_codec_to_the_ui_origin_only_with_a_token(
     monkeypatch: pytest.MonkeyPatch, own_server: Any, http: httpx.AsyncClient
 ) -> None:
-    from starter import create_api
+    from api.app import create_api
 
     env = container_env(stack()["api"])
     settings = settings_from(env, monkeypatch, payload_keys=new_key())  # the secret file is not mounted here
@@ -817,7 +817,7 @@ async def test_the_api_configured_by_compose_serves_codec_to_the_ui_origin_only_
 async def test_api_healthcheck_passes_against_the_real_api_and_fails_when_it_is_gone(
     monkeypatch: pytest.MonkeyPatch, own_server: Any
 ) -> None:
-    from starter import create_api
+    from api.app import create_api
 
     settings = settings_from(container_env(stack()["api"]), monkeypatch)
     api = own_server(create_api(None, None, make_engine("sqlite://"), settings))  # type: ignore[arg-type]

@@ -21,11 +21,11 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from canonical import ids
 from codec import EncryptionCodec, new_key, parse_keys
 from estate.book import ACME, GLOBEX, DealSpec
 from estate.deals import seed_deal
-from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage

@@ -1,4 +1,4 @@
-"""worker.py builds one worker per queue: the saga queue and one per external system, with its rate limit."""
+"""runtime.workers builds one worker per queue: the saga queue and one per external system, with its rate limit."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.factory import build_connectors
+from runtime.workers import build_workers
 from settings import Settings
 from store import make_engine
-from worker import build_workers
 
 
 async def test_one_worker_per_system_queue_with_the_vendor_rate_limit(
@@ -33,3 +33,9 @@ async def test_one_worker_per_system_queue_with_the_vendor_rate_limit(
     assert {"billing.create_invoice", "billing.collect_payment"} <= names
     # Only billing calls on the billing queue (the reconciler's read of billing included), so its rate limit holds.
     assert all(name.startswith("billing.") or name == "reconcile.read_billing" for name in names)
+    # The sweep's CRM calls (closed-won listing, reading each missed deal before its start) count against the
+    # CRM's rate limit; the hub queue holds only the store and Temporal.
+    crm_names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-crm"]["activities"]}  # type: ignore[attr-defined]
+    hub_names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-hub"]["activities"]}  # type: ignore[attr-defined]
+    assert {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"} <= crm_names
+    assert not hub_names & {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"}

@@ -65,7 +65,17 @@ class MissedDealSweep:
         starts: list[act.SagaStart] = []
         if deals:
             request = act.StartSagas(crm=args.crm, deal_ids=[deal.deal_id for deal in deals])
-            starts = await self.hub(Names.SWEEP_START_SAGAS, request, list[act.SagaStart])
+            if workflow.patched("sweep-starts-on-crm-queue"):  # a start reads the deal: under the CRM's rate limit
+                starts = await workflow.execute_activity(
+                    Names.SWEEP_START_SAGAS,
+                    request,
+                    task_queue=f"{workflow.info().task_queue}-{act.CRM_QUEUE}",
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    retry_policy=policies.HUB_RETRY,
+                    result_type=list[act.SagaStart],
+                )
+            else:
+                starts = await self.hub(Names.SWEEP_START_SAGAS, request, list[act.SagaStart])
         # Never backwards; at least `now - overlap` so a quiet CRM does not make every sweep read further back.
         candidates = [now - args.overlap, *(deal.modified_at for deal in deals)] + ([mark] if mark else [])
         watermark = await self.hub(

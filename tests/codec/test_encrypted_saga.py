@@ -15,8 +15,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from codec import ENCODING, data_converter, new_key
-from starter import create_api
 from tests.harness import Estate, all_emulators, running_estate
 from tests.workflows.test_customer_to_cash import USD_DEAL
 from workflows.customer_to_cash import CustomerToCash

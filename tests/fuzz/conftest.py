@@ -56,10 +56,11 @@ from temporalio.client import WorkflowHandle as _WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from connectors.factory import Connectors, build_connectors
+from operations.starts import Trigger
 from sandbox.server import EMULATORS
 from settings import Settings
-from starter import Trigger, create_api
 from store import create_schema, make_engine
 
 PROFILE = os.environ.get("C2C_FUZZ_PROFILE", "ci")

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-import control
 from observability import metrics
+from operations import finance as control
+from operations.client import connect
 from settings import Settings
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.observability.conftest import free_port
 from tests.workflows.test_customer_to_cash import PARKED_DEAL, USD_DEAL
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

@@ -18,15 +18,15 @@ import pytest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from canonical import ids
 from codec import new_key
 from estate.book import AccountSpec, DealSpec
 from observability.logs import setup_logging
+from operations.client import connect
 from settings import Settings
-from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.observability.conftest import crm_webhook_to, serving
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

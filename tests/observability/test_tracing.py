@@ -20,14 +20,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from canonical import ids
 from observability.tracing import instrument_api, setup_tracing, tracer_provider
+from operations.client import connect
 from settings import Settings
-from starter import create_api
 from tests.harness import Estate, all_emulators, eventually, running_estate
 from tests.observability.conftest import crm_webhook_to, serving
 from tests.workflows.test_customer_to_cash import USD_DEAL
-from worker import connect
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

@@ -1,5 +1,5 @@
-"""Helpers for the reconciliation and sweep tests (their estate is tests.harness.running_estate: worker.py
-registers both workflows and their activities)."""
+"""Helpers for the reconciliation and sweep tests (their estate is tests.harness.running_estate:
+runtime.workers registers both workflows and their activities)."""
 
 from __future__ import annotations
 

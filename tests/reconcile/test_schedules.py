@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
 from temporalio.testing import WorkflowEnvironment
 
-from schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from settings import Settings
 from tests.harness import eventually
 

@@ -16,8 +16,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import control
 from canonical import AccountSnapshot, Customer, ids
+from operations import finance as control
 from tests.factories import make_deal
 from tests.harness import eventually
 from workflows import interface as act

@@ -1,4 +1,4 @@
-"""Hub activities (task queue `{queue}-hub`): our own SQL store — golden customers, outbox, KPI facts.
+"""Store activities (task queue `{queue}-hub`): our own SQL store — golden customers, outbox, KPI facts.
 
 The store is synchronous (sqlmodel); each activity runs its unit of work in a thread and owns the
 transaction (`session_scope` commits once, or rolls everything back).
@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.client import Client
 
 from activities.errors import to_application_error
 from canonical import BusinessEvent
@@ -34,7 +33,6 @@ from workflows.interface import (
     ResolveCustomer,
     ResolvedCustomer,
     SagaFactInput,
-    SyncCustomerMaster,
 )
 
 
@@ -51,11 +49,9 @@ def crosswalk_conflicts_park() -> Iterator[None]:
         raise to_application_error(BusinessRuleError("c2c", "customer_ambiguous", str(unknown))) from unknown
 
 
-class HubActivities:
-    def __init__(self, engine: Engine, client: Client | None = None, task_queue: str = "") -> None:
+class StoreActivities:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.client = client  # to reach the CustomerMaster workflows (signal-with-start)
-        self.task_queue = task_queue
 
     @activity.defn(name=Names.CUSTOMER_REFS)
     async def customer_refs(self, args: CustomerRefs) -> dict[str, str]:
@@ -64,15 +60,6 @@ class HubActivities:
                 return CrosswalkRepository(session).refs(args.golden_id)
 
         return await asyncio.to_thread(work)
-
-    @activity.defn(name=Names.SYNC_CUSTOMER_MASTER)
-    async def sync_customer_master(self, args: SyncCustomerMaster) -> None:
-        """Ask the golden customer's CustomerMaster to push the CRM account to billing and the ERP."""
-        if self.client is None:
-            raise RuntimeError("HubActivities needs a Temporal client to reach CustomerMaster workflows")
-        import control  # client-side helpers; imported here so workflow code never sees them
-
-        await control.notify_customer_master(self.client, self.task_queue, args.golden_id, args.change)
 
     @activity.defn(name=Names.RESOLVE_CUSTOMER)
     async def resolve_customer(self, args: ResolveCustomer) -> ResolvedCustomer:

@@ -1,4 +1,4 @@
-"""Who may call the trigger API and with what: bearer tokens with scopes, and limits on request bodies.
+"""Who may call the API and with what: bearer tokens with scopes, and limits on request bodies.
 
 Webhooks authenticate by their signatures (connectors/*/webhooks.py); everything else by a bearer token whose
 scopes include the endpoint's (`Scope` in settings.py). A refused request changes nothing: 401 without a valid
@@ -11,22 +11,14 @@ import hmac
 import json
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from api.errors import ApiError
 from settings import ApiToken, Scope, Settings
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024  # Stripe's largest events (invoices with many lines) fit comfortably
-
-
-class ApiError(HTTPException):
-    """A 4xx/5xx whose body names the problem: {"error": code, "message": reason}; a 401 carries
-    `WWW-Authenticate: Bearer`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        super().__init__(status_code=status, detail={"error": code, "message": message}, headers=headers)
 
 
 class TokenBook:

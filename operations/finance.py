@@ -1,4 +1,4 @@
-"""Finance's operations on sagas, shared by the trigger API and the CLI: list the queue, show, resolve, cancel.
+"""Finance's operations on sagas, shared by the API and the CLI: list the queue, show, resolve, cancel.
 
 The queue is Temporal's visibility store filtered on our search attributes (the same query finance types in
 the Temporal UI: `C2CStage = "needs_attention"`); a decision is the saga's `resolve` update, whose validator
@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import ids
 from canonical.reference import LEGAL_ENTITIES
+from operations.errors import ResolutionRejected, SagaNotFound
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster, MasterInput
 from workflows.customer_to_cash import CustomerToCash
@@ -23,14 +24,6 @@ from workflows.interface import AccountChange
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-class SagaNotFound(LookupError):
-    """No saga for the deal (never started), or none running when a running one is needed."""
-
-
-class ResolutionRejected(ValueError):
-    """The saga's validator refused the decision; the message says why."""
 
 
 class QueueFilter(BaseModel):

@@ -1,0 +1,95 @@
+"""The c2c API: CRM and billing webhooks start and inform sagas; finance lists, shows, starts, resolves and
+cancels them.
+
+Webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>` with
+its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py. Bad input
+never starts or changes anything: a webhook with a bad signature or body, an unknown deal, or a deal that breaks a
+billing rule gets a 4xx naming the problem; oversized or non-JSON bodies are refused unread.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from api import access
+from api.codec import install_codec_endpoint
+from api.errors import ApiError, api_error
+from api.webhooks import WebhookInbox, webhook_routes
+from codec import EncryptionCodec, parse_keys
+from connectors.roles import BillingSystem
+from observability.tracing import instrument_api
+from operations import finance
+from operations.errors import OperationError
+from operations.starts import Started, Trigger
+from settings import Scope, Settings
+from workflows.saga import Resolution, SagaStatus
+
+# A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
+DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class CancelRequest(BaseModel):
+    actor: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    note: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+
+
+def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
+    """The API; dependencies are injected so tests and the demo build it around their own."""
+    api = FastAPI(title="c2c trigger API")
+    instrument_api(api)  # a server span per request: the root of a deal's trace
+    book = access.for_settings(settings)
+    api.add_middleware(access.BodyLimits, max_bytes=settings.max_body_bytes)
+    keys = settings.encryption_keys()
+    if keys:
+        codec_guard = [] if settings.codec_anonymous else [book.require(Scope.CODEC)]
+        install_codec_endpoint(api, EncryptionCodec(parse_keys(keys)), settings.ui_origins, codec_guard)
+
+    @api.exception_handler(ApiError)
+    async def refused(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+    @api.exception_handler(OperationError)
+    async def operation_refused(_: Request, exc: OperationError) -> JSONResponse:
+        answer = api_error(exc)
+        return JSONResponse(answer.detail, status_code=answer.status_code, headers=answer.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """The API's error shape, naming each field at fault (and never echoing the input back)."""
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return JSONResponse({"error": "invalid_request", "message": problems or "invalid request"}, status_code=422)
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
+
+    @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
+    async def start_deal(deal_id: DealId) -> Started:
+        return await trigger.start(deal_id)
+
+    @api.get("/sagas", dependencies=[book.require(Scope.READ)])
+    async def queue(where: Annotated[finance.QueueFilter, Query()]) -> list[finance.QueueEntry]:
+        """The exception queue (default: stage needs_attention), filtered like the CLI's `list`."""
+        return await finance.list_sagas(trigger.client, trigger.crm.system, where)
+
+    @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
+    async def deal_status(deal_id: DealId) -> SagaStatus:
+        return await finance.show(trigger.client, trigger.crm.system, deal_id)
+
+    @api.post("/deals/{deal_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
+    async def resolve(deal_id: DealId, resolution: Resolution) -> SagaStatus:
+        return await finance.resolve(trigger.client, trigger.crm.system, deal_id, resolution)
+
+    @api.post("/deals/{deal_id}/cancel", dependencies=[book.require(Scope.RESOLVE)])
+    async def cancel(deal_id: DealId, request: CancelRequest) -> SagaStatus:
+        return await finance.cancel(trigger.client, trigger.crm.system, deal_id, actor=request.actor, note=request.note)
+
+    return api

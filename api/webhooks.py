@@ -1,0 +1,123 @@
+"""Inbound webhooks: the CRM's (closed-won deals, changed accounts) and billing's (payment outcomes).
+
+Each is verified by its signature before anything is read, and deduplicated by event id in the store: an
+event is recorded only after it was handled, so a failure is retried by the sender's redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from sqlalchemy.engine import Engine
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from canonical import Payment
+from connectors.errors import ConnectorError, PermanentError
+from connectors.roles import BillingSystem
+from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
+from connectors.stripe.webhooks import InvalidSignature, payment_notice, verify_event
+from operations.starts import Started, Trigger
+from settings import Settings
+from store import ProcessedEventRepository, session_scope
+from workflows.customer_to_cash import CustomerToCash
+
+
+class WebhookInbox:
+    """Inbound webhook dedupe: an event id is handled once, and recorded only after it was handled,
+    so a failure is retried by the sender's redelivery."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def seen(self, source: str, event_id: str) -> bool:
+        def read() -> bool:
+            with session_scope(self.engine) as session:
+                return ProcessedEventRepository(session).seen(source, event_id)
+
+        return await asyncio.to_thread(read)
+
+    async def done(self, source: str, event_id: str) -> None:
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                ProcessedEventRepository(session).record_once(source, event_id)
+
+        await asyncio.to_thread(write)
+
+
+def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox, settings: Settings) -> APIRouter:
+    """`POST /webhooks/salesforce` and `POST /webhooks/stripe`."""
+    router = APIRouter(prefix="/webhooks")
+
+    @router.post("/salesforce", status_code=202)
+    async def salesforce_webhook(request: Request) -> Started | dict[str, str]:
+        """Closed-won opportunity: start its saga. Account changed: tell the customer's CustomerMaster."""
+        try:
+            event = verify_crm_event(
+                await request.body(),
+                request.headers.get("X-C2C-Signature"),
+                settings.crm_webhook_secret.get_secret_value(),
+            )
+        except InvalidWebhook as error:
+            raise ApiError(400, "invalid_webhook", str(error)) from error
+        if await inbox.seen("salesforce", event.event_id):
+            return {"status": "duplicate", "event_id": event.event_id}
+        answer: Started | dict[str, str]
+        if isinstance(event, AccountChangedEvent):
+            answer = await trigger.account_changed(event.record_id, event.event_id, event.system_modstamp)
+        else:
+            answer = await trigger.start(event.record_id)
+        await inbox.done("salesforce", event.event_id)
+        return answer
+
+    @router.post("/stripe")
+    async def stripe_webhook(request: Request) -> dict[str, str]:
+        """A payment outcome (invoice paid or failed, intent succeeded or failed): tell the saga that owns the
+        invoice, with the payment as the billing API reports it now. Events arrive late, twice and out of order;
+        reading the API makes each delivery say the same thing, and the saga keeps only a final outcome."""
+        try:
+            event = verify_event(
+                await request.body(),
+                request.headers.get("Stripe-Signature"),
+                settings.stripe_webhook_secret.get_secret_value(),
+            )
+            notice = payment_notice(event)
+        except (InvalidSignature, ValueError) as error:
+            raise ApiError(400, "invalid_webhook", str(error)) from error
+        if notice is None:
+            return {"status": "ignored", "event_id": str(event.get("id"))}
+        if await inbox.seen("stripe", notice.event_id):
+            return {"status": "duplicate", "event_id": notice.event_id}
+        try:
+            notice = await billing.complete_notice(notice)
+            if notice.saga_id is None or notice.invoice_id is None:
+                status = "ignored: not a c2c invoice"
+            elif notice.type == "charge.refunded":
+                # Refunds are finance's decision in billing, after the saga finished; nothing for a saga to do.
+                status = "recorded"
+            else:
+                payment = await billing.payment_for_invoice(notice.invoice_id)
+                status = await signal_saga(notice.saga_id, payment)
+        except PermanentError as error:
+            if error.code != "resource_missing":
+                raise ApiError(502, "billing_error", str(error)) from error
+            # Signed, but about an object Stripe does not have (another account's, or made up): not ours.
+            raise ApiError(422, "unknown_billing_object", str(error)) from error
+        except ConnectorError as error:
+            # Not recorded as handled: Stripe redelivers, and the next delivery reads the API again.
+            raise ApiError(503, "billing_unavailable", str(error)) from error
+        await inbox.done("stripe", notice.event_id)
+        return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id or ""}
+
+    async def signal_saga(saga_id: str, payment: Payment) -> str:
+        # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).
+        try:
+            await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
+            return "signalled"
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "saga closed"
+
+    return router

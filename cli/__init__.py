@@ -1,0 +1,2 @@
+"""The command lines: `finance` (start, list, show, resolve, cancel, serve: `python starter.py ...`) and
+`reconcile` (`python -m reconcile ...`)."""

@@ -1,0 +1,243 @@
+"""The trigger API (CRM and billing webhooks -> sagas) and finance's CLI for the exception queue.
+
+`python starter.py`                      serve the trigger API on C2C_API_HOST:C2C_API_PORT
+`python starter.py start DEAL_ID`        start (or find) the saga of one closed-won deal
+`python starter.py list [--stage S] [--exception CODE] [--entity E] [--currency C]`
+                                         the exception queue (default: stage needs_attention)
+`python starter.py show DEAL_ID`         one saga's stage, problem, ids, totals and timeline
+`python starter.py resolve DEAL_ID --action retry|retry_with_address|retry_with_customer [--address JSON]
+                                   [--golden-customer ID] [--note TEXT]`
+`python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
+
+API: webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>`
+with its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py.
+Bad input never starts or changes anything: a webhook with a bad signature or body, an unknown deal, or a deal
+that breaks a billing rule gets a 4xx naming the problem; oversized or non-JSON bodies are refused unread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+import observability
+from api.app import create_api
+from api.errors import api_error
+from canonical import Address, ids
+from connectors.factory import build_connectors
+from connectors.roles import BillingSystem
+from operations import finance
+from operations.client import connect
+from operations.errors import OperationError, ResolutionRejected, SagaNotFound
+from operations.starts import Trigger
+from settings import Settings, get_settings
+from store import create_schema, make_engine
+from workflows.saga import Resolution, ResolutionAction, Stage
+
+
+@asynccontextmanager
+async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, BillingSystem, Engine]]:
+    client = await connect(settings)
+    connectors = build_connectors(settings)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    try:
+        trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
+        yield trigger, connectors.billing, engine
+    finally:
+        await connectors.close()
+        engine.dispose()
+
+
+cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+console = Console()
+
+
+def _run(coro: Any) -> None:
+    """Run a CLI coroutine and leave with os._exit (see ARCHITECTURE.md pitfalls)."""
+    status = 0
+    try:
+        asyncio.run(coro)
+    except typer.Exit as done:
+        status = done.exit_code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+@cli.callback(invoke_without_command=True)
+def main(ctx: typer.Context) -> None:
+    """Serve the trigger API when no command is given."""
+    if ctx.invoked_subcommand is None:
+        serve()
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the trigger API (webhooks, start/status/resolve endpoints)."""
+    settings = get_settings()
+    problem = settings.unsafe_for(settings.api_host)
+    if problem:
+        console.print(f"[red]refusing to serve:[/red] {problem}")
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        flush = observability.setup_process(settings, "api")
+        try:
+            async with running_trigger(settings) as (trigger, billing, engine):
+                api = create_api(trigger, billing, engine, settings)
+                config = uvicorn.Config(
+                    api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
+                )
+                console.print(f"c2c trigger API on http://{settings.api_host}:{settings.api_port}")
+                await uvicorn.Server(config).serve()
+        finally:
+            flush()
+
+    _run(run())
+
+
+@cli.command()
+def start(deal_id: str) -> None:
+    """Start the saga of one closed-won deal (a no-op when it already exists)."""
+
+    async def run() -> None:
+        async with running_trigger(get_settings()) as (trigger, _, _):
+            try:
+                started = await trigger.start(deal_id)
+            except OperationError as error:
+                answer = api_error(error)  # the same status and body the API answers
+                console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
+                raise typer.Exit(1) from error
+            console.print(f"{started.detail}: {started.workflow_id}")
+
+    _run(run())
+
+
+def _actor() -> str:
+    return os.environ.get("USER") or "cli"
+
+
+def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
+    """Connect, run `work`, and turn finance-facing errors into a red line and exit status 1."""
+
+    async def run() -> None:
+        settings = get_settings()
+        client = await connect(settings)
+        try:
+            await work(client, settings)
+        except (SagaNotFound, ResolutionRejected) as error:
+            console.print(f"[red]{type(error).__name__}:[/red] {error}")
+            raise typer.Exit(1) from error
+
+    _run(run())
+
+
+@cli.command("list")
+def list_(
+    stage: Stage = typer.Option(Stage.NEEDS_ATTENTION, help="saga stage"),
+    exception: str = typer.Option(None, help="problem code, e.g. invalid_address"),
+    entity: str = typer.Option(None, help="legal entity, e.g. US01"),
+    currency: str = typer.Option(None, help="ISO currency, e.g. EUR"),
+    limit: int = typer.Option(100),
+) -> None:
+    """The exception queue (sagas waiting for finance), or any stage with --stage."""
+    try:
+        where = finance.QueueFilter(
+            stage=stage, exception=exception, legal_entity=entity, currency=currency, limit=limit
+        )
+    except ValidationError as error:
+        console.print(f"[red]bad filter:[/red] {error.errors()[0]['msg']}")
+        raise typer.Exit(2) from error
+
+    async def work(client: Client, settings: Settings) -> None:
+        entries = await finance.list_sagas(client, settings.crm, where)
+        table = Table("deal id", "stage", "exception", "legal entity", "currency", "started", title=where.query())
+        table.columns[0].no_wrap = True  # the id to pass to `show` / `resolve` / `cancel`
+        for entry in entries:
+            table.add_row(
+                entry.deal_id,
+                entry.stage or "",
+                entry.exception or "",
+                entry.legal_entity or "",
+                entry.currency or "",
+                f"{entry.started:%Y-%m-%d %H:%M}",
+            )
+        console.print(table)
+
+    _client_call(work)
+
+
+@cli.command()
+def show(deal_id: str) -> None:
+    """Stage, problem, external ids, totals and timeline of one deal's saga."""
+
+    async def work(client: Client, settings: Settings) -> None:
+        saga = await finance.show(client, settings.crm, deal_id)
+        console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
+        if saga.problem:
+            p = saga.problem
+            console.print(f"[yellow]needs attention[/yellow] at {p.stage}: {p.system}/{p.code}: {p.message}")
+        for name, value in sorted(saga.external_ids.items()):
+            console.print(f"  {name:<24} {value}")
+        if saga.totals:
+            console.print("  totals (minor units): " + ", ".join(f"{k}={v}" for k, v in saga.totals.items()))
+        for entry in saga.timeline:
+            console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.stage:<16} {entry.event} {entry.detail or ''}")
+
+    _client_call(work)
+
+
+@cli.command()
+def resolve(
+    deal_id: str,
+    action: ResolutionAction = typer.Option(..., help="retry, retry_with_address, retry_with_customer or cancel"),
+    address: str = typer.Option(
+        None, help='corrected address, JSON: {"line1":..,"city":..,"postal_code":..,"country":..}'
+    ),
+    golden_customer: str = typer.Option(None, help="the golden customer id to use (customer_ambiguous)"),
+    note: str = typer.Option(None, help="why (required to cancel)"),
+) -> None:
+    """Tell a parked saga what to do; the saga refuses a decision that does not fit its problem."""
+    try:
+        corrected = Address.model_validate(json.loads(address)) if address else None
+        resolution = Resolution(
+            action=action,
+            corrected_address=corrected,
+            golden_customer_id=golden_customer,
+            note=note,
+            actor=_actor(),
+        )
+    except (ValueError, ValidationError) as error:
+        console.print(f"[red]bad resolution:[/red] {error}")
+        raise typer.Exit(2) from error
+
+    async def work(client: Client, settings: Settings) -> None:
+        await finance.resolve(client, settings.crm, deal_id, resolution)
+        console.print(f"{action} accepted for {ids.saga_id(settings.crm, deal_id)}")
+
+    _client_call(work)
+
+
+@cli.command()
+def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is cancelled (kept in the history)")) -> None:
+    """Cancel a parked saga: void/credit what it did, in reverse order."""
+
+    async def work(client: Client, settings: Settings) -> None:
+        await finance.cancel(client, settings.crm, deal_id, actor=_actor(), note=note)
+        console.print(f"cancel accepted for {ids.saga_id(settings.crm, deal_id)}: compensating")
+
+    _client_call(work)

@@ -1,0 +1,91 @@
+"""`python -m reconcile`: reconcile on demand, or put the schedules in place.
+
+`python -m reconcile run [--window-days N] [--repair] [--json PATH] [--html PATH]`
+    runs the Reconciliation workflow (a worker must be running), prints the report and writes it as JSON / HTML;
+    exit status 0 when every system agrees, 1 when there are mismatches.
+`python -m reconcile schedule`
+    creates or updates the nightly reconciliation and the missed-trigger sweep schedules and shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.common import WorkflowIDReusePolicy
+
+from operations.client import connect
+from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from reconcile.outcome import Report
+from reconcile.report import print_report, to_html, to_json
+from settings import get_settings
+from workflows.reconciliation import ReconcileInput, Reconciliation, reconciliation_id
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+
+def _run(work: Coroutine[Any, Any, int]) -> None:
+    """Run and leave with os._exit (a Temporal client can abort at interpreter exit: ARCHITECTURE.md pitfalls)."""
+    status = asyncio.run(work)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+@cli.command()
+def run(
+    window_days: int = typer.Option(35, min=1, help="deals closed won in the last N days"),
+    repair: bool = typer.Option(False, "--repair", help="start missing sagas, resume sagas parked as unavailable"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the report as JSON here"),
+    html_path: Path | None = typer.Option(None, "--html", help="write the report as a self-contained HTML page here"),
+) -> None:
+    """Reconcile now and print the report."""
+
+    async def work() -> int:
+        settings = get_settings()
+        client = await connect(settings)
+        report: Report = await client.execute_workflow(
+            Reconciliation.run,
+            ReconcileInput(window_days=window_days, repair=repair, crm=settings.crm),
+            id=reconciliation_id(settings.task_queue, datetime.now(UTC)),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        print_report(report, console)
+        if json_path:
+            json_path.write_text(to_json(report))
+            console.print(f"JSON: {json_path}")
+        if html_path:
+            html_path.write_text(to_html(report))
+            console.print(f"HTML: {html_path}")
+        return 0 if report.clean else 1
+
+    _run(work())
+
+
+@cli.command()
+def schedule() -> None:
+    """Create or update the reconciliation and sweep schedules, then show them."""
+
+    async def work() -> int:
+        settings = get_settings()
+        client = await connect(settings)
+        await ensure_schedules(client, settings)
+        table = Table("schedule", "next runs", "paused", title="c2c schedules")
+        for schedule_id in (reconciliation_schedule_id(settings.task_queue), sweep_schedule_id(settings.task_queue)):
+            described = await client.get_schedule_handle(schedule_id).describe()
+            upcoming = ", ".join(f"{moment:%Y-%m-%d %H:%M}" for moment in described.info.next_action_times[:3])
+            table.add_row(schedule_id, upcoming, "yes" if described.schedule.state.paused else "no")
+        console.print(table)
+        return 0
+
+    _run(work())

@@ -1,0 +1,47 @@
+"""Why a saga operation did not happen, in the business's terms (never an HTTP status: the API maps these once,
+in api/errors.py; the sweep maps them to its SagaStart outcome).
+
+OperationError            `code` names the problem, `message` says it for a person
+ ├─ DealNotFound          the CRM has no such deal
+ ├─ DealRefused           the deal breaks a CRM or billing rule (`code` is the rule's): nothing starts
+ ├─ CrmUnavailable        the CRM did not answer (transient): the same request may work later
+ ├─ CrmFailed             the CRM refused our request (auth, a request it cannot parse): loud, not the deal's fault
+ ├─ SagaNotFound          no saga for the deal, or none running when a running one is needed
+ └─ ResolutionRejected    the saga's validator refused finance's decision
+"""
+
+from __future__ import annotations
+
+
+class OperationError(Exception):
+    code = "operation_failed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DealNotFound(OperationError):
+    code = "deal_not_found"
+
+
+class DealRefused(OperationError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CrmUnavailable(OperationError):
+    code = "crm_unavailable"
+
+
+class CrmFailed(OperationError):
+    code = "crm_error"
+
+
+class SagaNotFound(OperationError, LookupError):
+    code = "saga_not_found"
+
+
+class ResolutionRejected(OperationError, ValueError):
+    code = "resolution_rejected"

@@ -1,0 +1,148 @@
+"""Start a closed-won deal's saga exactly once: the one path for the CRM webhook, the API, the CLI, the sweep
+and the reconciler's repair.
+
+The deal is read from the CRM and checked against the billing rules before anything starts; the workflow id is
+the business id `c2c:{crm}:{deal}` with id policies that make a second start join the running saga or refuse
+to bill a closed one again. Refusals are the domain errors of operations/errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from canonical import Deal, ids
+from canonical.rules import deal_problems
+from connectors.errors import BusinessRuleError, ConnectorError, TransientError
+from connectors.roles import CrmSystem
+from operations import finance
+from operations.errors import CrmFailed, CrmUnavailable, DealNotFound, DealRefused
+from settings import Settings
+from store import CrosswalkRepository, SagaFactRepository, session_scope
+from workflows import search_attributes
+from workflows.customer_to_cash import CustomerToCash
+from workflows.interface import AccountChange
+from workflows.saga import SagaInput, Stage
+
+
+class Started(BaseModel):
+    workflow_id: str
+    run_id: str | None
+    started: bool
+    detail: str
+
+
+@dataclass
+class Trigger:
+    """Validates a deal against the CRM and the billing rules, then starts its saga exactly once."""
+
+    client: Client
+    crm: CrmSystem
+    task_queue: str
+    engine: Engine
+    payment_terms_days: int = 3
+    dunning_days: list[int] = field(default_factory=lambda: [1, 3, 7])
+
+    @classmethod
+    def from_settings(cls, client: Client, crm: CrmSystem, engine: Engine, settings: Settings) -> Trigger:
+        return cls(
+            client=client,
+            crm=crm,
+            task_queue=settings.task_queue,
+            engine=engine,
+            payment_terms_days=settings.payment_terms_days,
+            dunning_days=settings.dunning_days,
+        )
+
+    async def finished_before(self, workflow_id: str) -> bool:
+        """Whether the store recorded this saga's end: Temporal forgets closed workflows after the
+        namespace's retention, so its id rule alone would let a late trigger bill the deal again."""
+
+        def read() -> bool:
+            with session_scope(self.engine) as session:
+                return SagaFactRepository(session).get(workflow_id) is not None
+
+        return await asyncio.to_thread(read)
+
+    async def account_changed(self, account_id: str, event_id: str, modified_at: datetime) -> dict[str, str]:
+        """Signal-with-start the golden customer's CustomerMaster. An account no saga has onboarded yet has
+        nothing in billing or the ERP to update; its first saga reads the account as it is then."""
+
+        def golden_of() -> str | None:
+            with session_scope(self.engine) as session:
+                golden = CrosswalkRepository(session).find_by_ref(self.crm.system, account_id)
+                return golden.golden_id if golden else None
+
+        golden_id = await asyncio.to_thread(golden_of)
+        if golden_id is None:
+            return {"status": "not onboarded", "event_id": event_id}
+        change = AccountChange(crm=self.crm.system, account_id=account_id, event_id=event_id, modified_at=modified_at)
+        await finance.notify_customer_master(self.client, self.task_queue, golden_id, change)
+        return {"status": "customer master notified", "event_id": event_id, "golden_id": golden_id}
+
+    async def start(self, deal_id: str) -> Started:
+        """Start (or find) the deal's saga; raises DealNotFound, DealRefused, CrmUnavailable or CrmFailed."""
+        deal = await self.billable_deal(deal_id)
+        # The CRM's canonical form of the id (Salesforce: 18 characters, also when given the 15-character
+        # form), so two spellings of one deal can never start two sagas.
+        workflow_id = ids.saga_id(self.crm.system, deal.deal_id)
+        if await self.finished_before(workflow_id):
+            return Started(workflow_id=workflow_id, run_id=None, started=False, detail="saga already finished")
+        try:
+            handle = await self.client.start_workflow(
+                CustomerToCash.run,
+                SagaInput(
+                    crm=self.crm.system,
+                    deal_id=deal.deal_id,
+                    payment_terms_days=self.payment_terms_days,
+                    dunning_days=self.dunning_days,
+                ),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                # Running: join it. Closed (completed or cancelled): never bill the same deal twice.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(search_attributes.STAGE, Stage.ONBOARD.value),
+                        SearchAttributePair(search_attributes.LEGAL_ENTITY, deal.legal_entity),
+                        SearchAttributePair(search_attributes.CURRENCY, deal.currency),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            return Started(workflow_id=workflow_id, run_id=None, started=False, detail="saga already finished")
+        # The SDK keeps the server's `started` flag on the handle; False means we joined a running saga.
+        response = getattr(handle, "_start_workflow_response", None)
+        started = bool(getattr(response, "started", True))
+        detail = "saga started" if started else "saga already running"
+        return Started(workflow_id=workflow_id, run_id=handle.result_run_id, started=started, detail=detail)
+
+    async def billable_deal(self, deal_id: str) -> Deal:
+        """The deal as the CRM has it, if c2c may bill it; the CRM's errors as domain errors."""
+        try:
+            deal = await self.crm.get_deal(deal_id)
+        except BusinessRuleError as error:
+            if error.code == "deal_not_found":
+                raise DealNotFound(error.message) from error
+            raise DealRefused(error.code, error.message) from error
+        except TransientError as error:
+            raise CrmUnavailable(error.message) from error
+        except ConnectorError as error:
+            raise CrmFailed(str(error)) from error
+        problems = deal_problems(deal)
+        if problems:
+            raise DealRefused(problems[0][0], "; ".join(reason for _, reason in problems))
+        return deal

@@ -1,0 +1,74 @@
+"""The workers of one process: the workflow queue, and one activity queue per external system
+(`{queue}-crm`, `-billing`, `-tax`, `-erp`) plus `-hub` for our store and Temporal itself; each vendor queue
+carries the vendor's rate limit, so every call to that vendor counts against it."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.billing import BillingActivities
+from activities.crm import CrmActivities
+from activities.customer_master import CustomerMasterActivities
+from activities.erp import ErpActivities
+from activities.reconcile import reconcile_activities
+from activities.store import StoreActivities
+from activities.tax import TaxActivities
+from connectors.factory import Connectors
+from observability.interceptor import SagaTelemetry
+from operations.starts import Trigger
+from settings import Settings
+from workflows import interface
+from workflows.customer_master import CustomerMaster
+from workflows.customer_to_cash import CustomerToCash
+from workflows.reconciliation import Reconciliation
+from workflows.sweep import MissedDealSweep
+
+
+def _methods(instance: object) -> list:
+    """The bound @activity.defn methods of an activities object."""
+    return [
+        getattr(instance, name)
+        for name in dir(instance)
+        if not name.startswith("_") and hasattr(getattr(type(instance), name, None), "__temporal_activity_definition")
+    ]
+
+
+def build_workers(
+    client: Client, task_queue: str, connectors: Connectors, engine: Engine, settings: Settings
+) -> list[Worker]:
+    """The workers of one process: the saga queue plus one queue per system, each with its rate limit."""
+    per_system: list[tuple[str, list[object], float | None]] = [
+        (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
+        (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
+        (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
+        (interface.ERP_QUEUE, [ErpActivities(connectors.erp)], settings.erp_rate_limit),
+        (interface.HUB_QUEUE, [StoreActivities(engine), CustomerMasterActivities(client, task_queue)], None),
+    ]
+    # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits);
+    # missed sagas start on the trigger's own path.
+    trigger = Trigger(
+        client=client,
+        crm=connectors.crm,
+        task_queue=task_queue,
+        engine=engine,
+        payment_terms_days=settings.payment_terms_days,
+        dunning_days=settings.dunning_days,
+    )
+    readers = reconcile_activities(trigger, connectors)
+    # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
+    telemetry = [SagaTelemetry()]
+    workflows = [CustomerToCash, CustomerMaster, Reconciliation, MissedDealSweep]
+    workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
+    for suffix, activities, rate_limit in per_system:
+        workers.append(
+            Worker(
+                client,
+                task_queue=f"{task_queue}-{suffix}",
+                activities=[m for instance in [*activities, *readers.get(suffix, [])] for m in _methods(instance)],
+                max_task_queue_activities_per_second=rate_limit,
+                interceptors=telemetry,
+            )
+        )
+    return workers
