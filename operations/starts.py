@@ -9,6 +9,7 @@ to bill a closed one again. Refusals are the domain errors of operations/errors.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,7 +24,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from canonical import Deal, ids
+from canonical import DEFAULT_VENDORS, Deal, Vendors, ids
 from canonical.rules import deal_problems
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.roles import CrmSystem
@@ -54,6 +55,9 @@ class Trigger:
     engine: Engine
     payment_terms_days: int = 3
     dunning_days: list[int] = field(default_factory=lambda: [1, 3, 7])
+    # Who plays billing, tax and the ERP for a legal entity (Settings.vendors_for); the CRM is always the one
+    # the deal came from.
+    vendors_for: Callable[[str], Vendors] = lambda _entity: DEFAULT_VENDORS
 
     @classmethod
     def from_settings(cls, client: Client, crm: CrmSystem, engine: Engine, settings: Settings) -> Trigger:
@@ -64,6 +68,7 @@ class Trigger:
             engine=engine,
             payment_terms_days=settings.payment_terms_days,
             dunning_days=settings.dunning_days,
+            vendors_for=settings.vendors_for,
         )
 
     async def finished_before(self, workflow_id: str) -> bool:
@@ -108,6 +113,7 @@ class Trigger:
                     deal_id=deal.deal_id,
                     payment_terms_days=self.payment_terms_days,
                     dunning_days=self.dunning_days,
+                    vendors=self.vendors_for(deal.legal_entity).model_copy(update={"crm": self.crm.system}),
                 ),
                 id=workflow_id,
                 task_queue=self.task_queue,

@@ -55,6 +55,7 @@ def build_workers(
         engine=engine,
         payment_terms_days=settings.payment_terms_days,
         dunning_days=settings.dunning_days,
+        vendors_for=settings.vendors_for,
     )
     readers = reconcile_activities(trigger, connectors)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
