@@ -28,7 +28,9 @@ COPY operations operations
 COPY api api
 COPY cli cli
 COPY runtime runtime
-COPY worker.py starter.py settings.py ./
+COPY estate estate
+COPY settings settings
+COPY worker.py starter.py ./
 COPY deploy/healthcheck.py deploy/healthcheck.py
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --home-dir /app c2c

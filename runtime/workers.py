@@ -16,8 +16,8 @@ from activities.reconcile import reconcile_activities
 from activities.store import StoreActivities
 from activities.tax import TaxActivities
 from connectors.factory import Connectors
-from observability.interceptor import SagaTelemetry
 from operations.starts import Trigger
+from runtime.telemetry import SagaTelemetry
 from settings import Settings
 from workflows import interface
 from workflows.customer_master import CustomerMaster

@@ -19,7 +19,7 @@ from connectors.netsuite import client as netsuite_client
 from connectors.netsuite.client import NetSuiteErp
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
-from connectors.stripe import client as stripe_client
+from connectors.stripe import reads as stripe_reads
 from estate.book import ACME, ACME_DUP, GLOBEX, DealSpec
 from estate.deals import seed_deal
 from sandbox.server import RunningServer, build_app
@@ -96,7 +96,7 @@ async def test_accounts_include_every_account_of_the_golden_customers(
 async def test_invoices_and_subscriptions_are_read_page_by_page(
     http: httpx.AsyncClient, own_server: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stripe_client, "LIST_PAGE", 1)
+    monkeypatch.setattr(stripe_reads, "LIST_PAGE", 1)
     url = own_server(build_app("stripe")).url
     billing = StripeBilling(http, url, API_KEY)
     opened = [await open_invoice(billing, f"k{n}", make_customer(f"gc_{n}")) for n in range(3)]

@@ -11,8 +11,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 
-from observability.interceptor import SagaTelemetry
 from observability.tracing import client_interceptors
+from runtime.telemetry import SagaTelemetry
 from workflows.customer_to_cash import CustomerToCash
 
 HISTORIES = sorted((Path(__file__).parents[1] / "workflows" / "histories").glob("*.json"))
