@@ -1,6 +1,8 @@
 """The Stripe emulator app: `create_app(webhook_url=..., webhook_secret=..., async_settle_seconds=...)` -> FastAPI.
 
-A subscription creates its first invoice (see `subscriptions`); invoices are never advanced on a timer.
+A subscription creates its first invoice (see `subscriptions`); invoices are never advanced on a timer, except on
+a test clock (`/v1/test_helpers/test_clocks`, see `test_clocks`), whose advance renews subscriptions and finalizes
+drafts as Stripe does, right after the advance request is answered.
 
 Auth is `Authorization: Bearer sk_test_...`. Every POST may carry `Idempotency-Key`, handled as Stripe
 does: the first outcome of an executed request (success or error, 402 declines included) is stored and
@@ -33,11 +35,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
-from sandbox.stripe import catalog, credit_notes, dunning, invoices, payments, subscriptions
+from sandbox.stripe import catalog, credit_notes, dunning, invoices, payments, subscriptions, test_clocks
 from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
-from sandbox.stripe.state import API_VERSION, Call, IdempotencyRecord, StripeState, expand, list_object, render
+from sandbox.stripe.state import (
+    API_VERSION,
+    Call,
+    IdempotencyRecord,
+    StripeState,
+    expand,
+    frozen_at,
+    list_object,
+    render,
+)
 from sandbox.stripe.webhooks import DeliveryConfig, Dispatcher
 
 Handler = Callable[..., dict[str, Any]]
@@ -102,6 +113,16 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
     ("GET", "/v1/credit_notes", credit_notes.list_credit_notes, credit_notes.CREDIT_NOTE_LIST),
     ("GET", "/v1/credit_notes/{credit_note}", credit_notes.get_credit_note, NO_PARAMS),
+    ("POST", "/v1/test_helpers/test_clocks", test_clocks.create_test_clock, test_clocks.TEST_CLOCK_CREATE),
+    ("GET", "/v1/test_helpers/test_clocks", test_clocks.list_test_clocks, test_clocks.TEST_CLOCK_LIST),
+    ("GET", "/v1/test_helpers/test_clocks/{test_clock}", test_clocks.get_test_clock, NO_PARAMS),
+    ("DELETE", "/v1/test_helpers/test_clocks/{test_clock}", test_clocks.delete_test_clock, NO_PARAMS),
+    (
+        "POST",
+        "/v1/test_helpers/test_clocks/{test_clock}/advance",
+        test_clocks.advance_test_clock,
+        test_clocks.TEST_CLOCK_ADVANCE,
+    ),
     ("GET", "/v1/events", list_events, frozenset({"type", "limit"})),
     ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
 ]
@@ -165,6 +186,17 @@ def create_app(
             events = settle_bank_debits(state, intent_ids)
         webhooks.submit(events)
 
+    async def advance_clocks(clock_ids: list[str]) -> None:
+        """Run the test clock advances a request started, once it has been answered (`advancing`)."""
+        await asyncio.sleep(0)
+        async with state.lock:
+            debits_before = set(state.bank_debits)
+            events = test_clocks.complete_advances(state, clock_ids)
+            new_debits = [i for i in state.bank_debits if i not in debits_before]
+        if new_debits:
+            spawn(settle_debits_later(new_debits))
+        webhooks.submit(events)
+
     # Added after the fault middleware, so it runs first: a key stays "in flight" while a fault delays it.
     @app.middleware("http")
     async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -220,7 +252,9 @@ def create_app(
                 try:
                     params = Params(parse_pairs(pairs), allowed)
                     call = Call(state, params, request_id, key, version)
-                    result = handler(call, *request.path_params.values())
+                    # Objects of a customer on a test clock live on the clock's time.
+                    with frozen_at(test_clocks.request_time(state, request.path_params.values(), params.values)):
+                        result = handler(call, *request.path_params.values())
                     body = expand(state, _to_wire(state, result, version), params.strings("expand"), version)
                     status = 200
                 except InvalidParams as exc:
@@ -238,6 +272,9 @@ def create_app(
                 new_debits = [i for i in state.bank_debits if i not in debits_before]
                 if new_debits:
                     spawn(settle_debits_later(new_debits))
+                if state.advancing:
+                    spawn(advance_clocks(list(state.advancing)))
+                    state.advancing.clear()
             webhooks.submit(events)
             return JSONResponse(body, status_code=status, headers=headers)
 

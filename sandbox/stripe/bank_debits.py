@@ -8,7 +8,7 @@ from typing import Any
 from sandbox.stripe.forms import Params
 from sandbox.stripe.invoices import UNPAID, paid_by_payment
 from sandbox.stripe.payments import BANK_DEBITS, book_charge, emit_outcome, fail_charge, new_charge
-from sandbox.stripe.state import Call, StripeState
+from sandbox.stripe.state import Call, StripeState, frozen_at
 
 # What a failed asynchronous attempt leaves on the intent (Stripe's code for it; the bank's reason is in the
 # charge's failure_code, echoed here as decline_code).
@@ -33,29 +33,35 @@ def settle_bank_debits(state: StripeState, intent_ids: Iterable[str] | None = No
         intent = state.objects["payment_intents"].get(intent_id)
         if intent is None or intent["status"] != "processing":
             continue
-        invoice = state.objects["invoices"][intent["invoice"]]
-        charge = new_charge(state, intent, state.objects["customers"][intent["customer"]])
-        invoice["charge"] = charge["id"]
-        failure = BANK_DEBITS.get(intent["payment_method"])
-        if failure is None:
-            book_charge(state, intent, charge)
-            emit_outcome(call, intent, charge)
-            if invoice["status"] in UNPAID:
-                paid_by_payment(call, invoice)
-            continue
-        failure_code, message = failure
-        fail_charge(intent, charge, failure_code, message)
-        intent["last_payment_error"] = {
-            "type": "invalid_request_error",
-            "code": ATTEMPT_FAILED,
-            "decline_code": failure_code,
-            "message": ATTEMPT_FAILED_MESSAGE,
-            "charge": charge["id"],
-            "payment_method_type": "us_bank_account",
-        }
-        intent["payment_method"] = None
-        emit_outcome(call, intent, charge)
-        state.emit(call, "invoice.payment_failed", invoice)
+        with frozen_at(state.clock_time(intent["customer"])):  # a customer on a test clock settles on its time
+            _settle(call, intent)
     events = list(state.outbox)
     state.outbox.clear()
     return events
+
+
+def _settle(call: Call, intent: dict[str, Any]) -> None:
+    state = call.state
+    invoice = state.objects["invoices"][intent["invoice"]]
+    charge = new_charge(state, intent, state.objects["customers"][intent["customer"]])
+    invoice["charge"] = charge["id"]
+    failure = BANK_DEBITS.get(intent["payment_method"])
+    if failure is None:
+        book_charge(state, intent, charge)
+        emit_outcome(call, intent, charge)
+        if invoice["status"] in UNPAID:
+            paid_by_payment(call, invoice)
+        return
+    failure_code, message = failure
+    fail_charge(intent, charge, failure_code, message)
+    intent["last_payment_error"] = {
+        "type": "invalid_request_error",
+        "code": ATTEMPT_FAILED,
+        "decline_code": failure_code,
+        "message": ATTEMPT_FAILED_MESSAGE,
+        "charge": charge["id"],
+        "payment_method_type": "us_bank_account",
+    }
+    intent["payment_method"] = None
+    emit_outcome(call, intent, charge)
+    state.emit(call, "invoice.payment_failed", invoice)

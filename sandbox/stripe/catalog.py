@@ -14,7 +14,7 @@ ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "c
 CUSTOMER_UPDATE = frozenset(
     {"name", "email", "description", "phone", "metadata", "address", "invoice_settings", "preferred_locales"}
 )
-CUSTOMER_CREATE = CUSTOMER_UPDATE | {"payment_method"}
+CUSTOMER_CREATE = CUSTOMER_UPDATE | {"payment_method", "test_clock"}
 CUSTOMER_SEARCH = frozenset({"query", "limit", "page"})
 PRODUCT_CREATE = frozenset({"id", "name", "description", "active", "metadata", "tax_code", "unit_label"})
 PRICE_CREATE = frozenset(
@@ -66,7 +66,11 @@ def _apply_customer_fields(customer: dict[str, Any], params: Params) -> None:
 
 
 def create_customer(call: Call) -> dict[str, Any]:
+    """With `test_clock`, the customer (and all it later owns) lives on that clock's time, as at Stripe."""
     state, params = call.state, call.params
+    clock_id = params.text("test_clock")
+    if clock_id is not None:
+        state.get("test_clocks", clock_id, param="test_clock")
     customer: dict[str, Any] = {
         "id": state.new_id("cus", 14),
         "object": "customer",
@@ -88,7 +92,7 @@ def create_customer(call: Call) -> dict[str, Any]:
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": clock_id,
         # Payment methods attached with `payment_method`; test tokens (pm_card_visa, ...) are kept as ids.
         "_payment_methods": [],
     }

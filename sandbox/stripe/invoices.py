@@ -135,7 +135,7 @@ def create_invoiceitem(call: Call) -> dict[str, Any]:
         "quantity": quantity,
         "subscription": params.text("subscription"),
         "tax_rates": [],
-        "test_clock": None,
+        "test_clock": customer["test_clock"],
         "unit_amount": unit_amount if amount is None else total,
         "unit_amount_decimal": str(unit_amount if amount is None else total),
     }
@@ -214,6 +214,7 @@ def new_invoice(
         "subscription": subscription_id,
         "subtotal": 0,
         "tax": 0,
+        "test_clock": customer["test_clock"],
         "total": 0,
         "total_tax_amounts": [],
         "webhooks_delivered_at": None,
@@ -384,7 +385,8 @@ def finalize(call: Call, invoice: dict[str, Any]) -> None:
 
 
 def mark_paid(call: Call, invoice: dict[str, Any]) -> None:
-    """The invoice is paid; an `incomplete` subscription whose first invoice this is becomes active."""
+    """The invoice is paid; an `incomplete` subscription whose first invoice this is becomes active, and so does a
+    `past_due` one whose latest invoice this is (`customer.subscription.updated`)."""
     invoice["amount_paid"] += invoice["amount_remaining"]
     invoice["amount_remaining"] = 0
     invoice.update(status="paid", paid=True, auto_advance=False)
@@ -392,6 +394,11 @@ def mark_paid(call: Call, invoice: dict[str, Any]) -> None:
     subscription = call.state.objects["subscriptions"].get(invoice["subscription"] or "")
     if subscription is not None and subscription["status"] == "incomplete":
         subscription["status"] = "active"
+    elif subscription is not None and subscription["status"] == "past_due":
+        if subscription["latest_invoice"] == invoice["id"]:
+            subscription["status"] = "active"
+            updated = call.state.emit(call, "customer.subscription.updated", subscription)
+            updated["data"]["previous_attributes"] = {"status": "past_due"}
     call.state.emit(call, "invoice.paid", invoice)
 
 

@@ -7,6 +7,9 @@ import copy
 import secrets
 import string
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +31,35 @@ COLLECTIONS: dict[str, str] = {
     "balance_transactions": "balance_transaction",
     "refunds": "refund",
     "credit_notes": "credit_note",
+    "test_clocks": "test_helpers.test_clock",
 }
-_KIND_NAMES = {"invoiceitem": "invoice item", "payment_intent": "payment_intent", "credit_note": "credit note"}
+_KIND_NAMES = {
+    "invoiceitem": "invoice item",
+    "payment_intent": "payment_intent",
+    "credit_note": "credit note",
+    "test_helpers.test_clock": "test_clock",
+}
 _ALPHABET = string.ascii_letters + string.digits
 
 
+# The frozen time of the test clock the current work happens on (None: wall time); see `frozen_at`.
+_FROZEN: ContextVar[int | None] = ContextVar("stripe_frozen_time", default=None)
+
+
 def now() -> int:
-    return int(time.time())
+    """Wall time, or the frozen time of the test clock whose objects are being acted on."""
+    frozen = _FROZEN.get()
+    return int(time.time()) if frozen is None else frozen
+
+
+@contextmanager
+def frozen_at(moment: int | None) -> Iterator[None]:
+    """Make `now()` answer `moment` (None: wall time) inside the block: objects of a test clock live on its time."""
+    token = _FROZEN.set(moment)
+    try:
+        yield
+    finally:
+        _FROZEN.reset(token)
 
 
 @dataclass
@@ -58,6 +83,8 @@ class StripeState:
     settling_refunds: list[str] = field(default_factory=list)
     # Bank debits (payment intent ids) still `processing` that settle on a timer or `/_sandbox/settle`.
     bank_debits: list[str] = field(default_factory=list)
+    # Test clocks (ids) told to advance, whose advance runs right after the response (see `test_clocks`).
+    advancing: list[str] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def new_id(self, prefix: str, length: int = 24) -> str:
@@ -74,6 +101,12 @@ class StripeState:
             kind = COLLECTIONS[collection]
             raise no_such(_KIND_NAMES.get(kind, kind), object_id, param)
         return found
+
+    def clock_time(self, customer_id: str | None) -> int | None:
+        """The frozen time of the test clock the customer belongs to (None: the customer lives on wall time)."""
+        customer = self.objects["customers"].get(customer_id or "")
+        clock = self.objects["test_clocks"].get(customer["test_clock"] or "") if customer else None
+        return None if clock is None else int(clock["frozen_time"])
 
     def lookup(self, object_id: str) -> dict[str, Any] | None:
         for members in self.objects.values():
@@ -118,6 +151,7 @@ class StripeState:
         self.deliveries.clear()
         self.settling_refunds.clear()
         self.bank_debits.clear()
+        self.advancing.clear()
 
 
 @dataclass

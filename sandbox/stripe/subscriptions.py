@@ -1,9 +1,13 @@
 """Subscriptions: created with their first invoice (billing_reason `subscription_create`), cancelled with DELETE.
 
 `send_invoice`: the first invoice stays a draft with `auto_advance` true (Stripe would finalize it about an hour
-later; the emulator never advances an invoice on its own). `charge_automatically`: it is finalized and charged at
-once, and the subscription is `incomplete` until it is paid (a decline or a processing bank debit), as with
-Stripe's default `payment_behavior=allow_incomplete`. Later periods are never invoiced here."""
+later; off a test clock the emulator never advances an invoice on its own). `charge_automatically`: it is
+finalized and charged at once, and the subscription is `incomplete` until it is paid (a decline or a processing
+bank debit), as with Stripe's default `payment_behavior=allow_incomplete`.
+
+A subscription of a customer on a test clock lives on the clock's time, and renews when the clock passes its
+period end (`renew`, driven by `test_clocks`); periods are counted from `billing_cycle_anchor`, so month-end
+anchors clamp and come back (Jan 31 -> Feb 28 -> Mar 31). Subscriptions off a clock are never renewed here."""
 
 from __future__ import annotations
 
@@ -20,7 +24,16 @@ from sandbox.stripe.payments import ZERO_DECIMAL
 from sandbox.stripe.state import Call, StripeState, list_object, now
 
 SUBSCRIPTION_CREATE = frozenset(
-    {"customer", "items", "collection_method", "days_until_due", "metadata", "cancel_at", "default_payment_method"}
+    {
+        "customer",
+        "items",
+        "collection_method",
+        "days_until_due",
+        "metadata",
+        "cancel_at",
+        "cancel_at_period_end",
+        "default_payment_method",
+    }
 )
 SUBSCRIPTION_CANCEL = frozenset({"invoice_now", "prorate"})
 _ITEM = frozenset({"price", "quantity", "metadata"})
@@ -46,6 +59,11 @@ def create_subscription(call: Call) -> dict[str, Any]:
         raise InvalidParams("Missing required param: items.", param="items", code="parameter_missing")
     method, days_until_due = collection(params)
     cancel_at = params.integer("cancel_at")
+    cancel_at_period_end = params.flag("cancel_at_period_end") or False
+    if cancel_at is not None and cancel_at_period_end:
+        raise InvalidParams(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.", param="cancel_at"
+        )
     lines = [(item.req("price"), item.integer("quantity", minimum=0), item.metadata()) for item in items]
     metadata = {k: v for k, v in params.metadata().items() if v}
     started = now()
@@ -86,11 +104,11 @@ def create_subscription(call: Call) -> dict[str, Any]:
         "billing_cycle_anchor": started,
         "billing_thresholds": None,
         "cancel_at": cancel_at,
-        "cancel_at_period_end": False,
+        "cancel_at_period_end": cancel_at_period_end,
         "canceled_at": None,
         "collection_method": method,
         "created": started,
-        "current_period_end": add_interval(started, interval, count),
+        "current_period_end": add_interval(started, interval, count),  # = period_end(subscription, 0)
         "current_period_start": started,
         "customer": customer_id,
         "days_until_due": days_until_due,
@@ -108,12 +126,13 @@ def create_subscription(call: Call) -> dict[str, Any]:
         "schedule": None,
         "start_date": started,
         "status": "active",
-        "test_clock": None,
+        "test_clock": customer["test_clock"],
         "trial_end": None,
         "trial_start": None,
+        "_cycle": 0,  # periods begun since the anchor, less one: the current period ends at anchor + 1 + _cycle
     }
     state.add("subscriptions", subscription)
-    invoice = _first_invoice(state, subscription, customer)
+    invoice = subscription_invoice(state, subscription, customer, "subscription_create", started)
     subscription["latest_invoice"] = invoice["id"]
     if method == "charge_automatically":
         try:
@@ -126,8 +145,11 @@ def create_subscription(call: Call) -> dict[str, Any]:
     return subscription
 
 
-def _first_invoice(state: StripeState, subscription: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
-    """The draft billing the first period: one line per item, then the customer's pending invoice items."""
+def subscription_invoice(
+    state: StripeState, subscription: dict[str, Any], customer: dict[str, Any], billing_reason: str, created: int
+) -> dict[str, Any]:
+    """The draft billing the current period: one line per item (quantity x price), then the customer's pending
+    invoice items (not those of another subscription)."""
     currency = currency_of(subscription)
     invoice = new_invoice(
         state,
@@ -136,14 +158,15 @@ def _first_invoice(state: StripeState, subscription: dict[str, Any], customer: d
         method=subscription["collection_method"],
         days_until_due=subscription["days_until_due"],
         subscription_id=subscription["id"],
-        billing_reason="subscription_create",
+        billing_reason=billing_reason,
         auto_advance=True,
         metadata={},
-        created=subscription["created"],
+        created=created,
     )
     for item in subscription["items"]["data"]:
         invoice["lines"]["data"].append(_subscription_line(state, subscription, item))
-    pending = [i for i in pending_items(state, customer["id"], currency) if i["subscription"] is None]
+    own = (None, subscription["id"])
+    pending = [i for i in pending_items(state, customer["id"], currency) if i["subscription"] in own]
     sweep_in(invoice, pending)
     return invoice
 
@@ -191,6 +214,42 @@ def _price_label(price: dict[str, Any]) -> str:
     return f"{money} / {interval if count == 1 else f'every {count} {interval}s'}"
 
 
+def period_end(subscription: dict[str, Any], cycle: int) -> int:
+    """The end of the subscription's period number `cycle` (0: the first), counted from its billing anchor."""
+    recurring = subscription["items"]["data"][0]["price"]["recurring"]
+    steps = recurring["interval_count"] * (cycle + 1)
+    return add_interval(subscription["billing_cycle_anchor"], recurring["interval"], steps)
+
+
+def renew(call: Call, subscription: dict[str, Any]) -> dict[str, Any]:
+    """What Stripe does at `current_period_end` (now, on the subscription's test clock): the next period begins
+    (`customer.subscription.updated`, with `previous_attributes`) and its draft invoice is created with
+    `billing_reason: subscription_cycle` (`invoice.created`); it is finalized about an hour later (see
+    `test_clocks`). The invoice's `period_start` / `period_end` are the period just ended, as at Stripe."""
+    state = call.state
+    previous = {name: subscription[name] for name in ("current_period_end", "current_period_start", "latest_invoice")}
+    subscription["_cycle"] += 1
+    subscription["current_period_start"] = previous["current_period_end"]
+    subscription["current_period_end"] = period_end(subscription, subscription["_cycle"])
+    customer = state.get("customers", subscription["customer"])
+    invoice = subscription_invoice(state, subscription, customer, "subscription_cycle", now())
+    invoice.update(period_start=previous["current_period_start"], period_end=previous["current_period_end"])
+    subscription["latest_invoice"] = invoice["id"]
+    updated = state.emit(call, "customer.subscription.updated", subscription)
+    updated["data"]["previous_attributes"] = previous
+    state.emit(call, "invoice.created", invoice)
+    return invoice
+
+
+def end(call: Call, subscription: dict[str, Any]) -> None:
+    """The subscription reached its `cancel_at` or, with `cancel_at_period_end`, its period end (now): it is
+    canceled instead of renewing (`customer.subscription.deleted`); open invoices stop being collected."""
+    moment = now()
+    subscription.update(status="canceled", ended_at=moment, canceled_at=subscription["canceled_at"] or moment)
+    _stop_collection(call.state, subscription)
+    call.state.emit(call, "customer.subscription.deleted", subscription)
+
+
 SUBSCRIPTION_LIST = frozenset({"customer", "status"}) | PAGING
 
 
@@ -222,10 +281,14 @@ def cancel_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
     if subscription["status"] != "canceled":
         moment = now()
         subscription.update(status="canceled", canceled_at=moment, ended_at=moment)
-        for invoice in state.objects["invoices"].values():
-            if invoice["customer"] == subscription["customer"] and invoice["status"] == "open":
-                invoice["auto_advance"] = False
+        _stop_collection(state, subscription)
     return subscription
+
+
+def _stop_collection(state: StripeState, subscription: dict[str, Any]) -> None:
+    for invoice in state.objects["invoices"].values():
+        if invoice["customer"] == subscription["customer"] and invoice["status"] == "open":
+            invoice["auto_advance"] = False
 
 
 def currency_of(subscription: dict[str, Any]) -> str:
