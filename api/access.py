@@ -1,7 +1,7 @@
 """Who may call the API and with what: bearer tokens with scopes, and limits on request bodies.
 
 Webhooks authenticate by their signatures (connectors/*/webhooks.py); everything else by a bearer token whose
-scopes include the endpoint's (`Scope` in settings.py). A refused request changes nothing: 401 without a valid
+scopes include the endpoint's (`Scope` in settings/). A refused request changes nothing: 401 without a valid
 token, 403 when the token lacks the scope, 413/415 before a body is read.
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-# `python deploy/healthcheck.py` puts deploy/ on sys.path, not the project root where settings.py lives.
+# `python deploy/healthcheck.py` puts deploy/ on sys.path, not the project root where settings/ lives.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from settings import Settings  # noqa: E402
