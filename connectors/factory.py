@@ -28,11 +28,29 @@ class Connectors:
         await self.http.aclose()
 
 
+# The vendor each role can be played by today; a second vendor for a role is a connector package plus a line here.
+SUPPORTED = {"crm": {"salesforce"}, "billing": {"stripe"}, "tax": {"avatax"}, "erp": {"netsuite"}}
+
+
+def unsupported_vendors(settings: Settings) -> list[str]:
+    """Each configured vendor no connector exists for, named with where it was configured."""
+    problems = [f"C2C_CRM={settings.crm!r}"] if settings.crm not in SUPPORTED["crm"] else []
+    for entity, vendors in sorted(settings.vendors_by_entity.items()):
+        for role, names in SUPPORTED.items():
+            if role != "crm" and getattr(vendors, role) not in names:
+                problems.append(f"C2C_VENDORS_BY_ENTITY {entity} {role}={getattr(vendors, role)!r}")
+    return problems
+
+
 def build_connectors(settings: Settings) -> Connectors:
+    """The connectors of every role; refuses (before any call) a configuration naming a vendor c2c cannot talk to,
+    since a saga would otherwise file the ids one vendor gave under another's name."""
+    problems = unsupported_vendors(settings)
+    if problems:
+        supported = "; ".join(f"{role}: {', '.join(sorted(names))}" for role, names in SUPPORTED.items())
+        raise ValueError(f"no connector for {', '.join(problems)} (supported: {supported})")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
     http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
-    if settings.crm != "salesforce":
-        raise ValueError(f"unsupported CRM {settings.crm!r} (supported: salesforce)")
     return Connectors(
         http=http,
         crm=SalesforceCrm(

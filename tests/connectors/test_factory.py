@@ -1,0 +1,28 @@
+"""The connector factory refuses a configuration that names a vendor c2c has no connector for."""
+
+from __future__ import annotations
+
+import pytest
+
+from canonical import Vendors
+from connectors.factory import build_connectors
+from settings import Settings
+
+
+async def test_the_default_estate_builds_one_connector_per_role() -> None:
+    connectors = build_connectors(Settings(_env_file=None))
+    try:
+        assert (connectors.crm.system, connectors.billing.system) == ("salesforce", "stripe")
+    finally:
+        await connectors.close()
+
+
+def test_a_vendor_without_a_connector_is_refused_naming_the_entity_and_role() -> None:
+    settings = Settings(_env_file=None, vendors_by_entity={"DE01": Vendors(billing="chargebee")})
+    with pytest.raises(ValueError, match=r"C2C_VENDORS_BY_ENTITY DE01 billing='chargebee'.*supported: crm: salesforce"):
+        build_connectors(settings)
+
+
+def test_an_unknown_crm_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"C2C_CRM='hubspot'"):
+        build_connectors(Settings(_env_file=None, crm="hubspot"))
