@@ -52,9 +52,12 @@ class BusinessEvent(BaseModel):
         data: dict[str, Any],
         causation_id: str | None = None,
         subject: str | None = None,
+        occurrence: str | None = None,
     ) -> BusinessEvent:
+        """The event of one step; `occurrence` tells apart events of a type a workflow emits more than once
+        (the third dunning reminder), since the outbox keeps one event per id."""
         return cls(
-            id=f"{workflow_id}:{event_type.value}",
+            id=f"{workflow_id}:{event_type.value}" + (f":{occurrence}" if occurrence else ""),
             source="c2c/workflows/customer-to-cash",
             type=event_type,
             time=time,

@@ -19,9 +19,9 @@ class SagaTotals:
     """How many sagas ended in `status` in one currency, and their summed total."""
 
     status: str
-    currency: str
+    currency: str  # "" for sagas that ended before their deal (and its currency) was read
     count: int
-    total: Money
+    total: Money | None  # None where the currency is unknown: such sagas moved no money
 
 
 class SagaFactRepository:
@@ -41,16 +41,22 @@ class SagaFactRepository:
         status: str,
         completed_at: datetime | None = None,
     ) -> None:
-        """Insert or overwrite the fact of one saga (a re-run or a later status replaces it); time: now."""
-        total = Money(amount=total_minor, currency=currency)  # refuses unknown currencies and floats
+        """Insert or overwrite the fact of one saga (a re-run or a later status replaces it); time: now.
+
+        A saga cancelled before it read its deal knows no currency: its fact (which keeps a late trigger from
+        billing the deal) is recorded with currency "" and nothing paid; any amount needs a real currency."""
+        if not currency and total_minor == 0:
+            total = None
+        else:
+            total = Money(amount=total_minor, currency=currency)  # refuses unknown currencies and floats
         completed_at = completed_at or utcnow()
         if completed_at.utcoffset() is None:
             raise ValueError("completed_at must be timezone-aware")
         values: dict[str, Any] = {
             "deal_id": deal_id,
             "legal_entity": legal_entity,
-            "currency": total.currency,
-            "total_minor": total.amount,
+            "currency": total.currency if total else "",
+            "total_minor": total.amount if total else 0,
             "status": status,
             "completed_at": completed_at,
         }
@@ -89,7 +95,7 @@ class SagaFactRepository:
                 status=status,
                 currency=currency,
                 count=count,
-                total=Money(amount=int(amount), currency=currency),
+                total=Money(amount=int(amount), currency=currency) if currency else None,
             )
             for status, currency, count, amount in self._session.exec(statement)
         ]

@@ -47,8 +47,9 @@ class DealSaga(SagaRuntime):
         """The ERP's name: the key of the customer's ERP id in `customer_refs` (`{erp}:{entity}` in the hub)."""
         return self.args.vendors.erp
 
-    async def emit(self, event_type: EventType, data: dict[str, Any]) -> None:
-        """Add a business event to the outbox; each is caused by the one before, the first by the CRM close."""
+    async def emit(self, event_type: EventType, data: dict[str, Any], *, occurrence: str | None = None) -> None:
+        """Add a business event to the outbox; each is caused by the one before, the first by the CRM close.
+        A type emitted more than once per saga names each `occurrence` (the outbox dedupes by event id)."""
         event = BusinessEvent.for_step(
             workflow_id=self.progress.workflow_id,
             event_type=event_type,
@@ -57,6 +58,7 @@ class DealSaga(SagaRuntime):
             data=data,
             causation_id=self.last_event_id or f"{self.args.crm}:{self.args.deal_id}:closed-won",
             subject=self.args.deal_id,
+            occurrence=occurrence,
         )
         await self.call(act.HUB_QUEUE, Names.RECORD_EVENT, event, bool, retry=policies.HUB_RETRY)
         self.last_event_id = event.id

@@ -137,9 +137,12 @@ class SagaRuntime:
 
     def key(self, step: str, *, per_round: bool = False) -> str:
         """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""
-        key = f"{self.progress.workflow_id}:{step}"
+        return f"{self.progress.workflow_id}:{self.step_of_round(step, per_round=per_round)}"
+
+    def step_of_round(self, step: str, *, per_round: bool = False) -> str:
+        """`step`, with `:r{n}` once finance has retried the running stage n times (when `per_round`)."""
         rounds = self.rounds.get(self.running, 0) if per_round and self.running else 0
-        return f"{key}:r{rounds}" if rounds else key
+        return f"{step}:r{rounds}" if rounds else step
 
     def ids(self, **ids: str) -> None:
         self.progress.external_ids.update(ids)

@@ -114,6 +114,8 @@ class Settlement(Compensation):
             await self.emit(
                 EventType.PAYMENT_REMINDER,
                 {"invoice": invoice_id, "reminder": n, "of": len(days), "last_outcome": self.describe(last)},
+                # Reminder n of this dunning round: a finance retry after a write-off may dun again.
+                occurrence=self.step_of_round(f"reminder-{n}", per_round=True),
             )
             # The next retry is the deadline for this one's outcome; the last one gets a day.
             until = timedelta(days=days[n] - day) if n < len(days) else timedelta(days=1)
