@@ -12,6 +12,7 @@ from operations.errors import (
     DealRefused,
     OperationError,
     ResolutionRejected,
+    SagaEnded,
     SagaNotFound,
 )
 
@@ -31,6 +32,7 @@ STATUS: dict[type[OperationError], int] = {
     CrmUnavailable: 503,
     CrmFailed: 502,
     SagaNotFound: 404,
+    SagaEnded: 409,
     ResolutionRejected: 409,
 }
 

@@ -41,7 +41,7 @@ from connectors.factory import build_connectors
 from connectors.roles import BillingSystem
 from operations import finance
 from operations.client import connect
-from operations.errors import OperationError, ResolutionRejected, SagaNotFound
+from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
 from operations.starts import Trigger
 from settings import Settings, get_settings
 from store import create_schema, make_engine
@@ -131,6 +131,15 @@ def _actor() -> str:
     return os.environ.get("USER") or "cli"
 
 
+def one_line(error: ValidationError) -> str:
+    """A validation error as one readable line: each field and what is wrong with it."""
+    problems = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "value"
+        problems.append(f"{field}: {problem['msg']}" if problem["type"] != "missing" else f"{field} is missing")
+    return "; ".join(problems)
+
+
 def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
     """Connect, run `work`, and turn finance-facing errors into a red line and exit status 1."""
 
@@ -139,8 +148,8 @@ def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
         client = await connect(settings)
         try:
             await work(client, settings)
-        except (SagaNotFound, ResolutionRejected) as error:
-            console.print(f"[red]{type(error).__name__}:[/red] {error}")
+        except (SagaNotFound, SagaEnded, ResolutionRejected) as error:
+            console.print(f"[red]{error.code}:[/red] {error.message}")
             raise typer.Exit(1) from error
 
     _run(run())
@@ -214,6 +223,13 @@ def resolve(
     """Tell a parked saga what to do; the saga refuses a decision that does not fit its problem."""
     try:
         corrected = Address.model_validate(json.loads(address)) if address else None
+    except json.JSONDecodeError as error:
+        console.print(f"[red]bad address:[/red] --address is not JSON ({error.msg} at character {error.pos})")
+        raise typer.Exit(2) from error
+    except ValidationError as error:
+        console.print(f"[red]bad address:[/red] {one_line(error)}")
+        raise typer.Exit(2) from error
+    try:
         resolution = Resolution(
             action=action,
             corrected_address=corrected,
@@ -221,8 +237,8 @@ def resolve(
             note=note,
             actor=_actor(),
         )
-    except (ValueError, ValidationError) as error:
-        console.print(f"[red]bad resolution:[/red] {error}")
+    except ValidationError as error:
+        console.print(f"[red]bad resolution:[/red] {one_line(error)}")
         raise typer.Exit(2) from error
 
     async def work(client: Client, settings: Settings) -> None:

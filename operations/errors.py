@@ -6,7 +6,8 @@ OperationError            `code` names the problem, `message` says it for a pers
  ├─ DealRefused           the deal breaks a CRM or billing rule (`code` is the rule's): nothing starts
  ├─ CrmUnavailable        the CRM did not answer (transient): the same request may work later
  ├─ CrmFailed             the CRM refused our request (auth, a request it cannot parse): loud, not the deal's fault
- ├─ SagaNotFound          no saga for the deal, or none running when a running one is needed
+ ├─ SagaNotFound          no saga for the deal
+ ├─ SagaEnded             the deal's saga has ended (completed or cancelled): there is nothing to decide
  └─ ResolutionRejected    the saga's validator refused finance's decision
 """
 
@@ -41,6 +42,10 @@ class CrmFailed(OperationError):
 
 class SagaNotFound(OperationError, LookupError):
     code = "saga_not_found"
+
+
+class SagaEnded(OperationError):
+    code = "saga_ended"
 
 
 class ResolutionRejected(OperationError, ValueError):

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import ids
 from canonical.reference import LEGAL_ENTITIES
-from operations.errors import ResolutionRejected, SagaNotFound
+from operations.errors import ResolutionRejected, SagaEnded, SagaNotFound
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster, MasterInput
 from workflows.customer_to_cash import CustomerToCash
@@ -114,8 +115,29 @@ async def resolve(client: Client, crm: str, deal_id: str, resolution: Resolution
         raise ResolutionRejected(str(error.cause or error)) from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:  # never started, or already finished
-            raise SagaNotFound(f"no running saga for deal {deal_id}: {error.message}") from error
+            ended = await _ended_stage(handle)
+            if ended is not None:
+                raise SagaEnded(
+                    f"the saga of deal {deal_id} has ended ({ended}): there is nothing to decide"
+                ) from error
+            raise SagaNotFound(f"no saga for deal {deal_id}") from error
         raise
+
+
+async def _ended_stage(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """How a closed saga ended, in the saga's words (completed, cancelled) or Temporal's (terminated…); None when
+    there is no such workflow."""
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status in (None, WorkflowExecutionStatus.RUNNING):
+        return None
+    if description.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CANCELED):
+        return str((await handle.query(CustomerToCash.status)).stage)
+    return description.status.name.lower()
 
 
 async def cancel(client: Client, crm: str, deal_id: str, *, actor: str, note: str) -> SagaStatus:

@@ -218,6 +218,9 @@ async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> Non
         CustomerToCash.run, ids.saga_id("salesforce", deal_id)
     ).result()
     assert result.outcome is Stage.CANCELLED
+    again = await estate.http.post(f"{url}/deals/{deal_id}/resolve", json={"action": "retry", "actor": "jane"})
+    assert (again.status_code, again.json()["error"]) == (409, "saga_ended")
+    assert "has ended (cancelled)" in again.json()["message"]
     missing = await estate.http.get(f"{url}/deals/006000000000000AAA")
     assert (missing.status_code, missing.json()["error"]) == (404, "saga_not_found")
 
