@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
@@ -19,6 +20,12 @@ from api.errors import ApiError
 from settings import ApiToken, Scope, Settings
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024  # Stripe's largest events (invoices with many lines) fit comfortably
+
+
+# Declares the bearer scheme in the OpenAPI document (so /docs offers "Authorize"); `holder` does the checking,
+# with the API's own 401 body, so this never refuses anything itself.
+
+BEARER = HTTPBearer(auto_error=False, description="an API token; its scopes decide what it may call")
 
 
 class TokenBook:
@@ -43,7 +50,7 @@ class TokenBook:
     def require(self, scope: Scope) -> Any:
         """A FastAPI dependency admitting tokens with `scope`."""
 
-        async def check(request: Request) -> ApiToken:
+        async def check(request: Request, _: Annotated[object, Security(BEARER)] = None) -> ApiToken:
             token = self.holder(request)
             if scope not in token.scopes:
                 raise ApiError(403, "forbidden", f"token {token.name!r} lacks the {scope.value!r} scope")
