@@ -4,6 +4,7 @@ time-skipping server moves the workflow's timers; each later period is taxed, po
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -189,4 +190,11 @@ async def test_twelve_monthly_periods_are_each_taxed_posted_and_applied_once(
 
     after = await eventually(ignored)
     assert [p.model_dump() for p in after.periods] == before
+    if os.environ.get("C2C_RECORD_HISTORY"):  # `C2C_RECORD_HISTORY=1 pytest this file` refreshes the replay test's
+        histories = Path(__file__).parent / "histories"
+        for name, handle in (
+            ("subscription_lifecycle_webhooks_and_backstop", lifecycle),
+            ("customer_to_cash_starts_lifecycle", saga),
+        ):
+            (histories / f"{name}.json").write_text((await handle.fetch_history()).to_json())
     await lifecycle.terminate("test over")
