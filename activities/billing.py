@@ -5,10 +5,11 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import translated
-from canonical import Invoice, Payment, Subscription
+from canonical import Invoice, Payment, RenewalInvoice, Subscription
 from connectors.roles import BillingSystem
 from workflows.interface import (
     CancelSubscription,
+    CompleteRenewalInvoice,
     CreateBillingCustomer,
     CreateInvoice,
     CreateSubscription,
@@ -16,6 +17,7 @@ from workflows.interface import (
     EnsurePrices,
     InvoiceAction,
     Names,
+    RenewalInvoices,
     UpsertBillingCustomer,
 )
 
@@ -65,6 +67,18 @@ class BillingActivities:
     async def finalize_invoice(self, args: InvoiceAction) -> Invoice:
         with translated():
             return await self.billing.finalize_invoice(args.invoice_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.RENEWAL_INVOICES)
+    async def renewal_invoices(self, args: RenewalInvoices) -> list[RenewalInvoice]:
+        with translated():
+            return await self.billing.renewal_invoices(args.subscription_id)
+
+    @activity.defn(name=Names.COMPLETE_RENEWAL_INVOICE)
+    async def complete_renewal_invoice(self, args: CompleteRenewalInvoice) -> Invoice:
+        with translated():
+            return await self.billing.complete_renewal_invoice(
+                args.customer_id, args.invoice_id, args.invoice, idempotency_key=args.idempotency_key
+            )
 
     @activity.defn(name=Names.SEND_INVOICE)
     async def send_invoice(self, args: InvoiceAction) -> None:

@@ -13,15 +13,16 @@ from sqlalchemy.engine import Engine
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from canonical import Payment
+from canonical import Payment, ids
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
-from connectors.stripe.webhooks import InvalidSignature, payment_notice, verify_event
+from connectors.stripe.webhooks import InvalidSignature, payment_notice, renewal_invoice_id, verify_event
 from operations.starts import Started, Trigger
 from settings import Settings
 from store import ProcessedEventRepository, session_scope
 from workflows.customer_to_cash import CustomerToCash
+from workflows.subscription import SubscriptionLifecycle
 
 
 class WebhookInbox:
@@ -83,8 +84,11 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
                 settings.stripe_webhook_secret.get_secret_value(),
             )
             notice = payment_notice(event)
+            renewal = renewal_invoice_id(event)
         except (InvalidSignature, ValueError) as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
+        if renewal is not None:
+            return await renewal_webhook(str(event["id"]), renewal)
         if notice is None:
             return {"status": "ignored", "event_id": str(event.get("id"))}
         if await inbox.seen("stripe", notice.event_id):
@@ -109,6 +113,34 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             raise ApiError(503, "billing_unavailable", str(error)) from error
         await inbox.done("stripe", notice.event_id)
         return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id or ""}
+
+    async def renewal_webhook(event_id: str, invoice_id: str) -> dict[str, str]:
+        """Billing made the invoice of a later period: read it back, signal its subscription's lifecycle."""
+        if await inbox.seen("stripe", event_id):
+            return {"status": "duplicate", "event_id": event_id}
+        try:
+            renewal = await billing.renewal_invoice(invoice_id)
+        except PermanentError as error:
+            if error.code == "resource_missing":  # signed, but about an invoice Stripe does not have
+                raise ApiError(422, "unknown_billing_object", str(error)) from error
+            raise ApiError(502, "billing_error", str(error)) from error
+        except ConnectorError as error:
+            raise ApiError(503, "billing_unavailable", str(error)) from error
+        lifecycle = ids.subscription_id(trigger.crm.system, renewal.deal_id) if renewal and renewal.deal_id else None
+        if renewal is None or lifecycle is None:
+            status = "ignored: not a c2c subscription"
+        else:
+            try:
+                await trigger.client.get_workflow_handle(lifecycle).signal(
+                    SubscriptionLifecycle.renewal_invoiced, renewal
+                )
+                status = "signalled"
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                status = "lifecycle not running"  # its backstop reads billing when it runs
+        await inbox.done("stripe", event_id)
+        return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 
     async def signal_saga(saga_id: str, payment: Payment) -> str:
         # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).

@@ -3,7 +3,7 @@
 from canonical.catalog import BillingPeriod, Catalog, Price, Product
 from canonical.contract import Contract, Deal, DealLine, Subscription, SubscriptionItem
 from canonical.events import BusinessEvent, EventType
-from canonical.invoice import Invoice, InvoiceLine
+from canonical.invoice import Invoice, InvoiceLine, RenewalInvoice
 from canonical.ledger import JournalEntry, JournalLine
 from canonical.money import Money
 from canonical.party import AccountSnapshot, Address, Customer, LegalEntity, normalise_legal_name
@@ -32,6 +32,7 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "Price",
+    "RenewalInvoice",
     "Product",
     "Subscription",
     "SubscriptionItem",

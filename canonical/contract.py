@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -82,3 +82,6 @@ class Subscription(BaseModel):
     contract: Contract
     items: list[SubscriptionItem]
     external_refs: ExternalRefs = Field(default_factory=dict)
+    current_period_end: datetime | None = Field(
+        default=None, description="end of the period billed now (the next period starts here); None if unknown"
+    )

@@ -54,3 +54,26 @@ def tax_document_code(crm: str, deal_id: str) -> str:
     if len(code) > 50:
         code = f"{SAGA_PREFIX}-" + hashlib.sha256(code.encode()).hexdigest()[:40]
     return code
+
+
+def subscription_id(crm: str, deal_id: str) -> str:
+    """The SubscriptionLifecycle workflow id of one deal's subscription: `c2c:{crm}:{deal}:subscription`."""
+    return f"{saga_id(crm, deal_id)}:subscription"
+
+
+def parse_subscription_id(workflow_id: str) -> tuple[str, str]:
+    """(crm, deal id) of a lifecycle workflow id; ValueError when it is not one."""
+    head, sep, _ = workflow_id.rpartition(":subscription")
+    if not sep or workflow_id != f"{head}:subscription":
+        raise ValueError(
+            f"not a subscription lifecycle id: {workflow_id!r} (expected c2c:{{crm}}:{{deal}}:subscription)"
+        )
+    return parse_saga_id(head)
+
+
+def period_tax_document_code(crm: str, deal_id: str, period: int) -> str:
+    """The tax document of one later billing period (period 1 is the deal's own `tax_document_code`)."""
+    code = f"{SAGA_PREFIX}-{crm}-{deal_id}-p{period}"
+    if len(code) > 50:
+        code = f"{SAGA_PREFIX}-" + hashlib.sha256(code.encode()).hexdigest()[:40]
+    return code

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -57,3 +57,16 @@ class Invoice(BaseModel):
     @property
     def total(self) -> Money:
         return self.subtotal + self.tax
+
+
+class RenewalInvoice(BaseModel):
+    """An invoice the billing system made at a period end for a later period of a subscription (not the first).
+
+    `period_start`/`period_end` are the service period it bills (its subscription lines' period)."""
+
+    invoice_id: str
+    subscription_id: str
+    status: str = Field(description="the billing system's status: draft, open, paid, void, uncollectible")
+    period_start: datetime
+    period_end: datetime
+    deal_id: str | None = Field(default=None, description="the deal the subscription was created for, if ours")

@@ -21,6 +21,7 @@ from canonical import (
     Money,
     Payment,
     Price,
+    RenewalInvoice,
     Subscription,
     TaxQuote,
     TaxRequest,
@@ -105,6 +106,23 @@ class BillingSystem(Protocol):
         ...
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice: ...
+
+    async def renewal_invoices(self, subscription_id: str) -> list[RenewalInvoice]:
+        """The invoices billing made at period ends for later periods of the subscription, oldest first. Read-only."""
+        ...
+
+    async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
+        """That invoice as billing has it now when it is a renewal, else None. Read-only."""
+        ...
+
+    async def complete_renewal_invoice(
+        self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
+    ) -> Invoice:
+        """Hold a renewal draft, check it bills the canonical lines, add the tax line and our metadata.
+
+        Already finalized: returned as it is when its tax matches, else BusinessRuleError
+        'renewal_finalized_without_tax'."""
+        ...
 
     async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
         """Charge the customer's default payment method for the invoice.

@@ -23,6 +23,7 @@ from workflows import interface
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
 
 
@@ -60,7 +61,7 @@ def build_workers(
     readers = reconcile_activities(trigger, connectors)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
-    workflows = [CustomerToCash, CustomerMaster, Reconciliation, MissedDealSweep]
+    workflows = [CustomerToCash, CustomerMaster, Reconciliation, MissedDealSweep, SubscriptionLifecycle]
     workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
     for suffix, activities, rate_limit in per_system:
         workers.append(

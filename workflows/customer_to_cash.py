@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
@@ -34,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.saga_runtime import Cancelled, Park
     from workflows.settlement import Settlement
+    from workflows.subscription import SubscriptionLifecycle
+    from workflows.subscription_messages import LifecycleInput
 
 
 @workflow.defn(name="CustomerToCash")
@@ -54,6 +58,8 @@ class CustomerToCash(Settlement):
             await self.stage(Stage.POST, self.post_to_erp)
             await self.stage(Stage.SETTLE, self.settle)
             await self.stage(Stage.APPLY, self.apply_cash)
+            if workflow.patched("start-subscription-lifecycle"):
+                await self.start_lifecycle()
             await self.enter(Stage.COMPLETED)
         except Cancelled:
             await self.compensate()
@@ -294,6 +300,36 @@ class CustomerToCash(Settlement):
             journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
             self.ids(erp_fee_journal=journal)
         await self.emit(EventType.PAYMENT_APPLIED, {"erp_payment": self.progress.external_ids["erp_payment"]})
+
+    async def start_lifecycle(self) -> None:
+        """Hand the later periods to the subscription's own workflow: a child the saga abandons when it ends, so
+        the start is a deterministic command in this history and the lifecycle outlives the deal's saga."""
+        deal, subscription = self.require(self.deal), self.require(self.subscription)
+        if subscription.current_period_end is None:
+            self.log(Stage.APPLY, "subscription lifecycle not started", "billing gave no period end")
+            return
+        lifecycle_id = ids.subscription_id(self.args.crm, deal.deal_id)
+        try:
+            await workflow.start_child_workflow(
+                SubscriptionLifecycle.run,
+                LifecycleInput(
+                    crm=self.args.crm,
+                    deal=deal,
+                    vendors=self.args.vendors,
+                    golden_id=self.require(self.golden_id),
+                    subscription_id=subscription.id,
+                    billing_customer_id=self.customer_refs[self.billing],
+                    erp_customer_id=self.customer_refs[self.erp],
+                    payment_terms_days=self.args.payment_terms_days,
+                    first_period_end=subscription.current_period_end,
+                    activity_timeout=self.args.activity_timeout,
+                ),
+                id=lifecycle_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # a reset saga ran this again: the lifecycle already owns the subscription
+        self.ids(subscription_lifecycle=lifecycle_id)
 
     # ---- finance control --------------------------------------------------------------------------
 

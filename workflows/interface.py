@@ -47,6 +47,8 @@ class Names:
     CREATE_SUBSCRIPTION = "billing.create_subscription"
     CREATE_INVOICE = "billing.create_invoice"
     FINALIZE_INVOICE = "billing.finalize_invoice"
+    RENEWAL_INVOICES = "billing.renewal_invoices"
+    COMPLETE_RENEWAL_INVOICE = "billing.complete_renewal_invoice"
     SEND_INVOICE = "billing.send_invoice"
     COLLECT_PAYMENT = "billing.collect_payment"
     MARK_UNCOLLECTIBLE = "billing.mark_uncollectible"
@@ -177,6 +179,19 @@ class CreateSubscription(BaseModel):
 class CreateInvoice(BaseModel):
     customer_id: str
     subscription_id: str
+    invoice: Invoice
+    idempotency_key: str
+
+
+class RenewalInvoices(BaseModel):
+    """The subscription's renewal invoices (the lifecycle's backstop when no webhook came)."""
+
+    subscription_id: str
+
+
+class CompleteRenewalInvoice(BaseModel):
+    customer_id: str
+    invoice_id: str
     invoice: Invoice
     idempotency_key: str
 

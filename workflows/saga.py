@@ -20,6 +20,7 @@ class Stage(StrEnum):
     APPLY = "apply"
     DUNNING = "dunning"  # inside settle: reminders and payment retries on the dunning schedule
     COMPLETED = "completed"
+    WAITING = "waiting"  # subscription lifecycle: between billing periods, waiting for the next invoice
     NEEDS_ATTENTION = "needs_attention"
     COMPENSATING = "compensating"
     CANCELLED = "cancelled"

@@ -15,10 +15,11 @@ from connectors.stripe import mapping, wire
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.reads import StripeReads
+from connectors.stripe.renewals import StripeRenewals
 from connectors.stripe.webhooks import PaymentNotice
 
 
-class StripeBilling(StripeReads):
+class StripeBilling(StripeRenewals, StripeReads):
     """Billing on Stripe. The caller owns `http` (and its timeouts); keys come from the caller, never random."""
 
     system = SYSTEM
@@ -30,6 +31,8 @@ class StripeBilling(StripeReads):
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._default_payment_method = default_payment_method
+        # Tests only: new customers live on this Stripe test clock (so their subscriptions renew as it advances).
+        self.test_clock: str | None = None
 
     # -- generic helpers -------------------------------------------------------------------------
 
@@ -79,6 +82,8 @@ class StripeBilling(StripeReads):
             "payment_method": self._default_payment_method,
             "invoice_settings": {"default_payment_method": self._default_payment_method},
         }
+        if self.test_clock is not None:
+            params["test_clock"] = self.test_clock
         created = await self._post("/v1/customers", params, idempotency_key=idempotency_key)
         return str(created["id"])
 
@@ -91,6 +96,8 @@ class StripeBilling(StripeReads):
             return str(updated["id"])
         params["payment_method"] = self._default_payment_method
         params["invoice_settings"] = {"default_payment_method": self._default_payment_method}
+        if self.test_clock is not None:
+            params["test_clock"] = self.test_clock
         created = await self._post("/v1/customers", params, idempotency_key=idempotency_key)
         return str(created["id"])
 
@@ -184,38 +191,11 @@ class StripeBilling(StripeReads):
         draft = subscription["latest_invoice"]
         if not isinstance(draft, dict):
             raise PermanentError(SYSTEM, "invoice_missing", f"{subscription_id} has no first invoice to complete")
-        invoice_id = draft["id"]
-        if draft["customer"] != customer_id:
-            raise PermanentError(
-                SYSTEM, "invoice_mismatch", f"{invoice_id} is billed to {draft['customer']}, not {customer_id}"
-            )
         if draft["status"] != wire.INVOICE_DRAFT:
             raise PermanentError(
-                SYSTEM, "invoice_not_editable", f"{invoice_id} is {draft['status']}; only a draft can be completed"
+                SYSTEM, "invoice_not_editable", f"{draft['id']} is {draft['status']}; only a draft can be completed"
             )
-        codes = await self._product_codes(draft)
-        problems = mapping.invoice_differences(draft, invoice, codes)
-        if problems:
-            raise PermanentError(
-                SYSTEM, "invoice_mismatch", f"{invoice_id} does not bill the invoice: {'; '.join(problems)}"
-            )
-        if invoice.tax.amount and not any(mapping.is_tax_line(item) for item in draft["lines"]["data"]):
-            await self._post(
-                "/v1/invoiceitems",
-                mapping.tax_item_params(customer_id, invoice_id, invoice),
-                idempotency_key=f"{idempotency_key}:tax",
-            )
-        updated = await self._post(
-            f"/v1/invoices/{invoice_id}",
-            {"metadata": mapping.invoice_metadata(invoice), "auto_advance": False},
-            idempotency_key=f"{idempotency_key}:metadata",
-        )
-        result = mapping.invoice_from_stripe(cast(wire.Invoice, updated), codes)
-        if result.total != invoice.total:
-            raise PermanentError(
-                SYSTEM, "total_mismatch", f"{invoice_id} totals {result.total}, expected {invoice.total}"
-            )
-        return result
+        return await self._complete_draft(draft, customer_id, invoice, idempotency_key)
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
         """Finalize the draft; one an earlier attempt finalized (its answer lost, the key since forgotten) is done."""

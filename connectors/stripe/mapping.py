@@ -101,8 +101,14 @@ def subscription_from_stripe(data: wire.Subscription, contract: Contract, price_
         )
         for item in data["items"]["data"]
     ]
+    period_end = data.get("current_period_end")
     return Subscription(
-        id=data["id"], status=data["status"], contract=contract, items=items, external_refs={SYSTEM: data["id"]}
+        id=data["id"],
+        status=data["status"],
+        contract=contract,
+        items=items,
+        external_refs={SYSTEM: data["id"]},
+        current_period_end=datetime.fromtimestamp(period_end, UTC) if period_end is not None else None,
     )
 
 

@@ -129,3 +129,23 @@ def _saga_of(obj: dict[str, Any], label: str) -> str | None:
         raise ValueError(f"{label}: {obj['object']}.metadata is not an object")
     saga = metadata.get(wire.META_SAGA)
     return saga if isinstance(saga, str) and saga else None
+
+
+RENEWAL_EVENT_TYPES = ("invoice.created", "invoice.finalized")
+
+
+def renewal_invoice_id(event: dict[str, Any]) -> str | None:
+    """The invoice of an `invoice.created` / `invoice.finalized` event Stripe sent for a period end
+    (`billing_reason: subscription_cycle`); None for any other event. The event only says "look again": the
+    caller reads the invoice back (`StripeBilling.renewal_invoice`)."""
+    if event.get("type") not in RENEWAL_EVENT_TYPES:
+        return None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or obj.get("billing_reason") != wire.BILLING_REASON_CYCLE:
+        return None
+    if obj.get("object") != "invoice" or not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise ValueError(f"{event['type']} event {event.get('id')!r} carries no invoice with an id")
+    if not isinstance(event.get("id"), str) or not event["id"] or len(event["id"]) > 255:
+        raise ValueError(f"{event['type']} event has no usable id")
+    return str(obj["id"])

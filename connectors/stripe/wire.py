@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 API_VERSION = "2020-08-27"
 
@@ -28,6 +28,7 @@ META_IDEMPOTENCY_KEY = "c2c_key"
 COLLECTION_METHOD = "send_invoice"
 DAYS_UNTIL_DUE = 1  # Stripe requires it with send_invoice; positive, as in all of Stripe's examples
 LINE_TYPE_SUBSCRIPTION = "subscription"
+BILLING_REASON_CYCLE = "subscription_cycle"  # an invoice Stripe made at a period end for the next period
 INVOICE_DRAFT = "draft"
 INVOICE_OPEN = "open"
 INVOICE_PAID = "paid"
@@ -89,6 +90,11 @@ class SubscriptionItems(TypedDict):
     has_more: bool
 
 
+class LinePeriod(TypedDict):
+    start: int
+    end: int
+
+
 class LineItem(TypedDict):
     id: str
     type: str  # "subscription" (billed by a subscription item) or "invoiceitem"
@@ -99,6 +105,7 @@ class LineItem(TypedDict):
     price: Price | None
     subscription: str | None
     metadata: dict[str, str]
+    period: NotRequired[LinePeriod]  # the service period a subscription line bills
 
 
 class InvoiceLines(TypedDict):
@@ -137,6 +144,7 @@ class Subscription(TypedDict):
     items: SubscriptionItems
     metadata: dict[str, str]
     latest_invoice: str | Invoice | None  # an Invoice when asked with expand[]=latest_invoice
+    current_period_end: NotRequired[int]
 
 
 class BalanceTransaction(TypedDict):

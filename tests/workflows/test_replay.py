@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -22,6 +23,7 @@ WORKFLOWS: dict[str, Any] = {
     "customer_master_": CustomerMaster,
     "reconciliation_": Reconciliation,
     "missed_deal_sweep_": MissedDealSweep,
+    "subscription_lifecycle_": SubscriptionLifecycle,
 }
 
 
@@ -39,6 +41,8 @@ def test_histories_are_checked_in() -> None:
         "customer_master_onboarding_sync",
         "reconciliation_with_repair",
         "missed_deal_sweep_finds_existing_sagas",
+        "subscription_lifecycle_webhooks_and_backstop",
+        "customer_to_cash_starts_lifecycle",
     }
 
 

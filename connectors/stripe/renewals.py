@@ -1,0 +1,123 @@
+"""Later billing periods: the invoices Stripe makes at each period end (`billing_reason: subscription_cycle`),
+and completing a draft with our tax line, shared with the subscription's first invoice.
+
+How tax reaches a renewal: Stripe creates the renewal as an `auto_advance` draft and finalizes it about an
+hour later (at Stripe, an hour after our endpoint answered `invoice.created`). c2c holds the draft
+(`auto_advance` off), adds the tax line its tax engine quoted for the period and finalizes it itself. A renewal
+Stripe finalized before c2c reached it (c2c down for longer than that hour) is taken as it is if it already
+carries the tax (a retry after our own finalize), else refused with BusinessRuleError
+'renewal_finalized_without_tax' so the period parks for finance instead of billing without tax."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from canonical import Invoice, RenewalInvoice
+from connectors.errors import BusinessRuleError, PermanentError
+from connectors.stripe import mapping, wire
+from connectors.stripe.errors import SYSTEM
+
+LIST_PAGE = 100
+
+
+class StripeRenewals:
+    """Mixed into StripeBilling, which supplies the authenticated, classified `_get` / `_post`."""
+
+    async def _get(self, path: str, **query: Any) -> Any:
+        raise NotImplementedError
+
+    async def _post(self, path: str, form: dict[str, Any], *, idempotency_key: str) -> Any:
+        raise NotImplementedError
+
+    async def _product_codes(self, invoice: wire.Invoice) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def renewal_invoices(self, subscription_id: str) -> list[RenewalInvoice]:
+        """Every renewal invoice of the subscription (all pages), oldest period first."""
+        query: dict[str, Any] = {"subscription": subscription_id, "limit": LIST_PAGE}
+        found: list[RenewalInvoice] = []
+        while True:
+            page = await self._get("/v1/invoices", **query)
+            found.extend(r for r in map(renewal_of, page["data"]) if r is not None)
+            if not page["has_more"] or not page["data"]:
+                return sorted(found, key=lambda r: r.period_start)
+            query["starting_after"] = page["data"][-1]["id"]
+
+    async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
+        """The invoice as Stripe has it now, when it is a renewal; None for any other invoice."""
+        return renewal_of(await self._get(f"/v1/invoices/{invoice_id}"))
+
+    async def complete_renewal_invoice(
+        self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
+    ) -> Invoice:
+        """Hold the renewal draft, check it bills `invoice`'s lines, add the tax line and our metadata."""
+        draft = cast(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
+        if draft["status"] != wire.INVOICE_DRAFT:
+            codes = await self._product_codes(draft)
+            current = mapping.invoice_from_stripe(draft, codes)
+            if current.tax != invoice.tax:
+                raise BusinessRuleError(
+                    SYSTEM,
+                    "renewal_finalized_without_tax",
+                    f"{invoice_id} was finalized ({draft['status']}) before c2c added its tax of {invoice.tax}",
+                )
+            return current
+        if draft["auto_advance"]:
+            await self._post(
+                f"/v1/invoices/{invoice_id}", {"auto_advance": False}, idempotency_key=f"{idempotency_key}:hold"
+            )
+        return await self._complete_draft(draft, customer_id, invoice, idempotency_key)
+
+    async def _complete_draft(
+        self, draft: wire.Invoice, customer_id: str, invoice: Invoice, idempotency_key: str
+    ) -> Invoice:
+        """Check the draft bills the canonical lines (PermanentError 'invoice_mismatch'), add the tax line unless
+        an earlier attempt did, and our metadata (ids, dates, workflow); checks the total."""
+        invoice_id = draft["id"]
+        if draft["customer"] != customer_id:
+            raise PermanentError(
+                SYSTEM, "invoice_mismatch", f"{invoice_id} is billed to {draft['customer']}, not {customer_id}"
+            )
+        codes = await self._product_codes(draft)
+        problems = mapping.invoice_differences(draft, invoice, codes)
+        if problems:
+            raise PermanentError(
+                SYSTEM, "invoice_mismatch", f"{invoice_id} does not bill the invoice: {'; '.join(problems)}"
+            )
+        if invoice.tax.amount and not any(mapping.is_tax_line(item) for item in draft["lines"]["data"]):
+            await self._post(
+                "/v1/invoiceitems",
+                mapping.tax_item_params(customer_id, invoice_id, invoice),
+                idempotency_key=f"{idempotency_key}:tax",
+            )
+        updated = await self._post(
+            f"/v1/invoices/{invoice_id}",
+            {"metadata": mapping.invoice_metadata(invoice), "auto_advance": False},
+            idempotency_key=f"{idempotency_key}:metadata",
+        )
+        result = mapping.invoice_from_stripe(cast(wire.Invoice, updated), codes)
+        if result.total != invoice.total:
+            raise PermanentError(
+                SYSTEM, "total_mismatch", f"{invoice_id} totals {result.total}, expected {invoice.total}"
+            )
+        return result
+
+
+def renewal_of(data: dict[str, Any]) -> RenewalInvoice | None:
+    """A `subscription_cycle` invoice as a RenewalInvoice (its service period from its subscription line)."""
+    subscription = data.get("subscription")
+    if data.get("billing_reason") != wire.BILLING_REASON_CYCLE or not isinstance(subscription, str):
+        return None
+    lines = [item for item in data["lines"]["data"] if item["type"] == wire.LINE_TYPE_SUBSCRIPTION]
+    if not lines or "period" not in lines[0]:
+        raise PermanentError(SYSTEM, "bad_response", f"renewal {data['id']} has no subscription line with a period")
+    period = lines[0]["period"]
+    return RenewalInvoice(
+        invoice_id=data["id"],
+        subscription_id=subscription,
+        status=data["status"],
+        period_start=datetime.fromtimestamp(period["start"], UTC),
+        period_end=datetime.fromtimestamp(period["end"], UTC),
+        deal_id=lines[0]["metadata"].get(wire.META_DEAL_ID),
+    )

@@ -1,0 +1,325 @@
+"""SubscriptionLifecycle: one workflow per subscription (`c2c:{crm}:{deal}:subscription`) that bills every
+period after the first, in order, each exactly once: tax -> invoice -> post -> settle -> apply, as the deal's
+saga does for the first period.
+
+A period starts when billing makes its invoice. The billing webhook signals `renewal_invoiced`; a durable timer
+is the backstop: when a period has started `grace` ago with no signal, an activity reads billing for the
+subscription's invoices and bills the one of that period. Each external write is keyed
+`{workflow id}:p{period}:{step}` (or upserts by an external id: the ERP by billing's invoice and payment ids,
+the tax engine by the period's document code), so a duplicate signal, a webhook after the backstop or a
+retried step write nothing twice. A period that cannot proceed parks (the saga runtime's `resolve` / `resume`);
+signals for later periods are kept meanwhile and billed, in order, once it is resolved.
+
+Started by CustomerToCash as an abandoned child once the first period is paid and applied; continues as new
+every `periods_per_run` billed periods, carrying where it is.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from canonical import Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
+    from workflows import documents
+    from workflows import interface as act
+    from workflows.interface import Names
+    from workflows.saga import Problem, Resolution, ResolutionAction, Resume, SagaStatus, Stage
+    from workflows.saga_runtime import Park, SagaRuntime
+    from workflows.subscription_messages import (
+        LifecycleInput,
+        LifecycleStatus,
+        PeriodState,
+        PeriodStatus,
+    )
+
+
+@workflow.defn(name="SubscriptionLifecycle")
+class SubscriptionLifecycle(SagaRuntime):
+    @workflow.init
+    def __init__(self, args: LifecycleInput) -> None:
+        super().__init__(args.activity_timeout)
+        self.args = args
+        self.progress = SagaStatus(
+            workflow_id=workflow.info().workflow_id, deal_id=args.deal.deal_id, stage=Stage.WAITING
+        )
+        self.next_period = args.next_period
+        self.next_start = args.next_period_start or args.first_period_end
+        self.notices: list[RenewalInvoice] = list(args.notices)
+        self.periods: list[PeriodStatus] = list(args.periods)
+        self.period: PeriodStatus | None = None
+        self.renewal: RenewalInvoice | None = None
+        self.quote: TaxQuote | None = None
+        self.invoice: Invoice | None = None
+        self.payment: Payment | None = None
+        self.settled_payment: Payment | None = None
+
+    @property
+    def billing(self) -> str:
+        return self.args.vendors.billing
+
+    @workflow.run
+    async def run(self, args: LifecycleInput) -> None:
+        billed_this_run = 0
+        while True:
+            await self.enter(Stage.WAITING)
+            renewal, trigger = await self.next_invoice()
+            await self.bill(renewal, trigger)
+            billed_this_run += 1
+            if billed_this_run >= args.periods_per_run or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    args.model_copy(
+                        update={
+                            "next_period": self.next_period,
+                            "next_period_start": self.next_start,
+                            "notices": self.notices,
+                            "periods": self.periods,
+                        }
+                    )
+                )
+
+    # ---- what starts a period -------------------------------------------------------------------
+
+    def signalled(self) -> RenewalInvoice | None:
+        return next((n for n in self.notices if n.period_start == self.next_start), None)
+
+    async def next_invoice(self) -> tuple[RenewalInvoice, str]:
+        """The next period's invoice: signalled by the webhook, or found by the backstop once `grace` passed."""
+        deadline = self.next_start + self.args.grace
+        while True:
+            if await self.wait_for(lambda: self.signalled() is not None, max(deadline - workflow.now(), timedelta(0))):
+                renewal = self.require(self.signalled())
+                self.notices.remove(renewal)
+                return renewal, "webhook"
+            found = await self.call(
+                act.BILLING_QUEUE,
+                Names.RENEWAL_INVOICES,
+                act.RenewalInvoices(subscription_id=self.args.subscription_id),
+                list[RenewalInvoice],
+            )
+            billed = next((r for r in found if r.period_start == self.next_start), None)
+            if billed is not None:
+                self.log(Stage.WAITING, f"backstop: period {self.next_period} found in billing", billed.invoice_id)
+                self.notices = [n for n in self.notices if n.invoice_id != billed.invoice_id]
+                return billed, "backstop"
+            self.log(
+                Stage.WAITING, f"backstop: no invoice yet for period {self.next_period}", self.next_start.isoformat()
+            )
+            deadline = workflow.now() + self.args.grace
+
+    @workflow.signal
+    def renewal_invoiced(self, notice: RenewalInvoice) -> None:
+        """Billing made (or finalized) a renewal invoice (the webhook read it back from the billing API)."""
+        stage = self.progress.stage
+        if notice.subscription_id != self.args.subscription_id:
+            self.log(stage, "renewal ignored", f"{notice.invoice_id} bills {notice.subscription_id}, not ours")
+        elif any(p.ids.get("invoice") == notice.invoice_id for p in self.periods) or (
+            self.renewal is not None and self.renewal.invoice_id == notice.invoice_id
+        ):
+            self.log(stage, "renewal ignored", f"{notice.invoice_id}: period already billed or being billed")
+        elif notice.period_start < self.next_start:
+            self.log(stage, "renewal ignored", f"{notice.invoice_id} bills {notice.period_start}, already billed")
+        elif any(n.invoice_id == notice.invoice_id for n in self.notices):
+            self.log(stage, "renewal ignored", f"{notice.invoice_id}: already signalled")
+        else:
+            self.notices.append(notice)
+            self.log(stage, "renewal signalled", f"{notice.invoice_id} from {notice.period_start.isoformat()}")
+
+    # ---- one period -----------------------------------------------------------------------------
+
+    async def bill(self, renewal: RenewalInvoice, trigger: str) -> None:
+        n = self.next_period
+        self.period = PeriodStatus(number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger)
+        self.period.ids["invoice"] = renewal.invoice_id
+        self.periods.append(self.period)
+        self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
+        self.rounds = {}
+        self.log(Stage.WAITING, f"period {n} ({trigger})", renewal.invoice_id)
+        await self.stage(Stage.TAX, self.quote_tax)
+        await self.stage(Stage.INVOICE, self.issue_invoice)
+        await self.stage(Stage.POST, self.post_to_erp)
+        await self.stage(Stage.SETTLE, self.settle)
+        await self.stage(Stage.APPLY, self.apply_cash)
+        self.period.state = PeriodState.BILLED
+        self.log(Stage.APPLY, f"period {n} billed", renewal.invoice_id)
+        self.next_period, self.next_start = n + 1, renewal.period_end
+        self.renewal = None
+
+    def pkey(self, step: str, *, per_round: bool = False) -> str:
+        return self.key(f"p{self.require(self.period).number}:{step}", per_round=per_round)
+
+    def document_code(self) -> str:
+        return ids.period_tax_document_code(self.args.crm, self.args.deal.deal_id, self.require(self.period).number)
+
+    async def quote_tax(self) -> None:
+        args, renewal = self.args, self.require(self.renewal)
+        request = documents.tax_request(args.deal, args.golden_id, self.document_code(), renewal.period_start.date())
+        self.quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
+        period = self.require(self.period)
+        period.ids["tax_document"] = self.quote.document_code
+        period.totals.update(subtotal=args.deal.period_amount.amount, tax=self.quote.total_tax.amount)
+
+    async def issue_invoice(self) -> None:
+        args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
+        draft = documents.invoice_draft(
+            args.deal,
+            self.require(self.quote),
+            args.golden_id,
+            self.progress.workflow_id,  # billing's payment webhooks find this workflow by it
+            issued=renewal.period_start.date(),
+            terms_days=args.payment_terms_days,
+        )
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.COMPLETE_RENEWAL_INVOICE,
+            act.CompleteRenewalInvoice(
+                customer_id=args.billing_customer_id,
+                invoice_id=renewal.invoice_id,
+                invoice=draft,
+                idempotency_key=self.pkey("invoice"),
+            ),
+            Invoice,
+            calls=3,
+        )
+        self.invoice = await self.call(
+            act.BILLING_QUEUE,
+            Names.FINALIZE_INVOICE,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("finalize")),
+            Invoice,
+        )
+        period.ids["invoice_number"] = self.invoice.number or ""
+        period.totals["total"] = self.invoice.total.amount
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.SEND_INVOICE,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("send")),
+        )
+
+    async def post_to_erp(self) -> None:
+        args, period = self.args, self.require(self.period)
+        if "erp_invoice" not in period.ids:
+            period.ids["erp_invoice"] = await self.call(
+                act.ERP_QUEUE,
+                Names.POST_INVOICE,
+                act.PostInvoice(
+                    invoice=self.require(self.invoice),
+                    customer_erp_id=args.erp_customer_id,
+                    billing_system=self.billing,
+                ),
+                str,
+            )
+        await self.call(
+            act.TAX_QUEUE,
+            Names.COMMIT_TAX,
+            act.TaxDocument(company_code=args.deal.legal_entity, document_code=self.document_code()),
+        )
+
+    async def settle(self) -> None:
+        """Collect once and take the outcome (a pending debit waits for the webhook until the due date).
+
+        No dunning here yet: a failed or late payment parks the period for finance."""
+        invoice, renewal = self.require(self.invoice), self.require(self.renewal)
+        payment = await self.call(
+            act.BILLING_QUEUE,
+            Names.COLLECT_PAYMENT,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("payment", per_round=True)),
+            Payment,
+        )
+        if payment.status is PaymentStatus.PENDING:
+            due = timedelta(days=self.args.payment_terms_days + 1)
+            if await self.wait_for(lambda: self.settled_payment is not None, due):
+                payment = self.require(self.settled_payment)
+        if payment.status is not PaymentStatus.SUCCEEDED:
+            raise Park(
+                Problem(
+                    stage=Stage.SETTLE,
+                    system=self.billing,
+                    code="payment_failed",
+                    message=f"period {self.require(self.period).number}: invoice "
+                    f"{invoice.number or renewal.invoice_id} not paid ({payment.status.value}); "
+                    "retry once the payment method is fixed",
+                    error_type="BusinessRuleError",
+                )
+            )
+        self.payment = payment
+        period = self.require(self.period)
+        period.ids["payment"] = payment.external_refs[self.billing]
+        period.totals["paid"] = payment.amount.amount
+
+    async def apply_cash(self) -> None:
+        args, payment, period = self.args, self.require(self.payment), self.require(self.period)
+        if "erp_payment" not in period.ids:
+            period.ids["erp_payment"] = await self.call(
+                act.ERP_QUEUE,
+                Names.APPLY_PAYMENT,
+                act.ApplyPayment(
+                    payment=payment,
+                    customer_erp_id=args.erp_customer_id,
+                    invoice_erp_id=period.ids["erp_invoice"],
+                    billing_system=self.billing,
+                ),
+                str,
+            )
+        if payment.fee is not None and payment.fee.amount > 0:
+            payment_id = payment.external_refs[self.billing]
+            entry = documents.fee_entry(payment, args.deal.legal_entity, payment_id, workflow.now().date())
+            period.ids["erp_fee_journal"] = await self.call(
+                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            )
+
+    # ---- finance control and status -------------------------------------------------------------
+
+    async def park(self, problem: Problem) -> Resolution:
+        period = self.require(self.period)
+        period.state = PeriodState.NEEDS_ATTENTION
+        resolution = await super().park(problem)
+        period.state = PeriodState.BILLING
+        return resolution
+
+    @workflow.update
+    async def resolve(self, resolution: Resolution) -> LifecycleStatus:
+        """Finance's decision on the parked period (retry only in this slice)."""
+        self.decision = resolution
+        self.log(
+            self.progress.stage, f"resolution: {resolution.action}", f"by {resolution.actor}: {resolution.note or ''}"
+        )
+        return self.status()
+
+    @resolve.validator
+    def validate_resolve(self, resolution: Resolution) -> None:
+        if self.progress.problem is None or self.decision is not None:
+            raise ValueError(f"no period is waiting for a decision (stage {self.progress.stage})")
+        if resolution.action is not ResolutionAction.RETRY:
+            raise ValueError("a billing period can only be retried for now")
+
+    @workflow.signal
+    def resume(self, request: Resume | None = None) -> None:
+        request = request or Resume()
+        if self.progress.problem is not None and self.decision is None:
+            self.decision = Resolution(action=ResolutionAction.RETRY, actor=request.actor, note=request.note)
+            self.log(self.progress.stage, "resolution: retry (resume signal)", f"by {request.actor}: {request.note}")
+
+    @workflow.signal
+    def payment_settled(self, payment: Payment) -> None:
+        """A payment outcome billing's webhook reported (the same signal name as the deal's saga)."""
+        ours = self.renewal.invoice_id if self.renewal else None
+        if payment.invoice_id != ours or payment.status is PaymentStatus.PENDING:
+            self.log(self.progress.stage, "billing event ignored", f"payment for {payment.invoice_id}, not {ours}")
+            return
+        self.settled_payment = payment
+
+    @workflow.query
+    def status(self) -> LifecycleStatus:
+        return LifecycleStatus(
+            workflow_id=self.progress.workflow_id,
+            subscription_id=self.args.subscription_id,
+            deal_id=self.args.deal.deal_id,
+            stage=self.progress.stage,
+            problem=self.progress.problem,
+            next_period=self.next_period,
+            next_period_start=self.next_start,
+            periods=self.periods,
+            timeline=self.progress.timeline,
+        )
