@@ -15,9 +15,7 @@ from connectors.stripe import (
     verify_event,
 )
 from sandbox.stripe.webhooks import signature_header
-from tests.connectors.stripe_support import (
-    arm,
-)
+from tests.support.stripe import arm
 
 
 async def test_wrong_api_key_is_permanent(http: httpx.AsyncClient, stripe_url: str) -> None:

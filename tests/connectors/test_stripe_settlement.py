@@ -21,15 +21,9 @@ from connectors.stripe import (
     verify_event,
 )
 from sandbox.server import build_app, serve_in_thread
-from tests.connectors.stripe_support import (
-    API_KEY,
-    make_invoice,
-    open_invoice,
-    sandbox_state,
-    subscribe,
-)
 from tests.connectors.test_stripe_errors import SECRET
 from tests.sandbox.test_stripe_webhooks import EventSink
+from tests.support.stripe import API_KEY, make_invoice, open_invoice, sandbox_state, subscribe
 
 # -- asynchronous settlement (bank debits) ------------------------------------------------------------
 

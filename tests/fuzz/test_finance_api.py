@@ -36,7 +36,8 @@ from tests.fuzz.conftest import (
     refused,
     serving,
 )
-from tests.harness import all_emulators, eventually, running_estate
+from tests.support.estate import all_emulators, running_estate
+from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaResult, SagaStatus, Stage
 

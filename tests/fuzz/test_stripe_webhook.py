@@ -20,7 +20,6 @@ from canonical import Money
 from connectors.errors import BusinessRuleError
 from connectors.stripe import StripeBilling
 from connectors.stripe.wire import PAYMENT_NOTICE_TYPES
-from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, subscribe
 from tests.fuzz.conftest import (
     JSON_VALUES,
     TEXT,
@@ -32,6 +31,7 @@ from tests.fuzz.conftest import (
     names_one_of,
     signature,
 )
+from tests.support.stripe import API_KEY, make_customer, make_invoice, subscribe
 
 PATH = "/webhooks/stripe"
 HEADER = "Stripe-Signature"

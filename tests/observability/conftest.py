@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio import activity, workflow
 
 from observability.logs import QUIET_LOGGERS
-from tests.harness import Estate, eventually
+from tests.support.estate import Estate
+from tests.support.polling import eventually
 
 
 class Recorder(SpanProcessor):

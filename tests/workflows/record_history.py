@@ -25,7 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
 from sandbox.server import EMULATORS, build_app, serve_in_thread
-from tests.harness import eventually, running_estate
+from tests.support.estate import running_estate
+from tests.support.polling import eventually
 from tests.workflows.test_customer_to_cash import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster

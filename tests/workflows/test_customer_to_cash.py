@@ -15,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from canonical import Address, ids
 from estate.book import ACME, HOOLI, MULLER, NOWHERE, DealSpec
 from store import OutboxRepository, SagaFactRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
