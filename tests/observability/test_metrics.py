@@ -15,9 +15,9 @@ from observability import metrics
 from operations import finance as control
 from operations.client import connect
 from settings import Settings
-from tests.observability.conftest import free_port
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.polling import eventually
+from tests.support.servers import free_port
 from tests.workflows.test_customer_to_cash import PARKED_DEAL, USD_DEAL
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage

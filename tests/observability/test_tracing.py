@@ -25,9 +25,9 @@ from canonical import ids
 from observability.tracing import instrument_api, setup_tracing, tracer_provider
 from operations.client import connect
 from settings import Settings
-from tests.observability.conftest import crm_webhook_to, serving
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.polling import eventually
+from tests.support.servers import crm_webhook_to, serving
 from tests.workflows.test_customer_to_cash import USD_DEAL
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage

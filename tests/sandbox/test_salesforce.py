@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from sandbox.salesforce.app import create_app
-from sandbox.server import RunningServer
+from tests.support.servers import RunningServer
 
 V = "/services/data/v60.0"
 

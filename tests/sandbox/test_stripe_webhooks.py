@@ -15,11 +15,11 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from connectors.stripe import InvalidSignature, verify_event
-from sandbox.server import RunningServer, build_app
+from sandbox.server import build_app
 from tests.sandbox.test_stripe import CARD_PAID, get, intent_of, open_invoice, post, state
+from tests.support.servers import Serve
 
 SECRET = "whsec_hooks"
-Serve = Callable[[FastAPI], RunningServer]
 
 
 class EventSink:

@@ -24,9 +24,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
-from sandbox.server import EMULATORS, build_app, serve_in_thread
+from sandbox.server import EMULATORS, build_app
 from tests.support.estate import running_estate
 from tests.support.polling import eventually
+from tests.support.servers import serve_in_thread
 from tests.workflows.test_customer_to_cash import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster
