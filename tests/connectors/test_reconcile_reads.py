@@ -21,7 +21,7 @@ from connectors.stripe import reads as stripe_reads
 from estate.book import ACME, ACME_DUP, GLOBEX, DealSpec
 from estate.deals import seed_deal
 from sandbox.server import build_app
-from tests.connectors.test_avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
+from tests.support.avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
 from tests.support.servers import Serve
 from tests.support.stripe import API_KEY, make_customer, make_invoice, open_invoice
 

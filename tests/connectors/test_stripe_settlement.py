@@ -21,10 +21,9 @@ from connectors.stripe import (
     verify_event,
 )
 from sandbox.server import build_app
-from tests.connectors.test_stripe_errors import SECRET
-from tests.sandbox.test_stripe_webhooks import EventSink
 from tests.support.servers import serve_in_thread
-from tests.support.stripe import API_KEY, make_invoice, open_invoice, sandbox_state, subscribe
+from tests.support.stripe import API_KEY, SECRET, make_invoice, open_invoice, sandbox_state, subscribe
+from tests.support.stripe_wire import EventSink
 
 # -- asynchronous settlement (bank debits) ------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from sandbox.server import build_app
-from tests.sandbox.test_salesforce import Org, login
+from tests.support.salesforce import Org, login
 from tests.support.servers import Serve
 
 STRIPE = {"Authorization": "Bearer sk_test_listing"}

@@ -27,8 +27,8 @@ from canonical import ids
 from sandbox.server import EMULATORS, build_app
 from tests.support.estate import running_estate
 from tests.support.polling import eventually
+from tests.support.sagas import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
 from tests.support.servers import serve_in_thread
-from tests.workflows.test_customer_to_cash import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
