@@ -16,7 +16,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from sandbox.server import RunningServer, build_app, serve_in_thread
+from sandbox.server import build_app
+from tests.support.servers import RunningServer, serve_in_thread
 from workflows import search_attributes
 
 

@@ -22,7 +22,8 @@ from connectors.salesforce import SalesforceCrm
 from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
 from settings import Settings
-from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput, Stage
 

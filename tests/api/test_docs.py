@@ -12,7 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_api
-from tests.harness import all_emulators, running_estate
+from tests.support.estate import all_emulators, running_estate
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_api
 from codec import ENCODING, data_converter, new_key
-from tests.harness import Estate, all_emulators, running_estate
-from tests.workflows.test_customer_to_cash import USD_DEAL
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.sagas import USD_DEAL
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

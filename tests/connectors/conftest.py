@@ -10,7 +10,7 @@ import pytest
 from connectors.stripe import (
     StripeBilling,
 )
-from tests.connectors.stripe_support import API_KEY
+from tests.support.stripe import API_KEY
 
 
 @pytest.fixture

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from canonical import Address, Money, TaxRequest, TaxRequestLine
-from canonical.reference import LEGAL_ENTITIES
+from canonical import Address, Money
 from connectors.avatax import AvaTaxEngine
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-
-ACCOUNT_ID = "2000123456"
-LICENSE_KEY = "sandbox-license"
+from tests.support.avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
 
 LOS_ANGELES = Address(line1="1 World Way", city="Los Angeles", region="CA", postal_code="90045", country="US")
 AUSTIN = Address(line1="301 W 2nd St", city="Austin", region="TX", postal_code="78701", country="US")
@@ -40,38 +36,6 @@ async def engine(http: httpx.AsyncClient, avatax_url: str) -> AvaTaxEngine:
 async def _disarm_faults(http: httpx.AsyncClient, avatax_url: str) -> Any:
     yield
     await http.delete(f"{avatax_url}/_sandbox/faults")
-
-
-def tax_request(
-    company: str,
-    ship_to: Address,
-    currency: str,
-    amounts: list[int],
-    *,
-    tax_id: str | None = None,
-    code: str | None = None,
-) -> TaxRequest:
-    """A request with one line per amount (minor units), shipped from the legal entity's address."""
-    return TaxRequest(
-        document_code=code or f"c2c-test-{uuid.uuid4().hex[:16]}",
-        company_code=company,
-        customer_code="CUST-0001",
-        customer_tax_id=tax_id,
-        date=date(2024, 5, 1),
-        currency=currency,
-        ship_from=LEGAL_ENTITIES[company].address,
-        ship_to=ship_to,
-        lines=[
-            TaxRequestLine(
-                number=n,
-                product_code="PLAT-SEAT",
-                tax_code="SW054000",
-                quantity=1,
-                amount=Money(amount=amount, currency=currency),
-            )
-            for n, amount in enumerate(amounts, start=1)
-        ],
-    )
 
 
 async def documents(http: httpx.AsyncClient, url: str, code: str) -> list[dict[str, Any]]:

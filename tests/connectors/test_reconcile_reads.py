@@ -3,13 +3,11 @@ vendor records mapped to snapshot records (minor units, ids, timestamps)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from canonical import Address, Payment, PaymentStatus
 from canonical.reference import LEGAL_ENTITIES
@@ -22,11 +20,10 @@ from connectors.stripe import StripeBilling
 from connectors.stripe import reads as stripe_reads
 from estate.book import ACME, ACME_DUP, GLOBEX, DealSpec
 from estate.deals import seed_deal
-from sandbox.server import RunningServer, build_app
-from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, open_invoice
-from tests.connectors.test_avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
-
-Serve = Callable[[FastAPI], RunningServer]
+from sandbox.server import build_app
+from tests.support.avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
+from tests.support.servers import Serve
+from tests.support.stripe import API_KEY, make_customer, make_invoice, open_invoice
 
 
 def before(seconds: int = 5) -> datetime:

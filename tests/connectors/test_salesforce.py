@@ -28,7 +28,7 @@ from connectors.salesforce import (
     verify_crm_event,
 )
 from sandbox.salesforce.app import create_app
-from sandbox.server import RunningServer
+from tests.support.servers import RunningServer
 
 DATA = "/services/data/v60.0"
 

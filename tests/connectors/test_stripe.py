@@ -21,7 +21,7 @@ from connectors.stripe import (
     StripeBilling,
     encode_form,
 )
-from tests.connectors.stripe_support import (
+from tests.support.stripe import (
     API_KEY,
     arm,
     make_contract,

@@ -17,8 +17,9 @@ import pytest
 from canonical import Money
 from connectors.errors import BusinessRuleError
 from connectors.stripe import StripeBilling
-from sandbox.server import build_app, serve_in_thread
-from tests.connectors.stripe_support import API_KEY, make_customer, open_invoice, subscribe
+from sandbox.server import build_app
+from tests.support.servers import serve_in_thread
+from tests.support.stripe import API_KEY, make_customer, open_invoice, subscribe
 
 SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "stripe-openapi-2020-08-27.json"
 if not SPEC_PATH.exists():

@@ -11,7 +11,7 @@ import pytest
 from canonical import Money, PaymentStatus
 from connectors.errors import BusinessRuleError, PermanentError, UncertainOutcome
 from connectors.stripe import StripeBilling
-from tests.connectors.stripe_support import API_KEY, arm, open_invoice, sandbox_state, subscribe
+from tests.support.stripe import API_KEY, arm, open_invoice, sandbox_state, subscribe
 
 TOTAL = 757_70  # make_invoice(): 10 × 49.00 + 199.00 + 68.70 tax
 

@@ -15,9 +15,7 @@ from connectors.stripe import (
     verify_event,
 )
 from sandbox.stripe.webhooks import signature_header
-from tests.connectors.stripe_support import (
-    arm,
-)
+from tests.support.stripe import SECRET, arm
 
 
 async def test_wrong_api_key_is_permanent(http: httpx.AsyncClient, stripe_url: str) -> None:
@@ -129,7 +127,6 @@ def test_classify_lets_success_through() -> None:
     assert classify(httpx.Response(200, json={"id": "in_1"})) is None
 
 
-SECRET = "whsec_test"
 PAYLOAD = b'{"id":"evt_1","type":"invoice.paid","data":{"object":{"amount_paid":1000}}}'
 
 

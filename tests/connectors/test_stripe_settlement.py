@@ -20,16 +20,10 @@ from connectors.stripe import (
     payment_notice,
     verify_event,
 )
-from sandbox.server import build_app, serve_in_thread
-from tests.connectors.stripe_support import (
-    API_KEY,
-    make_invoice,
-    open_invoice,
-    sandbox_state,
-    subscribe,
-)
-from tests.connectors.test_stripe_errors import SECRET
-from tests.sandbox.test_stripe_webhooks import EventSink
+from sandbox.server import build_app
+from tests.support.servers import serve_in_thread
+from tests.support.stripe import API_KEY, SECRET, make_invoice, open_invoice, sandbox_state, subscribe
+from tests.support.stripe_wire import EventSink
 
 # -- asynchronous settlement (bank debits) ------------------------------------------------------------
 

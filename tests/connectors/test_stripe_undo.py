@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from connectors.errors import PermanentError, TransientError, UncertainOutcome
 from connectors.stripe import StripeBilling
-from tests.connectors.stripe_support import API_KEY, make_invoice, open_invoice, sandbox_state, subscribe
+from tests.support.stripe import API_KEY, make_invoice, open_invoice, sandbox_state, subscribe
 
 T = TypeVar("T")
 Interference = Literal["none", "forget_keys", "lost_answer"]

@@ -48,7 +48,7 @@ from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
-from tests.connectors.stripe_support import (
+from tests.support.stripe import (
     API_KEY,
     make_contract,
     make_customer,
@@ -61,7 +61,7 @@ from tests.connectors.stripe_support import (
 
 IMPATIENT = httpx.Timeout(0.3)  # the client gives up after this long ...
 LOST_AFTER = 1.0  # ... while the emulator answers this long after the write happened
-TOTAL = 757_70  # stripe_support.make_invoice(): 10 × 49.00 + 199.00 + 68.70 tax
+TOTAL = 757_70  # tests.support.stripe.make_invoice(): 10 × 49.00 + 199.00 + 68.70 tax
 
 KEY_STATES = pytest.mark.parametrize("forget", [False, True], ids=["key-replayed", "key-forgotten"])
 

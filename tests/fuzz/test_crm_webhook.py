@@ -22,17 +22,16 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.salesforce import SalesforceCrm
 from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
-from tests.fuzz.conftest import (
+from tests.support.fuzz_surface import Surface, serving
+from tests.support.fuzzing import (
     JSON_VALUES,
     TEXT,
     TRICKY_TEXT,
-    Surface,
     api_error,
     body_of,
     fuzzing,
     names_one_of,
     refused,
-    serving,
     signature,
 )
 

@@ -24,19 +24,10 @@ from temporalio.testing import WorkflowEnvironment
 from canonical import ids
 from estate.book import NOWHERE, DealSpec
 from estate.deals import seed_deal
-from tests.fuzz.conftest import (
-    TEXT,
-    TRICKY_TEXT,
-    WIRE_TEXT,
-    Surface,
-    api_error,
-    body_of,
-    fuzzing,
-    names_one_of,
-    refused,
-    serving,
-)
-from tests.harness import all_emulators, eventually, running_estate
+from tests.support.estate import all_emulators, running_estate
+from tests.support.fuzz_surface import Surface, serving
+from tests.support.fuzzing import TEXT, TRICKY_TEXT, WIRE_TEXT, api_error, body_of, fuzzing, names_one_of, refused
+from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaResult, SagaStatus, Stage
 

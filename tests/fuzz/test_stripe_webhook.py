@@ -20,18 +20,9 @@ from canonical import Money
 from connectors.errors import BusinessRuleError
 from connectors.stripe import StripeBilling
 from connectors.stripe.wire import PAYMENT_NOTICE_TYPES
-from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, subscribe
-from tests.fuzz.conftest import (
-    JSON_VALUES,
-    TEXT,
-    TRICKY_TEXT,
-    Surface,
-    api_error,
-    body_of,
-    fuzzing,
-    names_one_of,
-    signature,
-)
+from tests.support.fuzz_surface import Surface
+from tests.support.fuzzing import JSON_VALUES, TEXT, TRICKY_TEXT, api_error, body_of, fuzzing, names_one_of, signature
+from tests.support.stripe import API_KEY, make_customer, make_invoice, subscribe
 
 PATH = "/webhooks/stripe"
 HEADER = "Stripe-Signature"

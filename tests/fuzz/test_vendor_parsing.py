@@ -28,8 +28,8 @@ from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
 from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
-from tests.connectors.stripe_support import API_KEY, make_customer, make_invoice, subscribe
-from tests.fuzz.conftest import TRICKY_TEXT, fuzzing
+from tests.support.fuzzing import TRICKY_TEXT, fuzzing
+from tests.support.stripe import API_KEY, make_customer, make_invoice, subscribe
 
 Path = tuple[str | int, ...]
 ROOT: Path = ()

@@ -1,16 +1,11 @@
-"""Fixtures for observability tests: recorded spans, the trigger API on a real port, restored logging."""
+"""Fixtures for observability tests: recorded spans and restored logging."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,7 +13,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio import activity, workflow
 
 from observability.logs import QUIET_LOGGERS
-from tests.harness import Estate, eventually
 
 
 class Recorder(SpanProcessor):
@@ -71,37 +65,3 @@ def restore_logging() -> Iterator[None]:
     for name, old in quiet.items():
         logging.getLogger(name).setLevel(old)
     workflow.logger.workflow_info_on_message, activity.logger.activity_info_on_message = flags
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: asyncio.sleep(0, server.started))
-        yield url
-    finally:
-        server.should_exit = True
-        await task
-
-
-@asynccontextmanager
-async def crm_webhook_to(estate: Estate, url: str, secret: str) -> AsyncIterator[None]:
-    """Point the CRM emulator's closed-won webhook at the trigger API for the duration of a test."""
-    admin = f"{estate.urls['salesforce']}/_sandbox/webhook"
-    (await estate.http.post(admin, json={"url": f"{url}/webhooks/salesforce", "secret": secret})).raise_for_status()
-    try:
-        yield
-    finally:
-        await estate.http.post(admin, json={"url": None})

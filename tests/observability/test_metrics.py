@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,32 +14,13 @@ from observability import metrics
 from operations import finance as control
 from operations.client import connect
 from settings import Settings
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.observability.conftest import free_port
-from tests.workflows.test_customer_to_cash import PARKED_DEAL, USD_DEAL
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.metrics import Sample, parse, total
+from tests.support.polling import eventually
+from tests.support.sagas import PARKED_DEAL, USD_DEAL
+from tests.support.servers import free_port
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
-
-Sample = tuple[str, dict[str, str], float]
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse(text: str) -> list[Sample]:
-    """Prometheus text exposition -> (name, labels, value) per sample line."""
-    samples = []
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and not line.startswith("#"):
-            name, labels, value = match.groups()
-            pairs = _LABEL.findall(labels or "")
-            assert len(pairs) == len(dict(pairs)), f"a label twice (Prometheus refuses the scrape): {line}"
-            samples.append((name, dict(pairs), float(value)))
-    return samples
-
-
-def total(samples: list[Sample], name: str, **labels: str) -> float:
-    return sum(v for n, ls, v in samples if n == name and all(ls.get(k) == want for k, want in labels.items()))
 
 
 @pytest.fixture

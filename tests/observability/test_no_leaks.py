@@ -25,8 +25,9 @@ from estate.book import AccountSpec, DealSpec
 from observability.logs import setup_logging
 from operations.client import connect
 from settings import Settings
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.observability.conftest import crm_webhook_to, serving
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
+from tests.support.servers import crm_webhook_to, serving
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

@@ -25,9 +25,10 @@ from canonical import ids
 from observability.tracing import instrument_api, setup_tracing, tracer_provider
 from operations.client import connect
 from settings import Settings
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.observability.conftest import crm_webhook_to, serving
-from tests.workflows.test_customer_to_cash import USD_DEAL
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
+from tests.support.sagas import USD_DEAL
+from tests.support.servers import crm_webhook_to, serving
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

@@ -20,10 +20,11 @@ from estate.book import DealSpec
 from estate.deals import seed_deal
 from observability import metrics
 from settings import Settings
-from tests.harness import all_emulators, eventually
-from tests.observability.conftest import free_port
-from tests.observability.test_metrics import parse, total
-from tests.workflows.test_customer_to_cash import USD_DEAL
+from tests.support.estate import all_emulators
+from tests.support.metrics import parse, total
+from tests.support.polling import eventually
+from tests.support.sagas import USD_DEAL
+from tests.support.servers import free_port
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput, Stage
 

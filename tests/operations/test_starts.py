@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import Vendors
 from estate.book import GLOBEX, MULLER, DealSpec
-from tests.harness import Estate, all_emulators, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
 from workflows.saga import SagaInput
 
 DE_VENDORS = Vendors(crm="hubspot", billing="chargebee", tax="avatax", erp="xero")

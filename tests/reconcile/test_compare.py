@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from canonical.records import BillingCustomer, BillingSubscription, ErpInvoice, SagaRecord, Snapshots
 from reconcile.compare import Mismatch, MismatchKind, RepairAction, compare
-from tests.reconcile.estate import NOW, estate
+from tests.support.snapshots import NOW, estate
 
 
 def found(snap: Snapshots) -> list[tuple[MismatchKind, str, str]]:

@@ -9,7 +9,7 @@ import pytest
 from canonical import Address
 from canonical.records import CrmAccount, CustomerFields
 from reconcile.kpis import compute, percentile
-from tests.reconcile.estate import NOW, estate
+from tests.support.snapshots import NOW, estate
 
 
 @pytest.mark.parametrize(

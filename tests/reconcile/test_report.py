@@ -12,7 +12,7 @@ from reconcile.compare import RepairAction, compare
 from reconcile.kpis import compute
 from reconcile.outcome import RepairOutcome, Report, build_report
 from reconcile.report import kpi_chart, print_report, to_html, to_json
-from tests.reconcile.estate import estate
+from tests.support.snapshots import estate
 
 
 def broken_report() -> Report:

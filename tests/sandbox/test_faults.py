@@ -17,7 +17,8 @@ from connectors.salesforce.errors import classify as salesforce_classify
 from connectors.stripe.errors import classify as stripe_classify
 from sandbox.__main__ import chaos_profiles, chaos_spec, system_seed
 from sandbox.faults import KINDS, ChaosRates, vendor_error
-from sandbox.server import RunningServer, build_app
+from sandbox.server import build_app
+from tests.support.servers import RunningServer
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_faults"}
 

@@ -3,17 +3,15 @@ Stripe list cursors and `created` filters, NetSuite record collections with `q`,
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from sandbox.server import RunningServer, build_app
-from tests.sandbox.test_salesforce import Org, login
+from sandbox.server import build_app
+from tests.support.salesforce import Org, login
+from tests.support.servers import Serve
 
-Serve = Callable[[FastAPI], RunningServer]
 STRIPE = {"Authorization": "Bearer sk_test_listing"}
 AVATAX = {"Authorization": "Basic MTIzNDU6bGljZW5zZQ=="}  # 12345:license
 

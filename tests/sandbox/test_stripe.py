@@ -10,10 +10,7 @@ import pytest
 
 from sandbox.stripe.errors import InvalidParams
 from sandbox.stripe.forms import parse_pairs
-
-AUTH = {"Authorization": "Bearer sk_test_sandbox"}
-# What Stripe emits when a payment settles an invoice (a card at once, a bank debit when it settles).
-CARD_PAID = ["charge.succeeded", "payment_intent.succeeded", "invoice.paid", "invoice.payment_succeeded"]
+from tests.support.stripe_wire import AUTH, CARD_PAID, get, intent_of, open_invoice, post, state
 
 
 @pytest.fixture
@@ -22,37 +19,6 @@ async def url(emulators: Any, http: httpx.AsyncClient) -> str:
     (await http.post(f"{base}/_sandbox/reset")).raise_for_status()
     (await http.delete(f"{base}/_sandbox/faults")).raise_for_status()
     return base
-
-
-async def post(
-    http: httpx.AsyncClient, url: str, path: str, data: Any = None, key: str | None = None, **headers: str
-) -> httpx.Response:
-    extra = {"Idempotency-Key": key} if key else {}
-    return await http.post(f"{url}{path}", data=data or {}, headers={**AUTH, **extra, **headers})
-
-
-async def get(http: httpx.AsyncClient, url: str, path: str, **kwargs: Any) -> httpx.Response:
-    return await http.get(f"{url}{path}", headers={**AUTH, **kwargs.pop("headers", {})}, **kwargs)
-
-
-async def state(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    result: dict[str, Any] = (await http.get(f"{url}/_sandbox/state")).json()
-    return result
-
-
-async def open_invoice(
-    http: httpx.AsyncClient, url: str, amount: int, currency: str = "usd", payment_method: str | None = None
-) -> dict[str, Any]:
-    """A customer with one finalized invoice of `amount`."""
-    card = {"invoice_settings[default_payment_method]": payment_method} if payment_method else {}
-    customer = (await post(http, url, "/v1/customers", {"name": "Acme", **card})).json()
-    invoice = (await post(http, url, "/v1/invoices", {"customer": customer["id"], "currency": currency})).json()
-    item = {"customer": customer["id"], "invoice": invoice["id"], "currency": currency, "amount": str(amount)}
-    assert (await post(http, url, "/v1/invoiceitems", item)).status_code == 200
-    finalized = await post(http, url, f"/v1/invoices/{invoice['id']}/finalize")
-    assert finalized.status_code == 200, finalized.text
-    result: dict[str, Any] = finalized.json()
-    return result
 
 
 def test_form_brackets_become_nested_objects_and_arrays() -> None:
@@ -717,13 +683,6 @@ async def test_reset_forgets_everything(http: httpx.AsyncClient, url: str) -> No
 async def slow(slow_stripe_url: str, http: httpx.AsyncClient) -> str:
     (await http.post(f"{slow_stripe_url}/_sandbox/reset")).raise_for_status()
     return slow_stripe_url
-
-
-async def intent_of(http: httpx.AsyncClient, url: str, intent_id: str) -> dict[str, Any]:
-    expand = {"expand[]": "charges.data.balance_transaction"}
-    response = await get(http, url, f"/v1/payment_intents/{intent_id}", params=expand)
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_bank_debit_answers_open_with_a_processing_intent_then_settles_paid_with_fee(

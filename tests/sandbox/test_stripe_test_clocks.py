@@ -16,8 +16,8 @@ import pytest
 
 from connectors.stripe import verify_event
 from sandbox.server import build_app
-from tests.sandbox.test_stripe import AUTH, get, post, state
-from tests.sandbox.test_stripe_webhooks import SECRET, EventSink, Serve
+from tests.support.servers import Serve
+from tests.support.stripe_wire import AUTH, SECRET, EventSink, get, post, state
 
 HOUR, DAY = 3_600, 86_400
 # Noon UTC on January 31st of a leap year: month-end anchors clamp to Feb 29, then come back to the 31st.

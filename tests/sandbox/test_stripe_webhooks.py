@@ -5,70 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
 
 from connectors.stripe import InvalidSignature, verify_event
-from sandbox.server import RunningServer, build_app
-from tests.sandbox.test_stripe import CARD_PAID, get, intent_of, open_invoice, post, state
-
-SECRET = "whsec_hooks"
-Serve = Callable[[FastAPI], RunningServer]
-
-
-class EventSink:
-    """A webhook endpoint recording every signed payload (after failing the first `fail_first` attempts)."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.received: list[tuple[bytes, str | None]] = []
-        self.attempts = 0
-        self.fail_first = fail_first
-        self.changed = threading.Condition()
-        self.app = FastAPI()
-
-        @self.app.post("/hooks")
-        async def hook(request: Request) -> Response:
-            payload = await request.body()
-            with self.changed:
-                self.attempts += 1
-                if self.attempts <= self.fail_first:
-                    return Response(status_code=500)
-                self.received.append((payload, request.headers.get("Stripe-Signature")))
-                self.changed.notify_all()
-            return Response(status_code=200)
-
-    def events(self) -> list[dict[str, Any]]:
-        with self.changed:
-            return [json.loads(payload) for payload, _ in self.received]
-
-    def types(self) -> list[str]:
-        return [event["type"] for event in self.events()]
-
-    def clear(self) -> None:
-        with self.changed:
-            self.received.clear()
-
-    async def wait_for(self, *types: str) -> list[tuple[bytes, str | None]]:
-        """Every payload so far, once each of `types` arrived (5 s at most)."""
-        return await self.wait_until(lambda: set(types) <= set(self.types()), f"{types} not all delivered")
-
-    async def wait_count(self, count: int) -> list[tuple[bytes, str | None]]:
-        return await self.wait_until(lambda: len(self.received) >= count, f"fewer than {count} deliveries")
-
-    async def wait_until(self, done: Callable[[], bool], problem: str) -> list[tuple[bytes, str | None]]:
-        def wait() -> bool:
-            with self.changed:
-                return self.changed.wait_for(done, timeout=5)
-
-        assert await asyncio.to_thread(wait), f"{problem}; got {self.types()}"
-        with self.changed:
-            return list(self.received)
+from sandbox.server import build_app
+from tests.support.servers import Serve
+from tests.support.stripe_wire import CARD_PAID, SECRET, EventSink, get, intent_of, open_invoice, post, state
 
 
 @dataclass

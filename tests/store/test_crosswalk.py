@@ -21,7 +21,7 @@ from store import (
     resolve_golden_customer,
     session_scope,
 )
-from tests.store.helpers import count, customer
+from tests.support.store import count, customer
 
 
 def resolve(

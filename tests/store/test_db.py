@@ -22,7 +22,7 @@ from store import (
 )
 from store.models import TABLES
 from store.watermarks import WATERMARK_TABLE
-from tests.store.helpers import count
+from tests.support.store import count
 
 
 def test_sqlite_engine_creates_the_folder_and_uses_wal(tmp_path: Path) -> None:

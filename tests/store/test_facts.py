@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from canonical import Money
 from store import SagaFact, SagaFactRepository, SagaTotals, session_scope
-from tests.store.helpers import count
+from tests.support.store import count
 
 DONE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from canonical import BusinessEvent, EventType
 from store import OutboxEvent, OutboxRepository, session_scope
-from tests.store.helpers import count
+from tests.support.store import count
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

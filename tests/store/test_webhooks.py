@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Engine
 
 from store import CrosswalkRepository, GoldenCustomer, ProcessedEvent, ProcessedEventRepository, session_scope
-from tests.store.helpers import count
+from tests.support.store import count
 
 
 def test_an_event_is_recorded_once_per_source(engine: Engine) -> None:

@@ -24,17 +24,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
-from sandbox.server import EMULATORS, build_app, serve_in_thread
-from tests.harness import eventually, running_estate
-from tests.workflows.test_customer_to_cash import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
+from sandbox.server import EMULATORS, build_app
+from tests.support.estate import running_estate
+from tests.support.histories import HISTORY_DIR
+from tests.support.polling import eventually
+from tests.support.sagas import GOOD_ADDRESS, PARKED_DEAL, USD_DEAL
+from tests.support.servers import serve_in_thread
 from workflows import search_attributes
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation
 from workflows.saga import Resolution, ResolutionAction, Stage
 from workflows.sweep import MissedDealSweep, SweepInput
-
-HISTORIES = Path(__file__).parent / "histories"
 
 
 def window_start() -> datetime:
@@ -122,7 +123,7 @@ async def record() -> None:
                 )
                 for name, handle in recorded:
                     history = await handle.fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json())
+                    (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
     finally:
         await env.shutdown()
         for server in servers.values():
@@ -131,6 +132,6 @@ async def record() -> None:
 
 if __name__ == "__main__":
     asyncio.run(record())
-    sys.stdout.write(f"wrote histories to {HISTORIES}\n")
+    sys.stdout.write(f"wrote histories to {HISTORY_DIR}\n")
     sys.stdout.flush()
     os._exit(0)

@@ -16,8 +16,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from estate.book import GLOBEX, NOWHERE, DealSpec
-from tests.harness import Estate, all_emulators, running_estate
-from tests.workflows.test_customer_to_cash import by_id, parked, start
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.sagas import by_id, parked, start
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaResult, Stage
 

@@ -18,8 +18,8 @@ from temporalio.worker import Worker
 
 from canonical import AccountSnapshot, Customer, ids
 from operations import finance as control
-from tests.factories import make_deal
-from tests.harness import eventually
+from tests.support.factories import make_deal
+from tests.support.polling import eventually
 from workflows import interface as act
 from workflows.customer_master import CustomerMaster, MasterInput, MasterStatus
 from workflows.interface import AccountChange, Names

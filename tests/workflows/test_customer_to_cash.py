@@ -8,25 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from canonical import Address, ids
-from estate.book import ACME, HOOLI, MULLER, NOWHERE, DealSpec
+from canonical import ids
+from estate.book import DealSpec
 from store import OutboxRepository, SagaFactRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
+from tests.support.sagas import EUR_DEAL, GOOD_ADDRESS, JPY_DEAL, PARKED_DEAL, USD_DEAL, by_id, parked, start
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
-from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
-
-USD_DEAL = DealSpec(
-    "E2E-USD", ACME, "US01", "USD", [("PLAT-SEAT", 25, Decimal("49.00")), ("ANALYTICS", 1, Decimal("199.00"))]
-)
-JPY_DEAL = DealSpec("E2E-JPY", HOOLI, "US01", "JPY", [("PLAT-SEAT", 40, Decimal("7200"))], 12, "Annual")
-EUR_DEAL = DealSpec("E2E-EUR", MULLER, "DE01", "EUR", [("SUPPORT-PREM", 1, Decimal("460.00"))])
-PARKED_DEAL = DealSpec("E2E-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 5, Decimal("49.00"))])
-GOOD_ADDRESS = Address(line1="1 Market St", city="San Francisco", region="CA", postal_code="94105", country="US")
+from workflows.saga import Resolution, ResolutionAction, Stage
 
 
 @pytest.fixture
@@ -35,25 +28,6 @@ async def estate(
 ) -> AsyncIterator[Estate]:
     async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=1.0) as estate:
         yield estate
-
-
-async def start(estate: Estate, spec: DealSpec) -> tuple[str, WorkflowHandle[Any, Any]]:
-    deal_id = await estate.closed_deal(spec)
-    started = await estate.trigger.start(deal_id)
-    assert started.started
-    return deal_id, estate.client.get_workflow_handle_for(CustomerToCash.run, started.workflow_id)
-
-
-async def parked(estate: Estate, handle: WorkflowHandle[Any, Any]) -> SagaStatus:
-    async def probe() -> SagaStatus | None:
-        status = await estate.status(handle)
-        return status if status.stage is Stage.NEEDS_ATTENTION else None
-
-    return await eventually(probe)
-
-
-def by_id(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
-    return [r for r in records if r.get(key) == value]
 
 
 @pytest.mark.parametrize("spec", [USD_DEAL, JPY_DEAL, EUR_DEAL], ids=["USD", "JPY", "EUR"])

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from canonical import BillingPeriod, DealLine, Invoice, JournalEntry
-from tests.factories import make_deal, make_payment, make_quote, usd, with_billing_id
+from tests.support.factories import make_deal, make_payment, make_quote, usd, with_billing_id
 from workflows import documents
 
 ISSUED = date(2026, 11, 30)

@@ -28,8 +28,8 @@ from estate.book import ACME, BERLIN, GLOBEX, HOOLI, INITECH, MULLER, PARIS, UMB
 from reconcile.compare import MismatchKind, RepairAction
 from reconcile.outcome import Report
 from store import SagaFactRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.reconcile.harness import next_whole_second
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually, next_whole_second
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation

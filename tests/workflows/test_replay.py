@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.customer_master import CustomerMaster
-from workflows.customer_to_cash import CustomerToCash
-from workflows.reconciliation import Reconciliation
-from workflows.subscription import SubscriptionLifecycle
-from workflows.sweep import MissedDealSweep
-
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-# A history's file name starts with its workflow's module name.
-WORKFLOWS: dict[str, Any] = {
-    "customer_to_cash_": CustomerToCash,
-    "customer_master_": CustomerMaster,
-    "reconciliation_": Reconciliation,
-    "missed_deal_sweep_": MissedDealSweep,
-    "subscription_lifecycle_": SubscriptionLifecycle,
-}
-
-
-def workflow_of(path: Path) -> Any:
-    matches = [cls for prefix, cls in WORKFLOWS.items() if path.stem.startswith(prefix)]
-    assert len(matches) == 1, f"{path.name}: name it after its workflow ({', '.join(WORKFLOWS)}…)"
-    return matches[0]
+from tests.support.histories import HISTORIES, workflow_of
 
 
 def test_histories_are_checked_in() -> None:

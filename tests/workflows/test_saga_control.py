@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, SubscriptionItem
-from tests.factories import make_deal, make_payment, make_quote, with_billing_id
+from tests.support.factories import make_deal, make_payment, make_quote, with_billing_id
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names
@@ -187,7 +187,7 @@ def make_invoice_for(estate: FakeEstate) -> Invoice:
     from datetime import date
 
     from canonical import InvoiceLine
-    from tests.factories import usd
+    from tests.support.factories import usd
 
     return Invoice(
         golden_customer_id="gc_test",

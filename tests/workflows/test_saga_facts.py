@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from canonical import ids
 from estate.book import GLOBEX, DealSpec
 from store import SagaFactRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Resolution, ResolutionAction, SagaInput, SagaStatus, Stage
 

@@ -20,8 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_api
 from canonical import RenewalInvoice, ids
 from connectors.stripe import StripeBilling
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.workflows.test_customer_to_cash import USD_DEAL
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
+from tests.support.sagas import USD_DEAL
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import LifecycleStatus, PeriodState
 

@@ -20,8 +20,8 @@ from canonical import ids
 from estate.book import GLOBEX, INITECH, DealSpec
 from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from store import WatermarkRepository, session_scope
-from tests.harness import Estate, all_emulators, eventually, running_estate
-from tests.reconcile.harness import next_whole_second
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually, next_whole_second
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 from workflows.sweep import MissedDealSweep, SweepInput, SweepResult, watermark_name

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, Vendors
-from tests.factories import make_deal, make_quote, usd
+from tests.support.factories import make_deal, make_quote, usd
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -27,8 +25,6 @@ from settings import Settings
 from store import create_schema, make_engine
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -69,18 +65,6 @@ class Estate:
 
     async def status(self, handle: WorkflowHandle[Any, Any]) -> SagaStatus:
         return await handle.query(CustomerToCash.status)
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, every: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy; fail with the last value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 @asynccontextmanager

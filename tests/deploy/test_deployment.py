@@ -36,7 +36,7 @@ from settings import Settings
 from store import make_engine
 from workflows import search_attributes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SANDBOX_FILE = ROOT / "deploy" / "compose.sandbox.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -24,6 +24,7 @@ from connectors.stripe import (
 )
 
 API_KEY = "sk_test_c2c_connector"
+SECRET = "whsec_test"  # a webhook signing secret
 
 
 def make_customer(golden_id: str = "gc_acme", **changes: Any) -> Customer:

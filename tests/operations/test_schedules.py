@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from settings import Settings
-from tests.harness import eventually
+from tests.support.polling import eventually
 
 
 @pytest.fixture

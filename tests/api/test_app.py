@@ -26,7 +26,8 @@ from canonical import ids
 from codec import EncryptionCodec, new_key, parse_keys
 from estate.book import ACME, GLOBEX, DealSpec
 from estate.deals import seed_deal
-from tests.harness import Estate, all_emulators, eventually, running_estate
+from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 

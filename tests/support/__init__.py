@@ -1,0 +1,1 @@
+"""Importable test code: what test modules and conftest files share. Test modules import nothing else of tests/."""

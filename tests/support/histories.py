@@ -1,0 +1,29 @@
+"""The recorded workflow histories in tests/workflows/histories/ and the workflow class each one replays against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workflows.customer_master import CustomerMaster
+from workflows.customer_to_cash import CustomerToCash
+from workflows.reconciliation import Reconciliation
+from workflows.subscription import SubscriptionLifecycle
+from workflows.sweep import MissedDealSweep
+
+HISTORY_DIR = Path(__file__).resolve().parents[1] / "workflows" / "histories"
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+# A history's file name starts with its workflow's module name.
+WORKFLOWS: dict[str, Any] = {
+    "customer_to_cash_": CustomerToCash,
+    "customer_master_": CustomerMaster,
+    "reconciliation_": Reconciliation,
+    "missed_deal_sweep_": MissedDealSweep,
+    "subscription_lifecycle_": SubscriptionLifecycle,
+}
+
+
+def workflow_of(path: Path) -> Any:
+    matches = [cls for prefix, cls in WORKFLOWS.items() if path.stem.startswith(prefix)]
+    assert len(matches) == 1, f"{path.name}: name it after its workflow ({', '.join(WORKFLOWS)}…)"
+    return matches[0]
