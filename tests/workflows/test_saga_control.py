@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -22,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, SubscriptionItem
+from store import OutboxRepository, create_schema, make_engine, session_scope
 from tests.support.factories import make_deal, make_payment, make_quote, with_billing_id
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
@@ -33,11 +36,12 @@ from workflows.saga import Resolution, ResolutionAction, Resume, SagaInput, Stag
 class FakeEstate:
     """What the fake activities were asked to do, and knobs to make them fail or pend."""
 
+    outbox: Engine  # a real SQLite store: business events are deduplicated by id as in production
     calls: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     payment_results: list[PaymentStatus | str] = field(default_factory=lambda: [PaymentStatus.SUCCEEDED])
     deal_changes: dict[str, Any] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)  # business event types, in order
+    events: list[str] = field(default_factory=list)  # types of the business events the outbox kept, in order
     journals: list[str] = field(default_factory=list)  # ERP journal external ids, in order
     failures: dict[str, int] = field(default_factory=dict)  # activity name -> transient failures before success
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # activity name -> (system, code) refusal
@@ -77,8 +81,11 @@ class FakeEstate:
         @activity.defn(name=Names.RECORD_EVENT)
         async def record_event(event: BusinessEvent) -> bool:
             record(Names.RECORD_EVENT)
-            estate.events.append(event.type)
-            return True
+            with session_scope(estate.outbox) as session:
+                added = OutboxRepository(session).add(event)
+            if added:
+                estate.events.append(event.type)
+            return added
 
         @activity.defn(name=Names.POST_JOURNAL)
         async def post_journal(args: act.PostJournal) -> str:
@@ -206,9 +213,11 @@ def make_invoice_for(estate: FakeEstate) -> Invoice:
 
 @pytest.fixture
 async def saga_env(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[tuple[WorkflowEnvironment, FakeEstate, str]]:
-    estate = FakeEstate()
+    outbox = make_engine(f"sqlite:///{tmp_path}/outbox.db")
+    create_schema(outbox)
+    estate = FakeEstate(outbox)
     by_queue: dict[str, list[Callable[..., Any]]] = {}
     for fn in estate.activities():
         name = fn.__temporal_activity_definition.name  # type: ignore[attr-defined]
@@ -308,7 +317,11 @@ async def test_unpaid_after_dunning_is_written_off_and_parked_then_a_retry_rever
     handle = await start(env, queue)
     status = await wait_stage(env, handle, Stage.NEEDS_ATTENTION, step=timedelta(hours=2))
     assert (status.problem.stage, status.problem.code) == (Stage.SETTLE, "uncollectible")
-    assert estate.events.count(EventType.PAYMENT_REMINDER) == 3
+    assert estate.events.count(EventType.PAYMENT_REMINDER) == 3  # each reminder reached the outbox
+    with session_scope(estate.outbox) as session:
+        reminders = [e for e in OutboxRepository(session).pending(limit=1000) if e.type is EventType.PAYMENT_REMINDER]
+    assert [e.id for e in reminders] == [f"{handle.id}:payment.reminder:reminder-{n}" for n in (1, 2, 3)]
+    assert [e.data["reminder"] for e in reminders] == [1, 2, 3]
     assert Names.MARK_UNCOLLECTIBLE in estate.calls
     assert estate.journals == ["baddebt-in_1"]
     assert EventType.INVOICE_UNCOLLECTIBLE in estate.events
