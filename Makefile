@@ -18,10 +18,10 @@ install: $(STAMP)
 
 # Lint first (seconds), then the suite on TEST_WORKERS processes (pytest-xdist): each has its own Temporal dev
 # server, time-skipping server and emulators, and the tests wait on servers more than they compute, so 4 workers
-# beat 2 on a 2-core machine (docs/testing.md has the measurements).
+# beat 2 on a 2-core machine. The slowest tests go first (tests/conftest.py, SLOW_FIRST).
 TEST_WORKERS ?= 4
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 demo: $(STAMP)
 	$(BIN)/python -m demo

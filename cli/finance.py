@@ -26,7 +26,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -34,8 +33,6 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 import observability
-from api.app import create_api
-from api.errors import api_error
 from canonical import Address, ids
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem
@@ -94,6 +91,11 @@ def serve() -> None:
         console.print(f"[red]refusing to serve:[/red] {problem}")
         raise typer.Exit(2)
 
+    # Imported here: FastAPI and uvicorn take longer to import than the other commands take to run.
+    import uvicorn
+
+    from api.app import create_api
+
     async def run() -> None:
         flush = observability.setup_process(settings, "api")
         try:
@@ -119,6 +121,8 @@ def start(deal_id: str) -> None:
             try:
                 started = await trigger.start(deal_id)
             except OperationError as error:
+                from api.errors import api_error  # FastAPI only when there is an error to print
+
                 answer = api_error(error)  # the same status and body the API answers
                 console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
                 raise typer.Exit(1) from error
