@@ -60,11 +60,17 @@ class CustomerToCash(Settlement):
             await self.stage(Stage.APPLY, self.apply_cash)
             if workflow.patched("start-subscription-lifecycle"):
                 await self.start_lifecycle()
+            self.checkpoint()  # paid by now: a cancellation request is only noted in the timeline
             await self.enter(Stage.COMPLETED)
         except Cancelled:
             await self.compensate()
             await self.enter(Stage.CANCELLED)
         await self.record_fact()
+        if self.progress.stage is Stage.CANCELLED and workflow.cancellation_reason() is not None:
+            # Asked to cancel from Temporal (the UI's "Request Cancellation"): compensated like the `cancel`
+            # resolution, and the execution ends Canceled, as the one who asked expects to see it.
+            workflow.set_current_details(self.summary_of_cancel())
+            raise asyncio.CancelledError("cancelled on request and compensated")
         return SagaResult(
             workflow_id=self.progress.workflow_id,
             deal_id=args.deal_id,
@@ -310,26 +316,44 @@ class CustomerToCash(Settlement):
             return
         lifecycle_id = ids.subscription_id(self.args.crm, deal.deal_id)
         try:
-            await workflow.start_child_workflow(
-                SubscriptionLifecycle.run,
-                LifecycleInput(
-                    crm=self.args.crm,
-                    deal=deal,
-                    vendors=self.args.vendors,
-                    golden_id=self.require(self.golden_id),
-                    subscription_id=subscription.id,
-                    billing_customer_id=self.customer_refs[self.billing],
-                    erp_customer_id=self.customer_refs[self.erp],
-                    payment_terms_days=self.args.payment_terms_days,
-                    first_period_end=subscription.current_period_end,
-                    activity_timeout=self.args.activity_timeout,
-                ),
-                id=lifecycle_id,
-                parent_close_policy=ParentClosePolicy.ABANDON,
+            # Uninterrupted: a cancellation request arriving now must not cancel the lifecycle it is starting.
+            await self.uninterrupted(
+                workflow.start_child_workflow(
+                    SubscriptionLifecycle.run,
+                    LifecycleInput(
+                        crm=self.args.crm,
+                        deal=deal,
+                        vendors=self.args.vendors,
+                        golden_id=self.require(self.golden_id),
+                        subscription_id=subscription.id,
+                        billing_customer_id=self.customer_refs[self.billing],
+                        erp_customer_id=self.customer_refs[self.erp],
+                        payment_terms_days=self.args.payment_terms_days,
+                        first_period_end=subscription.current_period_end,
+                        activity_timeout=self.args.activity_timeout,
+                    ),
+                    id=lifecycle_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
             )
         except WorkflowAlreadyStartedError:
             pass  # a reset saga ran this again: the lifecycle already owns the subscription
         self.ids(subscription_lifecycle=lifecycle_id)
+
+    # ---- cancellation ---------------------------------------------------------------------------
+
+    def cancel_refusal(self) -> str | None:
+        """Until the customer has paid a cancellation request compensates; after it the saga only moves
+        forward (a refund or credit of a paid invoice is finance's decision in billing)."""
+        if self.payment is not None or self.paid_meanwhile():
+            return "the customer has paid: the saga only moves forward now (a refund is finance's decision)"
+        if self.progress.stage in (Stage.COMPENSATING, Stage.CANCELLED):
+            return "already cancelling"
+        return None
+
+    def summary_of_cancel(self) -> str:
+        undone = [e.event for e in self.progress.timeline if e.stage is Stage.COMPENSATING and e.event != "entered"]
+        return "**Cancelled** on request and compensated: " + ("; ".join(undone) or "nothing to undo")
 
     # ---- finance control --------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ The business process lives in customer_to_cash.py; this is the part any finance 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,7 +31,8 @@ class Park(Exception):
 
 
 class Cancelled(Exception):
-    """Finance chose cancel-and-compensate."""
+    """Finance chose cancel-and-compensate: the `cancel` resolution, or a Temporal cancellation request (the
+    UI's "Request Cancellation") that reached a cancellation point (SagaRuntime.checkpoint)."""
 
 
 class SagaRuntime:
@@ -43,6 +45,7 @@ class SagaRuntime:
         self.rounds: dict[Stage, int] = {}  # finance retries per stage
         self.running: Stage | None = None  # the stage `stage()` is running (progress.stage may say dunning)
         self.decision: Resolution | None = None
+        self.cancel_refused: str | None = None  # why a cancellation request was not acted on (logged once)
 
     def apply(self, resolution: Resolution) -> None:
         """Take in a retry's corrected data before the stage runs again (nothing to take by default)."""
@@ -51,6 +54,7 @@ class SagaRuntime:
         """Run a stage; on a failure that retries cannot fix, park and follow finance's decision."""
         self.running = stage
         while True:
+            self.checkpoint()
             await self.enter(stage)
             try:
                 await step()
@@ -59,6 +63,11 @@ class SagaRuntime:
                 problem = park.problem
             except ActivityError as err:
                 problem = self.problem_from(stage, err)
+            except asyncio.CancelledError:
+                # A cancellation request interrupted a wait inside the step (e.g. concurrent calls): cancel here,
+                # or, where it cannot cancel now, run the step again (steps skip what they already did).
+                self.uncancel()
+                continue
             resolution = await self.park(problem)
             if resolution.action is ResolutionAction.CANCEL:
                 raise Cancelled()
@@ -80,7 +89,12 @@ class SagaRuntime:
                 search_attributes.EXCEPTION.value_set(problem.code),
             ]
         )
-        await workflow.wait_condition(lambda: self.decision is not None)
+        try:
+            await self.wait_for(lambda: self.decision is not None)
+        except Cancelled:
+            self.progress.problem = None
+            workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
+            raise
         resolution = self.require(self.decision)
         self.decision = None
         self.progress.problem = None
@@ -115,12 +129,62 @@ class SagaRuntime:
         self.log(stage, "entered")
         workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage.value)])
 
-    async def wait_for(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-            return True
-        except TimeoutError:
-            return False
+    async def wait_for(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> bool:
+        """Wait until `condition` holds (True) or `timeout` passed (False). A wait is a cancellation point: a
+        cancellation request ends it with Cancelled where the workflow can be cancelled, else it waits on."""
+        deadline = None if timeout is None else workflow.now() + timeout
+        while True:
+            self.checkpoint()
+            left = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
+            try:
+                await workflow.wait_condition(condition, timeout=left)
+                return True
+            except TimeoutError:
+                return False
+            except asyncio.CancelledError:
+                self.uncancel()
+
+    # ---- cancellation: a Temporal cancellation request takes effect at a cancellation point -------------
+
+    def cancel_refusal(self) -> str | None:
+        """Why a cancellation request cannot stop this workflow now; None when it can (subclasses say when)."""
+        return "this workflow does not stop on a cancellation request"
+
+    def checkpoint(self) -> None:
+        """A cancellation point: the start of a stage, a wait, or where a subclass calls it (e.g. before taking
+        a payment). A request takes effect here, never halfway through a vendor call (`uninterrupted`), so
+        every record the calls made is known to the undo steps."""
+        reason = workflow.cancellation_reason()
+        if reason is None:
+            return
+        refusal = self.cancel_refusal()
+        if refusal is None:
+            self.log(self.progress.stage, "cancellation requested", reason or "no reason given")
+            raise Cancelled()
+        if self.cancel_refused != refusal:
+            self.cancel_refused = refusal
+            self.log(self.progress.stage, "cancellation request not acted on", refusal)
+
+    @staticmethod
+    def uncancel() -> None:
+        """The request was caught to be acted on at a cancellation point: clear it from the asyncio task so
+        the next await does not raise it again."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+
+    async def uninterrupted(self, work: Awaitable[T]) -> T:
+        """Await `work` in its own task, so a cancellation request (delivered to the workflow's main task)
+        cannot abandon it halfway: a vendor call in flight finishes and its result is recorded."""
+        task = asyncio.ensure_future(work)
+        while True:
+            try:
+                await asyncio.wait([task])
+                return task.result()
+            except asyncio.CancelledError:
+                if task.done():  # the work itself was cancelled (the worker evicts the workflow)
+                    raise
+                self.uncancel()
 
     async def call(
         self,
@@ -133,7 +197,9 @@ class SagaRuntime:
         calls: int = 1,
     ) -> Any:
         """Run an activity on `{this queue}-{queue}`; `calls` = vendor calls it makes (scales its timeout)."""
-        return await call_activity(queue, name, arg, result_type, timeout=self.activity_timeout * calls, retry=retry)
+        return await self.uninterrupted(
+            call_activity(queue, name, arg, result_type, timeout=self.activity_timeout * calls, retry=retry)
+        )
 
     def key(self, step: str, *, per_round: bool = False) -> str:
         """Idempotency key `{workflow_id}:{step}`: stable across activity retries and worker crashes."""

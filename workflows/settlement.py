@@ -69,6 +69,7 @@ class Settlement(Compensation):
     async def attempt_payment(self, key: str, until: timedelta) -> Payment:
         """Collect once; a pending payment (bank debit) waits up to `until` for the billing webhook's outcome."""
         invoice = self.require(self.invoice)
+        self.checkpoint()  # asked to cancel while the invoice was being sent: do not charge the customer
         try:
             payment = await self.call(
                 act.BILLING_QUEUE,

@@ -12,10 +12,14 @@ signals for later periods are kept meanwhile and billed, in order, once it is re
 
 Started by CustomerToCash as an abandoned child once the first period is paid and applied; continues as new
 every `periods_per_run` billed periods, carrying where it is.
+
+A Temporal cancellation request stops it between periods, never halfway through one: a period being billed
+(or parked) finishes first. The subscription itself stays as it is in billing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -26,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Problem, Resolution, ResolutionAction, Resume, SagaStatus, Stage
-    from workflows.saga_runtime import Park, SagaRuntime
+    from workflows.saga_runtime import Cancelled, Park, SagaRuntime
     from workflows.subscription_messages import (
         LifecycleInput,
         LifecycleStatus,
@@ -64,7 +68,16 @@ class SubscriptionLifecycle(SagaRuntime):
         billed_this_run = 0
         while True:
             await self.enter(Stage.WAITING)
-            renewal, trigger = await self.next_invoice()
+            try:
+                renewal, trigger = await self.next_invoice()
+            except Cancelled:
+                await self.enter(Stage.CANCELLED)
+                self.log(Stage.CANCELLED, "stopped following the subscription", "it stays as it is in billing")
+                workflow.set_current_details(
+                    f"**Stopped** on a cancellation request before period {self.next_period}: later invoices of "
+                    f"{self.args.subscription_id} are not taxed, posted or applied by c2c"
+                )
+                raise asyncio.CancelledError("stopped on request between billing periods") from None
             await self.bill(renewal, trigger)
             billed_this_run += 1
             if billed_this_run >= args.periods_per_run or workflow.info().is_continue_as_new_suggested():
@@ -79,6 +92,11 @@ class SubscriptionLifecycle(SagaRuntime):
                         }
                     )
                 )
+
+    def cancel_refusal(self) -> str | None:
+        if self.renewal is None:  # between periods
+            return None
+        return f"period {self.next_period} is being billed: the lifecycle stops once it is done"
 
     # ---- what starts a period -------------------------------------------------------------------
 

@@ -205,4 +205,6 @@ async def test_twelve_monthly_periods_are_each_taxed_posted_and_applied_once(
             ("customer_to_cash_starts_lifecycle", saga),
         ):
             (histories / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+    # Terminated, not cancelled: the time-skipping test server locks its clock for the rest of the session once
+    # an abandoned child closes by itself after its parent did (cancelling: test_lifecycle_cancellation.py).
     await lifecycle.terminate("test over")
