@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
 from estate.book import DealSpec
+from operations import finance
+from operations.errors import SagaEnded
+from operations.finance import QueueFilter
 from store import OutboxRepository, SagaFactRepository, session_scope
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.polling import eventually
@@ -159,6 +163,30 @@ async def test_cancelling_a_parked_saga_voids_and_cancels_what_it_created(estate
     # Its first invoice (created with the subscription, still a draft when the saga parked at tax) is voided.
     invoices = [i for i in stripe["invoices"] if i.get("subscription") == subscription["id"]]
     assert [i["status"] for i in invoices] == ["void"]
+
+
+async def test_request_cancellation_from_temporal_unwinds_a_parked_saga_like_the_cancel_decision(
+    estate: Estate,
+) -> None:
+    """What the Temporal UI's "Request Cancellation" does: the same unwind, the saga leaves the finance queue and
+    ends Canceled; finance's `cancel` afterwards is told it has ended (cancelled)."""
+    deal_id, handle = await start(estate, PARKED_DEAL)
+    await parked(estate, handle)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
+    status = await handle.query(CustomerToCash.status)
+    assert status.stage is Stage.CANCELLED
+    stripe = await estate.state("stripe")
+    [subscription] = by_id(stripe["subscriptions"], "id", status.external_ids["subscription"])
+    assert subscription["status"] == "canceled"
+    invoices = [i for i in stripe["invoices"] if i.get("subscription") == subscription["id"]]
+    assert [i["status"] for i in invoices] == ["void"]
+    queue = await finance.list_sagas(estate.client, "salesforce", QueueFilter(stage=Stage.NEEDS_ATTENTION))
+    assert handle.id not in [entry.workflow_id for entry in queue]
+    with pytest.raises(SagaEnded, match=r"has ended \(cancelled\)"):
+        await finance.cancel(estate.client, "salesforce", deal_id, actor="ops", note="again")
 
 
 async def test_lost_responses_are_retried_without_duplicate_records(estate: Estate) -> None:
