@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import policies, search_attributes
+    from workflows import hints, policies, search_attributes
     from workflows.calls import call_activity
     from workflows.saga import Problem, Resolution, ResolutionAction, SagaStatus, Stage, TimelineEntry
 
@@ -81,7 +81,7 @@ class SagaRuntime:
         # Shown on the workflow's page in the Temporal UI, where finance works the exception queue.
         workflow.set_current_details(
             f"**Needs attention** at stage `{problem.stage}`: {problem.system}/{problem.code}\n\n{problem.message}\n\n"
-            "Resolve with the `resolve` update (`retry`, `retry_with_address`, `cancel`) or the `resume` signal."
+            + hints.action_hint(problem)
         )
         workflow.upsert_search_attributes(
             [
