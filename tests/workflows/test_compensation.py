@@ -82,7 +82,8 @@ def controller_problems(stage: Stage, result: SagaResult, states: dict[str, Any]
     for sub in by_id(stripe["subscriptions"], "id", ids.get("subscription")):
         if sub["status"] != "canceled":
             problems.append(f"subscription {sub['id']} is {sub['status']}")
-    invoices = [i for i in stripe["invoices"] if i.get("subscription") == ids.get("subscription")]
+    subscription = ids.get("subscription")  # none when parked before activate: then no invoice is this saga's
+    invoices = [i for i in stripe["invoices"] if subscription and i.get("subscription") == subscription]
     for invoice in invoices:
         notes = [n for n in stripe["credit_notes"] if n["invoice"] == invoice["id"]]
         credited = sum(n["amount"] for n in notes)
