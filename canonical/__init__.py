@@ -1,9 +1,18 @@
 """Canonical business objects shared by every layer; pure pydantic, no I/O."""
 
 from canonical.catalog import BillingPeriod, Catalog, Price, Product
-from canonical.contract import Contract, Deal, DealLine, Subscription, SubscriptionItem
+from canonical.contract import (
+    Amendment,
+    AmendmentKind,
+    AmendmentLine,
+    Contract,
+    Deal,
+    DealLine,
+    Subscription,
+    SubscriptionItem,
+)
 from canonical.events import BusinessEvent, EventType
-from canonical.invoice import Invoice, InvoiceLine, RenewalInvoice
+from canonical.invoice import CreditNote, Invoice, InvoiceAdjustment, InvoiceLine, RenewalInvoice
 from canonical.ledger import JournalEntry, JournalLine
 from canonical.money import Money
 from canonical.party import AccountSnapshot, Address, Customer, LegalEntity, normalise_legal_name
@@ -14,16 +23,21 @@ from canonical.vendors import DEFAULT_VENDORS, Vendors
 __all__ = [
     "DEFAULT_VENDORS",
     "AccountSnapshot",
+    "Amendment",
+    "AmendmentKind",
+    "AmendmentLine",
     "Address",
     "BillingPeriod",
     "BusinessEvent",
     "Catalog",
     "Contract",
+    "CreditNote",
     "Customer",
     "Deal",
     "DealLine",
     "EventType",
     "Invoice",
+    "InvoiceAdjustment",
     "InvoiceLine",
     "JournalEntry",
     "JournalLine",

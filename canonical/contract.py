@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -85,3 +86,47 @@ class Subscription(BaseModel):
     current_period_end: datetime | None = Field(
         default=None, description="end of the period billed now (the next period starts here); None if unknown"
     )
+
+
+class AmendmentKind(StrEnum):
+    AMENDMENT = "amendment"  # lines change from the effective date, prorated (upsell, downsell, seats)
+    RENEWAL = "renewal"  # a new term from the end of the current one, with the lines it lists
+    CANCELLATION = "cancellation"  # ends the subscription: at a period end, or mid-period with a prorated credit
+
+
+class AmendmentLine(BaseModel):
+    product_code: str
+    quantity: int = Field(ge=0, description="the line's new quantity; 0 removes it")
+    unit_price: Money = Field(description="price per billing period per unit from the effective date")
+
+
+class Amendment(BaseModel):
+    """A won CRM opportunity that changes a contract c2c already bills (Salesforce: an opportunity with the
+    standard `ContractId` and `Type`). Lines it lists replace those of the same product; others stay.
+
+    Amendments of one contract apply in CRM order (`modified_at`, the CRM's last-modified stamp); one already
+    applied changes nothing."""
+
+    crm: str
+    deal_id: str = Field(description="the amendment's own opportunity id")
+    contract_id: str = Field(description="the CRM contract it amends")
+    original_deal_id: str = Field(description="the deal the contract (and its subscription) was created from")
+    kind: AmendmentKind
+    effective_date: date
+    currency: CurrencyCode
+    lines: list[AmendmentLine] = Field(default_factory=list)
+    term_months: int | None = Field(default=None, gt=0, le=120, description="a renewal's new term")
+    modified_at: datetime
+
+    @model_validator(mode="after")
+    def _lines_in_currency(self) -> Amendment:
+        for line in self.lines:
+            if line.unit_price.currency != self.currency:
+                raise ValueError(
+                    f"line {line.product_code} is in {line.unit_price.currency}, amendment is in {self.currency}"
+                )
+            if line.unit_price.is_negative:
+                raise ValueError(f"line {line.product_code} has a negative price")
+        if len({line.product_code for line in self.lines}) != len(self.lines):
+            raise ValueError("a product appears on more than one line")
+        return self

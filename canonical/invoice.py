@@ -26,6 +26,20 @@ class InvoiceLine(BaseModel):
         return self
 
 
+class InvoiceAdjustment(BaseModel):
+    """A line billing computed instead of pricing it: the proration of an amendment made mid-period.
+
+    Signed: a credit for the unused time of what was removed is negative, a charge for the remaining time of
+    what was added positive. It is billed, taxed and posted like a line, not re-priced."""
+
+    product_code: str
+    description: str
+    quantity: int = Field(ge=0, description="the quantity the proration is for (of the removed or added items)")
+    amount: Money
+    period_start: date
+    period_end: date
+
+
 class Invoice(BaseModel):
     """An invoice; `external_refs['stripe']` is the billing id that every downstream system keys on."""
 
@@ -35,6 +49,9 @@ class Invoice(BaseModel):
     issue_date: date
     due_date: date
     lines: list[InvoiceLine] = Field(min_length=1)
+    adjustments: list[InvoiceAdjustment] = Field(
+        default_factory=list, description="prorations of amendments (signed), billed after the lines"
+    )
     tax: Money
     tax_document_code: str | None = None
     number: str | None = None
@@ -43,7 +60,8 @@ class Invoice(BaseModel):
 
     @model_validator(mode="after")
     def _one_currency(self) -> Invoice:
-        for money in [self.tax, *(line.amount for line in self.lines)]:
+        amounts = [line.amount for line in self.lines] + [a.amount for a in self.adjustments]
+        for money in [self.tax, *amounts]:
             if money.currency != self.currency:
                 raise ValueError(f"invoice is in {self.currency} but has an amount in {money.currency}")
         if self.tax.is_negative:
@@ -52,7 +70,7 @@ class Invoice(BaseModel):
 
     @property
     def subtotal(self) -> Money:
-        return total([line.amount for line in self.lines], self.currency)
+        return total([line.amount for line in self.lines] + [a.amount for a in self.adjustments], self.currency)
 
     @property
     def total(self) -> Money:
@@ -70,3 +88,37 @@ class RenewalInvoice(BaseModel):
     period_start: datetime
     period_end: datetime
     deal_id: str | None = Field(default=None, description="the deal the subscription was created for, if ours")
+    adjustments: list[InvoiceAdjustment] = Field(
+        default_factory=list, description="the proration lines it carries (amendments made in the period before)"
+    )
+
+
+class CreditNote(BaseModel):
+    """Money given back on one invoice (a cancellation's or a downgrade's unused time): posted to the ERP as a
+    credit memo created from, and applied to, the ERP invoice of `invoice_id`.
+
+    `lines` are positive amounts credited; `external_refs[billing]` is billing's credit note id (the ERP memo's
+    external id)."""
+
+    golden_customer_id: str
+    legal_entity: str
+    currency: CurrencyCode
+    issue_date: date
+    invoice_id: str = Field(description="billing's id of the invoice it credits")
+    reason: str
+    lines: list[InvoiceAdjustment] = Field(min_length=1)
+    tax: Money
+    external_refs: ExternalRefs = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _positive_in_one_currency(self) -> CreditNote:
+        for money in [self.tax, *(line.amount for line in self.lines)]:
+            if money.currency != self.currency:
+                raise ValueError(f"credit note is in {self.currency} but has an amount in {money.currency}")
+            if money.is_negative:
+                raise ValueError("a credit note's lines and tax are positive amounts credited")
+        return self
+
+    @property
+    def total(self) -> Money:
+        return total([line.amount for line in self.lines], self.currency) + self.tax

@@ -13,9 +13,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from canonical.catalog import Catalog, Price, Product
-from canonical.contract import Contract, Deal, Subscription
+from canonical.contract import Amendment, Contract, Deal, Subscription
 from canonical.events import BusinessEvent
-from canonical.invoice import Invoice
+from canonical.invoice import CreditNote, Invoice
 from canonical.ledger import JournalEntry
 from canonical.money import Money
 from canonical.party import Address, Customer, LegalEntity
@@ -39,6 +39,8 @@ MODELS: list[type[BaseModel]] = [
     TaxRequest,
     TaxQuote,
     Invoice,
+    CreditNote,
+    Amendment,
     Payment,
     JournalEntry,
     BusinessEvent,
