@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 from canonical import (
     DEFAULT_VENDORS,
     AccountSnapshot,
+    Amendment,
+    AmendmentLine,
     Contract,
+    CreditNote,
     Customer,
     Deal,
     Invoice,
@@ -59,6 +62,20 @@ class CrmSystem(Protocol):
 
     async def write_back_account(self, account_id: str, refs: dict[str, str]) -> None:
         """Store our ids on the CRM account; `refs` keys: golden_id, billing_id, erp_id. Idempotent."""
+        ...
+
+    async def upsert_contract(self, deal: Deal, subscription_id: str, start: date, term_months: int) -> str:
+        """The CRM contract of the deal's subscription, upserted by the deal's id (one per deal), activated, on the
+        deal's account (`deal.customer.external_refs[system]`), with billing's subscription id; its CRM id.
+
+        Amendments, renewals and cancellations won in the CRM reference it."""
+        ...
+
+    async def get_amendment(self, deal_id: str) -> Amendment | None:
+        """The opportunity as a change to a contract c2c made, or None when it references no contract (a new deal).
+
+        Raises BusinessRuleError 'deal_not_found', 'contract_not_found' (a contract c2c did not make) or
+        'invalid_amendment' (naming the field: a negative quantity, an unknown type, a missing date ...)."""
         ...
 
     # reads for reconciliation and the missed-trigger sweep
@@ -122,6 +139,34 @@ class BillingSystem(Protocol):
 
         Already finalized: returned as it is when its tax matches, else BusinessRuleError
         'renewal_finalized_without_tax'."""
+        ...
+
+    async def update_subscription(
+        self,
+        subscription_id: str,
+        lines: list[AmendmentLine],
+        price_ids: dict[str, str],
+        effective: datetime,
+        *,
+        idempotency_key: str,
+    ) -> None:
+        """Amend from `effective` (inside the current period): each product on `lines` gets its new quantity (0
+        removes its item; a product not subscribed yet is added with `price_ids[product_code]`, as is one whose
+        price changed), other items stay. Prorated as billing does (Stripe: `create_prorations` at
+        `proration_date` = effective), the prorations billed on the next period's invoice.
+
+        Setting absolute quantities makes a repeat (even one whose key billing forgot) change nothing more."""
+        ...
+
+    async def set_term_end(self, subscription_id: str, end: datetime | None, *, idempotency_key: str) -> None:
+        """The subscription ends at `end` (a period end: no proration), or never (None). A renewal moves it on; a
+        cancellation at period end sets it to the current period's end. Repeatable."""
+        ...
+
+    async def issue_credit_note(self, credit: CreditNote, *, idempotency_key: str) -> CreditNote:
+        """A credit note on `credit.invoice_id` for `credit.total` (refunded where the invoice is paid, else taken
+        off what is due); returned with external_refs[system] = its id. Exactly once, also after billing forgot
+        the key. BusinessRuleError 'credit_exceeds_invoice' when more than the invoice's remaining total."""
         ...
 
     async def collect_payment(self, invoice_id: str, *, idempotency_key: str) -> Payment:
@@ -252,6 +297,19 @@ class Erp(Protocol):
 
         Dated like the ERP's invoice, or in the next open period when that one is closed; a retry finds a memo
         whose answer was lost. PermanentError 'invoice_not_found' / 'invoice_mismatch' writes nothing."""
+        ...
+
+    async def post_credit_note(
+        self,
+        credit: CreditNote,
+        invoice_erp_id: str,
+        customer_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
+        """Post billing's credit note as a credit memo (external id = credit.external_refs[billing_system]) created
+        from the ERP invoice and applied to what it still has due (the rest stays unapplied, for a refund); its
+        lines and one tax line. Dated like the credit, or in the next open period. Returns the internal id."""
         ...
 
     # reads for reconciliation
