@@ -95,14 +95,24 @@ class AmendmentKind(StrEnum):
 
 
 class AmendmentLine(BaseModel):
+    """A change to one product's line, as the CRM's amendment line items carry it (Salesforce: a nonzero
+    Quantity, negative for a reduction)."""
+
     product_code: str
-    quantity: int = Field(ge=0, description="the line's new quantity; 0 removes it")
-    unit_price: Money = Field(description="price per billing period per unit from the effective date")
+    quantity_change: int = Field(description="seats added (positive) or removed (negative); never 0")
+    unit_price: Money = Field(description="price per billing period per unit of the whole line from the effective date")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> AmendmentLine:
+        if self.quantity_change == 0:
+            raise ValueError(f"line {self.product_code} changes no quantity")
+        return self
 
 
 class Amendment(BaseModel):
     """A won CRM opportunity that changes a contract c2c already bills (Salesforce: an opportunity with the
-    standard `ContractId` and `Type`). Lines it lists replace those of the same product; others stay.
+    standard `ContractId` and `Type`). Its lines change the quantities of their products (a new product is
+    added); others stay. A cancellation needs no lines; it ends every line.
 
     Amendments of one contract apply in CRM order (`modified_at`, the CRM's last-modified stamp); one already
     applied changes nothing."""
@@ -129,4 +139,8 @@ class Amendment(BaseModel):
                 raise ValueError(f"line {line.product_code} has a negative price")
         if len({line.product_code for line in self.lines}) != len(self.lines):
             raise ValueError("a product appears on more than one line")
+        if self.kind is AmendmentKind.AMENDMENT and not self.lines:
+            raise ValueError("an amendment changes at least one line")
+        if self.kind is AmendmentKind.RENEWAL and self.term_months is None:
+            raise ValueError("a renewal needs its new term (term_months)")
         return self

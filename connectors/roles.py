@@ -13,11 +13,11 @@ from canonical import (
     DEFAULT_VENDORS,
     AccountSnapshot,
     Amendment,
-    AmendmentLine,
     Contract,
     CreditNote,
     Customer,
     Deal,
+    DealLine,
     Invoice,
     JournalEntry,
     LegalEntity,
@@ -144,15 +144,15 @@ class BillingSystem(Protocol):
     async def update_subscription(
         self,
         subscription_id: str,
-        lines: list[AmendmentLine],
+        lines: list[DealLine],
         price_ids: dict[str, str],
         effective: datetime,
         *,
         idempotency_key: str,
     ) -> None:
-        """Amend from `effective` (inside the current period): each product on `lines` gets its new quantity (0
-        removes its item; a product not subscribed yet is added with `price_ids[product_code]`, as is one whose
-        price changed), other items stay. Prorated as billing does (Stripe: `create_prorations` at
+        """Amend from `effective` (inside the current period) to exactly `lines` (the whole new line set, each
+        with its new quantity and price; an item whose product is not on it is removed, one whose price changed
+        moves to `price_ids[product_code]`). Prorated as billing does (Stripe: `create_prorations` at
         `proration_date` = effective), the prorations billed on the next period's invoice.
 
         Setting absolute quantities makes a repeat (even one whose key billing forgot) change nothing more."""
