@@ -82,6 +82,20 @@ CLOSED_WON = "Closed Won"
 # The org's active currencies (multi-currency enabled); BRL and INR are active here but c2c does not bill them.
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "BRL", "INR")
 DEFAULT_CURRENCY = "USD"
+CANCELLATION = "Cancellation"
+# Opportunity.Type: Salesforce's default values plus the two this org added for c2c's renewals and cancellations.
+OPPORTUNITY_TYPES = (
+    "New Customer",
+    "Existing Customer - Upgrade",
+    "Existing Customer - Downgrade",
+    "Existing Customer - Replacement",
+    "Renewal",
+    CANCELLATION,
+)
+# Contract.Status: the standard org's values, one per status category.
+CONTRACT_DRAFT = "Draft"
+CONTRACT_ACTIVATED = "Activated"
+CONTRACT_STATUSES = (CONTRACT_DRAFT, "In Approval Process", CONTRACT_ACTIVATED)
 
 _ID = FieldSpec("Id", FieldType.ID, createable=False, updateable=False)
 _EXTERNAL_KEY = FieldSpec("External_Key__c", FieldType.STRING, external_id=True)
@@ -125,6 +139,9 @@ OPPORTUNITY = ObjectSpec(
         FieldSpec("Legal_Entity__c", FieldType.STRING),
         FieldSpec("Term_Months__c", FieldType.DOUBLE),
         FieldSpec("Billing_Period__c", FieldType.PICKLIST, picklist=("Monthly", "Annual")),
+        FieldSpec("Type", FieldType.PICKLIST, picklist=OPPORTUNITY_TYPES),
+        FieldSpec("ContractId", FieldType.REFERENCE, reference_to="Contract"),
+        FieldSpec("Effective_Date__c", FieldType.DATE),
         _EXTERNAL_KEY,
         *_SYSTEM_FIELDS,
     ),
@@ -144,7 +161,25 @@ OPPORTUNITY_LINE_ITEM = ObjectSpec(
         *_SYSTEM_FIELDS,
     ),
 )
-OBJECTS: dict[str, ObjectSpec] = {o.name.lower(): o for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM)}
+CONTRACT = ObjectSpec(
+    "Contract",
+    "800",
+    (
+        _ID,
+        FieldSpec("AccountId", FieldType.REFERENCE, required=True, reference_to="Account"),
+        # Required; a new contract defaults to Draft (the picklist's default) and must start in that category.
+        FieldSpec("Status", FieldType.PICKLIST, required=True, picklist=CONTRACT_STATUSES),
+        FieldSpec("StartDate", FieldType.DATE),
+        FieldSpec("ContractTerm", FieldType.DOUBLE),  # an int (months) in Salesforce: fractions are refused
+        FieldSpec("EndDate", FieldType.DATE, createable=False, updateable=False),  # StartDate + term - 1 day
+        FieldSpec("ContractNumber", FieldType.STRING, createable=False, updateable=False),  # auto-number
+        FieldSpec("Description", FieldType.TEXTAREA),
+        FieldSpec("C2C_Deal_Id__c", FieldType.STRING, external_id=True),
+        FieldSpec("C2C_Subscription_Id__c", FieldType.STRING),
+        *_SYSTEM_FIELDS,
+    ),
+)
+OBJECTS: dict[str, ObjectSpec] = {o.name.lower(): o for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM, CONTRACT)}
 
 
 def find_object(name: str) -> ObjectSpec | None:

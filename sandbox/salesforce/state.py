@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,11 @@ from sandbox.salesforce import ids
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.schema import (
     ACCOUNT,
+    CANCELLATION,
     CLOSED_WON,
+    CONTRACT,
+    CONTRACT_ACTIVATED,
+    CONTRACT_DRAFT,
     DEFAULT_CURRENCY,
     OBJECTS,
     OPPORTUNITY,
@@ -26,6 +31,8 @@ from sandbox.salesforce.webhooks import WATCHED_ACCOUNT_FIELDS, WebhookSender
 Record = dict[str, Any]
 
 VALIDATION_MESSAGE = "Add at least one product before closing the opportunity as won."
+# What Salesforce answers when a contract is created outside the Draft category or leaves Activated.
+CONTRACT_STATUS_MESSAGE = "Choose a valid contract status and save your changes. Ask your Salesforce admin for help."
 
 
 class Org:
@@ -41,6 +48,8 @@ class Org:
         self.cursors: dict[str, list[Record]] = {}
         # Serial numbers survive a reset so an id is never reused within one emulator process.
         self._serial = itertools.count(12_345_678_901)
+        # Contract.ContractNumber is an auto-number field ({00000000}, starting at 100); it never goes back either.
+        self._contract_numbers = itertools.count(100)
         # Likewise modstamps only ever grow, so "newer" is decidable by comparing them.
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
 
@@ -133,6 +142,8 @@ class Org:
             existing = {field.name: None for field in spec.fields} | {"Id": record_id}
             if spec is OPPORTUNITY:
                 existing["CurrencyIsoCode"] = DEFAULT_CURRENCY
+            if spec is CONTRACT:
+                existing["Status"] = CONTRACT_DRAFT
         record = existing | changes
         missing = [name for name in spec.required if record.get(name) in (None, "")]
         if missing:
@@ -148,7 +159,13 @@ class Org:
                 f"duplicate value found: External_Key__c duplicates value on record with id: {holder['Id']}",
                 ["External_Key__c"],
             )
-        if spec is OPPORTUNITY and record["StageName"] == CLOSED_WON and not self._lines_of(record_id):
+        # The org's validation rule; a cancellation ends every line of its contract and needs none of its own.
+        if (
+            spec is OPPORTUNITY
+            and record["StageName"] == CLOSED_WON
+            and record.get("Type") != CANCELLATION
+            and not self._lines_of(record_id)
+        ):
             raise ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", VALIDATION_MESSAGE, [])
         if spec is OPPORTUNITY_LINE_ITEM:
             if Decimal(record["Quantity"]) == 0:
@@ -159,6 +176,11 @@ class Org:
                     ["Quantity"],
                 )
             record["TotalPrice"] = record["Quantity"] * record["UnitPrice"]
+        if spec is CONTRACT:
+            _check_contract(existing, record)
+            record["EndDate"] = _end_date(record["StartDate"], record["ContractTerm"])
+            if record["ContractNumber"] is None:
+                record["ContractNumber"] = f"{next(self._contract_numbers):08d}"
         became_won = record.get("StageName") == CLOSED_WON and existing.get("StageName") != CLOSED_WON
         changed = _account_changes(spec, existing, record)
         self._stamp(record, creating=existing.get("CreatedDate") is None)
@@ -227,6 +249,33 @@ def _account_changes(spec: ObjectSpec, before: Record, after: Record) -> list[st
     if spec is not ACCOUNT or before.get("CreatedDate") is None:
         return []
     return [name for name in WATCHED_ACCOUNT_FIELDS if before.get(name) != after.get(name)]
+
+
+def _check_contract(before: Record, after: Record) -> None:
+    """A contract is created in Draft and, once Activated, stays Activated; its term is a whole number of months."""
+    creating = before.get("CreatedDate") is None
+    if (creating and after["Status"] != CONTRACT_DRAFT) or (
+        before.get("Status") == CONTRACT_ACTIVATED and after["Status"] != CONTRACT_ACTIVATED
+    ):
+        raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", CONTRACT_STATUS_MESSAGE, ["Status"])
+    term = after.get("ContractTerm")
+    if term is not None and (Decimal(term) != Decimal(term).to_integral_value() or Decimal(term) < 0):
+        raise ApiError(
+            400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of int from value {term} for field ContractTerm"
+        )
+    if term is not None:
+        after["ContractTerm"] = int(term)
+
+
+def _end_date(start: str | None, term: int | None) -> str | None:
+    """Salesforce's computed EndDate: StartDate plus ContractTerm months (clamped to the month's end), less a day."""
+    if start is None or term is None:
+        return None
+    first = date.fromisoformat(start)
+    months = first.month - 1 + term
+    year, month = first.year + months // 12, months % 12 + 1
+    end = date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
+    return (end - timedelta(days=1)).isoformat()
 
 
 def object_or_404(name: str) -> ObjectSpec:
