@@ -308,8 +308,13 @@ class Erp(Protocol):
         billing_system: str = DEFAULT_VENDORS.billing,
     ) -> str:
         """Post billing's credit note as a credit memo (external id = credit.external_refs[billing_system]) created
-        from the ERP invoice and applied to what it still has due (the rest stays unapplied, for a refund); its
-        lines and one tax line. Dated like the credit, or in the next open period. Returns the internal id."""
+        from the ERP invoice and applied to what it still has due (the rest stays unapplied, for a refund: all of it
+        on a paid invoice); its lines, then one tax line when it credits tax. Dated like the credit, or on the first
+        day of the next open period (BusinessRuleError 'no_open_period' after 24 months). Returns the internal id.
+
+        A retry upserts the same memo, and finds one whose answer was lost. PermanentError 'invoice_not_found',
+        'invoice_mismatch' (`invoice_erp_id` is another billing invoice than credit.invoice_id) or
+        'currency_mismatch' (the credit is not in the invoice's currency) writes nothing."""
         ...
 
     # reads for reconciliation

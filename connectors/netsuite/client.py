@@ -11,8 +11,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from canonical import DEFAULT_VENDORS, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
-from canonical.records import ErpCustomer, ErpInvoice, ErpPayment
+from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
+from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
 from connectors.netsuite import mapping
@@ -161,6 +161,35 @@ class NetSuiteErp:
 
         return await self._upsert_in_open_period("creditMemo", "cm-" + billing_invoice_id, tran_date, body)
 
+    async def post_credit_note(
+        self,
+        credit: CreditNote,
+        invoice_erp_id: str,
+        customer_erp_id: str,
+        *,
+        billing_system: str = DEFAULT_VENDORS.billing,
+    ) -> str:
+        """Billing's credit note as a memo (external id = its billing id) created from invoice `invoice_erp_id`.
+
+        NetSuite applies a memo created from an invoice to what the invoice still has due; the rest (all of it on
+        a paid invoice) stays unapplied, for a refund. Dated like the credit, or on the first day of the first open
+        period after it. PermanentError 'invoice_not_found' / 'invoice_mismatch' / 'currency_mismatch' writes
+        nothing."""
+        credit_id = mapping.billing_id(credit.external_refs, "credit_note", billing_system)
+        posted = await self._posted_invoice(invoice_erp_id, credit.invoice_id, purpose="credit")
+        invoice_currency = mapping.CURRENCY_CODES.get(str((posted.get("currency") or {}).get("id")))
+        if invoice_currency != credit.currency:
+            raise PermanentError(
+                SYSTEM,
+                "currency_mismatch",
+                f"credit note {credit_id} is in {credit.currency}, invoice {invoice_erp_id} in {invoice_currency}",
+            )
+
+        def body(memo_date: date) -> Any:
+            return mapping.credit_note_body(credit, invoice_erp_id, customer_erp_id, memo_date, billing_system)
+
+        return await self._upsert_in_open_period("creditMemo", credit_id, credit.issue_date, body)
+
     # -- reconciliation reads ----------------------------------------------------------------------
 
     async def invoices_modified_since(self, since: date) -> list[ErpInvoice]:
@@ -169,6 +198,10 @@ class NetSuiteErp:
 
     async def payments_modified_since(self, since: date) -> list[ErpPayment]:
         return [mapping.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
+
+    async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
+        """Credit memos modified on or after the day `since` (reversals and billing's credit notes alike)."""
+        return [mapping.erp_credit_memo(r) for r in await self._records_modified_since("creditMemo", since)]
 
     async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
         """The customers with these external ids (`{golden}-{entity}`) that exist."""
@@ -218,13 +251,15 @@ class NetSuiteErp:
         record: dict[str, Any] = json_body(SYSTEM, response)
         return record
 
-    async def _posted_invoice(self, invoice_erp_id: str, billing_invoice_id: str) -> dict[str, Any]:
-        """The ERP invoice a credit memo reverses; PermanentError when it is missing or another invoice."""
+    async def _posted_invoice(
+        self, invoice_erp_id: str, billing_invoice_id: str, *, purpose: str = "reverse"
+    ) -> dict[str, Any]:
+        """The ERP invoice a credit memo reverses or credits; PermanentError when it is missing or another one."""
         response = await self._request(
             "GET", f"invoice/{quote(invoice_erp_id, safe='')}", classifier=_not_found_is_none
         )
         if response.status_code == 404:
-            raise PermanentError(SYSTEM, "invoice_not_found", f"no invoice {invoice_erp_id!r} to reverse", status=404)
+            raise PermanentError(SYSTEM, "invoice_not_found", f"no invoice {invoice_erp_id!r} to {purpose}", status=404)
         record: dict[str, Any] = json_body(SYSTEM, response)
         if record.get("externalId") not in (None, billing_invoice_id):
             raise PermanentError(

@@ -13,8 +13,10 @@ from typing import Any
 from canonical import (
     DEFAULT_VENDORS,
     Address,
+    CreditNote,
     Customer,
     Invoice,
+    InvoiceAdjustment,
     JournalEntry,
     LegalEntity,
     Money,
@@ -22,7 +24,7 @@ from canonical import (
     PaymentStatus,
     ids,
 )
-from canonical.records import CustomerFields, ErpCustomer, ErpInvoice, ErpPayment
+from canonical.records import CustomerFields, ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import PermanentError
 from connectors.netsuite.errors import SYSTEM
 from connectors.netsuite.wire import (
@@ -119,6 +121,7 @@ def customer_body(customer: Customer, entity: LegalEntity, currency: str) -> Cus
 
 
 def _item_lines(invoice: Invoice) -> list[ItemLine]:
+    """The priced lines, then the prorations (signed), then the tax line: the invoice's total exactly."""
     lines: list[ItemLine] = [
         {
             "item": _lookup(ITEM_IDS, line.product_code, "item"),
@@ -129,13 +132,34 @@ def _item_lines(invoice: Invoice) -> list[ItemLine]:
         }
         for line in invoice.lines
     ]
+    lines.extend(_adjustment_line(adjustment) for adjustment in invoice.adjustments)
     if invoice.tax.amount:
-        lines.append(_tax_line(invoice.tax, invoice.tax_document_code))
+        lines.append(
+            _tax_line(invoice.tax, f"Tax ({invoice.tax_document_code})" if invoice.tax_document_code else "Tax")
+        )
     return lines
 
 
-def _tax_line(tax: Money, document_code: str | None) -> ItemLine:
-    description = f"Tax ({document_code})" if document_code else "Tax"
+def _adjustment_line(adjustment: InvoiceAdjustment) -> ItemLine:
+    """A proration or credited amount as billing computed it: quantity 1 at rate = amount (signed).
+
+    Not re-priced: its amount is rarely quantity x a whole rate, so the quantity it is for goes into the
+    description with its period."""
+    amount = adjustment.amount.to_decimal()
+    description = (
+        f"{adjustment.description} ({adjustment.quantity} x {adjustment.product_code}, "
+        f"{adjustment.period_start.isoformat()} to {adjustment.period_end.isoformat()})"
+    )
+    return {
+        "item": _lookup(ITEM_IDS, adjustment.product_code, "item"),
+        "quantity": 1,
+        "rate": amount,
+        "amount": amount,
+        "description": description,
+    }
+
+
+def _tax_line(tax: Money, description: str) -> ItemLine:
     amount = tax.to_decimal()
     return {"item": {"id": TAX_ITEM_ID}, "quantity": 1, "rate": amount, "amount": amount, "description": description}
 
@@ -173,6 +197,30 @@ def credit_memo_body(
         "tranDate": tran_date.isoformat(),
         "memo": f"Reversal of billing invoice {invoice.number or invoice_id}",
         "item": {"items": _item_lines(invoice)},
+    }
+
+
+def credit_note_body(
+    credit: CreditNote,
+    invoice_erp_id: str,
+    customer_erp_id: str,
+    tran_date: date,
+    billing_system: str = DEFAULT_VENDORS.billing,
+) -> CreditMemoBody:
+    """Billing's credit note dated `tran_date`: its lines and its tax line, created from (and so applied to) the
+    ERP invoice."""
+    credit_id = billing_id(credit.external_refs, "credit_note", billing_system)
+    lines = [_adjustment_line(line) for line in credit.lines]
+    if credit.tax.amount:
+        lines.append(_tax_line(credit.tax, f"Tax credited ({credit_id})"))
+    return {
+        "entity": {"id": customer_erp_id},
+        "subsidiary": subsidiary_ref(credit.legal_entity),
+        "currency": currency_ref(credit.currency),
+        "createdFrom": {"id": invoice_erp_id},
+        "tranDate": tran_date.isoformat(),
+        "memo": f"Credit note {credit_id} on billing invoice {credit.invoice_id}: {credit.reason}",
+        "item": {"items": lines},
     }
 
 
@@ -261,6 +309,17 @@ def erp_invoice(record: dict[str, Any]) -> ErpInvoice:
         amount_remaining=_minor(record.get("amountRemaining"), currency),
         status=record.get("status"),
         created_at=_timestamp(record.get("createdDate")),
+    )
+
+
+def erp_credit_memo(record: dict[str, Any]) -> ErpCreditMemo:
+    currency = _currency(record)
+    return ErpCreditMemo(
+        internal_id=str(record["id"]),
+        external_id=record.get("externalId"),
+        created_from=_ref_id(record.get("createdFrom")),
+        currency=currency,
+        total=_minor(record.get("total"), currency),
     )
 
 

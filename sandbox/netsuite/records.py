@@ -157,6 +157,10 @@ def _item_lines(given: Record) -> tuple[list[Record], Decimal]:
         if amount is None:
             assert rate is not None
             amount = quantity * rate
+        elif rate is None and quantity == 0:
+            raise invalid_value(
+                f"Invalid quantity on line {number}: an amount without a rate needs a quantity.", "item"
+            )
         stored.append(
             {
                 "line": number,
@@ -246,6 +250,9 @@ def _sales_document(account: Account, given: Record, internal_id: str, prefix: s
     due_date = _date(given, "dueDate", default_today=False)
     lines, subtotal = _item_lines(given)
     tax_total = _number(given.get("taxTotal", ZERO), "taxTotal")
+    # Lines may be negative (a credit, a discount), the transaction may not: NetSuite refuses to save it.
+    if subtotal + tax_total < 0:
+        raise user_error("The total cannot be negative.", "item")
     record: Record = {
         "id": internal_id,
         "externalId": _text(given, "externalId"),
@@ -349,14 +356,15 @@ def build_credit_memo(account: Account, given: Record, internal_id: str) -> Reco
     assert invoice_key is not None
     invoice = _application_target(account, invoice_key, record["entity"]["id"], record["currency"]["id"])
     me = ("creditMemo", internal_id)
+    doc = {"id": invoice_key, "refName": invoice["tranId"]}
     # Like NetSuite, a memo created from an invoice applies to it; what the invoice cannot take stays unapplied.
     applied = min(record["total"], invoice["total"] - account.applied_to(invoice_key, excluding=me))
     record.update(
-        createdFrom={"id": invoice_key, "refName": invoice["tranId"]},
+        createdFrom=doc,
         applied=applied,
         unapplied=record["total"] - applied,
         status="Fully Applied" if applied == record["total"] else "Open",
-        apply={"items": [{"doc": {"id": invoice_key, "refName": invoice["tranId"]}, "apply": True, "amount": applied}]},
+        apply={"items": [{"doc": doc, "apply": True, "amount": applied}] if applied else []},
         _applications={invoice_key: applied} if applied else {},
     )
     return record
