@@ -35,7 +35,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
-from sandbox.stripe import catalog, credit_notes, dunning, invoices, payments, subscriptions, test_clocks
+from sandbox.stripe import (
+    amendments,
+    catalog,
+    credit_notes,
+    dunning,
+    invoices,
+    payments,
+    subscriptions,
+    test_clocks,
+)
 from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
@@ -85,6 +94,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/subscriptions", subscriptions.create_subscription, subscriptions.SUBSCRIPTION_CREATE),
     ("GET", "/v1/subscriptions", subscriptions.list_subscriptions, subscriptions.SUBSCRIPTION_LIST),
     ("GET", "/v1/subscriptions/{subscription}", subscriptions.get_subscription, NO_PARAMS),
+    ("POST", "/v1/subscriptions/{subscription}", amendments.update_subscription, amendments.SUBSCRIPTION_UPDATE),
     (
         "DELETE",
         "/v1/subscriptions/{subscription}",

@@ -9,10 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, invalid
+from sandbox.stripe.forms import Params
 from sandbox.stripe.invoices import UNPAID, mark_paid, recompute
+from sandbox.stripe.payments import create_refund
 from sandbox.stripe.state import Call, StripeState, list_object, now
 
-CREDIT_NOTE_CREATE = frozenset({"invoice", "amount", "lines", "reason", "memo", "metadata"})
+CREDIT_NOTE_CREATE = frozenset(
+    {"invoice", "amount", "lines", "reason", "memo", "metadata", "refund_amount", "credit_amount", "out_of_band_amount"}
+)
 CREDIT_NOTE_LIST = frozenset({"invoice", "customer", "limit", "starting_after", "ending_before"})
 _CREDIT_LINE = frozenset({"type", "invoice_line_item", "quantity", "amount", "unit_amount", "description"})
 CREDIT_REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
@@ -28,6 +32,7 @@ def create_credit_note(call: Call) -> dict[str, Any]:
     reason = params.text("reason", choices=CREDIT_REASONS)
     memo = params.text("memo")
     metadata = {k: v for k, v in params.metadata().items() if v}
+    split = {name: params.integer(name, minimum=0) for name in _SPLIT}
     if amount is None and not lines:
         raise InvalidParams("Pass an amount or lines.", param="amount", code="parameter_missing")
     invoice = state.get("invoices", invoice_id, param="invoice")
@@ -56,6 +61,11 @@ def create_credit_note(call: Call) -> dict[str, Any]:
             code="amount_too_large",
             param="amount",
         )
+    refund_amount, credit_amount, out_of_band = _split(invoice, amount, split)
+    refund = None
+    if refund_amount:
+        refund_params = {"payment_intent": invoice["payment_intent"] or "", "amount": str(refund_amount)}
+        refund = create_refund(Call(state, Params(refund_params, None), call.request_id, None, call.api_version))
     customer = state.get("customers", invoice["customer"])
     count = sum(1 for note in state.objects["credit_notes"].values() if note["invoice"] == invoice_id)
     note = {
@@ -75,10 +85,10 @@ def create_credit_note(call: Call) -> dict[str, Any]:
         "memo": memo,
         "metadata": metadata,
         "number": f"{invoice['number']}-CN-{count + 1:02d}",
-        "out_of_band_amount": None,
+        "out_of_band_amount": out_of_band or None,
         "pdf": f"/_sandbox/credit_notes/{note_id}/pdf",
         "reason": reason,
-        "refund": None,
+        "refund": refund["id"] if refund else None,
         "status": "issued",
         "subtotal": amount,
         "tax_amounts": [],
@@ -87,16 +97,50 @@ def create_credit_note(call: Call) -> dict[str, Any]:
         "voided_at": None,
     }
     if paid:
-        # Without refund / out-of-band amounts, a post-payment credit goes to the customer's balance.
         invoice["post_payment_credit_notes_amount"] += amount
-        customer["balance"] -= amount
-        note["customer_balance_transaction"] = state.new_id("cbtxn")
+        if credit_amount:
+            customer["balance"] -= credit_amount
+            note["customer_balance_transaction"] = state.new_id("cbtxn")
     else:
         invoice["pre_payment_credit_notes_amount"] += amount
         recompute(invoice)
         if invoice["amount_remaining"] == 0:
             mark_paid(call, invoice)
     return state.add("credit_notes", note)
+
+
+_SPLIT = ("refund_amount", "credit_amount", "out_of_band_amount")
+
+
+def _split(invoice: dict[str, Any], amount: int, split: dict[str, int | None]) -> tuple[int, int, int]:
+    """How a credit note's total is given back, as Stripe documents: on a paid invoice `refund_amount` (a refund of
+    the invoice's charge) + `credit_amount` (the customer's balance) + `out_of_band_amount` must equal the total;
+    none given credits it all to the balance. An unpaid invoice takes none of them: the credit lowers what is due."""
+    given = {name: value for name, value in split.items() if value is not None}
+    if invoice["status"] != "paid":
+        if given:
+            raise invalid(
+                f"{', '.join(sorted(given))} can only be used on a credit note for a paid invoice; on an unpaid "
+                "invoice the credit note reduces the amount due.",
+                param=sorted(given)[0],
+            )
+        return 0, 0, 0
+    if not given:
+        return 0, amount, 0
+    refund_amount, credit_amount, out_of_band = (split[name] or 0 for name in _SPLIT)
+    given_total = refund_amount + credit_amount + out_of_band
+    if given_total != amount:
+        raise invalid(
+            f"The sum of refund_amount, credit_amount and out_of_band_amount ({given_total}) must equal the "
+            f"credit note amount ({amount}).",
+            param="refund_amount" if refund_amount else sorted(given)[0],
+        )
+    if refund_amount and not invoice["payment_intent"]:
+        raise invalid(
+            f"Invoice {invoice['id']} has no charge to refund; use credit_amount or out_of_band_amount.",
+            param="refund_amount",
+        )
+    return refund_amount, credit_amount, out_of_band
 
 
 def _custom_line(state: StripeState, amount: int, description: str) -> dict[str, Any]:
