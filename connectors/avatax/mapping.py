@@ -27,7 +27,10 @@ def to_address(address: Address) -> AddressLocationInfo:
 
 
 def to_transaction(request: TaxRequest) -> CreateTransactionModel:
-    """An uncommitted sales invoice whose code is the request's document code (the idempotency key)."""
+    """An uncommitted sales invoice whose code is the request's document code (the idempotency key).
+
+    Amounts are signed: a proration credit is a negative line (quantity stays positive), which AvaTax taxes
+    negatively within the same document."""
     lines: list[LineItemModel] = [
         {
             "number": str(line.number),

@@ -1,4 +1,7 @@
-"""Tax calculation: per-line tax rounded half-even to the currency's minor unit, Decimal only."""
+"""Tax calculation: per-line tax rounded half-even to the currency's minor unit, Decimal only.
+
+A line's amount is signed, as in AvaTax: a negative line (a proration credit) gets negative tax, and the
+document's totals are the net of its lines."""
 
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ def _line(
     taxable = ZERO if exempt else line.amount
     exempt_amount = line.amount if exempt else ZERO
     rate = sum((j.rate for j in found), ZERO)
-    tax = (taxable * rate).quantize(quantum, rounding=ROUND_HALF_EVEN)
+    tax = _round(taxable * rate, quantum)
     return {
         "lineNumber": str(line.number) if line.number is not None else str(index),
         "itemCode": line.itemCode,
@@ -101,6 +104,11 @@ def _line(
     }
 
 
+def _round(value: Decimal, quantum: Decimal) -> Decimal:
+    """Half-even to the minor unit, symmetric for a negative (credit) line: -10.875 -> -10.88, and never -0.00."""
+    return value.quantize(quantum, rounding=ROUND_HALF_EVEN) + ZERO
+
+
 def _details(
     found: list[Jurisdiction], taxable: Decimal, exempt: Decimal, line_tax: Decimal, quantum: Decimal
 ) -> list[dict[str, Any]]:
@@ -111,7 +119,7 @@ def _details(
         if position == len(found) - 1:
             tax = remaining
         else:
-            tax = (taxable * juris.rate).quantize(quantum, rounding=ROUND_HALF_EVEN)
+            tax = _round(taxable * juris.rate, quantum)
             remaining -= tax
         details.append(
             {
