@@ -66,7 +66,8 @@ class CrmSystem(Protocol):
 
     async def upsert_contract(self, deal: Deal, subscription_id: str, start: date, term_months: int) -> str:
         """The CRM contract of the deal's subscription, upserted by the deal's id (one per deal), activated, on the
-        deal's account (`deal.customer.external_refs[system]`), with billing's subscription id; its CRM id.
+        deal's account (`deal.customer.external_refs[system]`), from `start` for `term_months`, with billing's
+        subscription id; its CRM id. Idempotent: a repeat finds the same contract.
 
         Amendments, renewals and cancellations won in the CRM reference it."""
         ...
@@ -74,8 +75,10 @@ class CrmSystem(Protocol):
     async def get_amendment(self, deal_id: str) -> Amendment | None:
         """The opportunity as a change to a contract c2c made, or None when it references no contract (a new deal).
 
-        Raises BusinessRuleError 'deal_not_found', 'contract_not_found' (a contract c2c did not make) or
-        'invalid_amendment' (naming the field: a negative quantity, an unknown type, a missing date ...)."""
+        Raises BusinessRuleError 'deal_not_found', 'deal_not_closed' (a contract is referenced but the opportunity
+        is not won), 'contract_not_found' (no such contract, or one c2c did not make) or 'invalid_amendment'
+        (naming the field: an unknown type, a fractional quantity, a price the currency cannot hold, a missing
+        date or renewal term ...)."""
         ...
 
     # reads for reconciliation and the missed-trigger sweep

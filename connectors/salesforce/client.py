@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from canonical import AccountSnapshot, Deal
+from canonical import AccountSnapshot, Amendment, Deal
 from canonical.records import CrmAccount, CrmDeal
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import client_credentials_token, encode_json, json_body, send
@@ -24,12 +24,15 @@ from connectors.salesforce.mapping import (
     account_snapshot,
     crm_account,
     crm_deal,
+    to_amendment,
     to_deal,
 )
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
+    AmendmentRecord,
     ClosedWonRecord,
+    ContractRecord,
     LineItemRecord,
     OpportunityRecord,
     QueryResult,
@@ -60,8 +63,12 @@ def _parse(model: type[M], data: Any) -> M:
         raise PermanentError(SYSTEM, "bad_response", f"unexpected {model.__name__}: {exc}") from exc
 
 
-def _validation_summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'deal'}: {e['msg']}" for e in exc.errors())
+def _validation_summary(exc: ValidationError, what: str = "deal") -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or what}: {e['msg']}" for e in exc.errors())
+
+
+CONTRACT_ACTIVATED = "Activated"
+CONTRACT_DEAL_FIELD = "C2C_Deal_Id__c"  # the Contract's external id: the opportunity it was made for
 
 
 class SalesforceCrm:
@@ -127,6 +134,68 @@ class SalesforceCrm:
             raise PermanentError(SYSTEM, "unknown_ref", str(exc.args[0])) from exc
         if fields:
             await self.update("Account", account_id, fields)
+
+    async def upsert_contract(self, deal: Deal, subscription_id: str, start: date, term_months: int) -> str:
+        """The deal's Contract, upserted by `C2C_Deal_Id__c` = the deal id and then activated; its id. Idempotent.
+
+        Salesforce creates a contract in Draft only and activates it by an update, so the upsert leaves Status
+        alone (a new one gets the Draft default) and a second write activates it. A contract already activated
+        with these terms is found by one query and not written again (an activated contract's dates are best
+        left alone)."""
+        account_id = deal.customer.external_refs.get(SYSTEM)
+        if not account_id:
+            raise PermanentError(SYSTEM, "missing_account_ref", f"deal {deal.deal_id} has no {SYSTEM} account id")
+        rows = await self.query(
+            ContractRecord.soql("Contract", f"{CONTRACT_DEAL_FIELD} = {soql_literal(deal.deal_id)}")
+        )
+        if rows:
+            found = _parse(ContractRecord, rows[0])
+            terms = (found.AccountId, found.StartDate, found.ContractTerm, found.C2C_Subscription_Id__c)
+            if found.Status == CONTRACT_ACTIVATED and terms == (account_id, start, term_months, subscription_id):
+                return found.Id
+        fields = {
+            "AccountId": account_id,
+            "StartDate": start,
+            "ContractTerm": term_months,
+            "C2C_Subscription_Id__c": subscription_id,
+        }
+        contract_id = await self.upsert("Contract", CONTRACT_DEAL_FIELD, deal.deal_id, fields)
+        await self.update("Contract", contract_id, {"Status": CONTRACT_ACTIVATED})
+        return contract_id
+
+    async def get_amendment(self, deal_id: str) -> Amendment | None:
+        """The opportunity as a change to a contract c2c made; None when it has no ContractId.
+
+        BusinessRuleError 'deal_not_found', 'deal_not_closed' (not Closed Won), 'contract_not_found' (no such
+        Contract, or one without C2C_Deal_Id__c) or 'invalid_amendment' (the message names the field)."""
+        rows = await self._by_id(AmendmentRecord, "Opportunity", deal_id, "deal_not_found")
+        try:
+            opportunity = AmendmentRecord.model_validate(rows[0])
+        except ValidationError as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_amendment", _validation_summary(exc, "opportunity")) from exc
+        if not opportunity.ContractId:
+            return None
+        if opportunity.StageName != CLOSED_WON:
+            raise BusinessRuleError(
+                SYSTEM, "deal_not_closed", f"opportunity {opportunity.Id} is in stage {opportunity.StageName!r}"
+            )
+        contracts = await self.query(ContractRecord.soql("Contract", f"Id = {soql_literal(opportunity.ContractId)}"))
+        contract = _parse(ContractRecord, contracts[0]) if contracts else None
+        if contract is None or not contract.C2C_Deal_Id__c:
+            problem = "does not exist" if contract is None else f"has no {CONTRACT_DEAL_FIELD}: c2c did not make it"
+            raise BusinessRuleError(
+                SYSTEM, "contract_not_found", f"Opportunity.ContractId {opportunity.ContractId} {problem}"
+            )
+        try:
+            line_rows = await self.query(
+                LineItemRecord.soql("OpportunityLineItem", f"OpportunityId = {soql_literal(opportunity.Id)}")
+            )
+            lines = [LineItemRecord.model_validate(row) for row in line_rows]
+            return to_amendment(opportunity, contract, lines)
+        except UnmappableRecord as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_amendment", str(exc)) from exc
+        except ValidationError as exc:
+            raise BusinessRuleError(SYSTEM, "invalid_amendment", _validation_summary(exc, "amendment")) from exc
 
     # -- reconciliation reads ----------------------------------------------------------------------
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from canonical import AccountSnapshot, Address, BillingPeriod, Customer, Deal, DealLine, Money
+from canonical import (
+    AccountSnapshot,
+    Address,
+    Amendment,
+    AmendmentKind,
+    AmendmentLine,
+    BillingPeriod,
+    Customer,
+    Deal,
+    DealLine,
+    Money,
+)
 from canonical.money import exponent
 from canonical.records import CrmAccount, CrmDeal, CustomerFields
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
+    AmendmentRecord,
     ClosedWonRecord,
+    ContractRecord,
     LineItemRecord,
     OpportunityRecord,
 )
@@ -24,6 +37,14 @@ ACCOUNT_REF_FIELDS = {
     "golden_id": "C2C_Golden_Id__c",
     "billing_id": "Billing_Customer_Id__c",
     "erp_id": "ERP_Customer_Id__c",
+}
+# Opportunity.Type -> what the won opportunity does to the contract it references (ContractId).
+AMENDMENT_KINDS = {
+    "Existing Customer - Upgrade": AmendmentKind.AMENDMENT,
+    "Existing Customer - Downgrade": AmendmentKind.AMENDMENT,
+    "Existing Customer - Replacement": AmendmentKind.AMENDMENT,
+    "Renewal": AmendmentKind.RENEWAL,
+    "Cancellation": AmendmentKind.CANCELLATION,
 }
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -153,6 +174,53 @@ def to_deal(opportunity: OpportunityRecord, account: AccountRecord, lines: list[
         billing_period=period,
         customer=customer(account),
         lines=[deal_line(line, currency) for line in lines],
+    )
+
+
+def amendment_line(line: LineItemRecord, currency: str) -> AmendmentLine:
+    """A line item of an amendment: its Quantity is the change (nonzero, negative for a reduction)."""
+    where = f"OpportunityLineItem {line.Id}"
+    return AmendmentLine(
+        product_code=_required(line.ProductCode, f"{where} ProductCode"),
+        quantity_change=_whole(line.Quantity, f"{where} Quantity"),
+        unit_price=money(line.UnitPrice, currency, f"{where} UnitPrice"),
+    )
+
+
+def amendment_kind(opportunity: AmendmentRecord) -> AmendmentKind:
+    kind = AMENDMENT_KINDS.get(opportunity.Type or "")
+    if kind is None:
+        raise UnmappableRecord(
+            f"Opportunity.Type {opportunity.Type!r} of an opportunity with a ContractId is not one of "
+            f"{', '.join(repr(name) for name in AMENDMENT_KINDS)}"
+        )
+    return kind
+
+
+def to_amendment(opportunity: AmendmentRecord, contract: ContractRecord, lines: list[LineItemRecord]) -> Amendment:
+    """The canonical Amendment of a won opportunity on a c2c contract; raises UnmappableRecord (or pydantic's
+    ValidationError) when it cannot be one."""
+    kind = amendment_kind(opportunity)
+    currency = currency_of(opportunity)
+    effective = opportunity.Effective_Date__c or opportunity.CloseDate
+    if effective is None:
+        raise UnmappableRecord("Opportunity.Effective_Date__c and CloseDate are empty")
+    if opportunity.SystemModstamp is None or opportunity.SystemModstamp.tzinfo is None:
+        raise UnmappableRecord(f"Opportunity {opportunity.Id} has no SystemModstamp with a time zone")
+    term = None
+    if kind is AmendmentKind.RENEWAL:
+        term = _whole(opportunity.Term_Months__c, "Opportunity.Term_Months__c")
+    return Amendment(
+        crm=SYSTEM,
+        deal_id=opportunity.Id,
+        contract_id=contract.Id,
+        original_deal_id=_required(contract.C2C_Deal_Id__c, f"Contract {contract.Id} C2C_Deal_Id__c"),
+        kind=kind,
+        effective_date=effective,
+        currency=currency,
+        lines=[amendment_line(line, currency) for line in lines],
+        term_months=term,
+        modified_at=opportunity.SystemModstamp,
     )
 
 

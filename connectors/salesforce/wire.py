@@ -52,6 +52,26 @@ class OpportunityRecord(SoqlRecord):
     Billing_Period__c: str | None = None
 
 
+class AmendmentRecord(OpportunityRecord):
+    """An opportunity as get_amendment reads it: the standard `Type` and `ContractId`, and when it takes effect."""
+
+    Type: str | None = None
+    ContractId: str | None = None
+    Effective_Date__c: date | None = None
+    SystemModstamp: datetime | None = None
+
+
+class ContractRecord(SoqlRecord):
+    """A Contract c2c wrote for a deal's subscription (`C2C_Deal_Id__c` is the deal, its external id)."""
+
+    AccountId: str | None = None
+    Status: str | None = None
+    StartDate: date | None = None
+    ContractTerm: Decimal | None = None
+    C2C_Deal_Id__c: str | None = None
+    C2C_Subscription_Id__c: str | None = None
+
+
 class AccountRecord(SoqlRecord):
     Name: str | None = None
     Tax_Id__c: str | None = None
