@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import translated
-from canonical import Invoice, Payment, RenewalInvoice, Subscription
+from canonical import CreditNote, Invoice, Payment, RenewalInvoice, Subscription
 from connectors.roles import BillingSystem
 from workflows.interface import (
     CancelSubscription,
@@ -16,8 +16,11 @@ from workflows.interface import (
     CreditInvoice,
     EnsurePrices,
     InvoiceAction,
+    IssueCreditNote,
     Names,
     RenewalInvoices,
+    SetTermEnd,
+    UpdateSubscription,
     UpsertBillingCustomer,
 )
 
@@ -109,3 +112,20 @@ class BillingActivities:
     async def cancel_subscription(self, args: CancelSubscription) -> None:
         with translated():
             await self.billing.cancel_subscription(args.subscription_id, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.UPDATE_SUBSCRIPTION)
+    async def update_subscription(self, args: UpdateSubscription) -> None:
+        with translated():
+            await self.billing.update_subscription(
+                args.subscription_id, args.lines, args.price_ids, args.effective, idempotency_key=args.idempotency_key
+            )
+
+    @activity.defn(name=Names.SET_TERM_END)
+    async def set_term_end(self, args: SetTermEnd) -> None:
+        with translated():
+            await self.billing.set_term_end(args.subscription_id, args.end, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.ISSUE_CREDIT_NOTE)
+    async def issue_credit_note(self, args: IssueCreditNote) -> CreditNote:
+        with translated():
+            return await self.billing.issue_credit_note(args.credit, idempotency_key=args.idempotency_key)

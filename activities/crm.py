@@ -1,4 +1,5 @@
-"""CRM activities (task queue `{queue}-crm`): read the closed deal or an account, write our ids back to the account."""
+"""CRM activities (task queue `{queue}-crm`): read the closed deal or an account, write our ids back to the account
+and the subscription's contract."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from temporalio import activity
 from activities.errors import translated
 from canonical import AccountSnapshot, Deal
 from connectors.roles import CrmSystem
-from workflows.interface import FetchAccount, FetchDeal, Names, WriteBack
+from workflows.interface import FetchAccount, FetchDeal, Names, UpsertContract, WriteBack
 
 
 class CrmActivities:
@@ -28,3 +29,8 @@ class CrmActivities:
     async def write_back_account(self, args: WriteBack) -> None:
         with translated():
             await self.crm.write_back_account(args.account_id, args.refs)
+
+    @activity.defn(name=Names.UPSERT_CONTRACT)
+    async def upsert_contract(self, args: UpsertContract) -> str:
+        with translated():
+            return await self.crm.upsert_contract(args.deal, args.subscription_id, args.start, args.term_months)

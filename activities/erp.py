@@ -10,6 +10,7 @@ from workflows.interface import (
     ApplyPayment,
     Names,
     PostCreditMemo,
+    PostCreditNote,
     PostInvoice,
     PostJournal,
     UpdateErpCustomer,
@@ -53,4 +54,11 @@ class ErpActivities:
         with translated():
             return await self.erp.post_credit_memo(
                 args.invoice, args.invoice_erp_id, args.customer_erp_id, billing_system=args.billing_system
+            )
+
+    @activity.defn(name=Names.POST_CREDIT_NOTE)
+    async def post_credit_note(self, args: PostCreditNote) -> str:
+        with translated():
+            return await self.erp.post_credit_note(
+                args.credit, args.invoice_erp_id, args.customer_erp_id, billing_system=args.billing_system
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 from operations.errors import (
+    ContractNotActive,
     CrmFailed,
     CrmUnavailable,
     DealNotFound,
@@ -33,6 +34,7 @@ STATUS: dict[type[OperationError], int] = {
     CrmFailed: 502,
     SagaNotFound: 404,
     SagaEnded: 409,
+    ContractNotActive: 409,
     ResolutionRejected: 409,
 }
 

@@ -23,6 +23,9 @@ class EventType(StrEnum):
     SAGA_PARKED = "saga.parked"
     SAGA_CANCELLED = "saga.cancelled"
     CREDIT_MEMO_APPLIED = "credit_memo.applied"
+    SUBSCRIPTION_AMENDED = "subscription.amended"
+    SUBSCRIPTION_RENEWED = "subscription.renewed"
+    SUBSCRIPTION_ENDED = "subscription.ended"
 
 
 class BusinessEvent(BaseModel):

@@ -8,6 +8,7 @@ OperationError            `code` names the problem, `message` says it for a pers
  ├─ CrmFailed             the CRM refused our request (auth, a request it cannot parse): loud, not the deal's fault
  ├─ SagaNotFound          no saga for the deal
  ├─ SagaEnded             the deal's saga has ended (completed or cancelled): there is nothing to decide
+ ├─ ContractNotActive     a CRM change for a contract whose subscription c2c does not follow (not yet, or ended)
  └─ ResolutionRejected    the saga's validator refused finance's decision
 """
 
@@ -46,6 +47,10 @@ class SagaNotFound(OperationError, LookupError):
 
 class SagaEnded(OperationError):
     code = "saga_ended"
+
+
+class ContractNotActive(OperationError):
+    code = "contract_not_active"
 
 
 class ResolutionRejected(OperationError, ValueError):

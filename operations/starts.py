@@ -9,9 +9,10 @@ to bill a closed one again. Refusals are the domain errors of operations/errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
@@ -28,7 +29,7 @@ from canonical import DEFAULT_VENDORS, Deal, Vendors, ids
 from canonical.rules import deal_problems
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.roles import CrmSystem
-from operations import finance
+from operations import amendments, finance
 from operations.errors import CrmFailed, CrmUnavailable, DealNotFound, DealRefused
 from settings import Settings
 from store import CrosswalkRepository, SagaFactRepository, session_scope
@@ -36,6 +37,8 @@ from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import AccountChange
 from workflows.saga import SagaInput, Stage
+
+T = TypeVar("T")
 
 
 class Started(BaseModel):
@@ -55,6 +58,7 @@ class Trigger:
     engine: Engine
     payment_terms_days: int = 3
     dunning_days: list[int] = field(default_factory=lambda: [1, 3, 7])
+    auto_renew: bool = False
     # Who plays billing, tax and the ERP for a legal entity (Settings.vendors_for); the CRM is always the one
     # the deal came from.
     vendors_for: Callable[[str], Vendors] = lambda _entity: DEFAULT_VENDORS
@@ -68,6 +72,7 @@ class Trigger:
             engine=engine,
             payment_terms_days=settings.payment_terms_days,
             dunning_days=settings.dunning_days,
+            auto_renew=settings.auto_renew,
             vendors_for=settings.vendors_for,
         )
 
@@ -98,7 +103,15 @@ class Trigger:
         return {"status": "customer master notified", "event_id": event_id, "golden_id": golden_id}
 
     async def start(self, deal_id: str) -> Started:
-        """Start (or find) the deal's saga; raises DealNotFound, DealRefused, CrmUnavailable or CrmFailed."""
+        """Start (or find) the deal's saga; raises DealNotFound, DealRefused, CrmUnavailable or CrmFailed.
+
+        A won change to a contract c2c bills (amendment, renewal, cancellation) goes to that subscription's
+        lifecycle instead (operations.amendments; also ContractNotActive)."""
+        amendment = await self.crm_read(self.crm.get_amendment(deal_id))
+        if amendment is not None:
+            workflow_id, outcome = await amendments.send(self.client, amendment)
+            started = outcome.status == "accepted"
+            return Started(workflow_id=workflow_id, run_id=None, started=started, detail=outcome.message)
         deal = await self.billable_deal(deal_id)
         # The CRM's canonical form of the id (Salesforce: 18 characters, also when given the 15-character
         # form), so two spellings of one deal can never start two sagas.
@@ -113,6 +126,7 @@ class Trigger:
                     deal_id=deal.deal_id,
                     payment_terms_days=self.payment_terms_days,
                     dunning_days=self.dunning_days,
+                    auto_renew=self.auto_renew,
                     vendors=self.vendors_for(deal.legal_entity).model_copy(update={"crm": self.crm.system}),
                 ),
                 id=workflow_id,
@@ -136,10 +150,11 @@ class Trigger:
         detail = "saga started" if started else "saga already running"
         return Started(workflow_id=workflow_id, run_id=handle.result_run_id, started=started, detail=detail)
 
-    async def billable_deal(self, deal_id: str) -> Deal:
-        """The deal as the CRM has it, if c2c may bill it; the CRM's errors as domain errors."""
+    @staticmethod
+    async def crm_read(read: Awaitable[T]) -> T:
+        """A CRM read with the CRM's errors as domain errors."""
         try:
-            deal = await self.crm.get_deal(deal_id)
+            return await read
         except BusinessRuleError as error:
             if error.code == "deal_not_found":
                 raise DealNotFound(error.message) from error
@@ -148,6 +163,10 @@ class Trigger:
             raise CrmUnavailable(error.message) from error
         except ConnectorError as error:
             raise CrmFailed(str(error)) from error
+
+    async def billable_deal(self, deal_id: str) -> Deal:
+        """The deal as the CRM has it, if c2c may bill it; the CRM's errors as domain errors."""
+        deal = await self.crm_read(self.crm.get_deal(deal_id))
         problems = deal_problems(deal)
         if problems:
             raise DealRefused(problems[0][0], "; ".join(reason for _, reason in problems))

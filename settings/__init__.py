@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # payment is retried (with a reminder) this many days after the first failure, then written off and parked.
     payment_terms_days: int = Field(default=3, ge=0, le=120)
     dunning_days: list[int] = [1, 3, 7]
+    # At the end of its term a subscription renews for another term with the same lines and prices, or lapses
+    # (a renewal won in the CRM renews it either way). For sagas started from now on.
+    auto_renew: bool = False
 
     # Observability (observability/): OTLP export only when an endpoint is set; Prometheus on the worker.
     otlp_endpoint: str | None = Field(default=None, description="e.g. http://otel-collector:4318 (OTLP/HTTP)")

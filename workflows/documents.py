@@ -6,12 +6,14 @@ the same document, which is what makes a replayed saga send byte-identical activ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from canonical import (
     Contract,
     Deal,
     Invoice,
+    InvoiceAdjustment,
     InvoiceLine,
     JournalEntry,
     JournalLine,
@@ -51,9 +53,22 @@ def contract(deal: Deal, golden_id: str) -> Contract:
     )
 
 
-def tax_request(deal: Deal, golden_id: str, document_code: str, on: date) -> TaxRequest:
-    """The tax quote for the deal's first period, shipped from the legal entity to the customer's address."""
+def tax_request(
+    deal: Deal, golden_id: str, document_code: str, on: date, adjustments: Sequence[InvoiceAdjustment] = ()
+) -> TaxRequest:
+    """The tax quote for one period of the deal's lines (and the prorations billed with them, signed), shipped
+    from the legal entity to the customer's address."""
     entity = LEGAL_ENTITIES[deal.legal_entity]
+    prorations = [
+        TaxRequestLine(
+            number=len(deal.lines) + n,
+            product_code=adjustment.product_code,
+            tax_code=CATALOG.product(adjustment.product_code).tax_code,
+            quantity=max(adjustment.quantity, 1),
+            amount=adjustment.amount,
+        )
+        for n, adjustment in enumerate(adjustments, start=1)
+    ]
     return TaxRequest(
         document_code=document_code,
         company_code=entity.code,
@@ -72,14 +87,22 @@ def tax_request(deal: Deal, golden_id: str, document_code: str, on: date) -> Tax
                 amount=line.amount,
             )
             for n, line in enumerate(deal.lines, start=1)
-        ],
+        ]
+        + prorations,
     )
 
 
 def invoice_draft(
-    deal: Deal, quote: TaxQuote, golden_id: str, workflow_id: str, issued: date, terms_days: int
+    deal: Deal,
+    quote: TaxQuote,
+    golden_id: str,
+    workflow_id: str,
+    issued: date,
+    terms_days: int,
+    adjustments: Sequence[InvoiceAdjustment] = (),
 ) -> Invoice:
-    """The first invoice: the deal's lines plus the quoted tax, due `terms_days` after `issued`."""
+    """A period's invoice: the deal's lines, the prorations billing added, and the quoted tax, due `terms_days`
+    after `issued`."""
     return Invoice(
         golden_customer_id=golden_id,
         legal_entity=deal.legal_entity,
@@ -96,6 +119,7 @@ def invoice_draft(
             )
             for line in deal.lines
         ],
+        adjustments=list(adjustments),
         tax=quote.total_tax,
         tax_document_code=quote.document_code,
         external_refs={"c2c": workflow_id},  # lets billing webhooks find the saga

@@ -13,7 +13,10 @@ from pydantic import BaseModel, Field
 from canonical import (
     DEFAULT_VENDORS,
     Contract,
+    CreditNote,
     Customer,
+    Deal,
+    DealLine,
     Invoice,
     JournalEntry,
     LegalEntity,
@@ -55,6 +58,12 @@ class Names:
     VOID_INVOICE = "billing.void_invoice"
     CREDIT_INVOICE = "billing.credit_invoice"
     CANCEL_SUBSCRIPTION = "billing.cancel_subscription"
+    # subscription lifecycle: the CRM contract, amendments, renewals, cancellations
+    UPSERT_CONTRACT = "crm.upsert_contract"
+    UPDATE_SUBSCRIPTION = "billing.update_subscription"
+    SET_TERM_END = "billing.set_term_end"
+    ISSUE_CREDIT_NOTE = "billing.issue_credit_note"
+    POST_CREDIT_NOTE = "erp.post_credit_note"
     QUOTE_TAX = "tax.quote"
     COMMIT_TAX = "tax.commit"
     VOID_TAX = "tax.void"
@@ -214,6 +223,43 @@ class CreditInvoice(BaseModel):
 class CancelSubscription(BaseModel):
     subscription_id: str
     idempotency_key: str
+
+
+class UpsertContract(BaseModel):
+    deal: Deal
+    subscription_id: str
+    start: date
+    term_months: int
+
+
+class UpdateSubscription(BaseModel):
+    """Amend to exactly `lines` from `effective`, prorated (see BillingSystem.update_subscription)."""
+
+    subscription_id: str
+    lines: list[DealLine]
+    price_ids: dict[str, str]
+    effective: datetime
+    idempotency_key: str
+
+
+class SetTermEnd(BaseModel):
+    subscription_id: str
+    end: datetime | None = Field(description="a period end; None: the subscription never ends by itself")
+    idempotency_key: str
+
+
+class IssueCreditNote(BaseModel):
+    credit: CreditNote
+    idempotency_key: str
+
+
+class PostCreditNote(BaseModel):
+    credit: CreditNote
+    invoice_erp_id: str
+    customer_erp_id: str
+    billing_system: str = Field(
+        default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
+    )
 
 
 class QuoteTax(BaseModel):

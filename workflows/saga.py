@@ -21,6 +21,7 @@ class Stage(StrEnum):
     DUNNING = "dunning"  # inside settle: reminders and payment retries on the dunning schedule
     COMPLETED = "completed"
     WAITING = "waiting"  # subscription lifecycle: between billing periods, waiting for the next invoice
+    AMEND = "amend"  # subscription lifecycle: applying a CRM change (amendment, renewal, cancellation)
     NEEDS_ATTENTION = "needs_attention"
     COMPENSATING = "compensating"
     CANCELLED = "cancelled"
@@ -39,6 +40,10 @@ class SagaInput(BaseModel):
     dunning_days: list[int] = Field(
         default_factory=lambda: [1, 3, 7],
         description="payment retries, in days after the first failure (or the missed due date); strictly increasing",
+    )
+
+    auto_renew: bool = Field(
+        default=False, description="the subscription renews for another term at its end (else it lapses)"
     )
 
     @field_validator("dunning_days")

@@ -13,6 +13,12 @@ signals for later periods are kept meanwhile and billed, in order, once it is re
 Started by CustomerToCash as an abandoned child once the first period is paid and applied; continues as new
 every `periods_per_run` billed periods, carrying where it is.
 
+CRM changes reach it through the `amend` update (the trigger reads a won amendment, renewal or cancellation
+opportunity that references the subscription's CRM contract, which the lifecycle writes first): each is
+checked against the contract as it stands (refused with the rule it breaks, or accepted), then applied in CRM
+order once its effective date falls in the current period — see subscription_changes.py. At the term's end the
+subscription renews (`auto_renew`, or a renewal won in the CRM) or ends, and so does the workflow.
+
 A Temporal cancellation request stops it between periods, never halfway through one: a period being billed
 (or parked) finishes first. The subscription itself stays as it is in billing.
 """
@@ -20,27 +26,36 @@ A Temporal cancellation request stops it between periods, never halfway through 
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
-    from workflows import documents
+    from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
+    from workflows import documents, subscription_terms
     from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Problem, Resolution, ResolutionAction, Resume, SagaStatus, Stage
-    from workflows.saga_runtime import Cancelled, Park, SagaRuntime
+    from workflows.saga_runtime import Cancelled, Park
+    from workflows.subscription_changes import ContractChanges
     from workflows.subscription_messages import (
+        AmendmentOutcome,
+        ChangeState,
         LifecycleInput,
         LifecycleStatus,
         PeriodState,
         PeriodStatus,
     )
+    from workflows.subscription_messages import (
+        AmendmentRecord as ChangeRecord,
+    )
+
+TERM_OVER = "term over"
 
 
 @workflow.defn(name="SubscriptionLifecycle")
-class SubscriptionLifecycle(SagaRuntime):
+class SubscriptionLifecycle(ContractChanges):
     @workflow.init
     def __init__(self, args: LifecycleInput) -> None:
         super().__init__(args.activity_timeout)
@@ -52,6 +67,14 @@ class SubscriptionLifecycle(SagaRuntime):
         self.next_start = args.next_period_start or args.first_period_end
         self.notices: list[RenewalInvoice] = list(args.notices)
         self.periods: list[PeriodStatus] = list(args.periods)
+        if not self.periods and args.first_invoice is not None and args.next_period == 2:
+            self.periods.append(self.first_period(args))
+        self.lines = list(args.lines if args.lines is not None else args.deal.lines)
+        self.term_end = args.term_end or subscription_terms.term_end(args.deal.close_date, args.deal.term_months)
+        self.contract_id = args.contract_id
+        self.changes = list(args.changes)
+        self.ended: str | None = None
+        self.last_event_id: str | None = None
         self.period: PeriodStatus | None = None
         self.renewal: RenewalInvoice | None = None
         self.quote: TaxQuote | None = None
@@ -59,17 +82,34 @@ class SubscriptionLifecycle(SagaRuntime):
         self.payment: Payment | None = None
         self.settled_payment: Payment | None = None
 
-    @property
-    def billing(self) -> str:
-        return self.args.vendors.billing
+    @staticmethod
+    def first_period(args: LifecycleInput) -> PeriodStatus:
+        """Period 1 as the deal's saga billed it (so a cancellation in it can credit its invoice)."""
+        invoice = args.first_invoice
+        assert invoice is not None
+        period = PeriodStatus(
+            number=1,
+            start=subscription_terms.add_months(args.first_period_end, -args.deal.billing_period.months),
+            end=args.first_period_end,
+            state=PeriodState.BILLED,
+            trigger="saga",
+            lines=list(args.deal.lines),
+            totals={"subtotal": invoice.subtotal.amount, "tax": invoice.tax.amount, "total": invoice.total.amount},
+        )
+        period.ids["invoice"] = invoice.external_refs.get(args.vendors.billing, "")
+        if args.first_invoice_erp_id:
+            period.ids["erp_invoice"] = args.first_invoice_erp_id
+        return period
 
     @workflow.run
     async def run(self, args: LifecycleInput) -> None:
+        if args.contract_id is None and args.next_period == 2 and workflow.patched("lifecycle-crm-contract"):
+            await self.stage(Stage.WAITING, self.record_contract)
         billed_this_run = 0
         while True:
             await self.enter(Stage.WAITING)
             try:
-                renewal, trigger = await self.next_invoice()
+                event = await self.next_event()
             except Cancelled:
                 await self.enter(Stage.CANCELLED)
                 self.log(Stage.CANCELLED, "stopped following the subscription", "it stays as it is in billing")
@@ -78,6 +118,20 @@ class SubscriptionLifecycle(SagaRuntime):
                     f"{self.args.subscription_id} are not taxed, posted or applied by c2c"
                 )
                 raise asyncio.CancelledError("stopped on request between billing periods") from None
+            if isinstance(event, str):  # TERM_OVER
+                if self.args.auto_renew and not self.cancelled():
+                    new_end, occurrence = self.renewed_end(self.args.deal.term_months), f"auto-{self.term_end.date()}"
+                    await self.stage(Stage.AMEND, functools.partial(self.renew, new_end, occurrence))
+                    continue
+                await self.end("cancelled" if self.cancelled() else "lapsed")
+                return
+            if not isinstance(event, tuple):
+                await self.apply_change(event)
+                if self.ended:
+                    await self.end(self.ended)
+                    return
+                continue
+            renewal, trigger = event
             await self.bill(renewal, trigger)
             billed_this_run += 1
             if billed_this_run >= args.periods_per_run or workflow.info().is_continue_as_new_suggested():
@@ -89,25 +143,49 @@ class SubscriptionLifecycle(SagaRuntime):
                             "next_period_start": self.next_start,
                             "notices": self.notices,
                             "periods": self.periods,
+                            "first_invoice": None,
+                            "lines": self.lines,
+                            "term_end": self.term_end,
+                            "contract_id": self.contract_id,
+                            "changes": self.changes,
                         }
                     )
                 )
 
     def cancel_refusal(self) -> str | None:
-        if self.renewal is None:  # between periods
+        if self.renewal is None and self.running is not Stage.AMEND:  # between periods and changes
             return None
-        return f"period {self.next_period} is being billed: the lifecycle stops once it is done"
+        return f"period {self.next_period} or a CRM change is being billed: the lifecycle stops once it is done"
+
+    def cancelled(self) -> bool:
+        return any(r.state is ChangeState.APPLIED and r.amendment.kind.value == "cancellation" for r in self.changes)
 
     # ---- what starts a period -------------------------------------------------------------------
 
     def signalled(self) -> RenewalInvoice | None:
         return next((n for n in self.notices if n.period_start == self.next_start), None)
 
-    async def next_invoice(self) -> tuple[RenewalInvoice, str]:
-        """The next period's invoice: signalled by the webhook, or found by the backstop once `grace` passed."""
+    async def next_event(self) -> tuple[RenewalInvoice, str] | ChangeRecord | str:
+        """What comes next: a CRM change due in the current period, the next period's invoice (signalled by the
+        webhook, or found by the backstop once `grace` passed), or the end of the term (TERM_OVER)."""
         deadline = self.next_start + self.args.grace
         while True:
-            if await self.wait_for(lambda: self.signalled() is not None, max(deadline - workflow.now(), timedelta(0))):
+            due = self.due_change()
+            if due is not None:
+                return due
+            if self.next_start >= self.term_end:  # no period after this one, unless the term moves on meanwhile
+                if self.args.auto_renew and not self.cancelled():
+                    return TERM_OVER  # renew now, before billing reaches the term's end
+                left = max(self.term_end - workflow.now(), timedelta(0))
+                if await self.wait_for(lambda: self.due_change() is not None, left):
+                    continue
+                return TERM_OVER
+            if await self.wait_for(
+                lambda: self.signalled() is not None or self.due_change() is not None,
+                max(deadline - workflow.now(), timedelta(0)),
+            ):
+                if self.due_change() is not None:
+                    continue
                 renewal = self.require(self.signalled())
                 self.notices.remove(renewal)
                 return renewal, "webhook"
@@ -149,7 +227,9 @@ class SubscriptionLifecycle(SagaRuntime):
 
     async def bill(self, renewal: RenewalInvoice, trigger: str) -> None:
         n = self.next_period
-        self.period = PeriodStatus(number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger)
+        self.period = PeriodStatus(
+            number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger, lines=list(self.lines)
+        )
         self.period.ids["invoice"] = renewal.invoice_id
         self.periods.append(self.period)
         self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
@@ -173,21 +253,25 @@ class SubscriptionLifecycle(SagaRuntime):
 
     async def quote_tax(self) -> None:
         args, renewal = self.args, self.require(self.renewal)
-        request = documents.tax_request(args.deal, args.golden_id, self.document_code(), renewal.period_start.date())
+        request = documents.tax_request(
+            self.deal, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
+        )
         self.quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
         period = self.require(self.period)
         period.ids["tax_document"] = self.quote.document_code
-        period.totals.update(subtotal=args.deal.period_amount.amount, tax=self.quote.total_tax.amount)
+        subtotal = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
+        period.totals.update(subtotal=subtotal, tax=self.quote.total_tax.amount)
 
     async def issue_invoice(self) -> None:
         args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
         draft = documents.invoice_draft(
-            args.deal,
+            self.deal,
             self.require(self.quote),
             args.golden_id,
             self.progress.workflow_id,  # billing's payment webhooks find this workflow by it
             issued=renewal.period_start.date(),
             terms_days=args.payment_terms_days,
+            adjustments=renewal.adjustments,
         )
         await self.call(
             act.BILLING_QUEUE,
@@ -312,6 +396,20 @@ class SubscriptionLifecycle(SagaRuntime):
         if resolution.action is not ResolutionAction.RETRY:
             raise ValueError("a billing period can only be retried for now")
 
+    @workflow.update
+    def amend(self, amendment: Amendment) -> AmendmentOutcome:
+        """A change won in the CRM (amendment, renewal or cancellation of this contract): accepted and applied in
+        CRM order, a duplicate (nothing more), or refused naming the rule it breaks (nothing changes)."""
+        return self.accept(amendment)
+
+    @amend.validator
+    def validate_amend(self, amendment: Amendment) -> None:
+        if amendment.crm != self.args.crm or amendment.original_deal_id != self.args.deal.deal_id:
+            raise ValueError(
+                f"{amendment.deal_id} amends the contract of {amendment.crm} deal {amendment.original_deal_id}, "
+                f"not this subscription's ({self.args.deal.deal_id})"
+            )
+
     @workflow.signal
     def resume(self, request: Resume | None = None) -> None:
         request = request or Resume()
@@ -340,4 +438,9 @@ class SubscriptionLifecycle(SagaRuntime):
             next_period_start=self.next_start,
             periods=self.periods,
             timeline=self.progress.timeline,
+            lines=self.lines,
+            term_end=self.term_end,
+            contract_id=self.contract_id,
+            changes=self.changes,
+            ended=self.ended,
         )

@@ -1,4 +1,5 @@
-"""The SubscriptionLifecycle's messages: its input (carried across continue-as-new), periods and status query."""
+"""The SubscriptionLifecycle's messages: its input (carried across continue-as-new), periods, CRM changes (the
+`amend` update) and the status query."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from canonical import DEFAULT_VENDORS, Deal, RenewalInvoice, Vendors
+from canonical import DEFAULT_VENDORS, Amendment, Deal, DealLine, Invoice, RenewalInvoice, Vendors
 from workflows.saga import Problem, Stage, TimelineEntry
 
 
@@ -25,6 +26,33 @@ class PeriodStatus(BaseModel):
     trigger: str = Field(description="webhook (billing's invoice event) or backstop (the timer found it)")
     ids: dict[str, str] = Field(default_factory=dict, description="invoice, tax_document, erp_invoice, payment, ...")
     totals: dict[str, int] = Field(default_factory=dict, description="subtotal/tax/total/paid, minor units")
+    lines: list[DealLine] = Field(default_factory=list, description="the subscription's lines this period bills")
+    credited: int = Field(default=0, description="credit notes on its invoice (a cancellation's), minor units")
+
+
+class ChangeState(StrEnum):
+    PENDING = "pending"  # accepted, waiting for its effective date's period (applied in CRM order)
+    APPLIED = "applied"
+    REFUSED = "refused"  # broke a rule (see `rule`): nothing changed anywhere
+
+
+class AmendmentRecord(BaseModel):
+    """One CRM change to the contract and what became of it."""
+
+    amendment: Amendment
+    state: ChangeState
+    rule: str | None = Field(default=None, description="the rule a refused change broke, e.g. quantity_below_zero")
+    detail: str | None = None
+
+
+class AmendmentOutcome(BaseModel):
+    """The `amend` update's answer: accepted (applies in order), duplicate (already known: nothing more) or
+    refused (naming the rule; nothing changes)."""
+
+    deal_id: str
+    status: str = Field(pattern="^(accepted|duplicate|refused)$")
+    rule: str | None = None
+    message: str
 
 
 class LifecycleInput(BaseModel):
@@ -50,6 +78,14 @@ class LifecycleInput(BaseModel):
     next_period_start: datetime | None = None
     notices: list[RenewalInvoice] = Field(default_factory=list, description="signalled invoices not billed yet")
     periods: list[PeriodStatus] = Field(default_factory=list, description="billed periods, oldest first")
+    # the contract as CRM changes left it (None in inputs from before amendments: the deal's lines and term)
+    auto_renew: bool = Field(default=False, description="at term end: renew for another term (else it lapses)")
+    first_invoice: Invoice | None = Field(default=None, description="period 1's invoice, billed by the deal's saga")
+    first_invoice_erp_id: str | None = None
+    lines: list[DealLine] | None = None
+    term_end: datetime | None = None
+    contract_id: str | None = Field(default=None, description="the CRM contract c2c wrote for the subscription")
+    changes: list[AmendmentRecord] = Field(default_factory=list, description="CRM changes, in the order received")
 
 
 class LifecycleStatus(BaseModel):
@@ -62,3 +98,8 @@ class LifecycleStatus(BaseModel):
     next_period_start: datetime
     periods: list[PeriodStatus]
     timeline: list[TimelineEntry]
+    lines: list[DealLine] = Field(default_factory=list)
+    term_end: datetime | None = None
+    contract_id: str | None = None
+    changes: list[AmendmentRecord] = Field(default_factory=list)
+    ended: str | None = Field(default=None, description="why the subscription ended: lapsed or cancelled")
