@@ -12,6 +12,7 @@ from canonical import Contract, Customer, Invoice, Money, Payment, Price, Subscr
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 from connectors.stripe import mapping, wire
+from connectors.stripe.amendments import StripeAmendments
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.reads import StripeReads
@@ -19,7 +20,7 @@ from connectors.stripe.renewals import StripeRenewals
 from connectors.stripe.webhooks import PaymentNotice
 
 
-class StripeBilling(StripeRenewals, StripeReads):
+class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
     """Billing on Stripe. The caller owns `http` (and its timeouts); keys come from the caller, never random."""
 
     system = SYSTEM

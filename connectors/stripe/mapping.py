@@ -12,6 +12,7 @@ from canonical import (
     Contract,
     Customer,
     Invoice,
+    InvoiceAdjustment,
     InvoiceLine,
     Money,
     Payment,
@@ -158,6 +159,26 @@ def product_code_of(item: wire.LineItem, product_codes: Mapping[str, str]) -> st
     return code
 
 
+def is_proration(item: wire.LineItem) -> bool:
+    """A proration Stripe made for a subscription update (signed; billed on the next invoice)."""
+    return bool(item.get("proration"))
+
+
+def adjustment_of(item: wire.LineItem, product_codes: Mapping[str, str], currency: str) -> InvoiceAdjustment:
+    """A proration line as a canonical adjustment: its signed amount, the quantity and part period it is for."""
+    period = item.get("period")
+    if period is None:
+        raise PermanentError(SYSTEM, "bad_response", f"proration line {item['id']} has no period")
+    return InvoiceAdjustment(
+        product_code=product_code_of(item, product_codes) or "UNKNOWN",
+        description=item["description"] or "",
+        quantity=item["quantity"] or 0,
+        amount=money(item["amount"], currency),
+        period_start=datetime.fromtimestamp(period["start"], UTC).date(),
+        period_end=datetime.fromtimestamp(period["end"], UTC).date(),
+    )
+
+
 def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Mapping[str, str]) -> list[str]:
     """How a subscription's invoice departs from the canonical one: per product code, the quantity and amount
     billed (canonical lines of one code add up, as their subscription item does); lines that are neither a
@@ -174,10 +195,13 @@ def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Map
     billed: dict[str, tuple[int, int]] = {}
     taxes: list[int] = []
     problems: list[str] = []
+    prorations: list[tuple[str, int]] = []
     for item in data["lines"]["data"]:
         code = product_code_of(item, product_codes)
         if is_tax_line(item):
             taxes.append(item["amount"])
+        elif is_proration(item) and code is not None:
+            prorations.append((code, item["amount"]))
         elif item["type"] != wire.LINE_TYPE_SUBSCRIPTION or code is None:
             label = item["description"] or item["type"]
             problems.append(f"unexpected line {item['id']} ({label}: {money(item['amount'], currency)})")
@@ -195,6 +219,11 @@ def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Map
                 problems.append(f"{code} quantity {got_quantity}, expected {want_quantity}")
             if got_amount != want_amount:
                 problems.append(f"{code} amount {money(got_amount, currency)}, expected {money(want_amount, currency)}")
+    adjustments = sorted((a.product_code, a.amount.amount) for a in invoice.adjustments)
+    if sorted(prorations) != adjustments:
+        got = ", ".join(f"{code} {money(amount, currency)}" for code, amount in sorted(prorations)) or "none"
+        want = ", ".join(f"{code} {money(amount, currency)}" for code, amount in adjustments) or "none"
+        problems.append(f"prorations {got}, expected {want}")
     if taxes and taxes != [invoice.tax.amount]:
         found = ", ".join(str(money(t, currency)) for t in taxes)
         problems.append(f"tax line(s) {found} already on it, expected {invoice.tax}")
@@ -210,11 +239,15 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
     currency = data["currency"].upper()
     metadata = data["metadata"]
     lines: list[InvoiceLine] = []
+    adjustments: list[InvoiceAdjustment] = []
     tax = Money.zero(currency)
     for item in data["lines"]["data"]:
         amount = money(item["amount"], currency)
         if is_tax_line(item):
             tax = tax + amount
+            continue
+        if is_proration(item):
+            adjustments.append(adjustment_of(item, product_codes or {}, currency))
             continue
         quantity = item["quantity"] or 1
         price = item["price"]
@@ -240,6 +273,7 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
         issue_date=_date(metadata.get(wire.META_ISSUE_DATE), data["created"]),
         due_date=_date(metadata.get(wire.META_DUE_DATE), data["due_date"] or data["created"]),
         lines=lines,
+        adjustments=adjustments,
         tax=tax,
         tax_document_code=metadata.get(wire.META_TAX_DOCUMENT),
         number=data["number"],

@@ -1,5 +1,7 @@
 """Later billing periods: the invoices Stripe makes at each period end (`billing_reason: subscription_cycle`),
-and completing a draft with our tax line, shared with the subscription's first invoice.
+and completing a draft with our tax line, shared with the subscription's first invoice. A renewal after an
+amendment also carries its prorations (`invoiceitem` lines with `proration: true`): they map to the
+RenewalInvoice's and the Invoice's `adjustments`, and the draft must bill the canonical adjustments too.
 
 How tax reaches a renewal: Stripe creates the renewal as an `auto_advance` draft and finalizes it about an
 hour later (at Stripe, an hour after our endpoint answered `invoice.created`). c2c holds the draft
@@ -10,6 +12,7 @@ carries the tax (a retry after our own finalize), else refused with BusinessRule
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -39,14 +42,25 @@ class StripeRenewals:
         found: list[RenewalInvoice] = []
         while True:
             page = await self._get("/v1/invoices", **query)
-            found.extend(r for r in map(renewal_of, page["data"]) if r is not None)
+            for data in page["data"]:
+                renewal = await self._renewal_of(data)
+                if renewal is not None:
+                    found.append(renewal)
             if not page["has_more"] or not page["data"]:
                 return sorted(found, key=lambda r: r.period_start)
             query["starting_after"] = page["data"][-1]["id"]
 
     async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
         """The invoice as Stripe has it now, when it is a renewal; None for any other invoice."""
-        return renewal_of(await self._get(f"/v1/invoices/{invoice_id}"))
+        return await self._renewal_of(await self._get(f"/v1/invoices/{invoice_id}"))
+
+    async def _renewal_of(self, data: dict[str, Any]) -> RenewalInvoice | None:
+        """`renewal_of`, with the product codes of proration lines whose price carries none read first."""
+        if data.get("billing_reason") != wire.BILLING_REASON_CYCLE:
+            return None
+        invoice = cast(wire.Invoice, data)
+        prorations = any(mapping.is_proration(item) for item in invoice["lines"]["data"])
+        return renewal_of(data, await self._product_codes(invoice) if prorations else {})
 
     async def complete_renewal_invoice(
         self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
@@ -104,8 +118,10 @@ class StripeRenewals:
         return result
 
 
-def renewal_of(data: dict[str, Any]) -> RenewalInvoice | None:
-    """A `subscription_cycle` invoice as a RenewalInvoice (its service period from its subscription line)."""
+def renewal_of(data: dict[str, Any], product_codes: Mapping[str, str] | None = None) -> RenewalInvoice | None:
+    """A `subscription_cycle` invoice as a RenewalInvoice (its service period from its subscription line), its
+    proration lines (amendments of the period before) as `adjustments`; `product_codes` (product id -> code)
+    covers prices without one."""
     subscription = data.get("subscription")
     if data.get("billing_reason") != wire.BILLING_REASON_CYCLE or not isinstance(subscription, str):
         return None
@@ -113,6 +129,12 @@ def renewal_of(data: dict[str, Any]) -> RenewalInvoice | None:
     if not lines or "period" not in lines[0]:
         raise PermanentError(SYSTEM, "bad_response", f"renewal {data['id']} has no subscription line with a period")
     period = lines[0]["period"]
+    currency = str(data["currency"]).upper()
+    adjustments = [
+        mapping.adjustment_of(item, product_codes or {}, currency)
+        for item in data["lines"]["data"]
+        if mapping.is_proration(item)
+    ]
     return RenewalInvoice(
         invoice_id=data["id"],
         subscription_id=subscription,
@@ -120,4 +142,5 @@ def renewal_of(data: dict[str, Any]) -> RenewalInvoice | None:
         period_start=datetime.fromtimestamp(period["start"], UTC),
         period_end=datetime.fromtimestamp(period["end"], UTC),
         deal_id=lines[0]["metadata"].get(wire.META_DEAL_ID),
+        adjustments=adjustments,
     )

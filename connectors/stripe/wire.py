@@ -35,6 +35,9 @@ INVOICE_PAID = "paid"
 INVOICE_VOID = "void"
 INVOICE_UNCOLLECTIBLE = "uncollectible"
 INVOICE_UNPAID = frozenset({INVOICE_OPEN, INVOICE_UNCOLLECTIBLE})  # finalized, money still due
+SUBSCRIPTION_CANCELED = "canceled"
+PRORATION_BEHAVIOR = "create_prorations"  # amendments bill the part period on the next invoice
+ERROR_AMOUNT_TOO_LARGE = "amount_too_large"  # a credit note beyond what the invoice can still be credited
 
 # Error codes of `POST /v1/invoices/{id}/pay` that mean "look at the invoice's payment instead".
 ERROR_ALREADY_PAID = "invoice_already_paid"
@@ -85,6 +88,15 @@ class SubscriptionItem(TypedDict):
     quantity: int
 
 
+class SubscriptionItemChange(TypedDict, total=False):
+    """One `items[n]` of `POST /v1/subscriptions/{id}`."""
+
+    id: str
+    price: str
+    quantity: int
+    deleted: bool
+
+
 class SubscriptionItems(TypedDict):
     data: list[SubscriptionItem]
     has_more: bool
@@ -105,7 +117,8 @@ class LineItem(TypedDict):
     price: Price | None
     subscription: str | None
     metadata: dict[str, str]
-    period: NotRequired[LinePeriod]  # the service period a subscription line bills
+    period: NotRequired[LinePeriod]  # the service period a subscription line bills (a proration: the part period)
+    proration: NotRequired[bool]  # a proration of a subscription update (an `invoiceitem` line, signed)
 
 
 class InvoiceLines(TypedDict):
@@ -130,6 +143,7 @@ class Invoice(TypedDict):
     amount_due: int
     amount_paid: int
     amount_remaining: int
+    post_payment_credit_notes_amount: NotRequired[int]
     payment_intent: str | None
     charge: str | None
     lines: InvoiceLines
@@ -145,6 +159,9 @@ class Subscription(TypedDict):
     metadata: dict[str, str]
     latest_invoice: str | Invoice | None  # an Invoice when asked with expand[]=latest_invoice
     current_period_end: NotRequired[int]
+    current_period_start: NotRequired[int]
+    cancel_at: NotRequired[int | None]
+    cancel_at_period_end: NotRequired[bool]
 
 
 class BalanceTransaction(TypedDict):
@@ -189,6 +206,8 @@ class CreditNote(TypedDict):
     id: str
     object: str
     amount: int
+    total: NotRequired[int]
+    refund: NotRequired[str | None]
     currency: str
     invoice: str
     status: str

@@ -302,7 +302,7 @@ def _line_for(invoice: dict[str, Any], item: dict[str, Any]) -> None:
             "proration": item["proration"],
             "quantity": item["quantity"],
             "subscription": item["subscription"],
-            "subscription_item": item.get("subscription_item"),
+            **({"subscription_item": item["subscription_item"]} if item.get("subscription_item") else {}),
             "tax_amounts": [],
             "tax_rates": [],
             "type": "invoiceitem",
