@@ -65,7 +65,8 @@ class StripeRenewals:
     async def complete_renewal_invoice(
         self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
     ) -> Invoice:
-        """Hold the renewal draft, check it bills `invoice`'s lines, add the tax line and our metadata."""
+        """Hold the renewal draft, check it bills `invoice`'s lines and adjustments (the prorations of an amendment
+        in the period before), add the tax line and our metadata."""
         draft = cast(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
         if draft["status"] != wire.INVOICE_DRAFT:
             codes = await self._product_codes(draft)
@@ -86,7 +87,8 @@ class StripeRenewals:
     async def _complete_draft(
         self, draft: wire.Invoice, customer_id: str, invoice: Invoice, idempotency_key: str
     ) -> Invoice:
-        """Check the draft bills the canonical lines (PermanentError 'invoice_mismatch'), add the tax line unless
+        """Check the draft bills the canonical lines and adjustments, the prorations one for one by product code
+        and amount (PermanentError 'invoice_mismatch'), add the tax line unless
         an earlier attempt did, and our metadata (ids, dates, workflow); checks the total."""
         invoice_id = draft["id"]
         if draft["customer"] != customer_id:
