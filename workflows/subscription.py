@@ -74,6 +74,7 @@ class SubscriptionLifecycle(ContractChanges):
         self.contract_id = args.contract_id
         self.changes = list(args.changes)
         self.ended: str | None = None
+        self.changing = False
         self.last_event_id: str | None = None
         self.period: PeriodStatus | None = None
         self.renewal: RenewalInvoice | None = None
@@ -126,7 +127,9 @@ class SubscriptionLifecycle(ContractChanges):
                 await self.end("cancelled" if self.cancelled() else "lapsed")
                 return
             if not isinstance(event, tuple):
+                self.changing = True
                 await self.apply_change(event)
+                self.changing = False
                 if self.ended:
                     await self.end(self.ended)
                     return
@@ -153,9 +156,11 @@ class SubscriptionLifecycle(ContractChanges):
                 )
 
     def cancel_refusal(self) -> str | None:
-        if self.renewal is None and self.running is not Stage.AMEND:  # between periods and changes
-            return None
-        return f"period {self.next_period} or a CRM change is being billed: the lifecycle stops once it is done"
+        if self.renewal is not None:
+            return f"period {self.next_period} is being billed: the lifecycle stops once it is done"
+        if self.changing:
+            return "a CRM change is being applied: the lifecycle stops once it is done"
+        return None  # between periods and changes
 
     def cancelled(self) -> bool:
         return any(r.state is ChangeState.APPLIED and r.amendment.kind.value == "cancellation" for r in self.changes)
