@@ -83,13 +83,14 @@ CLOSED_WON = "Closed Won"
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "BRL", "INR")
 DEFAULT_CURRENCY = "USD"
 CANCELLATION = "Cancellation"
+RENEWAL = "Renewal"
 # Opportunity.Type: Salesforce's default values plus the two this org added for c2c's renewals and cancellations.
 OPPORTUNITY_TYPES = (
     "New Customer",
     "Existing Customer - Upgrade",
     "Existing Customer - Downgrade",
     "Existing Customer - Replacement",
-    "Renewal",
+    RENEWAL,
     CANCELLATION,
 )
 # Contract.Status: the standard org's values, one per status category.

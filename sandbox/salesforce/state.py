@@ -22,6 +22,7 @@ from sandbox.salesforce.schema import (
     OBJECTS,
     OPPORTUNITY,
     OPPORTUNITY_LINE_ITEM,
+    RENEWAL,
     ObjectSpec,
     accept,
     find_object,
@@ -159,11 +160,12 @@ class Org:
                 f"duplicate value found: External_Key__c duplicates value on record with id: {holder['Id']}",
                 ["External_Key__c"],
             )
-        # The org's validation rule; a cancellation ends every line of its contract and needs none of its own.
+        # The org's validation rule; a cancellation ends every line of its contract and a renewal renews them, so
+        # neither needs lines of its own (a renewal's lines, if any, change quantities from its date).
         if (
             spec is OPPORTUNITY
             and record["StageName"] == CLOSED_WON
-            and record.get("Type") != CANCELLATION
+            and record.get("Type") not in (CANCELLATION, RENEWAL)
             and not self._lines_of(record_id)
         ):
             raise ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", VALIDATION_MESSAGE, [])

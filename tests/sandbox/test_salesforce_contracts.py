@@ -152,14 +152,16 @@ async def test_an_amendment_opportunity_references_a_contract_with_type_and_effe
     assert Decimal(str(amount)) == -20
 
 
-async def test_a_cancellation_closes_won_without_lines_but_other_types_need_one(org: Org) -> None:
+async def test_a_cancellation_or_renewal_closes_won_without_lines_but_other_types_need_one(org: Org) -> None:
     acct = await account(org)
     contract_id = (await org.post("/sobjects/Contract", {"AccountId": acct})).json()["id"]
     base = {"Name": "End", "AccountId": acct, "CloseDate": "2024-08-01", "ContractId": contract_id}
     cancel = await org.post("/sobjects/Opportunity", base | {"StageName": "Closed Won", "Type": "Cancellation"})
     assert cancel.status_code == 201, cancel.text
     renewal = await org.post("/sobjects/Opportunity", base | {"StageName": "Closed Won", "Type": "Renewal"})
-    assert error(renewal) == (400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", [])
+    assert renewal.status_code == 201, renewal.text
+    upgrade = base | {"StageName": "Closed Won", "Type": "Existing Customer - Upgrade"}
+    assert error(await org.post("/sobjects/Opportunity", upgrade)) == (400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", [])
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,17 @@
-"""The vendor-less saga estate the saga-control and cancellation tests share (tests/support/fake_saga.py)."""
+"""The vendor-less saga estate the saga-control and cancellation tests share (tests/support/fake_saga.py), and the
+subscription lifecycle's estate on the time-skipping server with the emulators (tests/support/lifecycle.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.fake_saga import FakeEstate, fake_saga_estate
+from tests.support.lifecycle import LifecycleEstate, lifecycle_estate, stop
 
 
 @pytest.fixture
@@ -17,3 +20,20 @@ async def saga_env(
 ) -> AsyncIterator[tuple[WorkflowEnvironment, FakeEstate, str]]:
     async with fake_saga_estate(time_skipping_env, task_queue, tmp_path) as env:
         yield env
+
+
+@pytest.fixture
+async def lifecycle_env(
+    time_skipping_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+) -> AsyncIterator[LifecycleEstate]:
+    async with lifecycle_estate(time_skipping_env, emulators, task_queue, tmp_path) as estate:
+        yield estate
+
+
+@pytest.fixture
+async def left_running() -> AsyncIterator[list[Any]]:
+    """Workflow handles a test adds here are terminated after it if it left them running (e.g. on a failure)."""
+    handles: list[Any] = []
+    yield handles
+    for handle in handles:
+        await stop(handle)

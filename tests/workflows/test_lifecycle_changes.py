@@ -1,0 +1,274 @@
+"""CRM changes to a running subscription, end to end on the time-skipping server with the emulators over HTTP:
+an upsell and a seat reduction won in Salesforce prorate in Stripe and bill on the next period's invoice, taxed and
+posted so the ERP's totals equal billing's; a cancellation mid-period ends the subscription and credits the unused
+time on the period's invoice and in the ERP; a renewal moves the term on and a lapsed term ends it. Bad changes
+are refused naming the rule and change nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from canonical import ids
+from operations.errors import ContractNotActive, DealRefused
+from store import OutboxEvent, session_scope
+from tests.support.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
+from tests.support.estate import Estate
+from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of
+from tests.support.polling import eventually
+from tests.support.sagas import USD_DEAL
+from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
+from workflows.subscription_terms import add_months
+
+
+async def closed_and_adopted(
+    estate: Estate, env: WorkflowEnvironment, key: str, term_months: int, left_running: list[Any]
+) -> tuple[str, WorkflowHandle[Any, Any], LifecycleStatus]:
+    """A deal closed on the server's today, its saga completed, its lifecycle adopted and its contract written."""
+    today = (await env.get_current_time()).date()
+    deal_id = await estate.closed_deal(
+        replace(USD_DEAL, key=key, term_months=term_months, close_date=today.isoformat())
+    )
+    started = await estate.trigger.start(deal_id)
+    saga = estate.client.get_workflow_handle(started.workflow_id)
+
+    async def saga_done() -> bool:  # polled, not awaited: awaiting a result would let the server skip time
+        return (await saga.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+    await eventually(saga_done, timeout=60)
+    handle = await adopt(estate, ids.subscription_id("salesforce", deal_id))
+    left_running.append(handle)
+
+    async def contracted() -> LifecycleStatus | None:
+        status = await status_of(handle)
+        return status if status and status.contract_id else None
+
+    return deal_id, handle, await eventually(contracted)
+
+
+async def move_to(lifecycle: LifecycleEstate, env: WorkflowEnvironment, at: datetime) -> None:
+    """Workflow time and billing time both move to `at` (no workflow timer is due on the way)."""
+    await env.sleep(at - await env.get_current_time())
+    await advance(lifecycle.estate, lifecycle.clock_id, at)
+
+
+async def applied(handle: WorkflowHandle[Any, Any], deal_id: str) -> LifecycleStatus:
+    async def probe() -> LifecycleStatus | None:
+        status = await status_of(handle)
+        if status is None:
+            return None
+        done = [c for c in status.changes if c.amendment.deal_id == deal_id and c.state is ChangeState.APPLIED]
+        return status if done else None
+
+    return await eventually(probe, timeout=60)
+
+
+def events(estate: Estate, correlation_id: str) -> list[str]:
+    with session_scope(estate.engine) as session:
+        rows = session.exec(select(OutboxEvent).where(OutboxEvent.correlation_id == correlation_id)).all()
+        return sorted(row.type for row in rows)
+
+
+def subscription_lines(stripe: dict[str, Any], subscription_id: str) -> dict[str, int]:
+    [subscription] = [s for s in stripe["subscriptions"] if s["id"] == subscription_id]
+    return {item["price"]["product"]: item["quantity"] for item in subscription["items"]["data"]}
+
+
+def assert_posted_as_billed(period: PeriodStatus, stripe: dict[str, Any], netsuite: dict[str, Any]) -> dict[str, Any]:
+    """The period's invoice is paid in billing and posted to the ERP for the same total, paid in full there."""
+    [invoice] = [i for i in stripe["invoices"] if i["id"] == period.ids["invoice"]]
+    [erp] = [i for i in netsuite["invoice"] if i["externalId"] == period.ids["invoice"]]
+    assert invoice["status"] == "paid"
+    assert invoice["amount_paid"] == period.totals["total"] == period.totals["paid"]
+    assert Decimal(str(erp["total"])) * 100 == invoice["total"]
+    assert erp["status"] == "Paid In Full"
+    return invoice
+
+
+async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reach_every_system_once(
+    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+) -> None:
+    env, estate = time_skipping_env, lifecycle_env.estate
+    deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-CHG", 24, left_running)
+    contract = status.contract_id
+    assert contract is not None
+    [first] = status.periods
+    assert first.number == 1
+
+    # Period 1: the rep wins an upsell of 5 seats effective ten days in.
+    upsell_day = first.start + timedelta(days=10)
+    await move_to(lifecycle_env, env, upsell_day)
+    upsell = await amendment_deal(
+        estate.crm,
+        f"UP-{estate.suffix}",
+        contract,
+        kind=UPGRADE,
+        lines=(("PLAT-SEAT", 5, Decimal("49.00")),),
+        effective_date=upsell_day.date(),
+    )
+    answer = await estate.trigger.start(upsell)
+    assert answer.started
+    assert answer.workflow_id == handle.id
+    again = await estate.trigger.start(upsell)  # the webhook delivered twice
+    assert not again.started
+    assert "already" in again.detail
+    # Bad input: more seats removed than there are; refused naming the rule, nothing changes.
+    too_many = await amendment_deal(
+        estate.crm,
+        f"BAD-{estate.suffix}",
+        contract,
+        kind=DOWNGRADE,
+        lines=(("PLAT-SEAT", -100, Decimal("49.00")),),
+        effective_date=upsell_day.date(),
+    )
+    with pytest.raises(DealRefused) as refused:
+        await estate.trigger.start(too_many)
+    assert refused.value.code == "quantity_below_zero"
+    status = await applied(handle, upsell)
+    assert {line.product_code: line.quantity for line in status.lines} == {"PLAT-SEAT": 30, "ANALYTICS": 1}
+    stripe = await estate.state("stripe")
+    assert sorted(subscription_lines(stripe, status.subscription_id).values()) == [1, 30]
+
+    # Period 2 bills the new quantity and the upsell's prorations, taxed and posted for the same total.
+    await move_to(lifecycle_env, env, status.next_period_start + timedelta(minutes=10))
+    status = await billed(handle, 2)
+    second = status.periods[-1]
+    stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
+    invoice = assert_posted_as_billed(second, stripe, netsuite)
+    prorations = [line for line in invoice["lines"]["data"] if line.get("proration")]
+    assert len(prorations) == 2
+    assert sum(line["amount"] for line in prorations) > 0  # 5 more seats for two thirds of a month
+    assert second.totals["subtotal"] == 30 * 49_00 + 199_00 + sum(line["amount"] for line in prorations)
+    avatax = await estate.state("avatax")
+    [document] = [d for d in avatax["documents"] if d["code"] == second.ids["tax_document"]]
+    assert round(Decimal(str(document["totalTax"])) * 100) == second.totals["tax"]
+
+    # Period 2: a seat reduction of 10 half-way through; period 3 bills 20 seats less the prorated credit.
+    reduction_day = second.start + timedelta(days=15)
+    await move_to(lifecycle_env, env, reduction_day)
+    reduction = await amendment_deal(
+        estate.crm,
+        f"DOWN-{estate.suffix}",
+        contract,
+        kind=DOWNGRADE,
+        lines=(("PLAT-SEAT", -10, Decimal("49.00")),),
+        effective_date=reduction_day.date(),
+    )
+    assert (await estate.trigger.start(reduction)).started
+    status = await applied(handle, reduction)
+    await move_to(lifecycle_env, env, status.next_period_start + timedelta(minutes=10))
+    status = await billed(handle, 3)
+    third = status.periods[-1]
+    stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
+    invoice = assert_posted_as_billed(third, stripe, netsuite)
+    credit = sum(line["amount"] for line in invoice["lines"]["data"] if line.get("proration"))
+    assert credit < 0
+    assert third.totals["subtotal"] == 20 * 49_00 + 199_00 + credit
+
+    # Period 3: cancelled twelve days in. The subscription ends now; the unused time is credited on period 3's
+    # invoice in billing and as a credit memo created from its ERP invoice.
+    cancel_day = third.start + timedelta(days=12)
+    await move_to(lifecycle_env, env, cancel_day)
+    cancellation = await amendment_deal(
+        estate.crm, f"END-{estate.suffix}", contract, kind=CANCELLATION, effective_date=cancel_day.date()
+    )
+    assert (await estate.trigger.start(cancellation)).started
+
+    async def ended() -> LifecycleStatus | None:
+        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
+            return None
+        return await status_of(handle)
+
+    status = await eventually(ended, timeout=60)
+    assert status.ended == "cancelled"
+    third = status.periods[-1]
+    stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
+    [subscription] = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
+    assert subscription["status"] == "canceled"
+    [note] = [n for n in stripe["credit_notes"] if n["id"] == third.ids["credit_note"]]
+    assert note["invoice"] == third.ids["invoice"]
+    assert note["total"] == third.credited
+    assert 0 < third.credited < third.totals["total"]
+    [memo] = [m for m in netsuite["creditMemo"] if m["externalId"] == third.ids["credit_note"]]
+    assert memo["createdFrom"]["id"] == third.ids["erp_invoice"]
+    assert Decimal(str(memo["total"])) * 100 == third.credited
+    assert events(estate, handle.id) == sorted(
+        ["subscription.amended", "subscription.amended", "credit_memo.applied", "subscription.ended"]
+    )
+    # A change after the end reaches nothing: the contract is no longer followed.
+    late = await amendment_deal(
+        estate.crm,
+        f"LATE-{estate.suffix}",
+        contract,
+        kind=UPGRADE,
+        lines=(("PLAT-SEAT", 1, Decimal("49.00")),),
+        effective_date=cancel_day.date(),
+    )
+    with pytest.raises(ContractNotActive):
+        await estate.trigger.start(late)
+
+
+async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends_the_subscription(
+    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+) -> None:
+    env, estate = time_skipping_env, lifecycle_env.estate
+    deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-REN", 2, left_running)
+    contract = status.contract_id
+    assert contract is not None
+    first_term_end = status.term_end
+    assert first_term_end is not None
+    # A renewal for two more months, won in period 1; a change in another currency is refused.
+    renewal = await amendment_deal(
+        estate.crm,
+        f"REN-{estate.suffix}",
+        contract,
+        kind=RENEWAL,
+        term_months=2,
+        effective_date=first_term_end.date(),
+    )
+    assert (await estate.trigger.start(renewal)).started
+    euros = await amendment_deal(
+        estate.crm,
+        f"EUR-{estate.suffix}",
+        contract,
+        kind=UPGRADE,
+        currency="EUR",
+        lines=(("PLAT-SEAT", 1, Decimal("45.00")),),
+        effective_date=status.periods[0].start.date(),
+    )
+    with pytest.raises(DealRefused) as refused:
+        await estate.trigger.start(euros)
+    assert refused.value.code == "currency_change"
+    status = await applied(handle, renewal)
+    assert status.term_end == add_months(first_term_end, 2)
+    stripe = await estate.state("stripe")
+    [subscription] = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
+    assert status.term_end is not None
+    assert subscription["cancel_at"] == int(status.term_end.timestamp())
+
+    # Periods 2, 3 and 4 bill; then the term is over: billing ends the subscription and so does the lifecycle.
+    for period in (2, 3, 4):
+        await move_to(lifecycle_env, env, status.next_period_start + timedelta(minutes=10))
+        status = await billed(handle, period)
+    assert status.next_period_start >= status.term_end
+    await move_to(lifecycle_env, env, status.term_end + timedelta(hours=1))
+
+    async def lapsed() -> LifecycleStatus | None:
+        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
+            return None
+        return await status_of(handle)
+
+    status = await eventually(lapsed, timeout=60)
+    assert status.ended == "lapsed"
+    stripe = await estate.state("stripe")
+    [subscription] = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
+    assert subscription["status"] == "canceled"
+    assert len([p for p in status.periods if p.number > 1]) == 3
+    assert events(estate, handle.id) == ["subscription.ended", "subscription.renewed"]
