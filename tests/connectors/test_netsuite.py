@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -36,11 +37,13 @@ SEAT_PRICE = {"USD": 49_00, "EUR": 45_00, "JPY": 7_200}
 
 
 @pytest.fixture
-async def base_url(emulators: Any, http: httpx.AsyncClient) -> str:
+async def base_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator[str]:
     url: str = emulators.url("netsuite")
     await http.delete(f"{url}/_sandbox/faults")
     await http.post(f"{url}/_sandbox/reset")
-    return url
+    yield url
+    # Periods are account-wide in the session's emulator: reopen them for the tests that run next.
+    await http.post(f"{url}/_sandbox/reset")
 
 
 @pytest.fixture
