@@ -51,6 +51,13 @@ def build_connectors(settings: Settings) -> Connectors:
         raise ValueError(f"no connector for {', '.join(problems)} (supported: {supported})")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
     http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
+    billing = StripeBilling(
+        http,
+        settings.stripe_url,
+        settings.stripe_api_key.get_secret_value(),
+        default_payment_method=settings.stripe_payment_method,
+    )
+    billing.test_clock = settings.stripe_test_clock
     return Connectors(
         http=http,
         crm=SalesforceCrm(
@@ -59,12 +66,7 @@ def build_connectors(settings: Settings) -> Connectors:
             settings.salesforce_client_id,
             settings.salesforce_client_secret.get_secret_value(),
         ),
-        billing=StripeBilling(
-            http,
-            settings.stripe_url,
-            settings.stripe_api_key.get_secret_value(),
-            default_payment_method=settings.stripe_payment_method,
-        ),
+        billing=billing,
         tax=AvaTaxEngine(
             http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key.get_secret_value()
         ),

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default="pm_card_visa", description="payment method attached to new billing customers (sandbox)"
     )
     stripe_webhook_secret: SecretStr = SecretStr("whsec_stripe_sandbox")
+    stripe_test_clock: str | None = Field(
+        default=None,
+        description="test mode only: new billing customers live on this Stripe test clock, so their subscriptions "
+        "renew as it advances (the demo and the chaos run move billing time through later periods)",
+    )
     avatax_url: str = "http://127.0.0.1:8703"
     avatax_account_id: str = "1100000000"
     avatax_license_key: SecretStr = SecretStr("sandbox-license")

@@ -32,7 +32,8 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._default_payment_method = default_payment_method
-        # Tests only: new customers live on this Stripe test clock (so their subscriptions renew as it advances).
+        # Test mode only (C2C_STRIPE_TEST_CLOCK): new customers live on this Stripe test clock, so their
+        # subscriptions renew as it advances (tests, the demo and the chaos run).
         self.test_clock: str | None = None
 
     # -- generic helpers -------------------------------------------------------------------------
