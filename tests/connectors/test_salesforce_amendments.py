@@ -12,7 +12,7 @@ import pytest
 from canonical import Amendment, AmendmentKind, AmendmentLine, Deal, Money
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.salesforce import SalesforceCrm
-from tests.support.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
+from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
+from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
 from operations.errors import ContractNotActive, DealRefused
 from store import OutboxEvent, session_scope
-from tests.support.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
 from tests.support.estate import Estate
 from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of
 from tests.support.polling import eventually

@@ -1,4 +1,5 @@
-"""Amendment, renewal and cancellation opportunities put into the CRM as a sales rep does, over the REST API."""
+"""Amendment, renewal and cancellation opportunities put into the CRM as a sales rep does, over the REST API: the
+seeding path of the demo, the chaos run and the tests for CRM changes to a running subscription."""
 
 from __future__ import annotations
 
