@@ -6,9 +6,11 @@ are refused naming the rule and change nothing."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +70,13 @@ async def applied(handle: WorkflowHandle[Any, Any], deal_id: str) -> LifecycleSt
         return status if done else None
 
     return await eventually(probe, timeout=60)
+
+
+async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """`C2C_RECORD_HISTORY=1 pytest this file` refreshes the replay test's histories of these lifecycles."""
+    if os.environ.get("C2C_RECORD_HISTORY"):
+        path = Path(__file__).parent / "histories" / f"{name}.json"
+        path.write_text((await handle.fetch_history()).to_json())
 
 
 def events(estate: Estate, correlation_id: str) -> list[str]:
@@ -213,6 +222,7 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
     )
     with pytest.raises(ContractNotActive):
         await estate.trigger.start(late)
+    await record_history(handle, "subscription_lifecycle_amended_and_cancelled")
 
 
 async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends_the_subscription(
@@ -272,3 +282,4 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
     assert subscription["status"] == "canceled"
     assert len([p for p in status.periods if p.number > 1]) == 3
     assert events(estate, handle.id) == ["subscription.ended", "subscription.renewed"]
+    await record_history(handle, "subscription_lifecycle_renewed_and_lapsed")

@@ -22,6 +22,8 @@ def test_histories_are_checked_in() -> None:
         "missed_deal_sweep_finds_existing_sagas",
         "subscription_lifecycle_webhooks_and_backstop",
         "customer_to_cash_starts_lifecycle",
+        "subscription_lifecycle_amended_and_cancelled",
+        "subscription_lifecycle_renewed_and_lapsed",
     }
 
 
