@@ -33,7 +33,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
-    from workflows import documents, subscription_terms
+    from workflows import documents, search_attributes, subscription_terms
     from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Problem, Resolution, ResolutionAction, Resume, SagaStatus, Stage
@@ -239,6 +239,15 @@ class SubscriptionLifecycle(ContractChanges):
         self.periods.append(self.period)
         self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
         self.rounds = {}
+        if workflow.patched("lifecycle-period-attribute"):  # finance filters a parked period by it
+            deal = self.args.deal
+            workflow.upsert_search_attributes(
+                [
+                    search_attributes.PERIOD.value_set(str(n)),
+                    search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
+                    search_attributes.CURRENCY.value_set(deal.currency),
+                ]
+            )
         self.log(Stage.WAITING, f"period {n} ({trigger})", renewal.invoice_id)
         await self.stage(Stage.TAX, self.quote_tax)
         await self.stage(Stage.INVOICE, self.issue_invoice)

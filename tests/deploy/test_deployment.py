@@ -681,7 +681,12 @@ esac""",
     namespace, retention = environment(setup)["NAMESPACE"], environment(setup)["NAMESPACE_RETENTION"]
     assert f"temporal operator namespace create --namespace {namespace} --retention {retention}" in calls
     created = {line.split("--name ")[1] for line in calls if "search-attribute create" in line}
-    assert created == {"C2CException --type Keyword", "C2CLegalEntity --type Keyword", "C2CCurrency --type Keyword"}
+    assert created == {
+        "C2CException --type Keyword",
+        "C2CLegalEntity --type Keyword",
+        "C2CCurrency --type Keyword",
+        "C2CPeriod --type Keyword",
+    }
 
 
 def test_schema_script_sets_up_both_databases_and_tolerates_one_that_exists(tmp_path: Path) -> None:
