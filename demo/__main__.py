@@ -29,8 +29,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from canonical import Address, ids
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
-from demo import report
+from demo import months, report
 from estate.book import DEALS, DealSpec
+from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
 from estate.processes import TEMPORAL_UI_PORT, Estate
 from operations import finance
@@ -49,7 +50,14 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 cli = typer.Typer(add_completion=False)
 
 
-def start_estate(fresh: bool) -> Estate:
+async def new_test_clock(url: str, api_key: str) -> str:
+    """Billing time for this run: a Stripe test clock frozen at now, which the demo moves months ahead."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        clock = await TestClock.create(http, url, api_key, "c2c demo", datetime.now(UTC))
+    return clock.clock_id
+
+
+def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     if fresh and VAR.exists():
         # The sandbox keeps its state in memory, so each demo starts every system empty together.
         shutil.rmtree(VAR)
@@ -65,6 +73,7 @@ def start_estate(fresh: bool) -> Estate:
     os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
     settings = get_settings()
     estate = Estate(var=VAR)
+    clock_id: str | None = None
     api = f"http://{settings.api_host}:{settings.api_port}"
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
         try:
@@ -72,6 +81,10 @@ def start_estate(fresh: bool) -> Estate:
             hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
             hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
             estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
+            if fresh:  # `make up` keeps billing customers on real time: its sandbox starts empty, without a clock
+                key = settings.stripe_api_key.get_secret_value()
+                clock_id = asyncio.run(new_test_clock(settings.stripe_url, key))
+                estate.env["C2C_STRIPE_TEST_CLOCK"] = clock_id  # the worker's and API's billing connector use it
             estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
             estate.start_python("api", ["starter.py", "serve"], settings.api_port)
         except BaseException:
@@ -81,10 +94,16 @@ def start_estate(fresh: bool) -> Estate:
         f"[green]up:[/green] Temporal UI http://localhost:{TEMPORAL_UI_PORT}  trigger API "
         f"http://{settings.api_host}:{settings.api_port}  sandbox ports {DEFAULT_PORTS}  logs {VAR / 'logs'}"
     )
-    return estate
+    return estate, clock_id
 
 
-async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> int:
+def salesforce(http: httpx.AsyncClient) -> SalesforceCrm:
+    settings = get_settings()
+    secret = settings.salesforce_client_secret.get_secret_value()
+    return SalesforceCrm(http, settings.salesforce_url, settings.salesforce_client_id, secret)
+
+
+async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock_id: str) -> int:
     settings = get_settings()
     specs = DEALS[:deal_limit] if deal_limit else DEALS
     client = await connect(settings)
@@ -92,12 +111,7 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
         for url in report.sandbox_urls(settings).values():
             # Real vendor APIs answer in tens to hundreds of milliseconds; so does the sandbox in the demo.
             (await http.post(f"{url}/_sandbox/latency", json={"seconds": latency})).raise_for_status()
-        crm = SalesforceCrm(
-            http,
-            settings.salesforce_url,
-            settings.salesforce_client_id,
-            settings.salesforce_client_secret.get_secret_value(),
-        )
+        crm = salesforce(http)
         deal_ids: dict[str, str] = {}
         with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
             opportunity_ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
@@ -160,6 +174,14 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float) -> in
         console.print("[red]the reconciler found mismatches[/red]")
         return 1
     console.print(f"reconciled: no mismatches; report in {VAR / 'reconciliation.html'}")
+    console.print()
+    console.print("[bold]three more months of billing time: renewals and CRM changes[/bold]")
+    async with httpx.AsyncClient(timeout=30) as http:
+        later = await months.run_months(
+            client, http, salesforce(http), settings, clock_id, specs, deal_ids, final, console, timeout
+        )
+    if later:
+        return later
     console.print(f"Browse the histories: `make up`, then http://localhost:{TEMPORAL_UI_PORT}")
     return 0
 
@@ -212,7 +234,7 @@ def main(
 ) -> None:
     # `timeout`, `kill` and service managers send SIGTERM: stop the children as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    estate = start_estate(fresh=not serve)
+    estate, clock_id = start_estate(fresh=not serve)
     status = 0
     try:
         if serve:
@@ -221,7 +243,8 @@ def main(
                 estate.check_alive()
                 time.sleep(1)
         else:
-            status = asyncio.run(run_demo(deals or None, timeout, latency))
+            assert clock_id is not None
+            status = asyncio.run(run_demo(deals or None, timeout, latency, clock_id))
     except KeyboardInterrupt:
         pass
     finally:
