@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.table import Table
+from rich.table import Column, Table
 
+from canonical import Money
 from connectors.netsuite.mapping import CURRENCY_IDS, SUBSIDIARY_IDS
 from connectors.stripe.mapping import product_id
 from demo.report import _minor, money
@@ -44,35 +45,37 @@ def proration(period: PeriodStatus) -> int:
     return period.totals["subtotal"] - sum(line.amount.amount for line in period.lines)
 
 
-def ledger_table(key: str, status: LifecycleStatus, currency: str) -> Table:
+def amount(minor: int | None, currency: str) -> str:
+    return "" if minor is None else f"{Money(amount=minor, currency=currency).to_decimal():,}"
+
+
+def ledger_table(key: str, status: LifecycleStatus, currency: str, first_paid: int | None = None) -> Table:
+    """One subscription, a row per period; `first_paid` is period 1's payment (the deal's saga collected it)."""
     lines = ", ".join(f"{line.quantity} × {line.product_code}" for line in status.lines)
     end = f"ended ({status.ended})" if status.ended else f"term to {status.term_end.date() if status.term_end else '?'}"
+    columns = ("subtotal", "tax", "total", "paid", "credited", "proration")
     table = Table(
         "period",
         "dates",
         "invoice",
         "ERP invoice",
-        "subtotal",
-        "tax",
-        "total",
-        "paid",
-        "credited",
-        "proration",
-        title=f"{key} {status.subscription_id}: {lines}; {end}",
+        *(Column(name, justify="right") for name in columns),
+        title=f"{key} {status.subscription_id} ({currency}): {lines}; {end}",
         title_justify="left",
     )
     for period in status.periods:
         state = "" if period.state is PeriodState.BILLED else f" [yellow]{period.state.value}[/]"
-        dates = f"{period.start.date()} → {period.end.date() if period.end else '?'}"
         totals = period.totals
+        paid = totals.get("paid", first_paid if period.number == 1 else None)
         table.add_row(
             f"{period.number}{state}",
-            dates,
+            f"{period.start.date()} → {period.end.date() if period.end else '?'}",
             period.ids.get("invoice", ""),
             period.ids.get("erp_invoice", ""),
-            *(money(totals.get(name), currency) for name in ("subtotal", "tax", "total", "paid")),
-            money(period.credited, currency) if period.credited else "",
-            money(proration(period), currency) if proration(period) else "",
+            *(amount(totals.get(name), currency) for name in ("subtotal", "tax", "total")),
+            amount(paid, currency),
+            amount(period.credited, currency) if period.credited else "",
+            amount(proration(period), currency) if proration(period) else "",
         )
     return table
 

@@ -148,7 +148,7 @@ async def run_months(
     currencies = {key: by_key[key].currency for key in completed}
     for key, status in lifecycles.items():
         if len(status.periods) > 1 or status.changes:
-            console.print(lifecycle.ledger_table(key, status, currencies[key]))
+            console.print(lifecycle.ledger_table(key, status, currencies[key], sagas[key].totals.get("paid")))
     yearly = [key for key, status in lifecycles.items() if len(status.periods) == 1 and not status.changes]
     console.print(f"annual subscriptions (next invoice in a year, one period so far): {', '.join(yearly)}")
     console.print(lifecycle.changes_table(lifecycles, planned))
