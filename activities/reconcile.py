@@ -24,6 +24,7 @@ from activities.errors import translated
 from canonical import ids
 from canonical.records import (
     BillingSnapshot,
+    CrmContract,
     CrmDeal,
     CrmSnapshot,
     ErpSnapshot,
@@ -51,6 +52,7 @@ from workflows.interface import (
     CompareSnapshots,
     Names,
     ReadBilling,
+    ReadContracts,
     ReadCrm,
     ReadErp,
     ReadSagas,
@@ -85,6 +87,13 @@ class ReconcileCrmActivities:
                 accounts.update({a.account_id: a for a in await self.crm.accounts([], golden_ids)})
         return CrmSnapshot(deals=deals, accounts=sorted(accounts.values(), key=lambda account: account.account_id))
 
+    @activity.defn(name=Names.RECONCILE_READ_CONTRACTS)
+    async def read_contracts(self, args: ReadContracts) -> list[CrmContract]:
+        """The CRM contracts of billing's c2c subscriptions (by subscription id, and by deal id for one whose
+        subscription field was not written)."""
+        with translated():
+            return await self.crm.contracts_of(args.subscription_ids, args.deal_ids)
+
 
 class SweepCrmActivities:
     """Task queue `{queue}-crm`: the sweep's calls that reach the CRM, under its rate limit."""
@@ -113,11 +122,22 @@ class ReconcileBillingActivities:
     @activity.defn(name=Names.RECONCILE_READ_BILLING)
     async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
         with translated():
-            invoices, subscriptions = await asyncio.gather(
-                self.billing.invoices_created_since(args.since), self.billing.subscriptions_created_since(args.since)
+            invoices, subscriptions, credit_notes = await asyncio.gather(
+                self.billing.invoices_created_since(args.since),
+                self.billing.subscriptions_created_since(args.since),
+                self.billing.credit_notes_created_since(args.since),
             )
+            # Later periods of subscriptions created before the window: their invoices are in it, they are not.
+            known = {subscription.subscription_id for subscription in subscriptions}
+            older = sorted(
+                {i.subscription_id for i in invoices if i.subscription_id and i.subscription_id not in known}
+            )
+            if older:
+                subscriptions = [*subscriptions, *await self.billing.subscriptions_by_id(older)]
             customers = await self.billing.customers_of(args.golden_ids)
-        return BillingSnapshot(customers=customers, subscriptions=subscriptions, invoices=invoices)
+        return BillingSnapshot(
+            customers=customers, subscriptions=subscriptions, invoices=invoices, credit_notes=credit_notes
+        )
 
 
 class ReconcileTaxActivities:
@@ -141,11 +161,13 @@ class ReconcileErpActivities:
     @activity.defn(name=Names.RECONCILE_READ_ERP)
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
         with translated():
-            invoices, payments = await asyncio.gather(
-                self.erp.invoices_modified_since(args.since), self.erp.payments_modified_since(args.since)
+            invoices, payments, credit_memos = await asyncio.gather(
+                self.erp.invoices_modified_since(args.since),
+                self.erp.payments_modified_since(args.since),
+                self.erp.credit_memos_modified_since(args.since),
             )
             customers = await self.erp.customers_by_external_id(args.customer_external_ids)
-        return ErpSnapshot(invoices=invoices, payments=payments, customers=customers)
+        return ErpSnapshot(invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers)
 
 
 class ReconcileHubActivities:

@@ -41,9 +41,25 @@ class CrmAccount(BaseModel):
     modified_at: datetime | None = None
 
 
+class CrmContract(BaseModel):
+    """The CRM contract c2c wrote for a subscription (Salesforce's standard Contract)."""
+
+    contract_id: str
+    deal_id: str | None = Field(default=None, description="C2C_Deal_Id__c: the deal it was made for")
+    subscription_id: str | None = Field(default=None, description="C2C_Subscription_Id__c: the billing subscription")
+    account_id: str | None = None
+    status: str | None = Field(default=None, description="Draft, In Approval Process, Activated, ...")
+    start_date: date | None = None
+    end_date: date | None = Field(default=None, description="the last day of the contract (inclusive)")
+    term_months: int | None = None
+
+
 class CrmSnapshot(BaseModel):
     deals: list[CrmDeal] = Field(default_factory=list)
     accounts: list[CrmAccount] = Field(default_factory=list)
+    contracts: list[CrmContract] | None = Field(
+        default=None, description="the contracts of billing's c2c subscriptions; None when they were not read"
+    )
 
 
 class BillingCustomer(BaseModel):
@@ -58,6 +74,10 @@ class BillingSubscription(BaseModel):
     customer_id: str
     status: str
     created: datetime
+    legal_entity: str | None = None
+    cancel_at: datetime | None = Field(default=None, description="when it is set to end (the term end, or earlier)")
+    canceled_at: datetime | None = None
+    ended_at: datetime | None = Field(default=None, description="when it ended (status canceled)")
 
 
 class BillingInvoice(BaseModel):
@@ -76,12 +96,31 @@ class BillingInvoice(BaseModel):
     created: datetime
     finalized_at: datetime | None = None
     paid_at: datetime | None = None
+    billing_reason: str | None = Field(
+        default=None, description="subscription_create (the saga's first period), subscription_cycle (later ones), ..."
+    )
+    legal_entity: str | None = None
+
+
+class BillingCreditNote(BaseModel):
+    """A credit note on a billing invoice (a cancellation's unused time, or a saga's unwind after the pivot)."""
+
+    credit_note_id: str
+    number: str | None = None
+    invoice_id: str
+    customer_id: str | None = None
+    status: str = Field(description="issued or void")
+    currency: str
+    total: int
+    key: str | None = Field(default=None, description="the c2c idempotency key in its metadata (c2c_key)")
+    created: datetime
 
 
 class BillingSnapshot(BaseModel):
     customers: list[BillingCustomer] = Field(default_factory=list)
     subscriptions: list[BillingSubscription] = Field(default_factory=list)
     invoices: list[BillingInvoice] = Field(default_factory=list)
+    credit_notes: list[BillingCreditNote] = Field(default_factory=list)
 
 
 class TaxDocument(BaseModel):

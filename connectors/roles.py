@@ -30,11 +30,14 @@ from canonical import (
     TaxRequest,
 )
 from canonical.records import (
+    BillingCreditNote,
     BillingCustomer,
     BillingInvoice,
     BillingSubscription,
     CrmAccount,
+    CrmContract,
     CrmDeal,
+    ErpCreditMemo,
     ErpCustomer,
     ErpInvoice,
     ErpPayment,
@@ -89,6 +92,11 @@ class CrmSystem(Protocol):
 
     async def accounts(self, account_ids: list[str], golden_ids: list[str]) -> list[CrmAccount]:
         """These accounts plus every account linked to these golden customers, each once."""
+        ...
+
+    async def contracts_of(self, subscription_ids: list[str], deal_ids: list[str]) -> list[CrmContract]:
+        """The contracts c2c wrote for these billing subscriptions or deals (its subscription / deal fields), each
+        once."""
         ...
 
 
@@ -232,6 +240,12 @@ class BillingSystem(Protocol):
         """Every billing customer of these golden customers (more than one per golden customer is a duplicate)."""
         ...
 
+    async def subscriptions_by_id(self, subscription_ids: list[str]) -> list[BillingSubscription]:
+        """These subscriptions (those billing does not know are left out)."""
+        ...
+
+    async def credit_notes_created_since(self, since: datetime) -> list[BillingCreditNote]: ...
+
 
 class TaxEngine(Protocol):
     system: str
@@ -328,4 +342,8 @@ class Erp(Protocol):
 
     async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
         """The customers `{golden}-{entity}` that exist."""
+        ...
+
+    async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
+        """Credit memos modified on or after the day `since` (reversals and billing's credit notes alike)."""
         ...

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from canonical import ids
 from canonical.records import BillingInvoice, CustomerFields, Snapshots
-from reconcile.compare import NOT_ISSUED, Index
+from reconcile.findings import NOT_ISSUED, Index
 
 
 class Latency(BaseModel):

@@ -85,6 +85,7 @@ class Names:
     RECONCILE_READ_SAGAS = "reconcile.read_sagas"
     RECONCILE_COMPARE = "reconcile.compare"
     RECONCILE_REPAIR = "reconcile.repair"
+    RECONCILE_READ_CONTRACTS = "reconcile.read_contracts"
     # missed-trigger sweep (MissedDealSweep workflow)
     SWEEP_CLOSED_WON = "sweep.closed_won_since"
     SWEEP_READ_WATERMARK = "sweep.read_watermark"
@@ -369,3 +370,10 @@ class SagaStart(BaseModel):
 class AdvanceWatermark(BaseModel):
     name: str
     value: datetime
+
+
+class ReadContracts(BaseModel):
+    """The CRM contracts of billing's c2c subscriptions (and of their deals)."""
+
+    subscription_ids: list[str]
+    deal_ids: list[str] = Field(default_factory=list)

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical import DEFAULT_VENDORS
     from canonical.records import (
         BillingSnapshot,
+        CrmContract,
         CrmSnapshot,
         ErpSnapshot,
         SagaSnapshot,
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
 # differences between Temporal and the vendors never cut a record off.
 READ_MARGIN = timedelta(hours=1)
 READ_TIMEOUT = timedelta(minutes=10)  # one activity pages through a whole list
+# Runs recorded before the CRM contract read (their histories replay without it).
+CONTRACTS_PATCH = "reconcile-crm-contracts"
 
 
 def reconciliation_id(task_queue: str, at: datetime) -> str:
@@ -94,6 +97,13 @@ class Reconciliation:
                 ErpSnapshot,
             ),
         )
+        if workflow.patched(CONTRACTS_PATCH):
+            crm.contracts = await self.call(
+                act.CRM_QUEUE,
+                Names.RECONCILE_READ_CONTRACTS,
+                self.contracts_of(billing),
+                list[CrmContract],
+            )
         snapshots = Snapshots(since=since, taken_at=now, crm=crm, sagas=sagas, billing=billing, tax=tax, erp=erp)
         report: Report = await self.call(
             act.HUB_QUEUE,
@@ -130,6 +140,15 @@ class Reconciliation:
         (a deal modified in the window may have been billed before it)."""
         moments = [since] + [m for saga in sagas.sagas for m in (saga.started_at, saga.closed_at) if m is not None]
         return min(moments) - READ_MARGIN
+
+    @staticmethod
+    def contracts_of(billing: BillingSnapshot) -> act.ReadContracts:
+        """The contracts to read: those of billing's c2c subscriptions (metadata deal_id), by subscription and
+        deal."""
+        ours = [s for s in billing.subscriptions if s.deal_id]
+        return act.ReadContracts(
+            subscription_ids=sorted({s.subscription_id for s in ours}), deal_ids=sorted({s.deal_id or "" for s in ours})
+        )
 
     @staticmethod
     def golden_ids(crm: CrmSnapshot) -> list[str]:

@@ -27,6 +27,7 @@ from connectors.salesforce.mapping import (
     to_amendment,
     to_deal,
 )
+from connectors.salesforce.reads import SalesforceReads
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
@@ -71,7 +72,7 @@ CONTRACT_ACTIVATED = "Activated"
 CONTRACT_DEAL_FIELD = "C2C_Deal_Id__c"  # the Contract's external id: the opportunity it was made for
 
 
-class SalesforceCrm:
+class SalesforceCrm(SalesforceReads):
     """OAuth client-credentials login (token cached; one fresh login on 401) and REST calls on the instance."""
 
     system = SYSTEM

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription
-from connectors.errors import PermanentError
+from canonical.records import BillingCreditNote, BillingCustomer, BillingInvoice, BillingSubscription
+from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import mapping, wire
 from connectors.stripe.errors import SYSTEM
 
@@ -22,13 +22,41 @@ class StripeReads:
     # -- reconciliation reads ----------------------------------------------------------------------
 
     async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]:
-        """Every invoice created at or after `since`, newest first, 100 per call."""
-        return [mapping.billing_invoice(i) for i in await self._list_all("/v1/invoices", since)]
+        """Every invoice created at or after `since` (every period, any billing reason), newest first, 100 per
+        call."""
+        return [billing_invoice(i) for i in await self._list_all("/v1/invoices", since)]
 
     async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
         """Every subscription created at or after `since`, cancelled ones too."""
         listed = await self._list_all("/v1/subscriptions", since, status="all")
-        return [mapping.billing_subscription(s) for s in listed]
+        return [billing_subscription(s) for s in listed]
+
+    async def subscriptions_by_id(self, subscription_ids: list[str]) -> list[BillingSubscription]:
+        """These subscriptions (one GET each), e.g. those created before the window whose later periods were
+        invoiced in it; an id billing does not know is left out."""
+        found = []
+        for subscription_id in sorted(set(subscription_ids)):
+            try:
+                found.append(billing_subscription(await self._get(f"/v1/subscriptions/{subscription_id}")))
+            except (PermanentError, BusinessRuleError) as exc:
+                if exc.status != 404:
+                    raise
+        return found
+
+    async def credit_notes_created_since(self, since: datetime) -> list[BillingCreditNote]:
+        """Every credit note created at or after `since`. Stripe lists credit notes newest first and (in our API
+        version) filters them by invoice or customer only, so the pages are read until one reaches past `since`."""
+        bound = int(since.timestamp())
+        query: dict[str, Any] = {"limit": LIST_PAGE}
+        found: list[BillingCreditNote] = []
+        while True:
+            page = await self._get("/v1/credit_notes", **query)
+            for note in page["data"]:
+                if note["created"] >= bound:
+                    found.append(billing_credit_note(note))
+            if not page["has_more"] or not page["data"] or page["data"][-1]["created"] < bound:
+                return found
+            query["starting_after"] = page["data"][-1]["id"]
 
     async def customers_of(self, golden_ids: list[str]) -> list[BillingCustomer]:
         """The billing customers of these golden customers (all of them: more than one is a duplicate)."""
@@ -61,3 +89,47 @@ class StripeReads:
             raise PermanentError(SYSTEM, "invalid_golden_id", f"cannot search for {golden_id!r}")
         found = await self._get("/v1/customers/search", query=f"metadata['{wire.META_GOLDEN_ID}']:'{golden_id}'")
         return list(found["data"])
+
+
+# -- mapping of the reconciliation reads (the fields mapping.billing_* leave out) ----------------------------
+
+
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+def billing_invoice(data: dict[str, Any]) -> BillingInvoice:
+    """mapping.billing_invoice plus the billing reason (which period) and the legal entity c2c wrote."""
+    metadata = data.get("metadata") or {}
+    return mapping.billing_invoice(data).model_copy(
+        update={"billing_reason": data.get("billing_reason"), "legal_entity": metadata.get(wire.META_LEGAL_ENTITY)}
+    )
+
+
+def billing_subscription(data: dict[str, Any]) -> BillingSubscription:
+    """mapping.billing_subscription plus the legal entity and when it ends (`cancel_at`) or ended."""
+    metadata = data.get("metadata") or {}
+    return mapping.billing_subscription(data).model_copy(
+        update={
+            "legal_entity": metadata.get(wire.META_LEGAL_ENTITY),
+            "cancel_at": _moment(data.get("cancel_at")),
+            "canceled_at": _moment(data.get("canceled_at")),
+            "ended_at": _moment(data.get("ended_at")),
+        }
+    )
+
+
+def billing_credit_note(data: dict[str, Any]) -> BillingCreditNote:
+    invoice = data.get("invoice")
+    customer = data.get("customer")
+    return BillingCreditNote(
+        credit_note_id=data["id"],
+        number=data.get("number"),
+        invoice_id=invoice.get("id", "") if isinstance(invoice, dict) else str(invoice or ""),
+        customer_id=customer.get("id") if isinstance(customer, dict) else customer,
+        status=data.get("status") or "issued",
+        currency=str(data["currency"]).upper(),
+        total=int(data["total"]),
+        key=(data.get("metadata") or {}).get(wire.META_IDEMPOTENCY_KEY),
+        created=datetime.fromtimestamp(data["created"], UTC),
+    )
