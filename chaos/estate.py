@@ -122,9 +122,23 @@ class ChaosEstate(Estate):
 
     def start(self, chaos: dict[str, Any] | None) -> None:
         """Everything, in dependency order; on any failure nothing is left running."""
+        self.start_backends(chaos)
+        self.start_services()
+
+    def start_backends(self, chaos: dict[str, Any] | None) -> None:
+        """The Temporal server and the sandbox (what a billing test clock is created in before the worker starts)."""
         try:
             self.start_server()
             self.start_sandbox(chaos)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_services(self, extra_env: dict[str, str] | None = None) -> None:
+        """The worker and the trigger API, with `extra_env` (e.g. C2C_STRIPE_TEST_CLOCK) for them and their
+        replacements."""
+        self.env.update(extra_env or {})
+        try:
             self.start_worker()
             self.start_api()
         except BaseException:

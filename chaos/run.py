@@ -36,18 +36,21 @@ from temporalio.client import Client
 
 from canonical import ids
 from chaos.book import Book, build_book
-from chaos.checker import Expectation, Report, check
+from chaos.checker import Expectation, LifecycleExpectation, Report, check
 from chaos.estate import ChaosEstate
+from chaos.lifecycle import LaterPeriods, LifecycleLog, billing_start, create_clock
 from chaos.sales import pay_by_bank_debit
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from estate.book import DealSpec
+from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
 from operations.client import connect
 from sandbox.faults import ChaosRates
 from settings import Settings
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus, Stage
+from workflows.subscription_messages import LifecycleStatus
 
 SETTLED = {Stage.COMPLETED.value, Stage.NEEDS_ATTENTION.value, Stage.CANCELLED.value}
 CRM = "salesforce"
@@ -75,6 +78,13 @@ class RunConfig:
     batch: int = 20  # deals closed together
     timeout: float = 1800.0  # for the sagas to settle
     var: Path = Path("var/chaos")
+    # Later periods (chaos/lifecycle.py): billing time moves through periods 2 and 3, with CRM changes in period 2.
+    later_periods: bool = True
+    amend_shares: tuple[float, float, float] = (0.10, 0.10, 0.05)  # upsells, seat reductions, cancellations
+    duplicate_share: float = 0.3  # of the changes, delivered a second time
+    lifecycle_kill_between: tuple[float, float] = (0.1, 0.6)  # the renewals' worker kill, as a share of period 2
+    lifecycle_timeout: float = 1200.0  # for the whole later-periods part
+    webhook_grace: float = 30.0  # after it, a change no lifecycle received is sent again (the sweep's job)
 
     def chaos_spec(self) -> dict[str, Any]:
         rates = self.rates.model_dump()
@@ -103,6 +113,7 @@ class RunLog:
     faults_on_writes: dict[str, dict[str, int]] = field(default_factory=dict)
     webhooks: dict[str, int] = field(default_factory=dict)  # Stripe's deliveries: events, copies, attempts
     notes: list[str] = field(default_factory=list)
+    lifecycle: LifecycleLog | None = None  # the later-periods part, when it ran
 
 
 @dataclass
@@ -112,6 +123,8 @@ class Gathered:
     expectations: dict[str, Expectation]  # CRM deal id -> what the book says about it
     statuses: dict[str, SagaStatus]  # CRM deal id -> the saga's status query
     states: dict[str, Any]  # emulator name -> /_sandbox/state
+    lifecycles: dict[str, LifecycleStatus] = field(default_factory=dict)  # deal id -> its lifecycle's status
+    plans: dict[str, LifecycleExpectation] | None = None  # deal id -> what the run did to its subscription
 
 
 def secret(value: Any) -> str:
@@ -120,8 +133,17 @@ def secret(value: Any) -> str:
 
 
 class ChaosRun:
-    def __init__(self, config: RunConfig, estate: ChaosEstate, client: Client, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        estate: ChaosEstate,
+        client: Client,
+        http: httpx.AsyncClient,
+        clock: TestClock | None = None,
+    ) -> None:
         self.config = config
+        self.clock = clock
+        self.later: LaterPeriods | None = None
         self.estate = estate
         self.settings: Settings = estate.settings()
         self.client = client
@@ -161,6 +183,18 @@ class ChaosRun:
         async with self.lock:
             if not self.estate.alive(self.estate.worker_name()):
                 await asyncio.to_thread(self.estate.start_worker)  # the status queries need a worker
+        if self.clock is not None and not self.log.timed_out:
+            completed = [
+                spec
+                for spec in self.book.deals
+                if self.latest.get(ids.saga_id(CRM, self.ids[spec.key])) == Stage.COMPLETED.value
+            ]
+            self.later = LaterPeriods(self, self.clock, completed)
+            self.log.lifecycle = self.later.log
+            await self.later.execute()
+            async with self.lock:
+                if not self.estate.alive(self.estate.worker_name()):
+                    await asyncio.to_thread(self.estate.start_worker)
         try:
             return await self.gather()
         finally:
@@ -310,6 +344,7 @@ class ChaosRun:
 
         answers = await asyncio.gather(*(status(deal_id) for deal_id in expectations))
         statuses = {deal_id: answer for deal_id, answer in answers if answer is not None}
+        lifecycles = await self.later.gather() if self.later is not None else {}
         states = {}
         for name, url in self.urls().items():
             # Money as Decimal: the vendors' JSON numbers are exact decimals, not binary floats.
@@ -324,7 +359,8 @@ class ChaosRun:
             "copies": len({(d["event"], d["copy"]) for d in deliveries}),
             "attempts": len(deliveries),
         }
-        return Gathered(expectations, statuses, states)
+        plans = self.later.plans if self.later is not None else None
+        return Gathered(expectations, statuses, states, lifecycles, plans)
 
     def urls(self) -> dict[str, str]:
         s = self.settings
@@ -354,14 +390,23 @@ async def run_chaos(config: RunConfig, say: Callable[[str], None] = print) -> Ou
     estate = ChaosEstate(var=config.var, http_timeout=config.http_timeout)
     estate.prepare()
     say(f"chaos run: seed {config.seed}, {config.deals} deals, logs in {config.var / 'logs'}")
-    await asyncio.to_thread(estate.start, config.chaos_spec())
+    await asyncio.to_thread(estate.start_backends, config.chaos_spec())
     try:
-        client = await connect(estate.settings())
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
-            run = ChaosRun(config, estate, client, http)
+            clock = None
+            extra_env: dict[str, str] = {}
+            if config.later_periods:
+                # Every billing customer lives on this clock (C2C_STRIPE_TEST_CLOCK, read by the worker at start).
+                settings = estate.settings()
+                frozen = billing_start(build_book(config.deals, config.seed).deals[0].close_date)
+                clock = await create_clock(http, settings.stripe_url, secret(settings.stripe_api_key), frozen)
+                extra_env["C2C_STRIPE_TEST_CLOCK"] = clock.clock_id
+            await asyncio.to_thread(estate.start_services, extra_env)
+            client = await connect(estate.settings())
+            run = ChaosRun(config, estate, client, http, clock)
             run.say = say
             gathered = await run.execute()
     finally:
         await asyncio.to_thread(estate.stop)
-    report = check(gathered.expectations, gathered.statuses, gathered.states)
+    report = check(gathered.expectations, gathered.statuses, gathered.states, gathered.lifecycles, gathered.plans)
     return Outcome(config, report, run.log, len(run.book.deals))

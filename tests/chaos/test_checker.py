@@ -4,13 +4,17 @@ name the deal."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from chaos.checker import Expectation, Report, check
+from canonical import Amendment, AmendmentKind, AmendmentLine, DealLine, Money
+from chaos.checker import Expectation, LifecycleExpectation, PlannedChange, Report, check
 from workflows.saga import Problem, SagaStatus, Stage
+from workflows.subscription_messages import AmendmentRecord, ChangeState, LifecycleStatus, PeriodState, PeriodStatus
 
 CURRENCY = "USD"
 NET, TAX = 100_00, 8_25
@@ -317,3 +321,217 @@ def test_a_parked_deal_may_lack_records_but_never_holds_two() -> None:
     assert world.check().violations == []
     world.records("stripe", "subscriptions").append({**world.records("stripe", "subscriptions")[2], "id": "sub_x"})
     assert "C-0003" in only(world.check(), "duplicate")
+
+
+# ---- later periods and CRM changes (the subscription lifecycle) -------------------------------------------------
+
+DAY = 86_400
+MONTH = 30 * DAY
+SEATS = 2  # deal 1 bills PLAT-SEAT x 2 at NET / 2
+
+
+def lifecycle_world(periods: int = 2, cancel: bool = False) -> tuple[World, dict[str, Any], dict[str, Any]]:
+    """World with deal 1's subscription renewed `periods` times (periods 2.., each billed once everywhere), and its
+    lifecycle's status and plan; with `cancel`, the last period is cancelled half-way through (credit note, memo)."""
+    world = World()
+    deal = world.deal_ids[0]
+    stripe, netsuite, avatax = world.states["stripe"], world.states["netsuite"], world.states["avatax"]
+    [subscription] = [s for s in stripe["subscriptions"] if s["metadata"]["deal_id"] == deal]
+    subscription.update(
+        status="canceled" if cancel else "active",
+        items={"data": [{"price": {"product": "prod_c2c_plat_seat"}, "quantity": SEATS}]},
+    )
+    first = stripe["invoices"][0]
+    first["billing_reason"] = "subscription_create"
+    first["lines"]["data"][0]["period"] = {"start": 0, "end": MONTH}
+    lines = [DealLine(product_code="PLAT-SEAT", quantity=SEATS, unit_price=Money(amount=NET // SEATS, currency="USD"))]
+    statuses = [
+        PeriodStatus(
+            number=1, start=when(0), end=when(MONTH), state=PeriodState.BILLED, trigger="saga", lines=lines,
+            ids={"invoice": first["id"], "erp_invoice": "1001"},
+            totals={"subtotal": NET, "tax": TAX, "total": NET + TAX},
+        )
+    ]  # fmt: skip
+    stripe["credit_notes"], netsuite["creditMemo"] = [], []
+    for n in range(2, periods + 2):
+        invoice, erp, payment, code = f"in_1_p{n}", f"30{n}", f"40{n}", f"c2c-salesforce-{deal}-p{n}"
+        start, end = (n - 1) * MONTH, n * MONTH
+        stripe["invoices"].append(
+            {
+                **copy.deepcopy(first),
+                "id": invoice,
+                "billing_reason": "subscription_cycle",
+                "lines": {
+                    "data": [
+                        {"type": "subscription", "amount": NET, "period": {"start": start, "end": end}},
+                        {"type": "invoiceitem", "amount": TAX, "metadata": {"c2c_line": "tax"}},
+                    ]
+                },
+            }
+        )
+        stripe["charges"].append({**copy.deepcopy(stripe["charges"][0]), "id": f"ch_1_p{n}", "invoice": invoice})
+        avatax["documents"].append({**copy.deepcopy(avatax["documents"][0]), "code": code})
+        netsuite["invoice"].append({**copy.deepcopy(netsuite["invoice"][0]), "id": erp, "externalId": invoice})
+        applied = copy.deepcopy(netsuite["customerPayment"][0])
+        applied.update(id=payment, externalId=f"pi_1_p{n}")
+        applied["apply"]["items"][0]["doc"]["id"] = erp
+        netsuite["customerPayment"].append(applied)
+        statuses.append(
+            PeriodStatus(
+                number=n, start=when(start), end=when(end), state=PeriodState.BILLED, trigger="webhook", lines=lines,
+                ids={"invoice": invoice, "erp_invoice": erp, "erp_payment": payment, "tax_document": code},
+                totals={"subtotal": NET, "tax": TAX, "total": NET + TAX, "paid": NET + TAX},
+            )
+        )  # fmt: skip
+    changes: list[PlannedChange] = []
+    records: list[AmendmentRecord] = []
+    ended = None
+    if cancel:
+        last = statuses[-1]
+        credit = (NET + TAX) // 2
+        note = {"id": "cn_1", "invoice": last.ids["invoice"], "total": credit, "currency": "usd", "refund": "re_1"}
+        stripe["credit_notes"].append(note)
+        stripe["charges"][-1]["amount_refunded"] = credit
+        netsuite["creditMemo"].append(
+            {
+                "id": "501", "externalId": "cn_1", "total": Decimal(credit) / 100,
+                "currency": {"refName": CURRENCY}, "createdFrom": {"id": last.ids["erp_invoice"]},
+            }
+        )  # fmt: skip
+        last.ids.update(credit_note="cn_1", erp_credit_memo="501")
+        last.credited = credit
+        changes.append(PlannedChange("C-0001-CAN", "cancellation", (), duplicate=True, opportunity_id="006END"))
+        records.append(amendment_record("006END", deal, AmendmentKind.CANCELLATION))
+        ended = "cancelled"
+    status = LifecycleStatus(
+        workflow_id=f"c2c:salesforce:{deal}:subscription", subscription_id=subscription["id"], deal_id=deal,
+        stage=Stage.COMPLETED if cancel else Stage.WAITING, next_period=periods + 2, next_period_start=when(0),
+        periods=statuses, timeline=[], lines=lines, changes=records, ended=ended,
+    )  # fmt: skip
+    plan = LifecycleExpectation(periods=periods, lines={"PLAT-SEAT": SEATS}, changes=tuple(changes))
+    return world, {deal: status}, {deal: plan}
+
+
+def when(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def amendment_record(opportunity: str, deal: str, kind: AmendmentKind, lines: list[Any] | None = None) -> Any:
+    amendment = Amendment(
+        crm="salesforce", deal_id=opportunity, contract_id="800X", original_deal_id=deal, kind=kind,
+        effective_date=date(2027, 1, 10), currency="USD", lines=lines or [], modified_at=when(0),
+    )  # fmt: skip
+    return AmendmentRecord(amendment=amendment, state=ChangeState.APPLIED)
+
+
+def lifecycle_check(world: World, lifecycles: dict[str, Any], plans: dict[str, Any]) -> Report:
+    return check(world.expectations, world.statuses, world.states, lifecycles, plans)
+
+
+def test_renewed_periods_billed_once_everywhere_pass_and_count_in_the_totals() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=2)
+    report = lifecycle_check(world, lifecycles, plans)
+    assert report.violations == [], [str(v) for v in report.violations]
+    assert (report.lifecycles, report.periods) == (1, 2)
+    assert report.totals["USD"]["invoiced"] == 5 * (NET + TAX)  # three first invoices and two renewals
+
+
+def test_a_period_posted_twice_to_the_erp_is_a_duplicate() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=2)
+    twin = {**copy.deepcopy(world.records("netsuite", "invoice")[-1]), "id": "999"}
+    world.records("netsuite", "invoice").append(twin)
+    report = lifecycle_check(world, lifecycles, plans)
+    duplicates = [str(v) for v in report.violations if v.kind == "duplicate"]
+    assert len(duplicates) == 1, [str(v) for v in report.violations]
+    assert "C-0001" in duplicates[0]
+    assert "2 ERP invoices for period 3" in duplicates[0]
+
+
+def test_a_period_the_lifecycle_never_billed_is_skipped() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=2)
+    [status] = lifecycles.values()
+    status.periods = [p for p in status.periods if p.number != 2]  # billed 1 and 3, not 2
+    texts = [str(v) for v in lifecycle_check(world, lifecycles, plans).violations if v.kind == "skipped"]
+    assert any("period(s) 2 missing" in t for t in texts), texts
+    assert any("in_1_p2 was never billed" in t for t in texts), texts
+
+
+def test_a_renewal_billed_under_another_period_number_is_skipped() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=2)
+    [status] = lifecycles.values()
+    status.periods = status.periods[:1] + [status.periods[2].model_copy(update={"number": 2})]
+    texts = [str(v) for v in lifecycle_check(world, lifecycles, plans).violations]
+    assert any("skipped" in t and "in_1_p2 was never billed" in t for t in texts), texts
+    assert any("billed as period 2" in t for t in texts), texts
+
+
+def test_fewer_renewals_than_the_run_moved_billing_through_are_missing() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1)
+    plans = {deal: replace(plan, periods=2) for deal, plan in plans.items()}
+    assert "1 renewal invoice(s)" in only(lifecycle_check(world, lifecycles, plans), "missing")
+
+
+def test_a_parked_lifecycle_is_stuck() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1)
+    [status] = lifecycles.values()
+    status.problem = Problem(stage=Stage.POST, system="netsuite", code="unavailable", message="down", error_type="X")
+    assert "unavailable" in only(lifecycle_check(world, lifecycles, plans), "stuck")
+
+
+def test_a_period_amount_differing_between_billing_and_the_erp_is_reported() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1)
+    world.records("netsuite", "invoice")[-1]["total"] = Decimal("1.00")
+    amounts = [str(v) for v in lifecycle_check(world, lifecycles, plans).violations if v.kind == "amount"]
+    assert any("period 2: invoiced" in t for t in amounts), amounts
+
+
+def test_a_cancellation_with_one_credit_note_and_one_memo_passes() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1, cancel=True)
+    report = lifecycle_check(world, lifecycles, plans)
+    assert report.violations == [], [str(v) for v in report.violations]
+    assert report.changes["cancellation"] == 1
+    assert report.totals["USD"]["credited"] == (NET + TAX) // 2
+
+
+def test_a_second_credit_memo_for_a_cancellation_is_a_duplicate() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1, cancel=True)
+    world.records("netsuite", "creditMemo").append({**world.records("netsuite", "creditMemo")[0], "id": "502"})
+    report = lifecycle_check(world, lifecycles, plans)
+    duplicates = [str(v) for v in report.violations if v.kind == "duplicate"]
+    assert any("2 ERP credit memos for cn_1" in t for t in duplicates), [str(v) for v in report.violations]
+    assert any(v.kind == "totals" and "credit memos" in str(v) for v in report.violations)
+
+
+def test_a_cancellation_billing_never_carried_out_is_reported() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1, cancel=True)
+    world.records("stripe", "subscriptions")[0]["status"] = "active"
+    assert "is active" in only(lifecycle_check(world, lifecycles, plans), "change")
+
+
+def test_a_duplicate_upsell_applied_twice_shows_in_billing_quantities() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1)
+    [(deal, status)] = lifecycles.items()
+    upsell = PlannedChange("C-0001-UPS", "upsell", (("PLAT-SEAT", 3),), duplicate=True, opportunity_id="006UP")
+    plans[deal] = replace(plans[deal], changes=(upsell,))
+    line = AmendmentLine(product_code="PLAT-SEAT", quantity_change=3, unit_price=Money(amount=50_00, currency="USD"))
+    status.changes = [amendment_record("006UP", deal, AmendmentKind.AMENDMENT, [line])]
+    status.lines = [status.lines[0].model_copy(update={"quantity": SEATS + 3})]
+    world.records("stripe", "subscriptions")[0]["items"]["data"][0]["quantity"] = SEATS + 6  # applied twice
+    text = only(lifecycle_check(world, lifecycles, plans), "change")
+    assert "billing's quantities {'PLAT-SEAT': 8}" in text
+    assert "{'PLAT-SEAT': 5}" in text
+
+
+def test_a_change_the_lifecycle_recorded_twice_is_a_duplicate() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1, cancel=True)
+    [status] = lifecycles.values()
+    status.changes = status.changes * 2
+    assert "recorded 2 times" in only(lifecycle_check(world, lifecycles, plans), "duplicate")
+
+
+def test_a_change_that_never_reached_the_lifecycle_is_missing() -> None:
+    world, lifecycles, plans = lifecycle_world(periods=1, cancel=True)
+    [status] = lifecycles.values()
+    status.changes = []
+    texts = [str(v) for v in lifecycle_check(world, lifecycles, plans).violations]
+    assert any("missing" in t and "never reached the lifecycle" in t for t in texts), texts
