@@ -329,6 +329,7 @@ class CustomerToCash(Settlement):
                         billing_customer_id=self.customer_refs[self.billing],
                         erp_customer_id=self.customer_refs[self.erp],
                         payment_terms_days=self.args.payment_terms_days,
+                        dunning_days=self.args.dunning_days,
                         first_period_end=subscription.current_period_end,
                         activity_timeout=self.args.activity_timeout,
                         auto_renew=self.args.auto_renew,

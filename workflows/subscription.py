@@ -32,13 +32,12 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
-    from workflows import documents, search_attributes, subscription_terms
+    from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote
     from workflows import interface as act
+    from workflows import subscription_terms
     from workflows.interface import Names
-    from workflows.saga import Problem, Resolution, ResolutionAction, Resume, SagaStatus, Stage
-    from workflows.saga_runtime import Cancelled, Park
-    from workflows.subscription_changes import ContractChanges
+    from workflows.saga import Resolution, ResolutionAction, Resume, SagaStatus, Stage
+    from workflows.saga_runtime import Cancelled
     from workflows.subscription_messages import (
         AmendmentOutcome,
         ChangeState,
@@ -50,12 +49,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.subscription_messages import (
         AmendmentRecord as ChangeRecord,
     )
+    from workflows.subscription_periods import PeriodBilling
 
 TERM_OVER = "term over"
 
 
 @workflow.defn(name="SubscriptionLifecycle")
-class SubscriptionLifecycle(ContractChanges):
+class SubscriptionLifecycle(PeriodBilling):
     @workflow.init
     def __init__(self, args: LifecycleInput) -> None:
         super().__init__(args.activity_timeout)
@@ -227,172 +227,6 @@ class SubscriptionLifecycle(ContractChanges):
         else:
             self.notices.append(notice)
             self.log(stage, "renewal signalled", f"{notice.invoice_id} from {notice.period_start.isoformat()}")
-
-    # ---- one period -----------------------------------------------------------------------------
-
-    async def bill(self, renewal: RenewalInvoice, trigger: str) -> None:
-        n = self.next_period
-        self.period = PeriodStatus(
-            number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger, lines=list(self.lines)
-        )
-        self.period.ids["invoice"] = renewal.invoice_id
-        self.periods.append(self.period)
-        self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
-        self.rounds = {}
-        if workflow.patched("lifecycle-period-attribute"):  # finance filters a parked period by it
-            deal = self.args.deal
-            workflow.upsert_search_attributes(
-                [
-                    search_attributes.PERIOD.value_set(str(n)),
-                    search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
-                    search_attributes.CURRENCY.value_set(deal.currency),
-                ]
-            )
-        self.log(Stage.WAITING, f"period {n} ({trigger})", renewal.invoice_id)
-        await self.stage(Stage.TAX, self.quote_tax)
-        await self.stage(Stage.INVOICE, self.issue_invoice)
-        await self.stage(Stage.POST, self.post_to_erp)
-        await self.stage(Stage.SETTLE, self.settle)
-        await self.stage(Stage.APPLY, self.apply_cash)
-        self.period.state = PeriodState.BILLED
-        self.log(Stage.APPLY, f"period {n} billed", renewal.invoice_id)
-        self.next_period, self.next_start = n + 1, renewal.period_end
-        self.renewal = None
-
-    def pkey(self, step: str, *, per_round: bool = False) -> str:
-        return self.key(f"p{self.require(self.period).number}:{step}", per_round=per_round)
-
-    def document_code(self) -> str:
-        return ids.period_tax_document_code(self.args.crm, self.args.deal.deal_id, self.require(self.period).number)
-
-    async def quote_tax(self) -> None:
-        args, renewal = self.args, self.require(self.renewal)
-        request = documents.tax_request(
-            self.deal, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
-        )
-        self.quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
-        period = self.require(self.period)
-        period.ids["tax_document"] = self.quote.document_code
-        subtotal = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
-        period.totals.update(subtotal=subtotal, tax=self.quote.total_tax.amount)
-
-    async def issue_invoice(self) -> None:
-        args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
-        draft = documents.invoice_draft(
-            self.deal,
-            self.require(self.quote),
-            args.golden_id,
-            self.progress.workflow_id,  # billing's payment webhooks find this workflow by it
-            issued=renewal.period_start.date(),
-            terms_days=args.payment_terms_days,
-            adjustments=renewal.adjustments,
-        )
-        await self.call(
-            act.BILLING_QUEUE,
-            Names.COMPLETE_RENEWAL_INVOICE,
-            act.CompleteRenewalInvoice(
-                customer_id=args.billing_customer_id,
-                invoice_id=renewal.invoice_id,
-                invoice=draft,
-                idempotency_key=self.pkey("invoice"),
-            ),
-            Invoice,
-            calls=3,
-        )
-        self.invoice = await self.call(
-            act.BILLING_QUEUE,
-            Names.FINALIZE_INVOICE,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("finalize")),
-            Invoice,
-        )
-        period.ids["invoice_number"] = self.invoice.number or ""
-        period.totals["total"] = self.invoice.total.amount
-        await self.call(
-            act.BILLING_QUEUE,
-            Names.SEND_INVOICE,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("send")),
-        )
-
-    async def post_to_erp(self) -> None:
-        args, period = self.args, self.require(self.period)
-        if "erp_invoice" not in period.ids:
-            period.ids["erp_invoice"] = await self.call(
-                act.ERP_QUEUE,
-                Names.POST_INVOICE,
-                act.PostInvoice(
-                    invoice=self.require(self.invoice),
-                    customer_erp_id=args.erp_customer_id,
-                    billing_system=self.billing,
-                ),
-                str,
-            )
-        await self.call(
-            act.TAX_QUEUE,
-            Names.COMMIT_TAX,
-            act.TaxDocument(company_code=args.deal.legal_entity, document_code=self.document_code()),
-        )
-
-    async def settle(self) -> None:
-        """Collect once and take the outcome (a pending debit waits for the webhook until the due date).
-
-        No dunning here yet: a failed or late payment parks the period for finance."""
-        invoice, renewal = self.require(self.invoice), self.require(self.renewal)
-        payment = await self.call(
-            act.BILLING_QUEUE,
-            Names.COLLECT_PAYMENT,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("payment", per_round=True)),
-            Payment,
-        )
-        if payment.status is PaymentStatus.PENDING:
-            due = timedelta(days=self.args.payment_terms_days + 1)
-            if await self.wait_for(lambda: self.settled_payment is not None, due):
-                payment = self.require(self.settled_payment)
-        if payment.status is not PaymentStatus.SUCCEEDED:
-            raise Park(
-                Problem(
-                    stage=Stage.SETTLE,
-                    system=self.billing,
-                    code="payment_failed",
-                    message=f"period {self.require(self.period).number}: invoice "
-                    f"{invoice.number or renewal.invoice_id} not paid ({payment.status.value}); "
-                    "retry once the payment method is fixed",
-                    error_type="BusinessRuleError",
-                )
-            )
-        self.payment = payment
-        period = self.require(self.period)
-        period.ids["payment"] = payment.external_refs[self.billing]
-        period.totals["paid"] = payment.amount.amount
-
-    async def apply_cash(self) -> None:
-        args, payment, period = self.args, self.require(self.payment), self.require(self.period)
-        if "erp_payment" not in period.ids:
-            period.ids["erp_payment"] = await self.call(
-                act.ERP_QUEUE,
-                Names.APPLY_PAYMENT,
-                act.ApplyPayment(
-                    payment=payment,
-                    customer_erp_id=args.erp_customer_id,
-                    invoice_erp_id=period.ids["erp_invoice"],
-                    billing_system=self.billing,
-                ),
-                str,
-            )
-        if payment.fee is not None and payment.fee.amount > 0:
-            payment_id = payment.external_refs[self.billing]
-            entry = documents.fee_entry(payment, args.deal.legal_entity, payment_id, workflow.now().date())
-            period.ids["erp_fee_journal"] = await self.call(
-                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
-            )
-
-    # ---- finance control and status -------------------------------------------------------------
-
-    async def park(self, problem: Problem) -> Resolution:
-        period = self.require(self.period)
-        period.state = PeriodState.NEEDS_ATTENTION
-        resolution = await super().park(problem)
-        period.state = PeriodState.BILLING
-        return resolution
 
     @workflow.update
     async def resolve(self, resolution: Resolution) -> LifecycleStatus:

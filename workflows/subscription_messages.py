@@ -66,6 +66,9 @@ class LifecycleInput(BaseModel):
     billing_customer_id: str
     erp_customer_id: str
     payment_terms_days: int = 3
+    dunning_days: list[int] = Field(
+        default_factory=lambda: [1, 3, 7], description="a period's payment retries, days after its first failure"
+    )
     first_period_end: datetime = Field(description="where the second period starts")
     activity_timeout: timedelta = timedelta(seconds=30)
     grace: timedelta = Field(

@@ -1,0 +1,286 @@
+"""One billing period of a subscription, as the deal's saga bills its first: tax -> invoice -> post -> settle
+(collect, the webhook's outcome, dunning, write-off) -> apply, each write keyed `{lifecycle}:p{n}:{step}` or
+upserted by billing's ids. SubscriptionLifecycle decides when a period starts; this bills it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from canonical import EventType, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
+    from workflows import documents, search_attributes
+    from workflows import interface as act
+    from workflows.interface import Names
+    from workflows.saga import Problem, Resolution, Stage
+    from workflows.saga_runtime import Park
+    from workflows.subscription_changes import ContractChanges
+    from workflows.subscription_messages import PeriodState, PeriodStatus
+
+
+class PeriodBilling(ContractChanges):
+    """The period being billed and its steps; SubscriptionLifecycle sets the state in its __init__."""
+
+    next_period: int
+    next_start: datetime
+    period: PeriodStatus | None
+    renewal: RenewalInvoice | None
+    quote: TaxQuote | None
+    invoice: Invoice | None
+    payment: Payment | None
+    settled_payment: Payment | None
+    period_dunned: bool = False
+    period_written_off: bool = False
+
+    # ---- one period -----------------------------------------------------------------------------
+
+    async def bill(self, renewal: RenewalInvoice, trigger: str) -> None:
+        n = self.next_period
+        self.period = PeriodStatus(
+            number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger, lines=list(self.lines)
+        )
+        self.period.ids["invoice"] = renewal.invoice_id
+        self.periods.append(self.period)
+        self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
+        self.period_dunned = self.period_written_off = False
+        self.rounds = {}
+        if workflow.patched("lifecycle-period-attribute"):  # finance filters a parked period by it
+            deal = self.args.deal
+            workflow.upsert_search_attributes(
+                [
+                    search_attributes.PERIOD.value_set(str(n)),
+                    search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
+                    search_attributes.CURRENCY.value_set(deal.currency),
+                ]
+            )
+        self.log(Stage.WAITING, f"period {n} ({trigger})", renewal.invoice_id)
+        await self.stage(Stage.TAX, self.quote_tax)
+        await self.stage(Stage.INVOICE, self.issue_invoice)
+        await self.stage(Stage.POST, self.post_to_erp)
+        await self.stage(Stage.SETTLE, self.settle)
+        await self.stage(Stage.APPLY, self.apply_cash)
+        self.period.state = PeriodState.BILLED
+        self.log(Stage.APPLY, f"period {n} billed", renewal.invoice_id)
+        self.next_period, self.next_start = n + 1, renewal.period_end
+        self.renewal = None
+
+    def pkey(self, step: str, *, per_round: bool = False) -> str:
+        return self.key(f"p{self.require(self.period).number}:{step}", per_round=per_round)
+
+    def document_code(self) -> str:
+        return ids.period_tax_document_code(self.args.crm, self.args.deal.deal_id, self.require(self.period).number)
+
+    async def quote_tax(self) -> None:
+        args, renewal = self.args, self.require(self.renewal)
+        request = documents.tax_request(
+            self.deal, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
+        )
+        self.quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
+        period = self.require(self.period)
+        period.ids["tax_document"] = self.quote.document_code
+        subtotal = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
+        period.totals.update(subtotal=subtotal, tax=self.quote.total_tax.amount)
+
+    async def issue_invoice(self) -> None:
+        args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
+        draft = documents.invoice_draft(
+            self.deal,
+            self.require(self.quote),
+            args.golden_id,
+            self.progress.workflow_id,  # billing's payment webhooks find this workflow by it
+            issued=renewal.period_start.date(),
+            terms_days=args.payment_terms_days,
+            adjustments=renewal.adjustments,
+        )
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.COMPLETE_RENEWAL_INVOICE,
+            act.CompleteRenewalInvoice(
+                customer_id=args.billing_customer_id,
+                invoice_id=renewal.invoice_id,
+                invoice=draft,
+                idempotency_key=self.pkey("invoice"),
+            ),
+            Invoice,
+            calls=3,
+        )
+        self.invoice = await self.call(
+            act.BILLING_QUEUE,
+            Names.FINALIZE_INVOICE,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("finalize")),
+            Invoice,
+        )
+        period.ids["invoice_number"] = self.invoice.number or ""
+        period.totals["total"] = self.invoice.total.amount
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.SEND_INVOICE,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("send")),
+        )
+
+    async def post_to_erp(self) -> None:
+        args, period = self.args, self.require(self.period)
+        if "erp_invoice" not in period.ids:
+            period.ids["erp_invoice"] = await self.call(
+                act.ERP_QUEUE,
+                Names.POST_INVOICE,
+                act.PostInvoice(
+                    invoice=self.require(self.invoice),
+                    customer_erp_id=args.erp_customer_id,
+                    billing_system=self.billing,
+                ),
+                str,
+            )
+        await self.call(
+            act.TAX_QUEUE,
+            Names.COMMIT_TAX,
+            act.TaxDocument(company_code=args.deal.legal_entity, document_code=self.document_code()),
+        )
+
+    async def settle(self) -> None:
+        """Collect, take the outcome (a pending debit waits for the webhook until the due date), and dun on the
+        schedule as the deal's saga does: a reminder event and a new attempt on each dunning day. Unpaid after the
+        last: the invoice is written off (uncollectible in billing, a bad-debt provision in the ERP) and the
+        period parks; a later payment still settles it and reverses the provision."""
+        payment = await self.attempt(self.pkey("payment", per_round=True), self.due_in())
+        if not self.paid(payment) and not self.period_dunned:
+            payment = await self.dun(payment)
+        if not self.paid(payment):
+            await self.write_off()
+            invoice, renewal = self.require(self.invoice), self.require(self.renewal)
+            raise Park(
+                Problem(
+                    stage=Stage.SETTLE,
+                    system=self.billing,
+                    code="uncollectible",
+                    message=f"period {self.require(self.period).number}: invoice "
+                    f"{invoice.number or renewal.invoice_id} unpaid after dunning ({payment.status.value}); marked "
+                    "uncollectible and provisioned as bad debt. Retry once the payment method is fixed",
+                    error_type="BusinessRuleError",
+                )
+            )
+        if self.period_written_off:
+            await self.reverse_write_off()
+        self.payment = payment
+        period = self.require(self.period)
+        period.ids["payment"] = payment.external_refs[self.billing]
+        period.totals["paid"] = payment.amount.amount
+
+    def due_in(self) -> timedelta:
+        return timedelta(days=self.args.payment_terms_days + 1)
+
+    async def attempt(self, key: str, until: timedelta) -> Payment:
+        """Collect once; a decline is an outcome (FAILED), not a park; pending waits up to `until`."""
+        renewal, invoice = self.require(self.renewal), self.require(self.invoice)
+        self.checkpoint()
+        try:
+            payment = await self.call(
+                act.BILLING_QUEUE,
+                Names.COLLECT_PAYMENT,
+                act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=key),
+                Payment,
+            )
+        except ActivityError as err:
+            problem = self.problem_from(Stage.SETTLE, err)
+            if problem.error_type != "BusinessRuleError":
+                raise  # billing unavailable or broken: park as such
+            self.log(
+                Stage.SETTLE, f"period {self.require(self.period).number}: payment {problem.code}", problem.message
+            )
+            return Payment(invoice_id=renewal.invoice_id, amount=invoice.total, status=PaymentStatus.FAILED)
+        if payment.status is PaymentStatus.PENDING and await self.wait_for(
+            lambda: self.settled_payment is not None, until
+        ):
+            return self.require(self.settled_payment)
+        return payment
+
+    async def dun(self, last: Payment) -> Payment:
+        """Remind and retry on the dunning days (counted from the first failure or the missed due date)."""
+        await self.enter(Stage.DUNNING)
+        self.period_dunned = True
+        started, days, n_period = workflow.now(), self.args.dunning_days, self.require(self.period).number
+        for n, day in enumerate(days, start=1):
+            if await self.wait_for(self.paid_meanwhile, started + timedelta(days=day) - workflow.now()):
+                return self.require(self.settled_payment)
+            await self.emit(
+                EventType.PAYMENT_REMINDER,
+                {"invoice": self.require(self.renewal).invoice_id, "period": n_period, "reminder": n, "of": len(days)},
+                occurrence=f"p{n_period}:" + self.step_of_round(f"reminder-{n}", per_round=True),
+            )
+            until = timedelta(days=days[n] - day) if n < len(days) else timedelta(days=1)
+            if last.status is PaymentStatus.PENDING:
+                if await self.wait_for(self.paid_meanwhile, until):
+                    return self.require(self.settled_payment)
+            else:
+                last = await self.attempt(self.pkey(f"payment:dunning-{n}", per_round=True), until)
+            self.log(Stage.DUNNING, f"period {n_period}: retry {n}/{len(days)}", last.status.value)
+            if self.paid(last):
+                return last
+        return last
+
+    def paid_meanwhile(self) -> bool:
+        return self.paid(self.settled_payment)
+
+    @staticmethod
+    def paid(payment: Payment | None) -> bool:
+        return payment is not None and payment.status is PaymentStatus.SUCCEEDED
+
+    async def write_off(self) -> None:
+        """Uncollectible in billing, a bad-debt provision in the ERP (the AR invoice stays open). Once a period."""
+        if self.period_written_off:
+            return
+        invoice, renewal, period = self.require(self.invoice), self.require(self.renewal), self.require(self.period)
+        await self.call(
+            act.BILLING_QUEUE,
+            Names.MARK_UNCOLLECTIBLE,
+            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("uncollectible")),
+        )
+        entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=False)
+        period.ids["erp_bad_debt"] = await self.call(
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+        )
+        self.period_written_off = True
+        await self.emit(
+            EventType.INVOICE_UNCOLLECTIBLE,
+            {"invoice": renewal.invoice_id, "period": period.number, "erp_journal": period.ids["erp_bad_debt"]},
+            occurrence=f"p{period.number}",
+        )
+
+    async def reverse_write_off(self) -> None:
+        """Paid after all: the period's bad-debt provision goes (its own external id: posted once)."""
+        invoice, renewal, period = self.require(self.invoice), self.require(self.renewal), self.require(self.period)
+        entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=True)
+        period.ids["erp_bad_debt_reversal"] = await self.call(
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+        )
+        self.period_written_off = False
+
+    async def apply_cash(self) -> None:
+        args, payment, period = self.args, self.require(self.payment), self.require(self.period)
+        if "erp_payment" not in period.ids:
+            period.ids["erp_payment"] = await self.call(
+                act.ERP_QUEUE,
+                Names.APPLY_PAYMENT,
+                act.ApplyPayment(
+                    payment=payment,
+                    customer_erp_id=args.erp_customer_id,
+                    invoice_erp_id=period.ids["erp_invoice"],
+                    billing_system=self.billing,
+                ),
+                str,
+            )
+        if payment.fee is not None and payment.fee.amount > 0:
+            payment_id = payment.external_refs[self.billing]
+            entry = documents.fee_entry(payment, args.deal.legal_entity, payment_id, workflow.now().date())
+            period.ids["erp_fee_journal"] = await self.call(
+                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            )
+
+    async def park(self, problem: Problem) -> Resolution:
+        period = self.require(self.period)
+        period.state = PeriodState.NEEDS_ATTENTION
+        resolution = await super().park(problem)
+        period.state = PeriodState.BILLING
+        return resolution
