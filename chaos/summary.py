@@ -48,6 +48,23 @@ def print_summary(console: Console, outcome: Outcome) -> None:
         f"duplicates found {report.duplicates}, settled in {log.seconds_to_settle:.0f}s"
         + (f" [red](timed out: {len(log.unsettled)} unsettled)[/red]" if log.timed_out else "")
     )
+    later = log.lifecycle
+    if later is not None:
+        amended = ", ".join(f"{n} {kind}" for kind, n in sorted(later.amendments.items())) or "none"
+        applied = ", ".join(f"{n} {kind}" for kind, n in sorted(report.changes.items())) or "none"
+        answers = ", ".join(f"{n} {answer}" for answer, n in sorted(later.answers.items())) or "none"
+        console.print(
+            f"later periods: {later.subscriptions} subscriptions ({later.monthly} monthly), billing clock moved to "
+            f"{', '.join(later.clock) or '-'}; {report.periods} later periods billed once in every system; "
+            f"worker kills during the renewals {later.worker_kills}; {later.seconds:.0f}s"
+        )
+        console.print(
+            f"CRM changes closed: {amended}; applied once: {applied}; delivered twice: {later.delivered_twice} "
+            f"(second answers: {answers}); webhooks lost and sent again: {later.resent}; "
+            f"ended: {', '.join(f'{n} {why}' for why, n in sorted(report.ended.items())) or 'none'}"
+        )
+        for line in later.parked + later.timed_out:
+            console.print(f"[red]lifecycle:[/red] {line}")
     hooks = log.webhooks
     if hooks:
         console.print(
