@@ -252,4 +252,6 @@ def renewal_candidate(lives: Lifecycles, at: datetime) -> str:
         and status.term_end > at
         and len(status.periods) > 1
     ]
+    if not running:
+        raise Stuck("no running monthly subscription left to renew")
     return min(running)[1]
