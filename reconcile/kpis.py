@@ -13,6 +13,9 @@ Definitions (also in docs/reconciliation.md):
   id agree in the CRM, billing and the ERP, divided by all of them. "Agree": one of the golden customer's CRM
   accounts (duplicates join one golden customer) has the same values as its billing customer and as each of its
   ERP customers (one per legal entity); compared case- and whitespace-insensitively, tax ids without punctuation.
+- **Billing periods** per legal entity and currency: every issued invoice of a c2c subscription in the read (first
+  and later periods) counted as billed, posted (its ERP invoice exists), paid through a payment, and applied (that
+  payment applied in full in the ERP); c2c credit notes counted and summed, and those with their ERP credit memo.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import BaseModel, Field, computed_field
 from canonical import ids
 from canonical.records import BillingInvoice, CustomerFields, Snapshots
 from reconcile.findings import NOT_ISSUED, Index
+from reconcile.periods import deal_of_key
 
 
 class Latency(BaseModel):
@@ -54,10 +58,23 @@ class CustomerSync(Rate):
     disagreeing: list[CustomerDisagreement] = Field(default_factory=list)
 
 
+class PeriodCounts(BaseModel):
+    legal_entity: str = Field(description="the legal entity billing's metadata names, '?' when none")
+    currency: str
+    billed: int = Field(default=0, description="issued invoices of c2c subscriptions (one per period)")
+    posted: int = Field(default=0, description="of those, with an ERP invoice (external id = billing invoice id)")
+    paid: int = Field(default=0, description="of those, paid through a payment")
+    applied: int = Field(default=0, description="of the paid, whose ERP payment applies the amount paid in full")
+    credits: int = Field(default=0, description="c2c credit notes (not void)")
+    credited: int = Field(default=0, description="their total, minor units")
+    credit_memos: int = Field(default=0, description="of the credit notes, with their ERP credit memo")
+
+
 class Kpis(BaseModel):
     invoice_posting_latency: Latency
     payment_application: Rate
     customer_master_sync: CustomerSync
+    periods: list[PeriodCounts] = Field(default_factory=list, description="per legal entity and currency")
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -81,7 +98,43 @@ def compute(snap: Snapshots, *, crm: str = "salesforce") -> Kpis:
         invoice_posting_latency=posting_latency(index, invoices),
         payment_application=payment_application(index, invoices),
         customer_master_sync=customer_sync(snap),
+        periods=period_counts(index),
     )
+
+
+def period_counts(index: Index) -> list[PeriodCounts]:
+    counts: dict[tuple[str, str], PeriodCounts] = {}
+
+    def row(entity: str | None, currency: str) -> PeriodCounts:
+        key = (entity or "?", currency.upper())
+        return counts.setdefault(key, PeriodCounts(legal_entity=key[0], currency=key[1]))
+
+    def entity_of(invoice: BillingInvoice) -> str | None:
+        subscription = index.subscriptions_by_id.get(invoice.subscription_id or "")
+        return invoice.legal_entity or (subscription.legal_entity if subscription else None)
+
+    for invoice in index.snap.billing.invoices:
+        if invoice.status in NOT_ISSUED or index.deal_of(invoice) is None:
+            continue
+        counts_of = row(entity_of(invoice), invoice.currency)
+        counts_of.billed += 1
+        erp = next(iter(index.erp_by_external[invoice.invoice_id]), None)
+        counts_of.posted += erp is not None
+        if invoice.status == "paid" and invoice.amount_paid > 0 and invoice.payment_id:
+            counts_of.paid += 1
+            payment = index.erp_payments.get(invoice.payment_id)
+            if payment is not None and erp is not None:
+                counts_of.applied += payment.applied.get(erp.internal_id, 0) >= invoice.amount_paid
+    for note in index.snap.billing.credit_notes:
+        credited = index.invoices_by_id.get(note.invoice_id)
+        ours = (credited is not None and index.deal_of(credited) is not None) or deal_of_key(note.key) is not None
+        if note.status == "void" or not ours:
+            continue
+        counts_of = row(entity_of(credited) if credited else None, note.currency)
+        counts_of.credits += 1
+        counts_of.credited += note.total
+        counts_of.credit_memos += bool(index.credit_memos[note.credit_note_id])
+    return [counts[key] for key in sorted(counts)]
 
 
 def posting_latency(index: Index, invoices: list[BillingInvoice]) -> Latency:

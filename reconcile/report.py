@@ -8,6 +8,7 @@ from html import escape
 from rich.console import Console
 from rich.table import Table
 
+from reconcile.compare import Mismatch
 from reconcile.kpis import Kpis, Rate
 from reconcile.outcome import Report
 
@@ -38,6 +39,8 @@ def print_report(report: Report, console: Console) -> None:
         f"(read {report.taken_at:%Y-%m-%d %H:%M:%S} UTC): {counts.deals} deals; sagas: {sagas}"
     )
     console.print(kpi_table(report.kpis))
+    if report.kpis.periods:
+        console.print(period_table(report.kpis))
     if report.mismatches:
         console.print(mismatch_table(report))
     else:
@@ -62,11 +65,37 @@ def kpi_table(kpis: Kpis) -> Table:
     return table
 
 
+PERIOD_COLUMNS = ("entity", "currency", "billed", "posted", "paid", "applied", "credits", "credited", "memos")
+
+
+def period_rows(kpis: Kpis) -> list[list[str]]:
+    return [
+        [p.legal_entity, p.currency]
+        + [str(n) for n in (p.billed, p.posted, p.paid, p.applied, p.credits, p.credited, p.credit_memos)]
+        for p in kpis.periods
+    ]
+
+
+def period_table(kpis: Kpis) -> Table:
+    table = Table(*PERIOD_COLUMNS, title="Billing periods (credited in minor units)")
+    for row in period_rows(kpis):
+        table.add_row(*row)
+    return table
+
+
+def record_of(m: Mismatch) -> str:
+    return " ".join(part for part in (m.invoice_id, m.credit_note_id, m.contract_id, m.erp_id) if part) or "-"
+
+
 def mismatch_table(report: Report) -> Table:
-    table = Table("kind", "system", "deal / customer", "saga", "expected", "found", "repair", title="Mismatches")
+    table = Table(
+        "kind", "system", "deal / customer", "saga", "record", "expected", "found", "repair", title="Mismatches"
+    )
     table.columns[2].no_wrap = True
     for m in report.mismatches:
-        table.add_row(m.kind.value, m.system, m.subject, m.saga_id or "", m.expected, m.found, m.repair or "-")
+        table.add_row(
+            m.kind.value, m.system, m.subject, m.saga_id or "", record_of(m), m.expected, m.found, m.repair or "-"
+        )
     return table
 
 
@@ -131,7 +160,7 @@ def to_html(report: Report) -> str:
     )
     mismatches = _rows(
         [
-            [m.kind.value, m.system, m.subject, m.saga_id or "", m.expected, m.found, m.repair or "-"]
+            [m.kind.value, m.system, m.subject, m.saga_id or "", record_of(m), m.expected, m.found, m.repair or "-"]
             for m in report.mismatches
         ]
     )
@@ -150,9 +179,11 @@ def to_html(report: Report) -> str:
 <h2>KPIs</h2>
 {kpi_chart(report.kpis)}
 <table><tr><th>golden customer out of sync</th><th>differs</th></tr>{disagreeing}</table>
+<h2>Billing periods</h2>
+<table><tr>{"".join(f"<th>{c}</th>" for c in PERIOD_COLUMNS)}</tr>{_rows(period_rows(report.kpis))}</table>
 <h2>Mismatches</h2>
-<table><tr><th>kind</th><th>system</th><th>deal / customer</th><th>saga</th><th>expected</th><th>found</th>
-<th>repair</th></tr>{mismatches}</table>
+<table><tr><th>kind</th><th>system</th><th>deal / customer</th><th>saga</th><th>record</th><th>expected</th>
+<th>found</th><th>repair</th></tr>{mismatches}</table>
 <h2>Repairs</h2>
 <p class="muted">{"requested" if report.repair_requested else "not requested (run with --repair)"}</p>
 <table><tr><th>deal</th><th>action</th><th>ok</th><th>detail</th></tr>{repairs}</table>

@@ -342,3 +342,25 @@ def test_a_cancelled_saga_needs_no_contract() -> None:
     snap.crm.contracts = [c for c in snap.crm.contracts if c.deal_id != "D2"]
     snap.billing.invoices = [i for i in snap.billing.invoices if i.invoice_id not in ("in_2", "in_2_p2")]
     assert compare(snap) == []
+
+
+def test_kpis_count_every_period_and_credit_per_entity_and_currency() -> None:
+    from reconcile.kpis import PeriodCounts, compute
+
+    snap = periods_estate(2, 3)  # 2 deals x 3 periods, one credit on D1's period 3
+    snap.erp.payments = [p for p in snap.erp.payments if p.external_id != "pi_2_p3"]
+    snap.billing.invoices[0].legal_entity = "US01"  # the first periods name theirs through the subscription
+    for subscription in snap.billing.subscriptions:
+        subscription.legal_entity = "US01"
+    [counts] = compute(snap).periods
+    assert counts == PeriodCounts(
+        legal_entity="US01",
+        currency="USD",
+        billed=6,
+        posted=6,
+        paid=6,
+        applied=5,
+        credits=1,
+        credited=400_00,
+        credit_memos=1,
+    )
