@@ -25,11 +25,12 @@ from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
 from connectors.roles import BillingSystem
 from observability.tracing import instrument_api
-from operations import finance
+from operations import amendments, finance
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
 from workflows.saga import Resolution, SagaStatus
+from workflows.subscription_messages import LifecycleStatus
 
 # A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
 DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -85,6 +86,12 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
     async def deal_status(deal_id: DealId) -> SagaStatus:
         return await finance.show(trigger.client, trigger.crm.system, deal_id)
+
+    @api.get("/deals/{deal_id}/subscription", dependencies=[book.require(Scope.READ)])
+    async def subscription_status(deal_id: DealId) -> LifecycleStatus:
+        """The deal's subscription after its first invoice: every period's state, ids and totals; the lines, the
+        term end and each CRM change with its outcome."""
+        return await amendments.status(trigger.client, trigger.crm.system, deal_id)
 
     @api.post("/deals/{deal_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
     async def resolve(deal_id: DealId, resolution: Resolution) -> SagaStatus:

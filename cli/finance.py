@@ -5,6 +5,7 @@
 `python starter.py list [--stage S] [--exception CODE] [--entity E] [--currency C]`
                                          the exception queue (default: stage needs_attention)
 `python starter.py show DEAL_ID`         one saga's stage, problem, ids, totals and timeline
+`python starter.py subscription DEAL_ID` the deal's subscription after its first invoice: periods and CRM changes
 `python starter.py resolve DEAL_ID --action retry|retry_with_address|retry_with_customer [--address JSON]
                                    [--golden-customer ID] [--note TEXT]`
 `python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
@@ -36,7 +37,7 @@ import observability
 from canonical import Address, ids
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem
-from operations import finance
+from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
 from operations.starts import Trigger
@@ -210,6 +211,43 @@ def show(deal_id: str) -> None:
             console.print("  totals (minor units): " + ", ".join(f"{k}={v}" for k, v in saga.totals.items()))
         for entry in saga.timeline:
             console.print(f"  {entry.at:%Y-%m-%d %H:%M:%S} {entry.stage:<16} {entry.event} {entry.detail or ''}")
+
+    _client_call(work)
+
+
+@cli.command()
+def subscription(deal_id: str) -> None:
+    """The deal's subscription after its first invoice: each period (state, invoice, ERP ids, totals) and CRM change."""
+
+    async def work(client: Client, settings: Settings) -> None:
+        life = await amendments.status(client, settings.crm, deal_id)
+        ended = f" ended ({life.ended})" if life.ended else ""
+        term = life.term_end.date() if life.term_end else "?"
+        console.print(f"[bold]{life.workflow_id}[/bold] stage={life.stage}{ended} term to {term}")
+        if life.problem:
+            p = life.problem
+            console.print(f"[yellow]needs attention[/yellow] at {p.stage}: {p.system}/{p.code}: {p.message}")
+        console.print("  lines: " + ", ".join(f"{line.quantity} × {line.product_code}" for line in life.lines))
+        table = Table("period", "from", "to", "state", "invoice", "erp invoice", "total", "paid", "credited")
+        for period in life.periods:
+            table.add_row(
+                str(period.number),
+                f"{period.start:%Y-%m-%d}",
+                f"{period.end:%Y-%m-%d}" if period.end else "",
+                period.state.value,
+                period.ids.get("invoice", ""),
+                period.ids.get("erp_invoice", ""),
+                str(period.totals.get("total", "")),
+                str(period.totals.get("paid", "")),
+                str(period.credited or ""),
+            )
+        console.print(table)
+        for change in life.changes:
+            rule = f" ({change.rule})" if change.rule else ""
+            console.print(
+                f"  {change.amendment.kind.value} {change.amendment.deal_id} effective "
+                f"{change.amendment.effective_date}: {change.state.value}{rule}"
+            )
 
     _client_call(work)
 

@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Amendment, ids
-from operations.errors import ContractNotActive, DealRefused
+from operations.errors import ContractNotActive, DealRefused, SagaNotFound
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import AmendmentOutcome, LifecycleStatus
 
@@ -38,6 +38,13 @@ async def send(client: Client, amendment: Amendment) -> tuple[str, AmendmentOutc
 
 
 async def status(client: Client, crm: str, deal_id: str) -> LifecycleStatus:
-    """The lifecycle of a deal's subscription: periods, lines, term, CRM changes."""
+    """The lifecycle of a deal's subscription (running or ended): periods, lines, term, CRM changes."""
     handle = client.get_workflow_handle(ids.subscription_id(crm, deal_id))
-    return await handle.query(SubscriptionLifecycle.status)
+    try:
+        return await handle.query(SubscriptionLifecycle.status)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SagaNotFound(
+                f"no subscription lifecycle for deal {deal_id}: its first invoice is not applied yet"
+            ) from error
+        raise

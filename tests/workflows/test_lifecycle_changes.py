@@ -282,4 +282,16 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
     assert subscription["status"] == "canceled"
     assert len([p for p in status.periods if p.number > 1]) == 3
     assert events(estate, handle.id) == ["subscription.ended", "subscription.renewed"]
+    # Finance reads the same over the API (scope read); an unknown deal is a 404 naming it.
+    api = lifecycle_env.hook.removesuffix("/webhooks/stripe")
+    token = estate.settings.api_token
+    assert token is not None
+    auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    answer = await estate.http.get(f"{api}/deals/{deal_id}/subscription", headers=auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ended"] == "lapsed"
+    assert [p["number"] for p in answer.json()["periods"]] == [1, 2, 3, 4]
+    missing = await estate.http.get(f"{api}/deals/006000000000000AAA/subscription", headers=auth)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "saga_not_found"
     await record_history(handle, "subscription_lifecycle_renewed_and_lapsed")
