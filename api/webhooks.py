@@ -17,7 +17,13 @@ from canonical import Payment, ids
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
-from connectors.stripe.webhooks import InvalidSignature, payment_notice, renewal_invoice_id, verify_event
+from connectors.stripe.webhooks import (
+    InvalidSignature,
+    ended_subscription_id,
+    payment_notice,
+    renewal_invoice_id,
+    verify_event,
+)
 from operations.starts import Started, Trigger
 from settings import Settings
 from store import ProcessedEventRepository, session_scope
@@ -85,10 +91,13 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             )
             notice = payment_notice(event)
             renewal = renewal_invoice_id(event)
+            ended = ended_subscription_id(event)
         except (InvalidSignature, ValueError) as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
         if renewal is not None:
             return await renewal_webhook(str(event["id"]), renewal)
+        if ended is not None:
+            return await ended_webhook(str(event["id"]), ended)
         if notice is None:
             return {"status": "ignored", "event_id": str(event.get("id"))}
         if await inbox.seen("stripe", notice.event_id):
@@ -139,6 +148,32 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
                 status = "lifecycle not running"  # its backstop reads billing when it runs
+        await inbox.done("stripe", event_id)
+        return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
+
+    async def ended_webhook(event_id: str, subscription_id: str) -> dict[str, str]:
+        """Billing ended a subscription (its term, a cancellation, its dashboard): read it back, tell the lifecycle."""
+        if await inbox.seen("stripe", event_id):
+            return {"status": "duplicate", "event_id": event_id}
+        try:
+            end = await billing.subscription_end(subscription_id)
+        except PermanentError as error:
+            if error.code == "resource_missing":
+                raise ApiError(422, "unknown_billing_object", str(error)) from error
+            raise ApiError(502, "billing_error", str(error)) from error
+        except ConnectorError as error:
+            raise ApiError(503, "billing_unavailable", str(error)) from error
+        lifecycle = ids.subscription_id(trigger.crm.system, end.deal_id) if end and end.deal_id else None
+        if end is None or lifecycle is None:
+            status = "ignored: not an ended c2c subscription"
+        else:
+            try:
+                await trigger.client.get_workflow_handle(lifecycle).signal(SubscriptionLifecycle.billing_ended, end)
+                status = "signalled"
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                status = "lifecycle not running"
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 

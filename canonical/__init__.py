@@ -9,6 +9,7 @@ from canonical.contract import (
     Deal,
     DealLine,
     Subscription,
+    SubscriptionEnd,
     SubscriptionItem,
 )
 from canonical.events import BusinessEvent, EventType
@@ -49,6 +50,7 @@ __all__ = [
     "RenewalInvoice",
     "Product",
     "Subscription",
+    "SubscriptionEnd",
     "SubscriptionItem",
     "TaxLine",
     "TaxQuote",

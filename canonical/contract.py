@@ -144,3 +144,12 @@ class Amendment(BaseModel):
         if self.kind is AmendmentKind.RENEWAL and self.term_months is None:
             raise ValueError("a renewal needs its new term (term_months)")
         return self
+
+
+class SubscriptionEnd(BaseModel):
+    """Billing ended a subscription: its term's end passed, a cancellation took effect, or someone cancelled it in
+    billing's own dashboard. Read back from billing when its webhook says so."""
+
+    subscription_id: str
+    deal_id: str | None = Field(default=None, description="the deal the subscription was created for, if ours")
+    ended_at: datetime

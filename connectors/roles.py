@@ -26,6 +26,7 @@ from canonical import (
     Price,
     RenewalInvoice,
     Subscription,
+    SubscriptionEnd,
     TaxQuote,
     TaxRequest,
 )
@@ -137,6 +138,10 @@ class BillingSystem(Protocol):
 
     async def renewal_invoices(self, subscription_id: str) -> list[RenewalInvoice]:
         """The invoices billing made at period ends for later periods of the subscription, oldest first. Read-only."""
+        ...
+
+    async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
+        """When billing ended the subscription, if it has (else None). Read-only."""
         ...
 
     async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:

@@ -32,7 +32,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote
+    from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, SubscriptionEnd, TaxQuote
     from workflows import interface as act
     from workflows import subscription_terms
     from workflows.interface import Names
@@ -75,6 +75,7 @@ class SubscriptionLifecycle(PeriodBilling):
         self.changes = list(args.changes)
         self.ended: str | None = None
         self.changing = False
+        self.billing_end: SubscriptionEnd | None = None
         self.last_event_id: str | None = None
         self.period: PeriodStatus | None = None
         self.renewal: RenewalInvoice | None = None
@@ -120,11 +121,11 @@ class SubscriptionLifecycle(PeriodBilling):
                 )
                 raise asyncio.CancelledError("stopped on request between billing periods") from None
             if isinstance(event, str):  # TERM_OVER
-                if self.args.auto_renew and not self.cancelled():
+                if self.args.auto_renew and not self.cancelled() and self.billing_end is None:
                     new_end, occurrence = self.renewed_end(self.args.deal.term_months), f"auto-{self.term_end.date()}"
                     await self.stage(Stage.AMEND, functools.partial(self.renew, new_end, occurrence))
                     continue
-                await self.end("cancelled" if self.cancelled() else "lapsed")
+                await self.end(self.end_reason())
                 return
             if not isinstance(event, tuple):
                 self.changing = True
@@ -162,6 +163,13 @@ class SubscriptionLifecycle(PeriodBilling):
             return "a CRM change is being applied: the lifecycle stops once it is done"
         return None  # between periods and changes
 
+    def end_reason(self) -> str:
+        if self.cancelled():
+            return "cancelled"
+        if self.billing_end is not None and self.billing_end.ended_at < self.term_end:
+            return "cancelled in billing"
+        return "lapsed"
+
     def cancelled(self) -> bool:
         return any(r.state is ChangeState.APPLIED and r.amendment.kind.value == "cancellation" for r in self.changes)
 
@@ -178,18 +186,20 @@ class SubscriptionLifecycle(PeriodBilling):
             due = self.due_change()
             if due is not None:
                 return due
+            if self.billing_end is not None and self.signalled() is None:
+                return TERM_OVER  # billing ended it: nothing more to bill
             if self.next_start >= self.term_end:  # no period after this one, unless the term moves on meanwhile
                 if self.args.auto_renew and not self.cancelled():
                     return TERM_OVER  # renew now, before billing reaches the term's end
                 left = max(self.term_end - workflow.now(), timedelta(0))
-                if await self.wait_for(lambda: self.due_change() is not None, left):
+                if await self.wait_for(lambda: self.due_change() is not None or self.billing_end is not None, left):
                     continue
                 return TERM_OVER
             if await self.wait_for(
-                lambda: self.signalled() is not None or self.due_change() is not None,
+                lambda: self.signalled() is not None or self.due_change() is not None or self.billing_end is not None,
                 max(deadline - workflow.now(), timedelta(0)),
             ):
-                if self.due_change() is not None:
+                if self.due_change() is not None or self.signalled() is None:
                     continue
                 renewal = self.require(self.signalled())
                 self.notices.remove(renewal)
@@ -209,6 +219,16 @@ class SubscriptionLifecycle(PeriodBilling):
                 Stage.WAITING, f"backstop: no invoice yet for period {self.next_period}", self.next_start.isoformat()
             )
             deadline = workflow.now() + self.args.grace
+
+    @workflow.signal
+    def billing_ended(self, end: SubscriptionEnd) -> None:
+        """Billing ended the subscription (the webhook read it back): at its term's end in billing's time (a test
+        clock runs ahead of the workflow's), or cancelled in billing's dashboard. Nothing more will be billed."""
+        if end.subscription_id != self.args.subscription_id:
+            self.log(self.progress.stage, "billing end ignored", f"{end.subscription_id} is not ours")
+        elif self.billing_end is None:
+            self.billing_end = end
+            self.log(self.progress.stage, "billing ended the subscription", end.ended_at.isoformat())
 
     @workflow.signal
     def renewal_invoiced(self, notice: RenewalInvoice) -> None:

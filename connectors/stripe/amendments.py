@@ -10,10 +10,10 @@ retry after Stripe forgot the key finds the note instead of crediting twice."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from canonical import CreditNote, DealLine
+from canonical import CreditNote, DealLine, SubscriptionEnd
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import wire
 from connectors.stripe.errors import SYSTEM
@@ -21,6 +21,18 @@ from connectors.stripe.errors import SYSTEM
 
 class StripeAmendments:
     """Mixed into StripeBilling, which supplies the authenticated, classified `_get` / `_post` and the lookups."""
+
+    async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
+        """`ended_at` of a canceled subscription (its `customer.subscription.deleted` webhook says "look again")."""
+        data = await self._get(f"/v1/subscriptions/{subscription_id}")
+        if data.get("status") != "canceled" or not isinstance(data.get("ended_at"), int):
+            return None
+        deal = (data.get("metadata") or {}).get(wire.META_DEAL_ID)
+        return SubscriptionEnd(
+            subscription_id=subscription_id,
+            deal_id=deal if isinstance(deal, str) and deal else None,
+            ended_at=datetime.fromtimestamp(data["ended_at"], UTC),
+        )
 
     async def _get(self, path: str, **query: Any) -> Any:
         raise NotImplementedError

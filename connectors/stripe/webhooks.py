@@ -149,3 +149,17 @@ def renewal_invoice_id(event: dict[str, Any]) -> str | None:
     if not isinstance(event.get("id"), str) or not event["id"] or len(event["id"]) > 255:
         raise ValueError(f"{event['type']} event has no usable id")
     return str(obj["id"])
+
+
+def ended_subscription_id(event: dict[str, Any]) -> str | None:
+    """The subscription of a `customer.subscription.deleted` event (billing ended it); None for any other event.
+    The caller reads it back (`StripeBilling.subscription_end`)."""
+    if event.get("type") != "customer.subscription.deleted":
+        return None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or obj.get("object") != "subscription" or not isinstance(obj.get("id"), str):
+        raise ValueError(f"{event['type']} event {event.get('id')!r} carries no subscription with an id")
+    if not obj["id"] or not isinstance(event.get("id"), str) or not event["id"] or len(event["id"]) > 255:
+        raise ValueError(f"{event['type']} event has no usable id")
+    return str(obj["id"])

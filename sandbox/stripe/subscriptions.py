@@ -273,7 +273,8 @@ def get_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
 
 
 def cancel_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
-    """Cancel now, and stop automatic collection of the customer's finalized invoices, as Stripe does.
+    """Cancel now (`customer.subscription.deleted`), and stop automatic collection of the customer's finalized
+    invoices, as Stripe does.
 
     Drafts are left as they are; cancelling a cancelled subscription answers it unchanged (a simplification)."""
     state = call.state
@@ -282,6 +283,7 @@ def cancel_subscription(call: Call, subscription_id: str) -> dict[str, Any]:
         moment = now()
         subscription.update(status="canceled", canceled_at=moment, ended_at=moment)
         _stop_collection(state, subscription)
+        state.emit(call, "customer.subscription.deleted", subscription)
     return subscription
 
 

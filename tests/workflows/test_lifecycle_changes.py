@@ -23,7 +23,7 @@ from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendme
 from operations.errors import ContractNotActive, DealRefused
 from store import OutboxEvent, session_scope
 from tests.support.estate import Estate
-from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of
+from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of, stripe_auth
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
@@ -295,3 +295,26 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
     assert missing.status_code == 404
     assert missing.json()["error"] == "saga_not_found"
     await record_history(handle, "subscription_lifecycle_renewed_and_lapsed")
+
+
+async def test_a_subscription_cancelled_in_billing_ends_its_lifecycle(
+    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+) -> None:
+    env, estate = time_skipping_env, lifecycle_env.estate
+    deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-DASH", 12, left_running)
+    # Someone cancels it in Stripe's dashboard: Stripe's customer.subscription.deleted webhook reaches the trigger
+    # API, which reads the subscription back and tells its lifecycle.
+    cancelled = await estate.http.delete(
+        f"{estate.urls['stripe']}/v1/subscriptions/{status.subscription_id}", headers=stripe_auth(estate)
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def ended() -> LifecycleStatus | None:
+        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
+            return None
+        return await status_of(handle)
+
+    status = await eventually(ended, timeout=60)
+    assert status.ended == "cancelled in billing"
+    assert [p.number for p in status.periods] == [1]
+    assert events(estate, handle.id) == ["subscription.ended"]
