@@ -8,7 +8,7 @@ from temporalio import activity
 from activities.errors import translated
 from canonical import AccountSnapshot, Deal
 from connectors.roles import CrmSystem
-from workflows.interface import FetchAccount, FetchDeal, Names, UpsertContract, WriteBack
+from workflows.interface import FetchAccount, FetchDeal, Names, UpdateContract, UpsertContract, WriteBack
 
 
 class CrmActivities:
@@ -34,3 +34,10 @@ class CrmActivities:
     async def upsert_contract(self, args: UpsertContract) -> str:
         with translated():
             return await self.crm.upsert_contract(args.deal, args.subscription_id, args.start, args.term_months)
+
+    @activity.defn(name=Names.UPDATE_CONTRACT)
+    async def update_contract(self, args: UpdateContract) -> None:
+        with translated():
+            await self.crm.update_contract(
+                args.deal_id, term_months=args.term_months, ended_on=args.ended_on, terminated=args.terminated
+            )

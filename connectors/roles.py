@@ -76,6 +76,13 @@ class CrmSystem(Protocol):
         Amendments, renewals and cancellations won in the CRM reference it."""
         ...
 
+    async def update_contract(
+        self, deal_id: str, *, term_months: int | None = None, ended_on: date | None = None, terminated: bool = False
+    ) -> None:
+        """Move the deal's contract on: a renewed term (total months from its start), the last day a subscription
+        that ended early serves, and its end. Repeatable. PermanentError 'contract_not_found' without one."""
+        ...
+
     async def get_amendment(self, deal_id: str) -> Amendment | None:
         """The opportunity as a change to a contract c2c made, or None when it references no contract (a new deal).
 

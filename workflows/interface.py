@@ -60,6 +60,7 @@ class Names:
     CANCEL_SUBSCRIPTION = "billing.cancel_subscription"
     # subscription lifecycle: the CRM contract, amendments, renewals, cancellations
     UPSERT_CONTRACT = "crm.upsert_contract"
+    UPDATE_CONTRACT = "crm.update_contract"
     UPDATE_SUBSCRIPTION = "billing.update_subscription"
     SET_TERM_END = "billing.set_term_end"
     ISSUE_CREDIT_NOTE = "billing.issue_credit_note"
@@ -231,6 +232,13 @@ class UpsertContract(BaseModel):
     subscription_id: str
     start: date
     term_months: int
+
+
+class UpdateContract(BaseModel):
+    deal_id: str
+    term_months: int | None = Field(default=None, description="the whole term from the contract's start, renewed")
+    ended_on: date | None = Field(default=None, description="the last day served, when it ended otherwise")
+    terminated: bool = False
 
 
 class UpdateSubscription(BaseModel):

@@ -70,7 +70,8 @@ class SubscriptionLifecycle(PeriodBilling):
         if not self.periods and args.first_invoice is not None and args.next_period == 2:
             self.periods.append(self.first_period(args))
         self.lines = list(args.lines if args.lines is not None else args.deal.lines)
-        self.term_end = args.term_end or subscription_terms.term_end(args.deal.close_date, args.deal.term_months)
+        self.term_months = args.term_months or args.deal.term_months
+        self.term_end = args.term_end or subscription_terms.term_end(args.deal.close_date, self.term_months)
         self.contract_id = args.contract_id
         self.changes = list(args.changes)
         self.ended: str | None = None
@@ -122,17 +123,17 @@ class SubscriptionLifecycle(PeriodBilling):
                 raise asyncio.CancelledError("stopped on request between billing periods") from None
             if isinstance(event, str):  # TERM_OVER
                 if self.args.auto_renew and not self.cancelled() and self.billing_end is None:
-                    new_end, occurrence = self.renewed_end(self.args.deal.term_months), f"auto-{self.term_end.date()}"
-                    await self.stage(Stage.AMEND, functools.partial(self.renew, new_end, occurrence))
+                    total, occurrence = self.renewed_term(self.args.deal.term_months), f"auto-{self.term_end.date()}"
+                    await self.stage(Stage.AMEND, functools.partial(self.renew, total, occurrence))
                     continue
-                await self.end(self.end_reason())
+                await self.end(self.end_reason(), self.billing_end.ended_at if self.billing_end else self.term_end)
                 return
             if not isinstance(event, tuple):
                 self.changing = True
                 await self.apply_change(event)
                 self.changing = False
                 if self.ended:
-                    await self.end(self.ended)
+                    await self.end(self.ended, self.term_end)
                     return
                 continue
             renewal, trigger = event
@@ -150,6 +151,7 @@ class SubscriptionLifecycle(PeriodBilling):
                             "first_invoice": None,
                             "lines": self.lines,
                             "term_end": self.term_end,
+                            "term_months": self.term_months,
                             "contract_id": self.contract_id,
                             "changes": self.changes,
                         }

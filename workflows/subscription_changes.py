@@ -45,6 +45,7 @@ class ContractChanges(SagaRuntime):
     args: LifecycleInput
     lines: list[DealLine]
     term_end: datetime
+    term_months: int
     contract_id: str | None
     changes: list[AmendmentRecord]
     periods: list[PeriodStatus]
@@ -160,8 +161,8 @@ class ContractChanges(SagaRuntime):
             if change.lines:
                 await self.stage(Stage.AMEND, lambda: self.amend_lines(change, lines))
             if change.kind is AmendmentKind.RENEWAL:
-                new_end = self.renewed_end(change.term_months or 0)
-                await self.stage(Stage.AMEND, lambda: self.renew(new_end, change.deal_id))
+                total = self.renewed_term(change.term_months or 0)
+                await self.stage(Stage.AMEND, lambda: self.renew(total, change.deal_id))
         record.state = ChangeState.APPLIED
         self.log(Stage.AMEND, f"{change.kind.value} applied", change.deal_id)
 
@@ -209,12 +210,14 @@ class ContractChanges(SagaRuntime):
             occurrence=change.deal_id,
         )
 
-    def renewed_end(self, term_months: int) -> datetime:
-        return subscription_terms.add_months(self.term_end, term_months)
+    def renewed_term(self, term_months: int) -> int:
+        """The whole term, from the contract's start, once renewed by `term_months` (as the CRM counts it)."""
+        return self.term_months + term_months
 
-    async def renew(self, new_end: datetime, occurrence: str) -> None:
-        """The term moves on to `new_end` (computed once, before the step: a retried step must not move it
-        twice), with the lines as they are (no uplift)."""
+    async def renew(self, total_months: int, occurrence: str) -> None:
+        """The term runs to `total_months` from the contract's start (computed once, before the step: a retried
+        step must not move it twice), with the lines as they are (no uplift); billing and the CRM contract follow."""
+        new_end = subscription_terms.term_end(self.args.deal.close_date, total_months)
         await self.call(
             act.BILLING_QUEUE,
             Names.SET_TERM_END,
@@ -225,6 +228,8 @@ class ContractChanges(SagaRuntime):
             ),
         )
         previous, self.term_end = self.term_end, max(self.term_end, new_end)
+        self.term_months = max(self.term_months, total_months)
+        await self.update_contract(act.UpdateContract(deal_id=self.args.deal.deal_id, term_months=total_months))
         await self.emit(
             EventType.SUBSCRIPTION_RENEWED,
             {
@@ -251,6 +256,8 @@ class ContractChanges(SagaRuntime):
             )
             self.term_end = self.next_start
             self.log(Stage.AMEND, "ends at period end", self.next_start.isoformat())
+            last = subscription_terms.last_day(self.next_start)
+            await self.update_contract(act.UpdateContract(deal_id=self.args.deal.deal_id, ended_on=last))
             return
         effective = self.moment(change)
         await self.call(
@@ -303,9 +310,20 @@ class ContractChanges(SagaRuntime):
             occurrence=change.deal_id,
         )
 
-    async def end(self, reason: str) -> None:
-        """The subscription is over (lapsed at its term end, or cancelled): say so and stop following it."""
-        self.ended = reason
+    async def update_contract(self, update: act.UpdateContract) -> None:
+        """Keep the CRM contract c2c wrote in step with billing (a lifecycle from before contracts has none)."""
+        if self.contract_id is not None:
+            await self.call(act.CRM_QUEUE, Names.UPDATE_CONTRACT, update)
+
+    async def end(self, reason: str, at: datetime) -> None:
+        """The subscription is over at `at` (lapsed at its term end, or cancelled): the CRM contract is terminated
+        unless it simply ran out, then say so and stop following it."""
+        self.ended, self.term_end = reason, at
+        if reason != "lapsed":
+            closing = act.UpdateContract(
+                deal_id=self.args.deal.deal_id, ended_on=subscription_terms.last_day(at), terminated=True
+            )
+            await self.stage(Stage.AMEND, lambda: self.update_contract(closing))
         await self.enter(Stage.COMPLETED)
         await self.emit(
             EventType.SUBSCRIPTION_ENDED,

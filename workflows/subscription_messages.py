@@ -87,6 +87,7 @@ class LifecycleInput(BaseModel):
     first_invoice_erp_id: str | None = None
     lines: list[DealLine] | None = None
     term_end: datetime | None = None
+    term_months: int | None = Field(default=None, description="the whole term from the deal's close, renewals in")
     contract_id: str | None = Field(default=None, description="the CRM contract c2c wrote for the subscription")
     changes: list[AmendmentRecord] = Field(default_factory=list, description="CRM changes, in the order received")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from canonical import Amendment, AmendmentKind, CreditNote, Deal, DealLine, InvoiceAdjustment, Money
@@ -36,6 +36,12 @@ def add_months(moment: datetime, months: int) -> datetime:
 def term_end(start: date, term_months: int) -> datetime:
     """Midnight UTC at the end of a term starting on `start` (what billing's `cancel_at` was set to)."""
     return add_months(datetime.combine(start, time(), UTC), term_months)
+
+
+def last_day(end: datetime) -> date:
+    """The last day (UTC) served by something ending at instant `end`: an end at midnight serves the day before
+    (a CRM contract's EndDate is inclusive)."""
+    return (end.astimezone(UTC) - timedelta(microseconds=1)).date()
 
 
 def effective_moment(day: date, period_start: datetime) -> datetime:

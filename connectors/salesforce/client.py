@@ -69,6 +69,7 @@ def _validation_summary(exc: ValidationError, what: str = "deal") -> str:
 
 
 CONTRACT_ACTIVATED = "Activated"
+CONTRACT_TERMINATED = "Terminated"  # the org-added status (Salesforce's Terminated category) of an ended contract
 CONTRACT_DEAL_FIELD = "C2C_Deal_Id__c"  # the Contract's external id: the opportunity it was made for
 
 
@@ -163,6 +164,27 @@ class SalesforceCrm(SalesforceReads):
         contract_id = await self.upsert("Contract", CONTRACT_DEAL_FIELD, deal.deal_id, fields)
         await self.update("Contract", contract_id, {"Status": CONTRACT_ACTIVATED})
         return contract_id
+
+    async def update_contract(
+        self, deal_id: str, *, term_months: int | None = None, ended_on: date | None = None, terminated: bool = False
+    ) -> None:
+        """Move the deal's contract on: a renewed term (`ContractTerm`, so Salesforce's EndDate follows), the last day
+        a cancelled subscription serves (`C2C_Ended_On__c`: EndDate is whole months and cannot say it), and its end
+        (`Status` Terminated). Absolute values: repeating it changes nothing. PermanentError 'contract_not_found'
+        when c2c made no contract for the deal."""
+        rows = await self.query(ContractRecord.soql("Contract", f"{CONTRACT_DEAL_FIELD} = {soql_literal(deal_id)}"))
+        if not rows:
+            raise PermanentError(SYSTEM, "contract_not_found", f"no contract with {CONTRACT_DEAL_FIELD} {deal_id}")
+        found = _parse(ContractRecord, rows[0])
+        fields: dict[str, Any] = {}
+        if term_months is not None:
+            fields["ContractTerm"] = term_months
+        if ended_on is not None:
+            fields["C2C_Ended_On__c"] = ended_on
+        if terminated and found.Status != CONTRACT_TERMINATED:
+            fields["Status"] = CONTRACT_TERMINATED
+        if fields:
+            await self.update("Contract", found.Id, fields)
 
     async def get_amendment(self, deal_id: str) -> Amendment | None:
         """The opportunity as a change to a contract c2c made; None when it has no ContractId.

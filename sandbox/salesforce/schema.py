@@ -93,10 +93,12 @@ OPPORTUNITY_TYPES = (
     RENEWAL,
     CANCELLATION,
 )
-# Contract.Status: the standard org's values, one per status category.
+# Contract.Status: the standard org's values, one per status category, plus the org-added "Terminated" (in
+# Salesforce's Terminated category) that c2c sets when a subscription ends before or at its contract's end.
 CONTRACT_DRAFT = "Draft"
 CONTRACT_ACTIVATED = "Activated"
-CONTRACT_STATUSES = (CONTRACT_DRAFT, "In Approval Process", CONTRACT_ACTIVATED)
+CONTRACT_TERMINATED = "Terminated"
+CONTRACT_STATUSES = (CONTRACT_DRAFT, "In Approval Process", CONTRACT_ACTIVATED, CONTRACT_TERMINATED)
 
 _ID = FieldSpec("Id", FieldType.ID, createable=False, updateable=False)
 _EXTERNAL_KEY = FieldSpec("External_Key__c", FieldType.STRING, external_id=True)
@@ -177,6 +179,9 @@ CONTRACT = ObjectSpec(
         FieldSpec("Description", FieldType.TEXTAREA),
         FieldSpec("C2C_Deal_Id__c", FieldType.STRING, external_id=True),
         FieldSpec("C2C_Subscription_Id__c", FieldType.STRING),
+        # The last day the subscription served when it ended otherwise than at EndDate (a cancellation):
+        # EndDate is StartDate + whole months and cannot say it.
+        FieldSpec("C2C_Ended_On__c", FieldType.DATE),
         *_SYSTEM_FIELDS,
     ),
 )

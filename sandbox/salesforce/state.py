@@ -18,6 +18,7 @@ from sandbox.salesforce.schema import (
     CONTRACT,
     CONTRACT_ACTIVATED,
     CONTRACT_DRAFT,
+    CONTRACT_TERMINATED,
     DEFAULT_CURRENCY,
     OBJECTS,
     OPPORTUNITY,
@@ -254,10 +255,15 @@ def _account_changes(spec: ObjectSpec, before: Record, after: Record) -> list[st
 
 
 def _check_contract(before: Record, after: Record) -> None:
-    """A contract is created in Draft and, once Activated, stays Activated; its term is a whole number of months."""
+    """A contract is created in Draft; once Activated it stays Activated or is Terminated, and a Terminated one
+    stays so; its term is a whole number of months."""
     creating = before.get("CreatedDate") is None
-    if (creating and after["Status"] != CONTRACT_DRAFT) or (
-        before.get("Status") == CONTRACT_ACTIVATED and after["Status"] != CONTRACT_ACTIVATED
+    moves = (before.get("Status"), after["Status"])
+    if (
+        (creating and after["Status"] != CONTRACT_DRAFT)
+        or (moves[0] == CONTRACT_ACTIVATED and moves[1] not in (CONTRACT_ACTIVATED, CONTRACT_TERMINATED))
+        or (moves[0] == CONTRACT_TERMINATED and moves[1] != CONTRACT_TERMINATED)
+        or (moves[1] == CONTRACT_TERMINATED and moves[0] not in (CONTRACT_ACTIVATED, CONTRACT_TERMINATED))
     ):
         raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", CONTRACT_STATUS_MESSAGE, ["Status"])
     term = after.get("ContractTerm")

@@ -219,6 +219,7 @@ class FakeEstate:
             plain(Names.CANCEL_SUBSCRIPTION),
             plain(Names.RENEWAL_INVOICES, []),
             plain(Names.UPSERT_CONTRACT, "800TEST"),
+            plain(Names.UPDATE_CONTRACT),
             plain(Names.UPDATE_SUBSCRIPTION),
             plain(Names.SET_TERM_END),
             plain(Names.POST_CREDIT_NOTE, "601"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, sta
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
-from workflows.subscription_terms import add_months
+from workflows.subscription_terms import add_months, last_day
 
 
 async def closed_and_adopted(
@@ -83,6 +83,12 @@ def events(estate: Estate, correlation_id: str) -> list[str]:
     with session_scope(estate.engine) as session:
         rows = session.exec(select(OutboxEvent).where(OutboxEvent.correlation_id == correlation_id)).all()
         return sorted(row.type for row in rows)
+
+
+async def contract_of(estate: Estate, contract_id: str) -> dict[str, Any]:
+    fields = "Id, Status, StartDate, ContractTerm, EndDate, C2C_Ended_On__c"
+    [contract] = await estate.crm.query(f"SELECT {fields} FROM Contract WHERE Id = '{contract_id}'")
+    return contract
 
 
 def subscription_lines(stripe: dict[str, Any], subscription_id: str) -> dict[str, int]:
@@ -211,6 +217,9 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
     assert events(estate, handle.id) == sorted(
         ["subscription.amended", "subscription.amended", "credit_memo.applied", "subscription.ended"]
     )
+    contract_now = await contract_of(estate, contract)
+    assert contract_now["Status"] == "Terminated"
+    assert contract_now["C2C_Ended_On__c"] == (cancel_day.date() - timedelta(days=1)).isoformat()  # served through
     # A change after the end reaches nothing: the contract is no longer followed.
     late = await amendment_deal(
         estate.crm,
@@ -262,6 +271,9 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
     [subscription] = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
     assert status.term_end is not None
     assert subscription["cancel_at"] == int(status.term_end.timestamp())
+    renewed = await contract_of(estate, contract)
+    assert renewed["ContractTerm"] == 4
+    assert renewed["EndDate"] == (status.term_end.date() - timedelta(days=1)).isoformat()  # the CRM agrees
 
     # Periods 2, 3 and 4 bill; then the term is over: billing ends the subscription and so does the lifecycle.
     for period in (2, 3, 4):
@@ -316,5 +328,10 @@ async def test_a_subscription_cancelled_in_billing_ends_its_lifecycle(
 
     status = await eventually(ended, timeout=60)
     assert status.ended == "cancelled in billing"
+    ended = await contract_of(estate, status.contract_id or "")
+    assert ended["Status"] == "Terminated"
+    [subscription] = [s for s in (await estate.state("stripe"))["subscriptions"] if s["id"] == status.subscription_id]
+    assert ended["C2C_Ended_On__c"] == last_day(datetime.fromtimestamp(subscription["ended_at"], UTC)).isoformat()
+    await record_history(handle, "subscription_lifecycle_cancelled_in_billing")
     assert [p.number for p in status.periods] == [1]
     assert events(estate, handle.id) == ["subscription.ended"]

@@ -24,6 +24,7 @@ def test_histories_are_checked_in() -> None:
         "customer_to_cash_starts_lifecycle",
         "subscription_lifecycle_amended_and_cancelled",
         "subscription_lifecycle_renewed_and_lapsed",
+        "subscription_lifecycle_cancelled_in_billing",
     }
 
 
