@@ -34,7 +34,7 @@ from canonical.records import (
 )
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
-from operations.errors import CrmFailed, CrmUnavailable, DealNotFound, DealRefused
+from operations.errors import ContractNotActive, CrmFailed, CrmUnavailable, DealNotFound, DealRefused
 from operations.starts import Trigger
 from reconcile import kpis
 from reconcile.compare import RepairAction, compare
@@ -263,13 +263,14 @@ class ReconcileHubActivities:
 
 
 async def start_missed(trigger: Trigger, crm: str, deal_id: str) -> SagaStart:
-    """Start a deal's saga unless one exists; a deal the trigger refuses is reported, an unreachable CRM retried."""
+    """Start a deal's saga unless one exists; a deal the trigger refuses is reported, an unreachable CRM retried.
+    A won change to a contract goes to its lifecycle the same way (so the sweep also re-delivers a lost one)."""
     workflow_id = ids.saga_id(crm, deal_id)
     if await find_saga(trigger, workflow_id, deal_id) is not None:
         return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="exists", detail="saga exists")
     try:
         started = await trigger.start(deal_id)
-    except (DealNotFound, DealRefused) as error:
+    except (DealNotFound, DealRefused, ContractNotActive) as error:
         detail = f"refused ({error.code}): {error.message}"
         return SagaStart(deal_id=deal_id, workflow_id=workflow_id, outcome="refused", detail=detail)
     except (CrmUnavailable, CrmFailed) as error:

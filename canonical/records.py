@@ -32,6 +32,9 @@ class CrmDeal(BaseModel):
     amount: int | None = Field(default=None, description="one billing period before tax (the lines' total)")
     close_date: date | None = None
     modified_at: datetime
+    contract_id: str | None = Field(
+        default=None, description="set on a change to a contract (amendment, renewal, cancellation): no saga of its own"
+    )
 
 
 class CrmAccount(BaseModel):
@@ -52,6 +55,9 @@ class CrmContract(BaseModel):
     start_date: date | None = None
     end_date: date | None = Field(default=None, description="the last day of the contract (inclusive)")
     term_months: int | None = None
+    ended_on: date | None = Field(
+        default=None, description="C2C_Ended_On__c: the last day served when it ended before EndDate (a cancellation)"
+    )
 
 
 class CrmSnapshot(BaseModel):

@@ -55,6 +55,8 @@ def compare(
     window_deals = {deal.deal_id for deal in snap.crm.deals}
     busy: set[str] = set()  # window deals whose saga is not completed: their records are the saga's business
     for deal in sorted(snap.crm.deals, key=lambda d: d.deal_id):
+        if deal.contract_id is not None:
+            continue  # a change to a contract: its subscription's lifecycle applies it (contracts are checked below)
         saga_id = ids.saga_id(crm, deal.deal_id)
         owned.update(i.invoice_id for i in index.invoices_of(deal.deal_id, saga_id) if not is_later_period(i, saga_id))
         finding = Finding(deal.deal_id, saga_id, found)

@@ -133,12 +133,15 @@ class Periods:
             self.check_contract(finding, subscription, contract)
 
     def check_contract(self, finding: Finding, subscription: BillingSubscription, contract: CrmContract) -> None:
+        """The contract's last day (`C2C_Ended_On__c` when it ended early, else EndDate) is billing's; an ended
+        subscription's contract is not Activated past today unless it records its early end."""
         ended = subscription.status == SUBSCRIPTION_ENDED
         end = (subscription.ended_at or subscription.canceled_at) if ended else subscription.cancel_at
         expected = last_day(end) if end is not None else None
         if (
             ended
             and contract.status == CONTRACT_ACTIVATED
+            and contract.ended_on is None
             and contract.end_date
             and (contract.end_date > self.taken_at.date())
         ):
@@ -151,14 +154,16 @@ class Periods:
                 contract_id=contract.contract_id,
             )
             return
-        if expected is not None and contract.end_date != expected:
+        contract_end = contract.ended_on or contract.end_date
+        if expected is not None and contract_end != expected:
             source = "ended_at" if ended else "cancel_at"
-            found = contract.end_date.isoformat() if contract.end_date else "no EndDate"
+            field = "C2C_Ended_On__c" if contract.ended_on else "EndDate"
+            found = f"{field} {contract_end.isoformat()}" if contract_end else "no EndDate"
             finding.add(
                 MismatchKind.CONTRACT_END_DIFFERS,
                 "salesforce",
                 f"EndDate {expected.isoformat()} (billing {source} {end.isoformat() if end else ''})",
-                f"EndDate {found}",
+                found,
                 contract_id=contract.contract_id,
             )
 

@@ -248,6 +248,7 @@ def crm_deal(record: ClosedWonRecord) -> CrmDeal:
         amount=amount,
         close_date=record.CloseDate,
         modified_at=record.LastModifiedDate,
+        contract_id=record.ContractId,
     )
 
 

@@ -27,6 +27,7 @@ class ContractReadRecord(SoqlRecord):
     ContractTerm: Decimal | None = None
     C2C_Deal_Id__c: str | None = None
     C2C_Subscription_Id__c: str | None = None
+    C2C_Ended_On__c: date | None = None
 
 
 def crm_contract(record: ContractReadRecord) -> CrmContract:
@@ -39,6 +40,7 @@ def crm_contract(record: ContractReadRecord) -> CrmContract:
         start_date=record.StartDate,
         end_date=record.EndDate,
         term_months=int(record.ContractTerm) if record.ContractTerm is not None else None,
+        ended_on=record.C2C_Ended_On__c,
     )
 
 

@@ -99,6 +99,7 @@ class ClosedWonRecord(SoqlRecord):
     Amount: Decimal | None = None
     CloseDate: date | None = None
     LastModifiedDate: datetime
+    ContractId: str | None = None  # a change to a contract c2c made: its lifecycle's business, not a new saga
 
 
 class LineItemRecord(SoqlRecord):

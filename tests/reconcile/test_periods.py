@@ -364,3 +364,32 @@ def test_kpis_count_every_period_and_credit_per_entity_and_currency() -> None:
         credited=400_00,
         credit_memos=1,
     )
+
+
+def test_a_contract_terminated_on_the_last_day_billing_served_agrees() -> None:
+    snap = periods_estate()
+    subscription = snap.billing.subscriptions[0]
+    subscription.status, subscription.ended_at = "canceled", datetime(2026, 11, 20, tzinfo=UTC)
+    assert snap.crm.contracts is not None
+    contract = snap.crm.contracts[0]
+    contract.status, contract.ended_on = "Terminated", date(2026, 11, 19)  # what the lifecycle writes
+    assert compare(snap) == []
+    contract.ended_on = date(2026, 11, 18)
+    mismatch = only(snap)
+    assert mismatch.kind is MismatchKind.CONTRACT_END_DIFFERS
+    assert mismatch.found == "C2C_Ended_On__c 2026-11-18"
+
+
+def test_a_cancellation_at_period_end_recorded_on_the_still_active_contract_agrees() -> None:
+    snap = periods_estate()
+    snap.billing.subscriptions[1].cancel_at = datetime(2027, 1, 27, 10, 23, tzinfo=UTC)  # a period end
+    assert snap.crm.contracts is not None
+    snap.crm.contracts[1].ended_on = date(2027, 1, 27)
+    assert compare(snap) == []
+
+
+def test_a_won_change_to_a_contract_is_not_a_deal_missing_its_saga() -> None:
+    snap = periods_estate()
+    change = snap.crm.deals[0].model_copy(update={"deal_id": "D1-UPSELL", "contract_id": "800000000000001"})
+    snap.crm.deals.append(change)
+    assert compare(snap) == []
