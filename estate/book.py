@@ -8,6 +8,7 @@ resolves one with a corrected address and cancels the other (its subscription is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 
@@ -33,7 +34,8 @@ class DealSpec:
     lines: list[tuple[str, int, Decimal]]  # product code, quantity, unit price (major units, per period)
     term_months: int = 12
     billing_period: str = "Monthly"  # Salesforce picklist: Monthly | Annual
-    close_date: str = "2026-11-27"
+    # Today (UTC) unless given: the subscription's term (Stripe's cancel_at) must end in the future.
+    close_date: str = field(default_factory=lambda: datetime.now(UTC).date().isoformat())
     expect_park: str | None = None  # exception code the saga should park with
     finance: FinanceStep | None = None  # what finance does once it has parked
     extra: dict[str, str] = field(default_factory=dict)

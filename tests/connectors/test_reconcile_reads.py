@@ -53,7 +53,7 @@ async def test_closed_won_deals_are_those_modified_since_across_pages(
         "USD",
         49_00,
         "US01",
-        date(2026, 11, 27),
+        datetime.now(UTC).date(),  # the book's deals close today
     )
     assert await crm.closed_won_deals(datetime.now(UTC) + timedelta(minutes=1)) == []
 
