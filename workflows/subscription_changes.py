@@ -76,7 +76,10 @@ class ContractChanges(SagaRuntime):
                 if change.kind is AmendmentKind.CANCELLATION:
                     ended = True
                 elif change.lines:
-                    lines = subscription_terms.amended_lines(lines, change)
+                    try:
+                        lines = subscription_terms.amended_lines(lines, change)
+                    except Refused:  # re-checked when it applies (it will be refused then): nothing to project
+                        pass
         return Position(
             currency=self.args.deal.currency,
             lines=lines,
