@@ -131,6 +131,10 @@ class Trigger:
                 ),
                 id=workflow_id,
                 task_queue=self.task_queue,
+                # The saga's page in the Temporal UI: who and what (user metadata: a payload, encrypted by the
+                # payload codec like any other and shown decrypted through the codec endpoint).
+                static_summary=summary_of(deal),
+                static_details=details_of(deal),
                 # Running: join it. Closed (completed or cancelled): never bill the same deal twice.
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -171,3 +175,18 @@ class Trigger:
         if problems:
             raise DealRefused(problems[0][0], "; ".join(reason for _, reason in problems))
         return deal
+
+
+def summary_of(deal: Deal) -> str:
+    """One line for the Temporal UI's workflow list and page: deal, customer, amount per period."""
+    return f"{deal.name} · {deal.customer.legal_name} · {deal.period_amount} per {deal.billing_period.value}"
+
+
+def details_of(deal: Deal) -> str:
+    """The deal as the saga started from it (markdown, shown on the workflow's page)."""
+    lines = "\n".join(f"- {line.quantity} × {line.product_code} at {line.unit_price}" for line in deal.lines)
+    return (
+        f"**{deal.name}** for **{deal.customer.legal_name}** (CRM deal `{deal.deal_id}`)\n\n"
+        f"{deal.legal_entity}, {deal.currency}, {deal.term_months} months billed per {deal.billing_period.value}, "
+        f"closed {deal.close_date.isoformat()}\n\n{lines}"
+    )

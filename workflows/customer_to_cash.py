@@ -62,9 +62,11 @@ class CustomerToCash(Settlement):
                 await self.start_lifecycle()
             self.checkpoint()  # paid by now: a cancellation request is only noted in the timeline
             await self.enter(Stage.COMPLETED)
+            workflow.set_current_details(self.summary_of_completion())
         except Cancelled:
             await self.compensate()
             await self.enter(Stage.CANCELLED)
+            workflow.set_current_details(self.summary_of_cancel())
         await self.record_fact()
         if self.progress.stage is Stage.CANCELLED and workflow.cancellation_reason() is not None:
             # Asked to cancel from Temporal (the UI's "Request Cancellation"): compensated like the `cancel`
@@ -357,7 +359,20 @@ class CustomerToCash(Settlement):
 
     def summary_of_cancel(self) -> str:
         undone = [e.event for e in self.progress.timeline if e.stage is Stage.COMPENSATING and e.event != "entered"]
-        return "**Cancelled** on request and compensated: " + ("; ".join(undone) or "nothing to undo")
+        how = "on request" if workflow.cancellation_reason() is not None else "by finance's decision"
+        return f"**Cancelled** {how} and compensated: " + ("; ".join(undone) or "nothing to undo")
+
+    def summary_of_completion(self) -> str:
+        """The completed saga's page in the Temporal UI: what each system holds for the deal."""
+        refs, totals = self.progress.external_ids, self.progress.totals
+        paid = f"{totals.get('paid', 0)} minor units of {self.progress.currency}"
+        later = refs.get("subscription_lifecycle")
+        return (
+            f"**Completed**: invoice `{refs.get('invoice', '?')}` paid ({paid}), posted to the ERP as "
+            f"`{refs.get('erp_invoice', '?')}`, payment `{refs.get('payment', '?')}` applied as "
+            f"`{refs.get('erp_payment', '?')}`; subscription `{refs.get('subscription', '?')}`"
+            + (f" continues in `{later}` (its later periods)" if later else "")
+        )
 
     # ---- finance control --------------------------------------------------------------------------
 

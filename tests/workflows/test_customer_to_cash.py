@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -89,6 +90,16 @@ async def test_closed_deal_reaches_every_system_exactly_once_with_equal_totals(e
         Stage.APPLY,
         Stage.COMPLETED,
     ]
+    # The saga's page in the Temporal UI says who and what, and, once completed, what each system holds.
+    description = await handle.describe()
+    summary = await description.static_summary()
+    assert summary is not None
+    assert spec.account.name in summary
+    assert f"per {'year' if spec.billing_period == 'Annual' else 'month'}" in summary
+    assert deal_id in (await description.static_details() or "")
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details.startswith("**Completed**")
+    assert ids["invoice"] in metadata.current_details
 
 
 async def test_second_trigger_for_the_same_deal_is_a_no_op(estate: Estate) -> None:
