@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.avatax.models import AddressLocationInfo
-
-FIRST_DOCUMENT_ID = 85_000_000_001
 
 
 @dataclass(frozen=True)
@@ -96,17 +95,21 @@ class Document:
 @dataclass
 class AvaTaxState:
     documents: dict[tuple[str, str], Document] = field(default_factory=dict)
-    next_id: int = FIRST_DOCUMENT_ID
+    # The last document id handed out. Ids follow the wall clock (microseconds since 1970: 16 digits, int64 and exact
+    # as JSON numbers until 2255): documents live in memory, but c2c's histories keep the ids, so a restarted
+    # emulator must start above every id an earlier process gave out. That holds unless the earlier one ran ahead
+    # of the clock (more than one document per microsecond) by more than the time between them, or the clock was
+    # set back. A reset keeps the sequence, so an id is never reused within a process either.
+    last_id: int = 0
     # Held across lookup-and-write so concurrent calls for one code cannot both create it.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
+        self.last_id = max(self.last_id + 1, time.time_ns() // 1_000)
+        return self.last_id
 
     def reset(self) -> None:
         self.documents.clear()
-        self.next_id = FIRST_DOCUMENT_ID
 
     def dump(self) -> dict[str, Any]:
         return {

@@ -97,7 +97,12 @@ class Account:
     closed_before: date = FIRST_OPEN_DAY
     tokens: dict[str, float] = field(default_factory=dict)
     tokens_issued: int = 0
-    next_id: int = 1000
+    # The last internal id handed out. Ids follow the wall clock (microseconds since 1970, 16 digits until 2286, exact
+    # as JSON numbers too): the account lives in memory, but c2c's store and histories keep the ids, so a restarted
+    # emulator must start above every id an earlier process gave out. That holds unless the earlier one ran ahead
+    # of the clock (more than one record per microsecond) by more than the time between them, or the clock was set
+    # back. A reset keeps the sequence, so an id is never reused within a process either.
+    last_id: int = 0
 
     def reset(self) -> None:
         self.records = {t: {} for t in WRITABLE_TYPES}
@@ -107,7 +112,6 @@ class Account:
         self.closed_before = FIRST_OPEN_DAY
         self.tokens.clear()
         self.tokens_issued = 0
-        self.next_id = 1000
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(32)
@@ -120,8 +124,8 @@ class Account:
         return expires is not None and time.monotonic() < expires
 
     def allocate_id(self) -> str:
-        self.next_id += 1
-        return str(self.next_id)
+        self.last_id = max(self.last_id + 1, time.time_ns() // 1_000)
+        return str(self.last_id)
 
     def find(self, record_type: str, key: str) -> Record | None:
         """A record by internal id or by `eid:<externalId>`."""

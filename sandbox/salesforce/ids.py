@@ -3,12 +3,46 @@
 from __future__ import annotations
 
 import re
+import time
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_SHAPE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 # Instance "5g" + reserved "0", as in ids minted on a real pod.
 _POD = "5g0"
+
+
+class ClockSequence:
+    """Increasing numbers that follow the wall clock: each is the current tick (`tick_ns` nanoseconds since
+    `epoch_ns`) or, when that is not above the last one, the last one plus one.
+
+    The emulator keeps its org in memory, but whatever records and ids c2c kept (the store's crosswalk, workflow
+    histories) outlive it; a restarted emulator that numbered from a fixed start would hand out those ids again.
+    Following the clock, a new process starts above every number an earlier process gave out, as long as that one
+    did not run ahead of the clock by more than the time between them (it only runs ahead when it hands out more
+    than one number per tick, and catches up as soon as it stops). No file, so ids are unique per machine clock:
+    setting the clock back by more than the run-ahead could repeat some."""
+
+    def __init__(self, tick_ns: int, epoch_ns: int = 0) -> None:
+        self._tick_ns = tick_ns
+        self._epoch_ns = epoch_ns
+        self._last = 0
+
+    def __iter__(self) -> ClockSequence:
+        return self
+
+    def __next__(self) -> int:
+        self._last = max(self._last + 1, (time.time_ns() - self._epoch_ns) // self._tick_ns)
+        return self._last
+
+
+# Record serials count microseconds since 1970: 9 base62 digits hold them until the year 2398.
+SERIAL_TICK_NS = 1_000
+
+
+def serials() -> ClockSequence:
+    """The record serials of one emulator process (see ClockSequence)."""
+    return ClockSequence(SERIAL_TICK_NS)
 
 
 def checksum(id15: str) -> str:

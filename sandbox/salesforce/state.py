@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,6 +34,8 @@ Record = dict[str, Any]
 VALIDATION_MESSAGE = "Add at least one product before closing the opportunity as won."
 # What Salesforce answers when a contract is created outside the Draft category or leaves Activated.
 CONTRACT_STATUS_MESSAGE = "Choose a valid contract status and save your changes. Ask your Salesforce admin for help."
+CONTRACT_NUMBER_TICK_NS = 100_000_000
+CONTRACT_NUMBER_EPOCH_NS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000_000
 
 
 class Org:
@@ -48,10 +49,13 @@ class Org:
         self.sessions: set[str] = set()
         self.sessions_issued = 0
         self.cursors: dict[str, list[Record]] = {}
-        # Serial numbers survive a reset so an id is never reused within one emulator process.
-        self._serial = itertools.count(12_345_678_901)
-        # Contract.ContractNumber is an auto-number field ({00000000}, starting at 100); it never goes back either.
-        self._contract_numbers = itertools.count(100)
+        # Serial numbers follow the wall clock, so a restarted emulator never hands out an id an earlier process did
+        # (c2c's store and histories keep them); they survive a reset, so an id is never reused within a process.
+        self._serial = ids.serials()
+        # Contract.ContractNumber is an auto-number field, display format {00000000}: at least 8 digits, at most 10
+        # as in Salesforce. It never goes back either, and counts tenths of a second since 2024 (10 digits until
+        # 2055), so a restarted emulator starts above the numbers of one stopped at least a tenth of a second ago.
+        self._contract_numbers = ids.ClockSequence(CONTRACT_NUMBER_TICK_NS, CONTRACT_NUMBER_EPOCH_NS)
         # Likewise modstamps only ever grow, so "newer" is decidable by comparing them.
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
 
