@@ -97,7 +97,13 @@ class SubscriptionLifecycle(PeriodBilling):
             state=PeriodState.BILLED,
             trigger="saga",
             lines=list(args.deal.lines),
-            totals={"subtotal": invoice.subtotal.amount, "tax": invoice.tax.amount, "total": invoice.total.amount},
+            # paid: the saga starts the lifecycle once the first invoice is paid and applied
+            totals={
+                "subtotal": invoice.subtotal.amount,
+                "tax": invoice.tax.amount,
+                "total": invoice.total.amount,
+                "paid": invoice.total.amount,
+            },
         )
         period.ids["invoice"] = invoice.external_refs.get(args.vendors.billing, "")
         if args.first_invoice_erp_id:
