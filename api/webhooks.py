@@ -7,13 +7,15 @@ event is recorded only after it was handled, so a failure is retried by the send
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.engine import Engine
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from canonical import Payment, ids
+from canonical import Payment, RenewalInvoice, SubscriptionEnd, ids
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
@@ -51,6 +53,9 @@ class WebhookInbox:
                 ProcessedEventRepository(session).record_once(source, event_id)
 
         await asyncio.to_thread(write)
+
+
+LifecycleNews = RenewalInvoice | SubscriptionEnd  # what billing's subscription events tell a lifecycle
 
 
 def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox, settings: Settings) -> APIRouter:
@@ -124,51 +129,42 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         return {"status": status, "event_id": notice.event_id, "saga": notice.saga_id or ""}
 
     async def renewal_webhook(event_id: str, invoice_id: str) -> dict[str, str]:
-        """Billing made the invoice of a later period: read it back, signal its subscription's lifecycle."""
-        if await inbox.seen("stripe", event_id):
-            return {"status": "duplicate", "event_id": event_id}
-        try:
-            renewal = await billing.renewal_invoice(invoice_id)
-        except PermanentError as error:
-            if error.code == "resource_missing":  # signed, but about an invoice Stripe does not have
-                raise ApiError(422, "unknown_billing_object", str(error)) from error
-            raise ApiError(502, "billing_error", str(error)) from error
-        except ConnectorError as error:
-            raise ApiError(503, "billing_unavailable", str(error)) from error
-        lifecycle = ids.subscription_id(trigger.crm.system, renewal.deal_id) if renewal and renewal.deal_id else None
-        if renewal is None or lifecycle is None:
-            status = "ignored: not a c2c subscription"
-        else:
-            try:
-                await trigger.client.get_workflow_handle(lifecycle).signal(
-                    SubscriptionLifecycle.renewal_invoiced, renewal
-                )
-                status = "signalled"
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                status = "lifecycle not running"  # its backstop reads billing when it runs
-        await inbox.done("stripe", event_id)
-        return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
+        """Billing made the invoice of a later period: read it back, signal its subscription's lifecycle (when it
+        is not running, its backstop reads billing once it does)."""
+        return await tell_lifecycle(
+            event_id, billing.renewal_invoice(invoice_id), SubscriptionLifecycle.renewal_invoiced, "a c2c subscription"
+        )
 
     async def ended_webhook(event_id: str, subscription_id: str) -> dict[str, str]:
         """Billing ended a subscription (its term, a cancellation, its dashboard): read it back, tell the lifecycle."""
+        return await tell_lifecycle(
+            event_id,
+            billing.subscription_end(subscription_id),
+            SubscriptionLifecycle.billing_ended,
+            "an ended c2c subscription",
+        )
+
+    async def tell_lifecycle(
+        event_id: str, read_back: Awaitable[LifecycleNews | None], signal: Any, what: str
+    ) -> dict[str, str]:
+        """A subscription event: the object read back from the billing API (the event only says "look again"),
+        signalled to the lifecycle of the deal it names; deduplicated by event id, recorded once handled."""
         if await inbox.seen("stripe", event_id):
             return {"status": "duplicate", "event_id": event_id}
         try:
-            end = await billing.subscription_end(subscription_id)
+            news = await read_back
         except PermanentError as error:
-            if error.code == "resource_missing":
+            if error.code == "resource_missing":  # signed, but about an object Stripe does not have
                 raise ApiError(422, "unknown_billing_object", str(error)) from error
             raise ApiError(502, "billing_error", str(error)) from error
         except ConnectorError as error:
             raise ApiError(503, "billing_unavailable", str(error)) from error
-        lifecycle = ids.subscription_id(trigger.crm.system, end.deal_id) if end and end.deal_id else None
-        if end is None or lifecycle is None:
-            status = "ignored: not an ended c2c subscription"
+        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id) if news and news.deal_id else None
+        if news is None or lifecycle is None:
+            status = f"ignored: not {what}"
         else:
             try:
-                await trigger.client.get_workflow_handle(lifecycle).signal(SubscriptionLifecycle.billing_ended, end)
+                await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
                 status = "signalled"
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:

@@ -38,6 +38,7 @@ from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names
 from workflows.saga import Resolution, ResolutionAction, SagaInput, Stage
 from workflows.subscription import SubscriptionLifecycle
+from workflows.subscription_messages import LifecycleInput
 
 
 @dataclass
@@ -300,3 +301,25 @@ def undo_calls(estate: FakeEstate) -> list[str]:
         Names.CANCEL_SUBSCRIPTION,
     }
     return [c for c in estate.calls if c in names]
+
+
+async def start_fake_lifecycle(
+    env: WorkflowEnvironment, queue: str, first_period_end_in: timedelta
+) -> WorkflowHandle[Any, Any]:
+    """A SubscriptionLifecycle on the fake vendors, started directly (not as a saga's child: the time-skipping server
+    locks its clock once an abandoned child ends after its parent), its next period starting in `first_period_end_in`.
+
+    Its term starts on the server's today: earlier tests may have moved that clock years on, and a term already over
+    would end the lifecycle at once."""
+    deal = make_deal(close_date=(await env.get_current_time()).date())
+    args = LifecycleInput(
+        deal=deal,
+        golden_id="gc_test",
+        subscription_id="sub_test",
+        billing_customer_id="cus_test",
+        erp_customer_id="101",
+        first_period_end=await env.get_current_time() + first_period_end_in,
+    )
+    return await env.client.start_workflow(
+        SubscriptionLifecycle.run, args, id=f"c2c:salesforce:{deal.deal_id}:{queue}:subscription", task_queue=queue
+    )

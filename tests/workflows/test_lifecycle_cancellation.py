@@ -12,33 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from canonical import RenewalInvoice
-from tests.support.factories import make_deal
-from tests.support.fake_saga import FakeEstate
+from tests.support.fake_saga import FakeEstate, start_fake_lifecycle
 from tests.support.polling import eventually
 from workflows.interface import Names
 from workflows.saga import Stage
 from workflows.subscription import SubscriptionLifecycle
-from workflows.subscription_messages import LifecycleInput, LifecycleStatus, PeriodState
-
-
-async def start_lifecycle(env: WorkflowEnvironment, queue: str, first_period_end_in: timedelta) -> WorkflowHandle:
-    # Its term starts on the server's today: earlier tests in the session may have moved that clock years on, and a
-    # term already over would end the lifecycle at once.
-    deal = make_deal(close_date=(await env.get_current_time()).date())
-    args = LifecycleInput(
-        deal=deal,
-        golden_id="gc_test",
-        subscription_id="sub_test",
-        billing_customer_id="cus_test",
-        erp_customer_id="101",
-        first_period_end=await env.get_current_time() + first_period_end_in,
-    )
-    return await env.client.start_workflow(
-        SubscriptionLifecycle.run, args, id=f"c2c:salesforce:{deal.deal_id}:{queue}:subscription", task_queue=queue
-    )
+from workflows.subscription_messages import LifecycleStatus, PeriodState
 
 
 async def stopped(handle: WorkflowHandle) -> LifecycleStatus:
@@ -56,7 +37,7 @@ async def stopped(handle: WorkflowHandle) -> LifecycleStatus:
 
 async def test_a_lifecycle_waiting_for_its_next_period_stops_on_a_cancellation_request(saga_env: Any) -> None:
     env, estate, queue = saga_env
-    handle = await start_lifecycle(env, queue, timedelta(days=30))
+    handle = await start_fake_lifecycle(env, queue, timedelta(days=30))
     await eventually(lambda: _stage_is(handle, Stage.WAITING))
     await handle.cancel()
     status = await stopped(handle)
@@ -67,7 +48,7 @@ async def test_a_lifecycle_waiting_for_its_next_period_stops_on_a_cancellation_r
 async def test_a_period_being_billed_finishes_before_the_lifecycle_stops(saga_env: Any) -> None:
     env, estate, queue = saga_env
     estate: FakeEstate
-    handle = await start_lifecycle(env, queue, timedelta(0))
+    handle = await start_fake_lifecycle(env, queue, timedelta(0))
     started, release = estate.hold(Names.QUOTE_TAX)
     now = await env.get_current_time()
     period_start = (await handle.query(SubscriptionLifecycle.status)).next_period_start

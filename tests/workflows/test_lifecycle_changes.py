@@ -72,6 +72,17 @@ async def applied(handle: WorkflowHandle[Any, Any], deal_id: str) -> LifecycleSt
     return await eventually(probe, timeout=60)
 
 
+async def completed(handle: WorkflowHandle[Any, Any]) -> LifecycleStatus:
+    """The lifecycle's status once it has ended by itself (polled: awaiting its result would skip time)."""
+
+    async def probe() -> LifecycleStatus | None:
+        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
+            return None
+        return await status_of(handle)
+
+    return await eventually(probe, timeout=60)
+
+
 async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     """`C2C_RECORD_HISTORY=1 pytest this file` refreshes the replay test's histories of these lifecycles."""
     if os.environ.get("C2C_RECORD_HISTORY"):
@@ -196,12 +207,7 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
     )
     assert (await estate.trigger.start(cancellation)).started
 
-    async def ended() -> LifecycleStatus | None:
-        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
-            return None
-        return await status_of(handle)
-
-    status = await eventually(ended, timeout=60)
+    status = await completed(handle)
     assert status.ended == "cancelled"
     third = status.periods[-1]
     stripe, netsuite = await estate.state("stripe"), await estate.state("netsuite")
@@ -282,12 +288,7 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
     assert status.next_period_start >= status.term_end
     await move_to(lifecycle_env, env, status.term_end + timedelta(hours=1))
 
-    async def lapsed() -> LifecycleStatus | None:
-        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
-            return None
-        return await status_of(handle)
-
-    status = await eventually(lapsed, timeout=60)
+    status = await completed(handle)
     assert status.ended == "lapsed"
     stripe = await estate.state("stripe")
     [subscription] = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
@@ -321,12 +322,7 @@ async def test_a_subscription_cancelled_in_billing_ends_its_lifecycle(
     )
     assert cancelled.status_code == 200, cancelled.text
 
-    async def ended() -> LifecycleStatus | None:
-        if (await handle.describe()).status is not WorkflowExecutionStatus.COMPLETED:
-            return None
-        return await status_of(handle)
-
-    status = await eventually(ended, timeout=60)
+    status = await completed(handle)
     assert status.ended == "cancelled in billing"
     ended = await contract_of(estate, status.contract_id or "")
     assert ended["Status"] == "Terminated"

@@ -11,30 +11,18 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import PaymentStatus, RenewalInvoice
-from tests.support.factories import make_deal
-from tests.support.fake_saga import FakeEstate
+from tests.support.fake_saga import FakeEstate, start_fake_lifecycle
 from tests.support.polling import eventually
 from workflows.interface import Names
 from workflows.saga import Resolution, ResolutionAction, Stage
 from workflows.subscription import SubscriptionLifecycle
-from workflows.subscription_messages import LifecycleInput, LifecycleStatus, PeriodState
+from workflows.subscription_messages import LifecycleStatus, PeriodState
 
 
 async def billing_period_two(env: WorkflowEnvironment, queue: str, left_running: list[Any]) -> WorkflowHandle:
     # Its term starts on the server's today: earlier tests in the session may have moved that clock years on, and a
     # term already over would end the lifecycle at once.
-    deal = make_deal(close_date=(await env.get_current_time()).date())
-    args = LifecycleInput(
-        deal=deal,
-        golden_id="gc_test",
-        subscription_id="sub_test",
-        billing_customer_id="cus_test",
-        erp_customer_id="101",
-        first_period_end=await env.get_current_time(),
-    )
-    handle = await env.client.start_workflow(
-        SubscriptionLifecycle.run, args, id=f"c2c:salesforce:{deal.deal_id}:{queue}:subscription", task_queue=queue
-    )
+    handle = await start_fake_lifecycle(env, queue, timedelta(0))
     left_running.append(handle)
     start = (await handle.query(SubscriptionLifecycle.status)).next_period_start
     notice = RenewalInvoice(
