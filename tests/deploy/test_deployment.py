@@ -62,6 +62,13 @@ DOCUMENTED_ENV = {
     ),
     # the temporal CLI (TEMPORAL_ADDRESS) and temporal-sql-tool (SQL_*) in temporalio/admin-tools
     "temporalio/admin-tools": {"TEMPORAL_ADDRESS", "SQL_HOST", "SQL_PORT", "SQL_USER", "SQL_PASSWORD"},
+    # Grafana reads GF_<SECTION>_<KEY> for any grafana.ini option
+    # (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/, "Override configuration with
+    # environment variables"); these are the options [security], [auth.anonymous], [users], [analytics], [dashboards]
+    "grafana/grafana": set(
+        "GF_SECURITY_ADMIN_PASSWORD GF_AUTH_ANONYMOUS_ENABLED GF_AUTH_ANONYMOUS_ORG_ROLE GF_USERS_ALLOW_SIGN_UP"
+        " GF_ANALYTICS_REPORTING_ENABLED GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH".split()
+    ),
 }
 SECRET_SETTING = re.compile(r"secret|password|token|api_key|license_key|payload_keys$")
 SECRET_VARIABLE = re.compile(r"PASSWORD|_PWD$|SECRET")
