@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         EventType,
         RenewalInvoice,
     )
-    from workflows import documents, policies, subscription_terms
+    from workflows import documents, policies, search_attributes, subscription_terms
     from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Stage
@@ -52,6 +52,7 @@ class ContractChanges(SagaRuntime):
     next_start: datetime
     ended: str | None
     last_event_id: str | None
+    refused_change: str | None = None  # the refused CRM change finance's queue shows, until one is accepted
 
     @property
     def billing(self) -> str:
@@ -111,9 +112,11 @@ class ContractChanges(SagaRuntime):
                 )
             )
             self.log(self.progress.stage, f"{amendment.kind.value} refused", f"{refused.rule}: {refused.message}")
+            self.flag_refusal(refused.rule, amendment.deal_id)
             return AmendmentOutcome(
                 deal_id=amendment.deal_id, status="refused", rule=refused.rule, message=refused.message
             )
+        self.flag_refusal(None, amendment.deal_id)
         self.changes.append(AmendmentRecord(amendment=amendment, state=ChangeState.PENDING))
         self.log(
             self.progress.stage,
@@ -126,6 +129,22 @@ class ContractChanges(SagaRuntime):
             message=f"{amendment.kind.value} {amendment.deal_id} accepted: it takes effect "
             f"{amendment.effective_date.isoformat()}",
         )
+
+    def flag_refusal(self, rule: str | None, deal_id: str) -> None:
+        """A refused CRM change shows in finance's queue (C2CException = its rule, next to the waiting stage) until
+        a later change is accepted; a parked period's own problem takes precedence."""
+        if self.progress.problem is not None or not workflow.patched("lifecycle-refusal-attribute"):
+            return
+        if rule is not None:
+            self.refused_change = deal_id
+            workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_set(rule)])
+            workflow.set_current_details(
+                f"**CRM change refused**: {deal_id} ({rule}); nothing changed. Fix it in the CRM and close a new "
+                "opportunity on the contract (the lifecycle's status lists every change with its outcome)"
+            )
+        elif self.refused_change is not None:
+            self.refused_change = None
+            workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
 
     def due_change(self) -> AmendmentRecord | None:
         """The oldest pending change (CRM order), once its date falls in the current period; later ones wait."""

@@ -26,6 +26,7 @@ from tests.support.estate import Estate
 from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of, stripe_auth
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
+from workflows import search_attributes
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
 from workflows.subscription_terms import add_months, last_day
 
@@ -157,6 +158,8 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
     with pytest.raises(DealRefused) as refused:
         await estate.trigger.start(too_many)
     assert refused.value.code == "quantity_below_zero"
+    # ... and finance's queue shows it (C2CException) until a later change is accepted.
+    assert (await handle.describe()).typed_search_attributes.get(search_attributes.EXCEPTION) == "quantity_below_zero"
     status = await applied(handle, upsell)
     assert {line.product_code: line.quantity for line in status.lines} == {"PLAT-SEAT": 30, "ANALYTICS": 1}
     stripe = await estate.state("stripe")
@@ -188,6 +191,7 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
         effective_date=reduction_day.date(),
     )
     assert (await estate.trigger.start(reduction)).started
+    assert (await handle.describe()).typed_search_attributes.get(search_attributes.EXCEPTION) is None
     status = await applied(handle, reduction)
     await move_to(lifecycle_env, env, status.next_period_start + timedelta(minutes=10))
     status = await billed(handle, 3)
