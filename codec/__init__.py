@@ -15,13 +15,21 @@ import base64
 import binascii
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+    PayloadConverter,
+)
+from temporalio.exceptions import ApplicationError
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -79,6 +87,36 @@ class EncryptionCodec(PayloadCodec):
         return opened
 
 
+# A vendor's or our own short error code: letters, digits and a few separators, never free text.
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def failure_headline(error: BaseException) -> str | None:
+    """`BusinessRuleError avatax/invalid_address` for a connector failure (activities/errors.py puts
+    system/code/message in `details[0]`), else None. Built from the type, system and code only — the same
+    codes the C2CException search attribute carries in plaintext — never from the vendor's message."""
+    if not isinstance(error, ApplicationError) or not error.details or not isinstance(error.details[0], dict):
+        return None
+    system, code = error.details[0].get("system"), error.details[0].get("code")
+    parts = [error.type or "ApplicationError", system, code]
+    if not all(isinstance(part, str) and CODE.fullmatch(part) for part in parts):
+        return None
+    return f"{parts[0]} {system}/{code}"
+
+
+class ReadableFailureConverter(DefaultFailureConverterWithEncodedAttributes):
+    """Every failure's message and stack trace go into the encrypted `encoded_attributes` (the UI decodes them
+    through the codec endpoint; SDK clients restore them); the plaintext message left in the history is
+    "Encoded failure", or for a connector failure its headline (`BusinessRuleError avatax/invalid_address`),
+    so the event list and the CLI say which system refused what without the key."""
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        super().to_failure(exception, payload_converter, failure)
+        headline = failure_headline(exception)
+        if headline is not None and failure.HasField("encoded_attributes"):
+            failure.message = headline
+
+
 def data_converter(payload_keys: str | None) -> DataConverter:
     """The converter every c2c client uses: pydantic, encrypted when keys are configured."""
     if not payload_keys:
@@ -87,8 +125,9 @@ def data_converter(payload_keys: str | None) -> DataConverter:
         pydantic_data_converter,
         payload_codec=EncryptionCodec(parse_keys(payload_keys)),
         # Failure messages and stack traces go into the encrypted attributes too: a vendor's refusal can quote
-        # customer data (AvaTax names the city and postal code it could not place).
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        # customer data (AvaTax names the city and postal code it could not place). A connector failure keeps a
+        # plaintext headline of codes only.
+        failure_converter_class=ReadableFailureConverter,
     )
 
 
