@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from api import access
 from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
+from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
 from connectors.roles import BillingSystem
@@ -71,6 +72,8 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
     api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
 
