@@ -35,6 +35,14 @@ class Cancelled(Exception):
     UI's "Request Cancellation") that reached a cancellation point (SagaRuntime.checkpoint)."""
 
 
+def refused(code: str, message: str) -> ApplicationError:
+    """Why an update's validator refused finance's decision: the code stays readable in the Temporal UI (the payload
+    codec keeps `DecisionRefused c2c/{code}` plaintext, `message` encrypted and decoded through the codec endpoint)."""
+    return ApplicationError(
+        message, {"system": "c2c", "code": code, "message": message}, type="DecisionRefused", non_retryable=True
+    )
+
+
 class SagaRuntime:
     """Stage runner and state every saga step uses; subclasses set `progress` in their __init__."""
 

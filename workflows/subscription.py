@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import subscription_terms
     from workflows.interface import Names
     from workflows.saga import Resolution, ResolutionAction, Resume, SagaStatus, Stage
-    from workflows.saga_runtime import Cancelled
+    from workflows.saga_runtime import Cancelled, refused
     from workflows.subscription_messages import (
         AmendmentOutcome,
         ChangeState,
@@ -268,9 +268,9 @@ class SubscriptionLifecycle(PeriodBilling):
     @resolve.validator
     def validate_resolve(self, resolution: Resolution) -> None:
         if self.progress.problem is None or self.decision is not None:
-            raise ValueError(f"no period is waiting for a decision (stage {self.progress.stage})")
+            raise refused("not_waiting", f"no period is waiting for a decision (stage {self.progress.stage})")
         if resolution.action is not ResolutionAction.RETRY:
-            raise ValueError("a billing period can only be retried for now")
+            raise refused("retry_only", "a billing period can only be retried for now")
 
     @workflow.update
     def amend(self, amendment: Amendment) -> AmendmentOutcome:

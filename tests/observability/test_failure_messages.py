@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import Input, Meta, Request, WaitPolicy
+from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionRequest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -95,20 +97,26 @@ async def test_a_failed_step_and_a_refused_decision_say_why_without_pii_in_the_h
         await handle.execute_update(CustomerToCash.resolve, wrong)
     assert isinstance(refused.value.cause, ApplicationError)
     assert refused.value.cause.message == REFUSED
-    assert refused.value.cause.type == "ValueError"
+    assert refused.value.cause.type == "DecisionRefused"
 
-    # What the server hands a caller without the key (the Temporal UI's view before it calls the codec endpoint).
-    plain = await Client.connect(
-        estate.client.service_client.config.target_host, data_converter=pydantic_data_converter
+    # What the server hands a caller without the key (the Temporal UI's view before it calls the codec endpoint):
+    # the refusal's code in plaintext, its message sealed, decoded by the codec endpoint.
+    request = UpdateWorkflowExecutionRequest(
+        namespace=estate.client.namespace,
+        workflow_execution=WorkflowExecution(workflow_id=handle.id),
+        wait_policy=WaitPolicy(
+            lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
+        ),
+        request=Request(
+            meta=Meta(update_id=str(uuid.uuid4()), identity="ui-probe"),
+            input=Input(name="resolve", args=await estate.client.data_converter.encode_wrapper([wrong])),
+        ),
     )
-    with pytest.raises(WorkflowUpdateFailedError) as raw_refusal:
-        await plain.get_workflow_handle(handle.id).execute_update("resolve", wrong.model_dump(mode="json"))
-    cause = raw_refusal.value.cause
-    assert isinstance(cause, ApplicationError)
-    assert cause.failure is not None
-    assert cause.failure.message == "Encoded failure"
-    assert cause.failure.encoded_attributes.metadata["encoding"] == ENCODING
-    assert (await ui_decode(estate, cause.failure.encoded_attributes))["message"] == REFUSED
+    answer = await estate.client.workflow_service.update_workflow_execution(request)
+    failure = answer.outcome.failure
+    assert failure.message == "DecisionRefused c2c/wrong_problem"
+    assert failure.encoded_attributes.metadata["encoding"] == ENCODING
+    assert (await ui_decode(estate, failure.encoded_attributes))["message"] == REFUSED
 
     history = await handle.fetch_history()
     raw = history.to_json()
