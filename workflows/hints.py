@@ -44,7 +44,7 @@ _FIX_FIRST = {
 
 def payload(action: ResolutionAction, **fields: object) -> str:
     body = {"action": action.value, **fields, "actor": ACTOR, "note": "why (kept in the history)"}
-    return json.dumps(body)
+    return json.dumps(body, ensure_ascii=False)  # the UI shows it as written: "…", not "\u2026"
 
 
 def action_hint(problem: Problem) -> str:
