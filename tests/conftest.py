@@ -127,6 +127,8 @@ SLOW_FIRST = (
     "tests/chaos/test_run.py",
     "tests/test_processes.py",
     "tests/workflows/test_subscription_lifecycle.py",
+    "tests/browser/test_temporal_ui.py",
+    "tests/workflows/test_lifecycle_changes.py",
     "tests/workflows/test_reconciliation.py",
     "tests/connectors/test_erp_tax_undo.py",
     "tests/connectors/test_stripe_undo.py",
