@@ -161,7 +161,9 @@ class LaterPeriods:
                     lines = ((code, self.rng.randint(1, 10)),)
                 elif kind == "reduction":
                     code, quantity, _ = self.rng.choice([line for line in spec.lines if line[1] >= 2])
-                    lines = ((code, -self.rng.randint(1, quantity - 1)),)
+                    # At most half the line: a deeper cut's prorated credit outweighs the next period's charge, and
+                    # c2c cannot bill a net-negative renewal yet (see docs/chaos.md, limits).
+                    lines = ((code, -self.rng.randint(1, quantity // 2)),)
                 twice = self.rng.random() < self.config.duplicate_share
                 key = f"{spec.key}-{kind[:3].upper()}"
                 changes[deal_id] = [PlannedChange(key=key, kind=kind, lines=lines, duplicate=twice)]
