@@ -74,6 +74,19 @@ class PeriodBilling(ContractChanges):
 
     async def quote_tax(self) -> None:
         args, renewal = self.args, self.require(self.renewal)
+        net = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
+        if net < 0:  # refused at acceptance; a change made in billing directly can still get here
+            raise Park(
+                Problem(
+                    stage=Stage.TAX,
+                    system=self.billing,
+                    code="negative_invoice",
+                    message=f"period {self.require(self.period).number}: invoice {renewal.invoice_id} nets "
+                    f"{net} minor units (prorations exceed the period's charge); c2c cannot tax, post or collect a "
+                    "negative invoice: settle it in billing, then retry",
+                    error_type="BusinessRuleError",
+                )
+            )
         request = documents.tax_request(
             self.deal, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
         )

@@ -98,7 +98,26 @@ def check(amendment: Amendment, at: Position) -> list[DealLine]:
             "effective_after_term",
             f"{amendment.deal_id} takes effect {amendment.effective_date}, after the term ends {at.term_end.date()}",
         )
-    return amended_lines(at.lines, amendment)
+    lines = amended_lines(at.lines, amendment)
+    net = next_invoice_net(at, lines, effective_moment(amendment.effective_date, at.period_start))
+    if net < 0:
+        raise Refused(
+            "credit_exceeds_next_invoice",
+            f"{amendment.deal_id}: its prorated credit would make the next period's invoice negative "
+            f"({net} minor units of {at.currency}); c2c cannot bill a negative invoice: make it effective at the "
+            "period end, or reduce in smaller steps",
+        )
+    return lines
+
+
+def next_invoice_net(at: Position, lines: list[DealLine], effective: datetime) -> int:
+    """The next period's invoice before tax once `lines` apply from `effective`: the new lines' full period plus
+    billing's prorations for the rest of this one (new lines charged, old ones credited, by the second)."""
+    length = int((at.next_start - at.period_start).total_seconds())
+    rest = int((at.next_start - max(effective, at.period_start)).total_seconds())
+    new = sum(line.amount.amount for line in lines)
+    old = sum(line.amount.amount for line in at.lines)
+    return new + _share(new - old, rest, length)
 
 
 def amended_lines(lines: list[DealLine], amendment: Amendment) -> list[DealLine]:

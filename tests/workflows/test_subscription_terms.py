@@ -91,6 +91,12 @@ def test_a_reduction_to_zero_removes_the_line_and_a_new_price_applies_to_the_who
             "stale_amendment",
         ),
         (change(AmendmentKind.AMENDMENT, ("NOPE", 1, 49_00)), position(), "unknown_product"),
+        # 10 seats to 1 on the period's second day: the credit for 9 seats' month outweighs 1 seat's next month
+        (
+            change(AmendmentKind.AMENDMENT, ("PLAT-SEAT", -9, 49_00), effective=date(2026, 12, 2)),
+            position(),
+            "credit_exceeds_next_invoice",
+        ),
         (
             change(AmendmentKind.AMENDMENT, ("PLAT-SEAT", 1, 49_00), effective=date(2028, 1, 1)),
             position(),
@@ -141,3 +147,8 @@ def test_the_unused_credit_prorates_each_line_by_the_second_and_its_tax_by_the_s
     assert whole is not None
     assert whole.total.amount == 525_53
     assert unused_credit(billed_period(), END, make_deal(), "G-1", "cancelled") is None
+
+
+def test_a_reduction_late_in_the_period_nets_a_positive_next_invoice() -> None:
+    late = change(AmendmentKind.AMENDMENT, ("PLAT-SEAT", -9, 49_00), effective=date(2026, 12, 31))
+    assert [line.quantity for line in check(late, position())] == [1]
