@@ -1,12 +1,14 @@
-"""Fixtures of the connector tests: a freshly reset Stripe emulator and the connector pointed at it."""
+"""Fixtures of the connector tests: freshly reset Stripe and NetSuite emulators and the connectors pointed at them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from connectors.netsuite import NetSuiteErp
 from connectors.stripe import (
     StripeBilling,
 )
@@ -24,3 +26,18 @@ async def stripe_url(emulators: Any, http: httpx.AsyncClient) -> str:
 @pytest.fixture
 def billing(http: httpx.AsyncClient, stripe_url: str) -> StripeBilling:
     return StripeBilling(http, stripe_url, API_KEY)
+
+
+@pytest.fixture
+async def netsuite_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator[str]:
+    url: str = emulators.url("netsuite")
+    await http.delete(f"{url}/_sandbox/faults")
+    await http.post(f"{url}/_sandbox/reset")
+    yield url
+    # Periods are account-wide in the session's emulator: reopen them for the tests that run next.
+    await http.post(f"{url}/_sandbox/reset")
+
+
+@pytest.fixture
+def erp(http: httpx.AsyncClient, netsuite_url: str) -> NetSuiteErp:
+    return NetSuiteErp(http, netsuite_url, "c2c-integration", "s3cret")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,6 +28,7 @@ from connectors.errors import BusinessRuleError, PermanentError, TransientError,
 from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.client import first_of_month
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
+from tests.support.netsuite import sandbox_state
 
 RECORDS = "/services/rest/record/v1"
 TOKEN = "/services/rest/auth/oauth2/v1/token"
@@ -37,24 +36,8 @@ SEAT_PRICE = {"USD": 49_00, "EUR": 45_00, "JPY": 7_200}
 
 
 @pytest.fixture
-async def base_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator[str]:
-    url: str = emulators.url("netsuite")
-    await http.delete(f"{url}/_sandbox/faults")
-    await http.post(f"{url}/_sandbox/reset")
-    yield url
-    # Periods are account-wide in the session's emulator: reopen them for the tests that run next.
-    await http.post(f"{url}/_sandbox/reset")
-
-
-@pytest.fixture
-def erp(http: httpx.AsyncClient, base_url: str) -> NetSuiteErp:
-    return NetSuiteErp(http, base_url, "c2c-integration", "s3cret")
-
-
-async def sandbox_state(http: httpx.AsyncClient, base_url: str) -> dict[str, Any]:
-    response = await http.get(f"{base_url}/_sandbox/state")
-    state: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
-    return state
+def base_url(netsuite_url: str) -> str:
+    return netsuite_url  # the emulator's, reset around each test (tests/connectors/conftest.py)
 
 
 async def records_with(http: httpx.AsyncClient, base_url: str, record_type: str, external_id: str) -> list[Any]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -26,30 +24,15 @@ from canonical import (
 from canonical.reference import LEGAL_ENTITIES
 from connectors.errors import BusinessRuleError, PermanentError, UncertainOutcome
 from connectors.netsuite import NetSuiteErp
+from tests.support.netsuite import sandbox_state
 
 RECORDS = "/services/rest/record/v1"
 SEAT = Money(amount=49_00, currency="USD")
 
 
 @pytest.fixture
-async def base_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator[str]:
-    url: str = emulators.url("netsuite")
-    await http.delete(f"{url}/_sandbox/faults")
-    await http.post(f"{url}/_sandbox/reset")
-    yield url
-    # Periods are account-wide in the session's emulator: reopen them for the tests that run next.
-    await http.post(f"{url}/_sandbox/reset")
-
-
-@pytest.fixture
-def erp(http: httpx.AsyncClient, base_url: str) -> NetSuiteErp:
-    return NetSuiteErp(http, base_url, "c2c-integration", "s3cret")
-
-
-async def sandbox_state(http: httpx.AsyncClient, base_url: str) -> dict[str, Any]:
-    response = await http.get(f"{base_url}/_sandbox/state")
-    state: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
-    return state
+def base_url(netsuite_url: str) -> str:
+    return netsuite_url  # the emulator's, reset around each test (tests/connectors/conftest.py)
 
 
 async def memos(http: httpx.AsyncClient, base_url: str) -> list[dict[str, Any]]:
