@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.fake_saga import FakeEstate, fake_saga_estate
 from tests.support.lifecycle import LifecycleEstate, lifecycle_estate, stop
+from tests.support.temporal import time_skipping_server
 
 
 @pytest.fixture
@@ -23,10 +24,20 @@ async def saga_env(
 
 
 @pytest.fixture
+async def lifecycle_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own (about a second to start): workflows other tests left on the
+    session's server (a parked saga's timer, an activity on a task queue whose worker is gone) would hold its clock
+    while these tests skip months."""
+    env = await time_skipping_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
 async def lifecycle_env(
-    time_skipping_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+    lifecycle_server: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[LifecycleEstate]:
-    async with lifecycle_estate(time_skipping_env, emulators, task_queue, tmp_path) as estate:
+    async with lifecycle_estate(lifecycle_server, emulators, task_queue, tmp_path) as estate:
         yield estate
 
 

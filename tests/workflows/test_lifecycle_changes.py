@@ -23,7 +23,7 @@ from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendme
 from operations.errors import ContractNotActive, DealRefused
 from store import OutboxEvent, session_scope
 from tests.support.estate import Estate
-from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, status_of, stripe_auth
+from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, skip_to, status_of, stripe_auth
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows import search_attributes
@@ -58,7 +58,7 @@ async def closed_and_adopted(
 
 async def move_to(lifecycle: LifecycleEstate, env: WorkflowEnvironment, at: datetime) -> None:
     """Workflow time and billing time both move to `at` (no workflow timer is due on the way)."""
-    await env.sleep(at - await env.get_current_time())
+    await skip_to(env, at)
     await advance(lifecycle.estate, lifecycle.clock_id, at)
 
 
@@ -120,9 +120,9 @@ def assert_posted_as_billed(period: PeriodStatus, stripe: dict[str, Any], netsui
 
 
 async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reach_every_system_once(
-    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+    lifecycle_env: LifecycleEstate, lifecycle_server: WorkflowEnvironment, left_running: list[Any]
 ) -> None:
-    env, estate = time_skipping_env, lifecycle_env.estate
+    env, estate = lifecycle_server, lifecycle_env.estate
     deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-CHG", 24, left_running)
     contract = status.contract_id
     assert contract is not None
@@ -245,9 +245,9 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
 
 
 async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends_the_subscription(
-    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+    lifecycle_env: LifecycleEstate, lifecycle_server: WorkflowEnvironment, left_running: list[Any]
 ) -> None:
-    env, estate = time_skipping_env, lifecycle_env.estate
+    env, estate = lifecycle_server, lifecycle_env.estate
     deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-REN", 2, left_running)
     contract = status.contract_id
     assert contract is not None
@@ -315,9 +315,9 @@ async def test_a_renewal_won_in_the_crm_moves_the_term_on_and_a_lapsed_term_ends
 
 
 async def test_a_subscription_cancelled_in_billing_ends_its_lifecycle(
-    lifecycle_env: LifecycleEstate, time_skipping_env: WorkflowEnvironment, left_running: list[Any]
+    lifecycle_env: LifecycleEstate, lifecycle_server: WorkflowEnvironment, left_running: list[Any]
 ) -> None:
-    env, estate = time_skipping_env, lifecycle_env.estate
+    env, estate = lifecycle_server, lifecycle_env.estate
     deal_id, handle, status = await closed_and_adopted(estate, env, "LIFE-DASH", 12, left_running)
     # Someone cancels it in Stripe's dashboard: Stripe's customer.subscription.deleted webhook reaches the trigger
     # API, which reads the subscription back and tells its lifecycle.
