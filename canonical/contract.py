@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import calendar
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
@@ -10,6 +11,20 @@ from pydantic import BaseModel, Field, model_validator
 from canonical.catalog import BillingPeriod
 from canonical.money import CurrencyCode, Money, total
 from canonical.party import Customer, ExternalRefs
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """`moment` moved by whole months, month ends clamped (as billing anchors and contract terms are)."""
+    year, month = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def term_end(start: date, term_months: int) -> datetime:
+    """Midnight UTC at the end of a term of `term_months` starting on `start`: billing's `cancel_at`, and the day
+    after the CRM contract's EndDate."""
+    return add_months(datetime.combine(start, time(), UTC), term_months)
 
 
 class DealLine(BaseModel):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from canonical import ids
+from canonical.contract import add_months
 from chaos.checker import LifecycleExpectation, PlannedChange
 from estate.amendments import CANCELLATION, DOWNGRADE, UPGRADE, amendment_deal
 from estate.book import DealSpec
@@ -37,7 +38,6 @@ from estate.clock import TestClock
 from estate.deals import persist
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState
-from workflows.subscription_terms import add_months
 
 if TYPE_CHECKING:
     from chaos.run import ChaosRun

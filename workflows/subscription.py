@@ -33,8 +33,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, SubscriptionEnd, TaxQuote
+    from canonical.contract import add_months, term_end
     from workflows import interface as act
-    from workflows import subscription_terms
     from workflows.interface import Names
     from workflows.saga import Resolution, ResolutionAction, Resume, SagaStatus, Stage
     from workflows.saga_runtime import Cancelled, refused
@@ -71,7 +71,7 @@ class SubscriptionLifecycle(PeriodBilling):
             self.periods.append(self.first_period(args))
         self.lines = list(args.lines if args.lines is not None else args.deal.lines)
         self.term_months = args.term_months or args.deal.term_months
-        self.term_end = args.term_end or subscription_terms.term_end(args.deal.close_date, self.term_months)
+        self.term_end = args.term_end or term_end(args.deal.close_date, self.term_months)
         self.contract_id = args.contract_id
         self.changes = list(args.changes)
         self.ended: str | None = None
@@ -92,7 +92,7 @@ class SubscriptionLifecycle(PeriodBilling):
         assert invoice is not None
         period = PeriodStatus(
             number=1,
-            start=subscription_terms.add_months(args.first_period_end, -args.deal.billing_period.months),
+            start=add_months(args.first_period_end, -args.deal.billing_period.months),
             end=args.first_period_end,
             state=PeriodState.BILLED,
             trigger="saga",

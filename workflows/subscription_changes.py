@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         EventType,
         RenewalInvoice,
     )
+    from canonical.contract import add_months, term_end
     from workflows import documents, policies, search_attributes, subscription_terms
     from workflows import interface as act
     from workflows.interface import Names
@@ -65,11 +66,12 @@ class ContractChanges(SagaRuntime):
 
     # ---- accepting a change (the `amend` update) --------------------------------------------------
 
-    def position(self) -> Position:
-        """Where the subscription stands for the next change: after every change already accepted."""
+    def position(self, excluding: AmendmentRecord | None = None) -> Position:
+        """Where the subscription stands for the next change: after every change already accepted (but
+        `excluding`, the pending one being applied)."""
         lines, ended, last = list(self.lines), self.ended is not None, None
         for record in self.changes:
-            if record.state is ChangeState.REFUSED:
+            if record.state is ChangeState.REFUSED or record is excluding:
                 continue
             change = record.amendment
             last = change.modified_at if last is None else max(last, change.modified_at)
@@ -92,7 +94,7 @@ class ContractChanges(SagaRuntime):
         )
 
     def period_one_start(self) -> datetime:
-        return subscription_terms.add_months(self.args.first_period_end, -self.args.deal.billing_period.months)
+        return add_months(self.args.first_period_end, -self.args.deal.billing_period.months)
 
     def accept(self, amendment: Amendment) -> AmendmentOutcome:
         known = next((r for r in self.changes if r.amendment.deal_id == amendment.deal_id), None)
@@ -172,7 +174,7 @@ class ContractChanges(SagaRuntime):
     async def apply_change(self, record: AmendmentRecord) -> None:
         change = record.amendment
         try:  # re-checked against the state now (an earlier change may have moved it)
-            lines = subscription_terms.check(change, self.position_for(record))
+            lines = subscription_terms.check(change, self.position(excluding=record))
         except Refused as refused:
             record.state, record.rule, record.detail = ChangeState.REFUSED, refused.rule, refused.message
             self.log(Stage.AMEND, f"{change.kind.value} refused", f"{refused.rule}: {refused.message}")
@@ -187,16 +189,6 @@ class ContractChanges(SagaRuntime):
                 await self.stage(Stage.AMEND, lambda: self.renew(total, change.deal_id))
         record.state = ChangeState.APPLIED
         self.log(Stage.AMEND, f"{change.kind.value} applied", change.deal_id)
-
-    def position_for(self, record: AmendmentRecord) -> Position:
-        """The position without `record` itself (it is the one pending change being applied)."""
-        others = [r for r in self.changes if r is not record]
-        saved, self.changes = self.changes, others
-        try:
-            position = self.position()
-        finally:
-            self.changes = saved
-        return position
 
     async def amend_lines(self, change: Amendment, lines: list[DealLine]) -> None:
         deal = subscription_terms.deal_with(self.args.deal, lines)
@@ -239,7 +231,7 @@ class ContractChanges(SagaRuntime):
     async def renew(self, total_months: int, occurrence: str) -> None:
         """The term runs to `total_months` from the contract's start (computed once, before the step: a retried
         step must not move it twice), with the lines as they are (no uplift); billing and the CRM contract follow."""
-        new_end = subscription_terms.term_end(self.args.deal.close_date, total_months)
+        new_end = term_end(self.args.deal.close_date, total_months)
         await self.call(
             act.BILLING_QUEUE,
             Names.SET_TERM_END,

@@ -6,7 +6,6 @@ term ends, and the credit for the unused time of a cancelled period. The workflo
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -23,19 +22,6 @@ class Refused(Exception):
         super().__init__(message)
         self.rule = rule
         self.message = message
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """`moment` moved by whole months, month ends clamped (as billing anchors and contract terms are)."""
-    year, month = divmod(moment.month - 1 + months, 12)
-    year += moment.year
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
-
-
-def term_end(start: date, term_months: int) -> datetime:
-    """Midnight UTC at the end of a term starting on `start` (what billing's `cancel_at` was set to)."""
-    return add_months(datetime.combine(start, time(), UTC), term_months)
 
 
 def last_day(end: datetime) -> date:

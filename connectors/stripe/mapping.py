@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from canonical import (
     Subscription,
     SubscriptionItem,
 )
+from canonical.contract import term_end as contract_term_end
 from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.errors import PermanentError
 from connectors.stripe import wire
@@ -73,11 +73,7 @@ def price_params(price: Price) -> dict[str, Any]:
 
 def term_end(contract: Contract) -> int:
     """Unix time of midnight UTC at the end of the contract term (month ends clamp)."""
-    start = contract.start_date
-    year, month = divmod(start.month - 1 + contract.term_months, 12)
-    year += start.year
-    day = min(start.day, calendar.monthrange(year, month + 1)[1])
-    return int(datetime(year, month + 1, day, tzinfo=UTC).timestamp())
+    return int(contract_term_end(contract.start_date, contract.term_months).timestamp())
 
 
 def subscription_items(contract: Contract, price_ids: dict[str, str]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
+from canonical.contract import add_months
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
 from operations.errors import ContractNotActive, DealRefused
 from store import OutboxEvent, session_scope
@@ -28,7 +29,7 @@ from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows import search_attributes
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
-from workflows.subscription_terms import add_months, last_day
+from workflows.subscription_terms import last_day
 
 
 async def closed_and_adopted(

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from canonical import Amendment, AmendmentKind, AmendmentLine, DealLine, Money
+from canonical.contract import term_end
 from tests.support.factories import make_deal, usd
 from workflows.subscription_messages import PeriodState, PeriodStatus
-from workflows.subscription_terms import Position, Refused, amended_lines, check, term_end, unused_credit
+from workflows.subscription_terms import Position, Refused, amended_lines, check, unused_credit
 
 SEATS = DealLine(product_code="PLAT-SEAT", quantity=10, unit_price=usd(49_00))
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
