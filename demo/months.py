@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
 from canonical import ids
+from canonical.contract import add_months
 from connectors.salesforce import SalesforceCrm
 from demo import lifecycle, report
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, Line, amendment_deal
@@ -31,7 +32,6 @@ from settings import Settings
 from workflows.saga import SagaStatus, Stage
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState
-from workflows.subscription_terms import add_months
 
 UPSELL, REDUCTION, CANCELLED = "D-001", "D-019", "D-013"  # USD monthly, USD monthly, EUR monthly
 PAST_START = timedelta(minutes=10)  # each month's clock stop: a few minutes after the periods start
