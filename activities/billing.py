@@ -16,6 +16,7 @@ from workflows.interface import (
     CreditInvoice,
     EnsurePrices,
     InvoiceAction,
+    InvoiceProrations,
     IssueCreditNote,
     Names,
     RenewalInvoices,
@@ -118,6 +119,13 @@ class BillingActivities:
         with translated():
             await self.billing.update_subscription(
                 args.subscription_id, args.lines, args.price_ids, args.effective, idempotency_key=args.idempotency_key
+            )
+
+    @activity.defn(name=Names.INVOICE_PRORATIONS)
+    async def invoice_prorations(self, args: InvoiceProrations) -> RenewalInvoice | None:
+        with translated():
+            return await self.billing.invoice_prorations(
+                args.customer_id, args.subscription_id, idempotency_key=args.idempotency_key
             )
 
     @activity.defn(name=Names.SET_TERM_END)

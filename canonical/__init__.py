@@ -13,7 +13,7 @@ from canonical.contract import (
     SubscriptionItem,
 )
 from canonical.events import BusinessEvent, EventType
-from canonical.invoice import CreditNote, Invoice, InvoiceAdjustment, InvoiceLine, RenewalInvoice
+from canonical.invoice import CreditNote, Invoice, InvoiceAdjustment, InvoiceLine, ProrationBilling, RenewalInvoice
 from canonical.ledger import JournalEntry, JournalLine
 from canonical.money import Money
 from canonical.party import AccountSnapshot, Address, Customer, LegalEntity, normalise_legal_name
@@ -47,6 +47,7 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "Price",
+    "ProrationBilling",
     "RenewalInvoice",
     "Product",
     "Subscription",

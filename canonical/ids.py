@@ -71,9 +71,10 @@ def parse_subscription_id(workflow_id: str) -> tuple[str, str]:
     return parse_saga_id(head)
 
 
-def period_tax_document_code(crm: str, deal_id: str, period: int) -> str:
-    """The tax document of one later billing period (period 1 is the deal's own `tax_document_code`)."""
-    code = f"{SAGA_PREFIX}-{crm}-{deal_id}-p{period}"
+def period_tax_document_code(crm: str, deal_id: str, period: int, change: str | None = None) -> str:
+    """The tax document of one later billing period (period 1 is the deal's own `tax_document_code`), or of the
+    prorations of CRM `change` billed at once in it."""
+    code = f"{SAGA_PREFIX}-{crm}-{deal_id}-p{period}" + (f"-{change}" if change else "")
     if len(code) > 50:
         code = f"{SAGA_PREFIX}-" + hashlib.sha256(code.encode()).hexdigest()[:40]
     return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -40,6 +41,14 @@ class InvoiceAdjustment(BaseModel):
     period_end: date
 
 
+class ProrationBilling(StrEnum):
+    """When an amendment's prorations are billed: on the next period's invoice (billing's default), or at once on
+    an invoice of their own when they net to a charge (a net credit still goes on the next invoice)."""
+
+    NEXT_INVOICE = "next_invoice"
+    IMMEDIATE = "immediate"
+
+
 class Invoice(BaseModel):
     """An invoice; `external_refs['stripe']` is the billing id that every downstream system keys on."""
 
@@ -48,7 +57,7 @@ class Invoice(BaseModel):
     currency: CurrencyCode
     issue_date: date
     due_date: date
-    lines: list[InvoiceLine] = Field(min_length=1)
+    lines: list[InvoiceLine] = Field(description="none only on an invoice of prorations alone")
     adjustments: list[InvoiceAdjustment] = Field(
         default_factory=list, description="prorations of amendments (signed), billed after the lines"
     )
@@ -60,6 +69,8 @@ class Invoice(BaseModel):
 
     @model_validator(mode="after")
     def _one_currency(self) -> Invoice:
+        if not self.lines and not self.adjustments:
+            raise ValueError("an invoice bills at least one line or proration")
         amounts = [line.amount for line in self.lines] + [a.amount for a in self.adjustments]
         for money in [self.tax, *amounts]:
             if money.currency != self.currency:

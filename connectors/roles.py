@@ -181,6 +181,14 @@ class BillingSystem(Protocol):
         Setting absolute quantities makes a repeat (even one whose key billing forgot) change nothing more."""
         ...
 
+    async def invoice_prorations(
+        self, customer_id: str, subscription_id: str, *, idempotency_key: str
+    ) -> RenewalInvoice | None:
+        """Bill the subscription's pending prorations now, on an invoice of their own (a draft, completed, taxed
+        and collected like a renewal invoice), when they net to a charge; None when nothing is pending or they net
+        to a credit (it stays for the next period's invoice). A repeat with the same key finds the same invoice."""
+        ...
+
     async def set_term_end(self, subscription_id: str, end: datetime | None, *, idempotency_key: str) -> None:
         """The subscription ends at `end` (a period end: no proration), or never (None). A renewal moves it on; a
         cancellation at period end sets it to the current period's end. Repeatable."""

@@ -25,7 +25,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from canonical import DEFAULT_VENDORS, Deal, Vendors, ids
+from canonical import DEFAULT_VENDORS, Deal, ProrationBilling, Vendors, ids
 from canonical.rules import deal_problems
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.roles import CrmSystem
@@ -59,6 +59,7 @@ class Trigger:
     payment_terms_days: int = 3
     dunning_days: list[int] = field(default_factory=lambda: [1, 3, 7])
     auto_renew: bool = False
+    prorations: ProrationBilling = ProrationBilling.NEXT_INVOICE
     # Who plays billing, tax and the ERP for a legal entity (Settings.vendors_for); the CRM is always the one
     # the deal came from.
     vendors_for: Callable[[str], Vendors] = lambda _entity: DEFAULT_VENDORS
@@ -73,6 +74,7 @@ class Trigger:
             payment_terms_days=settings.payment_terms_days,
             dunning_days=settings.dunning_days,
             auto_renew=settings.auto_renew,
+            prorations=settings.prorations,
             vendors_for=settings.vendors_for,
         )
 
@@ -127,6 +129,7 @@ class Trigger:
                     payment_terms_days=self.payment_terms_days,
                     dunning_days=self.dunning_days,
                     auto_renew=self.auto_renew,
+                    prorations=self.prorations,
                     vendors=self.vendors_for(deal.legal_entity).model_copy(update={"crm": self.crm.system}),
                 ),
                 id=workflow_id,

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from canonical import Vendors
+from canonical import ProrationBilling, Vendors
 
 SANDBOX_API_TOKEN = "c2c-sandbox-token"
 
@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # At the end of its term a subscription renews for another term with the same lines and prices, or lapses
     # (a renewal won in the CRM renews it either way). For sagas started from now on.
     auto_renew: bool = False
+    # An amendment's prorations (Stripe's, for the rest of the period): billed on the next period's invoice, or
+    # `immediate`: at once on an invoice of their own when they net to a charge (a net credit waits for the next
+    # invoice either way, as billing's customer balance would carry it). For sagas started from now on.
+    prorations: ProrationBilling = ProrationBilling.NEXT_INVOICE
 
     # Observability (observability/): OTLP export only when an endpoint is set; Prometheus on the worker.
     otlp_endpoint: str | None = Field(default=None, description="e.g. http://otel-collector:4318 (OTLP/HTTP)")

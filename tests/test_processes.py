@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -154,14 +154,14 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     assert f"c2c:salesforce:{deal_id}" in started.stdout
     result = await estate.client.get_workflow_handle_for(CustomerToCash.run, f"c2c:salesforce:{deal_id}").result()
     assert result.outcome is Stage.COMPLETED
-    again = await asyncio.to_thread(cli, "start", deal_id)
+    # Independent commands run side by side: each is a process that spends most of its time importing.
+    again, status, missing, unknown = await _together(
+        cli, ("start", deal_id), ("show", deal_id), ("show", "006000000000000AAA"), ("start", "006000000000000AAA")
+    )
     assert (again.returncode, "already finished" in again.stdout) == (0, True)
-    status = await asyncio.to_thread(cli, "show", deal_id)
     assert "stage=completed" in status.stdout
     assert "erp_payment" in status.stdout  # ids in every system
-    missing = await asyncio.to_thread(cli, "show", "006000000000000AAA")
     assert (missing.returncode, "no saga for deal" in missing.stdout) == (1, True)
-    unknown = await asyncio.to_thread(cli, "start", "006000000000000AAA")
     assert unknown.returncode == 1
     assert "deal_not_found" in unknown.stdout
 
@@ -192,15 +192,16 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
         return out if deal_id in out else None
 
     assert "invalid_address" in await eventually(listed)
-    other = await asyncio.to_thread(cli, "list", "--exception", "period_closed")
-    assert deal_id not in other.stdout
-    bad_filter = await asyncio.to_thread(cli, "list", "--currency", "dollars")
-    assert (bad_filter.returncode, "bad filter" in bad_filter.stdout) == (2, True)
-    bad = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", "{not json")
-    assert (bad.returncode, bad.stdout.count("\n"), "bad address: --address is not JSON" in bad.stdout) == (2, 1, True)
-    partial = await asyncio.to_thread(
-        cli, "resolve", deal_id, "--action", "retry_with_address", "--address", '{"line1": "1 Market St"}'
+    other, bad_filter, bad, partial = await _together(
+        cli,
+        ("list", "--exception", "period_closed"),
+        ("list", "--currency", "dollars"),
+        ("resolve", deal_id, "--action", "retry_with_address", "--address", "{not json"),
+        ("resolve", deal_id, "--action", "retry_with_address", "--address", '{"line1": "1 Market St"}'),
     )
+    assert deal_id not in other.stdout
+    assert (bad_filter.returncode, "bad filter" in bad_filter.stdout) == (2, True)
+    assert (bad.returncode, bad.stdout.count("\n"), "bad address: --address is not JSON" in bad.stdout) == (2, 1, True)
     assert (partial.returncode, partial.stdout.count("\n")) == (2, 1), partial.stdout  # one line, not a dump
     assert "city is missing" in partial.stdout
     address = (
@@ -209,11 +210,10 @@ async def test_finance_lists_parked_sagas_and_resolves_one_from_the_cli(
     fixed = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry_with_address", "--address", address)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert (await handle.result()).outcome is Stage.COMPLETED
-    again = await asyncio.to_thread(cli, "resolve", deal_id, "--action", "retry")
+    again, shown = await _together(cli, ("resolve", deal_id, "--action", "retry"), ("show", deal_id))
     assert again.returncode == 1
     assert "saga_ended: the saga of deal" in again.stdout
     assert "has ended (completed)" in again.stdout
-    shown = await asyncio.to_thread(cli, "show", deal_id)
     assert "resolution: retry_with_address" in shown.stdout  # who and why, in the timeline
     assert "by " in shown.stdout
 
@@ -235,15 +235,21 @@ async def test_finance_cancels_a_parked_saga_from_the_cli(
             [sys.executable, "starter.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )
 
-    no_note = await asyncio.to_thread(cli, "cancel", deal_id)
+    no_note, cancelled = await _together(cli, ("cancel", deal_id), ("cancel", deal_id, "--note", "customer withdrew"))
     assert no_note.returncode == 2  # --note is required
-    cancelled = await asyncio.to_thread(cli, "cancel", deal_id, "--note", "customer withdrew")
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     result = await handle.result()
     assert result.outcome is Stage.CANCELLED
     stripe = await estate.state("stripe")
     [subscription] = [s for s in stripe["subscriptions"] if s["id"] == result.external_ids["subscription"]]
     assert subscription["status"] == "canceled"
+
+
+async def _together(
+    cli: Callable[..., subprocess.CompletedProcess[str]], *commands: tuple[str, ...]
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run CLI commands that do not depend on each other at the same time, answers in their order."""
+    return list(await asyncio.gather(*(asyncio.to_thread(cli, *command) for command in commands)))
 
 
 async def _parked(handle: Any) -> bool:

@@ -335,6 +335,7 @@ class CustomerToCash(Settlement):
                         first_period_end=subscription.current_period_end,
                         activity_timeout=self.args.activity_timeout,
                         auto_renew=self.args.auto_renew,
+                        prorations=self.args.prorations,
                         first_invoice=self.invoice,
                         first_invoice_erp_id=self.progress.external_ids.get("erp_invoice"),
                     ),

@@ -62,6 +62,7 @@ class Names:
     UPSERT_CONTRACT = "crm.upsert_contract"
     UPDATE_CONTRACT = "crm.update_contract"
     UPDATE_SUBSCRIPTION = "billing.update_subscription"
+    INVOICE_PRORATIONS = "billing.invoice_prorations"
     SET_TERM_END = "billing.set_term_end"
     ISSUE_CREDIT_NOTE = "billing.issue_credit_note"
     POST_CREDIT_NOTE = "erp.post_credit_note"
@@ -248,6 +249,14 @@ class UpdateSubscription(BaseModel):
     lines: list[DealLine]
     price_ids: dict[str, str]
     effective: datetime
+    idempotency_key: str
+
+
+class InvoiceProrations(BaseModel):
+    """Bill the subscription's pending prorations now (see BillingSystem.invoice_prorations)."""
+
+    customer_id: str
+    subscription_id: str
     idempotency_key: str
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from canonical import DEFAULT_VENDORS, Address, Vendors
+from canonical import DEFAULT_VENDORS, Address, ProrationBilling, Vendors
 
 
 class Stage(StrEnum):
@@ -44,6 +44,9 @@ class SagaInput(BaseModel):
 
     auto_renew: bool = Field(
         default=False, description="the subscription renews for another term at its end (else it lapses)"
+    )
+    prorations: ProrationBilling = Field(
+        default=ProrationBilling.NEXT_INVOICE, description="when an amendment's prorations are invoiced"
     )
 
     @field_validator("dunning_days")

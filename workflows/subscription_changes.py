@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         Deal,
         DealLine,
         EventType,
+        ProrationBilling,
         RenewalInvoice,
     )
     from canonical.contract import add_months, term_end
@@ -86,12 +87,20 @@ class ContractChanges(SagaRuntime):
         return Position(
             currency=self.args.deal.currency,
             lines=lines,
-            period_start=self.periods[-1].start if self.periods else self.period_one_start(),
+            period_start=self.current_start(),
             next_start=self.next_start,
             term_end=self.term_end,
             ended=ended,
             last_modified=last,
         )
+
+    def current_period(self) -> PeriodStatus | None:
+        """The last period billed (not an invoice of prorations billed at once within it)."""
+        return next((p for p in reversed(self.periods) if p.change is None), None)
+
+    def current_start(self) -> datetime:
+        current = self.current_period()
+        return current.start if current is not None else self.period_one_start()
 
     def period_one_start(self) -> datetime:
         return add_months(self.args.first_period_end, -self.args.deal.billing_period.months)
@@ -163,8 +172,7 @@ class ContractChanges(SagaRuntime):
         return head if self.moment(change) < self.next_start else None
 
     def moment(self, change: Amendment) -> datetime:
-        start = self.periods[-1].start if self.periods else self.period_one_start()
-        return subscription_terms.effective_moment(change.effective_date, start)
+        return subscription_terms.effective_moment(change.effective_date, self.current_start())
 
     # ---- applying a change ---------------------------------------------------------------------------
 
@@ -184,11 +192,16 @@ class ContractChanges(SagaRuntime):
         else:
             if change.lines:
                 await self.stage(Stage.AMEND, lambda: self.amend_lines(change, lines))
+                if self.args.prorations is ProrationBilling.IMMEDIATE:
+                    await self.bill_prorations(change)
             if change.kind is AmendmentKind.RENEWAL:
                 total = self.renewed_term(change.term_months or 0)
                 await self.stage(Stage.AMEND, lambda: self.renew(total, change.deal_id))
         record.state = ChangeState.APPLIED
         self.log(Stage.AMEND, f"{change.kind.value} applied", change.deal_id)
+
+    async def bill_prorations(self, change: Amendment) -> None:
+        raise NotImplementedError  # PeriodBilling: the prorations billed at once like a period
 
     async def amend_lines(self, change: Amendment, lines: list[DealLine]) -> None:
         deal = subscription_terms.deal_with(self.args.deal, lines)
@@ -280,7 +293,7 @@ class ContractChanges(SagaRuntime):
             act.CancelSubscription(subscription_id=self.args.subscription_id, idempotency_key=self.ckey(change, "end")),
         )
         self.term_end = effective
-        period = self.periods[-1] if self.periods else None
+        period = self.current_period()
         if period is None or "invoice" not in period.ids:
             self.log(Stage.AMEND, "no credit", "the period's invoice is not known to this lifecycle")
         else:

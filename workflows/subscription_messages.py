@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from canonical import DEFAULT_VENDORS, Amendment, Deal, DealLine, Invoice, RenewalInvoice, Vendors
+from canonical import DEFAULT_VENDORS, Amendment, Deal, DealLine, Invoice, ProrationBilling, RenewalInvoice, Vendors
 from workflows.saga import Problem, Stage, TimelineEntry
 
 
@@ -28,6 +28,18 @@ class PeriodStatus(BaseModel):
     totals: dict[str, int] = Field(default_factory=dict, description="subtotal/tax/total/paid, minor units")
     lines: list[DealLine] = Field(default_factory=list, description="the subscription's lines this period bills")
     credited: int = Field(default=0, description="credit notes on its invoice (a cancellation's), minor units")
+    change: str | None = Field(
+        default=None, description="the CRM change whose prorations this invoice bills at once (`immediate`)"
+    )
+
+    @property
+    def label(self) -> str:
+        """Its part of idempotency keys and event ids: `p3`, or `p3-{change}` for prorations billed at once."""
+        return f"p{self.number}" if self.change is None else f"p{self.number}-{self.change}"
+
+    @property
+    def title(self) -> str:
+        return f"period {self.number}" if self.change is None else f"prorations of {self.change} (period {self.number})"
 
 
 class ChangeState(StrEnum):
@@ -83,6 +95,9 @@ class LifecycleInput(BaseModel):
     periods: list[PeriodStatus] = Field(default_factory=list, description="billed periods, oldest first")
     # the contract as CRM changes left it (None in inputs from before amendments: the deal's lines and term)
     auto_renew: bool = Field(default=False, description="at term end: renew for another term (else it lapses)")
+    prorations: ProrationBilling = Field(
+        default=ProrationBilling.NEXT_INVOICE, description="an amendment's prorations: next invoice or at once"
+    )
     first_invoice: Invoice | None = Field(default=None, description="period 1's invoice, billed by the deal's saga")
     first_invoice_erp_id: str | None = None
     lines: list[DealLine] | None = None

@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import EventType, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
+    from canonical import Amendment, Deal, EventType, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
     from workflows import documents, search_attributes
     from workflows import interface as act
     from workflows.interface import Names
@@ -38,14 +38,10 @@ class PeriodBilling(ContractChanges):
 
     async def bill(self, renewal: RenewalInvoice, trigger: str) -> None:
         n = self.next_period
-        self.period = PeriodStatus(
+        period = PeriodStatus(
             number=n, start=renewal.period_start, end=renewal.period_end, trigger=trigger, lines=list(self.lines)
         )
-        self.period.ids["invoice"] = renewal.invoice_id
-        self.periods.append(self.period)
-        self.renewal, self.quote, self.invoice, self.payment, self.settled_payment = renewal, None, None, None, None
-        self.period_dunned = self.period_written_off = False
-        self.rounds = {}
+        self.periods.append(period)
         if workflow.patched("lifecycle-period-attribute"):  # finance filters a parked period by it
             deal = self.args.deal
             workflow.upsert_search_attributes(
@@ -55,51 +51,100 @@ class PeriodBilling(ContractChanges):
                     search_attributes.CURRENCY.value_set(deal.currency),
                 ]
             )
-        self.log(Stage.WAITING, f"period {n} ({trigger})", renewal.invoice_id)
+        await self.run_steps(period, renewal)
+        self.next_period, self.next_start = n + 1, renewal.period_end
+
+    async def bill_prorations(self, change: Amendment) -> None:
+        """`immediate` prorations: the change's prorations, when they net to a charge, on an invoice of their own
+        billed now like a period (tax -> invoice -> post -> settle -> apply), keyed by the period it falls in and
+        the change. A net credit waits for the next period's invoice, as with `next_invoice`."""
+        found: list[RenewalInvoice | None] = []
+
+        async def invoice() -> None:
+            found[:] = [
+                await self.call(
+                    act.BILLING_QUEUE,
+                    Names.INVOICE_PRORATIONS,
+                    act.InvoiceProrations(
+                        customer_id=self.args.billing_customer_id,
+                        subscription_id=self.args.subscription_id,
+                        idempotency_key=self.ckey(change, "prorations"),
+                    ),
+                    RenewalInvoice | None,
+                )
+            ]
+
+        await self.stage(Stage.AMEND, invoice)
+        renewal = found[0] if found else None
+        if renewal is None:
+            self.log(Stage.AMEND, "prorations on the next invoice", "nothing to bill now, or they net to a credit")
+            return
+        period = PeriodStatus(
+            number=self.next_period - 1,
+            start=renewal.period_start,
+            end=renewal.period_end,
+            trigger="amendment",
+            change=change.deal_id,
+        )
+        self.periods.append(period)
+        await self.run_steps(period, renewal)
+
+    async def run_steps(self, period: PeriodStatus, renewal: RenewalInvoice) -> None:
+        """Bill `renewal` as `period`: every step, each parked on its own failure."""
+        period.ids["invoice"] = renewal.invoice_id
+        self.period, self.renewal = period, renewal
+        self.quote, self.invoice, self.payment, self.settled_payment = None, None, None, None
+        self.period_dunned = self.period_written_off = False
+        self.rounds = {}
+        self.log(Stage.WAITING, f"{period.title} ({period.trigger})", renewal.invoice_id)
         await self.stage(Stage.TAX, self.quote_tax)
         await self.stage(Stage.INVOICE, self.issue_invoice)
         await self.stage(Stage.POST, self.post_to_erp)
         await self.stage(Stage.SETTLE, self.settle)
         await self.stage(Stage.APPLY, self.apply_cash)
-        self.period.state = PeriodState.BILLED
-        self.log(Stage.APPLY, f"period {n} billed", renewal.invoice_id)
-        self.next_period, self.next_start = n + 1, renewal.period_end
+        period.state = PeriodState.BILLED
+        self.log(Stage.APPLY, f"{period.title} billed", renewal.invoice_id)
         self.renewal = None
 
     def pkey(self, step: str, *, per_round: bool = False) -> str:
-        return self.key(f"p{self.require(self.period).number}:{step}", per_round=per_round)
+        return self.key(f"{self.require(self.period).label}:{step}", per_round=per_round)
 
     def document_code(self) -> str:
-        return ids.period_tax_document_code(self.args.crm, self.args.deal.deal_id, self.require(self.period).number)
+        period = self.require(self.period)
+        return ids.period_tax_document_code(self.args.crm, self.args.deal.deal_id, period.number, period.change)
+
+    def billed_deal(self) -> Deal:
+        """What the period's invoice bills besides its prorations: the deal's lines, none for prorations alone."""
+        return self.deal if self.require(self.period).change is None else self.deal.model_copy(update={"lines": []})
 
     async def quote_tax(self) -> None:
         args, renewal = self.args, self.require(self.renewal)
-        net = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
+        charged = self.billed_deal()
+        net = sum(line.amount.amount for line in charged.lines) + sum(a.amount.amount for a in renewal.adjustments)
         if net < 0:  # refused at acceptance; a change made in billing directly can still get here
             raise Park(
                 Problem(
                     stage=Stage.TAX,
                     system=self.billing,
                     code="negative_invoice",
-                    message=f"period {self.require(self.period).number}: invoice {renewal.invoice_id} nets "
+                    message=f"{self.require(self.period).title}: invoice {renewal.invoice_id} nets "
                     f"{net} minor units (prorations exceed the period's charge); c2c cannot tax, post or collect a "
                     "negative invoice: settle it in billing, then retry",
                     error_type="BusinessRuleError",
                 )
             )
         request = documents.tax_request(
-            self.deal, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
+            charged, args.golden_id, self.document_code(), renewal.period_start.date(), renewal.adjustments
         )
         self.quote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
         period = self.require(self.period)
         period.ids["tax_document"] = self.quote.document_code
-        subtotal = self.deal.period_amount.amount + sum(a.amount.amount for a in renewal.adjustments)
-        period.totals.update(subtotal=subtotal, tax=self.quote.total_tax.amount)
+        period.totals.update(subtotal=net, tax=self.quote.total_tax.amount)
 
     async def issue_invoice(self) -> None:
         args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
         draft = documents.invoice_draft(
-            self.deal,
+            self.billed_deal(),
             self.require(self.quote),
             args.golden_id,
             self.progress.workflow_id,  # billing's payment webhooks find this workflow by it
@@ -168,7 +213,7 @@ class PeriodBilling(ContractChanges):
                     stage=Stage.SETTLE,
                     system=self.billing,
                     code="uncollectible",
-                    message=f"period {self.require(self.period).number}: invoice "
+                    message=f"{self.require(self.period).title}: invoice "
                     f"{invoice.number or renewal.invoice_id} unpaid after dunning ({payment.status.value}); marked "
                     "uncollectible and provisioned as bad debt. Retry once the payment method is fixed",
                     error_type="BusinessRuleError",
@@ -199,9 +244,7 @@ class PeriodBilling(ContractChanges):
             problem = self.problem_from(Stage.SETTLE, err)
             if problem.error_type != "BusinessRuleError":
                 raise  # billing unavailable or broken: park as such
-            self.log(
-                Stage.SETTLE, f"period {self.require(self.period).number}: payment {problem.code}", problem.message
-            )
+            self.log(Stage.SETTLE, f"{self.require(self.period).title}: payment {problem.code}", problem.message)
             return Payment(invoice_id=renewal.invoice_id, amount=invoice.total, status=PaymentStatus.FAILED)
         if payment.status is PaymentStatus.PENDING and await self.wait_for(
             lambda: self.settled_payment is not None, until
@@ -213,14 +256,19 @@ class PeriodBilling(ContractChanges):
         """Remind and retry on the dunning days (counted from the first failure or the missed due date)."""
         await self.enter(Stage.DUNNING)
         self.period_dunned = True
-        started, days, n_period = workflow.now(), self.args.dunning_days, self.require(self.period).number
+        started, days, period = workflow.now(), self.args.dunning_days, self.require(self.period)
         for n, day in enumerate(days, start=1):
             if await self.wait_for(self.paid_meanwhile, started + timedelta(days=day) - workflow.now()):
                 return self.require(self.settled_payment)
             await self.emit(
                 EventType.PAYMENT_REMINDER,
-                {"invoice": self.require(self.renewal).invoice_id, "period": n_period, "reminder": n, "of": len(days)},
-                occurrence=f"p{n_period}:" + self.step_of_round(f"reminder-{n}", per_round=True),
+                {
+                    "invoice": self.require(self.renewal).invoice_id,
+                    "period": period.number,
+                    "reminder": n,
+                    "of": len(days),
+                },
+                occurrence=f"{period.label}:" + self.step_of_round(f"reminder-{n}", per_round=True),
             )
             until = timedelta(days=days[n] - day) if n < len(days) else timedelta(days=1)
             if last.status is PaymentStatus.PENDING:
@@ -228,7 +276,7 @@ class PeriodBilling(ContractChanges):
                     return self.require(self.settled_payment)
             else:
                 last = await self.attempt(self.pkey(f"payment:dunning-{n}", per_round=True), until)
-            self.log(Stage.DUNNING, f"period {n_period}: retry {n}/{len(days)}", last.status.value)
+            self.log(Stage.DUNNING, f"{period.title}: retry {n}/{len(days)}", last.status.value)
             if self.paid(last):
                 return last
         return last
@@ -258,7 +306,7 @@ class PeriodBilling(ContractChanges):
         await self.emit(
             EventType.INVOICE_UNCOLLECTIBLE,
             {"invoice": renewal.invoice_id, "period": period.number, "erp_journal": period.ids["erp_bad_debt"]},
-            occurrence=f"p{period.number}",
+            occurrence=period.label,
         )
 
     async def reverse_write_off(self) -> None:

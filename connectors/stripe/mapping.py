@@ -257,8 +257,8 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
                 amount=amount,
             )
         )
-    if not lines:
-        raise PermanentError(SYSTEM, "bad_response", f"{data['id']} has no product lines")
+    if not lines and not adjustments:
+        raise PermanentError(SYSTEM, "bad_response", f"{data['id']} has neither product nor proration lines")
     refs = {SYSTEM: data["id"]}
     if metadata.get(wire.META_SAGA):
         refs[SAGA_REF] = metadata[wire.META_SAGA]

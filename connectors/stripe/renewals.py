@@ -62,6 +62,42 @@ class StripeRenewals:
         prorations = any(mapping.is_proration(item) for item in invoice["lines"]["data"])
         return renewal_of(data, await self._product_codes(invoice) if prorations else {})
 
+    async def invoice_prorations(
+        self, customer_id: str, subscription_id: str, *, idempotency_key: str
+    ) -> RenewalInvoice | None:
+        """Bill the subscription's pending prorations now, on a draft of their own that c2c completes like a
+        renewal (`POST /v1/invoices` with `subscription`: Stripe sweeps in that subscription's pending items).
+        Only when they net to a charge: a net credit stays pending for the next renewal invoice, where Stripe
+        would also have taken it (an `always_invoice` credit goes to the customer's balance, which the next
+        invoice draws on). Looked up by our key first, so a retry after a lost answer makes no second one."""
+        made = await self._proration_invoice_by_key(subscription_id, idempotency_key)
+        if made is None:
+            page = await self._get("/v1/invoiceitems", customer=customer_id, pending="true", limit=LIST_PAGE)
+            items = [i for i in page["data"] if i.get("subscription") == subscription_id and i.get("proration")]
+            if sum(int(item["amount"]) for item in items) <= 0:
+                return None
+            form = {
+                "customer": customer_id,
+                "subscription": subscription_id,
+                "pending_invoice_items_behavior": "include",
+                "auto_advance": False,
+                "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
+            }
+            made = await self._post("/v1/invoices", form, idempotency_key=idempotency_key)
+        invoice = cast(wire.Invoice, made)
+        return proration_invoice_of(made, await self._product_codes(invoice))
+
+    async def _proration_invoice_by_key(self, subscription_id: str, idempotency_key: str) -> Any:
+        query: dict[str, Any] = {"subscription": subscription_id, "limit": LIST_PAGE}
+        while True:
+            page = await self._get("/v1/invoices", **query)
+            for data in page["data"]:
+                if (data.get("metadata") or {}).get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
+                    return data
+            if not page["has_more"] or not page["data"]:
+                return None
+            query["starting_after"] = page["data"][-1]["id"]
+
     async def complete_renewal_invoice(
         self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
     ) -> Invoice:
@@ -144,5 +180,23 @@ def renewal_of(data: dict[str, Any], product_codes: Mapping[str, str] | None = N
         period_start=datetime.fromtimestamp(period["start"], UTC),
         period_end=datetime.fromtimestamp(period["end"], UTC),
         deal_id=lines[0]["metadata"].get(wire.META_DEAL_ID),
+        adjustments=adjustments,
+    )
+
+
+def proration_invoice_of(data: dict[str, Any], product_codes: Mapping[str, str]) -> RenewalInvoice:
+    """An invoice of prorations alone (`invoice_prorations`) as a RenewalInvoice: its period is the prorations'
+    (from the change to the period's end), its lines all `adjustments`."""
+    currency = str(data["currency"]).upper()
+    items = [item for item in data["lines"]["data"] if mapping.is_proration(item)]
+    if not items:
+        raise PermanentError(SYSTEM, "bad_response", f"proration invoice {data['id']} has no proration line")
+    adjustments = [mapping.adjustment_of(item, product_codes, currency) for item in items]
+    return RenewalInvoice(
+        invoice_id=data["id"],
+        subscription_id=str(data["subscription"]),
+        status=data["status"],
+        period_start=datetime.fromtimestamp(min(item["period"]["start"] for item in items), UTC),
+        period_end=datetime.fromtimestamp(max(item["period"]["end"] for item in items), UTC),
         adjustments=adjustments,
     )

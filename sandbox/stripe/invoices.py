@@ -9,6 +9,7 @@ from typing import Any
 from sandbox.stripe.catalog import merge_metadata, payment_method_of, require_currency
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
+from sandbox.stripe.invoiceitems import pending_items
 from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.payments import charge_invoice
 from sandbox.stripe.state import Call, StripeState, now
@@ -223,15 +224,6 @@ def new_invoice(
     return state.add("invoices", invoice)
 
 
-def pending_items(state: StripeState, customer_id: str, currency: str) -> list[dict[str, Any]]:
-    """The customer's invoice items in `currency` not on any invoice yet (the next invoice sweeps them in)."""
-    return [
-        item
-        for item in state.objects["invoiceitems"].values()
-        if item["customer"] == customer_id and item["invoice"] is None and item["currency"] == currency
-    ]
-
-
 def sweep_in(invoice: dict[str, Any], items: list[dict[str, Any]]) -> None:
     for item in items:
         item["invoice"] = invoice["id"]
@@ -258,7 +250,7 @@ def create_invoice(call: Call) -> dict[str, Any]:
         currency = str(subscription["items"]["data"][0]["price"]["currency"])
     else:
         currency = customer["currency"] or "usd"
-    pending = pending_items(state, customer_id, currency)
+    pending = pending_items(state, customer_id, currency, subscription_id)
     if behavior == "include_and_require" and not pending:
         raise invalid("Nothing to invoice for customer", code="invoice_no_customer_line_items")
     invoice = new_invoice(
@@ -268,7 +260,7 @@ def create_invoice(call: Call) -> dict[str, Any]:
         method=method,
         days_until_due=days_until_due,
         subscription_id=subscription_id,
-        billing_reason="subscription" if subscription else "manual",
+        billing_reason="manual",  # what Stripe says of any invoice made through the API
         auto_advance=False if auto_advance is None else auto_advance,
         metadata={k: v for k, v in params.metadata().items() if v},
         created=now(),

@@ -285,3 +285,46 @@ async def test_issue_credit_note_refunds_a_paid_invoice_and_refuses_more_than_it
         await billing.issue_credit_note(too_much, idempotency_key="am6:too-much")
     assert refused.value.code == "credit_exceeds_invoice"
     assert len((await sandbox_state(http, stripe_url))["credit_notes"]) == 1
+
+
+# -- prorations billed at once (`immediate`) -----------------------------------------------------------------------
+
+
+async def test_invoice_prorations_bills_a_net_charge_at_once_exactly_once_and_leaves_a_net_credit_pending(
+    billing: StripeBilling, http: httpx.AsyncClient, stripe_url: str
+) -> None:
+    clock_id, customer_id, subscription, price_ids = await subscribed_on_clock(billing, http, stripe_url, "am9")
+    await advance(http, stripe_url, clock_id, MARCH_16)
+    await billing.update_subscription(subscription.id, seats(12), price_ids, MARCH_16, idempotency_key="am9:up")
+
+    interim = await billing.invoice_prorations(customer_id, subscription.id, idempotency_key="am9:up:now")
+    assert interim is not None
+    # Repeated, and again after Stripe forgot the key (a retry a day later): the same invoice, no second one.
+    assert await billing.invoice_prorations(customer_id, subscription.id, idempotency_key="am9:up:now") == interim
+    (await http.post(f"{stripe_url}/_sandbox/reset_idempotency")).raise_for_status()
+    assert await billing.invoice_prorations(customer_id, subscription.id, idempotency_key="am9:up:now") == interim
+
+    assert [(a.product_code, a.quantity, a.amount.amount) for a in interim.adjustments] == [
+        ("PLAT-SEAT", 10, -prorated(10, 49_00)),
+        ("PLAT-SEAT", 12, prorated(12, 49_00)),
+    ]
+    assert (interim.period_start, interim.period_end) == (MARCH_16, APRIL_1)
+    state = await sandbox_state(http, stripe_url)
+    made = [i for i in state["invoices"] if i["subscription"] == subscription.id and i["billing_reason"] == "manual"]
+    assert [(i["id"], i["status"]) for i in made] == [(interim.invoice_id, "draft")]
+    assert not [i for i in state["invoiceitems"] if i["subscription"] == subscription.id and i["invoice"] is None]
+
+    # Completed like a renewal: prorations alone, no subscription lines, our tax line added.
+    wanted = renewal_invoice_of(interim.adjustments, 3_00).model_copy(update={"lines": []})
+    completed = await billing.complete_renewal_invoice(
+        customer_id, interim.invoice_id, wanted, idempotency_key="am9:up:complete"
+    )
+    assert (completed.lines, completed.adjustments, completed.total) == ([], interim.adjustments, wanted.total)
+
+    # A seat reduction nets to a credit: nothing is invoiced now, the prorations wait for the next invoice.
+    await billing.update_subscription(subscription.id, seats(9), price_ids, MARCH_16, idempotency_key="am9:down")
+    assert await billing.invoice_prorations(customer_id, subscription.id, idempotency_key="am9:down:now") is None
+    pending = await prorations(http, stripe_url, subscription.id)
+    assert sum(amount for _, amount in pending[-2:]) == prorated(9, 49_00) - prorated(12, 49_00)
+    state = await sandbox_state(http, stripe_url)
+    assert len([i for i in state["invoices"] if i["subscription"] == subscription.id]) == 2  # first + interim
