@@ -95,10 +95,12 @@ class OutboxRepository:
         business_key: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        published_only: bool = False,
         limit: int = 10_000,
     ) -> list[BusinessEvent]:
         """Events published or not, in publishing order: one deal's (`business_key`), or those written in
-        [since, until). What the replay tool re-publishes."""
+        [since, until); `published_only` leaves out what the publisher has still to send. What the replay tool
+        re-publishes."""
         statement = select(OutboxEvent).order_by(col(OutboxEvent.created_at), col(OutboxEvent.id)).limit(limit)
         if business_key is not None:
             statement = statement.where(OutboxEvent.business_key == business_key)
@@ -106,4 +108,6 @@ class OutboxRepository:
             statement = statement.where(col(OutboxEvent.created_at) >= since)
         if until is not None:
             statement = statement.where(col(OutboxEvent.created_at) < until)
+        if published_only:
+            statement = statement.where(col(OutboxEvent.published_at).is_not(None))
         return [BusinessEvent.model_validate_json(row.payload) for row in self._session.exec(statement)]
