@@ -17,6 +17,8 @@ COPY connectors connectors
 COPY activities activities
 COPY workflows workflows
 COPY store store
+COPY broker broker
+COPY revenue_ops revenue_ops
 COPY codec codec
 COPY observability observability
 COPY reconcile reconcile

@@ -101,6 +101,7 @@ class Subscription(BaseModel):
     current_period_end: datetime | None = Field(
         default=None, description="end of the period billed now (the next period starts here); None if unknown"
     )
+    created_at: datetime | None = Field(default=None, description="when the billing system created it")
 
 
 class AmendmentKind(StrEnum):

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-
-class EventType(StrEnum):
-    CUSTOMER_CREATED = "customer.created"
-    SUBSCRIPTION_ACTIVATED = "subscription.activated"
-    TAX_QUOTED = "tax.quoted"
-    INVOICE_ISSUED = "invoice.issued"
-    INVOICE_POSTED = "invoice.posted"
-    INVOICE_SENT = "invoice.sent"
-    PAYMENT_REMINDER = "payment.reminder"
-    INVOICE_UNCOLLECTIBLE = "invoice.uncollectible"
-    PAYMENT_SETTLED = "payment.settled"
-    PAYMENT_APPLIED = "payment.applied"
-    SAGA_PARKED = "saga.parked"
-    SAGA_CANCELLED = "saga.cancelled"
-    CREDIT_MEMO_APPLIED = "credit_memo.applied"
-    SUBSCRIPTION_AMENDED = "subscription.amended"
-    SUBSCRIPTION_RENEWED = "subscription.renewed"
-    SUBSCRIPTION_ENDED = "subscription.ended"
+from canonical import event_contracts
+from canonical.event_types import EventType
 
 
 class BusinessEvent(BaseModel):
@@ -52,13 +35,15 @@ class BusinessEvent(BaseModel):
         event_type: EventType,
         business_key: str,
         time: datetime,
-        data: dict[str, Any],
+        data: BaseModel | dict[str, Any],
         causation_id: str | None = None,
         subject: str | None = None,
         occurrence: str | None = None,
     ) -> BusinessEvent:
         """The event of one step; `occurrence` tells apart events of a type a workflow emits more than once
-        (the third dunning reminder), since the outbox keeps one event per id."""
+        (the third dunning reminder), since the outbox keeps one event per id. `data` is checked against the
+        type's current contract (canonical/event_contracts.py) and `dataschema` names it."""
+        version, payload = event_contracts.validated(event_type, data)
         return cls(
             id=f"{workflow_id}:{event_type.value}" + (f":{occurrence}" if occurrence else ""),
             source="c2c/workflows/customer-to-cash",
@@ -68,5 +53,6 @@ class BusinessEvent(BaseModel):
             correlationid=workflow_id,
             causationid=causation_id,
             businesskey=business_key,
-            data=data,
+            dataschema=event_contracts.dataschema(event_type, version),
+            data=payload,
         )

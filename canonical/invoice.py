@@ -66,6 +66,7 @@ class Invoice(BaseModel):
     number: str | None = None
     status: str = "draft"
     external_refs: ExternalRefs = Field(default_factory=dict)
+    finalized_at: datetime | None = Field(default=None, description="when the billing system finalized it")
 
     @model_validator(mode="after")
     def _one_currency(self) -> Invoice:
@@ -120,6 +121,7 @@ class CreditNote(BaseModel):
     lines: list[InvoiceAdjustment] = Field(min_length=1)
     tax: Money
     external_refs: ExternalRefs = Field(default_factory=dict)
+    created_at: datetime | None = Field(default=None, description="when the billing system issued it")
 
     @model_validator(mode="after")
     def _positive_in_one_currency(self) -> CreditNote:

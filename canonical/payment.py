@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from canonical.money import Money
 from canonical.party import ExternalRefs
@@ -24,3 +25,4 @@ class Payment(BaseModel):
     fee: Money | None = None
     status: PaymentStatus
     external_refs: ExternalRefs = {}
+    settled_at: datetime | None = Field(default=None, description="when the billing system took the money")

@@ -1,7 +1,8 @@
 """JSON Schemas of the canonical model, versioned files under canonical/schemas/.
 
-`python -m canonical.schemas` rewrites them; tests fail when a model changed and the files did not.
-A breaking change gets a new version number, never an in-place edit of a published one.
+`python -m canonical.schemas` (`make schemas`) writes them, and the event payload schemas
+(canonical/event_contracts.py); tests fail when a model changed and the files did not. A breaking change gets a
+new version number, never an in-place edit of a published one: `write` refuses it, naming what breaks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from canonical import event_contracts
 from canonical.catalog import Catalog, Price, Product
 from canonical.contract import Amendment, Contract, Deal, Subscription
 from canonical.events import BusinessEvent
@@ -57,10 +59,20 @@ def render() -> dict[str, str]:
 
 def write() -> None:
     SCHEMA_DIR.mkdir(exist_ok=True)
+    refused = []
     for name, text in render().items():
-        (SCHEMA_DIR / name).write_text(text)
+        path = SCHEMA_DIR / name
+        if path.is_file() and path.read_text() != text:
+            problems = event_contracts.breaking_changes(json.loads(path.read_text()), json.loads(text))
+            if problems:
+                refused.append(f"{name} is published; a breaking change needs a new version: {'; '.join(problems)}")
+                continue
+        path.write_text(text)
+    if refused:
+        raise SystemExit("\n".join(refused))
 
 
 if __name__ == "__main__":
     write()
-    sys.stdout.write(f"wrote {len(MODELS)} schemas to {SCHEMA_DIR}\n")
+    events = event_contracts.write()
+    sys.stdout.write(f"{len(MODELS)} schemas in {SCHEMA_DIR}; event schemas written: {events or 'none changed'}\n")

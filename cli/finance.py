@@ -35,6 +35,7 @@ from temporalio.client import Client
 
 import observability
 from canonical import Address, ids
+from cli.events import cli as events_cli
 from connectors.factory import build_connectors
 from connectors.roles import BillingSystem
 from operations import amendments, finance
@@ -61,6 +62,7 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
 
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+cli.add_typer(events_cli, name="events", help="business events on NATS JetStream: status, tail, replay")
 console = Console()
 
 

@@ -29,7 +29,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from canonical import Address, ids
 from codec import new_key
 from connectors.salesforce import SalesforceCrm
-from demo import months, report
+from demo import events, months, report
 from estate.book import DEALS, DealSpec
 from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
@@ -85,6 +85,7 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
                 key = settings.stripe_api_key.get_secret_value()
                 clock_id = asyncio.run(new_test_clock(settings.stripe_url, key))
                 estate.env["C2C_STRIPE_TEST_CLOCK"] = clock_id  # the worker's and API's billing connector use it
+            events.start(estate, VAR)  # NATS JetStream and the revenue-ops listener (issue 12)
             estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal
             estate.start_python("api", ["starter.py", "serve"], settings.api_port)
         except BaseException:
@@ -160,6 +161,11 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock
             console.print(f"[red]mismatch:[/red] {problem}")
         return 1
     console.print("[green]verified:[/green] every system's state matches the sagas (exactly once, totals equal)")
+    event_problems = await events.check(console, VAR, final)
+    if event_problems:
+        for problem in event_problems:
+            console.print(f"[red]mismatch:[/red] {problem}")
+        return 1
     # The product's own check, as the nightly schedule runs it: a clean demo must reconcile to nothing.
     reconciled: Report = await client.execute_workflow(
         Reconciliation.run,

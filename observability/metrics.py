@@ -13,6 +13,9 @@ nothing while a workflow replays, so a worker restart or cache eviction never co
 | c2c_invoice_posting_latency_seconds | | saga start (deal closed) to the AR invoice posted in the ERP |
 | c2c_payment_outcomes_total | source, outcome | payment attempts (collect) and webhook-reported outcomes |
 | c2c_payment_applications_total | outcome | cash applied to the ERP invoice: applied / failed |
+| c2c_outbox_pending | | business events in the outbox not yet on the broker (the publisher's view, each round) |
+| c2c_outbox_lag_seconds | | age of the oldest of them: grows while NATS is down, 0 once drained |
+| c2c_events_published_total | outcome | events the publisher put on the broker: published / duplicate (dedupe hit) |
 
 Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from temporalio.common import MetricCounter, MetricHistogramFloat, MetricMeter
+from temporalio.common import MetricCounter, MetricGauge, MetricGaugeFloat, MetricHistogramFloat, MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from settings import Settings
@@ -33,6 +36,9 @@ SAGA_DURATION = "c2c_saga_duration_seconds"
 INVOICE_POSTING_LATENCY = "c2c_invoice_posting_latency_seconds"
 PAYMENT_OUTCOMES = "c2c_payment_outcomes_total"
 PAYMENT_APPLICATIONS = "c2c_payment_applications_total"
+OUTBOX_PENDING = "c2c_outbox_pending"
+OUTBOX_LAG = "c2c_outbox_lag_seconds"
+EVENTS_PUBLISHED = "c2c_events_published_total"
 
 # Sagas run from seconds (a card payment) to weeks (dunning, a parked saga waiting for finance).
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400]
@@ -117,3 +123,20 @@ class SagaMetrics:
     @cached_property
     def _payment_applications(self) -> MetricCounter:
         return self.meter.create_counter(PAYMENT_APPLICATIONS, "cash applications to ERP invoices")
+
+
+class OutboxMetrics:
+    """The outbox publisher's metrics (worker side, not workflow code: `Runtime.metric_meter`, or noop)."""
+
+    def __init__(self, meter: MetricMeter | None = None) -> None:
+        self.meter = meter or MetricMeter.noop
+        self._pending: MetricGauge = self.meter.create_gauge(OUTBOX_PENDING, "events waiting for the broker")
+        self._lag: MetricGaugeFloat = self.meter.create_gauge_float(OUTBOX_LAG, "oldest unpublished event's age", "s")
+        self._published: MetricCounter = self.meter.create_counter(EVENTS_PUBLISHED, "events put on the broker")
+
+    def lag(self, pending: int, seconds: float) -> None:
+        self._pending.set(pending)
+        self._lag.set(seconds)
+
+    def published(self, duplicate: bool) -> None:
+        self._published.add(1, {"outcome": "duplicate" if duplicate else "published"})

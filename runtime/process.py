@@ -16,6 +16,7 @@ from connectors.factory import build_connectors
 from observability import metrics, setup_process
 from operations.client import connect
 from operations.schedules import ensure_schedules
+from runtime.publisher import OutboxPublisher, publisher_for
 from runtime.workers import build_workers
 from settings import Settings, get_settings
 from store import create_schema, make_engine
@@ -61,8 +62,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     create_schema(engine)
     await ensure_schedules(client, settings)  # nightly reconciliation and the missed-deal sweep
     workers = build_workers(client, settings.task_queue, connectors, engine, settings)
+    publisher: OutboxPublisher | None = publisher_for(settings, engine, runtime)
     try:
         runs = [asyncio.create_task(worker.run()) for worker in workers]
+        if publisher is not None:  # the business events to NATS JetStream (one publisher leads at a time)
+            runs.append(asyncio.create_task(publisher.run(stop)))
         await stop.wait()
         await asyncio.gather(*(worker.shutdown() for worker in workers))
         await asyncio.gather(*runs, return_exceptions=True)

@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     # Browser origins of the Temporal UI allowed to call the API's /codec endpoint
     ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
 
+    # Business events (issue 12): the outbox published to NATS JetStream (docs/events.md). Unset: the outbox
+    # fills and nothing publishes it (a worker without a broker still runs every deal). A cluster: several URLs.
+    nats_url: str | None = Field(default=None, description="e.g. nats://n1:4222,nats://n2:4222 (comma-separated)")
+    nats_stream: str = Field(default="C2C_EVENTS", pattern=r"^[A-Za-z0-9_-]+$")
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="3 on a cluster")
+    # JetStream drops a second message with the same Nats-Msg-Id (the event id) inside this window: longer than
+    # any publisher outage we would republish across; consumers dedupe by event id beyond it.
+    nats_duplicate_window_seconds: int = Field(default=24 * 3600, ge=1)
+    nats_max_age_days: int = Field(default=90, ge=1, description="how long the stream keeps events (replay span)")
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, description="publisher's pause when the outbox is empty")
+    outbox_lease_seconds: float = Field(default=15.0, gt=1, description="how long a dead publisher holds the lease")
+
     def unsafe_for(self, host: str) -> str | None:
         """Why the API must not listen on `host` with these settings (the sandbox's secrets are public)."""
         if host in ("127.0.0.1", "localhost", "::1"):

@@ -12,8 +12,9 @@ from store.crosswalk import (
 )
 from store.db import create_schema, make_engine, session_scope
 from store.facts import SagaFactRepository, SagaTotals
-from store.models import CustomerRef, GoldenCustomer, OutboxEvent, ProcessedEvent, SagaFact
-from store.outbox import OutboxRepository
+from store.leases import LeaseRepository
+from store.models import CustomerRef, GoldenCustomer, Lease, OutboxEvent, ProcessedEvent, SagaFact
+from store.outbox import OutboxLag, OutboxRepository
 from store.watermarks import Watermark, WatermarkRepository
 from store.watermarks import ensure_table as ensure_watermark_table
 from store.webhooks import ProcessedEventRepository
@@ -24,7 +25,10 @@ __all__ = [
     "CustomerAmbiguous",
     "CustomerRef",
     "GoldenCustomer",
+    "Lease",
+    "LeaseRepository",
     "OutboxEvent",
+    "OutboxLag",
     "OutboxRepository",
     "ProcessedEvent",
     "ProcessedEventRepository",

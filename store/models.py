@@ -100,7 +100,17 @@ class SagaFact(SQLModel, table=True):
     completed_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
 
 
+class Lease(SQLModel, table=True):
+    """Who may do a job only one process may do at a time (publishing the outbox), until when."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=255)
+    expires_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
+
+
 TABLES: list[Table] = [
     SQLModel.metadata.tables[str(model.__tablename__)]
-    for model in (GoldenCustomer, CustomerRef, ProcessedEvent, OutboxEvent, SagaFact)
+    for model in (GoldenCustomer, CustomerRef, ProcessedEvent, OutboxEvent, SagaFact, Lease)
 ]

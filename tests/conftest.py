@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import build_app
+from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
 from tests.support.servers import RunningServer, serve_in_thread
 from tests.support.temporal import binary, time_skipping_server
 from workflows import search_attributes

@@ -186,7 +186,10 @@ class CustomerToCash(Settlement):
             ),
             retry=policies.HUB_RETRY,
         )
-        await self.emit(EventType.CUSTOMER_CREATED, {"golden_id": self.golden_id, **self.customer_refs})
+        await self.emit(
+            EventType.CUSTOMER_CREATED,
+            {"golden_id": self.golden_id, "refs": dict(self.customer_refs), "source_system": self.args.crm},
+        )
 
     async def activate(self) -> None:
         deal = self.require(self.deal)
@@ -211,7 +214,15 @@ class CustomerToCash(Settlement):
             Subscription,
         )
         self.ids(subscription=self.subscription.id)
-        await self.emit(EventType.SUBSCRIPTION_ACTIVATED, {"subscription": self.subscription.id})
+        await self.emit(
+            EventType.SUBSCRIPTION_ACTIVATED,
+            {
+                "subscription_id": self.subscription.id,
+                "current_period_end": self.subscription.current_period_end,
+                "source_system": self.billing,
+                "source_time": self.subscription.created_at,
+            },
+        )
 
     async def quote_tax(self) -> None:
         deal = self.require(self.deal)
@@ -223,7 +234,12 @@ class CustomerToCash(Settlement):
         self.ids(tax_document=self.tax_quote.document_code)
         self.totals(subtotal=deal.period_amount.amount, tax=self.tax_quote.total_tax.amount)
         await self.emit(
-            EventType.TAX_QUOTED, {"document": request.document_code, "tax": self.tax_quote.total_tax.amount}
+            EventType.TAX_QUOTED,
+            {
+                "document": request.document_code,
+                "tax": self.tax_quote.total_tax.amount,
+                "source_system": self.args.vendors.tax,
+            },
         )
 
     async def issue_invoice(self) -> None:
@@ -264,7 +280,12 @@ class CustomerToCash(Settlement):
         self.totals(total=finalized.total.amount)
         await self.emit(
             EventType.INVOICE_ISSUED,
-            {"invoice": finalized.external_refs[self.billing], "number": finalized.number},
+            {
+                "invoice": finalized.external_refs[self.billing],
+                "number": finalized.number,
+                "source_system": self.billing,
+                "source_time": finalized.finalized_at,
+            },
         )
 
     async def post_to_erp(self) -> None:
@@ -285,7 +306,18 @@ class CustomerToCash(Settlement):
             Names.COMMIT_TAX,
             act.TaxDocument(company_code=deal.legal_entity, document_code=self.tax_document_code()),
         )
-        await self.emit(EventType.INVOICE_POSTED, {"erp_invoice": self.progress.external_ids["erp_invoice"]})
+        # The ERP answers a posting with its id only: the source time is the invoice's own, in billing.
+        await self.emit(
+            EventType.INVOICE_POSTED,
+            {
+                "invoice": invoice.external_refs[self.billing],
+                "erp_invoice": self.progress.external_ids["erp_invoice"],
+                "number": invoice.number,
+                "total": invoice.total,
+                "source_system": self.billing,
+                "source_time": invoice.finalized_at,
+            },
+        )
 
     async def apply_cash(self) -> None:
         payment, deal = self.require(self.payment), self.require(self.deal)
@@ -307,7 +339,10 @@ class CustomerToCash(Settlement):
             entry = documents.fee_entry(payment, deal.legal_entity, payment_id, workflow.now().date())
             journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
             self.ids(erp_fee_journal=journal)
-        await self.emit(EventType.PAYMENT_APPLIED, {"erp_payment": self.progress.external_ids["erp_payment"]})
+        await self.emit(
+            EventType.PAYMENT_APPLIED,
+            {"erp_payment": self.progress.external_ids["erp_payment"], "source_system": self.erp},
+        )
 
     async def start_lifecycle(self) -> None:
         """Hand the later periods to the subscription's own workflow: a child the saga abandons when it ends, so

@@ -36,7 +36,10 @@ class Settlement(Compensation):
                 act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("send")),
             )
             self.sent = True
-            await self.emit(EventType.INVOICE_SENT, {"invoice": invoice_id, "due_date": invoice.due_date.isoformat()})
+            await self.emit(
+                EventType.INVOICE_SENT,
+                {"invoice": invoice_id, "due_date": invoice.due_date.isoformat(), "source_system": self.billing},
+            )
         # A new key per finance retry: after a decline, retrying with the old key would replay the decline.
         payment = await self.attempt_payment(self.key("payment", per_round=True), until=self.due_at())
         if not self.succeeded(payment) and not self.dunned:
@@ -63,7 +66,14 @@ class Settlement(Compensation):
         self.totals(paid=payment.amount.amount, fee=payment.fee.amount if payment.fee else 0)
         await self.emit(
             EventType.PAYMENT_SETTLED,
-            {"payment": payment.external_refs[self.billing], "amount": payment.amount.amount},
+            {
+                "payment": payment.external_refs[self.billing],
+                "invoice": invoice_id,
+                "amount": payment.amount,
+                "fee": payment.fee,
+                "source_system": self.billing,
+                "source_time": payment.settled_at,
+            },
         )
 
     async def attempt_payment(self, key: str, until: timedelta) -> Payment:
@@ -153,7 +163,9 @@ class Settlement(Compensation):
         )
         self.ids(erp_bad_debt=journal)
         self.written_off = True
-        await self.emit(EventType.INVOICE_UNCOLLECTIBLE, {"invoice": invoice_id, "erp_journal": journal})
+        await self.emit(
+            EventType.INVOICE_UNCOLLECTIBLE, {"invoice": invoice_id, "erp_journal": journal, "source_system": self.erp}
+        )
 
     def due_at(self) -> timedelta:
         """Time left until the invoice's due date (end of that day, in UTC): the settlement deadline."""

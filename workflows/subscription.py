@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -170,6 +170,9 @@ class SubscriptionLifecycle(PeriodBilling):
         if self.changing:
             return "a CRM change is being applied: the lifecycle stops once it is done"
         return None  # between periods and changes
+
+    def ended_in_billing(self) -> datetime | None:
+        return self.billing_end.ended_at if self.billing_end is not None else None
 
     def end_reason(self) -> str:
         if self.cancelled():

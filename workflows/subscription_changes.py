@@ -196,7 +196,7 @@ class ContractChanges(SagaRuntime):
                     await self.bill_prorations(change)
             if change.kind is AmendmentKind.RENEWAL:
                 total = self.renewed_term(change.term_months or 0)
-                await self.stage(Stage.AMEND, lambda: self.renew(total, change.deal_id))
+                await self.stage(Stage.AMEND, lambda: self.renew(total, change.deal_id, change.modified_at))
         record.state = ChangeState.APPLIED
         self.log(Stage.AMEND, f"{change.kind.value} applied", change.deal_id)
 
@@ -233,6 +233,8 @@ class ContractChanges(SagaRuntime):
                 "effective": effective.isoformat(),
                 "lines_before": [line.model_dump(mode="json") for line in before],
                 "lines": [line.model_dump(mode="json") for line in lines],
+                "source_system": self.args.deal.crm,
+                "source_time": change.modified_at,
             },
             occurrence=change.deal_id,
         )
@@ -241,9 +243,10 @@ class ContractChanges(SagaRuntime):
         """The whole term, from the contract's start, once renewed by `term_months` (as the CRM counts it)."""
         return self.term_months + term_months
 
-    async def renew(self, total_months: int, occurrence: str) -> None:
+    async def renew(self, total_months: int, occurrence: str, decided_at: datetime | None = None) -> None:
         """The term runs to `total_months` from the contract's start (computed once, before the step: a retried
-        step must not move it twice), with the lines as they are (no uplift); billing and the CRM contract follow."""
+        step must not move it twice), with the lines as they are (no uplift); billing and the CRM contract follow.
+        `decided_at`: the CRM renewal's last-modified stamp; an automatic renewal happens at the old term end."""
         new_end = term_end(self.args.deal.close_date, total_months)
         await self.call(
             act.BILLING_QUEUE,
@@ -264,6 +267,8 @@ class ContractChanges(SagaRuntime):
                 "renewal": occurrence,
                 "term_end_before": previous.isoformat(),
                 "term_end": new_end.isoformat(),
+                "source_system": self.args.deal.crm if decided_at is not None else self.billing,
+                "source_time": decided_at or previous,
             },
             occurrence=f"renewal-{occurrence}",
         )
@@ -333,6 +338,8 @@ class ContractChanges(SagaRuntime):
                 "erp_credit_memo_id": period.ids.get("erp_credit_memo"),
                 "amount": issued.total.model_dump(mode="json"),
                 "reason": issued.reason,
+                "source_system": self.billing,
+                "source_time": issued.created_at,
             },
             occurrence=change.deal_id,
         )
@@ -354,13 +361,23 @@ class ContractChanges(SagaRuntime):
         await self.enter(Stage.COMPLETED)
         await self.emit(
             EventType.SUBSCRIPTION_ENDED,
-            {"subscription_id": self.args.subscription_id, "reason": reason, "ended_at": self.term_end.isoformat()},
+            {
+                "subscription_id": self.args.subscription_id,
+                "reason": reason,
+                "ended_at": self.term_end.isoformat(),
+                "source_system": self.billing,
+                "source_time": self.ended_in_billing(),
+            },
         )
         self.log(Stage.COMPLETED, f"subscription ended ({reason})", self.term_end.isoformat())
         workflow.set_current_details(
             f"**Ended** ({reason}) on {self.term_end.date()}: {len(self.periods)} later period(s) billed, "
             f"{sum(1 for r in self.changes if r.state is ChangeState.APPLIED)} CRM change(s) applied"
         )
+
+    def ended_in_billing(self) -> datetime | None:
+        """When billing says the subscription ended (its `customer.subscription.deleted`), if it told us."""
+        return None
 
     async def emit(self, event_type: EventType, data: dict[str, Any], *, occurrence: str | None = None) -> None:
         event = BusinessEvent.for_step(

@@ -20,6 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.subscription_messages import PeriodState, PeriodStatus
 
 
+# Every period's invoice.posted and payment.settled (ids `{lifecycle}:{type}:p{n}`): lifecycles recorded before
+# these events replay without them.
+PERIOD_EVENTS = "lifecycle-period-events"
+
+
 class PeriodBilling(ContractChanges):
     """The period being billed and its steps; SubscriptionLifecycle sets the state in its __init__."""
 
@@ -196,6 +201,21 @@ class PeriodBilling(ContractChanges):
             Names.COMMIT_TAX,
             act.TaxDocument(company_code=args.deal.legal_entity, document_code=self.document_code()),
         )
+        if workflow.patched(PERIOD_EVENTS):
+            invoice = self.require(self.invoice)
+            await self.emit(
+                EventType.INVOICE_POSTED,
+                {
+                    "invoice": self.require(self.renewal).invoice_id,
+                    "erp_invoice": period.ids["erp_invoice"],
+                    "period": period.number,
+                    "number": invoice.number,
+                    "total": invoice.total,
+                    "source_system": self.billing,
+                    "source_time": invoice.finalized_at,
+                },
+                occurrence=f"p{period.number}",
+            )
 
     async def settle(self) -> None:
         """Collect, take the outcome (a pending debit waits for the webhook until the due date), and dun on the
@@ -225,6 +245,20 @@ class PeriodBilling(ContractChanges):
         period = self.require(self.period)
         period.ids["payment"] = payment.external_refs[self.billing]
         period.totals["paid"] = payment.amount.amount
+        if workflow.patched(PERIOD_EVENTS):
+            await self.emit(
+                EventType.PAYMENT_SETTLED,
+                {
+                    "payment": period.ids["payment"],
+                    "invoice": self.require(self.renewal).invoice_id,
+                    "amount": payment.amount,
+                    "fee": payment.fee,
+                    "period": period.number,
+                    "source_system": self.billing,
+                    "source_time": payment.settled_at,
+                },
+                occurrence=f"p{period.number}",
+            )
 
     def due_in(self) -> timedelta:
         return timedelta(days=self.args.payment_terms_days + 1)

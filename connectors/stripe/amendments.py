@@ -112,7 +112,7 @@ class StripeAmendments:
         invoice_id = credit.invoice_id
         existing = await self._credit_note_by_key(invoice_id, idempotency_key)
         if existing is not None:
-            return _with_ref(credit, existing["id"])
+            return _with_ref(credit, existing["id"], existing.get("created"))
         invoice = cast(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
         if invoice["currency"].upper() != credit.currency:
             raise PermanentError(
@@ -154,7 +154,7 @@ class StripeAmendments:
             if exc.code == wire.ERROR_AMOUNT_TOO_LARGE:
                 raise _exceeds(invoice_id, total, None) from exc
             raise
-        return _with_ref(credit, str(created["id"]))
+        return _with_ref(credit, str(created["id"]), created.get("created"))
 
 
 def _wanted(lines: list[DealLine], price_ids: dict[str, str]) -> dict[str, tuple[str, int]]:
@@ -170,8 +170,10 @@ def _wanted(lines: list[DealLine], price_ids: dict[str, str]) -> dict[str, tuple
     return wanted
 
 
-def _with_ref(credit: CreditNote, note_id: str) -> CreditNote:
-    return credit.model_copy(update={"external_refs": {**credit.external_refs, SYSTEM: note_id}})
+def _with_ref(credit: CreditNote, note_id: str, created: int | None = None) -> CreditNote:
+    """The credit with Stripe's id and creation time (the source time of its credit_memo.applied event)."""
+    at = datetime.fromtimestamp(created, UTC) if created is not None else None
+    return credit.model_copy(update={"external_refs": {**credit.external_refs, SYSTEM: note_id}, "created_at": at})
 
 
 def _exceeds(invoice_id: str, total: int, creditable: int | None) -> BusinessRuleError:

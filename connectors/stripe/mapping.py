@@ -106,6 +106,7 @@ def subscription_from_stripe(data: wire.Subscription, contract: Contract, price_
         items=items,
         external_refs={SYSTEM: data["id"]},
         current_period_end=datetime.fromtimestamp(period_end, UTC) if period_end is not None else None,
+        created_at=_moment(data.get("created")),
     )
 
 
@@ -275,6 +276,7 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
         number=data["number"],
         status=data["status"],
         external_refs=refs,
+        finalized_at=_moment((data.get("status_transitions") or {}).get("finalized_at")),
     )
 
 
@@ -309,6 +311,8 @@ def payment_from_stripe(invoice: wire.Invoice, intent: wire.PaymentIntent | None
         fee=fee,
         status=PaymentStatus.SUCCEEDED,
         external_refs=refs,
+        # when the money moved, as Stripe says: the succeeding charge's time (the intent's if it has none)
+        settled_at=_moment(charges[-1].get("created") if charges else intent.get("created")),
     )
 
 

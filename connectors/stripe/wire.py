@@ -147,6 +147,7 @@ class Invoice(TypedDict):
     payment_intent: str | None
     charge: str | None
     lines: InvoiceLines
+    status_transitions: NotRequired[dict[str, int | None]]
     metadata: dict[str, str]
 
 
@@ -158,6 +159,7 @@ class Subscription(TypedDict):
     items: SubscriptionItems
     metadata: dict[str, str]
     latest_invoice: str | Invoice | None  # an Invoice when asked with expand[]=latest_invoice
+    created: NotRequired[int]
     current_period_end: NotRequired[int]
     current_period_start: NotRequired[int]
     cancel_at: NotRequired[int | None]
@@ -178,6 +180,7 @@ class Charge(TypedDict):
     currency: str
     status: str
     balance_transaction: BalanceTransaction | str | None
+    created: NotRequired[int]
 
 
 class Charges(TypedDict):
@@ -200,6 +203,7 @@ class PaymentIntent(TypedDict):
     currency: str
     charges: Charges
     last_payment_error: PaymentError | None
+    created: NotRequired[int]
 
 
 class CreditNote(TypedDict):
@@ -213,6 +217,7 @@ class CreditNote(TypedDict):
     status: str
     type: str  # pre_payment (less is due) or post_payment (credited after payment)
     metadata: dict[str, str]
+    created: NotRequired[int]
 
 
 class Customer(TypedDict):

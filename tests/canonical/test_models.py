@@ -169,7 +169,7 @@ def test_business_event_for_step_has_a_deterministic_id_and_cloudevents_attribut
             subject="in_1",
         )
 
-    first, retried = make({"invoice_id": "in_1"}), make({"invoice_id": "in_1", "attempt": 2})
+    first, retried = make({"invoice": "in_1", "erp_invoice": "7"}), make({"invoice": "in_1", "erp_invoice": "8"})
     assert first.id == retried.id == "c2c:salesforce:006A:invoice.posted"
 
     wire = first.model_dump(mode="json")
@@ -191,8 +191,12 @@ def test_business_event_for_step_has_a_deterministic_id_and_cloudevents_attribut
 
 def test_business_event_ids_differ_per_step_and_per_workflow() -> None:
     when = datetime(2024, 5, 1, tzinfo=timezone(timedelta(hours=2)))
+    data = {
+        EventType.INVOICE_POSTED: {"erp_invoice": "7"},
+        EventType.PAYMENT_SETTLED: {"payment": "pi_1", "amount": {"amount": 100, "currency": "USD"}},
+    }
     ids = {
-        BusinessEvent.for_step(workflow_id=wf, event_type=t, business_key="k", time=when, data={}).id
+        BusinessEvent.for_step(workflow_id=wf, event_type=t, business_key="k", time=when, data=data[t]).id
         for wf in ("c2c:salesforce:A", "c2c:salesforce:B")
         for t in (EventType.INVOICE_POSTED, EventType.PAYMENT_SETTLED)
     }
@@ -206,7 +210,7 @@ def test_business_event_refuses_a_naive_time() -> None:
             event_type=EventType.CUSTOMER_CREATED,
             business_key="006A",
             time=datetime(2024, 5, 1),  # noqa: DTZ001 - the point of the test
-            data={},
+            data={"golden_id": "g-1", "refs": {}},
         )
 
 

@@ -66,7 +66,11 @@ def test_session_scope_commits_when_the_block_succeeds(engine: Engine) -> None:
 def write_one_of_everything_then_fail(engine: Engine) -> None:
     now = datetime.now(UTC)
     event = BusinessEvent.for_step(
-        workflow_id="c2c:sf:1", event_type=EventType.CUSTOMER_CREATED, business_key="1", time=now, data={}
+        workflow_id="c2c:sf:1",
+        event_type=EventType.CUSTOMER_CREATED,
+        business_key="1",
+        time=now,
+        data={"golden_id": "g-1", "refs": {}},
     )
     with session_scope(engine) as session:
         crosswalk = CrosswalkRepository(session)

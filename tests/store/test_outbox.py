@@ -19,7 +19,7 @@ def event(deal: str, event_type: EventType = EventType.INVOICE_POSTED) -> Busine
         event_type=event_type,
         business_key=deal,
         time=WHEN,
-        data={"invoice_id": f"in_{deal}", "total": {"amount": 4900, "currency": "USD"}},
+        data={"invoice": f"in_{deal}", "erp_invoice": f"INV-{deal}", "total": {"amount": 4900, "currency": "USD"}},
         subject=f"in_{deal}",
     )
 
