@@ -26,6 +26,9 @@ from canonical.tax import TaxQuote, TaxRequest
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 VERSION = "v1"
+# Models past their first version; the older files stay as published. Invoice v2: `lines` may be empty on an
+# invoice of prorations alone (v1 required one).
+VERSIONS: dict[str, str] = {"Invoice": "v2"}
 
 MODELS: list[type[BaseModel]] = [
     Money,
@@ -52,9 +55,17 @@ MODELS: list[type[BaseModel]] = [
 def render() -> dict[str, str]:
     """File name -> schema text for every canonical model."""
     return {
-        f"{model.__name__}.{VERSION}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        f"{model.__name__}.{VERSIONS.get(model.__name__, VERSION)}.json": json.dumps(
+            model.model_json_schema(), indent=2, sort_keys=True
+        )
+        + "\n"
         for model in MODELS
     }
+
+
+def superseded() -> set[str]:
+    """The files of earlier versions of models past their first: published once, so kept as they are."""
+    return {f"{name}.v{n}.json" for name, version in VERSIONS.items() for n in range(1, int(version.removeprefix("v")))}
 
 
 def write() -> None:

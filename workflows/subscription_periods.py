@@ -214,7 +214,7 @@ class PeriodBilling(ContractChanges):
                     "source_system": self.billing,
                     "source_time": invoice.finalized_at,
                 },
-                occurrence=f"p{period.number}",
+                occurrence=period.label,
             )
 
     async def settle(self) -> None:
@@ -257,7 +257,7 @@ class PeriodBilling(ContractChanges):
                     "source_system": self.billing,
                     "source_time": payment.settled_at,
                 },
-                occurrence=f"p{period.number}",
+                occurrence=period.label,
             )
 
     def due_in(self) -> timedelta:
