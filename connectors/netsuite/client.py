@@ -15,9 +15,9 @@ from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEnt
 from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
-from connectors.netsuite import mapping
+from connectors.netsuite import mapping, reads
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
-from connectors.netsuite.wire import TokenResponse
+from connectors.netsuite.wire import token_answer
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ def internal_id_from_location(response: httpx.Response) -> str:
     """The internal id NetSuite names in the `Location` header of a 204 write answer."""
     location = response.headers.get("Location", "")
     internal_id = urlsplit(location).path.rstrip("/").rpartition("/")[2]
-    if not internal_id.isdigit():
+    if not (internal_id.isascii() and internal_id.isdigit()):  # isdigit alone admits '²', a latin-1 header byte
         raise PermanentError(SYSTEM, "bad_response", f"write answered without a record Location ({location!r})")
     return internal_id
 
@@ -58,6 +58,14 @@ def internal_id_from_location(response: httpx.Response) -> str:
 def _not_found_is_none(response: httpx.Response) -> ConnectorError | None:
     """Classification for lookups, where a 404 is an answer rather than an error."""
     return None if response.status_code == 404 else classify(response)
+
+
+def record_of(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A record answer's JSON object; PermanentError naming `what` when the body is anything else."""
+    record = json_body(SYSTEM, response)
+    if not isinstance(record, dict):
+        raise PermanentError(SYSTEM, "bad_response", f"{what} answered with a {type(record).__name__}, not a record")
+    return record
 
 
 def _date_or(value: Any, default: date) -> date:
@@ -177,7 +185,8 @@ class NetSuiteErp:
         nothing."""
         credit_id = mapping.billing_id(credit.external_refs, "credit_note", billing_system)
         posted = await self._posted_invoice(invoice_erp_id, credit.invoice_id, purpose="credit")
-        invoice_currency = mapping.CURRENCY_CODES.get(str((posted.get("currency") or {}).get("id")))
+        currency = posted.get("currency")
+        invoice_currency = reads.CURRENCY_CODES.get(str(currency.get("id"))) if isinstance(currency, dict) else None
         if invoice_currency != credit.currency:
             raise PermanentError(
                 SYSTEM,
@@ -194,19 +203,19 @@ class NetSuiteErp:
 
     async def invoices_modified_since(self, since: date) -> list[ErpInvoice]:
         """Invoices modified on or after the day `since` (record collection filtering by day)."""
-        return [mapping.erp_invoice(r) for r in await self._records_modified_since("invoice", since)]
+        return [reads.erp_invoice(r) for r in await self._records_modified_since("invoice", since)]
 
     async def payments_modified_since(self, since: date) -> list[ErpPayment]:
-        return [mapping.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
+        return [reads.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
 
     async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
         """Credit memos modified on or after the day `since` (reversals and billing's credit notes alike)."""
-        return [mapping.erp_credit_memo(r) for r in await self._records_modified_since("creditMemo", since)]
+        return [reads.erp_credit_memo(r) for r in await self._records_modified_since("creditMemo", since)]
 
     async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
         """The customers with these external ids (`{golden}-{entity}`) that exist."""
         records = await self._gather(self.get_by_external_id("customer", external_id) for external_id in external_ids)
-        customers = [mapping.erp_customer(record) for record in records if record is not None]
+        customers = [reads.erp_customer(record) for record in records if record is not None]
         return [customer for customer in customers if customer is not None]
 
     async def _records_modified_since(self, record_type: str, since: date) -> list[dict[str, Any]]:
@@ -218,10 +227,10 @@ class NetSuiteErp:
             response = await self._request(
                 "GET", record_type, params={"q": q, "limit": str(LIST_PAGE), "offset": str(offset)}
             )
-            page: dict[str, Any] = json_body(SYSTEM, response)
-            ids.extend(str(item["id"]) for item in page.get("items", []))
+            page = record_of(response, f"{record_type} collection")
+            ids.extend(_collection_ids(page, record_type))
             offset += LIST_PAGE
-            if not page.get("hasMore"):
+            if page.get("hasMore") is not True:
                 break
         return [r for r in await self._gather(self.get_record(record_type, i) for i in ids) if r is not None]
 
@@ -238,8 +247,7 @@ class NetSuiteErp:
     async def get_record(self, record_type: str, internal_id: str) -> dict[str, Any]:
         """A record by internal id (amounts as Decimal); an unknown id raises PermanentError."""
         response = await self._request("GET", f"{record_type}/{quote(internal_id, safe='')}")
-        record: dict[str, Any] = json_body(SYSTEM, response)
-        return record
+        return record_of(response, f"{record_type} {internal_id}")
 
     async def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
         """A record by external id, or None when there is none."""
@@ -248,8 +256,7 @@ class NetSuiteErp:
         )
         if response.status_code == 404:
             return None
-        record: dict[str, Any] = json_body(SYSTEM, response)
-        return record
+        return record_of(response, f"{record_type} eid:{external_id}")
 
     async def _posted_invoice(
         self, invoice_erp_id: str, billing_invoice_id: str, *, purpose: str = "reverse"
@@ -260,7 +267,7 @@ class NetSuiteErp:
         )
         if response.status_code == 404:
             raise PermanentError(SYSTEM, "invoice_not_found", f"no invoice {invoice_erp_id!r} to {purpose}", status=404)
-        record: dict[str, Any] = json_body(SYSTEM, response)
+        record = record_of(response, f"invoice {invoice_erp_id}")
         if record.get("externalId") not in (None, billing_invoice_id):
             raise PermanentError(
                 SYSTEM,
@@ -285,7 +292,7 @@ class NetSuiteErp:
                 # A retry after a lost answer: the record may exist, dated in a period that closed since.
                 existing = await self.get_by_external_id(record_type, external_id)
                 if existing is not None:
-                    return str(existing["id"])
+                    return _internal_id(existing, f"{record_type} eid:{external_id}")
         assert refusal is not None
         raise BusinessRuleError(
             SYSTEM,
@@ -350,7 +357,24 @@ class NetSuiteErp:
         response = await client_credentials_token(
             self._http, SYSTEM, url, self._client_id, self._client_secret, classify
         )
-        token: TokenResponse = response
-        if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
-            raise PermanentError(SYSTEM, "bad_response", "token endpoint answered without an access_token")
-        return token["access_token"], float(token.get("expires_in", 3600))
+        try:
+            return token_answer(response)
+        except ValueError as exc:
+            raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
+
+
+def _internal_id(record: dict[str, Any], what: str) -> str:
+    """A record's internal id (digits, as NetSuite gives them); PermanentError naming `id` otherwise."""
+    value = record.get("id")
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit()):
+        raise PermanentError(SYSTEM, "bad_response", f"{what}: id {value!r} is not an internal id"[:300])
+    return text
+
+
+def _collection_ids(page: dict[str, Any], record_type: str) -> list[str]:
+    """The internal ids a collection page lists; PermanentError naming `items` or `id` when it cannot be read."""
+    items = page.get("items", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise PermanentError(SYSTEM, "bad_response", f"{record_type} collection: items is not a list of objects")
+    return [_internal_id(item, f"{record_type} collection item") for item in items]
