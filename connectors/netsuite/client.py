@@ -14,17 +14,14 @@ import httpx
 from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
 from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
-from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
+from connectors.kit import Classifier, encode_json, json_body, send
 from connectors.netsuite import mapping, reads
+from connectors.netsuite.auth import M2MCredentials, TokenSource
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
-from connectors.netsuite.wire import token_answer
 
 T = TypeVar("T")
 
 RECORD_PATH = "/services/rest/record/v1"
-TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
-# Refresh a little before expiry so a token never dies between being read and being checked.
-TOKEN_MARGIN_SECONDS = 60.0
 # How many later periods a posting refused for a closed period may move forward before finance must decide.
 MAX_PERIODS_AHEAD = 24
 LIST_PAGE = 1000  # NetSuite's largest collection page
@@ -77,18 +74,21 @@ def _date_or(value: Any, default: date) -> date:
 
 
 class NetSuiteErp:
-    """The `Erp` role over SuiteTalk REST with OAuth 2.0 client credentials."""
+    """The `Erp` role over SuiteTalk REST with OAuth 2.0 client credentials (a JWT client assertion, auth.py)."""
 
     system = SYSTEM
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        credentials: M2MCredentials,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = TokenSource(http, self._base_url, credentials, clock=clock)
 
     async def upsert_customer(self, customer: Customer, entity: LegalEntity, currency: str) -> str:
         if not customer.golden_id:
@@ -317,17 +317,25 @@ class NetSuiteErp:
         params: dict[str, str] | None = None,
         classifier: Classifier = classify,
     ) -> httpx.Response:
-        """Send with the bearer token; on a 401 fetch a new token once and send again."""
-        token = await self._access_token()
+        """Send with the bearer token; on a 401 fetch a new token once and send again. A fresh token refused too
+        (revoked access, a role taken away) is PermanentError 'auth': finance fixes the credentials, then retries."""
+        token = await self._tokens.token()
         try:
             return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
         except PermanentError as error:
             if error.status != 401:
                 raise
         # A 401 is answered before the record is touched, so sending a write again is safe.
-        await self._drop_token(token)
-        token = await self._access_token()
-        return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
+        await self._tokens.drop(token)
+        token = await self._tokens.token()
+        try:
+            return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
+        except PermanentError as error:
+            if error.status != 401:
+                raise
+            raise PermanentError(
+                SYSTEM, "auth", f"a fresh access token was refused: {error.code}: {error.message}", status=401
+            ) from error
 
     def _build(self, method: str, path: str, body: Any, params: dict[str, str] | None, token: str) -> httpx.Request:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -338,29 +346,6 @@ class NetSuiteErp:
         return self._http.build_request(
             method, f"{self._base_url}{RECORD_PATH}/{path}", params=params, content=content, headers=headers
         )
-
-    async def _access_token(self) -> str:
-        async with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token_expires:
-                self._token, lifetime = await self._fetch_token()
-                self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return self._token
-
-    async def _drop_token(self, token: str) -> None:
-        async with self._token_lock:
-            # Another request may already have replaced the rejected token.
-            if self._token == token:
-                self._token = None
-
-    async def _fetch_token(self) -> tuple[str, float]:
-        url = f"{self._base_url}{TOKEN_PATH}"
-        response = await client_credentials_token(
-            self._http, SYSTEM, url, self._client_id, self._client_secret, classify
-        )
-        try:
-            return token_answer(response)
-        except ValueError as exc:
-            raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
 
 
 def _internal_id(record: dict[str, Any], what: str) -> str:
