@@ -84,7 +84,10 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
         try:
             estate.start_temporal(codec_endpoint=f"{api}/codec")
-            hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
+            # Closed-won deals reach the API as Salesforce Outbound Messages (SOAP, set up without code); account
+            # changes as the signed callout.
+            hooks = ["--crm-outbound-url", f"{api}/webhooks/salesforce/outbound"]
+            hooks += ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
             hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
             hooks += erp_key.sandbox_args(settings.netsuite_client_id)
             estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])

@@ -79,6 +79,7 @@ def main(
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
+    crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
     netsuite_certificate: Path = typer.Option(
@@ -96,7 +97,11 @@ def main(
         "netsuite": netsuite_port,
     }
     options: dict[str, dict[str, Any]] = {
-        "salesforce": {"webhook_url": crm_webhook_url, "webhook_secret": crm_webhook_secret},
+        "salesforce": {
+            "webhook_url": crm_webhook_url,
+            "webhook_secret": crm_webhook_secret,
+            "outbound_url": crm_outbound_url,
+        },
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
     }
     if netsuite_certificate is not None:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
+    # Salesforce Outbound Messages carry no signature: the listener takes only this org's (its id, 15 or 18 chars;
+    # the sandbox org's by default). Production also restricts the endpoint to Salesforce's IP ranges over TLS.
+    salesforce_org_id: str = "00D5g000000C2CSAND"
 
     # HTTP to vendors: must be shorter than the activities' start-to-close timeout (30 s)
     http_connect_timeout: float = 5.0
