@@ -59,6 +59,11 @@ class TokenBook:
         return Depends(check)
 
 
+# Salesforce Outbound Messages are SOAP: their endpoint takes XML (parsed with defusedxml), every other one JSON.
+XML_PATHS = frozenset({"/webhooks/salesforce/outbound"})
+XML_MEDIA_TYPES = ("text/xml", "application/soap+xml")
+
+
 class BodyLimits:
     """ASGI middleware: bodies over `max_bytes` get 413 and bodies of POST/PUT/PATCH that are not JSON get 415,
     before the application reads them (a declared Content-Length is checked up front, a chunked body as it
@@ -79,7 +84,8 @@ class BodyLimits:
             return
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = (length is not None and int(length) > 0) or "transfer-encoding" in headers
-        if has_body and media_type != "application/json":
+        accepted = XML_MEDIA_TYPES if scope.get("path") in XML_PATHS else ("application/json",)
+        if has_body and media_type not in accepted:
             shown = media_type or "none"
             await _answer(send, 415, "unsupported_media_type", f"Content-Type must be application/json, not {shown}")
             return

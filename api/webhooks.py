@@ -10,14 +10,16 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.engine import Engine
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
+from api.errors import ApiError, api_error
 from canonical import Payment, RenewalInvoice, SubscriptionEnd, ids
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
+from connectors.salesforce.mapping import CLOSED_WON
+from connectors.salesforce.outbound import ACK, InvalidOutboundMessage, fault, parse_outbound_message
 from connectors.salesforce.webhooks import AccountChangedEvent, InvalidWebhook, verify_crm_event
 from connectors.stripe.webhooks import (
     InvalidSignature,
@@ -26,6 +28,7 @@ from connectors.stripe.webhooks import (
     renewal_invoice_id,
     verify_event,
 )
+from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Settings
 from store import ProcessedEventRepository, session_scope
@@ -58,6 +61,10 @@ class WebhookInbox:
 LifecycleNews = RenewalInvoice | SubscriptionEnd  # what billing's subscription events tell a lifecycle
 
 
+def soap_fault(status: int, code: str, message: str) -> Response:
+    return Response(fault(code, message), status_code=status, media_type="text/xml")
+
+
 def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox, settings: Settings) -> APIRouter:
     """`POST /webhooks/salesforce` and `POST /webhooks/stripe`."""
     router = APIRouter(prefix="/webhooks")
@@ -82,6 +89,28 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             answer = await trigger.start(event.record_id)
         await inbox.done("salesforce", event.event_id)
         return answer
+
+    @router.post("/salesforce/outbound")
+    async def salesforce_outbound_message(request: Request) -> Response:
+        """A Salesforce Outbound Message (SOAP `notifications`, up to 100): each closed-won opportunity starts its
+        saga (a won change to a contract goes to its lifecycle), deduplicated by notification id. The Ack is
+        answered only once every start is durable: before that a SOAP fault, and Salesforce sends it again."""
+        try:
+            message = parse_outbound_message(await request.body(), settings.salesforce_org_id)
+        except InvalidOutboundMessage as error:
+            return soap_fault(400, "Client", f"invalid_outbound_message: {error}")
+        for notification in message.notifications:
+            if notification.stage_name not in (None, CLOSED_WON):
+                continue  # the rule fired for another change: nothing to start
+            if await inbox.seen("salesforce-outbound", notification.notification_id):
+                continue
+            try:
+                await trigger.start(notification.opportunity_id)
+            except OperationError as refused:
+                answer = api_error(refused)
+                return soap_fault(answer.status_code, "Server" if answer.status_code >= 500 else "Client", str(refused))
+            await inbox.done("salesforce-outbound", notification.notification_id)
+        return Response(ACK, media_type="text/xml")
 
     @router.post("/stripe")
     async def stripe_webhook(request: Request) -> dict[str, str]:

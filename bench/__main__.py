@@ -37,6 +37,7 @@ from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from estate.book import DEALS
 from estate.deals import seed_deal
+from estate.netsuite_key import netsuite_key
 from estate.processes import temporal_binary
 from runtime.workers import build_workers
 from settings import Settings
@@ -144,8 +145,10 @@ async def bench(sagas: int) -> list[Run]:
         )
         stack.callback(server_proc.wait)
         stack.callback(server_proc.terminate)
+        erp_key = netsuite_key(tmp)
+        port_args = [a for n, p in ports.items() for a in (f"--{n}-port", str(p))]
         sandbox = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", *(a for n, p in ports.items() for a in (f"--{n}-port", str(p)))],
+            [sys.executable, "-m", "sandbox", *port_args, *erp_key.sandbox_args("c2c-sandbox")],
             stdout=subprocess.DEVNULL,
         )
         stack.callback(sandbox.wait)
@@ -163,6 +166,9 @@ async def bench(sagas: int) -> list[Run]:
             stripe_url=f"http://127.0.0.1:{ports['stripe']}",
             avatax_url=f"http://127.0.0.1:{ports['avatax']}",
             netsuite_url=f"http://127.0.0.1:{ports['netsuite']}",
+            netsuite_client_id="c2c-sandbox",
+            netsuite_certificate_id=erp_key.certificate_id,
+            netsuite_private_key_file=str(erp_key.key_file),
         )
         connectors = build_connectors(settings)
         stack.push_async_callback(connectors.close)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codec import new_key
+from estate.netsuite_key import NetSuiteKey, netsuite_key
 from estate.processes import Estate, Ports, temporal_binary, wait_for_port
 from settings import Settings
 from workflows import search_attributes
@@ -46,8 +47,14 @@ class ChaosEstate(Estate):
             metrics_port=self.ports.metrics,
             database_url=f"sqlite:///{self.var / 'c2c.db'}",
             payload_keys_file=str(self.var / "payload-keys"),
+            netsuite_private_key_file=str(self.netsuite_key.key_file),
+            netsuite_certificate_id=self.netsuite_key.certificate_id,
             http_timeout=self.http_timeout,
         )
+
+    @property
+    def netsuite_key(self) -> NetSuiteKey:
+        return netsuite_key(self.var)
 
     def prepare(self) -> None:
         """A var dir without an earlier run's files, and a payload key: every system starts empty together."""
@@ -73,6 +80,7 @@ class ChaosEstate(Estate):
                 "C2C_DATABASE_URL": settings.database_url,
                 "C2C_PAYLOAD_KEYS_FILE": str(settings.payload_keys_file),
                 "C2C_HTTP_TIMEOUT": str(settings.http_timeout),
+                **self.netsuite_key.env(),
             }
         )
         for name in ("C2C_PAYLOAD_KEYS", "TEMPORAL_ADDRESS", "C2C_TASK_QUEUE"):
@@ -107,6 +115,7 @@ class ChaosEstate(Estate):
         args += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
         for name, port in self.ports.sandbox.items():
             args += [f"--{name}-port", str(port)]
+        args += self.netsuite_key.sandbox_args(self.settings().netsuite_client_id)
         if chaos is not None:
             args += ["--chaos-profile", json.dumps(chaos)]
         self.start_python("sandbox", args, None)

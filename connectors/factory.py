@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from connectors.avatax import AvaTaxEngine
-from connectors.netsuite import NetSuiteErp
+from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
@@ -71,6 +71,10 @@ def build_connectors(settings: Settings) -> Connectors:
             http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key.get_secret_value()
         ),
         erp=NetSuiteErp(
-            http, settings.netsuite_url, settings.netsuite_client_id, settings.netsuite_client_secret.get_secret_value()
+            http,
+            settings.netsuite_url,
+            M2MCredentials(
+                settings.netsuite_client_id, settings.netsuite_certificate_id, settings.netsuite_private_key_pem()
+            ),
         ),
     )

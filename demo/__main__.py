@@ -33,6 +33,7 @@ from demo import events, months, report
 from estate.book import DEALS, DealSpec
 from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
+from estate.netsuite_key import netsuite_key
 from estate.processes import TEMPORAL_UI_PORT, Estate
 from operations import finance
 from operations.client import connect
@@ -71,6 +72,11 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     # The dev server's UI has no sign-on to forward a token from: on this machine it may decode without one.
     os.environ.setdefault("C2C_CODEC_ANONYMOUS", "true")
     os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
+    # NetSuite's M2M auth: the key signs the worker's and API's client assertions, its certificate is mapped in the
+    # sandbox at start (as an admin uploads one in NetSuite's OAuth 2.0 Client Credentials Setup).
+    erp_key = netsuite_key(VAR)
+    for name, value in erp_key.env().items():
+        os.environ.setdefault(name, value)
     settings = get_settings()
     estate = Estate(var=VAR)
     clock_id: str | None = None
@@ -78,8 +84,12 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     with console.status("starting Temporal dev server, sandbox, worker and trigger API…"):
         try:
             estate.start_temporal(codec_endpoint=f"{api}/codec")
-            hooks = ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
+            # Closed-won deals reach the API as Salesforce Outbound Messages (SOAP, set up without code); account
+            # changes as the signed callout.
+            hooks = ["--crm-outbound-url", f"{api}/webhooks/salesforce/outbound"]
+            hooks += ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
             hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
+            hooks += erp_key.sandbox_args(settings.netsuite_client_id)
             estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
             if fresh:  # `make up` keeps billing customers on real time: its sandbox starts empty, without a clock
                 key = settings.stripe_api_key.get_secret_value()

@@ -79,8 +79,13 @@ def main(
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
+    crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
+    netsuite_certificate: Path = typer.Option(
+        None, help="PEM certificate mapped to --netsuite-client-id (NetSuite's OAuth 2.0 Client Credentials Setup)"
+    ),
+    netsuite_client_id: str = "c2c-sandbox",
     chaos_seed: int = typer.Option(None, help="seed of the random fault injection (with --chaos-rate)"),
     chaos_rate: float = typer.Option(None, help="probability of each fault kind per vendor request"),
     chaos_profile: str = typer.Option(None, help="chaos profile as JSON, or @file.json (see sandbox/faults.py)"),
@@ -91,10 +96,16 @@ def main(
         "avatax": avatax_port,
         "netsuite": netsuite_port,
     }
-    options = {
-        "salesforce": {"webhook_url": crm_webhook_url, "webhook_secret": crm_webhook_secret},
+    options: dict[str, dict[str, Any]] = {
+        "salesforce": {
+            "webhook_url": crm_webhook_url,
+            "webhook_secret": crm_webhook_secret,
+            "outbound_url": crm_outbound_url,
+        },
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
     }
+    if netsuite_certificate is not None:
+        options["netsuite"] = {"certificates": [(netsuite_client_id, netsuite_certificate.read_text())]}
     spec = chaos_spec(chaos_seed, chaos_rate, chaos_profile)
     apps = {name: build_app(name, **options.get(name, {})) for name in EMULATORS}
     if spec is not None:

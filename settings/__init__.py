@@ -65,8 +65,13 @@ class Settings(BaseSettings):
     avatax_account_id: str = "1100000000"
     avatax_license_key: SecretStr = SecretStr("sandbox-license")
     netsuite_url: str = "http://127.0.0.1:8704"
+    # NetSuite's OAuth 2.0 client credentials (M2M): the integration's client id, the certificate id NetSuite gave
+    # the uploaded certificate, and that certificate's private key (RSA: PS256, EC P-256: ES256), as PEM text or
+    # a file (the demo generates one at start and registers its certificate with the sandbox).
     netsuite_client_id: str = "c2c-sandbox"
-    netsuite_client_secret: SecretStr = SecretStr("sandbox-secret")
+    netsuite_certificate_id: str = ""
+    netsuite_private_key: SecretStr | None = None
+    netsuite_private_key_file: str | None = "var/netsuite-key.pem"
 
     # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
     # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
@@ -74,6 +79,9 @@ class Settings(BaseSettings):
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
+    # Salesforce Outbound Messages carry no signature: the listener takes only this org's (its id, 15 or 18 chars;
+    # the sandbox org's by default). Production also restricts the endpoint to Salesforce's IP ranges over TLS.
+    salesforce_org_id: str = "00D5g000000C2CSAND"
 
     # HTTP to vendors: must be shorter than the activities' start-to-close timeout (30 s)
     http_connect_timeout: float = 5.0
@@ -165,6 +173,14 @@ class Settings(BaseSettings):
         """Every accepted API token; `api_token` counts as one with every scope."""
         extra = [ApiToken(name="api_token", token=self.api_token, scopes=set(Scope))] if self.api_token else []
         return [*extra, *self.api_tokens]
+
+    def netsuite_private_key_pem(self) -> str | None:
+        """The PEM private key NetSuite's client assertions are signed with, from the setting or its file."""
+        if self.netsuite_private_key:
+            return self.netsuite_private_key.get_secret_value()
+        if self.netsuite_private_key_file and Path(self.netsuite_private_key_file).is_file():
+            return Path(self.netsuite_private_key_file).read_text().strip() or None
+        return None
 
     def encryption_keys(self) -> str | None:
         if self.payload_keys:

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import build_app
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
+from tests.support.netsuite import EMULATOR_OPTIONS
 from tests.support.servers import RunningServer, serve_in_thread
 from tests.support.temporal import binary, time_skipping_server
 from workflows import search_attributes
@@ -55,7 +56,7 @@ class Emulators:
         self._running: dict[str, RunningServer] = {}
 
     # Bank debits settle 2 s after the charge: long enough that a test always sees them pending first.
-    OPTIONS: dict[str, dict[str, object]] = {"stripe": {"async_settle_seconds": 2.0}}
+    OPTIONS: dict[str, dict[str, object]] = {"stripe": {"async_settle_seconds": 2.0}, "netsuite": EMULATOR_OPTIONS}
 
     def url(self, name: str) -> str:
         if name not in self._running:

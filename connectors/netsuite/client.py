@@ -14,17 +14,14 @@ import httpx
 from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
 from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
-from connectors.kit import Classifier, client_credentials_token, encode_json, json_body, send
-from connectors.netsuite import mapping
+from connectors.kit import Classifier, encode_json, json_body, send
+from connectors.netsuite import mapping, reads
+from connectors.netsuite.auth import M2MCredentials, TokenSource
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
-from connectors.netsuite.wire import TokenResponse
 
 T = TypeVar("T")
 
 RECORD_PATH = "/services/rest/record/v1"
-TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
-# Refresh a little before expiry so a token never dies between being read and being checked.
-TOKEN_MARGIN_SECONDS = 60.0
 # How many later periods a posting refused for a closed period may move forward before finance must decide.
 MAX_PERIODS_AHEAD = 24
 LIST_PAGE = 1000  # NetSuite's largest collection page
@@ -50,7 +47,7 @@ def internal_id_from_location(response: httpx.Response) -> str:
     """The internal id NetSuite names in the `Location` header of a 204 write answer."""
     location = response.headers.get("Location", "")
     internal_id = urlsplit(location).path.rstrip("/").rpartition("/")[2]
-    if not internal_id.isdigit():
+    if not (internal_id.isascii() and internal_id.isdigit()):  # isdigit alone admits '²', a latin-1 header byte
         raise PermanentError(SYSTEM, "bad_response", f"write answered without a record Location ({location!r})")
     return internal_id
 
@@ -58,6 +55,14 @@ def internal_id_from_location(response: httpx.Response) -> str:
 def _not_found_is_none(response: httpx.Response) -> ConnectorError | None:
     """Classification for lookups, where a 404 is an answer rather than an error."""
     return None if response.status_code == 404 else classify(response)
+
+
+def record_of(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A record answer's JSON object; PermanentError naming `what` when the body is anything else."""
+    record = json_body(SYSTEM, response)
+    if not isinstance(record, dict):
+        raise PermanentError(SYSTEM, "bad_response", f"{what} answered with a {type(record).__name__}, not a record")
+    return record
 
 
 def _date_or(value: Any, default: date) -> date:
@@ -69,18 +74,21 @@ def _date_or(value: Any, default: date) -> date:
 
 
 class NetSuiteErp:
-    """The `Erp` role over SuiteTalk REST with OAuth 2.0 client credentials."""
+    """The `Erp` role over SuiteTalk REST with OAuth 2.0 client credentials (a JWT client assertion, auth.py)."""
 
     system = SYSTEM
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, client_id: str, client_secret: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        credentials: M2MCredentials,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._tokens = TokenSource(http, self._base_url, credentials, clock=clock)
 
     async def upsert_customer(self, customer: Customer, entity: LegalEntity, currency: str) -> str:
         if not customer.golden_id:
@@ -177,7 +185,8 @@ class NetSuiteErp:
         nothing."""
         credit_id = mapping.billing_id(credit.external_refs, "credit_note", billing_system)
         posted = await self._posted_invoice(invoice_erp_id, credit.invoice_id, purpose="credit")
-        invoice_currency = mapping.CURRENCY_CODES.get(str((posted.get("currency") or {}).get("id")))
+        currency = posted.get("currency")
+        invoice_currency = reads.CURRENCY_CODES.get(str(currency.get("id"))) if isinstance(currency, dict) else None
         if invoice_currency != credit.currency:
             raise PermanentError(
                 SYSTEM,
@@ -194,19 +203,19 @@ class NetSuiteErp:
 
     async def invoices_modified_since(self, since: date) -> list[ErpInvoice]:
         """Invoices modified on or after the day `since` (record collection filtering by day)."""
-        return [mapping.erp_invoice(r) for r in await self._records_modified_since("invoice", since)]
+        return [reads.erp_invoice(r) for r in await self._records_modified_since("invoice", since)]
 
     async def payments_modified_since(self, since: date) -> list[ErpPayment]:
-        return [mapping.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
+        return [reads.erp_payment(r) for r in await self._records_modified_since("customerPayment", since)]
 
     async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
         """Credit memos modified on or after the day `since` (reversals and billing's credit notes alike)."""
-        return [mapping.erp_credit_memo(r) for r in await self._records_modified_since("creditMemo", since)]
+        return [reads.erp_credit_memo(r) for r in await self._records_modified_since("creditMemo", since)]
 
     async def customers_by_external_id(self, external_ids: list[str]) -> list[ErpCustomer]:
         """The customers with these external ids (`{golden}-{entity}`) that exist."""
         records = await self._gather(self.get_by_external_id("customer", external_id) for external_id in external_ids)
-        customers = [mapping.erp_customer(record) for record in records if record is not None]
+        customers = [reads.erp_customer(record) for record in records if record is not None]
         return [customer for customer in customers if customer is not None]
 
     async def _records_modified_since(self, record_type: str, since: date) -> list[dict[str, Any]]:
@@ -218,10 +227,10 @@ class NetSuiteErp:
             response = await self._request(
                 "GET", record_type, params={"q": q, "limit": str(LIST_PAGE), "offset": str(offset)}
             )
-            page: dict[str, Any] = json_body(SYSTEM, response)
-            ids.extend(str(item["id"]) for item in page.get("items", []))
+            page = record_of(response, f"{record_type} collection")
+            ids.extend(_collection_ids(page, record_type))
             offset += LIST_PAGE
-            if not page.get("hasMore"):
+            if page.get("hasMore") is not True:
                 break
         return [r for r in await self._gather(self.get_record(record_type, i) for i in ids) if r is not None]
 
@@ -238,8 +247,7 @@ class NetSuiteErp:
     async def get_record(self, record_type: str, internal_id: str) -> dict[str, Any]:
         """A record by internal id (amounts as Decimal); an unknown id raises PermanentError."""
         response = await self._request("GET", f"{record_type}/{quote(internal_id, safe='')}")
-        record: dict[str, Any] = json_body(SYSTEM, response)
-        return record
+        return record_of(response, f"{record_type} {internal_id}")
 
     async def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
         """A record by external id, or None when there is none."""
@@ -248,8 +256,7 @@ class NetSuiteErp:
         )
         if response.status_code == 404:
             return None
-        record: dict[str, Any] = json_body(SYSTEM, response)
-        return record
+        return record_of(response, f"{record_type} eid:{external_id}")
 
     async def _posted_invoice(
         self, invoice_erp_id: str, billing_invoice_id: str, *, purpose: str = "reverse"
@@ -260,7 +267,7 @@ class NetSuiteErp:
         )
         if response.status_code == 404:
             raise PermanentError(SYSTEM, "invoice_not_found", f"no invoice {invoice_erp_id!r} to {purpose}", status=404)
-        record: dict[str, Any] = json_body(SYSTEM, response)
+        record = record_of(response, f"invoice {invoice_erp_id}")
         if record.get("externalId") not in (None, billing_invoice_id):
             raise PermanentError(
                 SYSTEM,
@@ -285,7 +292,7 @@ class NetSuiteErp:
                 # A retry after a lost answer: the record may exist, dated in a period that closed since.
                 existing = await self.get_by_external_id(record_type, external_id)
                 if existing is not None:
-                    return str(existing["id"])
+                    return _internal_id(existing, f"{record_type} eid:{external_id}")
         assert refusal is not None
         raise BusinessRuleError(
             SYSTEM,
@@ -310,17 +317,25 @@ class NetSuiteErp:
         params: dict[str, str] | None = None,
         classifier: Classifier = classify,
     ) -> httpx.Response:
-        """Send with the bearer token; on a 401 fetch a new token once and send again."""
-        token = await self._access_token()
+        """Send with the bearer token; on a 401 fetch a new token once and send again. A fresh token refused too
+        (revoked access, a role taken away) is PermanentError 'auth': finance fixes the credentials, then retries."""
+        token = await self._tokens.token()
         try:
             return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
         except PermanentError as error:
             if error.status != 401:
                 raise
         # A 401 is answered before the record is touched, so sending a write again is safe.
-        await self._drop_token(token)
-        token = await self._access_token()
-        return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
+        await self._tokens.drop(token)
+        token = await self._tokens.token()
+        try:
+            return await send(self._http, SYSTEM, self._build(method, path, body, params, token), classifier)
+        except PermanentError as error:
+            if error.status != 401:
+                raise
+            raise PermanentError(
+                SYSTEM, "auth", f"a fresh access token was refused: {error.code}: {error.message}", status=401
+            ) from error
 
     def _build(self, method: str, path: str, body: Any, params: dict[str, str] | None, token: str) -> httpx.Request:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -332,25 +347,19 @@ class NetSuiteErp:
             method, f"{self._base_url}{RECORD_PATH}/{path}", params=params, content=content, headers=headers
         )
 
-    async def _access_token(self) -> str:
-        async with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token_expires:
-                self._token, lifetime = await self._fetch_token()
-                self._token_expires = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return self._token
 
-    async def _drop_token(self, token: str) -> None:
-        async with self._token_lock:
-            # Another request may already have replaced the rejected token.
-            if self._token == token:
-                self._token = None
+def _internal_id(record: dict[str, Any], what: str) -> str:
+    """A record's internal id (digits, as NetSuite gives them); PermanentError naming `id` otherwise."""
+    value = record.get("id")
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit()):
+        raise PermanentError(SYSTEM, "bad_response", f"{what}: id {value!r} is not an internal id"[:300])
+    return text
 
-    async def _fetch_token(self) -> tuple[str, float]:
-        url = f"{self._base_url}{TOKEN_PATH}"
-        response = await client_credentials_token(
-            self._http, SYSTEM, url, self._client_id, self._client_secret, classify
-        )
-        token: TokenResponse = response
-        if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
-            raise PermanentError(SYSTEM, "bad_response", "token endpoint answered without an access_token")
-        return token["access_token"], float(token.get("expires_in", 3600))
+
+def _collection_ids(page: dict[str, Any], record_type: str) -> list[str]:
+    """The internal ids a collection page lists; PermanentError naming `items` or `id` when it cannot be read."""
+    items = page.get("items", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise PermanentError(SYSTEM, "bad_response", f"{record_type} collection: items is not a list of objects")
+    return [_internal_id(item, f"{record_type} collection item") for item in items]

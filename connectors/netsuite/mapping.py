@@ -6,13 +6,10 @@ amount our tax engine quoted is booked as is, with no NetSuite tax code to recom
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from datetime import date
 
 from canonical import (
     DEFAULT_VENDORS,
-    Address,
     CreditNote,
     Customer,
     Invoice,
@@ -22,9 +19,7 @@ from canonical import (
     Money,
     Payment,
     PaymentStatus,
-    ids,
 )
-from canonical.records import CustomerFields, ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from connectors.errors import PermanentError
 from connectors.netsuite.errors import SYSTEM
 from connectors.netsuite.wire import (
@@ -266,115 +261,3 @@ def journal_entry_body(entry: JournalEntry, tran_date: date) -> JournalEntryBody
     if entry.memo:
         body["memo"] = entry.memo
     return body
-
-
-# ---- records read back for reconciliation -----------------------------------------------------------------
-
-CURRENCY_CODES = {internal_id: code for code, internal_id in CURRENCY_IDS.items()}
-SUBSIDIARY_CODES = {internal_id: code for code, internal_id in SUBSIDIARY_IDS.items()}
-
-
-def _ref_id(value: Any) -> str | None:
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
-
-
-def _currency(record: dict[str, Any]) -> str:
-    internal_id = _ref_id(record.get("currency"))
-    code = CURRENCY_CODES.get(internal_id or "")
-    if code is None:
-        raise PermanentError(SYSTEM, "unmapped_currency", f"record {record.get('id')}: no currency for {internal_id!r}")
-    return code
-
-
-def _minor(value: Any, currency: str) -> int:
-    return Money.from_decimal(Decimal(str(value if value is not None else 0)), currency).amount
-
-
-def _timestamp(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
-def erp_invoice(record: dict[str, Any]) -> ErpInvoice:
-    currency = _currency(record)
-    return ErpInvoice(
-        internal_id=str(record["id"]),
-        external_id=record.get("externalId"),
-        reference=record.get("otherRefNum"),
-        customer_id=_ref_id(record.get("entity")),
-        currency=currency,
-        total=_minor(record.get("total"), currency),
-        amount_remaining=_minor(record.get("amountRemaining"), currency),
-        status=record.get("status"),
-        created_at=_timestamp(record.get("createdDate")),
-    )
-
-
-def erp_credit_memo(record: dict[str, Any]) -> ErpCreditMemo:
-    currency = _currency(record)
-    return ErpCreditMemo(
-        internal_id=str(record["id"]),
-        external_id=record.get("externalId"),
-        created_from=_ref_id(record.get("createdFrom")),
-        currency=currency,
-        total=_minor(record.get("total"), currency),
-    )
-
-
-def erp_payment(record: dict[str, Any]) -> ErpPayment:
-    """A customer payment with what it applies to each invoice (apply lines marked `apply`)."""
-    currency = _currency(record)
-    applied: dict[str, int] = {}
-    for line in (record.get("apply") or {}).get("items", []):
-        doc = _ref_id(line.get("doc"))
-        if doc is not None and line.get("apply", True):
-            applied[doc] = applied.get(doc, 0) + _minor(line.get("amount"), currency)
-    return ErpPayment(
-        internal_id=str(record["id"]),
-        external_id=record.get("externalId"),
-        currency=currency,
-        amount=_minor(record.get("payment"), currency),
-        applied=applied,
-        created_at=_timestamp(record.get("createdDate")),
-    )
-
-
-def erp_customer(record: dict[str, Any]) -> ErpCustomer | None:
-    """A customer c2c created (external id `{golden}-{entity}`) with its master data; None for any other."""
-    external_id = record.get("externalId") or ""
-    parsed = ids.parse_erp_customer_id(external_id)
-    if parsed is None:
-        return None
-    golden_id, entity = parsed
-    lines = (record.get("addressBook") or {}).get("items", [])
-    default = next((line for line in reversed(lines) if line.get("defaultBilling")), lines[0] if lines else None)
-    registrations = (record.get("taxRegistration") or {}).get("items", [])
-    return ErpCustomer(
-        internal_id=str(record["id"]),
-        external_id=external_id,
-        golden_id=golden_id,
-        legal_entity=entity,
-        fields=CustomerFields(
-            name=record.get("companyName"),
-            address=_address((default or {}).get("addressBookAddress")),
-            tax_id=registrations[0].get("taxRegistrationNumber") if registrations else None,
-        ),
-    )
-
-
-def _address(raw: Any) -> Address | None:
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return Address(
-            line1=raw.get("addr1") or "",
-            line2=raw.get("addr2") or None,
-            city=raw.get("city") or "",
-            region=raw.get("state") or None,
-            postal_code=raw.get("zip") or "",
-            country=_ref_id(raw.get("country")) or "",
-        )
-    except ValueError:
-        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
@@ -107,12 +108,6 @@ class JournalEntryBody(TypedDict):
     line: Sublist[JournalLineBody]
 
 
-class TokenResponse(TypedDict):
-    access_token: str
-    token_type: str
-    expires_in: int
-
-
 # Keys with a colon cannot be class attributes: the functional form keeps NetSuite's names.
 ErrorDetail = TypedDict("ErrorDetail", {"detail": str, "o:errorCode": str, "o:errorPath": str}, total=False)
 ErrorBody = TypedDict(
@@ -132,3 +127,24 @@ def error_code_and_message(body: Any) -> tuple[str | None, str | None]:
         return body["error"], body.get("error_description") or body["error"]
     title = body.get("title")
     return None, title if isinstance(title, str) else None
+
+
+# An access token goes into an HTTP header: printable ASCII without spaces (RFC 6750's b64token and more).
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
+
+
+def token_answer(body: Any) -> tuple[str, float]:
+    """(access token, lifetime in seconds) of a token endpoint's answer; ValueError naming the unusable field.
+
+    NetSuite documents `expires_in` as "3600" (a string): a JSON number is taken too."""
+    if not isinstance(body, dict):
+        raise ValueError("token answer is not a JSON object")
+    token = body.get("access_token")
+    if not isinstance(token, str) or not _TOKEN_TEXT.fullmatch(token):
+        raise ValueError("token answer's access_token is missing or not printable ASCII")
+    lifetime = body.get("expires_in", 3600)
+    if isinstance(lifetime, str) and lifetime.isascii() and lifetime.isdigit():
+        lifetime = int(lifetime)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | Decimal) or not 0 < lifetime <= 86_400:
+        raise ValueError(f"token answer's expires_in is not a number of seconds up to a day: {lifetime!r}"[:200])
+    return token, float(lifetime)

@@ -200,7 +200,7 @@ class SalesforceCrm(SalesforceReads):
             return None
         if opportunity.StageName != CLOSED_WON:
             raise BusinessRuleError(
-                SYSTEM, "deal_not_closed", f"opportunity {opportunity.Id} is in stage {opportunity.StageName!r}"
+                SYSTEM, "deal_not_closed", f"opportunity {opportunity.Id}: StageName is {opportunity.StageName!r}"
             )
         contracts = await self.query(ContractRecord.soql("Contract", f"Id = {soql_literal(opportunity.ContractId)}"))
         contract = _parse(ContractRecord, contracts[0]) if contracts else None

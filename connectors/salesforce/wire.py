@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+# An access token goes into an HTTP header: printable ASCII without spaces (Salesforce's hold a '!').
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
 
 
 class TokenResponse(BaseModel):
@@ -15,12 +20,36 @@ class TokenResponse(BaseModel):
     token_type: str = "Bearer"
     issued_at: str | None = None
 
+    @field_validator("access_token")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if not _TOKEN_TEXT.fullmatch(value):
+            raise ValueError("not printable ASCII")
+        return value
+
+    @field_validator("instance_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """Every later call goes to this URL: an absolute http(s) URL with a host, nothing else."""
+        parts = urlsplit(value) if value.isascii() and value.isprintable() and " " not in value else None
+        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
 
 class QueryResult(BaseModel):
     totalSize: int
     done: bool
     records: list[dict[str, Any]]
     nextRecordsUrl: str | None = None
+
+    @field_validator("nextRecordsUrl")
+    @classmethod
+    def _instance_path(cls, value: str | None) -> str | None:
+        """The next page is asked for on the same instance: a path of the REST API, nothing else."""
+        if value is not None and not (value.startswith("/services/data/") and _TOKEN_TEXT.fullmatch(value)):
+            raise ValueError("not a path of the REST API")
+        return value
 
 
 class UpsertResult(BaseModel):

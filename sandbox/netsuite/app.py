@@ -4,13 +4,18 @@ Writes answer 204 with a `Location` header naming the record; `PUT /record/v1/{t
 is an upsert (the same internal id on every repeat). Updating a customer adds its address and tax
 registration lines to the existing ones unless `?replace=addressBook,taxRegistration` names them.
 Errors are RFC 9457 bodies with `o:errorDetails`.
-Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/periods/close {"before": date}`
-(transactions dated before it are refused), `POST /_sandbox/tokens/revoke` (every issued token expires).
+The token endpoint takes NetSuite's client credentials (M2M) grant: a JWT client assertion signed with the private
+key of a certificate mapped to the integration (sandbox/netsuite/auth.py); it answers a 60-minute token.
+Admin: `GET /_sandbox/state`, `POST /_sandbox/reset` (records and tokens; certificates stay, like the account's
+setup), `POST /_sandbox/periods/close {"before": date}` (transactions dated before it are refused),
+`POST /_sandbox/tokens/revoke` (every issued token expires), `POST /_sandbox/certificates {"client_id",
+"certificate": PEM}` (NetSuite's OAuth 2.0 Client Credentials Setup: map a certificate; answers its `certificateId`).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +26,7 @@ from pydantic import BaseModel
 
 from sandbox.faults import install_faults
 from sandbox.netsuite import decimal_json, query
+from sandbox.netsuite.auth import AssertionRefused, load_certificate, verify_assertion
 from sandbox.netsuite.records import BUILDERS, ensure_editable, merge_input
 from sandbox.netsuite.state import (
     REFERENCE_TYPES,
@@ -55,6 +61,11 @@ INVALID_LOGIN = (
 
 class PeriodClose(BaseModel):
     before: date
+
+
+class CertificateMapping(BaseModel):
+    client_id: str
+    certificate: str
 
 
 def error_response(error: NetSuiteError) -> Response:
@@ -119,11 +130,15 @@ async def _json_object(request: Request) -> Record:
     return body
 
 
-def create_app(token_ttl: float = 3600.0) -> FastAPI:
-    """The emulator app; `token_ttl` is the access-token lifetime in seconds."""
+def create_app(token_ttl: float = 3600.0, certificates: Iterable[tuple[str, str]] = ()) -> FastAPI:
+    """The emulator app; `token_ttl` is the access-token lifetime in seconds, `certificates` (client id, PEM
+    certificate) are mapped from the start."""
     app = FastAPI(title="NetSuite emulator")
     install_faults(app)
     account = Account(token_ttl=token_ttl)
+    for client_id, pem in certificates:
+        mapped = load_certificate(client_id, pem)
+        account.certificates[mapped.certificate_id] = mapped
     app.state.account = account
 
     @app.exception_handler(NetSuiteError)
@@ -141,13 +156,18 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
 
     @app.post(TOKEN_PATH)
     async def token(request: Request) -> JSONResponse:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        if not form.get("client_id") or form.get("client_secret") in (None, "", "wrong"):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        token_url = f"{str(request.base_url).rstrip('/')}{TOKEN_PATH}"
+        try:
+            verify_assertion(form, account.certificates, token_url)
+        except AssertionRefused as refused:
+            account.refused_assertions.append(refused.description)
+            return JSONResponse({"error": refused.error}, status_code=400)
+        # NetSuite documents expires_in as the string "3600".
         return JSONResponse(
-            {"access_token": account.issue_token(), "token_type": "Bearer", "expires_in": int(account.token_ttl)}
+            {"access_token": account.issue_token(), "token_type": "Bearer", "expires_in": str(int(account.token_ttl))}
         )
 
     def _writable(record_type: str) -> None:
@@ -249,6 +269,15 @@ def create_app(token_ttl: float = 3600.0) -> FastAPI:
         async with account.lock:
             account.closed_before = max(account.closed_before, close.before)
         return {"closedBefore": account.closed_before.isoformat()}
+
+    @app.post("/_sandbox/certificates", include_in_schema=False)
+    async def map_certificate(mapping: CertificateMapping) -> dict[str, str]:
+        try:
+            mapped = load_certificate(mapping.client_id, mapping.certificate)
+        except ValueError as exc:
+            raise NetSuiteError(400, "INVALID_CONTENT", f"certificate is not a PEM X.509 certificate: {exc}") from None
+        account.certificates[mapped.certificate_id] = mapped
+        return {"certificateId": mapped.certificate_id, "clientId": mapped.client_id}
 
     @app.post("/_sandbox/tokens/revoke", include_in_schema=False)
     async def revoke_tokens() -> dict[str, int]:

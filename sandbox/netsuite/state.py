@@ -97,6 +97,9 @@ class Account:
     closed_before: date = FIRST_OPEN_DAY
     tokens: dict[str, float] = field(default_factory=dict)
     tokens_issued: int = 0
+    # The OAuth 2.0 Client Credentials Setup: certificate id -> mapped certificate (setup: kept by a reset).
+    certificates: dict[str, Any] = field(default_factory=dict)
+    refused_assertions: list[str] = field(default_factory=list)  # why each refused token request was refused
     # The last internal id handed out. Ids follow the wall clock (microseconds since 1970, 16 digits until 2286, exact
     # as JSON numbers too): the account lives in memory, but c2c's store and histories keep the ids, so a restarted
     # emulator must start above every id an earlier process gave out. That holds unless the earlier one ran ahead
@@ -112,6 +115,7 @@ class Account:
         self.closed_before = FIRST_OPEN_DAY
         self.tokens.clear()
         self.tokens_issued = 0
+        self.refused_assertions.clear()
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(32)
@@ -188,4 +192,8 @@ class Account:
             **state,
             "closedBefore": self.closed_before.isoformat(),
             "tokensIssued": self.tokens_issued,
+            "refusedAssertions": list(self.refused_assertions),
+            "certificates": [
+                {"certificateId": c.certificate_id, "clientId": c.client_id} for c in self.certificates.values()
+            ],
         }

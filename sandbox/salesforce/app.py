@@ -1,7 +1,8 @@
 """The Salesforce REST emulator app: `create_app(webhook_url=..., webhook_secret=...)`.
 
 Admin endpoints (not Salesforce): `GET /_sandbox/state`, `POST /_sandbox/reset` (empties the org and
-revokes sessions), `POST /_sandbox/webhook {"url", "secret"}` (re-point the closed-won callout).
+revokes sessions), `POST /_sandbox/webhook {"url", "secret"}` (re-point the closed-won callout),
+`POST /_sandbox/outbound {"url"}` (set up the closed-won Outbound Message, sandbox/salesforce/outbound.py).
 """
 
 from __future__ import annotations
@@ -23,18 +24,24 @@ from sandbox.faults import install_faults
 from sandbox.salesforce import soql
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.jsonwire import json_response, loads
+from sandbox.salesforce.outbound import OutboundMessenger
 from sandbox.salesforce.schema import ObjectSpec
 from sandbox.salesforce.state import Org, Record, object_or_404
 from sandbox.salesforce.webhooks import WebhookSender
 
 _VERSION = re.compile(r"^v\d{2}\.0$")
 ORG_ID = "00D5g000000C2CSAND"
+OUTBOUND_ACTION_ID = "04k5g000000C2CWON"  # the closed-won outbound message action
 USER_ID = "0055g000000C2CUSER"
 
 
 class WebhookConfig(BaseModel):
     url: str | None
     secret: str = "whsec_crm_sandbox"
+
+
+class OutboundConfig(BaseModel):
+    url: str | None
 
 
 def _oauth_error(error: str, description: str) -> Response:
@@ -55,12 +62,17 @@ async def _body(request: Request) -> Any:
 
 
 def create_app(
-    webhook_url: str | None = None, webhook_secret: str = "whsec_crm_sandbox", query_batch_size: int = 2000
+    webhook_url: str | None = None,
+    webhook_secret: str = "whsec_crm_sandbox",
+    query_batch_size: int = 2000,
+    outbound_url: str | None = None,
 ) -> FastAPI:
-    """A fresh, empty org; closed-won opportunities are posted to `webhook_url` when it is set."""
+    """A fresh, empty org; a closed-won opportunity is sent as an Outbound Message to `outbound_url` when it is set,
+    else posted as the signed callout to `webhook_url` (which also gets account changes)."""
     app = FastAPI(title="Salesforce sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     install_faults(app)
-    org = Org(WebhookSender(webhook_url, webhook_secret), query_batch_size)
+    outbound = OutboundMessenger(outbound_url, ORG_ID, OUTBOUND_ACTION_ID, lambda: org.next_id("04l"))
+    org = Org(WebhookSender(webhook_url, webhook_secret), query_batch_size, outbound)
     app.state.org = org
 
     @app.exception_handler(ApiError)
@@ -192,6 +204,13 @@ def create_app(
         async with org.lock:
             org.reset()
         return {"reset": True}
+
+    @app.post("/_sandbox/outbound", include_in_schema=False)
+    async def outbound_message(config: OutboundConfig, request: Request) -> dict[str, str | None]:
+        """Set up (or, with url null, remove) the closed-won Outbound Message action."""
+        org.outbound.url = config.url
+        org.outbound.instance_url = str(request.base_url).rstrip("/")
+        return {"url": config.url}
 
     @app.post("/_sandbox/webhook", include_in_schema=False)
     async def webhook(config: WebhookConfig) -> dict[str, str | None]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sandbox.salesforce import ids
 from sandbox.salesforce.errors import ApiError, not_found
+from sandbox.salesforce.outbound import OutboundMessenger
 from sandbox.salesforce.schema import (
     ACCOUNT,
     CANCELLATION,
@@ -41,9 +42,10 @@ CONTRACT_NUMBER_EPOCH_NS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * 1
 class Org:
     """One org. Callers hold `lock` around every mutation so concurrent upserts cannot create duplicates."""
 
-    def __init__(self, sender: WebhookSender, query_batch_size: int) -> None:
+    def __init__(self, sender: WebhookSender, query_batch_size: int, outbound: OutboundMessenger | None = None) -> None:
         self.lock = asyncio.Lock()
         self.sender = sender
+        self.outbound = outbound or OutboundMessenger(None, "", "", lambda: "")
         self.query_batch_size = query_batch_size
         self.records: dict[str, dict[str, Record]] = {spec.name: {} for spec in OBJECTS.values()}
         self.sessions: set[str] = set()
@@ -67,6 +69,7 @@ class Org:
         self.sessions_issued = 0
         self.cursors.clear()
         self.sender.reset()
+        self.outbound.reset()
 
     def next_id(self, key_prefix: str) -> str:
         return ids.make_id(key_prefix, next(self._serial))
@@ -195,7 +198,11 @@ class Org:
         if spec is OPPORTUNITY_LINE_ITEM:
             self._recompute_amount(record["OpportunityId"])
         if spec is OPPORTUNITY and became_won:
-            self.sender.closed_won(record_id)
+            # The org's closed-won automation: the outbound message when it is set up (replacing the callout flow).
+            if self.outbound.url:
+                self.outbound.closed_won(record)
+            else:
+                self.sender.closed_won(record_id)
         if changed:
             self.sender.account_changed(record_id, changed, record["SystemModstamp"])
 
@@ -242,6 +249,7 @@ class Org:
         """Everything the org holds, for `GET /_sandbox/state`."""
         state: dict[str, Any] = {name: list(records.values()) for name, records in self.records.items()}
         state["webhookDeliveries"] = list(self.sender.deliveries)
+        state["outboundMessages"] = list(self.outbound.deliveries)
         state["sessionsIssued"] = self.sessions_issued
         return state
 

@@ -12,6 +12,7 @@ from connectors.netsuite import NetSuiteErp
 from connectors.stripe import (
     StripeBilling,
 )
+from tests.support.netsuite import erp_connector
 from tests.support.stripe import API_KEY
 
 
@@ -40,4 +41,4 @@ async def netsuite_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator
 
 @pytest.fixture
 def erp(http: httpx.AsyncClient, netsuite_url: str) -> NetSuiteErp:
-    return NetSuiteErp(http, netsuite_url, "c2c-integration", "s3cret")
+    return erp_connector(http, netsuite_url)

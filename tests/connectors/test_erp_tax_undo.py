@@ -24,6 +24,7 @@ from connectors.avatax import AvaTaxEngine
 from connectors.errors import PermanentError, UncertainOutcome
 from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.client import first_of_month
+from tests.support.netsuite import erp_connector
 
 RECORDS = "/services/rest/record/v1"
 ISSUE_DATE = date(2025, 3, 14)
@@ -120,7 +121,7 @@ async def test_credit_memo_reverses_a_posted_invoice_exactly_once(
     async with httpx.AsyncClient(timeout=5) as admin, httpx.AsyncClient(timeout=IMPATIENT) as impatient:
         await _admin(admin, url, "/_sandbox/faults")
         await admin.post(f"{url}/_sandbox/reset")  # periods are account-wide: each example starts open
-        erp = NetSuiteErp(impatient, url, "c2c-integration", "s3cret")
+        erp = erp_connector(impatient, url)
         customer = Customer(
             golden_id=f"gc_{uuid.uuid4().hex[:8]}",
             legal_name="Undo Ltd",

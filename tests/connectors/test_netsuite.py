@@ -25,10 +25,10 @@ from canonical import (
 )
 from canonical.reference import LEGAL_ENTITIES
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-from connectors.netsuite import NetSuiteErp
+from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.netsuite.client import first_of_month
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
-from tests.support.netsuite import sandbox_state
+from tests.support.netsuite import CREDENTIALS, erp_connector, sandbox_state
 
 RECORDS = "/services/rest/record/v1"
 TOKEN = "/services/rest/auth/oauth2/v1/token"
@@ -273,7 +273,7 @@ async def test_lost_response_on_post_invoice_then_retry_keeps_one_record(
     http: httpx.AsyncClient, base_url: str
 ) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
-        erp = NetSuiteErp(impatient, base_url, "c2c-integration", "s3cret")
+        erp = erp_connector(impatient, base_url)
         customer_id = await customer_in(erp)
         invoice = make_invoice()
         await arm(http, base_url, method="PUT", path_prefix=f"{RECORDS}/invoice", kind="delay_after", seconds=1.0)
@@ -288,7 +288,7 @@ async def test_lost_response_on_post_invoice_then_retry_keeps_one_record(
 
 async def test_lost_token_response_is_transient(http: httpx.AsyncClient, base_url: str) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
-        erp = NetSuiteErp(impatient, base_url, "c2c-integration", "s3cret")
+        erp = erp_connector(impatient, base_url)
         await arm(http, base_url, method="POST", path_prefix=TOKEN, kind="delay_after", seconds=1.0)
 
         with pytest.raises(TransientError) as lost:
@@ -319,17 +319,48 @@ async def test_401_after_a_fresh_token_is_a_permanent_error(
     with pytest.raises(PermanentError) as refused:
         await erp.get_record("customer", customer_id)
 
-    assert (refused.value.status, refused.value.code) == (401, "INVALID_LOGIN")
+    # Revoked access: the saga parks with a clear `auth` problem naming NetSuite's code.
+    assert (refused.value.status, refused.value.code) == (401, "auth")
+    assert "INVALID_LOGIN" in refused.value.message
     assert (await sandbox_state(http, base_url))["tokensIssued"] == 2
 
 
-async def test_wrong_client_secret_is_a_permanent_error(http: httpx.AsyncClient, base_url: str) -> None:
-    erp = NetSuiteErp(http, base_url, "c2c-integration", "wrong")
+async def test_an_assertion_signed_for_an_unmapped_certificate_is_an_auth_error(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    erp = NetSuiteErp(http, base_url, M2MCredentials(CREDENTIALS.client_id, "unmapped", CREDENTIALS.private_key_pem))
 
     with pytest.raises(PermanentError) as refused:
         await customer_in(erp)
 
-    assert (refused.value.status, refused.value.code) == (401, "invalid_client")
+    assert (refused.value.status, refused.value.code) == (400, "auth")
+    assert "invalid_grant" in refused.value.message
+
+
+async def test_no_private_key_is_an_auth_error_before_anything_is_sent(http: httpx.AsyncClient, base_url: str) -> None:
+    erp = NetSuiteErp(http, base_url, M2MCredentials(CREDENTIALS.client_id, CREDENTIALS.certificate_id))
+
+    with pytest.raises(PermanentError) as refused:
+        await customer_in(erp)
+
+    assert refused.value.code == "auth"
+    assert (await sandbox_state(http, base_url))["tokensIssued"] == 0
+
+
+async def test_the_token_is_rotated_before_it_expires_without_a_refused_call(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    now = [1000.0]
+    erp = NetSuiteErp(http, base_url, CREDENTIALS, clock=lambda: now[0])
+    await customer_in(erp)
+    now[0] += 3600 - 61  # NetSuite's tokens last 3600 s: still a minute and a second to go, the same token
+    await customer_in(erp)
+    assert (await sandbox_state(http, base_url))["tokensIssued"] == 1
+
+    now[0] += 1  # within the last minute: a new token before the next call, not after a 401
+    await customer_in(erp)
+
+    assert (await sandbox_state(http, base_url))["tokensIssued"] == 2
 
 
 async def test_reference_the_account_does_not_hold_is_a_permanent_error(erp: NetSuiteErp) -> None:
@@ -609,7 +640,7 @@ async def test_lost_response_on_credit_memo_then_retry_keeps_one_memo(
     http: httpx.AsyncClient, base_url: str, period_closes_meanwhile: bool
 ) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
-        erp = NetSuiteErp(impatient, base_url, "c2c-integration", "s3cret")
+        erp = erp_connector(impatient, base_url)
         customer_id = await customer_in(erp)
         invoice = make_invoice(issue_date=date(2025, 3, 14))
         invoice_id = await erp.post_invoice(invoice, customer_id)

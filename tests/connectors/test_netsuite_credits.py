@@ -24,7 +24,7 @@ from canonical import (
 from canonical.reference import LEGAL_ENTITIES
 from connectors.errors import BusinessRuleError, PermanentError, UncertainOutcome
 from connectors.netsuite import NetSuiteErp
-from tests.support.netsuite import sandbox_state
+from tests.support.netsuite import erp_connector, sandbox_state
 
 RECORDS = "/services/rest/record/v1"
 SEAT = Money(amount=49_00, currency="USD")
@@ -268,7 +268,7 @@ async def test_lost_answer_then_retry_keeps_one_memo(
     http: httpx.AsyncClient, base_url: str, period_closes_meanwhile: bool
 ) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as impatient:
-        erp = NetSuiteErp(impatient, base_url, "c2c-integration", "s3cret")
+        erp = erp_connector(impatient, base_url)
         invoice, invoice_id, customer_id = await posted(erp)
         credit = make_credit(invoice)
         await arm(http, base_url, method="PUT", path_prefix=f"{RECORDS}/creditMemo", kind="delay_after", seconds=1.0)

@@ -14,7 +14,6 @@ from canonical.reference import LEGAL_ENTITIES
 from connectors.avatax import client as avatax_client
 from connectors.avatax.client import AvaTaxEngine
 from connectors.netsuite import client as netsuite_client
-from connectors.netsuite.client import NetSuiteErp
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
 from connectors.stripe import reads as stripe_reads
@@ -22,6 +21,7 @@ from estate.book import ACME, ACME_DUP, GLOBEX, DealSpec
 from estate.deals import seed_deal
 from sandbox.server import build_app
 from tests.support.avatax import ACCOUNT_ID, LICENSE_KEY, tax_request
+from tests.support.netsuite import erp_connector, netsuite_app
 from tests.support.servers import Serve
 from tests.support.stripe import API_KEY, make_customer, make_invoice, open_invoice
 
@@ -160,8 +160,8 @@ async def test_erp_invoices_payments_and_customers_are_read_back(
     http: httpx.AsyncClient, own_server: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(netsuite_client, "LIST_PAGE", 1)
-    url = own_server(build_app("netsuite")).url
-    erp = NetSuiteErp(http, url, "c2c", "s3cret")
+    url = own_server(netsuite_app()).url
+    erp = erp_connector(http, url)
     entity = LEGAL_ENTITIES["US01"]
     customer = make_customer("gc_ns", tax_id="US-94-2")
     customer_id = await erp.upsert_customer(customer, entity, "USD")

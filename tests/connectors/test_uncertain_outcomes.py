@@ -48,6 +48,7 @@ from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
+from tests.support.netsuite import erp_connector
 from tests.support.stripe import (
     API_KEY,
     make_contract,
@@ -538,7 +539,6 @@ async def test_void_lost_then_retried_leaves_the_one_document_cancelled(
 # -- NetSuite (ERP) --------------------------------------------------------------------------------------------------
 
 NETSUITE_RECORDS = "/services/rest/record/v1"
-NETSUITE_CREDENTIALS = ("c2c-integration", "s3cret")
 US01 = LEGAL_ENTITIES["US01"]
 
 
@@ -552,13 +552,13 @@ async def netsuite_url(emulators: Any, http: httpx.AsyncClient) -> AsyncIterator
 
 @pytest.fixture
 def erp(http: httpx.AsyncClient, netsuite_url: str) -> NetSuiteErp:
-    return NetSuiteErp(http, netsuite_url, *NETSUITE_CREDENTIALS)
+    return erp_connector(http, netsuite_url)
 
 
 @pytest.fixture
 async def impatient_erp(netsuite_url: str) -> AsyncIterator[NetSuiteErp]:
     async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
-        erp = NetSuiteErp(hasty, netsuite_url, *NETSUITE_CREDENTIALS)
+        erp = erp_connector(hasty, netsuite_url)
         await erp.get_by_external_id("customer", "none")  # its token, before any fault is armed
         yield erp
 

@@ -22,7 +22,7 @@ NETSUITE_SECRET = "ns-probe-secret-0815"
 
 def settings(**overrides: Any) -> Settings:
     return Settings(
-        stripe_api_key=STRIPE_KEY, netsuite_client_secret=NETSUITE_SECRET, payload_keys_file=None, **overrides
+        stripe_api_key=STRIPE_KEY, netsuite_private_key=NETSUITE_SECRET, payload_keys_file=None, **overrides
     )
 
 
@@ -94,7 +94,7 @@ def test_every_credential_in_settings_is_known_to_the_redactor() -> None:
         Settings(
             stripe_api_key="sk_test_a1b2c3d4",
             salesforce_client_secret="sf-secret-1",
-            netsuite_client_secret="ns-secret-1",
+            netsuite_private_key="ns-secret-1",
             avatax_license_key="ava-license-1",
             crm_webhook_secret="whsec_crm_1",
             stripe_webhook_secret="whsec_stripe_1",

@@ -26,6 +26,7 @@ from observability.logs import setup_logging
 from operations.client import connect
 from settings import Settings
 from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.netsuite import PRIVATE_KEY as NETSUITE_PRIVATE_KEY
 from tests.support.polling import eventually
 from tests.support.servers import crm_webhook_to, serving
 from workflows.customer_to_cash import CustomerToCash
@@ -50,7 +51,7 @@ KEYS = new_key("leak")
 SECRETS = {
     "stripe_api_key": f"sk_test_probe{RUN}",
     "salesforce_client_secret": f"sf-probe-secret-{RUN}",
-    "netsuite_client_secret": f"ns-probe-secret-{RUN}",
+    "netsuite_private_key": NETSUITE_PRIVATE_KEY,  # the key the session's emulators know: the estate must work
     "avatax_license_key": f"ava-probe-license-{RUN}",
     "crm_webhook_secret": f"whsec_crmprobe{RUN}",
     "stripe_webhook_secret": f"whsec_stripeprobe{RUN}",

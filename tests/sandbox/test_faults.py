@@ -18,6 +18,7 @@ from connectors.stripe.errors import classify as stripe_classify
 from sandbox.__main__ import chaos_profiles, chaos_spec, system_seed
 from sandbox.faults import KINDS, ChaosRates, vendor_error
 from sandbox.server import build_app
+from tests.support.netsuite import access_token
 from tests.support.servers import RunningServer
 
 STRIPE_AUTH = {"Authorization": "Bearer sk_test_faults"}
@@ -170,8 +171,7 @@ async def credentials(http: httpx.AsyncClient, name: str, url: str) -> dict[str,
     if name == "stripe":
         return STRIPE_AUTH
     if name == "netsuite":
-        form = {"grant_type": "client_credentials", "client_id": "c2c", "client_secret": "secret"}
-        token = (await http.post(f"{url}/services/rest/auth/oauth2/v1/token", data=form)).json()["access_token"]
+        token = await access_token(http, url)
         return {"Authorization": f"Bearer {token}"}
     return {}
 

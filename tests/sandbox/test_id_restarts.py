@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from sandbox.server import build_app
+from tests.support.netsuite import access_token
 from tests.support.salesforce import V, login
 from tests.support.servers import Serve
 
@@ -76,8 +77,7 @@ async def test_salesforce_contract_numbers_are_never_reused_across_restarts(
 
 
 async def netsuite_customers(http: httpx.AsyncClient, url: str) -> list[str]:
-    form = {"grant_type": "client_credentials", "client_id": "c2c", "client_secret": "s3cret"}
-    token = (await http.post(f"{url}/services/rest/auth/oauth2/v1/token", data=form)).json()["access_token"]
+    token = await access_token(http, url)
     body = {"companyName": "Acme", "subsidiary": {"id": "1"}, "currency": {"id": "1"}}
     made = []
     for _ in range(3):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from sandbox.server import build_app
+from tests.support.netsuite import access_token
 from tests.support.salesforce import Org, login
 from tests.support.servers import Serve
 
@@ -111,11 +112,7 @@ async def test_stripe_refuses_bad_list_parameters(
 
 async def netsuite(http: httpx.AsyncClient, own_server: Serve) -> tuple[str, dict[str, str]]:
     url = own_server(build_app("netsuite")).url
-    token = await http.post(
-        f"{url}/services/rest/auth/oauth2/v1/token",
-        data={"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"},
-    )
-    return url, {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return url, {"Authorization": f"Bearer {await access_token(http, url)}"}
 
 
 async def test_netsuite_lists_record_ids_with_q_and_paging(http: httpx.AsyncClient, own_server: Serve) -> None:

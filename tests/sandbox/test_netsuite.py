@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
+from connectors.netsuite import M2MCredentials
+from connectors.netsuite.auth import client_assertion
+from estate.netsuite_key import key_pair
 from sandbox.netsuite import decimal_json
+from tests.support.netsuite import CERTIFICATE_ID, CLIENT_ID, rsa_key_pair, token_form
 
 RECORDS = "/services/rest/record/v1"
 TOKEN = "/services/rest/auth/oauth2/v1/token"
@@ -66,10 +72,10 @@ async def base_url(emulators: Any, http: httpx.AsyncClient) -> str:
 
 @pytest.fixture
 async def ns(http: httpx.AsyncClient, base_url: str) -> NetSuite:
-    form = {"grant_type": "client_credentials", "client_id": "c2c", "client_secret": "s3cret"}
-    response = await http.post(f"{base_url}{TOKEN}", data=form)
+    response = await http.post(f"{base_url}{TOKEN}", data=token_form(base_url))
     assert response.status_code == 200
-    assert response.json()["token_type"] == "Bearer"
+    # As NetSuite documents the answer: a bearer token for 60 minutes, expires_in a string.
+    assert (response.json()["token_type"], response.json()["expires_in"]) == ("Bearer", "3600")
     return NetSuite(http, base_url, response.json()["access_token"])
 
 
@@ -96,19 +102,82 @@ def invoice_body(entity: str, currency: str = "1", subsidiary: str = "1", **fiel
 
 
 @pytest.mark.parametrize(
-    ("form", "status", "error"),
+    ("form", "error"),
     [
-        ({"grant_type": "client_credentials", "client_id": "c2c", "client_secret": "wrong"}, 401, "invalid_client"),
-        ({"grant_type": "client_credentials", "client_id": "c2c"}, 401, "invalid_client"),
-        ({"grant_type": "password", "client_id": "c2c", "client_secret": "x"}, 400, "unsupported_grant_type"),
+        # A client secret is not how NetSuite's client credentials (M2M) grant authenticates.
+        ({"grant_type": "client_credentials", "client_id": "c2c", "client_secret": "s3cret"}, "invalid_request"),
+        ({"grant_type": "password", "client_id": "c2c", "client_secret": "x"}, "unsupported_grant_type"),
+        (
+            {"grant_type": "client_credentials", "client_assertion_type": "urn:x", "client_assertion": "a.b.c"},
+            "invalid_request",
+        ),
     ],
 )
-async def test_token_endpoint_refuses_bad_client_credentials(
-    http: httpx.AsyncClient, base_url: str, form: dict[str, str], status: int, error: str
+async def test_token_endpoint_refuses_grants_without_a_client_assertion(
+    http: httpx.AsyncClient, base_url: str, form: dict[str, str], error: str
 ) -> None:
     response = await http.post(f"{base_url}{TOKEN}", data=form)
 
-    assert (response.status_code, response.json()["error"]) == (status, error)
+    assert (response.status_code, response.json()["error"]) == (400, error)
+
+
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        ({"kid": "no-such-certificate"}, "kid"),
+        ({"typ": "JOSE"}, "typ"),
+        ({"iss": "another-integration"}, "issuer"),
+        ({"aud": "https://1234567.suitetalk.api.netsuite.com/services/rest/auth/oauth2/v1/token"}, "Audience"),
+        ({"scope": "restlets"}, "rest_webservices"),
+        ({"iat": NOW - 7200, "exp": NOW - 3600}, "expired"),
+        ({"iat": NOW, "exp": NOW + 3601}, "60 minutes"),
+        ({"iat": NOW + 3600, "exp": NOW + 3700}, "not yet valid"),
+        ({"iat": str(NOW)}, "iat"),
+    ],
+)
+async def test_token_endpoint_refuses_an_assertion_netsuite_would_refuse(
+    http: httpx.AsyncClient, base_url: str, claims: dict[str, Any], why: str
+) -> None:
+    response = await http.post(f"{base_url}{TOKEN}", data=token_form(base_url, **claims))
+
+    assert (response.status_code, response.json()) == (400, {"error": "invalid_grant"})
+    assert why in (await http.get(f"{base_url}/_sandbox/state")).json()["refusedAssertions"][-1]
+
+
+async def test_token_endpoint_refuses_an_assertion_signed_with_another_key(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    other_key, _ = key_pair()  # the certificate's id in kid, but not its key
+    forged = M2MCredentials(CLIENT_ID, CERTIFICATE_ID, other_key)
+    assertion = client_assertion(forged, f"{base_url}{TOKEN}", time.time())
+    form = token_form(base_url) | {"client_assertion": assertion}
+
+    response = await http.post(f"{base_url}{TOKEN}", data=form)
+
+    assert (response.status_code, response.json()) == (400, {"error": "invalid_grant"})
+    assert "Signature" in (await http.get(f"{base_url}/_sandbox/state")).json()["refusedAssertions"][-1]
+
+
+async def test_a_certificate_is_mapped_through_the_admin_endpoint_and_signs_with_ps256(
+    http: httpx.AsyncClient, base_url: str
+) -> None:
+    private, certificate = rsa_key_pair()
+    mapped = await http.post(
+        f"{base_url}/_sandbox/certificates", json={"client_id": "rsa-app", "certificate": certificate}
+    )
+    credentials = M2MCredentials("rsa-app", mapped.json()["certificateId"], private)
+    assertion = client_assertion(credentials, f"{base_url}{TOKEN}", time.time())
+    form = token_form(base_url) | {"client_assertion": assertion}
+
+    response = await http.post(f"{base_url}{TOKEN}", data=form)
+
+    assert response.status_code == 200, response.text
+    assert jwt.get_unverified_header(assertion)["alg"] == "PS256"
+    refused = await http.post(f"{base_url}/_sandbox/certificates", json={"client_id": "x", "certificate": "nonsense"})
+    assert refused.status_code == 400
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic YTpi"])
@@ -347,7 +416,10 @@ async def test_closing_periods_refuses_earlier_dates_until_reset(
     await ns.write("PUT", f"invoice/eid:{eid()}", invoice_body(customer_id, tranDate="2025-04-01"))
 
     await http.post(f"{base_url}/_sandbox/reset")
-    assert await ns.state() == {
+    state = await ns.state()
+    assert state.pop("certificates")  # the account's setup stays
+    assert state == {
+        "refusedAssertions": [],
         "customer": [],
         "invoice": [],
         "customerPayment": [],

@@ -49,7 +49,7 @@ def test_secrets_never_show_in_the_settings_repr_or_dump(monkeypatch: pytest.Mon
         "C2C_STRIPE_API_KEY": "sk_test_secret_4711",
         "C2C_STRIPE_WEBHOOK_SECRET": "whsec_secret_4711",
         "C2C_AVATAX_LICENSE_KEY": "avatax-secret-4711",
-        "C2C_NETSUITE_CLIENT_SECRET": "ns-secret-4711",
+        "C2C_NETSUITE_PRIVATE_KEY": "ns-secret-4711",
         "C2C_CRM_WEBHOOK_SECRET": "crm-secret-4711",
         "C2C_API_TOKEN": "api-token-secret-4711",
         "C2C_PAYLOAD_KEYS": "k1:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTQ3MTE=",

@@ -23,6 +23,7 @@ from runtime.workers import build_workers
 from sandbox.server import EMULATORS
 from settings import Settings
 from store import create_schema, make_engine
+from tests.support.netsuite import SETTINGS as NETSUITE_SETTINGS
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaStatus
 
@@ -85,7 +86,7 @@ async def running_estate(
         avatax_url=emulator_urls["avatax"],
         netsuite_url=emulator_urls["netsuite"],
         database_url=f"sqlite:///{tmp_path}/c2c.db",
-        **{"payload_keys_file": None, **overrides},  # never a developer's var/payload-keys
+        **{"payload_keys_file": None, **NETSUITE_SETTINGS, **overrides},  # never a developer's var/ keys
     )
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)

@@ -42,6 +42,7 @@ from connectors.factory import Connectors, build_connectors
 from operations.starts import Trigger
 from settings import Settings
 from store import create_schema, make_engine
+from tests.support.netsuite import SETTINGS as NETSUITE_SETTINGS
 
 # ---- recording what the trigger asks Temporal to do ---------------------------------------------------------
 
@@ -192,7 +193,7 @@ def fuzz_settings(urls: dict[str, str], database_url: str, **overrides: Any) -> 
         avatax_url=urls["avatax"],
         netsuite_url=urls["netsuite"],
         database_url=database_url,
-        **{"payload_keys_file": None, **overrides},  # never a developer's var/payload-keys
+        **{"payload_keys_file": None, **NETSUITE_SETTINGS, **overrides},  # never a developer's var/ keys
     )
 
 

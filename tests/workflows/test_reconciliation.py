@@ -29,6 +29,7 @@ from reconcile.compare import Mismatch, MismatchKind, RepairAction
 from reconcile.outcome import Report
 from store import SagaFactRepository, session_scope
 from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.netsuite import access_token
 from tests.support.polling import eventually, next_whole_second
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
@@ -107,15 +108,12 @@ async def test_a_clean_estate_reconciles_without_mismatches(estate: Estate, wind
 
 
 async def netsuite_patch(estate: Estate, record: str, internal_id: str, body: dict[str, Any], **params: str) -> None:
-    token = await estate.http.post(
-        f"{estate.urls['netsuite']}/services/rest/auth/oauth2/v1/token",
-        data={"grant_type": "client_credentials", "client_id": "test", "client_secret": "test"},
-    )
+    token = await access_token(estate.http, estate.urls["netsuite"])
     response = await estate.http.patch(
         f"{estate.urls['netsuite']}/services/rest/record/v1/{record}/{internal_id}",
         content=encode_json(body),  # amounts as exact JSON numbers
         params=params,
-        headers={"Authorization": f"Bearer {token.json()['access_token']}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     assert response.status_code == 204, response.text
 
