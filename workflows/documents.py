@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from canonical import (
     Contract,
+    CreditNote,
     Deal,
     Invoice,
     InvoiceAdjustment,
@@ -90,6 +91,13 @@ def tax_request(
         ]
         + prorations,
     )
+
+
+def credit_tax_request(deal: Deal, golden_id: str, document_code: str, credit: CreditNote) -> TaxRequest:
+    """The tax of a credit note: its lines as negative amounts on a document of their own (the credited invoice's
+    document stays as billed, so the two still agree), from the same entity to the same customer."""
+    negative = [line.model_copy(update={"amount": -line.amount}) for line in credit.lines]
+    return tax_request(deal.model_copy(update={"lines": []}), golden_id, document_code, credit.issue_date, negative)
 
 
 def invoice_draft(

@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
         EventType,
         ProrationBilling,
         RenewalInvoice,
+        TaxQuote,
+        ids,
     )
     from canonical.contract import add_months, term_end
     from workflows import documents, policies, search_attributes, subscription_terms
@@ -310,6 +312,11 @@ class ContractChanges(SagaRuntime):
         self.ended = "cancelled"
 
     async def credit(self, period: PeriodStatus, credit: CreditNote, change: Amendment) -> None:
+        """Credit note in billing, credit memo in the ERP applied to the period's invoice, and (lifecycles from now
+        on) the credit's tax as the tax engine computes it, committed once the memo is posted."""
+        taxed = workflow.patched("lifecycle-credit-tax")
+        if taxed:
+            credit = await self.tax_credit(period, credit, change)
         issued: CreditNote = await self.call(
             act.BILLING_QUEUE,
             Names.ISSUE_CREDIT_NOTE,
@@ -330,6 +337,12 @@ class ContractChanges(SagaRuntime):
                 ),
                 str,
             )
+        if taxed:
+            await self.call(
+                act.TAX_QUEUE,
+                Names.COMMIT_TAX,
+                act.TaxDocument(company_code=self.args.deal.legal_entity, document_code=period.ids["credit_tax"]),
+            )
         await self.emit(
             EventType.CREDIT_MEMO_APPLIED,
             {
@@ -343,6 +356,17 @@ class ContractChanges(SagaRuntime):
             },
             occurrence=change.deal_id,
         )
+
+    async def tax_credit(self, period: PeriodStatus, credit: CreditNote, change: Amendment) -> CreditNote:
+        """The credit with the tax its own document computes (credited lines negative), not a share of the
+        period's: what the tax engine reports as owed then nets the period's tax and the credit's."""
+        code = ids.period_tax_document_code(
+            self.args.crm, self.args.deal.deal_id, period.number, f"credit-{change.deal_id}"
+        )
+        request = documents.credit_tax_request(self.deal, self.args.golden_id, code, credit)
+        quote: TaxQuote = await self.call(act.TAX_QUEUE, Names.QUOTE_TAX, act.QuoteTax(request=request), TaxQuote)
+        period.ids["credit_tax"] = quote.document_code
+        return credit.model_copy(update={"tax": -quote.total_tax})
 
     async def update_contract(self, update: act.UpdateContract) -> None:
         """Keep the CRM contract c2c wrote in step with billing (a lifecycle from before contracts has none)."""

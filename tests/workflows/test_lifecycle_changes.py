@@ -137,6 +137,11 @@ async def test_an_upsell_a_seat_reduction_and_a_cancellation_won_in_the_crm_reac
     [memo] = [m for m in netsuite["creditMemo"] if m["externalId"] == third.ids["credit_note"]]
     assert memo["createdFrom"]["id"] == third.ids["erp_invoice"]
     assert Decimal(str(memo["total"])) * 100 == third.credited
+    # The credit is taxed by a document of its own (credited lines negative), committed; the note carries that tax.
+    [credit_tax] = [d for d in (await estate.state("avatax"))["documents"] if d["code"] == third.ids["credit_tax"]]
+    assert credit_tax["status"] == "Committed"
+    [tax_line] = [line for line in note["lines"]["data"] if line["description"] == "Tax"]
+    assert round(Decimal(str(credit_tax["totalTax"])) * 100) == -tax_line["amount"] < 0
     assert events(estate, handle.id) == sorted(
         ["subscription.amended", "subscription.amended", "credit_memo.applied", "subscription.ended"]
     )
