@@ -631,12 +631,6 @@ async def test_a_location_ending_in_superscript_digits_is_refused(recorded: dict
 
 @given(control=st.characters(min_codepoint=0x7F, max_codepoint=0x9F), position=st.sampled_from(["start", "end"]))
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=httpx.InvalidURL,
-    reason="finding: connectors/kit.py record_id (the span attribute) parses any Location header with httpx.URL; "
-    "a control character in it raises httpx.InvalidURL out of send() for every vendor call, not a ConnectorError",
-)
 async def test_a_location_with_control_characters_is_a_connector_error(
     recorded: dict[str, Operation], control: str, position: str
 ) -> None:
