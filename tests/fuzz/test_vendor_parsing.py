@@ -447,13 +447,6 @@ async def test_billing_amounts_that_are_not_integers_of_minor_units_are_refused(
 
 @given(data=st.data())
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=(KeyError, TypeError, AttributeError),
-    reason="finding: connectors/stripe/mapping.py and client.py index Stripe's JSON as the TypedDicts of wire.py "
-    "without checking it: a missing or mistyped field (lines, currency, status, charges, metadata, a whole body "
-    "that is not an object) raises KeyError/TypeError/AttributeError, never a PermanentError naming the field",
-)
 async def test_billing_answers_with_missing_or_mistyped_fields_are_refused_naming_the_field(
     recorded: dict[str, Operation], data: st.DataObject
 ) -> None:
