@@ -91,11 +91,20 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         return created["id"]
 
     async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
-        """Update the customer we already know (external_refs['stripe']), else create it with a card."""
+        """Update the customer we already know (external_refs['stripe'], else the one carrying its golden id),
+        else create it with a card.
+
+        The lookup by golden id finds the customer of an earlier attempt whose answer was lost, also after Stripe
+        forgot its key (24 h; Stripe's search lags writes by about a minute, well inside those 24 hours)."""
         params = mapping.customer_params(customer)
         existing = customer.external_refs.get(SYSTEM)
+        key = idempotency_key
+        if not existing:
+            found = await self.search_customers_by_golden_id(customer.golden_id)
+            # Another request than the create this key may have been used for: a key of its own.
+            existing, key = (found[0]["id"], f"{idempotency_key}:update") if found else (None, key)
         if existing:
-            updated = await self._post(f"/v1/customers/{existing}", params, idempotency_key=idempotency_key)
+            updated = await self._post(f"/v1/customers/{existing}", params, idempotency_key=key)
             return checked(wire.Created, updated)["id"]
         params["payment_method"] = self._default_payment_method
         params["invoice_settings"] = {"default_payment_method": self._default_payment_method}
@@ -308,14 +317,35 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             await self._call("DELETE", f"/v1/subscriptions/{subscription_id}", idempotency_key=idempotency_key)
 
     async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
-        """Refund a payment intent, in full when `amount` is None; returns the refund id."""
-        params: dict[str, Any] = {"payment_intent": payment_id}
+        """Refund a payment intent, in full when `amount` is None; returns the refund id.
+
+        Exactly once even after Stripe forgot the key (24 h): the key goes into the refund's metadata (`c2c_key`)
+        and the payment's refunds are read before creating one."""
+        existing = await self._refund_by_key(payment_id, idempotency_key)
+        if existing is not None:
+            return existing["id"]
+        params: dict[str, Any] = {
+            "payment_intent": payment_id,
+            "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
+        }
         if amount is not None:
             intent = checked(wire.PaymentIntent, await self._get(f"/v1/payment_intents/{payment_id}"))
             self._same_currency(amount, intent["currency"], payment_id)
             params["amount"] = amount.amount
         created = await self._post("/v1/refunds", params, idempotency_key=idempotency_key)
         return checked(wire.Created, created)["id"]
+
+    async def _refund_by_key(self, payment_id: str, idempotency_key: str) -> wire.Refund | None:
+        """The payment's refund created with this key (metadata `c2c_key`), reading every page."""
+        query: dict[str, Any] = {"payment_intent": payment_id, "limit": 100}
+        while True:
+            page = checked(wire.RefundList, await self._get("/v1/refunds", **query))
+            for refund in page["data"]:
+                if refund["metadata"].get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
+                    return refund
+            if not page["has_more"] or not page["data"]:
+                return None
+            query["starting_after"] = page["data"][-1]["id"]
 
     async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str:
         """Credit note for `amount`; `reason` goes to the memo, and to Stripe's reason when it is one of its.

@@ -119,6 +119,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ),
     ("GET", "/v1/payment_intents/{intent}", payments.get_payment_intent, frozenset({"client_secret"})),
     ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
+    ("GET", "/v1/refunds", payments.list_refunds, payments.REFUND_LIST),
     ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
     ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
     ("GET", "/v1/credit_notes", credit_notes.list_credit_notes, credit_notes.CREDIT_NOTE_LIST),

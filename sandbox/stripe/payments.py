@@ -6,9 +6,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sandbox.stripe.errors import StripeError, invalid
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.state import Call, StripeState, now
 
 REFUND_CREATE = frozenset({"payment_intent", "charge", "amount", "reason", "metadata"})
+REFUND_LIST = PAGING | {"payment_intent", "charge"}
 
 # Stripe's zero-decimal currencies: amounts are whole units.
 ZERO_DECIMAL = frozenset(
@@ -301,6 +303,17 @@ def create_refund(call: Call) -> dict[str, Any]:
 
 def get_refund(call: Call, refund_id: str) -> dict[str, Any]:
     return call.state.get("refunds", refund_id)
+
+
+def list_refunds(call: Call) -> dict[str, Any]:
+    """`GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged like every list."""
+    intent_id, charge_id = call.params.text("payment_intent"), call.params.text("charge")
+    found = [
+        refund
+        for refund in call.state.objects["refunds"].values()
+        if intent_id in (None, refund["payment_intent"]) and charge_id in (None, refund["charge"])
+    ]
+    return page(call, "refunds", found, "/v1/refunds")
 
 
 def settle_refunds(state: StripeState) -> None:
