@@ -99,7 +99,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         params = mapping.customer_params(customer)
         existing = customer.external_refs.get(SYSTEM)
         key = idempotency_key
-        if not existing:
+        if not existing and customer.golden_id:
             found = await self.search_customers_by_golden_id(customer.golden_id)
             # Another request than the create this key may have been used for: a key of its own.
             existing, key = (found[0]["id"], f"{idempotency_key}:update") if found else (None, key)
