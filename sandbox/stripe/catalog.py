@@ -33,7 +33,7 @@ PRICE_CREATE = frozenset(
         "active",
     }
 )
-PRICE_LIST = frozenset({"lookup_keys", "product", "active", "currency", "limit"})
+PRICE_LIST = PAGING | {"lookup_keys", "product", "active", "currency"}
 
 _SEARCH = re.compile(r"""^\s*metadata\[(['"])(?P<key>[^'"]+)\1\]\s*:\s*(['"])(?P<value>[^'"]*)\3\s*$""")
 _SEARCH_FIELD = re.compile(r"""^\s*(?P<field>email|name)\s*:\s*(['"])(?P<value>[^'"]*)\2\s*$""")
@@ -274,12 +274,13 @@ def get_price(call: Call, price_id: str) -> dict[str, Any]:
 
 
 def list_prices(call: Call) -> dict[str, Any]:
+    """`GET /v1/prices`: newest first, filtered by `lookup_keys[]`, `product`, `currency` and `active`, paged like
+    every list."""
     params = call.params
     keys = params.strings("lookup_keys")
     product = params.text("product")
     currency = params.text("currency")
     active = params.flag("active")
-    limit = params.integer("limit", minimum=1) or 10
     found = [
         p
         for p in call.state.objects["prices"].values()
@@ -288,10 +289,7 @@ def list_prices(call: Call) -> dict[str, Any]:
         and (currency is None or p["currency"] == currency.lower())
         and (active is None or p["active"] is active)
     ]
-    found.reverse()  # newest first, like every Stripe list
-    result = list_object(found[:limit], "/v1/prices")
-    result["has_more"] = len(found) > limit
-    return result
+    return page(call, "prices", found, "/v1/prices")
 
 
 def payment_method_of(customer: dict[str, Any]) -> str:
