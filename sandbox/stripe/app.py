@@ -252,7 +252,8 @@ def create_app(
                 pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
             version = request.headers.get("Stripe-Version") or API_VERSION
-            headers = {"Stripe-Version": version}
+            # Stripe echoes the key on every answer to a keyed request, refusals of its parameters included.
+            headers = {"Stripe-Version": version, **({"Idempotency-Key": key} if key else {})}
             async with state.lock:
                 debits_before = set(state.bank_debits)
                 request_id = state.new_id("req", 14)
@@ -260,7 +261,6 @@ def create_app(
                 fingerprint = json.dumps([request.method, request.url.path, sorted(pairs)])
                 record = state.idempotency.get(key) if key else None
                 if key and record is not None:
-                    headers["Idempotency-Key"] = key
                     if record.fingerprint != fingerprint:
                         return _error(
                             400,
@@ -285,7 +285,6 @@ def create_app(
                 except StripeError as exc:
                     body, status = exc.body(), exc.status
                 if key:
-                    headers["Idempotency-Key"] = key
                     state.idempotency[key] = IdempotencyRecord(fingerprint, status, body, request_id)
                 events = list(state.outbox)
                 state.outbox.clear()

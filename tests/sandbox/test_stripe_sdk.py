@@ -337,6 +337,9 @@ def test_responses_carry_the_headers_the_sdk_reads(emulator: Emulator) -> None:
     # The SDK's own pinned version gets that version's shape: `latest_charge` instead of `charges`.
     assert latest.last_response.headers["Stripe-Version"] == stripe.api_version
     assert latest.latest_charge.startswith("ch_")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk.v1.customers.create(params={"colour": "blue"}, options={"idempotency_key": "sdk-key-2"})
+    assert refused.value.headers["Idempotency-Key"] == "sdk-key-2"
     with pytest.raises(stripe.AuthenticationError):
         stripe.StripeClient("sk_live_nope", base_addresses={"api": emulator.url}).v1.customers.list()
 
