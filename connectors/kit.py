@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry import trace
@@ -116,7 +117,13 @@ def record_id(response: httpx.Response) -> str | None:
     Token answers are skipped: their `id` (Salesforce's identity URL) is not a record."""
     location = response.headers.get("Location")
     if location:
-        return httpx.URL(location).path.rstrip("/").rpartition("/")[2] or None
+        # urlsplit, not httpx.URL: a header may carry control characters (latin-1), which httpx refuses with
+        # InvalidURL; the span attribute must never fail the call. The connector judges the Location itself.
+        try:
+            path = urlsplit(location).path
+        except ValueError:  # e.g. an unbalanced "[" in the host
+            return None
+        return path.rstrip("/").rpartition("/")[2] or None
     if "json" not in response.headers.get("Content-Type", "") or len(response.content) > _MAX_SNIFFED_BODY:
         return None
     try:

@@ -11,11 +11,12 @@ retry after Stripe forgot the key finds the note instead of crediting twice."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from canonical import CreditNote, DealLine, SubscriptionEnd
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import wire
+from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM
 
 
@@ -24,14 +25,14 @@ class StripeAmendments:
 
     async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
         """`ended_at` of a canceled subscription (its `customer.subscription.deleted` webhook says "look again")."""
-        data = await self._get(f"/v1/subscriptions/{subscription_id}")
-        if data.get("status") != "canceled" or not isinstance(data.get("ended_at"), int):
+        data = checked(wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}"))
+        ended_at = data.get("ended_at")
+        if data["status"] != wire.SUBSCRIPTION_CANCELED or ended_at is None:
             return None
-        deal = (data.get("metadata") or {}).get(wire.META_DEAL_ID)
         return SubscriptionEnd(
             subscription_id=subscription_id,
-            deal_id=deal if isinstance(deal, str) and deal else None,
-            ended_at=datetime.fromtimestamp(data["ended_at"], UTC),
+            deal_id=data["metadata"].get(wire.META_DEAL_ID) or None,
+            ended_at=datetime.fromtimestamp(ended_at, UTC),
         )
 
     async def _get(self, path: str, **query: Any) -> Any:
@@ -55,7 +56,7 @@ class StripeAmendments:
         """Set the subscription's items to exactly `lines` from `effective` (Stripe prorates the rest of the
         period on the next invoice). Items of products no longer in `lines` are deleted; a product whose price id
         changed loses its item and gets one with the new price. Nothing to change: nothing is sent."""
-        subscription = cast(wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}"))
+        subscription = checked(wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}"))
         if subscription["status"] == wire.SUBSCRIPTION_CANCELED:
             raise PermanentError(SYSTEM, "subscription_canceled", f"{subscription_id} is canceled; it cannot change")
         changes = await self._item_changes(subscription, _wanted(lines, price_ids), price_ids)
@@ -79,10 +80,10 @@ class StripeAmendments:
             price = item["price"]
             code = price["metadata"].get(wire.META_PRODUCT_CODE) or codes.get(price["id"])
             if code is None:
-                product = await self._get(f"/v1/products/{price['product']}")
+                product = checked(wire.Product, await self._get(f"/v1/products/{price['product']}"))
                 code = product["metadata"].get(wire.META_PRODUCT_CODE)
             target = wanted.get(code) if code is not None else None
-            if target is None or code in kept:
+            if code is None or target is None or code in kept:
                 changes.append({"id": item["id"], "deleted": True})
             elif target[0] != price["id"]:
                 changes.append({"id": item["id"], "deleted": True})
@@ -113,7 +114,7 @@ class StripeAmendments:
         existing = await self._credit_note_by_key(invoice_id, idempotency_key)
         if existing is not None:
             return _with_ref(credit, existing["id"], existing.get("created"))
-        invoice = cast(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
+        invoice = checked(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
         if invoice["currency"].upper() != credit.currency:
             raise PermanentError(
                 SYSTEM, "currency_mismatch", f"{credit.total} does not match {invoice_id} in {invoice['currency']}"
@@ -154,7 +155,8 @@ class StripeAmendments:
             if exc.code == wire.ERROR_AMOUNT_TOO_LARGE:
                 raise _exceeds(invoice_id, total, None) from exc
             raise
-        return _with_ref(credit, str(created["id"]), created.get("created"))
+        made = checked(wire.CreditNote, created)
+        return _with_ref(credit, made["id"], made["created"])
 
 
 def _wanted(lines: list[DealLine], price_ids: dict[str, str]) -> dict[str, tuple[str, int]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -13,6 +13,7 @@ from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 from connectors.stripe import mapping, wire
 from connectors.stripe.amendments import StripeAmendments
+from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.reads import StripeReads
@@ -86,22 +87,31 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         }
         if self.test_clock is not None:
             params["test_clock"] = self.test_clock
-        created = await self._post("/v1/customers", params, idempotency_key=idempotency_key)
-        return str(created["id"])
+        created = checked(wire.Created, await self._post("/v1/customers", params, idempotency_key=idempotency_key))
+        return created["id"]
 
     async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
-        """Update the customer we already know (external_refs['stripe']), else create it with a card."""
+        """Update the customer we already know (external_refs['stripe'], else the one carrying its golden id),
+        else create it with a card.
+
+        The lookup by golden id finds the customer of an earlier attempt whose answer was lost, also after Stripe
+        forgot its key (24 h; Stripe's search lags writes by about a minute, well inside those 24 hours)."""
         params = mapping.customer_params(customer)
         existing = customer.external_refs.get(SYSTEM)
+        key = idempotency_key
+        if not existing and customer.golden_id:
+            found = await self.search_customers_by_golden_id(customer.golden_id)
+            # Another request than the create this key may have been used for: a key of its own.
+            existing, key = (found[0]["id"], f"{idempotency_key}:update") if found else (None, key)
         if existing:
-            updated = await self._post(f"/v1/customers/{existing}", params, idempotency_key=idempotency_key)
-            return str(updated["id"])
+            updated = await self._post(f"/v1/customers/{existing}", params, idempotency_key=key)
+            return checked(wire.Created, updated)["id"]
         params["payment_method"] = self._default_payment_method
         params["invoice_settings"] = {"default_payment_method": self._default_payment_method}
         if self.test_clock is not None:
             params["test_clock"] = self.test_clock
-        created = await self._post("/v1/customers", params, idempotency_key=idempotency_key)
-        return str(created["id"])
+        created = checked(wire.Created, await self._post("/v1/customers", params, idempotency_key=idempotency_key))
+        return created["id"]
 
     async def ensure_price(self, price: Price, product_name: str, *, idempotency_key: str) -> str:
         """Find the price by lookup key; else create it (and the product code's shared product)."""
@@ -126,11 +136,11 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             if found is None:
                 raise
             return found
-        return str(created["id"])
+        return checked(wire.Created, created)["id"]
 
     async def _price_by_lookup_key(self, lookup_key: str) -> str | None:
-        listed = await self._get("/v1/prices", lookup_keys=[lookup_key])
-        return str(listed["data"][0]["id"]) if listed["data"] else None
+        listed = checked(wire.PriceList, await self._get("/v1/prices", lookup_keys=[lookup_key]))
+        return listed["data"][0]["id"] if listed["data"] else None
 
     async def create_subscription(
         self, customer_id: str, contract: Contract, price_ids: dict[str, str], *, idempotency_key: str
@@ -157,11 +167,13 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             # attempt that subscribed may have lost its answer before holding the draft: hold it if still needed.
             first = existing["latest_invoice"]
             if isinstance(first, str):
-                draft = cast(wire.Invoice, await self.get_invoice(first))
+                draft = await self.get_invoice(first)
                 if draft["status"] == wire.INVOICE_DRAFT and draft["auto_advance"]:
                     await self._hold_draft(first, idempotency_key)
             return mapping.subscription_from_stripe(existing, contract, price_ids)
-        data = cast(wire.Subscription, await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key))
+        data = checked(
+            wire.Subscription, await self._post("/v1/subscriptions", params, idempotency_key=idempotency_key)
+        )
         first = data["latest_invoice"]
         if isinstance(first, str):
             await self._hold_draft(first, idempotency_key)
@@ -175,9 +187,9 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
 
     async def _subscription_of_deal(self, customer_id: str, deal_id: str) -> wire.Subscription | None:
         listed = await self._get("/v1/subscriptions", customer=customer_id, status="all", limit=100)
-        for subscription in listed["data"]:
+        for subscription in checked(wire.SubscriptionList, listed)["data"]:
             if subscription["metadata"].get(wire.META_DEAL_ID) == deal_id:
-                return cast(wire.Subscription, subscription)
+                return subscription
         return None
 
     async def create_invoice(
@@ -187,7 +199,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
 
         Its lines must bill the canonical lines (else PermanentError 'invoice_mismatch'); we add the tax line,
         unless an earlier attempt did, and our metadata (ids, dates, saga). Stripe's line descriptions stay."""
-        subscription = cast(
+        subscription = checked(
             wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}", expand=["latest_invoice"])
         )
         draft = subscription["latest_invoice"]
@@ -202,7 +214,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
         """Finalize the draft; one an earlier attempt finalized (its answer lost, the key since forgotten) is done."""
         try:
-            data = await self._post(
+            answer = await self._post(
                 f"/v1/invoices/{invoice_id}/finalize", {"auto_advance": False}, idempotency_key=idempotency_key
             )
         except PermanentError:
@@ -210,8 +222,9 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             data = await self.get_invoice(invoice_id)
             if data["status"] not in (*wire.INVOICE_UNPAID, wire.INVOICE_PAID):
                 raise
-        invoice = cast(wire.Invoice, data)
-        return mapping.invoice_from_stripe(invoice, await self._product_codes(invoice))
+        else:
+            data = checked(wire.Invoice, answer)
+        return mapping.invoice_from_stripe(data, await self._product_codes(data))
 
     async def _product_codes(self, invoice: wire.Invoice) -> dict[str, str]:
         """Product code by product id, read from the product for lines whose price carries none."""
@@ -222,7 +235,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         }
         codes: dict[str, str] = {}
         for product_id in sorted(missing):
-            product = cast(wire.Product, await self._get(f"/v1/products/{product_id}"))
+            product = checked(wire.Product, await self._get(f"/v1/products/{product_id}"))
             code = product["metadata"].get(wire.META_PRODUCT_CODE)
             if code:
                 codes[product_id] = code
@@ -234,12 +247,14 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         A card settles at once (SUCCEEDED); a bank debit answers PENDING and settles later (see
         `payment_for_invoice`). An invoice already paid, or whose payment is still processing, yields that payment."""
         try:
-            paid = await self._post(f"/v1/invoices/{invoice_id}/pay", {}, idempotency_key=idempotency_key)
+            paid = checked(
+                wire.Invoice, await self._post(f"/v1/invoices/{invoice_id}/pay", {}, idempotency_key=idempotency_key)
+            )
         except PermanentError as exc:
             if exc.code not in (wire.ERROR_ALREADY_PAID, wire.ERROR_PAYMENT_PROCESSING):
                 raise
             paid = await self.get_invoice(invoice_id)
-        return await self._payment_of(cast(wire.Invoice, paid))
+        return await self._payment_of(paid)
 
     async def payment_for_invoice(self, invoice_id: str) -> Payment:
         """The invoice's payment as Stripe reports it now: SUCCEEDED (with fee), PENDING or FAILED.
@@ -249,21 +264,20 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         A refunded payment stays SUCCEEDED with the amount received and the fee Stripe kept (Stripe returns no
         fee on a refund): the money did arrive, and the invoice stays paid. The refund is its own record (the id
         `refund` returned; `charge.refunded` events; the charge's `amount_refunded`), not part of this Payment."""
-        return await self._payment_of(cast(wire.Invoice, await self.get_invoice(invoice_id)))
+        return await self._payment_of(await self.get_invoice(invoice_id))
 
     async def _payment_of(self, invoice: wire.Invoice) -> Payment:
         intent = None
         if invoice["payment_intent"]:
-            intent = await self._get(
-                f"/v1/payment_intents/{invoice['payment_intent']}", expand=["charges.data.balance_transaction"]
-            )
-        return mapping.payment_from_stripe(invoice, cast(wire.PaymentIntent | None, intent))
+            path = f"/v1/payment_intents/{invoice['payment_intent']}"
+            intent = checked(wire.PaymentIntent, await self._get(path, expand=["charges.data.balance_transaction"]))
+        return mapping.payment_from_stripe(invoice, intent)
 
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
         """Void an open or uncollectible invoice; a one-off draft is deleted, a subscription's draft (Stripe refuses
         to delete those) is finalized without collection, then voided. Already void or deleted counts as done."""
         try:
-            current = cast(wire.Invoice, await self.get_invoice(invoice_id))
+            current = await self.get_invoice(invoice_id)
         except PermanentError as exc:
             if exc.code == "resource_missing":
                 return  # a draft deleted on an earlier attempt
@@ -273,10 +287,13 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             await self._call("DELETE", f"/v1/invoices/{invoice_id}", idempotency_key=f"{idempotency_key}:delete")
             return
         if status == "draft":
-            finalized = await self._post(
-                f"/v1/invoices/{invoice_id}/finalize",
-                {"auto_advance": False},
-                idempotency_key=f"{idempotency_key}:finalize",
+            finalized = checked(
+                wire.Invoice,
+                await self._post(
+                    f"/v1/invoices/{invoice_id}/finalize",
+                    {"auto_advance": False},
+                    idempotency_key=f"{idempotency_key}:finalize",
+                ),
             )
             status = finalized["status"]
         if status == wire.INVOICE_VOID:
@@ -289,7 +306,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
         """Void its first invoice if still a draft (never to be issued), then cancel; repeatable."""
-        subscription = cast(
+        subscription = checked(
             wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}", expand=["latest_invoice"])
         )
         first = subscription["latest_invoice"]
@@ -300,14 +317,35 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             await self._call("DELETE", f"/v1/subscriptions/{subscription_id}", idempotency_key=idempotency_key)
 
     async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
-        """Refund a payment intent, in full when `amount` is None; returns the refund id."""
-        params: dict[str, Any] = {"payment_intent": payment_id}
+        """Refund a payment intent, in full when `amount` is None; returns the refund id.
+
+        Exactly once even after Stripe forgot the key (24 h): the key goes into the refund's metadata (`c2c_key`)
+        and the payment's refunds are read before creating one."""
+        existing = await self._refund_by_key(payment_id, idempotency_key)
+        if existing is not None:
+            return existing["id"]
+        params: dict[str, Any] = {
+            "payment_intent": payment_id,
+            "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
+        }
         if amount is not None:
-            intent = await self._get(f"/v1/payment_intents/{payment_id}")
+            intent = checked(wire.PaymentIntent, await self._get(f"/v1/payment_intents/{payment_id}"))
             self._same_currency(amount, intent["currency"], payment_id)
             params["amount"] = amount.amount
         created = await self._post("/v1/refunds", params, idempotency_key=idempotency_key)
-        return str(created["id"])
+        return checked(wire.Created, created)["id"]
+
+    async def _refund_by_key(self, payment_id: str, idempotency_key: str) -> wire.Refund | None:
+        """The payment's refund created with this key (metadata `c2c_key`), reading every page."""
+        query: dict[str, Any] = {"payment_intent": payment_id, "limit": 100}
+        while True:
+            page = checked(wire.RefundList, await self._get("/v1/refunds", **query))
+            for refund in page["data"]:
+                if refund["metadata"].get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
+                    return refund
+            if not page["has_more"] or not page["data"]:
+                return None
+            query["starting_after"] = page["data"][-1]["id"]
 
     async def create_credit_note(self, invoice_id: str, amount: Money, reason: str, *, idempotency_key: str) -> str:
         """Credit note for `amount`; `reason` goes to the memo, and to Stripe's reason when it is one of its.
@@ -327,7 +365,7 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
 
         Already paid: nothing to ask for, done. Within Stripe's 24 h the key replays; a retry after that sends
         the email again (a reminder, harmless). A draft or void invoice raises PermanentError('invoice_not_open')."""
-        invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+        invoice = await self.get_invoice(invoice_id)
         status = invoice["status"]
         if status == wire.INVOICE_PAID:
             return
@@ -338,13 +376,13 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
     async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
         """Write an open invoice off as bad debt (uncollectible; Stripe still takes a late payment). Repeatable:
         already uncollectible is done. Paid raises BusinessRuleError('invoice_paid'); void or draft PermanentError."""
-        if _written_off(cast(wire.Invoice, await self.get_invoice(invoice_id))):
+        if _written_off(await self.get_invoice(invoice_id)):
             return
         try:
             await self._post(f"/v1/invoices/{invoice_id}/mark_uncollectible", {}, idempotency_key=idempotency_key)
         except PermanentError:
             # Refused because it moved meanwhile (marked by an earlier attempt, paid, voided): judge it again.
-            if _written_off(cast(wire.Invoice, await self.get_invoice(invoice_id))):
+            if _written_off(await self.get_invoice(invoice_id)):
                 return
             raise
 
@@ -360,13 +398,13 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         existing = await self._credit_note_by_key(invoice_id, idempotency_key)
         if existing is not None:
             return existing["id"]
-        invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+        invoice = await self.get_invoice(invoice_id)
         if invoice["status"] == wire.INVOICE_PAID and invoice["amount_paid"] > 0:
             raise BusinessRuleError(SYSTEM, "invoice_paid", f"{invoice_id} is paid; refunding it is finance's decision")
         if invoice["status"] not in wire.INVOICE_UNPAID or invoice["amount_remaining"] == 0:
             return None
         if invoice["payment_intent"]:
-            intent = await self._get(f"/v1/payment_intents/{invoice['payment_intent']}")
+            intent = checked(wire.PaymentIntent, await self._get(f"/v1/payment_intents/{invoice['payment_intent']}"))
             if intent["status"] == wire.INTENT_PROCESSING:
                 raise BusinessRuleError(
                     SYSTEM, "payment_processing", f"a payment of {invoice_id} is still processing and may pay it"
@@ -382,16 +420,16 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
             "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
         }
         created = await self._post("/v1/credit_notes", params, idempotency_key=idempotency_key)
-        return str(created["id"])
+        return checked(wire.Created, created)["id"]
 
     async def _credit_note_by_key(self, invoice_id: str, idempotency_key: str) -> wire.CreditNote | None:
         """The invoice's credit note created with this key (metadata `c2c_key`), reading every page."""
         query: dict[str, Any] = {"invoice": invoice_id, "limit": 100}
         while True:
-            page = await self._get("/v1/credit_notes", **query)
+            page = checked(wire.CreditNoteList, await self._get("/v1/credit_notes", **query))
             for note in page["data"]:
                 if note["metadata"].get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
-                    return cast(wire.CreditNote, note)
+                    return note
             if not page["has_more"] or not page["data"]:
                 return None
             query["starting_after"] = page["data"][-1]["id"]
@@ -404,10 +442,10 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
         intent that pays no invoice, an invoice no saga made); the invoice is the truth for the saga."""
         invoice_id, intent_id, saga_id = notice.invoice_id, notice.payment_intent_id, notice.saga_id
         if invoice_id is None and intent_id is not None:
-            intent = await self._get(f"/v1/payment_intents/{intent_id}")
-            invoice_id = _id_of(intent.get("invoice"))
+            intent = checked(wire.PaymentIntent, await self._get(f"/v1/payment_intents/{intent_id}"))
+            invoice_id = intent.get("invoice")
         if invoice_id is not None and (saga_id is None or intent_id is None):
-            invoice = cast(wire.Invoice, await self.get_invoice(invoice_id))
+            invoice = await self.get_invoice(invoice_id)
             saga_id = invoice["metadata"].get(wire.META_SAGA) or saga_id
             intent_id = intent_id or invoice["payment_intent"]
         return notice.model_copy(update={"invoice_id": invoice_id, "payment_intent_id": intent_id, "saga_id": saga_id})
@@ -431,10 +469,3 @@ def _written_off(invoice: wire.Invoice) -> bool:
         raise BusinessRuleError(SYSTEM, "invoice_paid", f"{invoice_id} is paid; there is no debt to write off")
     code = "invoice_void" if status == wire.INVOICE_VOID else "invoice_not_open"
     raise PermanentError(SYSTEM, code, f"{invoice_id} is {status}; only an open invoice can be written off")
-
-
-def _id_of(value: Any) -> str | None:
-    """An id field that may be expanded into its object."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None

@@ -276,7 +276,7 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
         number=data["number"],
         status=data["status"],
         external_refs=refs,
-        finalized_at=_moment((data.get("status_transitions") or {}).get("finalized_at")),
+        finalized_at=_moment(transitions["finalized_at"] if (transitions := data.get("status_transitions")) else None),
     )
 
 
@@ -320,64 +320,57 @@ def _moment(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def billing_invoice(data: dict[str, Any]) -> BillingInvoice:
+def billing_invoice(data: wire.Invoice) -> BillingInvoice:
     """A listed invoice for reconciliation: totals, the tax line c2c added, who paid it and when."""
-    transitions = data.get("status_transitions") or {}
-    lines = data.get("lines", {}).get("data", [])
+    transitions = data.get("status_transitions")
     return BillingInvoice(
         invoice_id=data["id"],
-        number=data.get("number"),
-        subscription_id=_string_id(data.get("subscription")),
-        customer_id=_string_id(data.get("customer")) or "",
+        number=data["number"],
+        subscription_id=data["subscription"] or None,
+        customer_id=data["customer"],
         saga_id=data["metadata"].get(wire.META_SAGA),
         status=data["status"],
         currency=data["currency"].upper(),
         total=data["total"],
-        tax=sum(line["amount"] for line in lines if is_tax_line(line)),
+        tax=sum(line["amount"] for line in data["lines"]["data"] if is_tax_line(line)),
         amount_paid=data["amount_paid"],
-        payment_id=_string_id(data.get("payment_intent")),
+        payment_id=data["payment_intent"] or None,
         tax_document_code=data["metadata"].get(wire.META_TAX_DOCUMENT),
         created=datetime.fromtimestamp(data["created"], UTC),
-        finalized_at=_moment(transitions.get("finalized_at")),
-        paid_at=_moment(transitions.get("paid_at")),
+        finalized_at=_moment(transitions["finalized_at"]) if transitions else None,
+        paid_at=_moment(transitions["paid_at"]) if transitions else None,
     )
 
 
-def billing_subscription(data: dict[str, Any]) -> BillingSubscription:
+def billing_subscription(data: wire.Subscription) -> BillingSubscription:
     return BillingSubscription(
         subscription_id=data["id"],
         deal_id=data["metadata"].get(wire.META_DEAL_ID),
-        customer_id=_string_id(data.get("customer")) or "",
+        customer_id=data["customer"],
         status=data["status"],
         created=datetime.fromtimestamp(data["created"], UTC),
     )
 
 
-def billing_customer(data: dict[str, Any]) -> BillingCustomer:
+def billing_customer(data: wire.Customer) -> BillingCustomer:
     """Name, address and tax id (metadata, see customer_params); an incomplete address compares as missing."""
-    raw = data.get("address") or {}
-    address: Address | None
-    try:
-        address = Address(
-            line1=raw.get("line1") or "",
-            line2=raw.get("line2") or None,
-            city=raw.get("city") or "",
-            region=raw.get("state") or None,
-            postal_code=raw.get("postal_code") or "",
-            country=raw.get("country") or "",
-        )
-    except ValueError:
-        address = None
-    metadata = data.get("metadata") or {}
+    raw = data.get("address")
+    address: Address | None = None
+    if raw is not None:
+        try:
+            address = Address(
+                line1=raw["line1"] or "",
+                line2=raw["line2"] or None,
+                city=raw["city"] or "",
+                region=raw["state"] or None,
+                postal_code=raw["postal_code"] or "",
+                country=raw["country"] or "",
+            )
+        except ValueError:
+            address = None
+    metadata = data["metadata"]
     return BillingCustomer(
         customer_id=data["id"],
         golden_id=metadata.get(wire.META_GOLDEN_ID),
-        fields=CustomerFields(name=data.get("name"), address=address, tax_id=metadata.get("tax_id")),
+        fields=CustomerFields(name=data["name"], address=address, tax_id=metadata.get("tax_id")),
     )
-
-
-def _string_id(value: Any) -> str | None:
-    """An id field that may be expanded into its object."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None

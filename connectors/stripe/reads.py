@@ -8,6 +8,7 @@ from typing import Any
 from canonical.records import BillingCreditNote, BillingCustomer, BillingInvoice, BillingSubscription
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import mapping, wire
+from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM
 
 LIST_PAGE = 100  # Stripe's largest page
@@ -24,12 +25,12 @@ class StripeReads:
     async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]:
         """Every invoice created at or after `since` (every period, any billing reason), newest first, 100 per
         call."""
-        return [billing_invoice(i) for i in await self._list_all("/v1/invoices", since)]
+        return [billing_invoice(checked(wire.Invoice, i)) for i in await self._list_all("/v1/invoices", since)]
 
     async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
         """Every subscription created at or after `since`, cancelled ones too."""
         listed = await self._list_all("/v1/subscriptions", since, status="all")
-        return [billing_subscription(s) for s in listed]
+        return [billing_subscription(checked(wire.Subscription, s)) for s in listed]
 
     async def subscriptions_by_id(self, subscription_ids: list[str]) -> list[BillingSubscription]:
         """These subscriptions (one GET each), e.g. those created before the window whose later periods were
@@ -37,7 +38,8 @@ class StripeReads:
         found = []
         for subscription_id in sorted(set(subscription_ids)):
             try:
-                found.append(billing_subscription(await self._get(f"/v1/subscriptions/{subscription_id}")))
+                data = checked(wire.Subscription, await self._get(f"/v1/subscriptions/{subscription_id}"))
+                found.append(billing_subscription(data))
             except (PermanentError, BusinessRuleError) as exc:
                 if exc.status != 404:
                     raise
@@ -50,7 +52,7 @@ class StripeReads:
         query: dict[str, Any] = {"limit": LIST_PAGE}
         found: list[BillingCreditNote] = []
         while True:
-            page = await self._get("/v1/credit_notes", **query)
+            page = checked(wire.CreditNoteList, await self._get("/v1/credit_notes", **query))
             for note in page["data"]:
                 if bound <= note["created"] <= until:
                     found.append(billing_credit_note(note))
@@ -66,13 +68,13 @@ class StripeReads:
                 found[customer["id"]] = mapping.billing_customer(customer)
         return sorted(found.values(), key=lambda customer: customer.customer_id)
 
-    async def _list_all(self, path: str, since: datetime, **filters: Any) -> list[dict[str, Any]]:
+    async def _list_all(self, path: str, since: datetime, **filters: Any) -> list[Any]:
         """All pages of a Stripe list created from `since` (whole seconds, rounded down) until now."""
         created = {"gte": int(since.timestamp()), "lte": _until()}
         query: dict[str, Any] = {**filters, "created": created, "limit": LIST_PAGE}
-        items: list[dict[str, Any]] = []
+        items: list[Any] = []
         while True:
-            page = await self._get(path, **query)
+            page = checked(wire.Page, await self._get(path, **query))
             items.extend(page["data"])
             if not page["has_more"] or not page["data"]:
                 return items
@@ -80,16 +82,16 @@ class StripeReads:
 
     # -- lookups ---------------------------------------------------------------------------------
 
-    async def get_invoice(self, invoice_id: str) -> Any:
-        """The raw Stripe invoice (dict)."""
-        return await self._get(f"/v1/invoices/{invoice_id}")
+    async def get_invoice(self, invoice_id: str) -> wire.Invoice:
+        """The Stripe invoice, checked (PermanentError 'bad_response' naming a field that does not fit)."""
+        return checked(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
 
-    async def search_customers_by_golden_id(self, golden_id: str) -> list[dict[str, Any]]:
+    async def search_customers_by_golden_id(self, golden_id: str) -> list[wire.Customer]:
         """Customers whose metadata golden_id matches (Stripe's search is eventually consistent)."""
         if "'" in golden_id or "\\" in golden_id:
             raise PermanentError(SYSTEM, "invalid_golden_id", f"cannot search for {golden_id!r}")
         found = await self._get("/v1/customers/search", query=f"metadata['{wire.META_GOLDEN_ID}']:'{golden_id}'")
-        return list(found["data"])
+        return checked(wire.CustomerSearch, found)["data"]
 
 
 # -- mapping of the reconciliation reads (the fields mapping.billing_* leave out) ----------------------------
@@ -101,21 +103,21 @@ def _until() -> int:
     return int(datetime.now(UTC).timestamp()) + 60
 
 
-def _moment(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+def _moment(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-def billing_invoice(data: dict[str, Any]) -> BillingInvoice:
+def billing_invoice(data: wire.Invoice) -> BillingInvoice:
     """mapping.billing_invoice plus the billing reason (which period) and the legal entity c2c wrote."""
-    metadata = data.get("metadata") or {}
+    metadata = data["metadata"]
     return mapping.billing_invoice(data).model_copy(
         update={"billing_reason": data.get("billing_reason"), "legal_entity": metadata.get(wire.META_LEGAL_ENTITY)}
     )
 
 
-def billing_subscription(data: dict[str, Any]) -> BillingSubscription:
+def billing_subscription(data: wire.Subscription) -> BillingSubscription:
     """mapping.billing_subscription plus the legal entity and when it ends (`cancel_at`) or ended."""
-    metadata = data.get("metadata") or {}
+    metadata = data["metadata"]
     return mapping.billing_subscription(data).model_copy(
         update={
             "legal_entity": metadata.get(wire.META_LEGAL_ENTITY),
@@ -126,17 +128,15 @@ def billing_subscription(data: dict[str, Any]) -> BillingSubscription:
     )
 
 
-def billing_credit_note(data: dict[str, Any]) -> BillingCreditNote:
-    invoice = data.get("invoice")
-    customer = data.get("customer")
+def billing_credit_note(data: wire.CreditNote) -> BillingCreditNote:
     return BillingCreditNote(
         credit_note_id=data["id"],
         number=data.get("number"),
-        invoice_id=invoice.get("id", "") if isinstance(invoice, dict) else str(invoice or ""),
-        customer_id=customer.get("id") if isinstance(customer, dict) else customer,
-        status=data.get("status") or "issued",
-        currency=str(data["currency"]).upper(),
-        total=int(data["total"]),
-        key=(data.get("metadata") or {}).get(wire.META_IDEMPOTENCY_KEY),
+        invoice_id=data["invoice"],
+        customer_id=data.get("customer"),
+        status=data["status"],
+        currency=data["currency"].upper(),
+        total=data["total"],
+        key=data["metadata"].get(wire.META_IDEMPOTENCY_KEY),
         created=datetime.fromtimestamp(data["created"], UTC),
     )

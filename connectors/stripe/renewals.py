@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from canonical import Invoice, RenewalInvoice
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.stripe import mapping, wire
+from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM
 
 LIST_PAGE = 100
@@ -41,7 +42,7 @@ class StripeRenewals:
         query: dict[str, Any] = {"subscription": subscription_id, "limit": LIST_PAGE}
         found: list[RenewalInvoice] = []
         while True:
-            page = await self._get("/v1/invoices", **query)
+            page = checked(wire.InvoiceList, await self._get("/v1/invoices", **query))
             for data in page["data"]:
                 renewal = await self._renewal_of(data)
                 if renewal is not None:
@@ -52,15 +53,14 @@ class StripeRenewals:
 
     async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
         """The invoice as Stripe has it now, when it is a renewal; None for any other invoice."""
-        return await self._renewal_of(await self._get(f"/v1/invoices/{invoice_id}"))
+        return await self._renewal_of(checked(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}")))
 
-    async def _renewal_of(self, data: dict[str, Any]) -> RenewalInvoice | None:
+    async def _renewal_of(self, data: wire.Invoice) -> RenewalInvoice | None:
         """`renewal_of`, with the product codes of proration lines whose price carries none read first."""
-        if data.get("billing_reason") != wire.BILLING_REASON_CYCLE:
+        if data["billing_reason"] != wire.BILLING_REASON_CYCLE:
             return None
-        invoice = cast(wire.Invoice, data)
-        prorations = any(mapping.is_proration(item) for item in invoice["lines"]["data"])
-        return renewal_of(data, await self._product_codes(invoice) if prorations else {})
+        prorations = any(mapping.is_proration(item) for item in data["lines"]["data"])
+        return renewal_of(data, await self._product_codes(data) if prorations else {})
 
     async def invoice_prorations(
         self, customer_id: str, subscription_id: str, *, idempotency_key: str
@@ -72,9 +72,12 @@ class StripeRenewals:
         invoice draws on). Looked up by our key first, so a retry after a lost answer makes no second one."""
         made = await self._proration_invoice_by_key(subscription_id, idempotency_key)
         if made is None:
-            page = await self._get("/v1/invoiceitems", customer=customer_id, pending="true", limit=LIST_PAGE)
-            items = [i for i in page["data"] if i.get("subscription") == subscription_id and i.get("proration")]
-            if sum(int(item["amount"]) for item in items) <= 0:
+            page = checked(
+                wire.PendingItemList,
+                await self._get("/v1/invoiceitems", customer=customer_id, pending="true", limit=LIST_PAGE),
+            )
+            items = [i for i in page["data"] if i["subscription"] == subscription_id and i["proration"]]
+            if sum(item["amount"] for item in items) <= 0:
                 return None
             form = {
                 "customer": customer_id,
@@ -83,16 +86,15 @@ class StripeRenewals:
                 "auto_advance": False,
                 "metadata": {wire.META_IDEMPOTENCY_KEY: idempotency_key},
             }
-            made = await self._post("/v1/invoices", form, idempotency_key=idempotency_key)
-        invoice = cast(wire.Invoice, made)
-        return proration_invoice_of(made, await self._product_codes(invoice))
+            made = checked(wire.Invoice, await self._post("/v1/invoices", form, idempotency_key=idempotency_key))
+        return proration_invoice_of(made, await self._product_codes(made))
 
-    async def _proration_invoice_by_key(self, subscription_id: str, idempotency_key: str) -> Any:
+    async def _proration_invoice_by_key(self, subscription_id: str, idempotency_key: str) -> wire.Invoice | None:
         query: dict[str, Any] = {"subscription": subscription_id, "limit": LIST_PAGE}
         while True:
-            page = await self._get("/v1/invoices", **query)
+            page = checked(wire.InvoiceList, await self._get("/v1/invoices", **query))
             for data in page["data"]:
-                if (data.get("metadata") or {}).get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
+                if data["metadata"].get(wire.META_IDEMPOTENCY_KEY) == idempotency_key:
                     return data
             if not page["has_more"] or not page["data"]:
                 return None
@@ -103,7 +105,7 @@ class StripeRenewals:
     ) -> Invoice:
         """Hold the renewal draft, check it bills `invoice`'s lines and adjustments (the prorations of an amendment
         in the period before), add the tax line and our metadata."""
-        draft = cast(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
+        draft = checked(wire.Invoice, await self._get(f"/v1/invoices/{invoice_id}"))
         if draft["status"] != wire.INVOICE_DRAFT:
             codes = await self._product_codes(draft)
             current = mapping.invoice_from_stripe(draft, codes)
@@ -148,7 +150,7 @@ class StripeRenewals:
             {"metadata": mapping.invoice_metadata(invoice), "auto_advance": False},
             idempotency_key=f"{idempotency_key}:metadata",
         )
-        result = mapping.invoice_from_stripe(cast(wire.Invoice, updated), codes)
+        result = mapping.invoice_from_stripe(checked(wire.Invoice, updated), codes)
         if result.total != invoice.total:
             raise PermanentError(
                 SYSTEM, "total_mismatch", f"{invoice_id} totals {result.total}, expected {invoice.total}"
@@ -156,18 +158,18 @@ class StripeRenewals:
         return result
 
 
-def renewal_of(data: dict[str, Any], product_codes: Mapping[str, str] | None = None) -> RenewalInvoice | None:
+def renewal_of(data: wire.Invoice, product_codes: Mapping[str, str] | None = None) -> RenewalInvoice | None:
     """A `subscription_cycle` invoice as a RenewalInvoice (its service period from its subscription line), its
     proration lines (amendments of the period before) as `adjustments`; `product_codes` (product id -> code)
     covers prices without one."""
-    subscription = data.get("subscription")
-    if data.get("billing_reason") != wire.BILLING_REASON_CYCLE or not isinstance(subscription, str):
+    subscription = data["subscription"]
+    if data["billing_reason"] != wire.BILLING_REASON_CYCLE or subscription is None:
         return None
     lines = [item for item in data["lines"]["data"] if item["type"] == wire.LINE_TYPE_SUBSCRIPTION]
     if not lines or "period" not in lines[0]:
         raise PermanentError(SYSTEM, "bad_response", f"renewal {data['id']} has no subscription line with a period")
     period = lines[0]["period"]
-    currency = str(data["currency"]).upper()
+    currency = data["currency"].upper()
     adjustments = [
         mapping.adjustment_of(item, product_codes or {}, currency)
         for item in data["lines"]["data"]
@@ -184,7 +186,7 @@ def renewal_of(data: dict[str, Any], product_codes: Mapping[str, str] | None = N
     )
 
 
-def proration_invoice_of(data: dict[str, Any], product_codes: Mapping[str, str]) -> RenewalInvoice:
+def proration_invoice_of(data: wire.Invoice, product_codes: Mapping[str, str]) -> RenewalInvoice:
     """An invoice of prorations alone (`invoice_prorations`) as a RenewalInvoice: its period is the prorations'
     (from the change to the period's end), its lines all `adjustments`."""
     currency = str(data["currency"]).upper()

@@ -1,8 +1,16 @@
-"""The Stripe API v1 shapes (2020-08-27) this connector reads; fields it does not use are left out."""
+"""The Stripe API v1 shapes (2020-08-27) this connector reads; fields it does not use are left out.
+
+Every answer is checked against its shape before it is read (`connectors.stripe.checks.checked`): a field missing
+or of another type is a PermanentError naming it, never a KeyError deep inside a mapping. Amounts are integers of
+minor units and timestamps Unix seconds within Python's dates (`Amount`, `Timestamp`)."""
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired
+
+from pydantic import PlainValidator
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic validates typing_extensions' TypedDicts on 3.11
 
 API_VERSION = "2020-08-27"
 
@@ -58,28 +66,59 @@ PAYMENT_NOTICE_TYPES: dict[str, str] = {
 }
 
 
-class ListObject(TypedDict):
-    object: str
+def _minor_units(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("amount", "not an integer amount of minor units")
+    return value
+
+
+_LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z: datetime cannot go further
+
+
+def _unix_seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LATEST:
+        raise PydanticCustomError("timestamp", "not a Unix timestamp in seconds")
+    return value
+
+
+Amount = Annotated[int, PlainValidator(_minor_units)]
+Timestamp = Annotated[int, PlainValidator(_unix_seconds)]
+Metadata = dict[str, str]  # Stripe's metadata values are always strings
+
+
+class Page(TypedDict):
+    """A list's page, its items checked by their own shape."""
+
     data: list[Any]
     has_more: bool
-    url: str
+
+
+class Created(TypedDict):
+    """Any object, read for its id only (a write's answer)."""
+
+    id: str
 
 
 class Price(TypedDict):
     id: str
     object: str
     currency: str
-    unit_amount: int | None
+    unit_amount: Amount | None
     lookup_key: str | None
     product: str
-    metadata: dict[str, str]
+    metadata: Metadata
+
+
+class PriceList(TypedDict):
+    data: list[Price]
+    has_more: bool
 
 
 class Product(TypedDict):
     id: str
     object: str
     name: str
-    metadata: dict[str, str]
+    metadata: Metadata
 
 
 class SubscriptionItem(TypedDict):
@@ -103,20 +142,20 @@ class SubscriptionItems(TypedDict):
 
 
 class LinePeriod(TypedDict):
-    start: int
-    end: int
+    start: Timestamp
+    end: Timestamp
 
 
 class LineItem(TypedDict):
     id: str
     type: str  # "subscription" (billed by a subscription item) or "invoiceitem"
-    amount: int
+    amount: Amount
     currency: str
     description: str | None
     quantity: int | None
     price: Price | None
     subscription: str | None
-    metadata: dict[str, str]
+    metadata: Metadata
     period: NotRequired[LinePeriod]  # the service period a subscription line bills (a proration: the part period)
     proration: NotRequired[bool]  # a proration of a subscription update (an `invoiceitem` line, signed)
 
@@ -124,6 +163,11 @@ class LineItem(TypedDict):
 class InvoiceLines(TypedDict):
     data: list[LineItem]
     has_more: bool
+
+
+class StatusTransitions(TypedDict):
+    finalized_at: Timestamp | None
+    paid_at: Timestamp | None
 
 
 class Invoice(TypedDict):
@@ -136,19 +180,38 @@ class Invoice(TypedDict):
     number: str | None
     currency: str
     customer: str
-    created: int
-    due_date: int | None
-    subtotal: int
-    total: int
-    amount_due: int
-    amount_paid: int
-    amount_remaining: int
-    post_payment_credit_notes_amount: NotRequired[int]
+    created: Timestamp
+    due_date: Timestamp | None
+    subtotal: Amount
+    total: Amount
+    amount_due: Amount
+    amount_paid: Amount
+    amount_remaining: Amount
+    post_payment_credit_notes_amount: NotRequired[Amount]
     payment_intent: str | None
     charge: str | None
     lines: InvoiceLines
-    status_transitions: NotRequired[dict[str, int | None]]
-    metadata: dict[str, str]
+    metadata: Metadata
+    status_transitions: NotRequired[StatusTransitions]
+
+
+class InvoiceList(TypedDict):
+    data: list[Invoice]
+    has_more: bool
+
+
+class PendingItem(TypedDict):
+    """An invoice item on no invoice yet (`GET /v1/invoiceitems?pending=true`): what c2c reads of it."""
+
+    id: str
+    amount: Amount
+    subscription: str | None
+    proration: bool
+
+
+class PendingItemList(TypedDict):
+    data: list[PendingItem]
+    has_more: bool
 
 
 class Subscription(TypedDict):
@@ -156,27 +219,34 @@ class Subscription(TypedDict):
     object: str
     status: str
     customer: str
+    created: Timestamp
     items: SubscriptionItems
-    metadata: dict[str, str]
+    metadata: Metadata
     latest_invoice: str | Invoice | None  # an Invoice when asked with expand[]=latest_invoice
-    created: NotRequired[int]
-    current_period_end: NotRequired[int]
-    current_period_start: NotRequired[int]
-    cancel_at: NotRequired[int | None]
+    current_period_end: NotRequired[Timestamp]
+    current_period_start: NotRequired[Timestamp]
+    cancel_at: NotRequired[Timestamp | None]
     cancel_at_period_end: NotRequired[bool]
+    canceled_at: NotRequired[Timestamp | None]
+    ended_at: NotRequired[Timestamp | None]
+
+
+class SubscriptionList(TypedDict):
+    data: list[Subscription]
+    has_more: bool
 
 
 class BalanceTransaction(TypedDict):
     id: str
-    amount: int
+    amount: Amount
     currency: str
-    fee: int
-    net: int
+    fee: Amount
+    net: Amount
 
 
 class Charge(TypedDict):
     id: str
-    amount: int
+    amount: Amount
     currency: str
     status: str
     balance_transaction: BalanceTransaction | str | None
@@ -198,26 +268,57 @@ class PaymentIntent(TypedDict):
     id: str
     object: str
     status: str
-    amount: int
-    amount_received: int
+    amount: Amount
+    amount_received: Amount
     currency: str
+    invoice: NotRequired[str | None]
     charges: Charges
     last_payment_error: PaymentError | None
     created: NotRequired[int]
 
 
+class Refund(TypedDict):
+    id: str
+    amount: Amount
+    currency: str
+    status: str
+    payment_intent: str | None
+    metadata: Metadata
+
+
+class RefundList(TypedDict):
+    data: list[Refund]
+    has_more: bool
+
+
 class CreditNote(TypedDict):
     id: str
     object: str
-    amount: int
-    total: NotRequired[int]
+    amount: Amount
+    total: Amount
+    number: NotRequired[str | None]
     refund: NotRequired[str | None]
     currency: str
+    customer: NotRequired[str]
     invoice: str
     status: str
     type: str  # pre_payment (less is due) or post_payment (credited after payment)
-    metadata: dict[str, str]
-    created: NotRequired[int]
+    created: Timestamp
+    metadata: Metadata
+
+
+class CreditNoteList(TypedDict):
+    data: list[CreditNote]
+    has_more: bool
+
+
+class CustomerAddress(TypedDict):
+    line1: str | None
+    line2: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country: str | None
 
 
 class Customer(TypedDict):
@@ -225,4 +326,10 @@ class Customer(TypedDict):
     object: str
     name: str | None
     email: str | None
-    metadata: dict[str, str]
+    address: NotRequired[CustomerAddress | None]
+    metadata: Metadata
+
+
+class CustomerSearch(TypedDict):
+    data: list[Customer]
+    has_more: bool

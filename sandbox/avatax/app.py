@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from sandbox.avatax import listing, transactions
+from sandbox.avatax import listing, resolve, transactions
 from sandbox.avatax.models import (
+    AddressLocationInfo,
+    AddressValidationInfo,
+    AdjustTransactionModel,
     CommitTransactionModel,
     CreateOrAdjustTransactionModel,
     CreateTransactionModel,
@@ -95,6 +101,19 @@ def create_app() -> FastAPI:
     app = FastAPI(title="AvaTax REST v2 emulator", docs_url=None, redoc_url=None)
     install_faults(app)
     state = AvaTaxState()
+
+    @app.middleware("http")
+    async def avalara_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """The headers AvaTax puts on every answer, which Avalara's SDK reads (its logging fails without
+        `X-Correlation-Id`): a correlation id (the caller's own when it sent one) and the server's duration."""
+        started = time.perf_counter()
+        response = await call_next(request)
+        correlation = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
+        response.headers["X-Correlation-Id"] = correlation
+        seconds = time.perf_counter() - started
+        response.headers["ServerDuration"] = f"00:00:{seconds:010.7f}"
+        return response
+
     app.state.avatax = state
 
     @app.exception_handler(AvaTaxError)
@@ -133,6 +152,39 @@ def create_app() -> FastAPI:
         wrapper = await read(request, CreateOrAdjustTransactionModel)
         body = await transactions.create(state, wrapper.createTransactionModel, adjust_existing=True)
         return DecimalJSONResponse(body, status_code=201)
+
+    @api.post("/companies/{company_code}/transactions/{transaction_code}/adjust")
+    async def adjust_transaction(company_code: str, transaction_code: str, request: Request) -> Response:
+        model = await read(request, AdjustTransactionModel)
+        if model.adjustmentReason == "Other" and not model.adjustmentDescription:
+            raise AvaTaxError.single(
+                400,
+                "ValueRequiredError",
+                5,
+                "Field 'adjustmentDescription' is required.",
+                "An adjustment for reason Other needs an adjustmentDescription.",
+                target="IncorrectData",
+                refers_to="adjustmentDescription",
+            )
+        body = await transactions.adjust(
+            state,
+            decode_path_code(company_code),
+            decode_path_code(transaction_code),
+            model.adjustmentReason,
+            model.newTransaction,
+        )
+        return DecimalJSONResponse(body)
+
+    @api.get("/addresses/resolve")
+    async def resolve_address(request: Request) -> Response:
+        query = request.query_params
+        fields = {name: query.get(name) for name in AddressLocationInfo.model_fields}
+        return DecimalJSONResponse(resolve.resolve(AddressLocationInfo(**fields), query.get("textCase")))
+
+    @api.post("/addresses/resolve")
+    async def resolve_address_post(request: Request) -> Response:
+        model = await read(request, AddressValidationInfo)
+        return DecimalJSONResponse(resolve.resolve(model, model.textCase))
 
     @api.get("/companies/{company_code}/transactions")
     async def list_transactions(company_code: str, request: Request) -> Response:

@@ -22,6 +22,10 @@ class AddressLocationInfo(_Wire):
     country: str | None = None
 
 
+class AddressValidationInfo(AddressLocationInfo):
+    textCase: str | None = None
+
+
 class AddressesModel(_Wire):
     singleLocation: AddressLocationInfo | None = None
     shipFrom: AddressLocationInfo | None = None
@@ -64,3 +68,16 @@ class CommitTransactionModel(_Wire):
 
 class VoidTransactionModel(_Wire):
     code: str = Field(pattern="^(Unspecified|PostFailed|DocDeleted|DocVoided|AdjustmentCancelled)$")
+
+
+# AvaTax's AdjustmentReason values.
+ADJUSTMENT_REASONS = (
+    "NotAdjusted|SourcingIssue|ReconciledWithGeneralLedger|ExemptCertApplied|PriceAdjusted|ProductReturned"
+    "|ProductExchanged|BadDebt|Other|Offline"
+)
+
+
+class AdjustTransactionModel(_Wire):
+    adjustmentReason: str = Field(pattern=f"^({ADJUSTMENT_REASONS})$")
+    adjustmentDescription: str | None = None
+    newTransaction: CreateTransactionModel

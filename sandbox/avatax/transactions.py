@@ -115,13 +115,42 @@ async def create(state: AvaTaxState, model: CreateTransactionModel, *, adjust_ex
                 target="IncorrectData",
                 refers_to="code",
             )
-        _refuse_cancelled(existing, "adjust")
-        existing.body = body
-        existing.status = status
-        existing.version += 1
-        existing.adjustment_reason = "Other"
-        existing.touch()
-        return existing.model()
+        return _adjusted(existing, body, status, "Other")
+
+
+def _adjusted(doc: Document, body: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+    """The document recalculated as `body`: a new version under the same id (AvaTax keeps the old as history)."""
+    _refuse_cancelled(doc, "adjust")
+    doc.body = body
+    doc.status = status
+    doc.version += 1
+    doc.adjustment_reason = reason
+    doc.touch()
+    return doc.model()
+
+
+async def adjust(
+    state: AvaTaxState, company_code: str, code: str, reason: str, model: CreateTransactionModel
+) -> dict[str, Any]:
+    """`POST …/transactions/{code}/adjust`: replace the document by `newTransaction`, keeping its code and company."""
+    seller = company(company_code)
+    _validate(model)
+    if model.type not in SAVED_TYPES:
+        raise AvaTaxError.single(
+            400,
+            "InvalidDocumentType",
+            1310,
+            f"Document type '{model.type}' cannot replace a saved document.",
+            "An adjustment's newTransaction must be a SalesInvoice.",
+            target="IncorrectData",
+            refers_to="newTransaction.type",
+        )
+    ship_from, ship_to = _places(model, seller)
+    model = model.model_copy(update={"code": code, "companyCode": seller.code})
+    body = calculate(model, company_id=seller.id, ship_from=ship_from, ship_to=ship_to)
+    async with state.lock:
+        doc = find(state, seller.code, code)
+        return _adjusted(doc, body, "Committed" if model.commit else "Saved", reason)
 
 
 def _refuse_cancelled(doc: Document, action: str) -> None:

@@ -25,7 +25,8 @@ from typing import Any
 from sandbox.stripe.catalog import merge_metadata
 from sandbox.stripe.errors import InvalidParams, StripeError, invalid
 from sandbox.stripe.forms import Params
-from sandbox.stripe.invoices import collect, finalize, new_invoice, sweep_in
+from sandbox.stripe.invoice_items import sweep_in
+from sandbox.stripe.invoices import collect, finalize, new_invoice
 from sandbox.stripe.state import Call, StripeState, now
 
 SUBSCRIPTION_UPDATE = frozenset(

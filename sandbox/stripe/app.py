@@ -40,7 +40,8 @@ from sandbox.stripe import (
     catalog,
     credit_notes,
     dunning,
-    invoiceitems,
+    intents,
+    invoice_items,
     invoices,
     payments,
     subscriptions,
@@ -49,6 +50,7 @@ from sandbox.stripe import (
 from sandbox.stripe.bank_debits import settle_bank_debits
 from sandbox.stripe.errors import InvalidParams, StripeError
 from sandbox.stripe.forms import Params, parse_pairs
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.state import (
     API_VERSION,
     Call,
@@ -56,7 +58,6 @@ from sandbox.stripe.state import (
     StripeState,
     expand,
     frozen_at,
-    list_object,
     render,
 )
 from sandbox.stripe.webhooks import DeliveryConfig, Dispatcher
@@ -67,12 +68,10 @@ NO_PARAMS: frozenset[str] = frozenset()
 
 
 def list_events(call: Call) -> dict[str, Any]:
-    kind = call.params.text("type")
-    limit = call.params.integer("limit", minimum=1) or 10
-    found = [e for e in reversed(call.state.events) if kind is None or e["type"] == kind]
-    result = list_object(found[:limit], "/v1/events")
-    result["has_more"] = len(found) > limit
-    return result
+    """Newest first, filtered by `type` (or several `types[]`), paged like every list."""
+    kinds = {kind for kind in [call.params.text("type"), *call.params.strings("types")] if kind}
+    found = [event for event in call.state.events if not kinds or event["type"] in kinds]
+    return page(call, "events", found, "/v1/events")
 
 
 def get_event(call: Call, event_id: str) -> dict[str, Any]:
@@ -85,9 +84,11 @@ def get_event(call: Call, event_id: str) -> dict[str, Any]:
 ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/customers", catalog.create_customer, catalog.CUSTOMER_CREATE),
     ("GET", "/v1/customers/search", catalog.search_customers, catalog.CUSTOMER_SEARCH),
+    ("GET", "/v1/customers", catalog.list_customers, catalog.CUSTOMER_LIST),
     ("GET", "/v1/customers/{customer}", catalog.get_customer, NO_PARAMS),
     ("POST", "/v1/customers/{customer}", catalog.update_customer, catalog.CUSTOMER_UPDATE),
     ("POST", "/v1/products", catalog.create_product, catalog.PRODUCT_CREATE),
+    ("GET", "/v1/products", catalog.list_products, catalog.PRODUCT_LIST),
     ("GET", "/v1/products/{product}", catalog.get_product, NO_PARAMS),
     ("POST", "/v1/prices", catalog.create_price, catalog.PRICE_CREATE),
     ("GET", "/v1/prices", catalog.list_prices, catalog.PRICE_LIST),
@@ -102,8 +103,8 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
         subscriptions.cancel_subscription,
         subscriptions.SUBSCRIPTION_CANCEL,
     ),
-    ("POST", "/v1/invoiceitems", invoices.create_invoiceitem, invoices.INVOICEITEM_CREATE),
-    ("GET", "/v1/invoiceitems", invoiceitems.list_invoiceitems, invoiceitems.INVOICEITEM_LIST),
+    ("POST", "/v1/invoiceitems", invoice_items.create_invoiceitem, invoice_items.INVOICEITEM_CREATE),
+    ("GET", "/v1/invoiceitems", invoice_items.list_invoiceitems, invoice_items.INVOICEITEM_LIST),
     ("POST", "/v1/invoices", invoices.create_invoice, invoices.INVOICE_CREATE),
     ("GET", "/v1/invoices", invoices.list_invoices, invoices.INVOICE_LIST),
     ("GET", "/v1/invoices/{invoice}", invoices.get_invoice, NO_PARAMS),
@@ -119,8 +120,17 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
         dunning.mark_uncollectible,
         dunning.INVOICE_MARK_UNCOLLECTIBLE,
     ),
-    ("GET", "/v1/payment_intents/{intent}", payments.get_payment_intent, frozenset({"client_secret"})),
+    ("POST", "/v1/payment_intents", intents.create_payment_intent, intents.PAYMENT_INTENT_CREATE),
+    ("GET", "/v1/payment_intents", intents.list_payment_intents, intents.PAYMENT_INTENT_LIST),
+    ("GET", "/v1/payment_intents/{intent}", intents.get_payment_intent, frozenset({"client_secret"})),
+    ("POST", "/v1/payment_intents/{intent}/confirm", intents.confirm_payment_intent, intents.PAYMENT_INTENT_CONFIRM),
+    ("POST", "/v1/payment_intents/{intent}/cancel", intents.cancel_payment_intent, intents.PAYMENT_INTENT_CANCEL),
+    ("GET", "/v1/charges", intents.list_charges, intents.CHARGE_LIST),
+    ("GET", "/v1/charges/{charge}", intents.get_charge, NO_PARAMS),
+    ("GET", "/v1/balance_transactions", intents.list_balance_transactions, intents.BALANCE_TRANSACTION_LIST),
+    ("GET", "/v1/balance_transactions/{txn}", intents.get_balance_transaction, NO_PARAMS),
     ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
+    ("GET", "/v1/refunds", payments.list_refunds, payments.REFUND_LIST),
     ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
     ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
     ("GET", "/v1/credit_notes", credit_notes.list_credit_notes, credit_notes.CREDIT_NOTE_LIST),
@@ -135,7 +145,7 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
         test_clocks.advance_test_clock,
         test_clocks.TEST_CLOCK_ADVANCE,
     ),
-    ("GET", "/v1/events", list_events, frozenset({"type", "limit"})),
+    ("GET", "/v1/events", list_events, PAGING | {"type", "types"}),
     ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
 ]
 
@@ -242,7 +252,8 @@ def create_app(
                 pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
             version = request.headers.get("Stripe-Version") or API_VERSION
-            headers = {"Stripe-Version": version}
+            # Stripe echoes the key on every answer to a keyed request, refusals of its parameters included.
+            headers = {"Stripe-Version": version, **({"Idempotency-Key": key} if key else {})}
             async with state.lock:
                 debits_before = set(state.bank_debits)
                 request_id = state.new_id("req", 14)
@@ -250,7 +261,6 @@ def create_app(
                 fingerprint = json.dumps([request.method, request.url.path, sorted(pairs)])
                 record = state.idempotency.get(key) if key else None
                 if key and record is not None:
-                    headers["Idempotency-Key"] = key
                     if record.fingerprint != fingerprint:
                         return _error(
                             400,
@@ -275,7 +285,6 @@ def create_app(
                 except StripeError as exc:
                     body, status = exc.body(), exc.status
                 if key:
-                    headers["Idempotency-Key"] = key
                     state.idempotency[key] = IdempotencyRecord(fingerprint, status, body, request_id)
                 events = list(state.outbox)
                 state.outbox.clear()

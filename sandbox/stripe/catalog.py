@@ -8,6 +8,7 @@ from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.state import Call, list_object, now
 
 ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "country"})
@@ -16,6 +17,8 @@ CUSTOMER_UPDATE = frozenset(
 )
 CUSTOMER_CREATE = CUSTOMER_UPDATE | {"payment_method", "test_clock"}
 CUSTOMER_SEARCH = frozenset({"query", "limit", "page"})
+CUSTOMER_LIST = PAGING | {"email", "test_clock"}
+PRODUCT_LIST = PAGING | {"active", "ids"}
 PRODUCT_CREATE = frozenset({"id", "name", "description", "active", "metadata", "tax_code", "unit_label"})
 PRICE_CREATE = frozenset(
     {
@@ -30,9 +33,10 @@ PRICE_CREATE = frozenset(
         "active",
     }
 )
-PRICE_LIST = frozenset({"lookup_keys", "product", "active", "currency", "limit"})
+PRICE_LIST = PAGING | {"lookup_keys", "product", "active", "currency"}
 
 _SEARCH = re.compile(r"""^\s*metadata\[(['"])(?P<key>[^'"]+)\1\]\s*:\s*(['"])(?P<value>[^'"]*)\3\s*$""")
+_SEARCH_FIELD = re.compile(r"""^\s*(?P<field>email|name)\s*:\s*(['"])(?P<value>[^'"]*)\2\s*$""")
 
 
 def merge_metadata(current: dict[str, str], update: dict[str, str]) -> dict[str, str]:
@@ -114,18 +118,76 @@ def get_customer(call: Call, customer_id: str) -> dict[str, Any]:
 
 
 def search_customers(call: Call) -> dict[str, Any]:
-    """Only the `metadata['key']:'value'` equality form of Stripe's search language is understood."""
-    query = call.params.req("query")
-    match = _SEARCH.match(query)
+    """Stripe's search language as far as c2c and its tests need it: clauses `metadata['key']:'value'`,
+    `email:'…'` and `name:'…'` (exact match) joined by AND; newest first, `limit` (1-100, default 10) per page and
+    `page` (the previous page's `next_page`) for the rest."""
+    params = call.params
+    query = params.req("query")
+    clauses = [_clause(part) for part in re.split(r"\s+AND\s+", query.strip())]
+    limit = params.integer("limit", minimum=1) or 10
+    if limit > 100:
+        raise InvalidParams("Invalid integer: limit must be at most 100", param="limit")
+    cursor = params.text("page")
+    start = _page_start(cursor)
+    found = [
+        c
+        for c in reversed(call.state.objects["customers"].values())
+        if all(_field(c, name) == value for name, value in clauses)
+    ]
+    result = list_object(found[start : start + limit], "/v1/customers/search")
+    more = start + limit < len(found)
+    result.update(object="search_result", has_more=more, next_page=f"page_{start + limit}" if more else None)
+    result["total_count"] = len(found)
+    return result
+
+
+def _clause(text: str) -> tuple[str, str]:
+    """One `field:'value'` clause as (field, value); `metadata['key']` as `metadata.key`."""
+    match = _SEARCH.match(text) or _SEARCH_FIELD.match(text)
     if match is None:
         raise InvalidParams(
-            f"Invalid query: {query!r}. This emulator supports metadata['key']:'value' only.", param="query"
+            f"Invalid query: {text!r}. This emulator understands metadata['key']:'value', email:'…' and "
+            "name:'…' joined by AND.",
+            param="query",
         )
-    key, value = match["key"], match["value"]
-    found = [c for c in call.state.objects["customers"].values() if c["metadata"].get(key) == value]
-    result = list_object(found, "/v1/customers/search")
-    result.update(object="search_result", next_page=None, total_count=len(found))
-    return result
+    return (f"metadata.{match['key']}" if "key" in match.groupdict() else match["field"]), match["value"]
+
+
+def _field(customer: dict[str, Any], name: str) -> Any:
+    if name.startswith("metadata."):
+        return customer["metadata"].get(name.removeprefix("metadata."))
+    return customer[name]
+
+
+def _page_start(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    number = cursor.removeprefix("page_")
+    if not cursor.startswith("page_") or not number.isdecimal():
+        raise InvalidParams(f"Invalid page: {cursor!r}; pass the next_page of the previous result.", param="page")
+    return int(number)
+
+
+def list_customers(call: Call) -> dict[str, Any]:
+    """`GET /v1/customers`: newest first, filtered by `email` (exact) and `test_clock`, paged like every list."""
+    email, clock = call.params.text("email"), call.params.text("test_clock")
+    found = [
+        c
+        for c in call.state.objects["customers"].values()
+        if email in (None, c["email"]) and clock in (None, c["test_clock"])
+    ]
+    return page(call, "customers", found, "/v1/customers")
+
+
+def list_products(call: Call) -> dict[str, Any]:
+    """`GET /v1/products`: newest first, filtered by `active` and `ids[]`, paged like every list."""
+    active, ids = call.params.flag("active"), set(call.params.strings("ids"))
+    found = [
+        p
+        for p in call.state.objects["products"].values()
+        if active in (None, p["active"]) and (not ids or p["id"] in ids)
+    ]
+    return page(call, "products", found, "/v1/products")
 
 
 def create_product(call: Call) -> dict[str, Any]:
@@ -212,12 +274,13 @@ def get_price(call: Call, price_id: str) -> dict[str, Any]:
 
 
 def list_prices(call: Call) -> dict[str, Any]:
+    """`GET /v1/prices`: newest first, filtered by `lookup_keys[]`, `product`, `currency` and `active`, paged like
+    every list."""
     params = call.params
     keys = params.strings("lookup_keys")
     product = params.text("product")
     currency = params.text("currency")
     active = params.flag("active")
-    limit = params.integer("limit", minimum=1) or 10
     found = [
         p
         for p in call.state.objects["prices"].values()
@@ -226,10 +289,7 @@ def list_prices(call: Call) -> dict[str, Any]:
         and (currency is None or p["currency"] == currency.lower())
         and (active is None or p["active"] is active)
     ]
-    found.reverse()  # newest first, like every Stripe list
-    result = list_object(found[:limit], "/v1/prices")
-    result["has_more"] = len(found) > limit
-    return result
+    return page(call, "prices", found, "/v1/prices")
 
 
 def payment_method_of(customer: dict[str, Any]) -> str:

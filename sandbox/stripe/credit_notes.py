@@ -10,7 +10,8 @@ from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
-from sandbox.stripe.invoices import UNPAID, mark_paid, recompute
+from sandbox.stripe.invoice_items import recompute
+from sandbox.stripe.invoices import UNPAID, mark_paid
 from sandbox.stripe.payments import create_refund
 from sandbox.stripe.state import Call, StripeState, list_object, now
 

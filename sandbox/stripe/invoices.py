@@ -1,5 +1,6 @@
-"""Invoice items and invoices (draft -> open -> paid | void | uncollectible -> paid | void): create, update,
-finalize, pay, void, delete. Sending and marking uncollectible are in `dunning`."""
+"""Invoices (draft -> open -> paid | void | uncollectible -> paid | void): create, update,
+finalize, pay (by a payment or out of band), void, delete. Sending and marking uncollectible are in `dunning`; invoice
+items and line totals in `invoice_items`."""
 
 from __future__ import annotations
 
@@ -9,25 +10,11 @@ from typing import Any
 from sandbox.stripe.catalog import merge_metadata, payment_method_of, require_currency
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
-from sandbox.stripe.invoiceitems import pending_items
+from sandbox.stripe.invoice_items import pending_items, sweep_in
 from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.payments import charge_invoice
 from sandbox.stripe.state import Call, StripeState, now
 
-INVOICEITEM_CREATE = frozenset(
-    {
-        "customer",
-        "invoice",
-        "subscription",
-        "currency",
-        "description",
-        "quantity",
-        "unit_amount",
-        "amount",
-        "price",
-        "metadata",
-    }
-)
 INVOICE_CREATE = frozenset(
     {
         "customer",
@@ -49,19 +36,12 @@ INVOICE_UPDATE = frozenset(
 # What `POST /v1/invoices/{id}` may still change once the invoice is finalized (the rest is frozen).
 _UPDATABLE_AFTER_DRAFT = frozenset({"metadata", "auto_advance"})
 INVOICE_FINALIZE = frozenset({"auto_advance"})
-INVOICE_PAY = frozenset({"payment_method", "off_session"})
+INVOICE_PAY = frozenset({"payment_method", "off_session", "paid_out_of_band"})
 INVOICE_VOID: frozenset[str] = frozenset()
 # Stripe's error code for acting on a payment intent in a state that does not allow it (here: processing).
 PAYMENT_PROCESSING = "payment_intent_unexpected_state"
 # Finalized and still waiting for its money: can be paid, voided or credited.
 UNPAID = ("open", "uncollectible")
-
-
-def recompute(invoice: dict[str, Any]) -> None:
-    subtotal = sum(line["amount"] for line in invoice["lines"]["data"])
-    credited = invoice["pre_payment_credit_notes_amount"]
-    invoice.update(subtotal=subtotal, total=subtotal, amount_due=subtotal - credited)
-    invoice["amount_remaining"] = invoice["amount_due"] - invoice["amount_paid"]
 
 
 def collection(params: Params) -> tuple[str, int | None]:
@@ -76,74 +56,6 @@ def collection(params: Params) -> tuple[str, int | None]:
             "days_until_due can only be set when collection_method is send_invoice.", param="days_until_due"
         )
     return method, days_until_due
-
-
-def create_invoiceitem(call: Call) -> dict[str, Any]:
-    state, params = call.state, call.params
-    customer_id = params.req("customer")
-    invoice_id, price_id = params.text("invoice"), params.text("price")
-    quantity = params.integer("quantity", minimum=0)
-    unit_amount, amount = params.integer("unit_amount"), params.integer("amount")
-    currency = params.text("currency")
-    metadata = {k: v for k, v in params.metadata().items() if v}
-    if sum(x is not None for x in (price_id, unit_amount, amount)) != 1:
-        raise InvalidParams("Pass exactly one of amount, unit_amount or price.", param="amount")
-    if amount is not None and quantity not in (None, 1):
-        raise InvalidParams("quantity cannot be combined with amount.", param="quantity")
-    if price_id is None and currency is None:
-        raise InvalidParams("Missing required param: currency.", param="currency", code="parameter_missing")
-    customer = state.get("customers", customer_id, param="customer")
-    price = state.get("prices", price_id, param="price") if price_id else None
-    if price is not None:
-        unit_amount, currency = price["unit_amount"], price["currency"]
-    assert currency is not None
-    currency = require_currency(currency, "currency")
-    quantity = 1 if quantity is None else quantity
-    total = amount if amount is not None else quantity * (unit_amount or 0)
-    invoice = state.get("invoices", invoice_id, param="invoice") if invoice_id else None
-    if invoice is not None:
-        if invoice["status"] != "draft":
-            raise invalid(
-                f"Invoice {invoice_id} is no longer editable: only draft invoices take new items.",
-                code="invoice_not_editable",
-                param="invoice",
-            )
-        if invoice["customer"] != customer_id:
-            raise invalid("The invoice belongs to a different customer.", param="invoice")
-        if invoice["currency"] != currency:
-            raise invalid(
-                f"The currency {currency} does not match the invoice's currency {invoice['currency']}.",
-                param="currency",
-            )
-    created = now()
-    item = {
-        "id": state.new_id("ii"),
-        "object": "invoiceitem",
-        "amount": total,
-        "currency": currency,
-        "customer": customer["id"],
-        "date": created,
-        "description": params.text("description"),
-        "discountable": True,
-        "discounts": [],
-        "invoice": invoice_id,
-        "livemode": False,
-        "metadata": metadata,
-        "period": {"start": created, "end": created},
-        # Items priced ad hoc (unit_amount / amount) carry no price object in the emulator.
-        "price": copy.deepcopy(price),
-        "proration": False,
-        "quantity": quantity,
-        "subscription": params.text("subscription"),
-        "tax_rates": [],
-        "test_clock": customer["test_clock"],
-        "unit_amount": unit_amount if amount is None else total,
-        "unit_amount_decimal": str(unit_amount if amount is None else total),
-    }
-    if invoice is not None:
-        _line_for(invoice, item)
-        recompute(invoice)
-    return state.add("invoiceitems", item)
 
 
 def new_invoice(
@@ -224,13 +136,6 @@ def new_invoice(
     return state.add("invoices", invoice)
 
 
-def sweep_in(invoice: dict[str, Any], items: list[dict[str, Any]]) -> None:
-    for item in items:
-        item["invoice"] = invoice["id"]
-        _line_for(invoice, item)
-    recompute(invoice)
-
-
 def create_invoice(call: Call) -> dict[str, Any]:
     """Draft invoice; pending items are only swept in without `pending_invoice_items_behavior=exclude`."""
     state, params = call.state, call.params
@@ -273,33 +178,6 @@ def create_invoice(call: Call) -> dict[str, Any]:
     # Stripe's default sweeps the customer's pending items of the invoice currency into it.
     sweep_in(invoice, [] if behavior == "exclude" else pending)
     return invoice
-
-
-def _line_for(invoice: dict[str, Any], item: dict[str, Any]) -> None:
-    invoice["lines"]["data"].append(
-        {
-            "id": f"il_{item['id'][3:]}",
-            "object": "line_item",
-            "amount": item["amount"],
-            "currency": item["currency"],
-            "description": item["description"],
-            "discount_amounts": [],
-            "discountable": True,
-            "discounts": [],
-            "invoice_item": item["id"],
-            "livemode": False,
-            "metadata": dict(item["metadata"]),
-            "period": dict(item["period"]),
-            "price": copy.deepcopy(item["price"]),
-            "proration": item["proration"],
-            "quantity": item["quantity"],
-            "subscription": item["subscription"],
-            **({"subscription_item": item["subscription_item"]} if item.get("subscription_item") else {}),
-            "tax_amounts": [],
-            "tax_rates": [],
-            "type": "invoiceitem",
-        }
-    )
 
 
 INVOICE_LIST = frozenset({"customer", "subscription", "status", "collection_method"}) | PAGING
@@ -420,12 +298,23 @@ def pay_invoice(call: Call, invoice_id: str) -> dict[str, Any]:
 
     Refused (400 payment_intent_unexpected_state) while an earlier bank debit of the invoice is processing."""
     payment_method = call.params.text("payment_method")
+    out_of_band = call.params.flag("paid_out_of_band")
+    if out_of_band and payment_method is not None:
+        raise InvalidParams("paid_out_of_band cannot be combined with payment_method.", param="paid_out_of_band")
     invoice = call.state.get("invoices", invoice_id)
     if invoice["status"] == "paid":
         raise invalid("Invoice is already paid", code="invoice_already_paid")
     if invoice["status"] == "void":
         raise invalid("This invoice can no longer be paid because it is void.", code="invoice_not_open")
     _refuse_while_processing(call, invoice, "paid")
+    if out_of_band:
+        # Paid outside Stripe: nothing is charged; `invoice.paid` without `invoice.payment_succeeded`.
+        if invoice["status"] == "draft":
+            finalize(call, invoice)
+        if invoice["status"] != "paid":
+            invoice["paid_out_of_band"] = True
+            mark_paid(call, invoice)
+        return invoice
     collect(call, invoice, payment_method)
     return invoice  # a bank debit leaves the invoice open until its intent settles
 

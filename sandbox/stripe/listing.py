@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sandbox.stripe.errors import InvalidParams
+from sandbox.stripe.errors import InvalidParams, no_such
 from sandbox.stripe.forms import Params
 from sandbox.stripe.state import Call, list_object
 
@@ -56,7 +56,10 @@ def page(call: Call, collection: str, members: Iterable[dict[str, Any]], url: st
     ids = [obj["id"] for obj in found]
     cursor = after or before
     if cursor is not None and cursor not in ids:
-        call.state.get(collection, cursor, param="starting_after" if after else "ending_before")
+        param = "starting_after" if after else "ending_before"
+        if collection in call.state.objects:
+            call.state.get(collection, cursor, param=param)
+        raise no_such(collection.removesuffix("s"), cursor, param)
         found = []  # an object the filters leave out: nothing around it
     if before is not None and found:
         rest = found[: ids.index(before)]

@@ -2,24 +2,58 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sandbox.stripe.errors import StripeError, invalid
+from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.state import Call, StripeState, now
 
 REFUND_CREATE = frozenset({"payment_intent", "charge", "amount", "reason", "metadata"})
+REFUND_LIST = PAGING | {"payment_intent", "charge"}
 
 # Stripe's zero-decimal currencies: amounts are whole units.
 ZERO_DECIMAL = frozenset(
     {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
 )
 
-# Test payment methods that decline, with Stripe's decline code and message.
-DECLINES: dict[str, tuple[str, str]] = {
-    "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
-    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
+
+@dataclass(frozen=True)
+class Decline:
+    """How Stripe refuses a test card: the error `code`, the issuer's `decline_code` (only for `card_declined`),
+    the `param` at fault (the expiry month, the CVC) and the message."""
+
+    code: str
+    decline_code: str | None
+    param: str | None
+    message: str
+
+    def error(self, charge_id: str) -> dict[str, Any]:
+        """The fields of Stripe's card_error (and of the intent's `last_payment_error`)."""
+        found = {
+            "type": "card_error",
+            "code": self.code,
+            "decline_code": self.decline_code,
+            "param": self.param,
+            "message": self.message,
+            "charge": charge_id,
+            "doc_url": f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}",
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
+
+# Stripe's declining test payment methods (docs.stripe.com/testing#declined-payments).
+DECLINES: dict[str, Decline] = {
+    "pm_card_chargeDeclined": Decline("card_declined", "generic_decline", None, "Your card was declined."),
+    "pm_card_chargeDeclinedInsufficientFunds": Decline(
+        "card_declined", "insufficient_funds", None, "Your card has insufficient funds."
+    ),
+    "pm_card_chargeDeclinedLostCard": Decline("card_declined", "lost_card", None, "Your card was declined."),
+    "pm_card_chargeDeclinedExpiredCard": Decline("expired_card", None, "exp_month", "Your card has expired."),
+    "pm_card_chargeDeclinedIncorrectCvc": Decline(
+        "incorrect_cvc", None, "cvc", "Your card's security code is incorrect."
+    ),
 }
 
 
@@ -85,11 +119,22 @@ def _balance_transaction(state: StripeState, source: str, amount: int, currency:
     return state.add("balance_transactions", txn)["id"]
 
 
-def _new_intent(state: StripeState, invoice: dict[str, Any], payment_method: str, method_type: str) -> dict[str, Any]:
+def new_intent(
+    state: StripeState,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    invoice: str | None,
+    description: str | None,
+    payment_method: str | None,
+    method_types: list[str],
+) -> dict[str, Any]:
+    """A payment intent as Stripe creates it (status `succeeded` until the caller says otherwise)."""
     intent: dict[str, Any] = {
         "id": state.new_id("pi"),
         "object": "payment_intent",
-        "amount": invoice["amount_remaining"],
+        "amount": amount,
         "amount_capturable": 0,
         "amount_received": 0,
         "application": None,
@@ -99,17 +144,17 @@ def _new_intent(state: StripeState, invoice: dict[str, Any], payment_method: str
         "capture_method": "automatic",
         "confirmation_method": "automatic",
         "created": now(),
-        "currency": invoice["currency"],
-        "customer": invoice["customer"],
-        "description": f"Payment for Invoice {invoice['number']}",
-        "invoice": invoice["id"],
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "invoice": invoice,
         "last_payment_error": None,
         "livemode": False,
         "metadata": {},
         "next_action": None,
         "on_behalf_of": None,
         "payment_method": payment_method,
-        "payment_method_types": [method_type],
+        "payment_method_types": method_types,
         "receipt_email": None,
         "setup_future_usage": None,
         "statement_descriptor": None,
@@ -198,7 +243,16 @@ def charge_invoice(
     count are kept. A test bank account (`BANK_DEBITS`) leaves the intent `processing`, with no charge yet."""
     state = call.state
     bank = payment_method in BANK_DEBITS
-    intent = _new_intent(state, invoice, payment_method, "us_bank_account" if bank else "card")
+    intent = new_intent(
+        state,
+        amount=invoice["amount_remaining"],
+        currency=invoice["currency"],
+        customer=invoice["customer"],
+        invoice=invoice["id"],
+        description=f"Payment for Invoice {invoice['number']}",
+        payment_method=payment_method,
+        method_types=["us_bank_account" if bank else "card"],
+    )
     invoice["attempt_count"] += 1
     invoice["attempted"] = True
     invoice["payment_intent"] = intent["id"]
@@ -215,30 +269,32 @@ def charge_invoice(
         book_charge(state, intent, charge)
         emit_outcome(call, intent, charge)
         return intent
-    decline_code, message = decline
-    error = {
-        "type": "card_error",
-        "code": "card_declined",
-        "decline_code": decline_code,
-        "message": message,
-        "charge": charge["id"],
-    }
-    fail_charge(intent, charge, "card_declined", message)
-    intent["last_payment_error"] = dict(error)  # no payment_method: the emulator has no PaymentMethod objects
-    emit_outcome(call, intent, charge)
+    decline_card(call, intent, charge, decline)
     state.emit(call, "invoice.payment_failed", invoice)
-    raise StripeError(
+    raise decline_error(decline, charge)
+
+
+def decline_card(call: Call, intent: dict[str, Any], charge: dict[str, Any], decline: Decline) -> None:
+    """The issuer refused: failed charge, intent back to `requires_payment_method`, their events."""
+    fail_charge(intent, charge, decline.code, decline.message)
+    intent["last_payment_error"] = decline.error(charge["id"])  # no payment_method: the emulator has no such objects
+    emit_outcome(call, intent, charge)
+
+
+def decline_error(decline: Decline, charge: dict[str, Any], intent: dict[str, Any] | None = None) -> StripeError:
+    """Stripe's 402 card_error; a confirmed intent's error carries the intent too, as Stripe's does."""
+    extra = {k: v for k, v in decline.error(charge["id"]).items() if k in ("charge", "doc_url")}
+    if intent is not None:
+        extra["payment_intent"] = intent  # rendered by the caller
+    return StripeError(
         402,
         "card_error",
-        message,
-        code="card_declined",
-        decline_code=decline_code,
-        extra={"charge": charge["id"]},
+        decline.message,
+        code=decline.code,
+        decline_code=decline.decline_code,
+        param=decline.param,
+        extra=extra,
     )
-
-
-def get_payment_intent(call: Call, intent_id: str) -> dict[str, Any]:
-    return call.state.get("payment_intents", intent_id)
 
 
 def create_refund(call: Call) -> dict[str, Any]:
@@ -301,6 +357,17 @@ def create_refund(call: Call) -> dict[str, Any]:
 
 def get_refund(call: Call, refund_id: str) -> dict[str, Any]:
     return call.state.get("refunds", refund_id)
+
+
+def list_refunds(call: Call) -> dict[str, Any]:
+    """`GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`, paged like every list."""
+    intent_id, charge_id = call.params.text("payment_intent"), call.params.text("charge")
+    found = [
+        refund
+        for refund in call.state.objects["refunds"].values()
+        if intent_id in (None, refund["payment_intent"]) and charge_id in (None, refund["charge"])
+    ]
+    return page(call, "refunds", found, "/v1/refunds")
 
 
 def settle_refunds(state: StripeState) -> None:

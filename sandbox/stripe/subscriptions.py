@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.stripe.errors import InvalidParams, StripeError, invalid
-from sandbox.stripe.invoiceitems import pending_items
-from sandbox.stripe.invoices import collect, collection, new_invoice, sweep_in
+from sandbox.stripe.invoice_items import pending_items, sweep_in
+from sandbox.stripe.invoices import collect, collection, new_invoice
 from sandbox.stripe.listing import PAGING, page
 from sandbox.stripe.payments import ZERO_DECIMAL
 from sandbox.stripe.state import Call, StripeState, list_object, now

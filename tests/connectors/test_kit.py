@@ -92,3 +92,13 @@ async def test_every_call_is_a_client_span_with_the_error_type() -> None:
     ok, failed = exporter.get_finished_spans()
     assert (ok.name, ok.kind, ok.attributes["http.response.status_code"]) == ("test POST", trace.SpanKind.CLIENT, 200)
     assert failed.attributes["error.type"] == "TransientError"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["\x7fhttps://erp.test/record/v1/invoice/42", "https://erp.test/record/v1/invoice/42\x85", "http://[erp/42"],
+)
+def test_the_record_id_of_an_unreadable_location_is_none_or_its_last_segment(location: str) -> None:
+    """The span's record id never raises, whatever a vendor puts in a Location header (latin-1 bytes)."""
+    response = httpx.Response(204, headers=[(b"Location", location.encode("latin-1"))])
+    assert kit.record_id(response) in (None, "42", "42\x85")

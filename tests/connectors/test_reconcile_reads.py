@@ -118,7 +118,10 @@ async def test_customers_of_golden_ids_carry_their_master_data(http: httpx.Async
     url = own_server(build_app("stripe")).url
     billing = StripeBilling(http, url, API_KEY)
     first = await billing.upsert_customer(make_customer("gc_twice", tax_id="US-1"), idempotency_key="a")
-    second = await billing.upsert_customer(make_customer("gc_twice"), idempotency_key="b")
+    # A duplicate made outside c2c (the connector itself finds the golden id's customer before creating one).
+    twin = {"name": "Acme Corp", "metadata[golden_id]": "gc_twice"}
+    created = await http.post(f"{url}/v1/customers", data=twin, headers={"Authorization": f"Bearer {API_KEY}"})
+    second = created.json()["id"]
     await billing.upsert_customer(make_customer("gc_other"), idempotency_key="c")
     customers = await billing.customers_of(["gc_twice"])
     assert sorted(c.customer_id for c in customers) == sorted([first, second])

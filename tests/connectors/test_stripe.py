@@ -333,7 +333,7 @@ async def test_create_invoice_refuses_a_first_invoice_that_swept_in_a_pending_it
     pending = {"customer": customer_id, "currency": "usd", "amount": "1500", "description": "Setup fee"}
     headers = {"Authorization": f"Bearer {API_KEY}"}
     (await http.post(f"{stripe_url}/v1/invoiceitems", data=pending, headers=headers)).raise_for_status()
-    _, subscription = await subscribe(billing, "wf43")  # same customer key: the same customer
+    _, subscription = await subscribe(billing, "wf43", make_customer())  # same golden id: the same customer
 
     with pytest.raises(PermanentError) as mismatch:
         await billing.create_invoice(customer_id, subscription.id, make_invoice(), idempotency_key="wf43:invoice")
@@ -629,9 +629,11 @@ async def wait_until_in_flight(http: httpx.AsyncClient, url: str, key: str) -> N
 
 
 async def test_same_key_with_different_params_is_our_bug(billing: StripeBilling) -> None:
-    await billing.upsert_customer(make_customer(), idempotency_key="wf21:customer")
+    known = await billing.upsert_customer(make_customer(), idempotency_key="wf21:create")
+    await billing.upsert_customer(make_customer(external_refs={"stripe": known}), idempotency_key="wf21:customer")
 
+    changed = make_customer(email="other@acme.test", external_refs={"stripe": known})
     with pytest.raises(PermanentError) as misuse:
-        await billing.upsert_customer(make_customer(email="other@acme.test"), idempotency_key="wf21:customer")
+        await billing.upsert_customer(changed, idempotency_key="wf21:customer")
 
     assert (misuse.value.code, misuse.value.status) == ("idempotency_error", 400)

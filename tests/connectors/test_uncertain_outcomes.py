@@ -167,20 +167,7 @@ async def test_upsert_customer_lost_then_retried_updates_the_one_customer(stripe
     )
 
 
-@pytest.mark.parametrize(
-    "forget",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="upsert_customer without a billing id POSTs /v1/customers with no lookup by golden id first",
-            ),
-        ),
-    ],
-    ids=["key-replayed", "key-forgotten"],
-)
+@KEY_STATES
 async def test_upsert_customer_without_a_billing_id_lost_then_retried_creates_one_customer(
     stripe: Stripe, forget: bool
 ) -> None:
@@ -374,19 +361,7 @@ async def test_cancel_subscription_lost_then_retried_cancels_once(stripe: Stripe
     assert await stripe.events("invoice.voided") == [draft["id"]]
 
 
-@pytest.mark.parametrize(
-    "forget",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True, reason="refund POSTs /v1/refunds with no lookup of the payment's refunds first"
-            ),
-        ),
-    ],
-    ids=["key-replayed", "key-forgotten"],
-)
+@KEY_STATES
 async def test_refund_lost_then_retried_refunds_once(stripe: Stripe, forget: bool) -> None:
     _, invoice = await open_invoice(stripe.billing, "wf12")
     payment = await stripe.billing.collect_payment(invoice.external_refs["stripe"], idempotency_key="wf12:pay")

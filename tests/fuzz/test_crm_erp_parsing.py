@@ -23,7 +23,7 @@ from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
 from tests.support.fuzzing import fuzzing
 from tests.support.netsuite import erp_connector, ns_customer, ns_invoice
-from tests.support.tapes import Exchange, Operation, mutations, not_keys, survives
+from tests.support.replay import Exchange, Operation, mutations, not_keys, survives
 
 CRM = [
     "salesforce.upsert_contract",

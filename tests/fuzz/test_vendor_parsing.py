@@ -27,8 +27,7 @@ from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
 from tests.support.fuzzing import fuzzing
 from tests.support.netsuite import erp_connector, ns_customer, ns_invoice
-from tests.support.stripe import API_KEY, make_customer, make_invoice, subscribe
-from tests.support.tapes import (
+from tests.support.replay import (
     HUGE_NUMBERS,
     JUNK,
     Exchange,
@@ -40,6 +39,7 @@ from tests.support.tapes import (
     refusal,
     survives,
 )
+from tests.support.stripe import API_KEY, make_customer, make_invoice, subscribe
 
 # ---- real exchanges with the emulators ------------------------------------------------------------------------
 
@@ -178,13 +178,6 @@ async def test_billing_amounts_that_are_not_integers_of_minor_units_are_refused(
 
 @given(data=st.data())
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=(KeyError, TypeError, AttributeError),
-    reason="finding: connectors/stripe/mapping.py and client.py index Stripe's JSON as the TypedDicts of wire.py "
-    "without checking it: a missing or mistyped field (lines, currency, status, charges, metadata, a whole body "
-    "that is not an object) raises KeyError/TypeError/AttributeError, never a PermanentError naming the field",
-)
 async def test_billing_answers_with_missing_or_mistyped_fields_are_refused_naming_the_field(
     recorded: dict[str, Operation], data: st.DataObject
 ) -> None:
@@ -343,12 +336,6 @@ async def test_a_location_ending_in_superscript_digits_is_refused(recorded: dict
 
 @given(control=st.characters(min_codepoint=0x7F, max_codepoint=0x9F), position=st.sampled_from(["start", "end"]))
 @fuzzing(5, shrink=False)
-@pytest.mark.xfail(
-    strict=True,
-    raises=httpx.InvalidURL,
-    reason="finding: connectors/kit.py record_id (the span attribute) parses any Location header with httpx.URL; "
-    "a control character in it raises httpx.InvalidURL out of send() for every vendor call, not a ConnectorError",
-)
 async def test_a_location_with_control_characters_is_a_connector_error(
     recorded: dict[str, Operation], control: str, position: str
 ) -> None:

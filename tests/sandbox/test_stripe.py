@@ -126,15 +126,19 @@ async def test_missing_objects_are_404_in_the_url_and_400_in_a_parameter(http: h
     assert in_param.json()["error"]["code"] == "resource_missing"
 
 
-async def test_customer_search_matches_metadata_equality_only(http: httpx.AsyncClient, url: str) -> None:
-    wanted = (await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_a"})).json()
-    await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_b"})
+async def test_customer_search_matches_metadata_email_and_name_equality_only(http: httpx.AsyncClient, url: str) -> None:
+    wanted = (await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_a", "email": "a@b.c"})).json()
+    await post(http, url, "/v1/customers", {"metadata[golden_id]": "gc_b", "email": "a@b.c"})
 
     found = await get(http, url, "/v1/customers/search", params={"query": "metadata['golden_id']:'gc_a'"})
-    unsupported = await get(http, url, "/v1/customers/search", params={"query": "email:'a@b.c'"})
+    both = await get(
+        http, url, "/v1/customers/search", params={"query": "email:'a@b.c' AND metadata['golden_id']:'gc_a'"}
+    )
+    unsupported = await get(http, url, "/v1/customers/search", params={"query": "created>1000"})
 
     assert found.json()["object"] == "search_result"
     assert [c["id"] for c in found.json()["data"]] == [wanted["id"]]
+    assert [c["id"] for c in both.json()["data"]] == [wanted["id"]]
     assert unsupported.status_code == 400
     assert unsupported.json()["error"]["param"] == "query"
 

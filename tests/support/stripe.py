@@ -93,7 +93,9 @@ async def arm(http: httpx.AsyncClient, url: str, **rule: Any) -> None:
 
 async def subscribe(billing: StripeBilling, key: str, customer: Customer | None = None) -> tuple[str, Subscription]:
     """Customer, prices and subscription (whose first invoice Stripe drafts): the saga up to `invoice`."""
-    customer_id = await billing.upsert_customer(customer or make_customer(), idempotency_key=f"{key}:customer")
+    # One golden customer per key: c2c keeps one billing customer per golden customer (looked up before creating).
+    customer = customer or make_customer(f"gc_{key.replace(':', '_')}")
+    customer_id = await billing.upsert_customer(customer, idempotency_key=f"{key}:customer")
     price_ids = {
         "PLAT-SEAT": await billing.ensure_price(price(), "Platform seat", idempotency_key=f"{key}:p1"),
         "ANALYTICS": await billing.ensure_price(price("ANALYTICS", 199_00), "Analytics", idempotency_key=f"{key}:p2"),

@@ -1,8 +1,6 @@
-"""Recorded vendor exchanges replayed with one value of one answer removed or replaced: the machinery of the vendor
-parsing fuzz tests (tests/fuzz/test_vendor_parsing.py, test_crm_erp_parsing.py).
-
-A real exchange with an emulator is recorded once (`Recording`), then replayed (`Replay`) with a `Mutation`; the
-connector must return normally or raise its taxonomy (`ConnectorError`) or a ValueError naming the field."""
+"""Recording a connector's real HTTP exchanges with an emulator once and replaying them with one value of one
+answer removed or replaced: the machinery of the vendor-parsing fuzz tests (tests/fuzz/test_vendor_parsing.py,
+tests/fuzz/test_billing_tax_parsing.py, test_crm_erp_parsing.py)."""
 
 from __future__ import annotations
 
@@ -95,6 +93,8 @@ class Operation:
     run: Callable[[httpx.AsyncClient], Awaitable[Any]]
     tape: list[Exchange] = field(default_factory=list)
     _places: list[tuple[int, Path]] = field(default_factory=list)
+    # The refusal the unmutated tape replays to ("" when it returns normally), computed once.
+    _refusal: str | None = None
 
     def __repr__(self) -> str:
         return f"Operation({self.name}, {len(self.tape)} exchanges)"
@@ -111,9 +111,11 @@ class Operation:
 
     async def record(self) -> None:
         recording = Recording()
-        async with httpx.AsyncClient(transport=recording, timeout=10) as http:
-            await self.run(http)
-        self.tape = recording.tape
+        try:
+            async with httpx.AsyncClient(transport=recording, timeout=10) as http:
+                await self.run(http)
+        finally:  # a call the vendor refused (its error recorded) is replayed too
+            self.tape = recording.tape
 
     async def replay(self, transport: Replay) -> Any:
         async with httpx.AsyncClient(transport=transport, timeout=10) as http:
@@ -257,8 +259,16 @@ async def survives(operation: Operation, mutation: Mutation, *, named: bool = Tr
     try:
         await operation.replay(transport)
     except (ConnectorError, ValueError) as error:
-        if named and mutation.path and isinstance(mutation.path[-1], str) and not transport.strayed:
+        unchanged = str(error) == await _unmutated_refusal(operation)  # the call's own refusal, e.g. "invoice_paid"
+        if named and mutation.path and isinstance(mutation.path[-1], str) and not transport.strayed and not unchanged:
             names_the_field(error, mutation)
+
+
+async def _unmutated_refusal(operation: Operation) -> str:
+    if operation._refusal is None:
+        error = await refusal(operation, Replay(operation.tape))
+        operation._refusal = "" if error is None else str(error)
+    return operation._refusal
 
 
 def keys(*names: str) -> Callable[[Path], bool]:
@@ -268,3 +278,26 @@ def keys(*names: str) -> Callable[[Path], bool]:
 
 def not_keys(*names: str) -> Callable[[Path], bool]:
     return lambda path: not (isinstance(path[-1], str) and path[-1] in names)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    return type(value).__name__
+
+
+@st.composite
+def mistyped(draw: st.DrawFn, operation: Operation, answers: Callable[[Exchange], bool] = lambda a: True) -> Mutation:
+    """One field of one recorded answer removed, or given a value of another JSON type (never null, which a field
+    may legitimately hold): a shape no parser may trust."""
+    candidates = [(i, p) for i, p in operation.places() if p and answers(operation.tape[i])]
+    index, path = draw(st.sampled_from(candidates))
+    if isinstance(path[-1], str) and draw(st.booleans()):
+        return Mutation(index, path, ABSENT)
+    current: Any = operation.tape[index].json()
+    for part in path:
+        current = current[part]
+    kind = _json_type(current)
+    return Mutation(index, path, draw(JUNK.filter(lambda v: v is not None and _json_type(v) != kind)))
