@@ -23,7 +23,7 @@ from estate.book import GLOBEX, DealSpec
 from estate.deals import seed_deal
 from settings import Settings
 from tests.support.estate import Estate, all_emulators, running_estate
-from tests.support.netsuite import SETTINGS as NETSUITE_SETTINGS
+from tests.support.netsuite import worker_env
 from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput, Stage
@@ -43,7 +43,7 @@ def process_env(
         "C2C_DATABASE_URL": f"sqlite:///{tmp_path}/c2c.db",
         "C2C_HTTP_TIMEOUT": "1",
         "C2C_PAYLOAD_KEYS_FILE": "",  # plaintext, like the test's own client, whatever var/ holds
-        **{f"C2C_{name.upper()}": value for name, value in NETSUITE_SETTINGS.items()},
+        **worker_env(),
         **{f"C2C_{name.upper()}_URL": url for name, url in urls.items()},
     }
 

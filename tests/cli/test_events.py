@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from broker import EventBroker, StreamSpec
+from cli import events as events_cli
 from cli.finance import cli
 from estate.nats import NatsServer
 from runtime.publisher import OutboxPublisher
@@ -39,6 +40,9 @@ def published(tmp_path: Path, nats_server: NatsServer, monkeypatch: pytest.Monke
     asyncio.run(publish())
     monkeypatch.setenv("C2C_DATABASE_URL", url)
     monkeypatch.setenv("C2C_NATS_URL", nats_server.url)
+    # rich reads COLUMNS once, when the module's console is made (by whichever test imported it first): widen it
+    # here so ids are never wrapped across lines of the table, whatever ran before.
+    monkeypatch.setattr(events_cli.console, "width", 400)
     get_settings.cache_clear()
     yield [e.id for e in events if e.businesskey == "D-1"]
     get_settings.cache_clear()
@@ -62,6 +66,6 @@ def test_replay_republishes_a_deal_and_jetstream_drops_the_copies(published: lis
 
 
 def test_replay_needs_to_be_told_which_events(published: list[str]) -> None:
-    result = runner.invoke(cli, ["events", "replay"])
+    result = runner.invoke(cli, ["events", "replay"], env={"COLUMNS": "400"})
     assert result.exit_code != 0
     assert "--deal D, or --since T" in result.output

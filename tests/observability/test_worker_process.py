@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from observability import metrics
 from settings import Settings
 from tests.support.estate import all_emulators
 from tests.support.metrics import parse, total
+from tests.support.netsuite import worker_env
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from tests.support.servers import free_port
@@ -45,6 +47,7 @@ async def test_a_worker_process_serves_metrics_and_writes_json_logs(
         "C2C_METRICS_PORT": str(port),
         "C2C_LOG_FORMAT": "json",
         "C2C_LOG_LEVEL": "INFO",
+        **worker_env(),
         **{f"C2C_{name.upper()}_URL": url for name, url in urls.items()},
     }
     with (tmp_path / "worker.log").open("w+") as log:
@@ -61,7 +64,8 @@ async def test_a_worker_process_serves_metrics_and_writes_json_logs(
                 id=ids.saga_id("salesforce", deal_id),
                 task_queue=task_queue,
             )
-            assert (await handle.result()).outcome is Stage.COMPLETED
+            result = await asyncio.wait_for(handle.result(), timeout=120)  # a parked saga fails here, not at 300 s
+            assert result.outcome is Stage.COMPLETED
 
             async with httpx.AsyncClient() as http:
 

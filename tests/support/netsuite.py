@@ -37,6 +37,11 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+def worker_env() -> dict[str, str]:
+    """The NetSuite credentials of SETTINGS as the C2C_* variables a worker or starter process reads."""
+    return {f"C2C_{name.upper()}": value for name, value in SETTINGS.items()}
+
+
 def netsuite_app(**options: Any) -> FastAPI:
     """A NetSuite emulator of its own that knows the tests' certificate."""
     return create_app(**EMULATOR_OPTIONS, **options)
