@@ -226,3 +226,30 @@ def waterfall(lines: Iterable[RevenueLine], first: str, last: str) -> list[Water
             )
             balance = closing
     return rows
+
+
+class PostedRecognition(BaseModel):
+    """A recognition journal the ERP holds (external id `rev-{entity}-{currency}-{yyyy-mm}`)."""
+
+    external_id: str
+    legal_entity: str
+    currency: CurrencyCode
+    month: str = Field(pattern=MONTH_PATTERN, description="the month it recognizes (from its external id)")
+    amount: int = Field(description="minor units it moved out of deferred revenue (negative: back into it)")
+    posted_on: date = Field(description="its transaction date: the month's last day, or later when that was closed")
+    memo: str | None = None
+    erp_id: str | None = None
+
+
+class RevenueLedger(BaseModel):
+    """What one legal entity's books say about deferred revenue, read from the ERP."""
+
+    legal_entity: str
+    lines: list[RevenueLine] = Field(
+        default_factory=list, description="invoice and credit memo lines with a service period (deferred)"
+    )
+    recognitions: list[PostedRecognition] = Field(default_factory=list)
+    deferred_balance: dict[str, int] = Field(
+        default_factory=dict,
+        description="per currency: the deferred revenue account's balance (credits - debits), every posting on it",
+    )
