@@ -127,9 +127,14 @@ def schedule(line: RevenueLine) -> dict[str, int]:
 
 
 def scheduled_through(lines: Iterable[RevenueLine], month: str) -> dict[tuple[str, str], int]:
-    """Per (legal entity, currency): what the schedules recognize in `month` and every month before it."""
+    """Per (legal entity, currency): what the schedules recognize in `month` and every month before it, of the lines
+    booked by the month's end (the cut-off: a document dated later is the next month's, caught up then). So a
+    month's figure never depends on when its recognition ran."""
     totals: dict[tuple[str, str], int] = defaultdict(int)
+    cutoff = last_day(month)
     for line in lines:
+        if line.booked_on > cutoff:
+            continue
         key = (line.legal_entity, line.currency)
         totals[key] += sum(amount for m, amount in schedule(line).items() if m <= month)
     return dict(totals)
@@ -138,8 +143,9 @@ def scheduled_through(lines: Iterable[RevenueLine], month: str) -> dict[tuple[st
 def amount_to_recognize(
     lines: Iterable[RevenueLine], posted_before: int, legal_entity: str, currency: str, month: str
 ) -> int:
-    """What `month`'s journal recognizes for one entity and currency: the schedules through the month minus what
-    earlier journals already recognized (so a document that reached the books late is caught up now, once)."""
+    """What `month`'s journal recognizes for one entity and currency: the schedules through the month (of the lines
+    booked by its end) minus what earlier journals already recognized, so a document that reached the books late is
+    caught up now, once; the journals through a month always sum to `scheduled_through` that month."""
     mine = [line for line in lines if line.legal_entity == legal_entity and line.currency == currency]
     return scheduled_through(mine, month).get((legal_entity, currency), 0) - posted_before
 
