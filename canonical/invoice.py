@@ -17,6 +17,10 @@ class InvoiceLine(BaseModel):
     quantity: int = Field(gt=0)
     unit_amount: Money
     amount: Money
+    # The service period the line bills (a subscription line's period; end exclusive, billing's period end): its
+    # revenue is deferred and recognized over it. None for a line billing gave no period (recognized when invoiced).
+    period_start: date | None = None
+    period_end: date | None = None
 
     @model_validator(mode="after")
     def _amount_is_quantity_times_unit(self) -> InvoiceLine:
@@ -24,6 +28,10 @@ class InvoiceLine(BaseModel):
             raise ValueError(f"line {self.product_code}: amount != quantity x unit_amount")
         if self.amount.is_negative:
             raise ValueError(f"line {self.product_code}: negative amount")
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError(f"line {self.product_code}: a service period needs a start and an end")
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError(f"line {self.product_code}: service period ends before it starts")
         return self
 
 

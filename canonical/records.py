@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from canonical import Address
+from canonical.revenue import RevenueLedger
 
 
 class CustomerFields(BaseModel):
@@ -184,6 +185,9 @@ class ErpSnapshot(BaseModel):
     payments: list[ErpPayment] = Field(default_factory=list)
     credit_memos: list[ErpCreditMemo] = Field(default_factory=list)
     customers: list[ErpCustomer] = Field(default_factory=list)
+    revenue: list[RevenueLedger] | None = Field(
+        default=None, description="each legal entity's deferred revenue; None: a run that did not read it"
+    )
 
 
 class SagaRecord(BaseModel):

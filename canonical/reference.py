@@ -5,6 +5,7 @@ from __future__ import annotations
 from canonical.catalog import BillingPeriod, Catalog, Price, Product
 from canonical.money import Money
 from canonical.party import Address, LegalEntity
+from canonical.revenue import RevenueAccounts
 
 LEGAL_ENTITIES: dict[str, LegalEntity] = {
     entity.code: entity
@@ -74,4 +75,11 @@ GL_ACCOUNTS: dict[str, str] = {
     "merchant_fees": "6150",
     "bad_debt_expense": "6200",
     "allowance_doubtful_accounts": "1110",  # contra-asset: AR written down, the invoice itself stays open
+}
+
+# Where revenue is booked, per legal entity (docs/revenue.md, "Posting rules"): subscription lines are billed into
+# deferred revenue and moved to revenue month by month by the recognition journals.
+REVENUE_ACCOUNTS: dict[str, RevenueAccounts] = {
+    "US01": RevenueAccounts(deferred_revenue="2400", subscription_revenue="4000"),
+    "DE01": RevenueAccounts(deferred_revenue="2400", subscription_revenue="4000"),
 }

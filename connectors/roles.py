@@ -44,6 +44,7 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
+from canonical.revenue import PostedRecognition, RevenueLedger
 
 if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
     from connectors.stripe.webhooks import PaymentNotice
@@ -366,4 +367,15 @@ class Erp(Protocol):
 
     async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
         """Credit memos modified on or after the day `since` (reversals and billing's credit notes alike)."""
+        ...
+
+    # revenue recognition (canonical/revenue.py)
+
+    async def revenue_ledger(self, legal_entity: str) -> RevenueLedger:
+        """The entity's deferred revenue in the books: every line posted to it (invoices +, credit memos -, with
+        their service periods), the recognition journals and the account's balance per currency."""
+        ...
+
+    async def recognition(self, legal_entity: str, external_id: str) -> PostedRecognition | None:
+        """The recognition journal with this external id, or None (check before posting)."""
         ...

@@ -1,4 +1,5 @@
-"""The Temporal Schedules c2c keeps in place: the nightly reconciliation and the missed-trigger sweep.
+"""The Temporal Schedules c2c keeps in place: the nightly reconciliation, the missed-trigger sweep and the monthly
+revenue recognition of each legal entity (`{queue}:revenue-recognition:{entity}`).
 
 `ensure_schedules` creates them, or brings an existing one to the current settings (cron, interval, queue,
 input) while keeping its state (an operator's pause stays paused). It is idempotent, so every worker may call
@@ -23,8 +24,10 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from canonical.reference import REVENUE_ACCOUNTS
 from settings import Settings
 from workflows.reconciliation import ReconcileInput, Reconciliation
+from workflows.revenue import RecognitionInput, RevenueRecognition
 from workflows.sweep import MissedDealSweep, SweepInput
 
 
@@ -68,11 +71,36 @@ def sweep_schedule(settings: Settings) -> Schedule:
     )
 
 
+def revenue_schedule_id(task_queue: str, legal_entity: str) -> str:
+    return f"{task_queue}:revenue-recognition:{legal_entity}"
+
+
+def revenue_schedule(settings: Settings, legal_entity: str) -> Schedule:
+    """Monthly (settings.revenue_cron, UTC): the entity's month before the run. No month in the input, so each run
+    takes its own; a run is idempotent by month and entity, so a catch-up or a manual run before it is harmless."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RevenueRecognition.run,
+            RecognitionInput(legal_entity=legal_entity),
+            id=revenue_schedule_id(settings.task_queue, legal_entity),
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(hours=6),
+        ),
+        spec=ScheduleSpec(cron_expressions=[settings.revenue_cron], time_zone_name="UTC"),
+        # A month the server was down for its run is made up within a week (the books close later than that).
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """Create both schedules, or update them to `settings`; safe to call from every worker at every start."""
+    """Create every schedule, or update it to `settings`; safe to call from every worker at every start."""
     for schedule_id, schedule in (
         (reconciliation_schedule_id(settings.task_queue), reconciliation_schedule(settings)),
         (sweep_schedule_id(settings.task_queue), sweep_schedule(settings)),
+        *(
+            (revenue_schedule_id(settings.task_queue, entity), revenue_schedule(settings, entity))
+            for entity in sorted(REVENUE_ACCOUNTS)
+        ),
     ):
         await _create_or_update(client, schedule_id, schedule)
 

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from canonical import ids
 from canonical.records import BillingInvoice, CrmDeal, SagaRecord, Snapshots
+from reconcile.deferred import deferred_revenue
 from reconcile.findings import (
     CONTRACT_AFTER,
     ENDED_OK,
@@ -77,6 +78,8 @@ def compare(
     if snap.crm.contracts is not None:  # None: a run that did not read them (recorded before the read existed)
         periods.check_contracts(busy, contract_after)
     found.extend(duplicate_customers(snap))
+    if snap.erp.revenue is not None:  # None: a run that did not read it (recorded before the read existed)
+        found.extend(deferred_revenue(snap.erp.revenue))
     return found
 
 

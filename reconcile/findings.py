@@ -35,6 +35,7 @@ class MismatchKind(StrEnum):
     MISSING_CONTRACT = "missing_contract"  # a c2c subscription (past the grace) with no CRM contract
     CONTRACT_NOT_ENDED = "contract_not_ended"  # ended in billing, the CRM contract Activated past today
     CONTRACT_END_DIFFERS = "contract_end_differs"  # the contract's EndDate is not the last day billing serves
+    DEFERRED_REVENUE_DIFFERS = "deferred_revenue_differs"  # ERP deferred revenue != invoiced - recognized
 
 
 class RepairAction(StrEnum):

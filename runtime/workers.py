@@ -13,6 +13,7 @@ from activities.crm import CrmActivities
 from activities.customer_master import CustomerMasterActivities
 from activities.erp import ErpActivities
 from activities.reconcile import reconcile_activities
+from activities.revenue import RevenueActivities
 from activities.store import StoreActivities
 from activities.tax import TaxActivities
 from connectors.factory import Connectors
@@ -23,6 +24,7 @@ from workflows import interface
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
 
@@ -44,7 +46,11 @@ def build_workers(
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
-        (interface.ERP_QUEUE, [ErpActivities(connectors.erp)], settings.erp_rate_limit),
+        (
+            interface.ERP_QUEUE,
+            [ErpActivities(connectors.erp), RevenueActivities(connectors.erp)],
+            settings.erp_rate_limit,
+        ),
         (interface.HUB_QUEUE, [StoreActivities(engine), CustomerMasterActivities(client, task_queue)], None),
     ]
     # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits);
@@ -61,7 +67,14 @@ def build_workers(
     readers = reconcile_activities(trigger, connectors)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
-    workflows = [CustomerToCash, CustomerMaster, Reconciliation, MissedDealSweep, SubscriptionLifecycle]
+    workflows = [
+        CustomerToCash,
+        CustomerMaster,
+        Reconciliation,
+        MissedDealSweep,
+        SubscriptionLifecycle,
+        RevenueRecognition,
+    ]
     workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
     for suffix, activities, rate_limit in per_system:
         workers.append(

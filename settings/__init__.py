@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # Reconciliation and the missed-trigger sweep (Temporal Schedules the worker keeps in place)
     reconcile_cron: str = Field(default="0 2 * * *", description="nightly reconciliation, UTC")
     sweep_interval_minutes: int = Field(default=15, ge=1, description="how often the CRM is asked for missed deals")
+    # Revenue recognition (a Temporal Schedule per legal entity): each run recognizes the month before it.
+    revenue_cron: str = Field(default="0 4 1 * *", description="monthly revenue recognition, UTC (the 1st, 04:00)")
 
     # The SQL store (golden customers, webhook dedupe, outbox, KPI facts)
     database_url: str = "sqlite:///var/c2c.db"

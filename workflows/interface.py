@@ -93,6 +93,9 @@ class Names:
     SWEEP_READ_WATERMARK = "sweep.read_watermark"
     SWEEP_ADVANCE_WATERMARK = "sweep.advance_watermark"
     SWEEP_START_SAGAS = "sweep.start_sagas"
+    # revenue recognition (RevenueRecognition workflow), on the ERP's queue
+    REVENUE_LEDGER = "erp.revenue_ledger"
+    POST_RECOGNITION = "erp.post_recognition"
 
 
 class FetchDeal(BaseModel):
@@ -313,6 +316,16 @@ class ApplyPayment(BaseModel):
 
 
 class PostJournal(BaseModel):
+    entry: JournalEntry
+
+
+class RevenueLedgerRequest(BaseModel):
+    legal_entity: str
+
+
+class PostRecognition(BaseModel):
+    """A month's recognition journal (canonical.revenue.recognition_entry): posted once, found on a re-run."""
+
     entry: JournalEntry
 
 

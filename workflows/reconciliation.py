@@ -29,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
         Snapshots,
         TaxSnapshot,
     )
-    from canonical.reference import LEGAL_ENTITIES
+    from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
+    from canonical.revenue import RevenueLedger
     from reconcile.outcome import RepairOutcome, Report
     from workflows import interface as act
     from workflows import policies
@@ -42,6 +43,8 @@ READ_MARGIN = timedelta(hours=1)
 READ_TIMEOUT = timedelta(minutes=10)  # one activity pages through a whole list
 # Runs recorded before the CRM contract read (their histories replay without it).
 CONTRACTS_PATCH = "reconcile-crm-contracts"
+# Each legal entity's deferred revenue (a read on the ERP's queue); runs recorded before it replay without it.
+REVENUE_PATCH = "reconcile-deferred-revenue"
 
 
 def reconciliation_id(task_queue: str, at: datetime) -> str:
@@ -104,6 +107,16 @@ class Reconciliation:
                 self.contracts_of(billing),
                 list[CrmContract],
             )
+        if workflow.patched(REVENUE_PATCH):
+            erp.revenue = [
+                await self.call(
+                    act.ERP_QUEUE,
+                    Names.REVENUE_LEDGER,
+                    act.RevenueLedgerRequest(legal_entity=entity),
+                    RevenueLedger,
+                )
+                for entity in sorted(REVENUE_ACCOUNTS)
+            ]
         snapshots = Snapshots(since=since, taken_at=now, crm=crm, sagas=sagas, billing=billing, tax=tax, erp=erp)
         report: Report = await self.call(
             act.HUB_QUEUE,

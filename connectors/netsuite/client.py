@@ -13,9 +13,10 @@ import httpx
 
 from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEntry, LegalEntity, Payment, ids
 from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
+from canonical.revenue import PostedRecognition, RevenueLedger
 from connectors.errors import BusinessRuleError, ConnectorError, PermanentError
 from connectors.kit import Classifier, encode_json, json_body, send
-from connectors.netsuite import mapping, reads
+from connectors.netsuite import mapping, reads, revenue
 from connectors.netsuite.auth import M2MCredentials, TokenSource
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
 
@@ -218,9 +219,28 @@ class NetSuiteErp:
         customers = [reads.erp_customer(record) for record in records if record is not None]
         return [customer for customer in customers if customer is not None]
 
+    async def revenue_ledger(self, legal_entity: str) -> RevenueLedger:
+        """The entity's deferred revenue: lines posted to it, recognition journals, the account's balance."""
+        q = f"subsidiary IS {revenue.subsidiary_id(legal_entity)}"
+        invoices, memos, journals = await asyncio.gather(
+            self._records_where("invoice", q),
+            self._records_where("creditMemo", q),
+            self._records_where("journalEntry", q),
+        )
+        return revenue.ledger(legal_entity, invoices, memos, journals)
+
+    async def recognition(self, legal_entity: str, external_id: str) -> PostedRecognition | None:
+        """The recognition journal with this external id, or None when the ERP has none."""
+        record = await self.get_by_external_id("journalEntry", external_id)
+        return None if record is None else revenue.recognition(record, legal_entity)
+
     async def _records_modified_since(self, record_type: str, since: date) -> list[dict[str, Any]]:
+        return await self._records_where(
+            record_type, f'lastModifiedDate ON_OR_AFTER "{since.month}/{since.day}/{since.year}"'
+        )
+
+    async def _records_where(self, record_type: str, q: str) -> list[dict[str, Any]]:
         """The collection's ids page by page (1000 each), then each record (the REST record API lists ids only)."""
-        q = f'lastModifiedDate ON_OR_AFTER "{since.month}/{since.day}/{since.year}"'
         ids: list[str] = []
         offset = 0
         while True:

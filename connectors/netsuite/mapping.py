@@ -6,7 +6,7 @@ amount our tax engine quoted is booked as is, with no NetSuite tax code to recom
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from canonical import (
     DEFAULT_VENDORS,
@@ -49,12 +49,17 @@ CLEARING_ACCOUNT = "1190"
 ALLOWANCE_ACCOUNT = "1110"  # Allowance for Doubtful Accounts (contra receivable)
 MERCHANT_FEES_ACCOUNT = "6150"
 BAD_DEBT_ACCOUNT = "6200"
+DEFERRED_REVENUE_ACCOUNT = "2400"  # the items' deferred revenue account (lines with rev rec dates post here)
+REVENUE_ACCOUNT = "4000"  # the items' income account
 ACCOUNT_IDS: dict[str, str] = {
     "1000": "1",
     CASH_ACCOUNT: "2",
     AR_ACCOUNT: "6",
     CLEARING_ACCOUNT: "7",
     ALLOWANCE_ACCOUNT: "8",
+    "2200": "25",
+    DEFERRED_REVENUE_ACCOUNT: "30",
+    REVENUE_ACCOUNT: "54",
     MERCHANT_FEES_ACCOUNT: "58",
     BAD_DEBT_ACCOUNT: "59",
 }
@@ -115,16 +120,34 @@ def customer_body(customer: Customer, entity: LegalEntity, currency: str) -> Cus
     return body
 
 
+def _deferred(line: ItemLine, start: date | None, end: date | None) -> ItemLine:
+    """The line with its service period as rev rec dates, so it posts to deferred revenue (docs/revenue.md);
+    `end` is billing's (exclusive), NetSuite's end date is the last day served."""
+    if start is not None and end is not None:
+        line["revRecStartDate"] = start.isoformat()
+        line["revRecEndDate"] = max(start, end - timedelta(days=1)).isoformat()
+    return line
+
+
+def service_end(rev_rec_end: date) -> date:
+    """Billing's (exclusive) period end of a line whose NetSuite rev rec end date (inclusive) is `rev_rec_end`."""
+    return rev_rec_end + timedelta(days=1)
+
+
 def _item_lines(invoice: Invoice) -> list[ItemLine]:
     """The priced lines, then the prorations (signed), then the tax line: the invoice's total exactly."""
     lines: list[ItemLine] = [
-        {
-            "item": _lookup(ITEM_IDS, line.product_code, "item"),
-            "quantity": line.quantity,
-            "rate": line.unit_amount.to_decimal(),
-            "amount": line.amount.to_decimal(),
-            "description": line.description,
-        }
+        _deferred(
+            {
+                "item": _lookup(ITEM_IDS, line.product_code, "item"),
+                "quantity": line.quantity,
+                "rate": line.unit_amount.to_decimal(),
+                "amount": line.amount.to_decimal(),
+                "description": line.description,
+            },
+            line.period_start,
+            line.period_end,
+        )
         for line in invoice.lines
     ]
     lines.extend(_adjustment_line(adjustment) for adjustment in invoice.adjustments)
@@ -145,13 +168,14 @@ def _adjustment_line(adjustment: InvoiceAdjustment) -> ItemLine:
         f"{adjustment.description} ({adjustment.quantity} x {adjustment.product_code}, "
         f"{adjustment.period_start.isoformat()} to {adjustment.period_end.isoformat()})"
     )
-    return {
+    line: ItemLine = {
         "item": _lookup(ITEM_IDS, adjustment.product_code, "item"),
         "quantity": 1,
         "rate": amount,
         "amount": amount,
         "description": description,
     }
+    return _deferred(line, adjustment.period_start, adjustment.period_end)
 
 
 def _tax_line(tax: Money, description: str) -> ItemLine:
@@ -258,6 +282,10 @@ def journal_entry_body(entry: JournalEntry, tran_date: date) -> JournalEntryBody
         "tranDate": tran_date.isoformat(),
         "line": {"items": lines},
     }
-    if entry.memo:
-        body["memo"] = entry.memo
+    memo = entry.memo
+    if tran_date != entry.date:
+        # The note a reader of the books needs: the entry belongs to an earlier, closed period.
+        memo = f"{memo or 'Journal'} [for {entry.date.isoformat()}; period closed, posted in the next open one]"
+    if memo:
+        body["memo"] = memo
     return body

@@ -56,6 +56,9 @@ class ItemLine(TypedDict):
     rate: Decimal
     amount: Decimal
     description: str
+    # Classic revenue recognition: a line with these dates posts to the item's deferred revenue account.
+    revRecStartDate: NotRequired[str]
+    revRecEndDate: NotRequired[str]  # the last day served (inclusive)
 
 
 class InvoiceBody(TypedDict):

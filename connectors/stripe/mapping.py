@@ -249,6 +249,7 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
         quantity = item["quantity"] or 1
         price = item["price"]
         unit = price["unit_amount"] if price and price["unit_amount"] is not None else amount.amount // quantity
+        period = item.get("period")  # the service period: revenue is recognized over it (canonical/revenue.py)
         lines.append(
             InvoiceLine(
                 product_code=product_code_of(item, product_codes or {}) or "UNKNOWN",
@@ -256,6 +257,8 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
                 quantity=quantity,
                 unit_amount=money(unit, currency),
                 amount=amount,
+                period_start=datetime.fromtimestamp(period["start"], UTC).date() if period else None,
+                period_end=datetime.fromtimestamp(period["end"], UTC).date() if period else None,
             )
         )
     if not lines and not adjustments:

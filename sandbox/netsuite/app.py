@@ -45,7 +45,17 @@ RECORD_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resourc
 COLLECTION_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=collection"
 MAX_PAGE = 1000
 # Body fields every listed record type can be filtered on, whether or not a record of the type exists yet.
-FILTERABLE = {"id", "externalId", "createdDate", "lastModifiedDate", "tranDate", "tranId", "status", "entity"}
+FILTERABLE = {
+    "id",
+    "externalId",
+    "createdDate",
+    "lastModifiedDate",
+    "tranDate",
+    "tranId",
+    "status",
+    "entity",
+    "subsidiary",
+}
 _PROBLEM_TYPES = {
     400: ("Bad Request", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1"),
     401: ("Unauthorized", "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2"),

@@ -169,9 +169,28 @@ def _item_lines(given: Record) -> tuple[list[Record], Decimal]:
                 "rate": rate if rate is not None else amount / quantity,
                 "amount": amount,
                 "description": _text(line, "description") or SERVICE_ITEMS[item_key]["displayName"],
+                **_revenue_recognition(line, number, SERVICE_ITEMS[item_key]),
             }
         )
     return stored, sum((line["amount"] for line in stored), ZERO)
+
+
+def _revenue_recognition(line: Record, number: int, item: Record) -> Record:
+    """The line's rev rec dates (both or neither; the end is the last day served, inclusive) and the account it
+    posts to: the item's deferred revenue account when it has dates, else its income account."""
+    start = _date(line, "revRecStartDate", default_today=False)
+    end = _date(line, "revRecEndDate", default_today=False)
+    if (start is None) != (end is None):
+        raise user_error(f"Line {number}: enter both a Rev. Rec. Start Date and a Rev. Rec. End Date.", "item")
+    if start is not None and end is not None and end < start:
+        raise invalid_value(f"Line {number}: the Rev. Rec. End Date is before the Rev. Rec. Start Date.", "item")
+    if start is not None and "deferredRevAccount" not in item:
+        raise user_error(f"Line {number}: item {item['itemId']} has no deferred revenue account.", "item")
+    account = item["deferredRevAccount"] if start is not None else item["incomeAccount"]
+    fields: Record = {"account": {"id": account, "refName": ACCOUNTS[account]["acctName"]}}
+    if start is not None and end is not None:
+        fields.update(revRecStartDate=start.isoformat(), revRecEndDate=end.isoformat())
+    return fields
 
 
 def _address_text(address: Record) -> str:

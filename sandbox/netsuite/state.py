@@ -26,11 +26,31 @@ CURRENCIES: dict[str, Record] = {
     "4": {"id": "4", "name": "Euro", "symbol": "EUR", "currencyPrecision": 2},
     "6": {"id": "6", "name": "Yen", "symbol": "JPY", "currencyPrecision": 0},
 }
+# incomeAccount: where a line without revenue recognition dates posts; deferredRevAccount: where a line with them
+# posts (classic revenue recognition: the rev rec journals move it to income over its dates).
 SERVICE_ITEMS: dict[str, Record] = {
-    "10": {"id": "10", "itemId": "PLAT-SEAT", "displayName": "Platform seat"},
-    "11": {"id": "11", "itemId": "ANALYTICS", "displayName": "Analytics add-on"},
-    "12": {"id": "12", "itemId": "SUPPORT-PREM", "displayName": "Premium support"},
-    "20": {"id": "20", "itemId": "TAX", "displayName": "Sales tax / VAT"},
+    "10": {
+        "id": "10",
+        "itemId": "PLAT-SEAT",
+        "displayName": "Platform seat",
+        "incomeAccount": "54",
+        "deferredRevAccount": "30",
+    },
+    "11": {
+        "id": "11",
+        "itemId": "ANALYTICS",
+        "displayName": "Analytics add-on",
+        "incomeAccount": "54",
+        "deferredRevAccount": "30",
+    },
+    "12": {
+        "id": "12",
+        "itemId": "SUPPORT-PREM",
+        "displayName": "Premium support",
+        "incomeAccount": "54",
+        "deferredRevAccount": "30",
+    },
+    "20": {"id": "20", "itemId": "TAX", "displayName": "Sales tax / VAT", "incomeAccount": "25"},
 }
 ACCOUNTS: dict[str, Record] = {
     "1": {"id": "1", "acctNumber": "1000", "acctName": "Operating Cash", "acctType": "Bank"},
@@ -39,6 +59,9 @@ ACCOUNTS: dict[str, Record] = {
     "7": {"id": "7", "acctNumber": "1190", "acctName": "Payment Processor Clearing", "acctType": "OthCurrAsset"},
     # Contra asset to receivables (credit balance); 1190 already names the processor clearing account.
     "8": {"id": "8", "acctNumber": "1110", "acctName": "Allowance for Doubtful Accounts", "acctType": "OthCurrAsset"},
+    "25": {"id": "25", "acctNumber": "2200", "acctName": "Sales Tax Payable", "acctType": "OthCurrLiab"},
+    "30": {"id": "30", "acctNumber": "2400", "acctName": "Deferred Revenue", "acctType": "DeferRevenue"},
+    "54": {"id": "54", "acctNumber": "4000", "acctName": "Subscription Revenue", "acctType": "Income"},
     "58": {"id": "58", "acctNumber": "6150", "acctName": "Merchant Fees", "acctType": "Expense"},
     "59": {"id": "59", "acctNumber": "6200", "acctName": "Bad Debt Expense", "acctType": "Expense"},
 }

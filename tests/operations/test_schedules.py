@@ -10,16 +10,23 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
 from temporalio.testing import WorkflowEnvironment
 
-from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from operations.schedules import (
+    ensure_schedules,
+    reconciliation_schedule_id,
+    revenue_schedule_id,
+    sweep_schedule_id,
+)
 from settings import Settings
 from tests.support.polling import eventually
+from workflows.revenue import RecognitionInput
 
 
 @pytest.fixture
 async def settings(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Settings]:
     settings = Settings(task_queue=task_queue, reconcile_cron="30 3 * * *", sweep_interval_minutes=15)
     yield settings
-    for schedule_id in (reconciliation_schedule_id(task_queue), sweep_schedule_id(task_queue)):
+    revenue = [revenue_schedule_id(task_queue, entity) for entity in ("US01", "DE01")]
+    for schedule_id in (reconciliation_schedule_id(task_queue), sweep_schedule_id(task_queue), *revenue):
         await temporal_env.client.get_schedule_handle(schedule_id).delete()
 
 
@@ -51,7 +58,13 @@ async def test_both_schedules_are_created_as_configured_and_a_repeat_changes_not
     again_nightly, again_sweep = await describe(client, settings)
     assert again_nightly.schedule.spec == nightly.schedule.spec
     assert again_sweep.schedule.spec == sweep.schedule.spec
-    expected = sorted([reconciliation_schedule_id(settings.task_queue), sweep_schedule_id(settings.task_queue)])
+    expected = sorted(
+        [
+            reconciliation_schedule_id(settings.task_queue),
+            sweep_schedule_id(settings.task_queue),
+            *(revenue_schedule_id(settings.task_queue, entity) for entity in ("DE01", "US01")),
+        ]
+    )
 
     async def listed() -> list[str] | None:  # the schedule listing is eventually consistent
         ids = sorted([s.id async for s in await client.list_schedules() if s.id.startswith(settings.task_queue)])
@@ -74,3 +87,21 @@ async def test_new_settings_update_the_schedules_and_a_pause_survives(
     assert nightly.schedule.state.paused
     assert nightly.schedule.state.note == "month-end close"
     assert all(moment.hour == 4 and moment.minute == 0 for moment in nightly.info.next_action_times)
+
+
+async def test_each_legal_entity_has_a_monthly_revenue_recognition_schedule(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = temporal_env.client
+    await ensure_schedules(client, settings)
+
+    for entity in ("US01", "DE01"):
+        described = await client.get_schedule_handle(revenue_schedule_id(settings.task_queue, entity)).describe()
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert (action.workflow, action.task_queue) == ("RevenueRecognition", settings.task_queue)
+        # No month in the input: each run recognizes the month before it.
+        [arg] = await client.data_converter.decode(action.args, [RecognitionInput])
+        assert arg == RecognitionInput(legal_entity=entity)
+        times = described.info.next_action_times
+        assert all((t.day, t.hour, t.minute) == (1, 4, 0) for t in times)

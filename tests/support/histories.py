@@ -8,6 +8,7 @@ from typing import Any
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
 
@@ -20,6 +21,7 @@ WORKFLOWS: dict[str, Any] = {
     "reconciliation_": Reconciliation,
     "missed_deal_sweep_": MissedDealSweep,
     "subscription_lifecycle_": SubscriptionLifecycle,
+    "revenue_recognition_": RevenueRecognition,
 }
 
 

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import ids
 from estate.book import GLOBEX, INITECH, DealSpec
-from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from operations.schedules import ensure_schedules, reconciliation_schedule_id, revenue_schedule_id, sweep_schedule_id
 from store import WatermarkRepository, session_scope
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.polling import eventually, next_whole_second
@@ -112,5 +112,8 @@ async def test_the_sweep_schedule_runs_the_sweep(estate: Estate) -> None:
         assert [s.deal_id for s in swept.started] == [deal_id]
         await estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id)).result()
     finally:
+        revenue = [revenue_schedule_id(settings.task_queue, entity) for entity in ("US01", "DE01")]
         for schedule_id in (sweep_schedule_id(settings.task_queue), reconciliation_schedule_id(settings.task_queue)):
+            await estate.client.get_schedule_handle(schedule_id).delete()
+        for schedule_id in revenue:
             await estate.client.get_schedule_handle(schedule_id).delete()

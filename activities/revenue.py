@@ -1,0 +1,37 @@
+"""Revenue recognition activities (task queue `{queue}-erp`): read the entity's deferred revenue, post a month's
+recognition journal exactly once."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.errors import translated
+from canonical.revenue import PostedRecognition, RevenueLedger
+from connectors.errors import PermanentError
+from connectors.roles import Erp
+from workflows.interface import Names, PostRecognition, RevenueLedgerRequest
+
+
+class RevenueActivities:
+    def __init__(self, erp: Erp) -> None:
+        self.erp = erp
+
+    @activity.defn(name=Names.REVENUE_LEDGER)
+    async def revenue_ledger(self, args: RevenueLedgerRequest) -> RevenueLedger:
+        with translated():
+            return await self.erp.revenue_ledger(args.legal_entity)
+
+    @activity.defn(name=Names.POST_RECOGNITION)
+    async def post_recognition(self, args: PostRecognition) -> PostedRecognition:
+        """Check before create: a journal the ERP already holds under the external id is answered as it is (a
+        re-run, or a retry after a lost answer), never overwritten with amounts computed later."""
+        entry = args.entry
+        with translated():
+            existing = await self.erp.recognition(entry.legal_entity, entry.external_id)
+            if existing is not None:
+                return existing
+            await self.erp.post_journal_entry(entry)
+            posted = await self.erp.recognition(entry.legal_entity, entry.external_id)
+            if posted is None:
+                raise PermanentError(self.erp.system, "not_found", f"{entry.external_id} posted but not found")
+            return posted

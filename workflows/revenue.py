@@ -1,0 +1,149 @@
+"""RevenueRecognition: one month's revenue of one legal entity moved from deferred revenue to revenue in the ERP.
+
+Run by a monthly Temporal Schedule per legal entity (operations/schedules.py; without a month it recognizes the
+month before the run) or started by hand for a month. It reads the entity's deferred revenue from the ERP (every
+line posted to it with its service period, and the recognition journals already posted), computes each
+currency's amount with the pure schedules of canonical/revenue.py — everything scheduled through the month minus
+what earlier journals recognized, so a document that reached the books late is caught up once — and posts one
+balanced journal per (month, entity, currency), external id `rev-{entity}-{currency}-{yyyy-mm}`. A journal the ERP
+already holds is left as it is: a re-run posts nothing new. A closed ERP period posts into the next open one, and
+the journal's memo says so.
+
+Refused, with an error naming the problem and nothing posted: an unknown legal entity, a month that is not
+YYYY-MM, a month that has not ended, a month before one already recognized (recognition runs in month order).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from canonical import Money
+    from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
+    from canonical.revenue import (
+        MONTH_PATTERN,
+        PostedRecognition,
+        RevenueLedger,
+        amount_to_recognize,
+        month_of,
+        parse_month,
+        previous_month,
+        recognition_entry,
+        recognition_external_id,
+    )
+    from workflows import interface as act
+    from workflows.calls import call_activity
+    from workflows.interface import Names
+
+CALL_TIMEOUT = timedelta(minutes=5)
+REFUSED = "RecognitionRefused"  # the ApplicationError type of a refused request (never retried)
+
+
+class RecognitionInput(BaseModel):
+    legal_entity: str
+    month: str | None = Field(
+        default=None, description="YYYY-MM; none: the month before the run (what the monthly Schedule starts)"
+    )
+
+
+class Outcome(StrEnum):
+    POSTED = "posted"
+    EXISTS = "exists"  # posted by an earlier run: left as it is
+    NOTHING = "nothing"  # nothing scheduled and nothing to catch up
+
+
+class CurrencyRecognition(BaseModel):
+    currency: str
+    outcome: Outcome
+    amount: int = Field(description="minor units moved from deferred revenue to revenue (the journal's, if any)")
+    external_id: str
+    journal: PostedRecognition | None = None
+
+
+class RecognitionResult(BaseModel):
+    legal_entity: str
+    month: str = Field(pattern=MONTH_PATTERN)
+    currencies: list[CurrencyRecognition]
+
+
+def refuse(message: str) -> ApplicationError:
+    return ApplicationError(message, type=REFUSED, non_retryable=True)
+
+
+def checked_month(args: RecognitionInput, today: date) -> str:
+    """The month to recognize; refused when the entity is unknown, or the month unreadable or not over yet."""
+    if args.legal_entity not in LEGAL_ENTITIES or args.legal_entity not in REVENUE_ACCOUNTS:
+        raise refuse(f"unknown legal entity {args.legal_entity!r} (known: {', '.join(sorted(REVENUE_ACCOUNTS))})")
+    month = args.month or previous_month(month_of(today))
+    try:
+        parse_month(month)
+    except ValueError as error:
+        raise refuse(str(error)) from None
+    if month >= month_of(today):
+        raise refuse(f"month {month} has not ended (today is {today.isoformat()}): only a past month is recognized")
+    return month
+
+
+def currencies_of(ledger: RevenueLedger, legal_entity: str) -> list[str]:
+    """The entity's currencies and any other its books hold deferred revenue in."""
+    return sorted(set(LEGAL_ENTITIES[legal_entity].currencies) | {line.currency for line in ledger.lines})
+
+
+@workflow.defn(name="RevenueRecognition")
+class RevenueRecognition:
+    @workflow.run
+    async def run(self, args: RecognitionInput) -> RecognitionResult:
+        month = checked_month(args, workflow.now().date())
+        entity = args.legal_entity
+        ledger: RevenueLedger = await call_activity(
+            act.ERP_QUEUE,
+            Names.REVENUE_LEDGER,
+            act.RevenueLedgerRequest(legal_entity=entity),
+            RevenueLedger,
+            timeout=CALL_TIMEOUT,
+        )
+        later = sorted({r.month for r in ledger.recognitions if r.month > month})
+        if later:
+            raise refuse(f"{entity}: {month} is before {later[-1]}, already recognized: recognition runs in order")
+        results = []
+        for currency in currencies_of(ledger, entity):
+            results.append(await self.recognize(ledger, entity, currency, month))
+        return RecognitionResult(legal_entity=entity, month=month, currencies=results)
+
+    @staticmethod
+    async def recognize(ledger: RevenueLedger, entity: str, currency: str, month: str) -> CurrencyRecognition:
+        external_id = recognition_external_id(entity, currency, month)
+        existing = next((r for r in ledger.recognitions if r.external_id == external_id), None)
+        if existing is not None:
+            return CurrencyRecognition(
+                currency=currency,
+                outcome=Outcome.EXISTS,
+                amount=existing.amount,
+                external_id=external_id,
+                journal=existing,
+            )
+        posted_before = sum(r.amount for r in ledger.recognitions if r.currency == currency and r.month < month)
+        amount = amount_to_recognize(ledger.lines, posted_before, entity, currency, month)
+        if amount == 0:
+            return CurrencyRecognition(currency=currency, outcome=Outcome.NOTHING, amount=0, external_id=external_id)
+        lines = sum(1 for line in ledger.lines if line.currency == currency)
+        entry = recognition_entry(
+            entity, month, Money(amount=amount, currency=currency), REVENUE_ACCOUNTS[entity], lines=lines
+        )
+        journal: PostedRecognition = await call_activity(
+            act.ERP_QUEUE,
+            Names.POST_RECOGNITION,
+            act.PostRecognition(entry=entry),
+            PostedRecognition,
+            timeout=CALL_TIMEOUT,
+        )
+        # A journal found under the id (a concurrent run posted it first) is reported as it is in the books.
+        outcome = Outcome.POSTED if journal.amount == amount else Outcome.EXISTS
+        return CurrencyRecognition(
+            currency=currency, outcome=outcome, amount=journal.amount, external_id=external_id, journal=journal
+        )
