@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 from canonical import ids
 from canonical.contract import add_months
 from connectors.salesforce import SalesforceCrm
-from demo import lifecycle, report
+from demo import lifecycle, report, revenue
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, Line, amendment_deal
 from estate.book import DealSpec
 from estate.clock import TestClock
@@ -166,6 +166,17 @@ async def run_months(
     console.print(
         "[green]verified:[/green] every period's invoice posted once to the ERP with equal totals and its payment "
         "applied; credits applied; net totals equal per entity and currency"
+    )
+    console.print()
+    console.print("[bold]revenue recognition: each month billing has closed, per legal entity[/bold]")
+    entities = sorted({by_key[key].legal_entity for key in completed})
+    unrecognized = await revenue.recognize(client, settings, entities, first.date(), now.date(), console)
+    for problem in unrecognized:
+        console.print(f"[red]mismatch:[/red] {problem}")
+    if unrecognized:
+        return 1
+    console.print(
+        "[green]verified:[/green] the ERP's recognition journals equal the schedules, per entity and currency"
     )
     return 0
 

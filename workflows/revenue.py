@@ -49,6 +49,11 @@ class RecognitionInput(BaseModel):
     month: str | None = Field(
         default=None, description="YYYY-MM; none: the month before the run (what the monthly Schedule starts)"
     )
+    as_of: date | None = Field(
+        default=None,
+        description="the books' today when billing runs on a test clock ahead of real time (the sandbox's demo); "
+        "none: the workflow's clock. A month is recognized only once it has ended by this day",
+    )
 
 
 class Outcome(StrEnum):
@@ -98,7 +103,7 @@ def currencies_of(ledger: RevenueLedger, legal_entity: str) -> list[str]:
 class RevenueRecognition:
     @workflow.run
     async def run(self, args: RecognitionInput) -> RecognitionResult:
-        month = checked_month(args, workflow.now().date())
+        month = checked_month(args, args.as_of or workflow.now().date())
         entity = args.legal_entity
         ledger: RevenueLedger = await call_activity(
             act.ERP_QUEUE,
