@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -52,6 +54,12 @@ _RECORD_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 class _Session:
     access_token: str
     instance_url: str
+    renew_at: float | None = None  # on the connector's clock; None: used until Salesforce refuses it
+
+
+# Log in again this long before a configured session lifetime runs out, so no session dies between being read and
+# being checked.
+SESSION_MARGIN_SECONDS = 60.0
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,7 +82,13 @@ CONTRACT_DEAL_FIELD = "C2C_Deal_Id__c"  # the Contract's external id: the opport
 
 
 class SalesforceCrm(SalesforceReads):
-    """OAuth client-credentials login (token cached; one fresh login on 401) and REST calls on the instance."""
+    """OAuth client-credentials login and REST calls on the instance.
+
+    Salesforce's client-credentials answer carries no `expires_in`: a session ends after the org's session timeout
+    (Setup > Session Settings, 15 minutes to 24 hours). So the session is rotated two ways: when `session_seconds`
+    (the org's timeout) is configured, a new login `SESSION_MARGIN_SECONDS` before it runs out; and whatever the
+    configuration, a 401 `INVALID_SESSION_ID` drops the session and logs in once more. A fresh session refused
+    again, or a refused login, is PermanentError code `auth` (fix the connected app's credentials, then retry)."""
 
     system = SYSTEM
 
@@ -85,8 +99,13 @@ class SalesforceCrm(SalesforceReads):
         client_id: str,
         client_secret: str,
         api_version: str = "v60.0",
+        *,
+        session_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
+        self.session_seconds = session_seconds
+        self._clock = clock
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
@@ -302,17 +321,24 @@ class SalesforceCrm(SalesforceReads):
             try:
                 return await send(self.http, SYSTEM, request, classify)
             except PermanentError as exc:
-                if exc.status != 401 or attempt == 2:
+                if exc.status != 401:
                     raise
+                if attempt == 2:
+                    raise PermanentError(
+                        SYSTEM, "auth", f"Salesforce refused a fresh session: {exc.code}: {exc.message}", status=401
+                    ) from exc
                 self._forget(session)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _usable(self, session: _Session | None) -> bool:
+        return session is not None and (session.renew_at is None or self._clock() < session.renew_at)
+
     async def _current_session(self) -> _Session:
         session = self._session
-        if session is not None:
+        if session is not None and self._usable(session):
             return session
         async with self._login_lock:
-            if self._session is None:
+            if self._session is None or not self._usable(self._session):
                 self._session = await self._login()
             return self._session
 
@@ -322,9 +348,19 @@ class SalesforceCrm(SalesforceReads):
 
     async def _login(self) -> _Session:
         url = f"{self.base_url}/services/oauth2/token"
-        response = await client_credentials_token(self.http, SYSTEM, url, self.client_id, self.client_secret, classify)
+        try:
+            response = await client_credentials_token(
+                self.http, SYSTEM, url, self.client_id, self.client_secret, classify
+            )
+        except PermanentError as exc:
+            raise PermanentError(
+                SYSTEM, "auth", f"Salesforce refused c2c's login: {exc.code}: {exc.message}", status=exc.status
+            ) from exc
         token = _parse(TokenResponse, response)
-        return _Session(token.access_token, (token.instance_url or self.base_url).rstrip("/"))
+        renew_at = None
+        if self.session_seconds is not None:
+            renew_at = self._clock() + max(0.0, self.session_seconds - SESSION_MARGIN_SECONDS)
+        return _Session(token.access_token, (token.instance_url or self.base_url).rstrip("/"), renew_at)
 
 
 IN_CHUNK = 200  # values per IN (...) list: keeps each query far below SOQL's 100,000-character limit

@@ -3,7 +3,7 @@
 Writes answer 204 with a `Location` header naming the record; `PUT /record/v1/{type}/eid:{externalId}`
 is an upsert (the same internal id on every repeat). Updating a customer adds its address and tax
 registration lines to the existing ones unless `?replace=addressBook,taxRegistration` names them.
-Errors are RFC 9457 bodies with `o:errorDetails`.
+Errors are RFC 9457 bodies with `o:errorDetails`. SuiteQL: `POST /services/rest/query/v1/suiteql` (suiteql.py).
 The token endpoint takes NetSuite's client credentials (M2M) grant: a JWT client assertion signed with the private
 key of a certificate mapped to the integration (sandbox/netsuite/auth.py); it answers a 60-minute token.
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset` (records and tokens; certificates stay, like the account's
@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sandbox.faults import install_faults
-from sandbox.netsuite import decimal_json, query
+from sandbox.netsuite import decimal_json, query, suiteql
 from sandbox.netsuite.auth import AssertionRefused, load_certificate, verify_assertion
 from sandbox.netsuite.records import BUILDERS, ensure_editable, merge_input
 from sandbox.netsuite.state import (
@@ -39,6 +39,7 @@ from sandbox.netsuite.state import (
 )
 
 RECORD_PATH = "/services/rest/record/v1"
+QUERY_PATH = "/services/rest/query/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
 RECORD_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resource"
@@ -123,6 +124,33 @@ def _collection(request: Request, record_type: str, ids: list[str], limit: int, 
     return Response(decimal_json.dumps(body), media_type=COLLECTION_MEDIA_TYPE)
 
 
+def _query_page(request: Request, rows: list[dict[str, str]], limit: int, offset: int) -> Response:
+    """One page of SuiteQL results: `items` (each with empty `links`), `count`, `hasMore`, `offset`,
+    `totalResults` and `links` (first, prev, next, last, self)."""
+    page = rows[offset : offset + limit]
+    has_more = offset + limit < len(rows)
+
+    def link(rel: str, at: int) -> dict[str, str]:
+        return {"rel": rel, "href": str(request.url.include_query_params(limit=limit, offset=at))}
+
+    last = max(0, (len(rows) - 1) // limit * limit)
+    links = [link("first", 0)]
+    if offset > 0:
+        links.append(link("prev", max(0, offset - limit)))
+    if has_more:
+        links.append(link("next", offset + limit))
+    links += [link("last", last), link("self", offset)]
+    body = {
+        "links": links,
+        "count": len(page),
+        "hasMore": has_more,
+        "items": [{"links": [], **row} for row in page],
+        "offset": offset,
+        "totalResults": len(rows),
+    }
+    return Response(decimal_json.dumps(body), media_type=COLLECTION_MEDIA_TYPE)
+
+
 def _replaced(request: Request) -> set[str]:
     """Sublists the `replace` query parameter names: their lines replace the record's instead of adding."""
     return {name.strip() for name in request.query_params.get("replace", "").split(",") if name.strip()}
@@ -157,7 +185,7 @@ def create_app(token_ttl: float = 3600.0, certificates: Iterable[tuple[str, str]
 
     @app.middleware("http")
     async def _authenticate(request: Request, call_next: Any) -> Response:
-        if request.url.path.startswith(RECORD_PATH):
+        if request.url.path.startswith((RECORD_PATH, QUERY_PATH)):
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not account.token_valid(token.strip()):
                 return error_response(NetSuiteError(401, "INVALID_LOGIN", INVALID_LOGIN))
@@ -263,6 +291,21 @@ def create_app(token_ttl: float = 3600.0, certificates: Iterable[tuple[str, str]
         if record is None:
             raise not_found(record_type, key)
         return _render(request, record_type, record)
+
+    @app.post(QUERY_PATH + "/suiteql")
+    async def suiteql_query(request: Request, limit: int = MAX_PAGE, offset: int = 0) -> Response:
+        """SuiteQL (sandbox/netsuite/suiteql.py): `{"q": "SELECT ..."}` with `Prefer: transient`, paged by
+        `limit` (at most 1000) and `offset`."""
+        if "transient" not in request.headers.get("Prefer", "").lower():
+            raise NetSuiteError(400, "INVALID_PARAMETER", "SuiteQL requests need the header 'Prefer: transient'.")
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise NetSuiteError(400, "INVALID_PARAMETER", f"limit must be 1-{MAX_PAGE} and offset not negative.")
+        body = await _json_object(request)
+        if not isinstance(body.get("q"), str) or not body["q"].strip():
+            raise NetSuiteError(400, "INVALID_PARAMETER", "The request body needs the query as a string 'q'.")
+        async with account.lock:
+            rows = suiteql.run(account, body["q"])
+        return _query_page(request, rows, limit, offset)
 
     @app.get("/_sandbox/state", include_in_schema=False)
     async def state() -> Response:

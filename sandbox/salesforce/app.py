@@ -2,7 +2,9 @@
 
 Admin endpoints (not Salesforce): `GET /_sandbox/state`, `POST /_sandbox/reset` (empties the org and
 revokes sessions), `POST /_sandbox/webhook {"url", "secret"}` (re-point the closed-won callout),
-`POST /_sandbox/outbound {"url"}` (set up the closed-won Outbound Message, sandbox/salesforce/outbound.py).
+`POST /_sandbox/outbound {"url"}` (set up the closed-won Outbound Message, sandbox/salesforce/outbound.py),
+`POST /_sandbox/sessions {"timeout_seconds"}` (the org's session timeout, none by default),
+`POST /_sandbox/sessions/expire` (every session issued so far times out now).
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import install_faults
-from sandbox.salesforce import soql
+from sandbox.salesforce import composite, describe
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.jsonwire import json_response, loads
 from sandbox.salesforce.outbound import OutboundMessenger
-from sandbox.salesforce.schema import ObjectSpec
-from sandbox.salesforce.state import Org, Record, object_or_404
+from sandbox.salesforce.state import Org, object_or_404
+from sandbox.salesforce.views import query_body, record_view, run_query, selected
 from sandbox.salesforce.webhooks import WebhookSender
 
 _VERSION = re.compile(r"^v\d{2}\.0$")
@@ -44,14 +46,12 @@ class OutboundConfig(BaseModel):
     url: str | None
 
 
+class SessionConfig(BaseModel):
+    timeout_seconds: float | None  # the org's session timeout for sessions issued from now on; None: never
+
+
 def _oauth_error(error: str, description: str) -> Response:
     return json_response({"error": error, "error_description": description}, status_code=400)
-
-
-def _record_view(spec: ObjectSpec, record: Record, version: str, fields: list[str] | None = None) -> Record:
-    names = fields if fields is not None else [f.name for f in spec.fields]
-    url = f"/services/data/{version}/sobjects/{spec.name}/{record['Id']}"
-    return {"attributes": {"type": spec.name, "url": url}} | {name: record.get(name) for name in names}
 
 
 async def _body(request: Request) -> Any:
@@ -90,7 +90,7 @@ def create_app(
 
     def session(request: Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() not in ("bearer", "oauth") or token not in org.sessions:
+        if scheme.lower() not in ("bearer", "oauth") or not org.session_valid(token):
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 
     def api_version(version: str) -> str:
@@ -103,6 +103,15 @@ def create_app(
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("grant_type") != "client_credentials":
             return _oauth_error("unsupported_grant_type", "grant type not supported")
+        # The client authenticates in the form (client_secret_post) or with HTTP Basic (client_secret_basic, what
+        # simple-salesforce sends); Salesforce takes either.
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                client_id, _, client_secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+            except ValueError:
+                return _oauth_error("invalid_client", "invalid client credentials")
+            form["client_id"], form["client_secret"] = unquote(client_id), unquote(client_secret)
         if not form.get("client_id"):
             return _oauth_error("invalid_client_id", "client identifier invalid")
         secret = form.get("client_secret", "")
@@ -110,8 +119,7 @@ def create_app(
             return _oauth_error("invalid_client", "invalid client credentials")
         access_token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(48)}"
         async with org.lock:
-            org.sessions.add(access_token)
-            org.sessions_issued += 1
+            org.open_session(access_token)
         instance_url = str(request.base_url).rstrip("/")
         identity = f"{instance_url}/id/{ORG_ID}/{USER_ID}"
         issued_at = str(int(time.time() * 1000))
@@ -132,22 +140,61 @@ def create_app(
     @app.get(f"{data}/query", dependencies=[Depends(session)])
     async def query(version: str, q: str | None = None) -> Response:
         api_version(version)
-        if not q:
-            raise soql.malformed("Missing query parameter q")
         async with org.lock:
-            spec, fields, matched = soql.execute(soql.parse(q), org.records)
-            records = [_record_view(spec, record, version, fields) for record in matched]
-            batch, cursor = org.page(records)
-        return _query_response(version, batch, len(records), cursor)
+            return json_response(run_query(org, version, q))
 
     @app.get(f"{data}/query/{{cursor}}", dependencies=[Depends(session)])
     async def query_more(version: str, cursor: str) -> Response:
         api_version(version)
         async with org.lock:
             batch, next_cursor, total = org.next_page(cursor)
-        return _query_response(version, batch, total, next_cursor)
+        return json_response(query_body(version, batch, total, next_cursor))
 
+    @app.get(f"{data}/sobjects", dependencies=[Depends(session)])
+    async def global_describe(version: str) -> Response:
+        return json_response(describe.describe_global(api_version(version)))
+
+    @app.get(f"{data}/sobjects/{{sobject}}/describe", dependencies=[Depends(session)])
+    async def describe_sobject(version: str, sobject: str) -> Response:
+        return json_response(describe.describe_object(object_or_404(sobject), api_version(version)))
+
+    @app.get(f"{data}/sobjects/{{sobject}}", dependencies=[Depends(session)])
+    @app.get(f"{data}/sobjects/{{sobject}}/", dependencies=[Depends(session)])
+    async def sobject_info(version: str, sobject: str) -> Response:
+        return json_response(describe.object_info(object_or_404(sobject), api_version(version)))
+
+    @app.post(f"{data}/composite/sobjects", dependencies=[Depends(session)])
+    async def collection_create(version: str, request: Request) -> Response:
+        api_version(version)
+        body = await _body(request)
+        async with org.lock:
+            return json_response(composite.create_collection(org, body))
+
+    @app.patch(f"{data}/composite/sobjects", dependencies=[Depends(session)])
+    async def collection_update(version: str, request: Request) -> Response:
+        api_version(version)
+        body = await _body(request)
+        async with org.lock:
+            return json_response(composite.update_collection(org, body))
+
+    @app.get(f"{data}/composite/sobjects/{{sobject}}", dependencies=[Depends(session)])
+    async def collection_read(
+        version: str, sobject: str, ids: str | None = None, fields: str | None = None
+    ) -> Response:
+        api_version(version)
+        async with org.lock:
+            return json_response(composite.read_collection(org, version, sobject, ids, fields))
+
+    @app.post(f"{data}/composite", dependencies=[Depends(session)])
+    async def composite_request(version: str, request: Request) -> Response:
+        api_version(version)
+        body = await _body(request)
+        async with org.lock:
+            return json_response(composite.composite(org, body))
+
+    # simple-salesforce posts to `.../sobjects/Account/`; Salesforce takes the trailing slash too.
     @app.post(f"{data}/sobjects/{{sobject}}", dependencies=[Depends(session)])
+    @app.post(f"{data}/sobjects/{{sobject}}/", dependencies=[Depends(session)])
     async def create(version: str, sobject: str, request: Request) -> Response:
         api_version(version)
         spec = object_or_404(sobject)
@@ -162,7 +209,7 @@ def create_app(
         spec = object_or_404(sobject)
         async with org.lock:
             record = org.get(spec, record_id)
-        return json_response(_record_view(spec, record, version, _selected(spec, fields)))
+        return json_response(record_view(spec, record, version, selected(spec, fields)))
 
     @app.patch(f"{data}/sobjects/{{sobject}}/{{record_id}}", dependencies=[Depends(session)])
     async def update(version: str, sobject: str, record_id: str, request: Request) -> Response:
@@ -181,7 +228,7 @@ def create_app(
             record = org.find_external(spec, org.external_field(spec, field), value)
         if record is None:
             raise not_found()
-        return json_response(_record_view(spec, record, version))
+        return json_response(record_view(spec, record, version))
 
     @app.patch(f"{data}/sobjects/{{sobject}}/{{field}}/{{value}}", dependencies=[Depends(session)])
     async def upsert(version: str, sobject: str, field: str, value: str, request: Request) -> Response:
@@ -212,29 +259,22 @@ def create_app(
         org.outbound.instance_url = str(request.base_url).rstrip("/")
         return {"url": config.url}
 
+    @app.post("/_sandbox/sessions", include_in_schema=False)
+    async def session_timeout(config: SessionConfig) -> dict[str, float | None]:
+        """Set the org's session timeout (sessions issued later time out that long after their login)."""
+        org.session_seconds = config.timeout_seconds
+        return {"timeout_seconds": config.timeout_seconds}
+
+    @app.post("/_sandbox/sessions/expire", include_in_schema=False)
+    async def expire_sessions() -> dict[str, int]:
+        """Every session issued so far times out now (a client must log in again)."""
+        expired = len(org.sessions)
+        org.sessions = dict.fromkeys(org.sessions, 0.0)
+        return {"expired": expired}
+
     @app.post("/_sandbox/webhook", include_in_schema=False)
     async def webhook(config: WebhookConfig) -> dict[str, str | None]:
         org.sender.url, org.sender.secret = config.url, config.secret
         return {"url": config.url}
 
     return app
-
-
-def _selected(spec: ObjectSpec, fields: str | None) -> list[str] | None:
-    if fields is None:
-        return None
-    names = []
-    for name in fields.split(","):
-        field = spec.field(name.strip())
-        if field is None:
-            raise ApiError(400, "INVALID_FIELD", f"No such column '{name.strip()}' on entity '{spec.name}'")
-        names.append(field.name)
-    return names
-
-
-def _query_response(version: str, records: list[Record], total: int, cursor: str | None) -> Response:
-    body: dict[str, Any] = {"totalSize": total, "done": cursor is None}
-    if cursor is not None:
-        body["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}"
-    body["records"] = records
-    return json_response(body)

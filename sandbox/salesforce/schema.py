@@ -25,6 +25,7 @@ class FieldType(StrEnum):
     DOUBLE = "double"
     CURRENCY = "currency"
     REFERENCE = "reference"
+    BOOLEAN = "boolean"
 
     @property
     def is_text(self) -> bool:
@@ -145,6 +146,8 @@ OPPORTUNITY = ObjectSpec(
         FieldSpec("Type", FieldType.PICKLIST, picklist=OPPORTUNITY_TYPES),
         FieldSpec("ContractId", FieldType.REFERENCE, reference_to="Contract"),
         FieldSpec("Effective_Date__c", FieldType.DATE),
+        # Set by the first line added from a price book entry when the opportunity has none (as Salesforce does).
+        FieldSpec("Pricebook2Id", FieldType.REFERENCE, reference_to="Pricebook2"),
         _EXTERNAL_KEY,
         *_SYSTEM_FIELDS,
     ),
@@ -155,6 +158,11 @@ OPPORTUNITY_LINE_ITEM = ObjectSpec(
     (
         _ID,
         FieldSpec("OpportunityId", FieldType.REFERENCE, required=True, updateable=False, reference_to="Opportunity"),
+        # The standard way: a price book entry (its product and price book follow). ProductCode stays writable
+        # when no entry is given, the emulator's shortcut (read-only in Salesforce, derived from the product).
+        FieldSpec("PricebookEntryId", FieldType.REFERENCE, updateable=False, reference_to="PricebookEntry"),
+        FieldSpec("Product2Id", FieldType.REFERENCE, createable=False, updateable=False, reference_to="Product2"),
+        FieldSpec("Name", FieldType.STRING, createable=False, updateable=False),
         FieldSpec("ProductCode", FieldType.STRING),
         FieldSpec("Quantity", FieldType.DOUBLE, required=True),
         FieldSpec("UnitPrice", FieldType.CURRENCY, required=True),
@@ -185,7 +193,51 @@ CONTRACT = ObjectSpec(
         *_SYSTEM_FIELDS,
     ),
 )
-OBJECTS: dict[str, ObjectSpec] = {o.name.lower(): o for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM, CONTRACT)}
+PRODUCT = ObjectSpec(
+    "Product2",
+    "01t",
+    (
+        _ID,
+        FieldSpec("Name", FieldType.STRING, required=True),
+        FieldSpec("ProductCode", FieldType.STRING),
+        FieldSpec("Description", FieldType.TEXTAREA),
+        FieldSpec("Family", FieldType.STRING),
+        FieldSpec("IsActive", FieldType.BOOLEAN),  # false unless set, as in Salesforce
+        _EXTERNAL_KEY,
+        *_SYSTEM_FIELDS,
+    ),
+)
+PRICEBOOK = ObjectSpec(
+    "Pricebook2",
+    "01s",
+    (
+        _ID,
+        FieldSpec("Name", FieldType.STRING, required=True),
+        FieldSpec("Description", FieldType.TEXTAREA),
+        FieldSpec("IsActive", FieldType.BOOLEAN),
+        FieldSpec("IsStandard", FieldType.BOOLEAN, createable=False, updateable=False),  # the org's one standard
+        *_SYSTEM_FIELDS,
+    ),
+)
+PRICEBOOK_ENTRY = ObjectSpec(
+    "PricebookEntry",
+    "01u",
+    (
+        _ID,
+        FieldSpec("Pricebook2Id", FieldType.REFERENCE, required=True, updateable=False, reference_to="Pricebook2"),
+        FieldSpec("Product2Id", FieldType.REFERENCE, required=True, updateable=False, reference_to="Product2"),
+        FieldSpec("CurrencyIsoCode", FieldType.PICKLIST, updateable=False, picklist=CURRENCIES),
+        FieldSpec("UnitPrice", FieldType.CURRENCY, required=True),
+        FieldSpec("IsActive", FieldType.BOOLEAN),
+        FieldSpec("Name", FieldType.STRING, createable=False, updateable=False),  # the product's
+        FieldSpec("ProductCode", FieldType.STRING, createable=False, updateable=False),  # the product's
+        *_SYSTEM_FIELDS,
+    ),
+)
+OBJECTS: dict[str, ObjectSpec] = {
+    o.name.lower(): o
+    for o in (ACCOUNT, OPPORTUNITY, OPPORTUNITY_LINE_ITEM, CONTRACT, PRODUCT, PRICEBOOK, PRICEBOOK_ENTRY)
+}
 
 
 def find_object(name: str) -> ObjectSpec | None:
@@ -216,6 +268,10 @@ def accept(spec: FieldSpec, value: Any, exists: ReferenceCheck) -> Any:
             f"{spec.name}: bad value for restricted picklist field: {value}",
             [spec.name],
         )
+    if kind is FieldType.BOOLEAN:
+        if not isinstance(value, bool):
+            raise _cannot_deserialize(spec, value)
+        return value
     if kind is FieldType.DATE:
         return _date(spec, value)
     if kind is FieldType.REFERENCE:
@@ -259,7 +315,8 @@ def _date(spec: FieldSpec, value: str) -> str:
 
 
 def _cannot_deserialize(spec: FieldSpec, value: Any) -> ApiError:
-    kind = "date" if spec.type is FieldType.DATE else "double" if spec.type.is_number else "string"
+    kinds = {FieldType.DATE: "date", FieldType.BOOLEAN: "boolean"}
+    kind = kinds.get(spec.type, "double" if spec.type.is_number else "string")
     return ApiError(
         400,
         "JSON_PARSER_ERROR",

@@ -187,6 +187,10 @@ def _filter_value(spec: FieldSpec, literal: Token) -> Any:
         if literal.kind != "number":
             raise _filter_error(spec, "double", quoted=False)
         return Decimal(literal.text)
+    if kind is FieldType.BOOLEAN:
+        if literal.kind != "word" or literal.text.lower() not in ("true", "false"):
+            raise _filter_error(spec, "boolean", quoted=False)
+        return literal.text.lower() == "true"
     if kind is FieldType.DATETIME:
         if literal.kind != "datetime":
             raise _filter_error(spec, "dateTime", quoted=False)
@@ -227,7 +231,9 @@ def _matches(stored: Any, op: str, values: list[Any]) -> bool:
 
 def _bind(spec: ObjectSpec, condition: Condition) -> tuple[FieldSpec, str, list[Any]]:
     field = _field(spec, condition.field)
-    if condition.op in _ORDERING and (field.type.is_text or field.type in (FieldType.ID, FieldType.REFERENCE)):
+    if condition.op in _ORDERING and (
+        field.type.is_text or field.type in (FieldType.ID, FieldType.REFERENCE, FieldType.BOOLEAN)
+    ):
         # Salesforce orders strings too; the subset keeps ordering to dates, datetimes and numbers.
         raise ApiError(
             400, "INVALID_QUERY_FILTER_OPERATOR", f"ordering operator {condition.op} on field '{field.name}'"

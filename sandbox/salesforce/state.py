@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.salesforce import ids
+from sandbox.salesforce import ids, pricebooks
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.outbound import OutboundMessenger
 from sandbox.salesforce.schema import (
@@ -23,7 +24,9 @@ from sandbox.salesforce.schema import (
     OBJECTS,
     OPPORTUNITY,
     OPPORTUNITY_LINE_ITEM,
+    PRICEBOOK,
     RENEWAL,
+    FieldType,
     ObjectSpec,
     accept,
     find_object,
@@ -48,7 +51,10 @@ class Org:
         self.outbound = outbound or OutboundMessenger(None, "", "", lambda: "")
         self.query_batch_size = query_batch_size
         self.records: dict[str, dict[str, Record]] = {spec.name: {} for spec in OBJECTS.values()}
-        self.sessions: set[str] = set()
+        # access token -> when it times out (monotonic seconds; None: never). Salesforce ends a session after the
+        # org's timeout (15 minutes to 24 hours) of inactivity; the emulator counts from the login.
+        self.sessions: dict[str, float | None] = {}
+        self.session_seconds: float | None = None
         self.sessions_issued = 0
         self.cursors: dict[str, list[Record]] = {}
         # Serial numbers follow the wall clock, so a restarted emulator never hands out an id an earlier process did
@@ -60,9 +66,18 @@ class Org:
         self._contract_numbers = ids.ClockSequence(CONTRACT_NUMBER_TICK_NS, CONTRACT_NUMBER_EPOCH_NS)
         # Likewise modstamps only ever grow, so "newer" is decidable by comparing them.
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        self._seed()
+
+    def _seed(self) -> None:
+        """What every org has before anyone writes: the standard price book."""
+        book_id = self.next_id(PRICEBOOK.key_prefix)
+        book = {field.name: None for field in PRICEBOOK.fields} | {"Id": book_id, "IsActive": True, "IsStandard": True}
+        book["Name"] = pricebooks.STANDARD_PRICEBOOK_NAME
+        self._stamp(book, creating=True)
+        self.records[PRICEBOOK.name][book_id] = book
 
     def reset(self) -> None:
-        """Empty the org and revoke every session (connectors must log in again)."""
+        """Empty the org (but for its standard price book) and revoke every session (connectors must log in again)."""
         for records in self.records.values():
             records.clear()
         self.sessions.clear()
@@ -70,6 +85,18 @@ class Org:
         self.cursors.clear()
         self.sender.reset()
         self.outbound.reset()
+        self._seed()
+
+    def open_session(self, token: str) -> None:
+        timeout = self.session_seconds
+        self.sessions[token] = None if timeout is None else time.monotonic() + timeout
+        self.sessions_issued += 1
+
+    def session_valid(self, token: str) -> bool:
+        if token not in self.sessions:
+            return False
+        ends = self.sessions[token]
+        return ends is None or time.monotonic() < ends
 
     def next_id(self, key_prefix: str) -> str:
         return ids.make_id(key_prefix, next(self._serial))
@@ -148,7 +175,8 @@ class Org:
 
     def _save(self, spec: ObjectSpec, record_id: str, existing: Record | None, changes: Record) -> None:
         if existing is None:
-            existing = {field.name: None for field in spec.fields} | {"Id": record_id}
+            # Checkboxes are never null in Salesforce: unset they are false.
+            existing = {f.name: False if f.type is FieldType.BOOLEAN else None for f in spec.fields} | {"Id": record_id}
             if spec is OPPORTUNITY:
                 existing["CurrencyIsoCode"] = DEFAULT_CURRENCY
             if spec is CONTRACT:
@@ -159,6 +187,15 @@ class Org:
             raise ApiError(
                 400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
             )
+        pricebooks.check(self.records, spec, changes, record)
+        if spec is OPPORTUNITY and existing.get("Pricebook2Id") not in (None, record.get("Pricebook2Id")):
+            if any(line.get("PricebookEntryId") for line in self._lines_of(record_id)):
+                raise ApiError(
+                    400,
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    "field integrity exception: unknown (cannot change pricebook on opportunity with line items)",
+                    ["Pricebook2Id"],
+                )
         key = record.get("External_Key__c")
         holder = self.find_external(spec, "External_Key__c", key) if key is not None else None
         if holder is not None and holder["Id"] != record_id:
@@ -196,6 +233,7 @@ class Org:
         self._stamp(record, creating=existing.get("CreatedDate") is None)
         self.records[spec.name][record_id] = record
         if spec is OPPORTUNITY_LINE_ITEM:
+            pricebooks.assign_pricebook(self.records, record)
             self._recompute_amount(record["OpportunityId"])
         if spec is OPPORTUNITY and became_won:
             # The org's closed-won automation: the outbound message when it is set up (replacing the callout flow).
