@@ -284,6 +284,31 @@ class Refund(TypedDict):
     status: str
     payment_intent: str | None
     metadata: Metadata
+    charge: NotRequired[str | None]
+    created: NotRequired[Timestamp]
+
+
+class RefundedCharge(TypedDict):
+    """A charge as a refund reads it: what was captured and refunded, and the invoice it paid."""
+
+    id: str
+    amount: Amount
+    amount_refunded: Amount
+    currency: str
+    invoice: NotRequired[str | None]
+    payment_intent: str | None
+
+
+class Dispute(TypedDict):
+    """A dispute (chargeback) of a charge: the amount the card network took back while it is open."""
+
+    id: str
+    amount: Amount
+    currency: str
+    charge: str
+    status: str
+    reason: str
+    created: Timestamp
 
 
 class RefundList(TypedDict):
