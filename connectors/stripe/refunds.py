@@ -1,5 +1,5 @@
 """Refunds of paid invoices on Stripe: what an invoice can still give back, the refund a credit note made, a refund
-as billing reports it (whose credit note, if any, and c2c's key on it), refunds since a moment, and disputes.
+as billing reports it (whose credit note, if any, and c2c's key on it), and refunds since a moment.
 
 A refund c2c makes is a credit note with `refund_amount` (`issue_credit_note`): Stripe creates the Refund with it
 and names it in the note's `refund`. A refund made in the Dashboard or with `POST /v1/refunds` has no credit note;
@@ -70,9 +70,6 @@ class StripeRefunds:
         """Refunds created from `since` on (the reconciler's read), each with its invoice and credit note."""
         refunds = [checked(wire.Refund, item) for item in await self._list_all("/v1/refunds", since)]
         return [await self._described(refund) for refund in refunds]
-
-    async def dispute(self, dispute_id: str) -> wire.Dispute:
-        return checked(wire.Dispute, await self._get(f"/v1/disputes/{dispute_id}"))
 
     async def _described(self, refund: wire.Refund) -> BillingRefund:
         invoice_id = None

@@ -299,18 +299,6 @@ class RefundedCharge(TypedDict):
     payment_intent: str | None
 
 
-class Dispute(TypedDict):
-    """A dispute (chargeback) of a charge: the amount the card network took back while it is open."""
-
-    id: str
-    amount: Amount
-    currency: str
-    charge: str
-    status: str
-    reason: str
-    created: Timestamp
-
-
 class RefundList(TypedDict):
     data: list[Refund]
     has_more: bool
