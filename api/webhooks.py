@@ -143,7 +143,7 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
                 status = "ignored: not a c2c invoice"
             elif notice.type == "charge.refunded":
                 # Finance's refunds through c2c are booked by their own workflow; one made in billing is booked now.
-                status = await book_refunds(str(event["data"]["object"]["id"]))
+                status = await book_refunds(str(event["data"]["object"]["id"]), notice.saga_id)
             else:
                 payment = await billing.payment_for_invoice(notice.invoice_id)
                 status = await signal_saga(notice.saga_id, payment)
@@ -203,9 +203,16 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 
-    async def book_refunds(charge_id: str) -> str:
+    async def book_refunds(charge_id: str, saga_id: str) -> str:
         """Each refund of the charge that no c2c credit note made (the dashboard's, `POST /v1/refunds`) starts its
-        Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new."""
+        Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new. Only for an
+        invoice whose saga ran (the metadata names it, Temporal knows it): else the ERP has no invoice to credit."""
+        try:
+            await trigger.client.get_workflow_handle(saga_id).describe()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "ignored: not a c2c invoice"
         started = 0
         for found in await billing.refunds_of_charge(charge_id):
             if found.c2c_key is not None or found.invoice_id is None or found.status == "failed":
