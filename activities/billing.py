@@ -6,6 +6,7 @@ from temporalio import activity
 
 from activities.errors import translated
 from canonical import CreditNote, Invoice, Payment, RenewalInvoice, Subscription
+from canonical.refunds import RefundableInvoice
 from connectors.roles import BillingSystem
 from workflows.interface import (
     CancelSubscription,
@@ -14,11 +15,13 @@ from workflows.interface import (
     CreateInvoice,
     CreateSubscription,
     CreditInvoice,
+    CreditNoteRefundOf,
     EnsurePrices,
     InvoiceAction,
     InvoiceProrations,
     IssueCreditNote,
     Names,
+    RefundableInvoiceOf,
     RenewalInvoices,
     SetTermEnd,
     UpdateSubscription,
@@ -137,3 +140,13 @@ class BillingActivities:
     async def issue_credit_note(self, args: IssueCreditNote) -> CreditNote:
         with translated():
             return await self.billing.issue_credit_note(args.credit, idempotency_key=args.idempotency_key)
+
+    @activity.defn(name=Names.REFUNDABLE_INVOICE)
+    async def refundable_invoice(self, args: RefundableInvoiceOf) -> RefundableInvoice:
+        with translated():
+            return await self.billing.refundable_invoice(args.invoice_id)
+
+    @activity.defn(name=Names.CREDIT_NOTE_REFUND)
+    async def credit_note_refund(self, args: CreditNoteRefundOf) -> str | None:
+        with translated():
+            return await self.billing.credit_note_refund(args.credit_note_id)

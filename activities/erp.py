@@ -5,14 +5,17 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import translated
+from canonical.refunds import ErpInvoiceRef
 from connectors.roles import Erp
 from workflows.interface import (
     ApplyPayment,
+    ErpInvoiceOf,
     Names,
     PostCreditMemo,
     PostCreditNote,
     PostInvoice,
     PostJournal,
+    RefundCustomer,
     UpdateErpCustomer,
     UpsertErpCustomer,
 )
@@ -62,3 +65,13 @@ class ErpActivities:
             return await self.erp.post_credit_note(
                 args.credit, args.invoice_erp_id, args.customer_erp_id, billing_system=args.billing_system
             )
+
+    @activity.defn(name=Names.ERP_INVOICE_OF)
+    async def invoice_of(self, args: ErpInvoiceOf) -> ErpInvoiceRef:
+        with translated():
+            return await self.erp.erp_invoice_of(args.billing_invoice_id)
+
+    @activity.defn(name=Names.REFUND_CUSTOMER)
+    async def refund_customer(self, args: RefundCustomer) -> str:
+        with translated():
+            return await self.erp.refund_customer(args.refund)

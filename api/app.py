@@ -26,7 +26,7 @@ from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
 from connectors.roles import BillingSystem
 from observability.tracing import instrument_api
-from operations import amendments, finance
+from operations import amendments, finance, refunds
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
@@ -103,5 +103,19 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     @api.post("/deals/{deal_id}/cancel", dependencies=[book.require(Scope.RESOLVE)])
     async def cancel(deal_id: DealId, request: CancelRequest) -> SagaStatus:
         return await finance.cancel(trigger.client, trigger.crm.system, deal_id, actor=request.actor, note=request.note)
+
+    @api.post("/invoices/{target}/refunds", status_code=202, dependencies=[book.require(Scope.RESOLVE)])
+    async def refund(target: DealId, request: refunds.RefundRequest) -> refunds.RefundStarted:
+        """Refund (part of) a paid invoice: `target` is billing's invoice id, or a deal (its first invoice). The
+        amount is what the customer gets back, tax included; a rule it breaks is a 422 naming it, nothing started."""
+        return await refunds.start_refund(
+            trigger.client,
+            billing,
+            task_queue=trigger.task_queue,
+            crm=trigger.crm.system,
+            vendors_for=trigger.vendors_for,
+            target=target,
+            request=request,
+        )
 
     return api

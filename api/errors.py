@@ -6,12 +6,15 @@ from __future__ import annotations
 from fastapi import HTTPException
 
 from operations.errors import (
+    BillingUnavailable,
     ContractNotActive,
     CrmFailed,
     CrmUnavailable,
     DealNotFound,
     DealRefused,
+    InvoiceNotFound,
     OperationError,
+    RefundRefused,
     ResolutionRejected,
     SagaEnded,
     SagaNotFound,
@@ -36,6 +39,9 @@ STATUS: dict[type[OperationError], int] = {
     SagaEnded: 409,
     ContractNotActive: 409,
     ResolutionRejected: 409,
+    InvoiceNotFound: 404,
+    RefundRefused: 422,
+    BillingUnavailable: 503,
 }
 
 

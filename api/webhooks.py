@@ -28,6 +28,7 @@ from connectors.stripe.webhooks import (
     renewal_invoice_id,
     verify_event,
 )
+from operations import refunds
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Settings
@@ -141,8 +142,8 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             if notice.saga_id is None or notice.invoice_id is None:
                 status = "ignored: not a c2c invoice"
             elif notice.type == "charge.refunded":
-                # Refunds are finance's decision in billing, after the saga finished; nothing for a saga to do.
-                status = "recorded"
+                # Finance's refunds through c2c are booked by their own workflow; one made in billing is booked now.
+                status = await book_refunds(str(event["data"]["object"]["id"]), notice.saga_id)
             else:
                 payment = await billing.payment_for_invoice(notice.invoice_id)
                 status = await signal_saga(notice.saga_id, payment)
@@ -201,6 +202,33 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
                 status = "lifecycle not running"
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
+
+    async def book_refunds(charge_id: str, saga_id: str) -> str:
+        """Each refund of the charge that no c2c credit note made (the dashboard's, `POST /v1/refunds`) starts its
+        Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new. Only for an
+        invoice whose saga ran (the metadata names it, Temporal knows it): else the ERP has no invoice to credit."""
+        try:
+            await trigger.client.get_workflow_handle(saga_id).describe()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "ignored: not a c2c invoice"
+        started = 0
+        for found in await billing.refunds_of_charge(charge_id):
+            if found.c2c_key is not None or found.invoice_id is None or found.status == "failed":
+                continue
+            entity = (await billing.refundable_invoice(found.invoice_id)).invoice.legal_entity
+            outcome = await refunds.start_billing_refund(
+                trigger.client,
+                task_queue=trigger.task_queue,
+                crm=trigger.crm.system,
+                vendors=trigger.vendors_for(entity).model_copy(update={"crm": trigger.crm.system}),
+                invoice_id=found.invoice_id,
+                refund_id=found.refund_id,
+                amount=found.amount,
+            )
+            started += outcome.started
+        return f"refunds booked: {started} started"
 
     async def signal_saga(saga_id: str, payment: Payment) -> str:
         # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).

@@ -38,6 +38,7 @@ CONTRACTS: dict[EventType, list[type[p.Payload]]] = {
     EventType.SUBSCRIPTION_AMENDED: [p.SubscriptionAmendedV1],
     EventType.SUBSCRIPTION_RENEWED: [p.SubscriptionRenewedV1],
     EventType.SUBSCRIPTION_ENDED: [p.SubscriptionEndedV1],
+    EventType.REFUND_ISSUED: [p.RefundIssuedV1],
 }
 
 # Changes to a property's schema that no reader notices.

@@ -121,3 +121,16 @@ class SubscriptionEndedV1(Payload):
     subscription_id: str
     reason: str = Field(description="lapsed, cancelled, or ended in billing")
     ended_at: AwareDatetime
+
+
+class RefundIssuedV1(Payload):
+    invoice_id: str = Field(description="billing's id of the refunded invoice")
+    refund_id: str = Field(description="billing's refund id (the ERP customer refund's external id)")
+    credit_note_id: str | None = Field(default=None, description="billing's credit note, when c2c made the refund")
+    erp_credit_memo_id: str
+    erp_customer_refund_id: str
+    amount: Money = Field(description="what the customer got back, tax included")
+    tax: Money = Field(description="the part of it that is tax")
+    origin: str = Field(description="finance (through c2c) or billing (its dashboard or API)")
+    reason: str
+    actor: str = Field(description="who asked for it")

@@ -22,3 +22,4 @@ class EventType(StrEnum):
     SUBSCRIPTION_AMENDED = "subscription.amended"
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     SUBSCRIPTION_ENDED = "subscription.ended"
+    REFUND_ISSUED = "refund.issued"

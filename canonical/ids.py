@@ -78,3 +78,14 @@ def period_tax_document_code(crm: str, deal_id: str, period: int, change: str | 
     if len(code) > 50:
         code = f"{SAGA_PREFIX}-" + hashlib.sha256(code.encode()).hexdigest()[:40]
     return code
+
+
+def refund_id(invoice_id: str, refund_key: str) -> str:
+    """The Refund workflow id of one refund of a billing invoice: `c2c:refund:{invoice}:{key}` (the key is finance's,
+    or billing's refund id for a refund made in billing), so a second start of the same refund finds it."""
+    return f"{SAGA_PREFIX}:refund:{invoice_id}:{refund_key}"
+
+
+def refund_tax_document_code(workflow_id: str) -> str:
+    """The tax document of a refund's credit (its own, credited lines negative), at most 50 characters."""
+    return f"{SAGA_PREFIX}-rf-" + hashlib.sha256(workflow_id.encode()).hexdigest()[:40]

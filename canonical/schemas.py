@@ -27,8 +27,9 @@ from canonical.tax import TaxQuote, TaxRequest
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 VERSION = "v1"
 # Models past their first version; the older files stay as published. Invoice v2: `lines` may be empty on an
-# invoice of prorations alone (v1 required one).
-VERSIONS: dict[str, str] = {"Invoice": "v2"}
+# invoice of prorations alone (v1 required one). BusinessEvent v2: the event type `refund.issued` (a reader of v1
+# validating `type` against its enum would refuse it).
+VERSIONS: dict[str, str] = {"Invoice": "v2", "BusinessEvent": "v2"}
 
 MODELS: list[type[BaseModel]] = [
     Money,

@@ -301,3 +301,45 @@ def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is can
         console.print(f"cancel accepted for {ids.saga_id(settings.crm, deal_id)}: compensating")
 
     _client_call(work)
+
+
+@cli.command()
+def refund(
+    target: str = typer.Argument(..., help="billing's invoice id (in_…), or a deal (its first invoice)"),
+    amount: str = typer.Option(..., help="what the customer gets back, tax included, e.g. 120.50"),
+    reason: str = typer.Option(..., help="why (on the credit note, the credit memo and the refund)"),
+    note: str = typer.Option(None, help="more context, kept with the refund"),
+    currency: str = typer.Option(None, help="the invoice's currency, as a check"),
+    key: str = typer.Option(None, help="your refund key; default: derived from the request (a repeat starts nothing)"),
+) -> None:
+    """Refund (part of) a paid invoice: credit note and refund in billing, credit memo and customer refund in the
+    ERP, the credit's tax document. A rule it breaks is named (the API's 4xx) and nothing starts."""
+    from operations.refunds import RefundRequest, start_refund
+
+    try:
+        request = RefundRequest(amount=amount, currency=currency, reason=reason, note=note, actor=_actor(), key=key)
+    except ValidationError as error:
+        console.print(f"[red]bad refund:[/red] {one_line(error)}")
+        raise typer.Exit(2) from error
+
+    async def run() -> None:
+        async with running_trigger(get_settings()) as (trigger, billing, _):
+            try:
+                started = await start_refund(
+                    trigger.client,
+                    billing,
+                    task_queue=trigger.task_queue,
+                    crm=trigger.crm.system,
+                    vendors_for=trigger.vendors_for,
+                    target=target,
+                    request=request,
+                )
+            except OperationError as error:
+                from api.errors import api_error
+
+                answer = api_error(error)
+                console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
+                raise typer.Exit(1) from error
+            console.print(f"{started.detail}: {started.workflow_id} ({started.amount})")
+
+    _run(run())

@@ -44,6 +44,7 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
+from canonical.refunds import BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
 from canonical.revenue import PostedRecognition, RevenueLedger
 
 if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
@@ -267,6 +268,29 @@ class BillingSystem(Protocol):
 
     async def credit_notes_created_since(self, since: datetime) -> list[BillingCreditNote]: ...
 
+    # refunds of paid invoices (workflows/refund.py)
+
+    async def refundable_invoice(self, invoice_id: str) -> RefundableInvoice:
+        """The invoice, what was paid and what was already given back on it. Read-only; PermanentError
+        'resource_missing' for an unknown id."""
+        ...
+
+    async def credit_note_refund(self, credit_note_id: str) -> str | None:
+        """The refund a credit note made (`refund_amount`), or None."""
+        ...
+
+    async def billing_refund(self, refund_id: str) -> BillingRefund:
+        """A refund with its invoice and the credit note (and c2c key) that made it, if any."""
+        ...
+
+    async def refunds_of_charge(self, charge_id: str) -> list[BillingRefund]:
+        """Every refund of a charge, oldest first (what a `charge.refunded` webhook says to look at)."""
+        ...
+
+    async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
+        """Refunds created from `since` on (reconciliation)."""
+        ...
+
 
 class TaxEngine(Protocol):
     system: str
@@ -378,4 +402,16 @@ class Erp(Protocol):
 
     async def recognition(self, legal_entity: str, external_id: str) -> PostedRecognition | None:
         """The recognition journal with this external id, or None (check before posting)."""
+        ...
+
+    async def erp_invoice_of(self, billing_invoice_id: str) -> ErpInvoiceRef:
+        """The ERP invoice of a billing invoice (external id); PermanentError 'invoice_not_found'."""
+        ...
+
+    async def refund_customer(self, refund: CustomerRefund) -> str:
+        """The customer refund paying `refund.amount` out of its credit memo, upserted by billing's refund id."""
+        ...
+
+    async def customer_refunds_modified_since(self, since: date) -> list[ErpRefund]:
+        """Customer refunds modified on or after the day `since` (reconciliation)."""
         ...

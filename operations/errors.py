@@ -9,7 +9,10 @@ OperationError            `code` names the problem, `message` says it for a pers
  ├─ SagaNotFound          no saga for the deal
  ├─ SagaEnded             the deal's saga has ended (completed or cancelled): there is nothing to decide
  ├─ ContractNotActive     a CRM change for a contract whose subscription c2c does not follow (not yet, or ended)
- └─ ResolutionRejected    the saga's validator refused finance's decision
+ ├─ ResolutionRejected    the saga's validator refused finance's decision
+ ├─ InvoiceNotFound       billing has no such invoice (or the deal no paid invoice to refund)
+ ├─ RefundRefused         a refund breaks a rule (`code` is the rule's): nothing starts
+ └─ BillingUnavailable    billing did not answer: the same request may work later
 """
 
 from __future__ import annotations
@@ -55,3 +58,20 @@ class ContractNotActive(OperationError):
 
 class ResolutionRejected(OperationError, ValueError):
     code = "resolution_rejected"
+
+
+class InvoiceNotFound(OperationError, LookupError):
+    code = "invoice_not_found"
+
+
+class RefundRefused(OperationError):
+    """A refund that breaks a rule (`code` is the rule's: invoice_not_paid, amount_exceeds_refundable …): nothing
+    starts, nothing is written."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BillingUnavailable(OperationError):
+    code = "billing_unavailable"

@@ -24,6 +24,7 @@ from workflows import interface
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.refund import Refund
 from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
@@ -74,6 +75,7 @@ def build_workers(
         MissedDealSweep,
         SubscriptionLifecycle,
         RevenueRecognition,
+        Refund,
     ]
     workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
     for suffix, activities, rate_limit in per_system:

@@ -25,6 +25,7 @@ from canonical import (
     TaxRequest,
 )
 from canonical.records import Snapshots
+from canonical.refunds import CustomerRefund
 from reconcile.compare import Mismatch
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
@@ -96,6 +97,12 @@ class Names:
     # revenue recognition (RevenueRecognition workflow), on the ERP's queue
     REVENUE_LEDGER = "erp.revenue_ledger"
     POST_RECOGNITION = "erp.post_recognition"
+    # refunds of paid invoices (Refund workflow)
+    REFUNDABLE_INVOICE = "billing.refundable_invoice"
+    CREDIT_NOTE_REFUND = "billing.credit_note_refund"
+    ERP_INVOICE_OF = "erp.invoice_of"
+    REFUND_CUSTOMER = "erp.refund_customer"
+    RECONCILE_READ_REFUNDS = "reconcile.read_refunds"
 
 
 class FetchDeal(BaseModel):
@@ -327,6 +334,28 @@ class PostRecognition(BaseModel):
     """A month's recognition journal (canonical.revenue.recognition_entry): posted once, found on a re-run."""
 
     entry: JournalEntry
+
+
+class RefundableInvoiceOf(BaseModel):
+    invoice_id: str
+
+
+class CreditNoteRefundOf(BaseModel):
+    credit_note_id: str
+
+
+class ErpInvoiceOf(BaseModel):
+    billing_invoice_id: str
+
+
+class RefundCustomer(BaseModel):
+    refund: CustomerRefund
+
+
+class ReadRefunds(BaseModel):
+    """Billing's refunds since `since` and the ERP's customer refunds modified since that day."""
+
+    since: datetime
 
 
 class PostCreditMemo(BaseModel):

@@ -19,6 +19,7 @@ from connectors.kit import Classifier, encode_json, json_body, send
 from connectors.netsuite import mapping, reads, revenue
 from connectors.netsuite.auth import M2MCredentials, TokenSource
 from connectors.netsuite.errors import SYSTEM, classify, is_closed_period
+from connectors.netsuite.refunds import NetSuiteRefunds
 
 T = TypeVar("T")
 
@@ -74,7 +75,7 @@ def _date_or(value: Any, default: date) -> date:
         return default
 
 
-class NetSuiteErp:
+class NetSuiteErp(NetSuiteRefunds):
     """The `Erp` role over SuiteTalk REST with OAuth 2.0 client credentials (a JWT client assertion, auth.py)."""
 
     system = SYSTEM

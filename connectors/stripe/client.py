@@ -17,11 +17,12 @@ from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
 from connectors.stripe.reads import StripeReads
+from connectors.stripe.refunds import StripeRefunds
 from connectors.stripe.renewals import StripeRenewals
 from connectors.stripe.webhooks import PaymentNotice
 
 
-class StripeBilling(StripeAmendments, StripeRenewals, StripeReads):
+class StripeBilling(StripeAmendments, StripeRenewals, StripeReads, StripeRefunds):
     """Billing on Stripe. The caller owns `http` (and its timeouts); keys come from the caller, never random."""
 
     system = SYSTEM

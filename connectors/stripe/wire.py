@@ -284,6 +284,19 @@ class Refund(TypedDict):
     status: str
     payment_intent: str | None
     metadata: Metadata
+    charge: NotRequired[str | None]
+    created: NotRequired[Timestamp]
+
+
+class RefundedCharge(TypedDict):
+    """A charge as a refund reads it: what was captured and refunded, and the invoice it paid."""
+
+    id: str
+    amount: Amount
+    amount_refunded: Amount
+    currency: str
+    invoice: NotRequired[str | None]
+    payment_intent: str | None
 
 
 class RefundList(TypedDict):

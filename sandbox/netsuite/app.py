@@ -27,7 +27,9 @@ from pydantic import BaseModel
 from sandbox.faults import install_faults
 from sandbox.netsuite import decimal_json, query, suiteql
 from sandbox.netsuite.auth import AssertionRefused, load_certificate, verify_assertion
-from sandbox.netsuite.records import BUILDERS, ensure_editable, merge_input
+from sandbox.netsuite.records import BUILDERS as RECORD_BUILDERS
+from sandbox.netsuite.records import ensure_editable, merge_input
+from sandbox.netsuite.refunds import build_customer_refund
 from sandbox.netsuite.state import (
     REFERENCE_TYPES,
     WRITABLE_TYPES,
@@ -68,6 +70,9 @@ INVALID_LOGIN = (
     "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at "
     "Setup > Users/Roles > User Management > View Login Audit Trail."
 )
+
+# customerRefund lives in its own module (it builds on the records' helpers).
+BUILDERS = {**RECORD_BUILDERS, "customerRefund": build_customer_refund}
 
 
 class PeriodClose(BaseModel):

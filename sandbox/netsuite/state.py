@@ -13,7 +13,7 @@ from typing import Any
 
 Record = dict[str, Any]
 
-WRITABLE_TYPES = ("customer", "invoice", "customerPayment", "journalEntry", "creditMemo")
+WRITABLE_TYPES = ("customer", "invoice", "customerPayment", "journalEntry", "creditMemo", "customerRefund")
 FIRST_OPEN_DAY = date(2020, 1, 1)
 
 # Reference records every account is seeded with (read-only through the API).
@@ -173,7 +173,7 @@ class Account:
     def has_transactions(self, customer_id: str) -> bool:
         return any(
             (record.get("entity") or record.get("customer") or {}).get("id") == customer_id
-            for record_type in ("invoice", "customerPayment", "creditMemo")
+            for record_type in ("invoice", "customerPayment", "creditMemo", "customerRefund")
             for record in self.records[record_type].values()
         )
 
@@ -198,9 +198,22 @@ class Account:
             touched = set(self.applications.get(key, {})) | set(applied)
             self.applications[key] = applied
             for invoice_id in touched:
-                self.refresh_invoice(invoice_id)
+                self.refresh_document(invoice_id)
         elif record_type == "invoice":
             self.refresh_invoice(internal_id)
+        if record_type == "creditMemo":
+            self.refresh_document(internal_id)
+
+    def refresh_document(self, doc_id: str) -> None:
+        """Re-derive what an invoice has due, or what a credit memo has unapplied (after customer refunds)."""
+        if doc_id in self.records["invoice"]:
+            self.refresh_invoice(doc_id)
+            return
+        memo = self.records["creditMemo"].get(doc_id)
+        if memo is not None:
+            unapplied = memo["total"] - memo["applied"] - self.applied_to(doc_id)
+            memo["unapplied"] = unapplied
+            memo["status"] = "Fully Applied" if unapplied == 0 else "Open"
 
     def refresh_invoice(self, invoice_id: str) -> None:
         invoice = self.records["invoice"][invoice_id]

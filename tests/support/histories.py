@@ -8,6 +8,7 @@ from typing import Any
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
+from workflows.refund import Refund
 from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
@@ -22,6 +23,7 @@ WORKFLOWS: dict[str, Any] = {
     "missed_deal_sweep_": MissedDealSweep,
     "subscription_lifecycle_": SubscriptionLifecycle,
     "revenue_recognition_": RevenueRecognition,
+    "refund_": Refund,
 }
 
 

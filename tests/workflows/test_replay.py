@@ -27,6 +27,7 @@ def test_histories_are_checked_in() -> None:
         "subscription_lifecycle_cancelled_in_billing",
         "subscription_lifecycle_prorations_at_once",
         "revenue_recognition_posted",
+        "refund_finance_partial",
     }
 
 

@@ -1,0 +1,164 @@
+"""Finance's refunds, shared by the API and the CLI: check the refund against the invoice as billing has it now,
+then start its Refund workflow once (`c2c:refund:{invoice}:{key}`).
+
+Bad input starts nothing and writes nothing: an unknown invoice (404), or one that breaks a rule (422 naming it:
+`invoice_not_paid`, `currency_mismatch`, `amount_not_positive`, `amount_exceeds_refundable`, `invalid_amount`,
+`not_a_c2c_invoice`). The workflow checks again before its first write, so two refunds racing cannot both pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from canonical import Money, Vendors, ids
+from canonical.refunds import RefundOrigin, RefundRefusal, check_refund
+from connectors.errors import ConnectorError, PermanentError
+from connectors.roles import BillingSystem
+from operations import finance
+from operations.errors import BillingUnavailable, InvoiceNotFound, RefundRefused, SagaNotFound
+from workflows.refund import Refund, RefundInput
+
+KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class RefundRequest(BaseModel):
+    """What finance asks: an amount (tax included, in the invoice's currency), why, and who asks."""
+
+    amount: str = Field(description="decimal amount given back, e.g. 120.50 (JPY: whole yen)", max_length=32)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", description="must be the invoice's if given")
+    reason: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    actor: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    note: str | None = Field(default=None, max_length=1000)
+    key: str | None = Field(
+        default=None,
+        pattern=KEY_PATTERN,
+        description="finance's refund key; none: derived from the request, so sending it again starts nothing new",
+    )
+
+    def refund_key(self) -> str:
+        if self.key:
+            return self.key
+        text = "|".join([self.amount, self.currency or "", self.reason, self.note or ""])
+        return "r" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class RefundStarted(BaseModel):
+    workflow_id: str
+    invoice_id: str
+    amount: Money
+    started: bool
+    detail: str
+
+
+async def invoice_of(client: Client, crm: str, target: str) -> str:
+    """The billing invoice a refund names: an invoice id as is (`in_…`), a deal's first (paid) invoice otherwise."""
+    if target.startswith("in_"):
+        return target
+    try:
+        status = await finance.show(client, crm, target)
+    except SagaNotFound as error:
+        raise InvoiceNotFound(f"no invoice {target!r} and no saga for a deal {target!r}") from error
+    invoice = status.external_ids.get("invoice")
+    if invoice is None:
+        raise InvoiceNotFound(f"deal {target} has no invoice yet")
+    return invoice
+
+
+async def start_refund(
+    client: Client,
+    billing: BillingSystem,
+    *,
+    task_queue: str,
+    crm: str,
+    vendors_for: Callable[[str], Vendors],
+    target: str,
+    request: RefundRequest,
+) -> RefundStarted:
+    invoice_id = await invoice_of(client, crm, target)
+    try:
+        refundable = await billing.refundable_invoice(invoice_id)
+    except PermanentError as error:
+        if error.code == "resource_missing":
+            raise InvoiceNotFound(f"billing has no invoice {invoice_id}") from error
+        raise BillingUnavailable(f"billing refused to read {invoice_id}: {error.code}") from error
+    except ConnectorError as error:
+        raise BillingUnavailable(f"billing did not answer for {invoice_id}: {error}") from error
+    currency = request.currency or refundable.invoice.currency
+    try:
+        amount = Money.from_decimal(Decimal(request.amount), currency)
+        exact = amount.to_decimal() == Decimal(request.amount)
+    except (InvalidOperation, ValueError) as error:
+        raise RefundRefused("invalid_amount", f"amount {request.amount!r} is not an amount in {currency}") from error
+    if not exact:  # never round what finance typed: 1.001 USD is a typo, not 1.00
+        raise RefundRefused("invalid_amount", f"{request.amount} has more decimals than {currency} allows")
+    try:
+        check_refund(refundable, amount)
+    except RefundRefusal as refusal:
+        raise RefundRefused(refusal.rule, refusal.message) from refusal
+    if refundable.deal_id is None:
+        raise RefundRefused("not_a_c2c_invoice", f"{invoice_id} was not billed by c2c: refund it in billing")
+    workflow_id = ids.refund_id(invoice_id, request.refund_key())
+    args = RefundInput(
+        invoice_id=invoice_id,
+        refund_key=request.refund_key(),
+        amount=amount,
+        reason=request.reason,
+        actor=request.actor,
+        note=request.note,
+        origin=RefundOrigin.FINANCE,
+        crm=crm,
+        vendors=vendors_for(refundable.invoice.legal_entity).model_copy(update={"crm": crm}),
+    )
+    return await _start(client, task_queue, workflow_id, args)
+
+
+async def start_billing_refund(
+    client: Client, *, task_queue: str, crm: str, vendors: Vendors, invoice_id: str, refund_id: str, amount: Money
+) -> RefundStarted:
+    """Book a refund someone made in billing (`charge.refunded`): no check, the money has moved."""
+    args = RefundInput(
+        invoice_id=invoice_id,
+        refund_key=refund_id,
+        amount=amount,
+        reason="refunded in billing",
+        actor="billing",
+        origin=RefundOrigin.BILLING,
+        billing_refund_id=refund_id,
+        crm=crm,
+        vendors=vendors,
+    )
+    return await _start(client, task_queue, ids.refund_id(invoice_id, refund_id), args)
+
+
+async def _start(client: Client, task_queue: str, workflow_id: str, args: RefundInput) -> RefundStarted:
+    """Start once: a running refund is joined, a completed one never runs again, a failed one may run again (its
+    writes are keyed, so it finishes what the failed run began)."""
+    try:
+        handle = await client.start_workflow(
+            Refund.run,
+            args,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowAlreadyStartedError:
+        return RefundStarted(
+            workflow_id=workflow_id, invoice_id=args.invoice_id, amount=args.amount, started=False, detail="done before"
+        )
+    # The SDK keeps the server's `started` flag on the handle; False means we joined a running refund.
+    started = bool(getattr(getattr(handle, "_start_workflow_response", None), "started", True))
+    return RefundStarted(
+        workflow_id=workflow_id,
+        invoice_id=args.invoice_id,
+        amount=args.amount,
+        started=started,
+        detail="started" if started else "already running",
+    )
