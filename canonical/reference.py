@@ -28,6 +28,15 @@ LEGAL_ENTITIES: dict[str, LegalEntity] = {
             currencies=("EUR",),
             address=Address(line1="Torstrasse 1", city="Berlin", postal_code="10119", country="DE"),
         ),
+        # Books in Xero (settings: C2C_VENDORS_BY_ENTITY, C2C_XERO_TENANTS), like an acquired subsidiary would.
+        LegalEntity(
+            code="UK01",
+            name="c2c Software Ltd",
+            country="GB",
+            functional_currency="GBP",
+            currencies=("GBP",),
+            address=Address(line1="1 Finsbury Avenue", city="London", postal_code="EC2M 2PP", country="GB"),
+        ),
     ]
 }
 
@@ -62,9 +71,9 @@ CATALOG = Catalog(
         Product(code="SUPPORT-PREM", name="Premium support", tax_code="SW050000"),
     ],
     prices=[
-        *_prices("PLAT-SEAT", {"USD": 49_00, "EUR": 45_00, "JPY": 7_200}),
-        *_prices("ANALYTICS", {"USD": 199_00, "EUR": 185_00, "JPY": 29_000}),
-        *_prices("SUPPORT-PREM", {"USD": 499_00, "EUR": 460_00, "JPY": 73_000}),
+        *_prices("PLAT-SEAT", {"USD": 49_00, "EUR": 45_00, "JPY": 7_200, "GBP": 39_00}),
+        *_prices("ANALYTICS", {"USD": 199_00, "EUR": 185_00, "JPY": 29_000, "GBP": 159_00}),
+        *_prices("SUPPORT-PREM", {"USD": 499_00, "EUR": 460_00, "JPY": 73_000, "GBP": 399_00}),
     ],
 )
 

@@ -191,6 +191,9 @@ def vendor_error(path: str, status: int) -> dict[str, Any] | list[dict[str, Any]
         message = "Too many requests: slow down and retry." if busy else "AvaTax is temporarily unavailable."
         entry = {"code": code, "message": message, "description": message, "faultCode": "Server", "severity": "Error"}
         return {"error": {"code": code, "message": message, "target": "HttpRequest", "details": [entry]}}
+    if path.startswith("/api.xro/"):  # Xero: a problem body (the 429's headers say which limit)
+        title = "Too Many Requests" if busy else "Internal Server Error"
+        return {"Title": title, "Status": status, "Detail": "Rate limit exceeded" if busy else "An error occurred"}
     return {"error": {"code": "too_many_requests" if busy else "server_error", "message": f"HTTP {status}"}}
 
 

@@ -36,6 +36,12 @@ COMPANIES: dict[str, Company] = {
             "c2c Software GmbH",
             AddressLocationInfo(line1="Torstrasse 1", city="Berlin", postalCode="10119", country="DE"),
         ),
+        Company(
+            1_000_103,
+            "UK01",
+            "c2c Software Ltd",
+            AddressLocationInfo(line1="1 Finsbury Avenue", city="London", postalCode="EC2M 2PP", country="GB"),
+        ),
     ]
 }
 # A request without companyCode goes to the account's default company, as in AvaTax.
