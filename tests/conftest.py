@@ -14,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import build_app
+from tests.support.emulators import Emulators
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
-from tests.support.netsuite import EMULATOR_OPTIONS
 from tests.support.servers import RunningServer, serve_in_thread
 from tests.support.temporal import binary, time_skipping_server
 from workflows import search_attributes
@@ -47,25 +47,6 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """A fresh task queue per test so workers of different tests never steal each other's tasks."""
     return f"test-{uuid.uuid4().hex[:12]}"
-
-
-class Emulators:
-    """Starts each vendor emulator on first use, on a free loopback port, for the whole session."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, RunningServer] = {}
-
-    # Bank debits settle 2 s after the charge: long enough that a test always sees them pending first.
-    OPTIONS: dict[str, dict[str, object]] = {"stripe": {"async_settle_seconds": 2.0}, "netsuite": EMULATOR_OPTIONS}
-
-    def url(self, name: str) -> str:
-        if name not in self._running:
-            self._running[name] = serve_in_thread(build_app(name, **self.OPTIONS.get(name, {})))
-        return self._running[name].url
-
-    def stop(self) -> None:
-        for server in self._running.values():
-            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +90,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 SLOW_FIRST = (
     "tests/chaos/test_run.py",
     "tests/test_processes.py",
+    "tests/workflows/test_lifecycle_changes.py",
     "tests/workflows/test_subscription_lifecycle.py",
     "tests/browser/test_temporal_ui.py",
-    "tests/workflows/test_lifecycle_changes.py",
+    "tests/fuzz/test_finance_api.py",
+    "tests/workflows/test_lifecycle_prorations.py",
+    "tests/workflows/test_revenue.py",
+    "tests/workflows/test_refund.py",
     "tests/workflows/test_reconciliation.py",
+    "tests/runtime/test_publisher.py",
+    "tests/codec/test_encrypted_saga.py",
     "tests/connectors/test_erp_tax_undo.py",
     "tests/connectors/test_stripe_undo.py",
     "tests/observability/test_worker_process.py",

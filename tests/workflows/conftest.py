@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.emulators import Emulators
 from tests.support.fake_saga import FakeEstate, fake_saga_estate
 from tests.support.lifecycle import LifecycleEstate, lifecycle_estate, stop
 from tests.support.temporal import time_skipping_server
@@ -35,10 +36,16 @@ async def lifecycle_server() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def lifecycle_env(
-    lifecycle_server: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
+    lifecycle_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[LifecycleEstate]:
-    async with lifecycle_estate(lifecycle_server, emulators, task_queue, tmp_path) as estate:
-        yield estate
+    """Emulators of the test's own, like its server: the session's carry every other test's records, test clocks
+    and webhook traffic, and the months these tests skip were minutes instead of seconds beside them."""
+    emulators = Emulators()
+    try:
+        async with lifecycle_estate(lifecycle_server, emulators, task_queue, tmp_path) as estate:
+            yield estate
+    finally:
+        emulators.stop()
 
 
 @pytest.fixture
