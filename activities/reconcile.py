@@ -39,7 +39,7 @@ from operations.starts import Trigger
 from reconcile import kpis
 from reconcile.compare import RepairAction, compare
 from reconcile.outcome import RepairOutcome, Report, build_report
-from store import SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
+from store import OutboxRepository, SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
 from workflows import search_attributes
 from workflows.interface import (
     BILLING_QUEUE,
@@ -211,6 +211,9 @@ class ReconcileHubActivities:
         """Pure work, run as an activity so a change to the rules never breaks the replay of a running workflow."""
         mismatches = compare(args.snapshots, crm=args.crm, stuck_after=args.stuck_after)
         found_kpis = kpis.compute(args.snapshots, crm=args.crm)
+        with session_scope(self.engine) as session:  # the store is the hub's: its outbox lag sits beside the KPIs
+            lag = OutboxRepository(session).lag()
+        found_kpis.events = kpis.EventBacklog(pending=lag.pending, oldest_seconds=lag.seconds() if lag.oldest else None)
         return build_report(args.snapshots, mismatches, found_kpis, repair_requested=args.repair_requested)
 
     @activity.defn(name=Names.RECONCILE_REPAIR)

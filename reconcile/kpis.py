@@ -70,11 +70,19 @@ class PeriodCounts(BaseModel):
     credit_memos: int = Field(default=0, description="of the credit notes, with their ERP credit memo")
 
 
+class EventBacklog(BaseModel):
+    """The business events waiting in the outbox for the broker (docs/events.md): grows while NATS is down."""
+
+    pending: int = Field(ge=0)
+    oldest_seconds: float | None = Field(default=None, description="age of the oldest waiting event")
+
+
 class Kpis(BaseModel):
     invoice_posting_latency: Latency
     payment_application: Rate
     customer_master_sync: CustomerSync
     periods: list[PeriodCounts] = Field(default_factory=list, description="per legal entity and currency")
+    events: EventBacklog | None = Field(default=None, description="the outbox's lag when it was read")
 
 
 def percentile(values: list[float], p: float) -> float | None:

@@ -62,6 +62,12 @@ def kpi_table(kpis: Kpis) -> Table:
     table.add_row(
         KPI_TITLES["customer_master_sync"], percent(sync) + (f" - differ: {disagreeing}" if disagreeing else "")
     )
+    if kpis.events is not None:
+        backlog = kpis.events
+        table.add_row(
+            "Business events waiting for the broker (outbox)",
+            f"{backlog.pending}" + (f", oldest {seconds(backlog.oldest_seconds)}" if backlog.pending else ""),
+        )
     return table
 
 

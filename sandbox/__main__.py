@@ -77,6 +77,7 @@ def main(
     stripe_port: int = DEFAULT_PORTS["stripe"],
     avatax_port: int = DEFAULT_PORTS["avatax"],
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
+    xero_port: int = DEFAULT_PORTS["xero"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
     crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
@@ -95,6 +96,7 @@ def main(
         "stripe": stripe_port,
         "avatax": avatax_port,
         "netsuite": netsuite_port,
+        "xero": xero_port,
     }
     options: dict[str, dict[str, Any]] = {
         "salesforce": {

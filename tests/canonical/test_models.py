@@ -261,7 +261,7 @@ def test_catalog_looks_up_products_and_prices() -> None:
 def test_catalog_raises_key_error_for_unknown_products_and_missing_prices() -> None:
     with pytest.raises(KeyError, match="unknown product code 'NOPE'"):
         CATALOG.product("NOPE")
-    with pytest.raises(KeyError, match="no monthly GBP price for product 'PLAT-SEAT'"):
-        CATALOG.price("PLAT-SEAT", BillingPeriod.MONTH, "GBP")
+    with pytest.raises(KeyError, match="no monthly CHF price for product 'PLAT-SEAT'"):
+        CATALOG.price("PLAT-SEAT", BillingPeriod.MONTH, "CHF")
     with pytest.raises(KeyError):
         CATALOG.price("NOPE", BillingPeriod.MONTH, "USD")

@@ -303,7 +303,7 @@ async def test_reset_forgets_every_document(http: httpx.AsyncClient, url: str) -
 
     state = (await http.get(f"{url}/_sandbox/state")).json()
     assert state["documents"] == []
-    assert [c["companyCode"] for c in state["companies"]] == ["US01", "DE01"]
+    assert [c["companyCode"] for c in state["companies"]] == ["US01", "DE01", "UK01"]
 
 
 @pytest.mark.parametrize("commit", [False, True], ids=["saved", "committed"])

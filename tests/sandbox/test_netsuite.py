@@ -425,6 +425,7 @@ async def test_closing_periods_refuses_earlier_dates_until_reset(
         "customerPayment": [],
         "journalEntry": [],
         "creditMemo": [],
+        "customerRefund": [],
         "closedBefore": "2020-01-01",
         "tokensIssued": 0,
     }

@@ -102,6 +102,10 @@ async def test_a_clean_estate_reconciles_without_mismatches(estate: Estate, wind
     assert kpis.invoice_posting_latency.samples == 2
     assert kpis.invoice_posting_latency.p95_seconds is not None
     assert kpis.invoice_posting_latency.p95_seconds < 60
+    # No publisher runs in this estate (no C2C_NATS_URL): the report shows the events waiting in the outbox.
+    assert kpis.events is not None
+    assert kpis.events.pending >= 2 * 5  # at least customer, subscription, invoice, payment, applied per deal
+    assert kpis.events.oldest_seconds is not None
 
 
 # ---- planting mismatches through the vendors' APIs -----------------------------------------------------------
