@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import RenewalInvoice, ids
-from tests.support.lifecycle import LifecycleEstate, advance, billed, skip_to, webhooks
+from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, skip_to, webhooks
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows.subscription import SubscriptionLifecycle
@@ -39,7 +39,9 @@ async def test_twelve_monthly_periods_are_each_taxed_posted_and_applied_once(
         return (await saga.describe()).status is WorkflowExecutionStatus.COMPLETED
 
     await eventually(saga_done, timeout=60)
-    lifecycle = estate_.client.get_workflow_handle(ids.subscription_id("salesforce", deal_id))
+    # Adopted as a top-level workflow: when the saga's abandoned child continues as new after its parent closed,
+    # the time-skipping server can stop skipping (each skip then waits out its 30 s RPC deadline).
+    lifecycle = await adopt(estate_, ids.subscription_id("salesforce", deal_id))
     left_running.append(lifecycle)
     status: LifecycleStatus = await lifecycle.query(SubscriptionLifecycle.status)
     first_run = (await lifecycle.describe()).run_id
