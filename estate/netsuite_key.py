@@ -4,13 +4,14 @@ start (`python -m sandbox --netsuite-certificate`), as an admin uploads one in N
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from sandbox.netsuite.auth import certificate_id
@@ -33,19 +34,32 @@ class NetSuiteKey:
 
 def key_pair() -> tuple[str, str]:
     """(private key PEM, self-signed certificate PEM), a new EC P-256 pair valid for two years."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "c2c NetSuite integration")])
+    return self_signed(ec.generate_private_key(ec.SECP256R1()), "c2c NetSuite integration", days=730)
+
+
+def self_signed(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    common_name: str,
+    *,
+    days: int,
+    extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+) -> tuple[str, str]:
+    """(private key PEM, certificate PEM) of `key` with a self-signed certificate for `common_name`, valid `days`
+    from five minutes ago, with `extensions` (each with its critical flag)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=730))
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + timedelta(days=days))
     )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    certificate = builder.sign(key, hashes.SHA256())
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -6,21 +6,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from canonical import Address, Customer, Invoice, InvoiceLine, Money
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.netsuite.auth import ASSERTION_TYPE, TOKEN_PATH, client_assertion
-from estate.netsuite_key import key_pair
+from estate.netsuite_key import key_pair, self_signed
 from sandbox.netsuite.app import create_app
 from sandbox.netsuite.auth import certificate_id
 
@@ -105,20 +102,4 @@ async def access_token(http: httpx.AsyncClient, base_url: str) -> str:
 
 def rsa_key_pair() -> tuple[str, str]:
     """(private key PEM, self-signed certificate PEM) of a 2048-bit RSA key: NetSuite's PS256 signing."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "c2c test RSA")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return private, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return self_signed(rsa.generate_private_key(public_exponent=65537, key_size=2048), "c2c test RSA", days=1)
