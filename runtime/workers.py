@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
@@ -40,9 +41,15 @@ def _methods(instance: object) -> list:
 
 
 def build_workers(
-    client: Client, task_queue: str, connectors: Connectors, engine: Engine, settings: Settings
+    client: Client,
+    task_queue: str,
+    connectors: Connectors,
+    engine: Engine,
+    settings: Settings,
+    workflow_runner: WorkflowRunner | None = None,
 ) -> list[Worker]:
-    """The workers of one process: the saga queue plus one queue per system, each with its rate limit."""
+    """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
+    `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
@@ -56,14 +63,8 @@ def build_workers(
     ]
     # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits);
     # missed sagas start on the trigger's own path.
-    trigger = Trigger(
-        client=client,
-        crm=connectors.crm,
-        task_queue=task_queue,
-        engine=engine,
-        payment_terms_days=settings.payment_terms_days,
-        dunning_days=settings.dunning_days,
-        vendors_for=settings.vendors_for,
+    trigger = Trigger.from_settings(
+        client, connectors.crm, engine, settings.model_copy(update={"task_queue": task_queue})
     )
     readers = reconcile_activities(trigger, connectors)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
@@ -77,7 +78,15 @@ def build_workers(
         RevenueRecognition,
         Refund,
     ]
-    workers = [Worker(client, task_queue=task_queue, workflows=workflows, interceptors=telemetry)]
+    workers = [
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=workflows,
+            interceptors=telemetry,
+            workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        )
+    ]
     for suffix, activities, rate_limit in per_system:
         workers.append(
             Worker(

@@ -32,6 +32,7 @@ from canonical import (
     SubscriptionItem,
 )
 from store import OutboxRepository, create_schema, make_engine, session_scope
+from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal, make_payment, make_quote, usd, with_billing_id
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
@@ -259,7 +260,12 @@ async def fake_saga_estate(
     async with AsyncExitStack() as stack:
         client = time_skipping_env.client
         await stack.enter_async_context(
-            Worker(client, task_queue=task_queue, workflows=[CustomerToCash, SubscriptionLifecycle])
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[CustomerToCash, SubscriptionLifecycle],
+                workflow_runner=WORKFLOW_RUNNER,
+            )
         )
         for queue, fns in by_queue.items():
             await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from canonical import AccountSnapshot, Customer, ids
 from operations import finance as control
+from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal
 from tests.support.polling import eventually
 from workflows import interface as act
@@ -76,7 +77,9 @@ async def systems(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIt
     fakes = FakeSystems()
     client = temporal_env.client
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(Worker(client, task_queue=task_queue, workflows=[CustomerMaster]))
+        await stack.enter_async_context(
+            Worker(client, task_queue=task_queue, workflows=[CustomerMaster], workflow_runner=WORKFLOW_RUNNER)
+        )
         for queue, fns in fakes.activities().items():
             await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
         yield client, fakes
