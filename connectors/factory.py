@@ -65,6 +65,7 @@ def build_connectors(settings: Settings) -> Connectors:
             settings.salesforce_url,
             settings.salesforce_client_id,
             settings.salesforce_client_secret.get_secret_value(),
+            session_seconds=settings.salesforce_session_seconds,
         ),
         billing=billing,
         tax=AvaTaxEngine(

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     salesforce_url: str = "http://127.0.0.1:8701"
     salesforce_client_id: str = "c2c-sandbox"
     salesforce_client_secret: SecretStr = SecretStr("sandbox-secret")
+    # The org's session timeout (Setup > Session Settings), when known: c2c logs in again a minute before it runs
+    # out instead of waiting for a 401 INVALID_SESSION_ID (which it also recovers from, once). None: on 401 only.
+    salesforce_session_seconds: float | None = Field(default=None, gt=60)
     stripe_url: str = "http://127.0.0.1:8702"
     stripe_api_key: SecretStr = SecretStr("sk_test_c2c_sandbox")
     stripe_payment_method: str = Field(

@@ -26,3 +26,13 @@ def test_a_vendor_without_a_connector_is_refused_naming_the_entity_and_role() ->
 def test_an_unknown_crm_is_refused() -> None:
     with pytest.raises(ValueError, match=r"C2C_CRM='hubspot'"):
         build_connectors(Settings(_env_file=None, crm="hubspot"))
+
+
+async def test_the_orgs_session_timeout_reaches_the_salesforce_connector() -> None:
+    connectors = build_connectors(Settings(_env_file=None, salesforce_session_seconds=7200))
+    try:
+        assert getattr(connectors.crm, "session_seconds", None) == 7200
+    finally:
+        await connectors.close()
+    with pytest.raises(ValueError, match="salesforce_session_seconds"):
+        Settings(_env_file=None, salesforce_session_seconds=30)  # under a minute: c2c could never log in ahead
