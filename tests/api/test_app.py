@@ -8,7 +8,9 @@ import hmac
 import json
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,17 +37,11 @@ SECRET = "whsec_crm_sandbox"
 DEAL = DealSpec("API-1", ACME, "US01", "USD", [("PLAT-SEAT", 3, Decimal("49.00"))])
 
 
-@pytest.fixture
-async def api(
-    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path, request: pytest.FixtureRequest
+@asynccontextmanager
+async def serving(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path, **overrides: Any
 ) -> AsyncIterator[tuple[Estate, str]]:
-    """The estate plus the trigger API on a free port, with the CRM's and billing's webhooks pointed at it.
-
-    `@pytest.mark.payment_method("pm_…")` gives new billing customers another payment method."""
-    marker = request.node.get_closest_marker("payment_method")
-    overrides = {"stripe_payment_method": marker.args[0]} if marker else {}
-    settings_marker = request.node.get_closest_marker("settings")
-    overrides |= settings_marker.kwargs if settings_marker else {}
+    """The estate plus the trigger API on a free port, with the CRM's and billing's webhooks pointed at it."""
     async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, **overrides) as estate:
         app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -71,6 +67,32 @@ async def api(
             await estate.http.post(billing_admin, json={"url": None})
             server.should_exit = True
             await serving
+
+
+@pytest.fixture
+async def api(
+    temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Estate, str]]:
+    """A running estate and its API for one test.
+
+    `@pytest.mark.payment_method("pm_…")` gives new billing customers another payment method."""
+    marker = request.node.get_closest_marker("payment_method")
+    overrides = {"stripe_payment_method": marker.args[0]} if marker else {}
+    settings_marker = request.node.get_closest_marker("settings")
+    overrides |= settings_marker.kwargs if settings_marker else {}
+    async with serving(temporal_env, emulators, task_queue, tmp_path, **overrides) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def refusing_api(
+    temporal_env: WorkflowEnvironment, emulators: Any, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Estate, str]]:
+    """One estate and API shared by the bad-input tests of this module: each is refused and must change nothing,
+    so none leaves anything another could see (an estate per case was most of this module's time)."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    async with serving(temporal_env, emulators, queue, tmp_path_factory.mktemp("refusing")) as running:
+        yield running
 
 
 def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
@@ -146,8 +168,10 @@ async def test_a_redelivered_webhook_is_acknowledged_as_a_duplicate(api: Any) ->
     ],
     ids=["bad-signature", "no-signature", "wrong-secret", "stale", "malformed-json", "missing-fields"],
 )
-async def test_bad_webhooks_get_400_naming_the_problem_and_start_nothing(api: Any, mutate: Any, problem: str) -> None:
-    estate, url = api
+async def test_bad_webhooks_get_400_naming_the_problem_and_start_nothing(
+    refusing_api: Any, mutate: Any, problem: str
+) -> None:
+    estate, url = refusing_api
     deal_id = await seed_deal(estate.crm, estate.unique(DEAL))
     good = closed_won_event(deal_id)
     body, headers = mutate(good, signed(good))
@@ -234,8 +258,8 @@ async def test_status_and_resolve_endpoints_drive_a_parked_saga(api: Any) -> Non
         {"action": "retry", "actor": "   "},
     ],
 )
-async def test_malformed_resolution_is_422(api: Any, body: dict[str, Any]) -> None:
-    estate, url = api
+async def test_malformed_resolution_is_422(refusing_api: Any, body: dict[str, Any]) -> None:
+    estate, url = refusing_api
     response = await estate.http.post(f"{url}/deals/x/resolve", json=body)
     assert response.status_code == 422
 
@@ -252,9 +276,9 @@ async def test_malformed_resolution_is_422(api: Any, body: dict[str, Any]) -> No
 )
 @pytest.mark.parametrize("token", [None, "Bearer wrong-token", "Basic YzJjOmMyYw==", "Bearer"])
 async def test_finance_endpoints_need_the_api_token_and_do_nothing_without_it(
-    api: Any, method: str, path: str, body: Any, token: str | None
+    refusing_api: Any, method: str, path: str, body: Any, token: str | None
 ) -> None:
-    estate, url = api
+    estate, url = refusing_api
     deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=False)
     headers = {"Authorization": token} if token else {}
     async with httpx.AsyncClient() as http:
@@ -267,8 +291,8 @@ async def test_finance_endpoints_need_the_api_token_and_do_nothing_without_it(
 @pytest.mark.parametrize(
     "params", [{"currency": "usd"}, {"legal_entity": "XX99"}, {"exception": "x' OR 1=1"}, {"stage": "nope"}]
 )
-async def test_bad_queue_filters_are_422_naming_the_field(api: Any, params: dict[str, str]) -> None:
-    estate, url = api
+async def test_bad_queue_filters_are_422_naming_the_field(refusing_api: Any, params: dict[str, str]) -> None:
+    estate, url = refusing_api
     response = await estate.http.get(f"{url}/sagas", params=params)
     assert response.status_code == 422
     assert list(params)[0] in json.dumps(response.json())
