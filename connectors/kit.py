@@ -5,6 +5,7 @@ Each connector keeps its own `classify(response)` for vendor error bodies; this 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -213,3 +214,30 @@ async def client_credentials_token(
     except UncertainOutcome as exc:
         raise TransientError(system, "token_unavailable", exc.message) from exc
     return json_body(system, response)
+
+
+class CachedToken:
+    """One cached OAuth access token per connector, fetched again `margin` seconds before it expires; `drop` forgets
+    one the vendor refused (unless another request already replaced it). Subclasses fetch: (token, lifetime in s).
+    `clock` is monotonic seconds (tests move it)."""
+
+    def __init__(self, clock: Callable[[], float], margin: float = 60.0) -> None:
+        self._clock, self._margin = clock, margin
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._refresh_at:
+                self._token, lifetime = await self._fetch()
+                self._refresh_at = self._clock() + max(0.0, lifetime - self._margin)
+            return self._token
+
+    async def drop(self, token: str) -> None:
+        async with self._lock:
+            if self._token == token:
+                self._token = None
+
+    async def _fetch(self) -> tuple[str, float]:
+        raise NotImplementedError

@@ -9,7 +9,6 @@ Tokens are cached and fetched again `TOKEN_MARGIN_SECONDS` before they expire; a
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from connectors.errors import PermanentError, TransientError, UncertainOutcome
-from connectors.kit import json_body, send
+from connectors.kit import CachedToken, json_body, send
 from connectors.netsuite.errors import SYSTEM, classify
 from connectors.netsuite.wire import token_answer
 
@@ -75,7 +74,7 @@ def client_assertion(credentials: M2MCredentials, token_url: str, now: float, **
     return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
 
 
-class TokenSource:
+class TokenSource(CachedToken):
     """One cached access token per connector, rotated before it expires; `clock` is monotonic seconds (tests move
     it), `wall_clock` the Unix time the assertion's iat/exp count from."""
 
@@ -88,27 +87,11 @@ class TokenSource:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(clock, TOKEN_MARGIN_SECONDS)
         self._http = http
         self._url = f"{base_url.rstrip('/')}{TOKEN_PATH}"
         self._credentials = credentials
-        self._clock = clock
         self._wall_clock = wall_clock
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def token(self) -> str:
-        async with self._lock:
-            if self._token is None or self._clock() >= self._refresh_at:
-                self._token, lifetime = await self._fetch()
-                self._refresh_at = self._clock() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return self._token
-
-    async def drop(self, token: str) -> None:
-        """Forget a token NetSuite refused (unless another request already replaced it)."""
-        async with self._lock:
-            if self._token == token:
-                self._token = None
 
     async def _fetch(self) -> tuple[str, float]:
         form = {

@@ -8,7 +8,6 @@ Xero still holds it, and finds the record by its key after Xero forgot it. Exact
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import time
@@ -25,7 +24,7 @@ from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from canonical.reference import LEGAL_ENTITIES
 from canonical.revenue import PostedRecognition, RevenueLedger
 from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import encode_json, json_body, send
+from connectors.kit import CachedToken, encode_json, json_body, send
 from connectors.xero import mapping, wire
 from connectors.xero.errors import SYSTEM, classify, is_duplicate_name, is_locked_period
 
@@ -71,28 +70,14 @@ def where_equals(field_name: str, value: str) -> str:
     return f'{field_name}=="{value.replace(chr(34), chr(92) + chr(34))}"'
 
 
-class TokenSource:
+class TokenSource(CachedToken):
     """One cached access token, fetched again before it expires; `clock` is monotonic seconds (tests move it)."""
 
     def __init__(
         self, http: httpx.AsyncClient, url: str, credentials: XeroCredentials, clock: Callable[[], float]
     ) -> None:
-        self._http, self._url, self._credentials, self._clock = http, url, credentials, clock
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def token(self) -> str:
-        async with self._lock:
-            if self._token is None or self._clock() >= self._refresh_at:
-                self._token, lifetime = await self._fetch()
-                self._refresh_at = self._clock() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-            return self._token
-
-    async def drop(self, token: str) -> None:
-        async with self._lock:
-            if self._token == token:
-                self._token = None
+        super().__init__(clock, TOKEN_MARGIN_SECONDS)
+        self._http, self._url, self._credentials = http, url, credentials
 
     async def _fetch(self) -> tuple[str, float]:
         basic = base64.b64encode(f"{self._credentials.client_id}:{self._credentials.client_secret}".encode()).decode()
