@@ -129,7 +129,7 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock
             deal_ids.update(zip((spec.key for spec in specs), opportunity_ids, strict=True))
         for spec in specs:
             await close_won(crm, deal_ids[spec.key])
-        console.print(f"closed {len(specs)} deals as Closed Won; the CRM webhooks start the sagas")
+        console.print(f"closed {len(specs)} deals as Closed Won; Salesforce Outbound Messages start the sagas")
 
         handles = {
             key: client.get_workflow_handle(ids.saga_id("salesforce", deal_id)) for key, deal_id in deal_ids.items()
