@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +32,9 @@ def workflow_of(path: Path) -> Any:
     matches = [cls for prefix, cls in WORKFLOWS.items() if path.stem.startswith(prefix)]
     assert len(matches) == 1, f"{path.name}: name it after its workflow ({', '.join(WORKFLOWS)}…)"
     return matches[0]
+
+
+async def record_history(handle: Any, name: str) -> None:
+    """`C2C_RECORD_HISTORY=1 pytest <test>` refreshes the replay tests' history `name` from the workflow `handle`."""
+    if os.environ.get("C2C_RECORD_HISTORY"):
+        (HISTORY_DIR / f"{name}.json").write_text((await handle.fetch_history()).to_json())

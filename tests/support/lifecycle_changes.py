@@ -4,11 +4,9 @@ a change applied, the lifecycle ended, what every system shows."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
@@ -22,8 +20,6 @@ from tests.support.lifecycle import LifecycleEstate, adopt, advance, skip_to, st
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodStatus
-
-HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 
 
 async def closed_and_adopted(
@@ -77,13 +73,6 @@ async def completed(handle: WorkflowHandle[Any, Any]) -> LifecycleStatus:
         return await status_of(handle)
 
     return await eventually(probe, timeout=60)
-
-
-async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """`C2C_RECORD_HISTORY=1 pytest this file` refreshes the replay test's histories of these lifecycles."""
-    if os.environ.get("C2C_RECORD_HISTORY"):
-        path = HISTORIES / f"{name}.json"
-        path.write_text((await handle.fetch_history()).to_json())
 
 
 def events(estate: Estate, correlation_id: str) -> list[str]:

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from canonical.contract import add_months
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, amendment_deal
 from operations.errors import ContractNotActive, DealRefused
+from tests.support.histories import record_history
 from tests.support.lifecycle import LifecycleEstate, billed, stripe_auth
 from tests.support.lifecycle_changes import (
     applied,
@@ -25,7 +26,6 @@ from tests.support.lifecycle_changes import (
     contract_of,
     events,
     move_to,
-    record_history,
     subscription_lines,
 )
 from workflows import search_attributes

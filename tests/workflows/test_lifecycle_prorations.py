@@ -13,13 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import ProrationBilling
 from estate.amendments import DOWNGRADE, UPGRADE, amendment_deal
+from tests.support.histories import record_history
 from tests.support.lifecycle import LifecycleEstate, billed, status_of
 from tests.support.lifecycle_changes import (
     applied,
     assert_posted_as_billed,
     closed_and_adopted,
     move_to,
-    record_history,
 )
 from tests.support.polling import eventually
 from workflows.subscription_messages import LifecycleStatus, PeriodState

@@ -6,7 +6,6 @@ document in AvaTax) once despite a lost answer; a refund made in Stripe directly
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from api.app import create_api
 from canonical import ids
 from sandbox.stripe.webhooks import signature_header
 from tests.support.estate import Estate, all_emulators, running_estate
-from tests.support.histories import HISTORY_DIR
+from tests.support.histories import record_history
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL, start
 from workflows.refund import Refund, RefundResult
@@ -109,9 +108,7 @@ async def test_finance_refunds_part_of_a_paid_invoice_once_in_every_system_despi
     assert (wrong.status_code, wrong.json()["error"]) == (422, "currency_mismatch")
     assert len(mine((await estate.state("stripe"))["credit_notes"], invoice=invoice_id)) == 1
 
-    if os.environ.get("C2C_RECORD_HISTORY"):  # `C2C_RECORD_HISTORY=1 pytest this test` refreshes the replay history
-        history = await handle.fetch_history()
-        (HISTORY_DIR / "refund_finance_partial.json").write_text(history.to_json())
+    await record_history(handle, "refund_finance_partial")
 
 
 async def test_a_refund_made_in_stripe_reaches_the_erp_once_from_its_webhook(

@@ -3,16 +3,15 @@ time-skipping server moves the workflow's timers; each later period is taxed, po
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import RenewalInvoice, ids
+from tests.support.histories import record_history
 from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, skip_to, webhooks
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
@@ -126,13 +125,8 @@ async def test_twelve_monthly_periods_are_each_taxed_posted_and_applied_once(
 
     after = await eventually(ignored)
     assert [p.model_dump() for p in after.periods] == before
-    if os.environ.get("C2C_RECORD_HISTORY"):  # `C2C_RECORD_HISTORY=1 pytest this file` refreshes the replay test's
-        histories = Path(__file__).parent / "histories"
-        for name, handle in (
-            ("subscription_lifecycle_webhooks_and_backstop", lifecycle),
-            ("customer_to_cash_starts_lifecycle", saga),
-        ):
-            (histories / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+    await record_history(lifecycle, "subscription_lifecycle_webhooks_and_backstop")
+    await record_history(saga, "customer_to_cash_starts_lifecycle")
     # Terminated, not cancelled: the time-skipping test server locks its clock for the rest of the session once
     # an abandoned child closes by itself after its parent did (cancelling: test_lifecycle_cancellation.py).
     await lifecycle.terminate("test over")
