@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.server import build_app
+from tests.support.cli import in_process_cli  # noqa: F401 - a fixture: finance's CLI in this process
 from tests.support.emulators import Emulators
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
 from tests.support.servers import RunningServer, serve_in_thread
