@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from connectors.avatax import AvaTaxEngine
+from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.salesforce import SalesforceCrm
@@ -50,7 +51,7 @@ def build_connectors(settings: Settings) -> Connectors:
         supported = "; ".join(f"{role}: {', '.join(sorted(names))}" for role, names in SUPPORTED.items())
         raise ValueError(f"no connector for {', '.join(problems)} (supported: {supported})")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
-    http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
+    http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100), verify=tls_context())
     billing = StripeBilling(
         http,
         settings.stripe_url,

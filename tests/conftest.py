@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from connectors.kit import tls_context
 from sandbox.server import build_app
 from tests.support.cli import in_process_cli  # noqa: F401 - a fixture: finance's CLI in this process
 from tests.support.emulators import Emulators
@@ -82,7 +83,7 @@ def slow_stripe_url() -> Iterator[str]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=tls_context()) as client:
         yield client
 
 
