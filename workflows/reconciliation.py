@@ -19,6 +19,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import DEFAULT_VENDORS
     from canonical.records import (
         BillingSnapshot,
@@ -32,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
     from canonical.revenue import RevenueLedger
     from reconcile.outcome import RepairOutcome, Report
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import Names
 
