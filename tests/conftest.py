@@ -19,8 +19,10 @@ from tests.support.cli import in_process_cli  # noqa: F401 - a fixture: finance'
 from tests.support.emulators import Emulators
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
 from tests.support.servers import RunningServer, serve_in_thread
-from tests.support.temporal import binary, time_skipping_server
+from tests.support.temporal import BUILD_ID, binary, time_skipping_server
 from workflows import search_attributes
+
+os.environ.setdefault("C2C_WORKER_BUILD_ID", BUILD_ID)  # settings and worker processes (tests/support/temporal.py)
 
 
 @pytest.fixture(scope="session")
