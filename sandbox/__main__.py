@@ -78,6 +78,7 @@ def main(
     avatax_port: int = DEFAULT_PORTS["avatax"],
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
     xero_port: int = DEFAULT_PORTS["xero"],
+    chargebee_port: int = DEFAULT_PORTS["chargebee"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
     crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
@@ -97,6 +98,7 @@ def main(
         "avatax": avatax_port,
         "netsuite": netsuite_port,
         "xero": xero_port,
+        "chargebee": chargebee_port,
     }
     options: dict[str, dict[str, Any]] = {
         "salesforce": {
