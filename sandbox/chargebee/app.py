@@ -153,6 +153,15 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 ]
 
 
+def route(method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+    """The handler of `method /api/v2/{path}` and the ids in its path."""
+    for allowed, pattern, handler in ROUTES:
+        match = pattern.fullmatch(path)
+        if match and allowed == method:
+            return handler, match.groupdict()
+    return None
+
+
 def _answer(body: Record, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -246,12 +255,10 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
         refused = refusal(request)
         if refused is not None:
             return refused
-        for method, pattern, handler in ROUTES:
-            match = pattern.fullmatch(path)
-            if match and method == request.method:
-                break
-        else:
+        found = route(request.method, path)
+        if found is None:
             return _error(ApiError(404, "resource_not_found", f"Sorry, we couldn't find {request.method} /{path}"))
+        handler, ids = found
         raw = await request.body() if request.method == "POST" else request.url.query.encode()
         key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
         if key is not None:
@@ -265,7 +272,7 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
                 return Response(kept[2], kept[1], media_type="application/json", headers={REPLAYED_HEADER: "true"})
         events_before = len(site.events)
         try:
-            response = _answer(handler(site, match.groupdict(), wire.parse_form(raw)))
+            response = _answer(handler(site, ids, wire.parse_form(raw)))
         except ApiError as error:
             response = _error(error)
         if key is not None:
@@ -275,4 +282,3 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
         return response
 
     return app
-

@@ -155,7 +155,7 @@ def _first_invoice(site: Site, subscription: Record, customer: Record, pending: 
         }
         for item in subscription["subscription_items"]
     ]
-    net_term = subscription.get("net_term_days", customer["net_term_days"])
+    net_term = int(subscription.get("net_term_days") or customer["net_term_days"] or 0)
     invoice: Record = {
         "id": site.new_number("INV"),
         "customer_id": customer["id"],
@@ -217,7 +217,8 @@ def add_charge(site: Site, invoice_id: str, form: Record) -> Record:
         raise wire.invalid_state(f"invoice {invoice_id} is {invoice['status']}; charges go on pending invoices only")
     amount = wire.integer(form, "amount", required=True, low=1, high=10**13)
     description = wire.text(form, "description", required=True, max_length=250)
-    line_item = form.get("line_item") if isinstance(form.get("line_item"), dict) else {}
+    given = form.get("line_item")
+    line_item: Record = given if isinstance(given, dict) else {}
     invoice["line_items"].append(
         {
             "id": site.new_id("li"),
@@ -310,9 +311,7 @@ def _missing_method() -> str:
     raise wire.missing("transaction[payment_method]")
 
 
-def _transaction(
-    site: Site, invoice: Record, amount: int, method: str, status: str, reference: str | None
-) -> Record:
+def _transaction(site: Site, invoice: Record, amount: int, method: str, status: str, reference: str | None) -> Record:
     transaction: Record = {
         "id": site.new_id("txn"),
         "customer_id": invoice["customer_id"],

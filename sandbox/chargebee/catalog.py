@@ -45,7 +45,13 @@ def _payment_method(form: Record) -> Record | None:
         raise wire.wrong_value("payment_method", "payment_method : must be given as payment_method[attribute]")
     kind = wire.choice(given, "type", ("card", "direct_debit", "paypal_express_checkout"), default="card")
     reference = wire.text(given, "reference_id", required=True, max_length=200)
-    return {"type": kind, "reference_id": reference, "gateway": "chargebee", "status": "valid", "object": "payment_method"}
+    return {
+        "type": kind,
+        "reference_id": reference,
+        "gateway": "chargebee",
+        "status": "valid",
+        "object": "payment_method",
+    }
 
 
 def create_customer(site: Site, form: Record) -> Record:

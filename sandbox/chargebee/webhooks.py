@@ -57,8 +57,14 @@ class Dispatcher:
                 except httpx.HTTPError:
                     status = None
                 self.attempts.append(
-                    {"event": event["id"], "event_type": event["event_type"], "copy": copy, "attempt": attempt,
-                     "status": status, "at": time.time()}
+                    {
+                        "event": event["id"],
+                        "event_type": event["event_type"],
+                        "copy": copy,
+                        "attempt": attempt,
+                        "status": status,
+                        "at": time.time(),
+                    }
                 )
                 if status is not None and 200 <= status < 300:
                     return
