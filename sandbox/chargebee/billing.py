@@ -277,6 +277,7 @@ def charge(site: Site, invoice: Record, amount: int | None) -> Record:
     if declined:
         transaction.update(error_code="card_declined", error_text="Your card was declined.")
         invoice["status"] = "not_paid"
+        invoice["linked_payments"].append(_linked(transaction, 0))
         touch(invoice)
         site.emit("payment_failed", {"transaction": transaction, "invoice": invoice, "customer": customer})
         raise ApiError(
@@ -348,20 +349,23 @@ def _apply(site: Site, invoice: Record, transaction: Record) -> None:
     _totals(invoice)
     if invoice["amount_due"] == 0:
         invoice["status"], invoice["paid_at"] = "paid", now()
-    invoice["linked_payments"].append(
-        {
-            "txn_id": transaction["id"],
-            "applied_amount": transaction["amount"],
-            "applied_at": now(),
-            "txn_status": "success",
-            "txn_date": transaction["date"],
-            "txn_amount": transaction["amount"],
-        }
-    )
+    invoice["linked_payments"].append(_linked(transaction, transaction["amount"]))
     transaction["linked_invoices"][0]["invoice_status"] = invoice["status"]
     touch(invoice)
     customer = site.customers[invoice["customer_id"]]
     site.emit("payment_succeeded", {"transaction": transaction, "invoice": invoice, "customer": customer})
+
+
+def _linked(transaction: Record, applied: int) -> Record:
+    """An invoice's `linked_payments` entry: every attempt, a failed one with nothing applied."""
+    return {
+        "txn_id": transaction["id"],
+        "applied_amount": applied,
+        "applied_at": now(),
+        "txn_status": transaction["status"],
+        "txn_date": transaction["date"],
+        "txn_amount": transaction["amount"],
+    }
 
 
 def void(site: Site, invoice_id: str, form: Record) -> Record:
