@@ -92,13 +92,35 @@ def decode(raw: bytes) -> Any:
         raise ValueError("answer is not JSON") from None
 
 
+# The fields c2c reads of each record, with their JSON type: checked when the record is read.
+REQUIRED: dict[str, dict[str, type]] = {
+    "invoice": {
+        "status": str,
+        "currency_code": str,
+        "line_items": list,
+        "total": int,
+        "amount_paid": int,
+        "amount_due": int,
+    },
+    "transaction": {"status": str, "amount": int},
+    "subscription": {"status": str, "customer_id": str, "subscription_items": list},
+    "item_price": {"item_id": str},
+    "credit_note": {"total": int},
+}
+
+
 def record(body: Any, name: str) -> Record:
-    """The record under `name` of a single-record answer (`{"invoice": {...}}`), with a string `id`."""
+    """The record under `name` of a single-record answer (`{"invoice": {...}}`), with a string `id` and the
+    fields c2c reads of it (`REQUIRED`); ValueError naming `{name}.{field}` otherwise."""
     if not isinstance(body, dict):
         raise ValueError(f"answer is not a JSON object with {name}")
     found = body.get(name)
     if not isinstance(found, dict) or not isinstance(found.get("id"), str) or not found["id"]:
         raise ValueError(f"answer's {name} is not an object with an id")
+    for field_name, kind in REQUIRED.get(name, {}).items():
+        value = found.get(field_name)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValueError(f"answer's {name}.{field_name} is not {kind.__name__}: {value!r}"[:200])
     return found
 
 
