@@ -374,6 +374,16 @@ class ChargebeeBilling(ChargebeeLifecycle):
 
     # -- reads -----------------------------------------------------------------------------------------
 
+    async def deal_of_invoice(self, invoice_id: str) -> str | None:
+        """The deal whose subscription the invoice bills (its meta_data), None for an invoice c2c did not make.
+        What a webhook needs to find the saga: Chargebee invoices carry no metadata of their own."""
+        current = await self._invoice(invoice_id)
+        if not isinstance(current.get("subscription_id"), str):
+            return None
+        path = f"/subscriptions/{_path(current['subscription_id'])}"
+        subscription = await self._get(path, "subscription", missing_ok=True)
+        return wire.meta_data(subscription or {}).get(mapping.META_DEAL_ID)
+
     async def _invoice(self, invoice_id: str) -> Record:
         found = await self._get(f"/invoices/{_path(invoice_id)}", "invoice", missing_ok=True)
         if found is None:
