@@ -175,7 +175,8 @@ class Settings(BaseSettings):
             "C2C_API_TOKEN": self.api_token is not None and self.api_token.get_secret_value() == SANDBOX_API_TOKEN,
             "C2C_CRM_WEBHOOK_SECRET": self.crm_webhook_secret.get_secret_value() == "whsec_crm_sandbox",
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
-            "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value() == "cb_webhook_sandbox",
+            "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
+            == "cb_webhook_sandbox",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:

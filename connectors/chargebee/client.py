@@ -314,6 +314,20 @@ class ChargebeeBilling(ChargebeeLifecycle):
             path = f"/subscriptions/{_path(subscription_id)}/cancel_for_items"
             await self._post(path, {"end_of_term": False}, idempotency_key, "subscription")
 
+    async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Write the unpaid invoice off (`POST /invoices/{id}/write_off`: Chargebee credits what is due with a
+        `write_off` credit note and closes the invoice as paid, so unlike Stripe's uncollectible it takes no late
+        payment). Repeatable: written off is done; paid BusinessRuleError('invoice_paid'); else PermanentError."""
+        current = await self._invoice(invoice_id)
+        if current.get("write_off_amount"):
+            return
+        if current["status"] == "paid":
+            raise BusinessRuleError(SYSTEM, "invoice_paid", f"{invoice_id} is paid; there is no debt to write off")
+        if current["status"] not in wire.UNPAID:
+            code = "invoice_void" if current["status"] == "voided" else "invoice_not_open"
+            raise PermanentError(SYSTEM, code, f"{invoice_id} is {current['status']}; only unpaid is written off")
+        await self._post(f"/invoices/{_path(invoice_id)}/write_off", {}, idempotency_key, "invoice")
+
     # -- credit notes ----------------------------------------------------------------------------------
 
     async def credit_invoice(self, invoice_id: str, reason: str, *, idempotency_key: str) -> str | None:

@@ -63,9 +63,6 @@ class ChargebeeLifecycle:
 
     # dunning, webhooks, refunds
 
-    async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
-        unsupported("mark_uncollectible", "POST /invoices/{id}/write_off, which also closes it as paid")
-
     async def complete_notice(self, notice: PaymentNotice) -> PaymentNotice:
         unsupported("complete_notice", "a Chargebee event carries its invoice and transaction whole")
 

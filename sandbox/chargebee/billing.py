@@ -382,6 +382,21 @@ def void(site: Site, invoice_id: str, form: Record) -> Record:
     return invoice
 
 
+def write_off(site: Site, invoice_id: str, form: Record) -> Record:
+    """`POST /invoices/{id}/write_off`: an adjustment credit note (`write_off`) for what is due; the invoice is paid."""
+    invoice = get(site.invoices, "invoice", invoice_id)
+    if invoice["status"] not in UNPAID:
+        raise wire.invalid_state(f"invoice {invoice_id} is {invoice['status']}; only an unpaid invoice is written off")
+    wire.text(form, "comment", max_length=300)
+    credited = create_credit_note(
+        site, {"reference_invoice_id": invoice_id, "type": "adjustment", "reason_code": "write_off"}
+    )
+    invoice["amount_adjusted"] -= credited["credit_note"]["total"]  # a write-off, not an adjustment
+    invoice["write_off_amount"] += credited["credit_note"]["total"]
+    _totals(invoice)
+    return invoice
+
+
 def create_credit_note(site: Site, form: Record) -> Record:
     """`POST /credit_notes`: an adjustment note takes off what is due, a refundable one gives back what was paid."""
     invoice_id = wire.text(form, "reference_invoice_id", required=True, max_length=50)

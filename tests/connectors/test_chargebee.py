@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -57,7 +58,8 @@ async def test_the_first_invoice_saga_customer_prices_subscription_tax_close_sen
     assert {line.product_code for line in finalized.lines} == {"PLAT-SEAT", "ANALYTICS"}
     await billing.send_invoice(invoice_id, idempotency_key="s:send")
     payment = await billing.collect_payment(invoice_id, idempotency_key="s:collect")
-    assert payment.status is PaymentStatus.SUCCEEDED and payment.amount == expected.total
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert payment.amount == expected.total
     assert payment == await billing.payment_for_invoice(invoice_id)
     # Everything ran twice (a retried activity) changes nothing.
     assert await billing.create_customer(gid, "Beispiel GmbH", idempotency_key="other") == customer_id
@@ -66,7 +68,9 @@ async def test_the_first_invoice_saga_customer_prices_subscription_tax_close_sen
     assert (await billing.collect_payment(invoice_id, idempotency_key="other")).external_refs == payment.external_refs
     state = cb.state(url)
     assert [c["id"] for c in state["customers"]] == [customer_id]
-    assert len(state["subscriptions"]) == 1 and len(state["invoices"]) == 1 and len(state["transactions"]) == 1
+    assert len(state["subscriptions"]) == 1
+    assert len(state["invoices"]) == 1
+    assert len(state["transactions"]) == 1
     assert sum(1 for line in state["invoices"][0]["line_items"] if line["entity_type"] == "adhoc") == 1
 
 
@@ -140,7 +144,8 @@ async def test_a_pending_first_invoice_is_voided_when_the_saga_unwinds_before_th
     )
     await billing.cancel_subscription(subscription.id, idempotency_key="v:cancel")
     state = cb.state(url)
-    assert state["invoices"][0]["status"] == "voided" and state["subscriptions"][0]["status"] == "cancelled"
+    assert state["invoices"][0]["status"] == "voided"
+    assert state["subscriptions"][0]["status"] == "cancelled"
     await billing.void_invoice(state["invoices"][0]["id"], idempotency_key="v:void")  # already void: done
 
 
@@ -160,9 +165,29 @@ async def test_bad_input_is_refused_before_anything_is_written(billing: Chargebe
 
 
 async def test_methods_beyond_the_first_invoice_refuse_naming_themselves(billing: ChargebeeBilling) -> None:
-    with pytest.raises(PermanentError, match="ChargebeeBilling.mark_uncollectible") as refused:
-        await billing.mark_uncollectible("INV-1", idempotency_key="k")
+    with pytest.raises(PermanentError, match="ChargebeeBilling.update_subscription") as refused:
+        await billing.update_subscription("sub", [], {}, datetime.now(UTC), idempotency_key="k")
     assert refused.value.code == "unsupported"
+
+
+async def test_dunnings_end_writes_the_invoice_off_once(billing: ChargebeeBilling, url: str) -> None:
+    gid = golden()
+    customer_id = await billing.upsert_customer(cb.de_customer(gid), idempotency_key="w:c")
+    contract = cb.de_contract("D7", gid)
+    subscription = await billing.create_subscription(
+        customer_id, contract, await cb.price_ids(billing, contract, "w:p"), idempotency_key="w:s"
+    )
+    invoice = await billing.create_invoice(customer_id, subscription.id, cb.de_invoice(contract), idempotency_key="w:i")
+    invoice_id = invoice.external_refs["chargebee"]
+    with pytest.raises(PermanentError) as pending:
+        await billing.mark_uncollectible(invoice_id, idempotency_key="w:off")
+    assert pending.value.code == "invoice_not_open"
+    await billing.finalize_invoice(invoice_id, idempotency_key="w:f")
+    await billing.mark_uncollectible(invoice_id, idempotency_key="w:off")
+    await billing.mark_uncollectible(invoice_id, idempotency_key="w:off-again")
+    state = cb.state(url)
+    assert [(n["reason_code"], n["total"]) for n in state["credit_notes"]] == [("write_off", invoice.total.amount)]
+    assert (state["invoices"][0]["status"], state["invoices"][0]["write_off_amount"]) == ("paid", invoice.total.amount)
 
 
 def response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
@@ -224,6 +249,9 @@ def test_classify_maps_chargebees_errors_to_the_taxonomy(
     status: int, body: dict[str, Any], kind: type[Exception], code: str
 ) -> None:
     error = classify(response(status, body, {"Retry-After": "7"} if status == 429 else None))
-    assert type(error) is kind and error is not None and error.code == code
+    assert type(error) is kind
+    assert error is not None
+    assert error.code == code
     if status == 429:
-        assert isinstance(error, TransientError) and error.retry_after == 7
+        assert isinstance(error, TransientError)
+        assert error.retry_after == 7

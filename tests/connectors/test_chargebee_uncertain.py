@@ -26,6 +26,7 @@ WRITES = {
     "close": ("/api/v2/invoices/", "/close"),
     "collect": ("/api/v2/invoices/", "/collect_payment"),
     "credit_note": ("/api/v2/credit_notes", ""),
+    "write_off": ("/api/v2/invoices/", "/write_off"),
 }
 
 
@@ -51,10 +52,10 @@ async def test_a_lost_answer_retried_leaves_exactly_one_record(url: str, write: 
         invoice_id = ""
         if write not in ("customer", "subscription"):
             subscription_id = (await setup.create_subscription(customer_id, contract, prices, idempotency_key="s")).id
-        if write in ("close", "collect", "credit_note"):
+        if write in ("close", "collect", "credit_note", "write_off"):
             invoice = await setup.create_invoice(customer_id, subscription_id, expected, idempotency_key="i")
             invoice_id = invoice.external_refs["chargebee"]
-        if write in ("collect", "credit_note"):
+        if write in ("collect", "credit_note", "write_off"):
             await setup.finalize_invoice(invoice_id, idempotency_key="f")
 
         async def call(billing: ChargebeeBilling) -> str:
@@ -74,6 +75,9 @@ async def test_a_lost_answer_retried_leaves_exactly_one_record(url: str, write: 
                 return (await billing.collect_payment(invoice_id, idempotency_key="saga:collect")).external_refs[
                     "chargebee"
                 ]
+            if write == "write_off":
+                await billing.mark_uncollectible(invoice_id, idempotency_key="saga:write-off")
+                return invoice_id
             credited = await billing.credit_invoice(invoice_id, "order_cancellation", idempotency_key="saga:credit")
             assert credited is not None
             return credited
@@ -102,5 +106,7 @@ async def test_a_lost_answer_retried_leaves_exactly_one_record(url: str, write: 
         elif write == "collect":
             assert [t["id"] for t in state["transactions"]] == [answered]
             assert state["invoices"][0]["status"] == "paid"
+        elif write == "write_off":
+            assert [n["reason_code"] for n in state["credit_notes"]] == ["write_off"]
         else:
             assert [n["id"] for n in state["credit_notes"]] == [answered]
