@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
-from sandbox.chargebee import billing, catalog, wire
+from sandbox.chargebee import billing, catalog, credit_notes, wire
 from sandbox.chargebee.state import Record, Site
 from sandbox.chargebee.webhooks import Dispatcher, WebhookConfig
 from sandbox.chargebee.wire import ApiError
@@ -130,10 +130,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(rf"invoices/{_ID}/add_charge"), _on_invoice(billing.add_charge)),
     ("POST", re.compile(rf"invoices/{_ID}/close"), _on_invoice(billing.close)),
     ("POST", re.compile(rf"invoices/{_ID}/void"), _on_invoice(billing.void)),
-    ("POST", re.compile(rf"invoices/{_ID}/write_off"), _on_invoice(billing.write_off)),
+    ("POST", re.compile(rf"invoices/{_ID}/write_off"), _on_invoice(credit_notes.write_off)),
     ("POST", re.compile(rf"invoices/{_ID}/collect_payment"), _payment("collect")),
     ("POST", re.compile(rf"invoices/{_ID}/record_payment"), _payment("record")),
-    ("POST", re.compile(r"credit_notes"), lambda site, ids, form: billing.create_credit_note(site, form)),
+    ("POST", re.compile(r"credit_notes"), lambda site, ids, form: credit_notes.create_credit_note(site, form)),
     (
         "GET",
         re.compile(r"credit_notes"),

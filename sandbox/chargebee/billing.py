@@ -1,4 +1,5 @@
-"""Subscriptions for items and what they bill: invoices, payments (transactions) and credit notes.
+"""Subscriptions for items and what they bill: invoices and payments (transactions); credit notes are in
+credit_notes.py.
 
 A subscription's first invoice is generated at once; with `create_pending_invoices` and `first_invoice_pending`
 it stays `pending` (charges can be added) until `close`. Invoice statuses: pending, posted, payment_due, not_paid,
@@ -16,20 +17,6 @@ from sandbox.chargebee.state import Record, Site, now, touch
 from sandbox.chargebee.wire import ApiError
 
 UNPAID = ("payment_due", "not_paid", "posted")
-CREDIT_REASONS = (
-    "write_off",
-    "subscription_change",
-    "subscription_cancellation",
-    "subscription_pause",
-    "chargeback",
-    "product_unsatisfactory",
-    "service_unsatisfactory",
-    "order_change",
-    "order_cancellation",
-    "waiver",
-    "other",
-    "fraudulent",
-)
 OFFLINE_METHODS = ("cash", "check", "bank_transfer", "other", "chargeback", "custom")
 
 
@@ -180,7 +167,7 @@ def _first_invoice(site: Site, subscription: Record, customer: Record, pending: 
         "deleted": False,
         "object": "invoice",
     }
-    _totals(invoice)
+    totals(invoice)
     site.invoices[invoice["id"]] = touch(invoice)
     if pending:
         site.emit("pending_invoice_created", {"invoice": invoice})
@@ -189,7 +176,7 @@ def _first_invoice(site: Site, subscription: Record, customer: Record, pending: 
     return invoice
 
 
-def _totals(invoice: Record) -> None:
+def totals(invoice: Record) -> None:
     total = sum(line["amount"] for line in invoice["line_items"])
     invoice["sub_total"] = total
     invoice["total"] = total
@@ -239,7 +226,7 @@ def add_charge(site: Site, invoice_id: str, form: Record) -> Record:
             "object": "line_item",
         }
     )
-    _totals(invoice)
+    totals(invoice)
     touch(invoice)
     site.emit("invoice_updated", {"invoice": invoice})
     return invoice
@@ -346,7 +333,7 @@ def _transaction(site: Site, invoice: Record, amount: int, method: str, status: 
 
 def _apply(site: Site, invoice: Record, transaction: Record) -> None:
     invoice["amount_paid"] += transaction["amount"]
-    _totals(invoice)
+    totals(invoice)
     if invoice["amount_due"] == 0:
         invoice["status"], invoice["paid_at"] = "paid", now()
     invoice["linked_payments"].append(_linked(transaction, transaction["amount"]))
@@ -380,108 +367,6 @@ def void(site: Site, invoice_id: str, form: Record) -> Record:
     touch(invoice)
     site.emit("invoice_updated", {"invoice": invoice})
     return invoice
-
-
-def write_off(site: Site, invoice_id: str, form: Record) -> Record:
-    """`POST /invoices/{id}/write_off`: an adjustment credit note (`write_off`) for what is due; the invoice is paid."""
-    invoice = get(site.invoices, "invoice", invoice_id)
-    if invoice["status"] not in UNPAID:
-        raise wire.invalid_state(f"invoice {invoice_id} is {invoice['status']}; only an unpaid invoice is written off")
-    wire.text(form, "comment", max_length=300)
-    credited = create_credit_note(
-        site, {"reference_invoice_id": invoice_id, "type": "adjustment", "reason_code": "write_off"}
-    )
-    invoice["amount_adjusted"] -= credited["credit_note"]["total"]  # a write-off, not an adjustment
-    invoice["write_off_amount"] += credited["credit_note"]["total"]
-    _totals(invoice)
-    return invoice
-
-
-def create_credit_note(site: Site, form: Record) -> Record:
-    """`POST /credit_notes`: an adjustment note takes off what is due, a refundable one gives back what was paid."""
-    invoice_id = wire.text(form, "reference_invoice_id", required=True, max_length=50)
-    assert invoice_id is not None
-    invoice = get(site.invoices, "invoice", invoice_id)
-    kind = wire.choice(form, "type", ("adjustment", "refundable")) or _missing_type()
-    reason = wire.choice(form, "reason_code", CREDIT_REASONS)
-    create_reason = wire.text(form, "create_reason_code", max_length=100)
-    if reason is None and create_reason is None:
-        raise wire.missing("reason_code")
-    if invoice["status"] in ("pending", "voided"):
-        raise wire.invalid_state(f"invoice {invoice_id} is {invoice['status']}; it cannot be credited")
-    credited = sum(site.credit_notes[note["cn_id"]]["total"] for note in invoice["issued_credit_notes"])
-    room = invoice["amount_due"] if kind == "adjustment" else invoice["amount_paid"] - _refundable_taken(site, invoice)
-    total = wire.integer(form, "total", low=1, high=10**13)
-    total = room if total is None else total
-    if total <= 0 or total > room or credited + total > invoice["total"]:
-        raise wire.wrong_value("total", f"total : cannot be more than {room}, what the invoice has left to credit")
-    note: Record = {
-        "id": site.new_number("CN"),
-        "customer_id": invoice["customer_id"],
-        "subscription_id": invoice.get("subscription_id"),
-        "reference_invoice_id": invoice_id,
-        "type": kind,
-        "reason_code": reason,
-        "create_reason_code": create_reason or reason,
-        "status": "adjusted" if kind == "adjustment" else "refund_due",
-        "date": wire.integer(form, "date") or now(),
-        "price_type": "tax_exclusive",
-        "currency_code": invoice["currency_code"],
-        "total": total,
-        "sub_total": total,
-        "amount_allocated": total if kind == "adjustment" else 0,
-        "amount_refunded": 0,
-        "amount_available": 0 if kind == "adjustment" else total,
-        "customer_notes": wire.text(form, "customer_notes", max_length=2000),
-        "generated_at": now(),
-        "line_items": [
-            {
-                "id": site.new_id("li"),
-                "date_from": invoice["date"],
-                "date_to": invoice["date"],
-                "unit_amount": total,
-                "quantity": 1,
-                "amount": total,
-                "description": create_reason or reason,
-                "entity_type": "adhoc",
-                "object": "line_item",
-            }
-        ],
-        "deleted": False,
-        "object": "credit_note",
-    }
-    note = {key: value for key, value in note.items() if value is not None}
-    site.credit_notes[note["id"]] = touch(note)
-    invoice["issued_credit_notes"].append(
-        {
-            "cn_id": note["id"],
-            "cn_reason_code": reason,
-            "cn_create_reason_code": note["create_reason_code"],
-            "cn_date": note["date"],
-            "cn_total": total,
-            "cn_status": note["status"],
-        }
-    )
-    if kind == "adjustment":
-        invoice["amount_adjusted"] += total
-        _totals(invoice)
-        if invoice["amount_due"] == 0:
-            invoice["status"], invoice["paid_at"] = "paid", now()
-    touch(invoice)
-    site.emit("credit_note_created", {"credit_note": note, "invoice": invoice})
-    return {"credit_note": note, "invoice": invoice}
-
-
-def _refundable_taken(site: Site, invoice: Record) -> int:
-    return sum(
-        site.credit_notes[n["cn_id"]]["total"]
-        for n in invoice["issued_credit_notes"]
-        if site.credit_notes[n["cn_id"]]["type"] == "refundable"
-    )
-
-
-def _missing_type() -> str:
-    raise wire.missing("type")
 
 
 def cancel(site: Site, subscription_id: str, form: Record) -> Record:
