@@ -84,6 +84,7 @@ def main(
     crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
+    chargebee_webhook_url: str = typer.Option(None, help="where Chargebee posts events (basic auth c2c / sandbox)"),
     netsuite_certificate: Path = typer.Option(
         None, help="PEM certificate mapped to --netsuite-client-id (NetSuite's OAuth 2.0 Client Credentials Setup)"
     ),
@@ -107,6 +108,7 @@ def main(
             "outbound_url": crm_outbound_url,
         },
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
+        "chargebee": {"webhook_url": chargebee_webhook_url},
     }
     if netsuite_certificate is not None:
         options["netsuite"] = {"certificates": [(netsuite_client_id, netsuite_certificate.read_text())]}

@@ -40,7 +40,7 @@ async def api(temporal_env: WorkflowEnvironment, emulators: Any, tmp_path: Path)
     urls = {name: emulators.url(name) for name in EMULATORS}
     cb.reset(urls["chargebee"])
     recorder = Recorder()
-    settings = fuzz_settings(urls, f"sqlite:///{tmp_path / 'c2c.db'}", chargebee_url=urls["chargebee"])
+    settings = fuzz_settings(urls, f"sqlite:///{tmp_path / 'c2c.db'}")
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
