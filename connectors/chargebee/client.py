@@ -20,6 +20,7 @@ found again without it):
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,6 +30,7 @@ from canonical import Contract, CreditNote, Customer, Invoice, Money, Payment, P
 from connectors.chargebee import mapping, wire
 from connectors.chargebee.errors import SYSTEM, classify
 from connectors.chargebee.lifecycle import ChargebeeLifecycle
+from connectors.chargebee.reads import ChargebeeReads
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 
@@ -36,7 +38,7 @@ API_PATH = "/api/v2"
 Record = dict[str, Any]
 
 
-class ChargebeeBilling(ChargebeeLifecycle):
+class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
     """Billing on one Chargebee site; `base_url` is `https://{site}.chargebee.com` in production (the sandbox's
     emulator locally). The caller owns `http` and its timeouts; keys come from the caller, never random."""
 
@@ -119,7 +121,7 @@ class ChargebeeBilling(ChargebeeLifecycle):
         if await self._get(f"/customers/{_path(customer)}", "customer", missing_ok=True) is not None:
             return customer
         params: Record = {"id": customer, "company": legal_name[:250], "auto_collection": "off"}
-        params["meta_data"] = mapping.json.dumps({mapping.META_GOLDEN_ID: golden_id})
+        params["meta_data"] = json.dumps({mapping.META_GOLDEN_ID: golden_id})
         return (await self._create("customers", "customer", self._with_card(params), idempotency_key))["id"]
 
     async def upsert_customer(self, customer: Customer, *, idempotency_key: str) -> str:
@@ -242,7 +244,10 @@ class ChargebeeBilling(ChargebeeLifecycle):
             pending = await self._post(
                 f"/invoices/{_path(pending['id'])}/add_charge", params, f"{idempotency_key}:tax", "invoice"
             )
-        result = await self._canonical(pending, saga=invoice.external_refs.get(mapping.SAGA_REF))
+        saga = invoice.external_refs.get(mapping.SAGA_REF)
+        if saga:
+            await self._record_saga(subscription_id, saga, f"{idempotency_key}:saga")
+        result = await self._canonical(pending, saga=saga)
         result = result.model_copy(
             update={"golden_customer_id": invoice.golden_customer_id, "legal_entity": invoice.legal_entity}
         )
@@ -251,6 +256,15 @@ class ChargebeeBilling(ChargebeeLifecycle):
                 SYSTEM, "total_mismatch", f"{pending['id']} totals {result.total}, not {invoice.total}"
             )
         return result
+
+    async def _record_saga(self, subscription_id: str, saga: str, key: str) -> None:
+        """The saga's id in the subscription's meta_data (a Chargebee invoice has none): what reconciliation and
+        webhooks read to find the saga. Written once; a repeat finds it there."""
+        current = await self._one(f"/subscriptions/{_path(subscription_id)}", "subscription")
+        meta = wire.meta_data(current)
+        if meta.get(mapping.META_SAGA) != saga:
+            params = {"meta_data": json.dumps({**meta, mapping.META_SAGA: saga})}
+            await self._post(f"/subscriptions/{_path(subscription_id)}", params, key, "subscription")
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
         """Close the pending invoice (Chargebee's finalize); one an earlier attempt closed counts as done."""

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
 from canonical import DealLine, Invoice, Money, RenewalInvoice, SubscriptionEnd
-from canonical.records import BillingCreditNote, BillingCustomer, BillingInvoice, BillingSubscription
 from canonical.refunds import BillingRefund, RefundableInvoice
 from connectors.errors import PermanentError
 
@@ -83,20 +82,3 @@ class ChargebeeLifecycle:
 
     async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
         unsupported("refunds_created_since", "transactions list type[is]=refund, date[after]")
-
-    # reconciliation reads
-
-    async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]:
-        unsupported("invoices_created_since", "invoices list date[after]")
-
-    async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
-        unsupported("subscriptions_created_since", "subscriptions list created_at[after]")
-
-    async def customers_of(self, golden_ids: list[str]) -> list[BillingCustomer]:
-        unsupported("customers_of", "GET /customers/c2c-{golden id}")
-
-    async def subscriptions_by_id(self, subscription_ids: list[str]) -> list[BillingSubscription]:
-        unsupported("subscriptions_by_id", "subscriptions list id[in]")
-
-    async def credit_notes_created_since(self, since: datetime) -> list[BillingCreditNote]:
-        unsupported("credit_notes_created_since", "credit_notes list date[after]")

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from canonical import BillingPeriod, Contract, Customer, Invoice, Money, Payment, Subscription
+from canonical import Address, BillingPeriod, Contract, Customer, Invoice, Money, Payment, Subscription
 from canonical.contract import SubscriptionItem
 from canonical.invoice import InvoiceLine
 from canonical.payment import PaymentStatus
@@ -26,6 +26,7 @@ BASE_ITEM = "c2c-base"  # the zero-priced plan every subscription has: Chargebee
 META_GOLDEN_ID = "c2c_golden_id"
 META_DEAL_ID = "c2c_deal_id"
 META_LEGAL_ENTITY = "c2c_legal_entity"
+META_SAGA = "c2c_saga"  # the saga's workflow id, written on the subscription when its first invoice is completed
 TAX_PREFIX = "Tax"
 CREDIT_MARK = "c2c ref "  # customer_notes of a credit note c2c issued: `c2c ref {digest of the key}`
 
@@ -208,13 +209,13 @@ def invoice_from(data: Record, codes: dict[str, str], subscription: Record | Non
         tax=tax,
         tax_document_code=document or None,
         number=data["id"],
-        status=_status(wire.text(data, "status")),
+        status=invoice_status(wire.text(data, "status")),
         external_refs=refs,
         finalized_at=moment(data.get("generated_at")),
     )
 
 
-def _status(status: str) -> str:
+def invoice_status(status: str) -> str:
     """Chargebee's invoice status in the canonical words (draft, open, paid, void)."""
     return {"pending": "draft", "voided": "void", "paid": "paid"}.get(status, "open")
 
@@ -241,3 +242,18 @@ def payment_from(invoice: Record, transaction: Record | None) -> Payment:
 
 def day(value: date) -> int:
     return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+
+
+def address_of(row: Record) -> Address | None:
+    """A Chargebee billing address as the canonical one; None when it lacks what an address needs."""
+    try:
+        return Address(
+            line1=str(row.get("line1") or ""),
+            line2=row.get("line2") if isinstance(row.get("line2"), str) else None,
+            city=str(row.get("city") or ""),
+            region=row.get("state_code") if isinstance(row.get("state_code"), str) else None,
+            postal_code=str(row.get("zip") or ""),
+            country=str(row.get("country") or ""),
+        )
+    except ValueError:
+        return None

@@ -118,6 +118,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(rf"subscriptions/{_ID}"), _retrieve("subscriptions", "subscription")),
     (
         "POST",
+        re.compile(rf"subscriptions/{_ID}"),
+        lambda site, ids, form: billing.update_subscription(site, ids["id"], form),
+    ),
+    (
+        "POST",
         re.compile(rf"subscriptions/{_ID}/cancel_for_items"),
         lambda site, ids, form: billing.cancel(site, ids["id"], form),
     ),

@@ -369,6 +369,21 @@ def void(site: Site, invoice_id: str, form: Record) -> Record:
     return invoice
 
 
+def update_subscription(site: Site, subscription_id: str, form: Record) -> Record:
+    """`POST /subscriptions/{id}`: the parts c2c changes, `meta_data` (replaced whole) and custom fields."""
+    subscription = get(site.subscriptions, "subscription", subscription_id)
+    unknown = sorted(set(form) - {"meta_data"} - {key for key in form if key.startswith("cf_")})
+    if unknown:
+        raise wire.wrong_value(unknown[0], f"{unknown[0]} : this emulator updates meta_data and cf_* only")
+    if "meta_data" in form:
+        subscription["meta_data"] = wire.json_object(form, "meta_data")
+    subscription.update(wire.custom_fields(form))
+    touch(subscription)
+    customer = site.customers[subscription["customer_id"]]
+    site.emit("subscription_changed", {"subscription": subscription, "customer": customer})
+    return {"subscription": subscription, "customer": customer}
+
+
 def cancel(site: Site, subscription_id: str, form: Record) -> Record:
     """`POST /subscriptions/{id}/cancel_for_items`: now (default) or at the end of the term."""
     subscription = get(site.subscriptions, "subscription", subscription_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -188,6 +188,39 @@ async def test_dunnings_end_writes_the_invoice_off_once(billing: ChargebeeBillin
     state = cb.state(url)
     assert [(n["reason_code"], n["total"]) for n in state["credit_notes"]] == [("write_off", invoice.total.amount)]
     assert (state["invoices"][0]["status"], state["invoices"][0]["write_off_amount"]) == ("paid", invoice.total.amount)
+
+
+async def test_reconciliation_reads_the_sagas_records_in_the_canonical_words(billing: ChargebeeBilling) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    gid = golden()
+    customer_id = await billing.upsert_customer(cb.de_customer(gid), idempotency_key="r:c")
+    contract = cb.de_contract("D8", gid)
+    subscription = await billing.create_subscription(
+        customer_id, contract, await cb.price_ids(billing, contract, "r:p"), idempotency_key="r:s"
+    )
+    expected = cb.de_invoice(contract).model_copy(update={"external_refs": {"c2c": "c2c:salesforce:D8"}})
+    invoice = await billing.create_invoice(customer_id, subscription.id, expected, idempotency_key="r:i")
+    invoice_id = invoice.external_refs["chargebee"]
+    await billing.finalize_invoice(invoice_id, idempotency_key="r:f")
+    await billing.collect_payment(invoice_id, idempotency_key="r:pay")
+    (read,) = await billing.invoices_created_since(since)
+    assert (read.invoice_id, read.saga_id, read.status, read.legal_entity) == (
+        invoice_id,
+        "c2c:salesforce:D8",
+        "paid",
+        "DE01",
+    )
+    assert (read.total, read.tax, read.amount_paid) == (expected.total.amount, expected.tax.amount, read.total)
+    assert read.payment_id is not None
+    assert read.tax_document_code == expected.tax_document_code
+    (sub,) = await billing.subscriptions_created_since(since)
+    assert (sub.subscription_id, sub.deal_id, sub.status) == (subscription.id, "D8", "active")
+    assert await billing.subscriptions_by_id([subscription.id, "nobody"]) == [sub]
+    (customer,) = await billing.customers_of([gid, "gc_nobody"])
+    assert (customer.customer_id, customer.golden_id, customer.fields.name) == (customer_id, gid, "Beispiel GmbH")
+    await billing.cancel_subscription(subscription.id, idempotency_key="r:cancel")
+    assert [s.status for s in await billing.subscriptions_by_id([subscription.id])] == ["canceled"]
+    assert await billing.credit_notes_created_since(since) == []
 
 
 def response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
