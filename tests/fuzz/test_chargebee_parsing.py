@@ -8,6 +8,7 @@ any form body it cannot read with Chargebee's 400 error, never a 500."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -51,16 +52,26 @@ async def recorded(emulators: Any) -> dict[str, Operation]:
         await connector(http).collect_payment(invoice_id, idempotency_key=f"fz{tag}:pay")
         return finalized
 
+    async def reconciliation_reads(http: httpx.AsyncClient) -> Any:
+        since = datetime.now(UTC) - timedelta(hours=1)
+        reads = connector(http)
+        return (
+            await reads.invoices_created_since(since),
+            await reads.subscriptions_created_since(since),
+            await reads.customers_of([gid]),
+        )
+
     operations = [
         Operation("chargebee.finalize_and_collect", finalize_and_collect),
         Operation("chargebee.payment_for_invoice", lambda http: connector(http).payment_for_invoice(invoice_id)),
+        Operation("chargebee.reconciliation_reads", reconciliation_reads),
     ]
     for operation in operations:
         await operation.record()
     return {operation.name: operation for operation in operations}
 
 
-NAMES = ["chargebee.finalize_and_collect", "chargebee.payment_for_invoice"]
+NAMES = ["chargebee.finalize_and_collect", "chargebee.payment_for_invoice", "chargebee.reconciliation_reads"]
 NOT_AN_INTEGER = JUNK.filter(lambda v: isinstance(v, bool) or not isinstance(v, int))
 
 
