@@ -247,7 +247,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         saga = invoice.external_refs.get(mapping.SAGA_REF)
         if saga:
             await self._record_saga(subscription_id, saga, f"{idempotency_key}:saga")
-        result = await self._canonical(pending, saga=saga)
+        result = await self._canonical(pending, saga=saga, codes=codes)
         result = result.model_copy(
             update={"golden_customer_id": invoice.golden_customer_id, "legal_entity": invoice.legal_entity}
         )
@@ -428,12 +428,13 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
             codes[price_id] = _checked(wire.text, price, "item_id")
         return codes
 
-    async def _canonical(self, invoice: Record, saga: str | None) -> Invoice:
+    async def _canonical(self, invoice: Record, saga: str | None, codes: dict[str, str] | None = None) -> Invoice:
+        """The canonical invoice; `codes` (product code by item price id) when the caller already read them."""
         subscription = None
         if isinstance(invoice.get("subscription_id"), str):
             path = f"/subscriptions/{_path(invoice['subscription_id'])}"
             subscription = await self._get(path, "subscription", missing_ok=True)
-        codes = await self._product_codes(invoice)
+        codes = codes if codes is not None else await self._product_codes(invoice)
         return _checked(mapping.invoice_from, invoice, codes, subscription, saga)
 
 
