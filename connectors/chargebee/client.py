@@ -12,7 +12,9 @@ found again without it):
 | POST /invoices/{id}/add_charge (tax line) | yes | the invoice's lines: a `Tax (...)` line is not added twice |
 | POST /invoices/{id}/close | yes | the invoice's status: no longer `pending` |
 | POST /invoices/{id}/collect_payment | yes | the invoice's status: `paid` |
+| POST /subscriptions/{id} (meta_data: the saga id) | yes | the subscription's meta_data |
 | POST /invoices/{id}/void | yes | the invoice's status: `voided` |
+| POST /invoices/{id}/write_off | yes | the invoice's `write_off_amount` |
 | POST /credit_notes | yes | the invoice's credit notes: `customer_notes` carry `c2c ref {digest of our key}` |
 | POST /subscriptions/{id}/cancel_for_items | yes | the subscription's status |
 """
