@@ -19,11 +19,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from api import access
+from api.chargebee_webhooks import chargebee_webhook_routes
 from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
+from connectors.chargebee import ChargebeeBilling
 from connectors.roles import BillingSystem
 from observability.tracing import instrument_api
 from operations import amendments, finance, refunds
@@ -42,8 +44,16 @@ class CancelRequest(BaseModel):
     note: str = Field(min_length=1, max_length=1000, pattern=r"\S")
 
 
-def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
-    """The API; dependencies are injected so tests and the demo build it around their own."""
+def create_api(
+    trigger: Trigger,
+    billing: BillingSystem,
+    engine: Engine,
+    settings: Settings,
+    *,
+    chargebee: ChargebeeBilling | None = None,
+) -> FastAPI:
+    """The API; dependencies are injected so tests and the demo build it around their own. With `chargebee`, it
+    also takes Chargebee's webhooks (`/webhooks/chargebee`)."""
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
     instrument_api(api)  # a server span per request: the root of a deal's trace
@@ -76,6 +86,8 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
     api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
+    if chargebee is not None:
+        api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
     async def start_deal(deal_id: DealId) -> Started:

@@ -231,13 +231,19 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         return f"refunds booked: {started} started"
 
     async def signal_saga(saga_id: str, payment: Payment) -> str:
-        # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).
-        try:
-            await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
-            return "signalled"
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return "saga closed"
+        return await signal_payment(trigger, saga_id, payment)
 
     return router
+
+
+async def signal_payment(trigger: Trigger, saga_id: str, payment: Payment) -> str:
+    """Tell the saga its invoice's payment as billing reports it now (every billing vendor's webhook ends here).
+
+    A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished)."""
+    try:
+        await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
+        return "signalled"
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return "saga closed"

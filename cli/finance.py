@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -36,7 +37,8 @@ from temporalio.client import Client
 import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
-from connectors.factory import build_connectors
+from connectors.chargebee import ChargebeeBilling
+from connectors.factory import build_chargebee, build_connectors
 from connectors.roles import BillingSystem
 from operations import amendments, finance
 from operations.client import connect
@@ -59,6 +61,17 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
     finally:
         await connectors.close()
         engine.dispose()
+
+
+@asynccontextmanager
+async def chargebee_webhooks(settings: Settings) -> AsyncIterator[ChargebeeBilling | None]:
+    """The Chargebee connector the API's `/webhooks/chargebee` reads payments with, when an entity bills there."""
+    if not any(vendors.billing == "chargebee" for vendors in settings.vendors_by_entity.values()):
+        yield None
+        return
+    timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        yield build_chargebee(http, settings)
 
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
@@ -108,8 +121,11 @@ def serve() -> None:
     async def run() -> None:
         flush = observability.setup_process(settings, "api")
         try:
-            async with running_trigger(settings) as (trigger, billing, engine):
-                api = create_api(trigger, billing, engine, settings)
+            async with (
+                running_trigger(settings) as (trigger, billing, engine),
+                chargebee_webhooks(settings) as chargebee,
+            ):
+                api = create_api(trigger, billing, engine, settings, chargebee=chargebee)
                 config = uvicorn.Config(
                     api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
                 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from connectors.avatax import AvaTaxEngine
+from connectors.chargebee import ChargebeeBilling
 from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
@@ -30,7 +31,17 @@ class Connectors:
 
 
 # The vendor each role can be played by today; a second vendor for a role is a connector package plus a line here.
-SUPPORTED = {"crm": {"salesforce"}, "billing": {"stripe"}, "tax": {"avatax"}, "erp": {"netsuite"}}
+SUPPORTED = {"crm": {"salesforce"}, "billing": {"stripe", "chargebee"}, "tax": {"avatax"}, "erp": {"netsuite"}}
+
+
+def build_chargebee(http: httpx.AsyncClient, settings: Settings) -> ChargebeeBilling:
+    """The Chargebee billing connector of the configured site (wired per legal entity by the routing)."""
+    return ChargebeeBilling(
+        http,
+        settings.chargebee_url,
+        settings.chargebee_api_key.get_secret_value(),
+        payment_method=settings.chargebee_payment_method,
+    )
 
 
 def unsupported_vendors(settings: Settings) -> list[str]:

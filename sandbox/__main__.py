@@ -78,11 +78,13 @@ def main(
     avatax_port: int = DEFAULT_PORTS["avatax"],
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
     xero_port: int = DEFAULT_PORTS["xero"],
+    chargebee_port: int = DEFAULT_PORTS["chargebee"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
     crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
+    chargebee_webhook_url: str = typer.Option(None, help="where Chargebee posts events (basic auth c2c / sandbox)"),
     netsuite_certificate: Path = typer.Option(
         None, help="PEM certificate mapped to --netsuite-client-id (NetSuite's OAuth 2.0 Client Credentials Setup)"
     ),
@@ -97,6 +99,7 @@ def main(
         "avatax": avatax_port,
         "netsuite": netsuite_port,
         "xero": xero_port,
+        "chargebee": chargebee_port,
     }
     options: dict[str, dict[str, Any]] = {
         "salesforce": {
@@ -105,6 +108,7 @@ def main(
             "outbound_url": crm_outbound_url,
         },
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
+        "chargebee": {"webhook_url": chargebee_webhook_url},
     }
     if netsuite_certificate is not None:
         options["netsuite"] = {"certificates": [(netsuite_client_id, netsuite_certificate.read_text())]}

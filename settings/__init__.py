@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         description="test mode only: new billing customers live on this Stripe test clock, so their subscriptions "
         "renew as it advances (the demo and the chaos run move billing time through later periods)",
     )
+    # Chargebee (billing where C2C_VENDORS_BY_ENTITY names it): API v2 of one site at {chargebee_url}/api/v2
+    # (https://{site}.chargebee.com in production), the API key as the basic-auth username; its webhooks carry the
+    # basic-auth username and password configured for the endpoint in Chargebee.
+    chargebee_site: str = "c2c-test"
+    chargebee_url: str = "http://127.0.0.1:8707"
+    chargebee_api_key: SecretStr = SecretStr("test_c2c_chargebee_key")
+    chargebee_payment_method: str | None = Field(
+        default="tok_visa", description="gateway token of the card attached to new billing customers (test sites)"
+    )
+    chargebee_webhook_username: str = "c2c"
+    chargebee_webhook_password: SecretStr = SecretStr("cb_webhook_sandbox")
     avatax_url: str = "http://127.0.0.1:8703"
     avatax_account_id: str = "1100000000"
     avatax_license_key: SecretStr = SecretStr("sandbox-license")
@@ -169,6 +180,8 @@ class Settings(BaseSettings):
             "C2C_API_TOKEN": self.api_token is not None and self.api_token.get_secret_value() == SANDBOX_API_TOKEN,
             "C2C_CRM_WEBHOOK_SECRET": self.crm_webhook_secret.get_secret_value() == "whsec_crm_sandbox",
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
+            "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
+            == "cb_webhook_sandbox",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from canonical import Vendors
-from connectors.factory import build_connectors
+from connectors.factory import build_chargebee, build_connectors
 from settings import Settings
 
 
@@ -18,8 +19,8 @@ async def test_the_default_estate_builds_one_connector_per_role() -> None:
 
 
 def test_a_vendor_without_a_connector_is_refused_naming_the_entity_and_role() -> None:
-    settings = Settings(_env_file=None, vendors_by_entity={"DE01": Vendors(billing="chargebee")})
-    with pytest.raises(ValueError, match=r"C2C_VENDORS_BY_ENTITY DE01 billing='chargebee'.*supported: crm: salesforce"):
+    settings = Settings(_env_file=None, vendors_by_entity={"DE01": Vendors(billing="recurly")})
+    with pytest.raises(ValueError, match=r"C2C_VENDORS_BY_ENTITY DE01 billing='recurly'.*supported: crm: salesforce"):
         build_connectors(settings)
 
 
@@ -36,3 +37,11 @@ async def test_the_orgs_session_timeout_reaches_the_salesforce_connector() -> No
         await connectors.close()
     with pytest.raises(ValueError, match="salesforce_session_seconds"):
         Settings(_env_file=None, salesforce_session_seconds=30)  # under a minute: c2c could never log in ahead
+
+
+async def test_chargebee_is_a_supported_billing_vendor_built_from_its_settings() -> None:
+    settings = Settings(_env_file=None, chargebee_url="http://127.0.0.1:1", chargebee_payment_method=None)
+    async with httpx.AsyncClient() as http:
+        billing = build_chargebee(http, settings)
+        assert billing.system == "chargebee"
+        assert billing._api == "http://127.0.0.1:1/api/v2"

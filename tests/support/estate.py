@@ -104,6 +104,7 @@ async def running_estate(
         task_queue=task_queue,
         salesforce_url=emulator_urls["salesforce"],
         stripe_url=emulator_urls["stripe"],
+        chargebee_url=emulator_urls["chargebee"],
         avatax_url=emulator_urls["avatax"],
         netsuite_url=emulator_urls["netsuite"],
         database_url=f"sqlite:///{tmp_path}/c2c.db",
