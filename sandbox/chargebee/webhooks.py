@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from sandbox import outgoing
+
 RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 
@@ -48,7 +50,7 @@ class Dispatcher:
         basic = base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
         headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
         payload = json.dumps({**event, "webhook_status": "scheduled"}).encode()
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with outgoing.client(timeout=5.0) as client:
             for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
                 await asyncio.sleep(delay)
                 status: int | None = None
