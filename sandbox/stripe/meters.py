@@ -141,7 +141,13 @@ def create_meter_event(call: Call) -> dict[str, Any]:
             param="identifier",
         )
     meter["_events"].append(
-        {"identifier": identifier, "customer": customer["id"], "value": value, "timestamp": moment, "received": received}
+        {
+            "identifier": identifier,
+            "customer": customer["id"],
+            "value": value,
+            "timestamp": moment,
+            "received": received,
+        }
     )
     return {
         "object": "billing.meter_event",
@@ -179,9 +185,7 @@ def list_event_summaries(call: Call, meter_id: str) -> dict[str, Any]:
     end = params.integer("end_time", required=True)
     assert start is not None and end is not None
     if params.has("value_grouping_window"):
-        raise InvalidParams(
-            "value_grouping_window is not supported by this emulator.", param="value_grouping_window"
-        )
+        raise InvalidParams("value_grouping_window is not supported by this emulator.", param="value_grouping_window")
     for name, moment in (("start_time", start), ("end_time", end)):
         if moment % 60:
             raise InvalidParams(f"{name} must be aligned with minute boundaries.", param=name)
@@ -206,12 +210,9 @@ def check_metered_price(state: StripeState, recurring: dict[str, Any]) -> None:
     meter_id = recurring.get("meter")
     if recurring["usage_type"] == "metered":
         if meter_id is None:
-            raise InvalidParams(
-                "A metered price needs a meter: pass recurring[meter].", param="recurring[meter]"
-            )
+            raise InvalidParams("A metered price needs a meter: pass recurring[meter].", param="recurring[meter]")
         state.get("billing_meters", meter_id, param="recurring[meter]")
     elif meter_id is not None:
         raise InvalidParams(
             "recurring[meter] can only be set when recurring[usage_type] is metered.", param="recurring[meter]"
         )
-

@@ -82,8 +82,7 @@ def create_subscription(call: Call) -> dict[str, Any]:
     for i, (price, (_, quantity, _)) in enumerate(zip(prices, lines, strict=True)):
         if price["recurring"]["usage_type"] == "metered" and quantity is not None:
             raise InvalidParams(
-                "Quantity should not be specified where usage_type is `metered`. Remove quantity from "
-                f"`items[{i}]`.",
+                f"Quantity should not be specified where usage_type is `metered`. Remove quantity from `items[{i}]`.",
                 param=f"items[{i}][quantity]",
             )
     interval = prices[0]["recurring"]["interval"]
