@@ -16,7 +16,7 @@ nothing while a workflow replays, so a worker restart or cache eviction never co
 | c2c_outbox_pending | | business events in the outbox not yet on the broker (the publisher's view, each round) |
 | c2c_outbox_lag_seconds | | age of the oldest of them: grows while NATS is down, 0 once drained |
 | c2c_events_published_total | outcome | events the publisher put on the broker: published / duplicate (dedupe hit) |
-| c2c_usage_events_total | outcome, reason | usage events the API got: accepted / duplicate / refused (reason: the rule) |
+| c2c_usage_events_total | outcome, reason | usage events the API got: accepted / duplicate / refused (reason) |
 
 Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
 """

@@ -183,7 +183,8 @@ def list_event_summaries(call: Call, meter_id: str) -> dict[str, Any]:
     customer_id = params.req("customer")
     start = params.integer("start_time", required=True)
     end = params.integer("end_time", required=True)
-    assert start is not None and end is not None
+    assert start is not None
+    assert end is not None
     if params.has("value_grouping_window"):
         raise InvalidParams("value_grouping_window is not supported by this emulator.", param="value_grouping_window")
     for name, moment in (("start_time", start), ("end_time", end)):
