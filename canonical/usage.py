@@ -45,6 +45,18 @@ class ReportedUsage(BaseModel):
     duplicate: bool = Field(default=False, description="billing already had the identifier (an earlier attempt)")
 
 
+class AcceptedUsage(BaseModel):
+    """A usage event c2c stored, as the reconciler compares it with billing: reported (the time billing's meter got
+    it: its own, or the open period's start when late) or not yet."""
+
+    event_id: str
+    deal_id: str
+    quantity: int
+    occurred_at: datetime
+    received_at: datetime
+    billed_from: datetime | None = None
+
+
 def meter_of(product_code: str) -> str | None:
     """The meter (event name) of a usage-priced product, None for a product priced per period."""
     try:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from canonical.usage import ReportedUsage, UsageEvent
+from canonical.usage import AcceptedUsage, ReportedUsage, UsageEvent
 from store.models import UtcDateTime, utcnow
 
 
@@ -94,3 +94,14 @@ class UsageRepository:
     def of_deals(self, deal_ids: list[str]) -> list[UsageRecord]:
         found = self._session.exec(select(UsageRecord).where(UsageRecord.deal_id.in_(deal_ids)))  # type: ignore[attr-defined]
         return sorted(found, key=lambda r: (r.deal_id, r.occurred_at, r.event_id))
+
+
+def accepted_usage(record: UsageRecord) -> AcceptedUsage:
+    return AcceptedUsage(
+        event_id=record.event_id,
+        deal_id=record.deal_id,
+        quantity=record.quantity,
+        occurred_at=record.occurred_at,
+        received_at=record.received_at,
+        billed_from=record.billed_from,
+    )

@@ -21,7 +21,7 @@ from canonical import (
     SubscriptionItem,
 )
 from canonical.contract import term_end as contract_term_end
-from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
+from canonical.records import BilledUsage, BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.errors import PermanentError
 from connectors.stripe import wire
 from connectors.stripe.errors import SYSTEM
@@ -372,6 +372,16 @@ def billing_invoice(data: wire.Invoice) -> BillingInvoice:
         created=datetime.fromtimestamp(data["created"], UTC),
         finalized_at=_moment(transitions["finalized_at"]) if transitions else None,
         paid_at=_moment(transitions["paid_at"]) if transitions else None,
+        usage=[
+            BilledUsage(
+                product_code=product_code_of(line, {}),
+                quantity=line["quantity"] or 0,
+                period_start=datetime.fromtimestamp(period["start"], UTC),
+                period_end=datetime.fromtimestamp(period["end"], UTC),
+            )
+            for line in data["lines"]["data"]
+            if is_metered(line["price"]) and (period := line.get("period")) is not None
+        ],
     )
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import httpx
 from sqlmodel import Session, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from canonical import ids
 from settings import SANDBOX_API_TOKEN
 from store.usage import UsageRecord
 from tests.support.estate import Estate
+from tests.support.histories import record_history
 from tests.support.lifecycle import LifecycleEstate, adopt, advance, billed, skip_to, status_of, webhooks
 from tests.support.polling import eventually
 from tests.support.sagas import USD_DEAL
@@ -42,13 +43,14 @@ def event(deal_id: str, event_id: str, quantity: int, at: datetime, meter: str =
     }
 
 
-async def reported(estate: Estate, event_id: str) -> None:
+async def reported(estate: Estate, event_id: str) -> WorkflowHandle[Any, Any]:
     handle = estate.client.get_workflow_handle(ids.usage_report_id(event_id))
 
     async def done() -> bool:
         return (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
 
     await eventually(done, timeout=60)
+    return handle
 
 
 def stored(estate: Estate, deal_id: str) -> list[UsageRecord]:
@@ -132,7 +134,7 @@ async def test_usage_is_counted_once_through_the_meter_to_the_invoice_the_erp_an
         await advance(estate, clock_id, at)
         late = await post(event(deal_id, "u-late", 7, end - timedelta(minutes=30)))
         assert (late.status_code, late.json()["status"]) == (202, "accepted")
-        await reported(estate, "u-late")
+        await record_history(await reported(estate, "u-late"), "usage_reporting_late")
         [record] = [r for r in stored(estate, deal_id) if r.event_id == "u-late"]
         assert record.late
         assert record.billed_from == end
