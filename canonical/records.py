@@ -92,6 +92,7 @@ class BilledUsage(BaseModel):
 
     product_code: str | None = None
     quantity: int
+    unit_amount: int = Field(default=0, description="the metered price per unit, minor units")
     period_start: datetime
     period_end: datetime
 

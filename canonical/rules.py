@@ -28,6 +28,15 @@ def deal_problems(deal: Deal) -> list[tuple[str, str]]:
         except KeyError:
             problems.append(("unknown_product", f"product code {line.product_code!r} is not in the catalog"))
     products = [CATALOG.products_by_code.get(line.product_code) for line in deal.lines]
+    for line, product in zip(deal.lines, products, strict=True):
+        if product is not None and product.meter and line.quantity != 1:
+            problems.append(
+                (
+                    "usage_line_quantity",
+                    f"{line.product_code} is usage-priced: enter it with quantity 1 at its price per unit "
+                    f"(quantity {line.quantity}); billing bills the usage",
+                )
+            )
     if all(product is not None and product.meter for product in products):
         problems.append(
             (

@@ -376,6 +376,7 @@ def billing_invoice(data: wire.Invoice) -> BillingInvoice:
             BilledUsage(
                 product_code=product_code_of(line, {}),
                 quantity=line["quantity"] or 0,
+                unit_amount=_unit_amount(line["price"]),
                 period_start=datetime.fromtimestamp(period["start"], UTC),
                 period_end=datetime.fromtimestamp(period["end"], UTC),
             )
@@ -383,6 +384,10 @@ def billing_invoice(data: wire.Invoice) -> BillingInvoice:
             if is_metered(line["price"]) and (period := line.get("period")) is not None
         ],
     )
+
+
+def _unit_amount(price: wire.Price | None) -> int:
+    return (price["unit_amount"] or 0) if price is not None else 0
 
 
 def billing_subscription(data: wire.Subscription) -> BillingSubscription:
