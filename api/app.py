@@ -55,7 +55,7 @@ def create_api(
     usage_metrics: UsageMetrics | None = None,
 ) -> FastAPI:
     """The API; dependencies are injected so tests and the demo build it around their own."""
-    usage_metrics = usage_metrics or UsageMetrics(_metric_meter(trigger))
+    counted: list[UsageMetrics] = [usage_metrics] if usage_metrics else []
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
     instrument_api(api)  # a server span per request: the root of a deal's trace
@@ -134,10 +134,12 @@ def create_api(
     async def report_usage(event: UsageEvent) -> usage.UsageAccepted:
         """A usage event of a usage-priced line: stored once by `event_id`, then reported to billing's meter by its
         own workflow. A rule it breaks is a 4xx naming it (nothing stored): see operations/usage.py."""
+        if not counted:  # made on first use: the client's runtime is the trigger's
+            counted.append(UsageMetrics(_metric_meter(trigger)))
         return await usage.receive(
             trigger.client,
             engine,
-            usage_metrics,
+            counted[0],
             crm=trigger.crm.system,
             task_queue=trigger.task_queue,
             event=event,

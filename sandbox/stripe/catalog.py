@@ -264,7 +264,8 @@ def create_price(call: Call) -> dict[str, Any]:
                 "aggregate_usage": None,
                 "interval": interval,
                 "interval_count": interval_count,
-                "meter": meter,
+                # `meter` came with Billing Meters (after 2020-08-27): only a metered price shows it
+                **({"meter": meter} if usage_type == "metered" else {}),
                 "usage_type": usage_type,
             }
             if interval
