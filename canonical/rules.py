@@ -28,7 +28,8 @@ def deal_problems(deal: Deal) -> list[tuple[str, str]]:
         except KeyError:
             problems.append(("unknown_product", f"product code {line.product_code!r} is not in the catalog"))
     products = [CATALOG.products_by_code.get(line.product_code) for line in deal.lines]
-    for line, product in zip(deal.lines, products, strict=True):
+    for line in [*deal.lines, *deal.usage_lines]:
+        product = CATALOG.products_by_code.get(line.product_code)
         if product is not None and product.meter and line.quantity != 1:
             problems.append(
                 (
