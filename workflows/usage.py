@@ -20,9 +20,9 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical.usage import ReportedUsage, UsageReport
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import Names
 
