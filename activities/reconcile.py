@@ -39,7 +39,9 @@ from operations.starts import Trigger
 from reconcile import kpis
 from reconcile.compare import RepairAction, compare
 from reconcile.outcome import RepairOutcome, Report, build_report
+from reconcile.usage import usage_findings
 from store import OutboxRepository, SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
+from store.usage import UsageRepository, accepted_usage
 from workflows import search_attributes
 from workflows.interface import (
     BILLING_QUEUE,
@@ -211,8 +213,14 @@ class ReconcileHubActivities:
         """Pure work, run as an activity so a change to the rules never breaks the replay of a running workflow."""
         mismatches = compare(args.snapshots, crm=args.crm, stuck_after=args.stuck_after)
         found_kpis = kpis.compute(args.snapshots, crm=args.crm)
+        billing = args.snapshots.billing
         with session_scope(self.engine) as session:  # the store is the hub's: its outbox lag sits beside the KPIs
             lag = OutboxRepository(session).lag()
+            # Usage reported (the store) vs billed (the snapshot's metered lines): here, not in the workflow, so a
+            # running reconciliation replays as before.
+            deals = sorted({s.deal_id for s in billing.subscriptions if s.deal_id})
+            accepted = [accepted_usage(record) for record in UsageRepository(session).of_deals(deals)]
+        mismatches += usage_findings(accepted, billing.invoices, billing.subscriptions, now=args.snapshots.taken_at)
         found_kpis.events = kpis.EventBacklog(pending=lag.pending, oldest_seconds=lag.seconds() if lag.oldest else None)
         return build_report(args.snapshots, mismatches, found_kpis, repair_requested=args.repair_requested)
 

@@ -2,7 +2,8 @@
 cancels them.
 
 Webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>` with
-its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py. Bad input
+its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec; usage: POST /usage, a product
+system reporting usage), see api/access.py. Bad input
 never starts or changes anything: a webhook with a bad signature or body, an unknown deal, or a deal that breaks a
 billing rule gets a 4xx naming the problem; oversized or non-JSON bodies are refused unread.
 """
@@ -17,6 +18,8 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 
 from api import access
 from api.chargebee_webhooks import chargebee_webhook_routes
@@ -24,11 +27,13 @@ from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
+from canonical.usage import UsageEvent
 from codec import EncryptionCodec, parse_keys
 from connectors.chargebee import ChargebeeBilling
 from connectors.roles import BillingSystem
+from observability.metrics import UsageMetrics
 from observability.tracing import instrument_api
-from operations import amendments, finance, refunds
+from operations import amendments, finance, refunds, usage
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
@@ -49,11 +54,13 @@ def create_api(
     billing: BillingSystem,
     engine: Engine,
     settings: Settings,
+    usage_metrics: UsageMetrics | None = None,
     *,
     chargebee: ChargebeeBilling | None = None,
 ) -> FastAPI:
     """The API; dependencies are injected so tests and the demo build it around their own. With `chargebee`, it
     also takes Chargebee's webhooks (`/webhooks/chargebee`)."""
+    counted: list[UsageMetrics] = [usage_metrics] if usage_metrics else []
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
     instrument_api(api)  # a server span per request: the root of a deal's trace
@@ -130,4 +137,25 @@ def create_api(
             request=request,
         )
 
+    @api.post("/usage", status_code=202, dependencies=[book.require(Scope.USAGE)])
+    async def report_usage(event: UsageEvent) -> usage.UsageAccepted:
+        """A usage event of a usage-priced line: stored once by `event_id`, then reported to billing's meter by its
+        own workflow. A rule it breaks is a 4xx naming it (nothing stored): see operations/usage.py."""
+        if not counted:  # made on first use: the client's runtime is the trigger's
+            counted.append(UsageMetrics(_metric_meter(trigger)))
+        return await usage.receive(
+            trigger.client,
+            engine,
+            counted[0],
+            crm=trigger.crm.system,
+            task_queue=trigger.task_queue,
+            event=event,
+        )
+
     return api
+
+
+def _metric_meter(trigger: Trigger) -> MetricMeter:
+    """The meter of the API client's Temporal runtime (exported where that runtime serves Prometheus)."""
+    runtime = trigger.client.service_client.config.runtime or Runtime.default()
+    return runtime.metric_meter

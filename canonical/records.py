@@ -87,6 +87,16 @@ class BillingSubscription(BaseModel):
     ended_at: datetime | None = Field(default=None, description="when it ended (status canceled)")
 
 
+class BilledUsage(BaseModel):
+    """A metered line of a billing invoice: the usage of `[period_start, period_end)` it bills."""
+
+    product_code: str | None = None
+    quantity: int
+    unit_amount: int = Field(default=0, description="the metered price per unit, minor units")
+    period_start: datetime
+    period_end: datetime
+
+
 class BillingInvoice(BaseModel):
     invoice_id: str
     number: str | None = None
@@ -107,6 +117,7 @@ class BillingInvoice(BaseModel):
         default=None, description="subscription_create (the saga's first period), subscription_cycle (later ones), ..."
     )
     legal_entity: str | None = None
+    usage: list[BilledUsage] = Field(default_factory=list, description="its metered lines (usage billed in arrears)")
 
 
 class BillingCreditNote(BaseModel):

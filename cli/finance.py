@@ -9,6 +9,7 @@
 `python starter.py resolve DEAL_ID --action retry|retry_with_address|retry_with_customer [--address JSON]
                                    [--golden-customer ID] [--note TEXT]`
 `python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
+`python starter.py usage DEAL_ID --meter M --quantity N --event-id ID [--at ISO]`   report usage (as POST /usage)
 
 API: webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>`
 with its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py.
@@ -24,6 +25,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -363,5 +365,54 @@ def refund(
                 console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
                 raise typer.Exit(1) from error
             console.print(f"{started.detail}: {started.workflow_id} ({started.amount})")
+
+    _run(run())
+
+
+@cli.command("usage")
+def usage(
+    deal_id: str = typer.Argument(..., help="the deal whose subscription bills the usage"),
+    meter: str = typer.Option(..., help="the meter's event name, e.g. api_calls"),
+    quantity: int = typer.Option(..., help="units consumed"),
+    event_id: str = typer.Option(..., help="your event id: the same id again counts once"),
+    at: str = typer.Option(None, help="when it was consumed (ISO 8601 with offset); default now"),
+    customer: str = typer.Option(None, help="the golden customer id, as a check"),
+) -> None:
+    """Report usage of a usage-priced line, as the API's `POST /usage` does: checked, stored once by its event id,
+    reported to billing's meter by its own workflow. A rule it breaks is named (the API's 4xx), nothing stored."""
+    from api.errors import api_error
+    from canonical.usage import UsageEvent
+    from observability.metrics import UsageMetrics
+    from operations.usage import receive
+
+    try:
+        event = UsageEvent(
+            event_id=event_id,
+            subscription=deal_id,
+            meter=meter,
+            quantity=quantity,
+            timestamp=datetime.fromisoformat(at) if at else datetime.now(UTC),
+            customer=customer,
+        )
+    except (ValidationError, ValueError) as error:
+        console.print(f"[red]bad usage event:[/red] {one_line(error) if isinstance(error, ValidationError) else error}")
+        raise typer.Exit(2) from error
+
+    async def run() -> None:
+        async with running_trigger(get_settings()) as (trigger, _, engine):
+            try:
+                accepted = await receive(
+                    trigger.client,
+                    engine,
+                    UsageMetrics(),
+                    crm=trigger.crm.system,
+                    task_queue=trigger.task_queue,
+                    event=event,
+                )
+            except OperationError as error:
+                answer = api_error(error)
+                console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
+                raise typer.Exit(1) from error
+            console.print(f"{accepted.status}: {accepted.event_id} -> {accepted.workflow_id}")
 
     _run(run())

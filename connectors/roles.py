@@ -46,6 +46,7 @@ from canonical.records import (
 )
 from canonical.refunds import BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
 from canonical.revenue import PostedRecognition, RevenueLedger
+from canonical.usage import ReportedUsage, UsageReport
 
 if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
     from connectors.stripe.webhooks import PaymentNotice
@@ -289,6 +290,15 @@ class BillingSystem(Protocol):
 
     async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
         """Refunds created from `since` on (reconciliation)."""
+        ...
+
+    async def report_usage(self, report: UsageReport, *, idempotency_key: str) -> ReportedUsage:
+        """Report a usage event to the meter of its usage-priced product, identified by its event id (counted once);
+        in the period billing has open (a late one, whose period closed meanwhile, at that period's start)."""
+        ...
+
+    async def usage_of_period(self, event_name: str, customer_id: str, start: datetime, end: datetime) -> int:
+        """The meter's usage for the customer over `[start, end)` as billing summarizes it. Read-only."""
         ...
 
 

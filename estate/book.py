@@ -76,7 +76,10 @@ NOWHERE_EU = AccountSpec("nirgendwo", "Geister GmbH", "Unbekannt 1", "Nowhere", 
 D = Decimal
 DEALS: list[DealSpec] = [
     DealSpec("D-001", ACME, "US01", "USD", [("PLAT-SEAT", 25, D("49.00")), ("ANALYTICS", 1, D("199.00"))]),
-    DealSpec("D-002", GLOBEX, "US01", "USD", [("PLAT-SEAT", 10, D("45.50"))], 24, "Monthly"),
+    # usage-priced API calls besides the seats: the demo reports usage for it every month (demo/usage.py)
+    DealSpec(
+        "D-002", GLOBEX, "US01", "USD", [("PLAT-SEAT", 10, D("45.50")), ("API-CALLS", 1, D("0.02"))], 24, "Monthly"
+    ),
     DealSpec("D-003", INITECH, "US01", "USD", [("PLAT-SEAT", 120, D("490.00"))], 12, "Annual"),
     DealSpec("D-004", UMBRELLA, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00")), ("PLAT-SEAT", 3, D("49.00"))]),
     DealSpec("D-005", ACME, "US01", "USD", [("SUPPORT-PREM", 1, D("4990.00"))], 12, "Annual"),

@@ -130,7 +130,8 @@ def check_completed(finding: Finding, deal: CrmDeal, index: Index) -> None:
 def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice) -> None:
     if deal.amount is None or deal.currency is None:
         return
-    subtotal = invoice.total - invoice.tax
+    # A usage-priced line is in the CRM as 1 x its price per unit (canonical.rules), billed later from the meter.
+    subtotal = invoice.total - invoice.tax + sum(u.unit_amount for u in invoice.usage)
     if invoice.currency.upper() != deal.currency.upper() or subtotal != deal.amount:
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,

@@ -36,6 +36,8 @@ class MismatchKind(StrEnum):
     CONTRACT_NOT_ENDED = "contract_not_ended"  # ended in billing, the CRM contract Activated past today
     CONTRACT_END_DIFFERS = "contract_end_differs"  # the contract's EndDate is not the last day billing serves
     DEFERRED_REVENUE_DIFFERS = "deferred_revenue_differs"  # ERP deferred revenue != invoiced - recognized
+    USAGE_UNBILLED = "usage_unbilled"  # usage c2c accepted that no invoice bills (never reported, or its period missed)
+    USAGE_BILLED_DIFFERS = "usage_billed_differs"  # a period's metered line bills other usage than was reported
 
 
 class RepairAction(StrEnum):

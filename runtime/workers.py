@@ -29,6 +29,7 @@ from workflows.refund import Refund
 from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
+from workflows.usage import UsageReporting
 
 
 def _methods(instance: object) -> list:
@@ -77,6 +78,7 @@ def build_workers(
         SubscriptionLifecycle,
         RevenueRecognition,
         Refund,
+        UsageReporting,
     ]
     workers = [
         Worker(

@@ -25,6 +25,7 @@ class Scope(StrEnum):
     START = "start"  # start a deal's saga by hand
     RESOLVE = "resolve"  # resolve and cancel parked sagas
     CODEC = "codec"  # decode/encode payloads for the Temporal UI
+    USAGE = "usage"  # report usage events (a product system: nothing else)
 
 
 class ApiToken(BaseModel):

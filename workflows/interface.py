@@ -26,6 +26,7 @@ from canonical import (
 )
 from canonical.records import Snapshots
 from canonical.refunds import CustomerRefund
+from canonical.usage import UsageReport
 from reconcile.compare import Mismatch
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
@@ -103,6 +104,9 @@ class Names:
     ERP_INVOICE_OF = "erp.invoice_of"
     REFUND_CUSTOMER = "erp.refund_customer"
     RECONCILE_READ_REFUNDS = "reconcile.read_refunds"
+    # usage of usage-priced products (UsageReporting workflow)
+    REPORT_USAGE = "billing.report_usage"
+    RECORD_USAGE_REPORTED = "hub.record_usage_reported"
 
 
 class FetchDeal(BaseModel):
@@ -436,3 +440,8 @@ class ReadContracts(BaseModel):
 
     subscription_ids: list[str]
     deal_ids: list[str] = Field(default_factory=list)
+
+
+class ReportUsage(BaseModel):
+    report: UsageReport
+    idempotency_key: str

@@ -322,4 +322,7 @@ class SubscriptionLifecycle(PeriodBilling):
             contract_id=self.contract_id,
             changes=self.changes,
             ended=self.ended,
+            golden_id=self.args.golden_id,
+            billing_customer_id=self.args.billing_customer_id,
+            usage_lines=self.args.deal.usage_lines,
         )

@@ -146,6 +146,10 @@ class PeriodBilling(ContractChanges):
         period = self.require(self.period)
         period.ids["tax_document"] = self.quote.document_code
         period.totals.update(subtotal=net, tax=self.quote.total_tax.amount)
+        usage = [a for a in renewal.adjustments if a.usage]
+        if usage:  # the metered usage of the period before, billed in arrears (a status total, no command)
+            period.totals["usage"] = sum(a.amount.amount for a in usage)
+            period.totals["usage_quantity"] = sum(a.quantity for a in usage)
 
     async def issue_invoice(self) -> None:
         args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)

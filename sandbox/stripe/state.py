@@ -32,12 +32,14 @@ COLLECTIONS: dict[str, str] = {
     "refunds": "refund",
     "credit_notes": "credit_note",
     "test_clocks": "test_helpers.test_clock",
+    "billing_meters": "billing.meter",
 }
 _KIND_NAMES = {
     "invoiceitem": "invoice item",
     "payment_intent": "payment_intent",
     "credit_note": "credit note",
     "test_helpers.test_clock": "test_clock",
+    "billing.meter": "billing meter",
 }
 _ALPHABET = string.ascii_letters + string.digits
 

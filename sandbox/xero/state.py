@@ -34,7 +34,12 @@ ACCOUNTS: dict[str, tuple[str, str, str | None, bool]] = {
     "6150": ("Merchant Fees", "EXPENSE", None, False),
     "6200": ("Bad Debt Expense", "EXPENSE", None, False),
 }
-ITEMS = {"PLAT-SEAT": "Platform seat", "ANALYTICS": "Analytics add-on", "SUPPORT-PREM": "Premium support"}
+ITEMS = {
+    "PLAT-SEAT": "Platform seat",
+    "ANALYTICS": "Analytics add-on",
+    "SUPPORT-PREM": "Premium support",
+    "API-CALLS": "API calls",
+}
 TAX_TYPES = frozenset({"NONE", "OUTPUT2", "ZERORATEDOUTPUT", "EXEMPTOUTPUT"})
 LINE_AMOUNT_TYPES = frozenset({"NoTax", "Exclusive", "Inclusive"})
 
