@@ -148,7 +148,7 @@ class CustomerToCash(Settlement):
             self.call(
                 act.ERP_QUEUE,
                 Names.ERP_CUSTOMER,
-                act.UpsertErpCustomer(customer=customer, legal_entity=entity, currency=deal.currency),
+                act.UpsertErpCustomer(customer=customer, legal_entity=entity, currency=deal.currency, erp=self.erp),
                 str,
             ),
         )
@@ -296,7 +296,10 @@ class CustomerToCash(Settlement):
                 act.ERP_QUEUE,
                 Names.POST_INVOICE,
                 act.PostInvoice(
-                    invoice=invoice, customer_erp_id=self.customer_refs[self.erp], billing_system=self.billing
+                    invoice=invoice,
+                    customer_erp_id=self.customer_refs[self.erp],
+                    billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
             )
@@ -330,6 +333,8 @@ class CustomerToCash(Settlement):
                     customer_erp_id=self.customer_refs[self.erp],
                     invoice_erp_id=self.progress.external_ids["erp_invoice"],
                     billing_system=self.billing,
+                    erp=self.erp,
+                    legal_entity=deal.legal_entity,
                 ),
                 str,
             )
@@ -337,7 +342,9 @@ class CustomerToCash(Settlement):
         if payment.fee is not None and payment.fee.amount > 0:
             payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, deal.legal_entity, payment_id, workflow.now().date())
-            journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
+            journal = await self.call(
+                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
+            )
             self.ids(erp_fee_journal=journal)
         await self.emit(
             EventType.PAYMENT_APPLIED,
