@@ -70,6 +70,11 @@ AMSTERDAM = AccountSpec("gracht", "Gracht BV", "Damrak 1", "Amsterdam", "1012 LG
 ACME_DUP = AccountSpec(
     "acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111"
 )
+# Sold by UK01, which books in Xero (settings.vendors_by_entity).
+BRITANNIA = AccountSpec(
+    "britannia", "Britannia Analytics Ltd", "10 Finsbury Square", "London", "EC2A 1AF", "GB", None, "GB123456789"
+)
+THAMES = AccountSpec("thames", "Thames Data Ltd", "1 Canada Square", "London", "E14 5AB", "GB", None, "GB987654321")
 NOWHERE = AccountSpec("nowhere", "Phantom Traders Inc", "1 Missing Rd", "Nowhere", "00000", "US", "CA")
 NOWHERE_EU = AccountSpec("nirgendwo", "Geister GmbH", "Unbekannt 1", "Nowhere", "00000", "DE")
 
