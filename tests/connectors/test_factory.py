@@ -36,3 +36,39 @@ async def test_the_orgs_session_timeout_reaches_the_salesforce_connector() -> No
         await connectors.close()
     with pytest.raises(ValueError, match="salesforce_session_seconds"):
         Settings(_env_file=None, salesforce_session_seconds=30)  # under a minute: c2c could never log in ahead
+
+
+async def test_every_configured_erp_is_built_and_a_call_goes_to_the_one_it_names() -> None:
+    from connectors.errors import PermanentError
+    from connectors.netsuite import NetSuiteErp
+    from connectors.xero import XeroErp
+
+    connectors = build_connectors(Settings(_env_file=None))  # the sandbox default: UK01 books in Xero
+    try:
+        assert connectors.erps.names() == ["netsuite", "xero"]
+        assert isinstance(connectors.erps["xero"], XeroErp)
+        assert isinstance(connectors.erps["netsuite"], NetSuiteErp)
+        assert connectors.erps[None] is connectors.erp  # an input recorded without a vendor: the default
+        with pytest.raises(PermanentError, match="no erp connector for 'sap'"):
+            connectors.erps["sap"]
+    finally:
+        await connectors.close()
+
+
+async def test_an_erp_no_entity_is_configured_with_is_not_built() -> None:
+    from connectors.errors import PermanentError
+
+    connectors = build_connectors(Settings(_env_file=None, vendors_by_entity={}))
+    try:
+        assert connectors.erps.names() == ["netsuite"]
+        with pytest.raises(PermanentError, match="vendor_not_configured|C2C_VENDORS_BY_ENTITY"):
+            connectors.erps["xero"]
+    finally:
+        await connectors.close()
+
+
+def test_adding_a_vendor_to_a_role_is_one_registration() -> None:
+    from connectors.factory import REGISTRY, SUPPORTED
+
+    assert SUPPORTED == {role: set(vendors) for role, vendors in REGISTRY.items()}
+    assert SUPPORTED["erp"] == {"netsuite", "xero"}

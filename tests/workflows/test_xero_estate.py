@@ -117,7 +117,8 @@ async def test_a_cancel_after_the_pivot_credits_the_xero_invoice_and_releases_th
     spec = DealSpec("E2E-GBP-CANCEL", BRITANNIA, "UK01", "GBP", [("SUPPORT-PREM", 1, Decimal("399.00"))])
     _, handle = await start(estate, spec)
     status = await parked(estate, handle)
-    assert status.problem is not None and status.problem.stage is Stage.SETTLE, status.problem
+    assert status.problem is not None
+    assert status.problem.stage is Stage.SETTLE, status.problem
     cancel = Resolution(action=ResolutionAction.CANCEL, note="uk cancel", actor="controller-test")
     await handle.execute_update(CustomerToCash.resolve, cancel)
     result = await handle.result()
