@@ -289,7 +289,7 @@ class XeroErp(XeroRefunds):
         if allocated:
             return note_id
         current = await self._get(tenant, f"Invoices/{invoice_id}", "Invoices")
-        amount = min(_decimal(note.get("RemainingCredit")), _decimal(current.get("AmountDue")))
+        amount = min(_decimal(note, "RemainingCredit"), _decimal(current, "AmountDue"))
         if amount > 0:
             on = max(wire.parse_xero_date(note.get("Date")) or day, wire.parse_xero_date(current.get("Date")) or day)
             allocation: wire.AllocationBody = {"Invoice": {"InvoiceID": invoice_id}, "Amount": amount, "Date": ""}
@@ -477,7 +477,8 @@ def _records(response: httpx.Response, collection: str) -> list[Record]:
         raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
 
 
-def _decimal(value: Any) -> Decimal:
+def _decimal(record: Record, field_name: str) -> Decimal:
+    value = record.get(field_name)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise PermanentError(SYSTEM, "bad_response", f"{value!r} is not an amount"[:200])
+        raise PermanentError(SYSTEM, "bad_response", f"{field_name} {value!r} is not an amount"[:200])
     return Decimal(value)
