@@ -5,6 +5,7 @@ Xero's answer is lost."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +16,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from canonical import Vendors
 from estate.book import BRITANNIA, THAMES, DealSpec
+from reconcile.compare import MismatchKind
+from reconcile.outcome import Report
 from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.polling import next_whole_second
 from tests.support.sagas import GBP_DEAL, USD_DEAL, by_id, parked, start
 from tests.support.xero import TENANT
 from workflows.customer_to_cash import CustomerToCash
+from workflows.reconciliation import ReconcileInput, Reconciliation
 from workflows.saga import Resolution, ResolutionAction, Stage
 
 DECLINED = {"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}}
@@ -138,3 +143,34 @@ async def test_a_cancel_after_the_pivot_credits_the_xero_invoice_and_releases_th
         j["Narration"].split("]")[0] for j in xero["ManualJournals"] if ids["invoice"] in j["Narration"]
     )
     assert provisions == [f"[baddebt-{ids['invoice']}", f"[baddebt-rev-{ids['invoice']}"]
+
+
+async def test_reconciliation_reads_every_entitys_erp_and_labels_each_by_it(estate: Estate) -> None:
+    """Both estates agree with their sagas when the reconciler reads each entity's ERP; the run that reads the
+    default ERP alone (a schedule made before routing by entity) misses the UK deal's records there."""
+    since = await next_whole_second()
+    (uk_deal, uk), (us_deal, us) = await start(estate, GBP_DEAL), await start(estate, USD_DEAL)
+    assert (await uk.result()).outcome is (await us.result()).outcome is Stage.COMPLETED
+    both = {uk_deal, us_deal}
+
+    report = await reconcile(
+        estate, ReconcileInput(since=since, vendors_by_entity=estate.settings.every_entitys_vendors())
+    )
+    assert [m for m in report.mismatches if m.deal_id in both] == []
+    erp_of = {(row.legal_entity, row.currency): row.erp for row in report.kpis.periods}
+    assert (erp_of[("UK01", "GBP")], erp_of[("US01", "USD")]) == ("xero", "netsuite")
+    assert report.kpis.payment_application.numerator == report.kpis.payment_application.denominator
+
+    default_only = await reconcile(estate, ReconcileInput(since=since))
+    missing = [(m.kind, m.system) for m in default_only.mismatches if m.deal_id == uk_deal]
+    assert (MismatchKind.MISSING_IN_ERP, "netsuite") in missing
+
+
+async def reconcile(estate: Estate, args: ReconcileInput) -> Report:
+    report: Report = await estate.client.execute_workflow(
+        Reconciliation.run,
+        args,
+        id=f"test-reconciliation-{uuid.uuid4().hex[:8]}",
+        task_queue=estate.settings.task_queue,
+    )
+    return report
