@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from canonical import Money
-from chaos.ledgers import erp_state
+from estate.ledgers import erp_state
 
 CLOSED_WON = "Closed Won"
 CRM = "salesforce"

@@ -1,7 +1,8 @@
-"""Every ERP's records as one ledger for the checks: NetSuite's state as it is, and each Xero organisation's
-contacts, ACCREC invoices, invoice payments and ACCRECCREDIT credit notes in the same record view (id, externalId,
-status, total, currency.refName, apply.items, createdFrom), so a deal is counted in whichever ERP its entity books in
-and a record in the wrong one shows as missing there and as money no deal accounts for."""
+"""Every ERP's records as one ledger for the checks of the chaos run and the demo: NetSuite's state as it is, and
+each Xero organisation's contacts, ACCREC invoices, invoice payments and ACCRECCREDIT credit notes in the same record
+view (id, externalId, status, total, currency.refName, payment, apply.items, createdFrom), so a deal is counted in
+whichever ERP its entity books in, and a record in the wrong one shows as missing there and as money no deal accounts
+for."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def xero_records(books: dict[str, list[Record]]) -> dict[str, list[Record]]:
                 "id": p["PaymentID"],
                 "externalId": p.get("Reference"),
                 "currency": {"refName": p["Invoice"]["CurrencyCode"]},
+                "payment": p["Amount"],
                 "applied": p["Amount"],
                 "apply": {"items": [{"apply": True, "doc": {"id": p["Invoice"]["InvoiceID"]}, "amount": p["Amount"]}]},
             }
