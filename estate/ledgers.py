@@ -15,19 +15,20 @@ GONE = ("DELETED", "VOIDED")
 ON_INVOICE = re.compile(r"^On billing invoice (\S+):")
 
 
-def erp_state(states: dict[str, Any]) -> dict[str, list[Record]]:
-    """NetSuite's records plus every Xero organisation's, under NetSuite's record types."""
+def erp_state(states: dict[str, Any], entities: dict[str, str] | None = None) -> dict[str, list[Record]]:
+    """NetSuite's records plus every Xero organisation's, under NetSuite's record types; `entities` maps a Xero
+    tenant to its legal entity (a Xero record's `subsidiary` id is the entity's code, else the tenant's)."""
     netsuite = states["netsuite"]
     merged: dict[str, list[Record]] = {
         kind: list(netsuite.get(kind, [])) for kind in ("customer", "invoice", "customerPayment", "creditMemo")
     }
-    for books in (states.get("xero") or {}).values():
-        for kind, records in xero_records(books).items():
+    for tenant, books in (states.get("xero") or {}).items():
+        for kind, records in xero_records(books, (entities or {}).get(tenant, tenant)).items():
             merged[kind] += records
     return merged
 
 
-def xero_records(books: dict[str, list[Record]]) -> dict[str, list[Record]]:
+def xero_records(books: dict[str, list[Record]], entity: str) -> dict[str, list[Record]]:
     invoices = [i for i in books.get("Invoices", []) if i.get("Type") == "ACCREC" and i.get("Status") not in GONE]
     by_number = {i["InvoiceNumber"]: i["InvoiceID"] for i in invoices}
     return {
@@ -38,7 +39,8 @@ def xero_records(books: dict[str, list[Record]]) -> dict[str, list[Record]]:
                 "externalId": i.get("InvoiceNumber"),
                 "status": "Paid In Full" if i.get("Status") == "PAID" else i.get("Status"),
                 "total": i["Total"],
-                "currency": {"refName": i["CurrencyCode"]},
+                "currency": {"id": i["CurrencyCode"], "refName": i["CurrencyCode"]},
+                "subsidiary": {"id": entity},
             }
             for i in invoices
         ],
@@ -59,7 +61,8 @@ def xero_records(books: dict[str, list[Record]]) -> dict[str, list[Record]]:
                 "id": n["CreditNoteID"],
                 "externalId": n.get("CreditNoteNumber"),
                 "total": n["Total"],
-                "currency": {"refName": n["CurrencyCode"]},
+                "currency": {"id": n["CurrencyCode"], "refName": n["CurrencyCode"]},
+                "subsidiary": {"id": entity},
                 "createdFrom": {"id": credited_invoice(n, by_number)},
             }
             for n in books.get("CreditNotes", [])
