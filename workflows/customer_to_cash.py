@@ -292,15 +292,11 @@ class CustomerToCash(Settlement):
         invoice, deal = self.require(self.invoice), self.require(self.deal)
         if "erp_invoice" not in self.progress.external_ids:
             self.register(Undo.CREDIT_MEMO)
+            customer = self.customer_refs[self.erp]
             erp_invoice = await self.call(
                 act.ERP_QUEUE,
                 Names.POST_INVOICE,
-                act.PostInvoice(
-                    invoice=invoice,
-                    customer_erp_id=self.customer_refs[self.erp],
-                    billing_system=self.billing,
-                    erp=self.erp,
-                ),
+                act.PostInvoice(invoice=invoice, customer_erp_id=customer, billing_system=self.billing, erp=self.erp),
                 str,
             )
             self.ids(erp_invoice=erp_invoice)
@@ -342,9 +338,8 @@ class CustomerToCash(Settlement):
         if payment.fee is not None and payment.fee.amount > 0:
             payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, deal.legal_entity, payment_id, workflow.now().date())
-            journal = await self.call(
-                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
-            )
+            fee = act.PostJournal(entry=entry, erp=self.erp)
+            journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, fee, str)
             self.ids(erp_fee_journal=journal)
         await self.emit(
             EventType.PAYMENT_APPLIED,
