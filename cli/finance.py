@@ -66,16 +66,22 @@ cli.add_typer(events_cli, name="events", help="business events on NATS JetStream
 console = Console()
 
 
+def _leave(status: int) -> None:
+    """Leave with os._exit (see ARCHITECTURE.md pitfalls). The tests that run commands in their own process replace
+    this with sys.exit (tests/support/cli.py): a CLI process is mostly its imports."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def _run(coro: Any) -> None:
-    """Run a CLI coroutine and leave with os._exit (see ARCHITECTURE.md pitfalls)."""
+    """Run a CLI coroutine, then leave."""
     status = 0
     try:
         asyncio.run(coro)
     except typer.Exit as done:
         status = done.exit_code
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    _leave(status)
 
 
 @cli.callback(invoke_without_command=True)

@@ -10,6 +10,7 @@ import httpx
 
 from canonical import DEFAULT_VENDORS
 from connectors.avatax import AvaTaxEngine
+from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.routing import ByVendor
@@ -132,7 +133,7 @@ def build_connectors(settings: Settings) -> Connectors:
         supported = "; ".join(f"{role}: {', '.join(sorted(names))}" for role, names in SUPPORTED.items())
         raise ValueError(f"no connector for {', '.join(problems)} (supported: {supported})")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
-    http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
+    http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100), verify=tls_context())
     wanted = configured_vendors(settings)
 
     def role(name: str, default: str) -> ByVendor[Any]:

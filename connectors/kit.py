@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +29,14 @@ _log = logging.getLogger("c2c.connectors")
 _MAX_SNIFFED_BODY = 256 * 1024  # record ids are read from small JSON answers only
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every HTTP client c2c makes (`httpx.AsyncClient(verify=tls_context())`), built once per
+    process: httpx builds a new context for each client otherwise, loading the CA bundle — 33 ms of CPU a client,
+    a tenth of the test suite's CPU when measured. One context serves any number of clients and threads."""
+    return httpx.create_ssl_context()
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -85,6 +85,7 @@ def build_workers(
             workflows=workflows,
             interceptors=telemetry,
             workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+            build_id=settings.worker_build_id,
         )
     ]
     for suffix, activities, rate_limit in per_system:
@@ -95,6 +96,7 @@ def build_workers(
                 activities=[m for instance in [*activities, *readers.get(suffix, [])] for m in _methods(instance)],
                 max_task_queue_activities_per_second=rate_limit,
                 interceptors=telemetry,
+                build_id=settings.worker_build_id,
             )
         )
     return workers

@@ -12,9 +12,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import EventType
-    from workflows import documents, policies
-    from workflows import interface as act
     from workflows.deal_saga import DealSaga
     from workflows.interface import Names
     from workflows.saga import SagaInput, Stage

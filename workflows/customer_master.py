@@ -21,10 +21,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import DEFAULT_VENDORS, AccountSnapshot, Vendors, ids
     from canonical.reference import LEGAL_ENTITIES
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import AccountChange, Names
 

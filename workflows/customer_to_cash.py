@@ -17,11 +17,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
+    import workflows.search_attributes as search_attributes
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
     from canonical.reference import LEGAL_ENTITIES
     from canonical.rules import deal_problems
-    from workflows import documents, policies, search_attributes
-    from workflows import interface as act
     from workflows.compensation import Undo
     from workflows.interface import Names
     from workflows.saga import (

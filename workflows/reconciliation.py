@@ -20,6 +20,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import DEFAULT_VENDORS, Vendors, ids
     from canonical.records import (
         BillingSnapshot,
@@ -33,8 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
     from canonical.revenue import RevenueLedger
     from reconcile.outcome import RepairOutcome, Report
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import Names
 

@@ -27,6 +27,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import DEFAULT_VENDORS, BusinessEvent, CreditNote, Deal, EventType, Money, TaxQuote, Vendors, ids
     from canonical.refunds import (
         CustomerRefund,
@@ -37,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
         check_refund,
         refund_credit,
     )
-    from workflows import documents, policies
-    from workflows import interface as act
     from workflows.calls import call_activity
     from workflows.interface import Names
 

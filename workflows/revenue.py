@@ -23,6 +23,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
     from canonical import DEFAULT_VENDORS, Money
     from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
     from canonical.revenue import (
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         recognition_entry,
         recognition_external_id,
     )
-    from workflows import interface as act
     from workflows.calls import call_activity
     from workflows.interface import Names
 

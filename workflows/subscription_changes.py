@@ -14,6 +14,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
+    import workflows.search_attributes as search_attributes
+    import workflows.subscription_terms as subscription_terms
     from canonical import (
         Amendment,
         AmendmentKind,
@@ -28,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
         ids,
     )
     from canonical.contract import add_months, term_end
-    from workflows import documents, policies, search_attributes, subscription_terms
-    from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Stage
     from workflows.saga_runtime import SagaRuntime

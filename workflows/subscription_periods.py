@@ -10,9 +10,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.search_attributes as search_attributes
     from canonical import Amendment, Deal, EventType, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
-    from workflows import documents, search_attributes
-    from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Problem, Resolution, Stage
     from workflows.saga_runtime import Park

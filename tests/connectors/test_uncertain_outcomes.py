@@ -44,6 +44,7 @@ from canonical import (
 from canonical.reference import LEGAL_ENTITIES
 from connectors.avatax import AvaTaxEngine
 from connectors.errors import UncertainOutcome
+from connectors.kit import tls_context
 from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 from connectors.salesforce import SalesforceCrm
@@ -125,7 +126,7 @@ class Stripe:
 
 @pytest.fixture
 async def stripe(http: httpx.AsyncClient, stripe_url: str) -> AsyncIterator[Stripe]:
-    async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
+    async with httpx.AsyncClient(timeout=IMPATIENT, verify=tls_context()) as hasty:
         yield Stripe(http, stripe_url, hasty)
     (await http.delete(f"{stripe_url}/_sandbox/faults")).raise_for_status()
 
