@@ -34,6 +34,7 @@ from canonical.records import (
 )
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
+from connectors.routing import ByVendor
 from operations.errors import ContractNotActive, CrmFailed, CrmUnavailable, DealNotFound, DealRefused
 from operations.starts import Trigger
 from reconcile import kpis
@@ -155,20 +156,21 @@ class ReconcileTaxActivities:
 
 
 class ReconcileErpActivities:
-    """Task queue `{queue}-erp`."""
+    """Task queue `{queue}-erp`: one read of the ERP the input names (the workflow reads each configured one)."""
 
-    def __init__(self, erp: Erp) -> None:
-        self.erp = erp
+    def __init__(self, erps: ByVendor[Erp]) -> None:
+        self.erps = erps
 
     @activity.defn(name=Names.RECONCILE_READ_ERP)
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
         with translated():
+            erp = self.erps[args.erp]
             invoices, payments, credit_memos = await asyncio.gather(
-                self.erp.invoices_modified_since(args.since),
-                self.erp.payments_modified_since(args.since),
-                self.erp.credit_memos_modified_since(args.since),
+                erp.invoices_modified_since(args.since),
+                erp.payments_modified_since(args.since),
+                erp.credit_memos_modified_since(args.since),
             )
-            customers = await self.erp.customers_by_external_id(args.customer_external_ids)
+            customers = await erp.customers_by_external_id(args.customer_external_ids)
         return ErpSnapshot(invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers)
 
 
@@ -337,6 +339,6 @@ def reconcile_activities(trigger: Trigger, connectors: Connectors) -> dict[str, 
         CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
         BILLING_QUEUE: [ReconcileBillingActivities(connectors.billing)],
         TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
-        ERP_QUEUE: [ReconcileErpActivities(connectors.erp)],
+        ERP_QUEUE: [ReconcileErpActivities(connectors.erps)],
         HUB_QUEUE: [ReconcileHubActivities(trigger)],
     }

@@ -126,7 +126,7 @@ async def bench(sagas: int) -> list[Run]:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="c2c-bench-")))
         temporal_port, ports = (
             free_port(),
-            {name: free_port() for name in ("salesforce", "stripe", "avatax", "netsuite")},
+            {name: free_port() for name in ("salesforce", "stripe", "avatax", "netsuite", "xero")},
         )
         server_proc = subprocess.Popen(
             [
@@ -166,6 +166,7 @@ async def bench(sagas: int) -> list[Run]:
             stripe_url=f"http://127.0.0.1:{ports['stripe']}",
             avatax_url=f"http://127.0.0.1:{ports['avatax']}",
             netsuite_url=f"http://127.0.0.1:{ports['netsuite']}",
+            xero_url=f"http://127.0.0.1:{ports['xero']}",  # UK01's deals (estate/book.py) book in Xero
             netsuite_client_id="c2c-sandbox",
             netsuite_certificate_id=erp_key.certificate_id,
             netsuite_private_key_file=str(erp_key.key_file),

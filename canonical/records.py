@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from canonical import Address
 from canonical.revenue import RevenueLedger
+from canonical.vendors import DEFAULT_VENDORS
 
 
 class CustomerFields(BaseModel):
@@ -199,6 +200,15 @@ class ErpSnapshot(BaseModel):
     revenue: list[RevenueLedger] | None = Field(
         default=None, description="each legal entity's deferred revenue; None: a run that did not read it"
     )
+    erp_by_entity: dict[str, str] = Field(
+        default_factory=dict,
+        description="the vendor playing each legal entity's ERP, whose records this read holds (several ERPs, one "
+        "read each); empty: every entity's ERP was the default (a run recorded before routing by entity)",
+    )
+
+    def system_of(self, legal_entity: str | None) -> str:
+        """The name of the ERP a legal entity books in (what a finding about its records names)."""
+        return self.erp_by_entity.get(legal_entity or "", DEFAULT_VENDORS.erp)
 
 
 class SagaRecord(BaseModel):

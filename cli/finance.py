@@ -73,7 +73,7 @@ async def chargebee_webhooks(settings: Settings) -> AsyncIterator[ChargebeeBilli
         return
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
     async with httpx.AsyncClient(timeout=timeout) as http:
-        yield build_chargebee(http, settings)
+        yield build_chargebee(settings, http)
 
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)

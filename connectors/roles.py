@@ -348,8 +348,11 @@ class Erp(Protocol):
         invoice_erp_id: str,
         *,
         billing_system: str = DEFAULT_VENDORS.billing,
+        legal_entity: str | None = None,
     ) -> str:
-        """Upsert a customer payment by external id = payment.external_refs[billing_system], applied to the invoice."""
+        """Upsert a customer payment by external id = payment.external_refs[billing_system], applied to the invoice.
+        `legal_entity`: the invoice's (an ERP with a book per entity looks there; None: an input recorded without
+        it)."""
         ...
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
@@ -414,11 +417,11 @@ class Erp(Protocol):
         """The recognition journal with this external id, or None (check before posting)."""
         ...
 
-    async def erp_invoice_of(self, billing_invoice_id: str) -> ErpInvoiceRef:
+    async def erp_invoice_of(self, billing_invoice_id: str, legal_entity: str | None = None) -> ErpInvoiceRef:
         """The ERP invoice of a billing invoice (external id); PermanentError 'invoice_not_found'."""
         ...
 
-    async def refund_customer(self, refund: CustomerRefund) -> str:
+    async def refund_customer(self, refund: CustomerRefund, legal_entity: str | None = None) -> str:
         """The customer refund paying `refund.amount` out of its credit memo, upserted by billing's refund id."""
         ...
 

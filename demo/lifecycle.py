@@ -22,6 +22,8 @@ from canonical import Money
 from connectors.netsuite.mapping import CURRENCY_IDS, SUBSIDIARY_IDS
 from connectors.stripe.mapping import product_id
 from demo.report import _minor, money
+from estate.ledgers import erp_state
+from settings import get_settings
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState, PeriodStatus
 
 BILLED = frozenset({"open", "paid", "uncollectible"})  # finalized billing invoices (drafts and voids bill nothing)
@@ -105,9 +107,14 @@ def changes_table(lifecycles: dict[str, LifecycleStatus], planned: list[PlannedC
     return table
 
 
+def erp_records(states: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Both ERPs' records (estate/ledgers.py), Xero's named by the legal entity of their organisation."""
+    return erp_state(states, {tenant: entity for entity, tenant in get_settings().xero_tenants.items()})
+
+
 def net_totals(states: dict[str, Any]) -> dict[str, dict[tuple[str, str], int]]:
     """Invoiced less credited, per (legal entity, currency), as billing and as the ERP hold it (minor units)."""
-    stripe, netsuite = states["stripe"], states["netsuite"]
+    stripe, netsuite = states["stripe"], erp_records(states)
     entity_of = {s["id"]: s["metadata"].get("legal_entity", "?") for s in stripe["subscriptions"]}
     billing: dict[tuple[str, str], int] = defaultdict(int)
     groups: dict[str, tuple[str, str]] = {}
@@ -159,7 +166,7 @@ def verify_lifecycles(
 
 
 def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict[str, Any], now: datetime) -> list[str]:
-    stripe, netsuite = states["stripe"], states["netsuite"]
+    stripe, netsuite = states["stripe"], erp_records(states)
     subs = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
     if len(subs) != 1:
         return [f"{key}: billing holds {len(subs)} subscriptions {status.subscription_id}"]

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 
 from canonical import ids
 from canonical.contract import add_months
+from canonical.reference import REVENUE_ACCOUNTS
 from connectors.salesforce import SalesforceCrm
 from demo import lifecycle, report, revenue, usage
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, Line, amendment_deal
@@ -182,7 +183,13 @@ async def run_months(
     )
     console.print()
     console.print("[bold]revenue recognition: each month billing has closed, per legal entity[/bold]")
-    entities = sorted({by_key[key].legal_entity for key in completed})
+    sold_by = {by_key[key].legal_entity for key in completed}
+    # An entity without deferred revenue accounts (UK01: Xero keeps no service periods) is not recognized.
+    entities = sorted(sold_by & set(REVENUE_ACCOUNTS))
+    for entity in sorted(sold_by - set(REVENUE_ACCOUNTS)):
+        console.print(
+            f"{entity} books in {settings.vendors_for(entity).erp}: no revenue recognition (docs/decisions.md)"
+        )
     unrecognized = await revenue.recognize(client, settings, entities, first.date(), now.date(), console)
     for problem in unrecognized:
         console.print(f"[red]mismatch:[/red] {problem}")

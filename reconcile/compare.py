@@ -79,7 +79,7 @@ def compare(
         periods.check_contracts(busy, contract_after)
     found.extend(duplicate_customers(snap))
     if snap.erp.revenue is not None:  # None: a run that did not read it (recorded before the read existed)
-        found.extend(deferred_revenue(snap.erp.revenue))
+        found.extend(deferred_revenue(snap.erp.revenue, snap.erp.system_of))
     return found
 
 

@@ -47,7 +47,7 @@ class RepairAction(StrEnum):
 
 class Mismatch(BaseModel):
     kind: MismatchKind
-    system: str = Field(description="where the difference shows: c2c, salesforce, stripe, avatax or netsuite")
+    system: str = Field(description="where the difference shows: c2c, or the vendor (the entity's, for its ERP)")
     subject: str = Field(description="the deal id, or the golden customer id for customer-level findings")
     deal_id: str | None = None
     saga_id: str | None = Field(default=None, description="the saga's workflow id")
@@ -130,6 +130,10 @@ class Index:
                 self.contracts_by_subscription.setdefault(contract.subscription_id, contract)
             if contract.deal_id:
                 self.contracts_by_deal.setdefault(contract.deal_id, contract)
+
+    def erp_system(self, invoice: BillingInvoice | None) -> str:
+        """The vendor of the ERP the invoice's legal entity books in."""
+        return self.snap.erp.system_of(invoice.legal_entity if invoice else None)
 
     def deal_of(self, invoice: BillingInvoice) -> str | None:
         """The deal of a c2c invoice (its subscription's metadata, else the workflow id the invoice names); None
@@ -269,7 +273,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
         listed = ", ".join(e.internal_id for e in candidates)
         finding.add(
             MismatchKind.DUPLICATE,
-            "netsuite",
+            index.erp_system(invoice),
             f"1 ERP invoice for {invoice.invoice_id}",
             f"{len(candidates)}: {listed}",
             invoice_id=invoice.invoice_id,
@@ -278,7 +282,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
     if erp_invoice is None:
         finding.add(
             MismatchKind.MISSING_IN_ERP,
-            "netsuite",
+            index.erp_system(invoice),
             f"ERP invoice with external id {invoice.invoice_id}",
             "none",
             invoice_id=invoice.invoice_id,
@@ -287,7 +291,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
     if erp_invoice.total != invoice.total or erp_invoice.currency.upper() != invoice.currency.upper():
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,
-            "netsuite",
+            index.erp_system(invoice),
             f"{money(invoice.total, invoice.currency)} (billing total)",
             f"{money(erp_invoice.total, erp_invoice.currency)} on ERP invoice {erp_invoice.internal_id}",
             invoice_id=invoice.invoice_id,
@@ -303,7 +307,11 @@ def check_payment(finding: Finding, index: Index, invoice: BillingInvoice, erp_i
     expected = f"{money(invoice.amount_paid, invoice.currency)} applied from {invoice.payment_id}"
     if payment is None:
         finding.add(
-            MismatchKind.PAYMENT_UNAPPLIED, "netsuite", expected, "no ERP payment", invoice_id=invoice.invoice_id
+            MismatchKind.PAYMENT_UNAPPLIED,
+            index.erp_system(invoice),
+            expected,
+            "no ERP payment",
+            invoice_id=invoice.invoice_id,
         )
         return
     if erp_invoice is None:
@@ -312,7 +320,7 @@ def check_payment(finding: Finding, index: Index, invoice: BillingInvoice, erp_i
     if applied < invoice.amount_paid:
         finding.add(
             MismatchKind.PAYMENT_UNAPPLIED,
-            "netsuite",
+            index.erp_system(invoice),
             expected,
             f"{money(applied, payment.currency)} applied to ERP invoice {erp_invoice.internal_id}",
             invoice_id=invoice.invoice_id,

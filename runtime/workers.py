@@ -57,7 +57,7 @@ def build_workers(
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,
-            [ErpActivities(connectors.erp), RevenueActivities(connectors.erp)],
+            [ErpActivities(connectors.erps), RevenueActivities(connectors.erps)],
             settings.erp_rate_limit,
         ),
         (interface.HUB_QUEUE, [StoreActivities(engine), CustomerMasterActivities(client, task_queue)], None),

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical import ProrationBilling, Vendors
+from canonical.reference import LEGAL_ENTITIES
 
 SANDBOX_API_TOKEN = "c2c-sandbox-token"
 
@@ -92,10 +93,19 @@ class Settings(BaseSettings):
     netsuite_certificate_id: str = ""
     netsuite_private_key: SecretStr | None = None
     netsuite_private_key_file: str | None = "var/netsuite-key.pem"
+    # Xero (the ERP of the entities C2C_VENDORS_BY_ENTITY gives it): a custom connection's client credentials and
+    # the organisation (tenant id) of each legal entity; the identity server is api_url's host unless set.
+    xero_url: str = "http://127.0.0.1:8705"
+    xero_identity_url: str | None = None
+    xero_client_id: str = "c2c-xero-client"
+    xero_client_secret: SecretStr = SecretStr("c2c-xero-secret")
+    xero_tenants: dict[str, str] = {"UK01": "4a3c3f0e-5a0b-4c1e-9b1f-0000000000a1"}
 
     # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
     # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
-    vendors_by_entity: dict[str, Vendors] = {}
+    # The sandbox default books UK01 in Xero (an acquired subsidiary keeping its own ERP); setting the variable
+    # replaces the whole map.
+    vendors_by_entity: dict[str, Vendors] = {"UK01": Vendors(erp="xero")}
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
@@ -192,6 +202,13 @@ class Settings(BaseSettings):
     def vendors_for(self, legal_entity: str) -> Vendors:
         """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries)."""
         return self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)
+
+    def every_entitys_vendors(self) -> dict[str, Vendors]:
+        """vendors_for each legal entity of the reference data and each one configured (the reconciler reads every
+        ERP named here)."""
+        return {
+            entity: self.vendors_for(entity) for entity in sorted(set(LEGAL_ENTITIES) | set(self.vendors_by_entity))
+        }
 
     def tokens(self) -> list[ApiToken]:
         """Every accepted API token; `api_token` counts as one with every scope."""

@@ -85,6 +85,7 @@ class Compensation(DealSaga):
                     invoice_erp_id=target,
                     customer_erp_id=self.customer_refs[self.erp],
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
                 retry=retry,
@@ -132,7 +133,7 @@ class Compensation(DealSaga):
         journal = await self.call(
             act.ERP_QUEUE,
             Names.POST_JOURNAL,
-            act.PostJournal(entry=entry),
+            act.PostJournal(entry=entry, erp=self.erp),
             str,
             retry=policies.COMPENSATION_RETRY if self.progress.stage is Stage.COMPENSATING else policies.VENDOR_RETRY,
         )

@@ -109,6 +109,13 @@ class Names:
     RECORD_USAGE_REPORTED = "hub.record_usage_reported"
 
 
+class ErpCall(BaseModel):
+    """An input to an ERP activity: which vendor plays the ERP for the record's legal entity (the saga's
+    `vendors.erp`). Inputs recorded before routing by entity carry none and meant the default."""
+
+    erp: str = Field(default=DEFAULT_VENDORS.erp, description="the vendor whose connector the call goes to")
+
+
 class FetchDeal(BaseModel):
     deal_id: str
 
@@ -135,7 +142,7 @@ class SyncCustomerMaster(BaseModel):
     change: AccountChange
 
 
-class UpdateErpCustomer(BaseModel):
+class UpdateErpCustomer(ErpCall):
     """Name, address and tax id of an existing ERP customer (subsidiary and currency never change)."""
 
     customer: Customer
@@ -285,7 +292,7 @@ class IssueCreditNote(BaseModel):
     idempotency_key: str
 
 
-class PostCreditNote(BaseModel):
+class PostCreditNote(ErpCall):
     credit: CreditNote
     invoice_erp_id: str
     customer_erp_id: str
@@ -303,13 +310,13 @@ class TaxDocument(BaseModel):
     document_code: str
 
 
-class UpsertErpCustomer(BaseModel):
+class UpsertErpCustomer(ErpCall):
     customer: Customer
     legal_entity: LegalEntity
     currency: str
 
 
-class PostInvoice(BaseModel):
+class PostInvoice(ErpCall):
     invoice: Invoice
     customer_erp_id: str
     billing_system: str = Field(
@@ -317,24 +324,25 @@ class PostInvoice(BaseModel):
     )
 
 
-class ApplyPayment(BaseModel):
+class ApplyPayment(ErpCall):
     payment: Payment
     customer_erp_id: str
     invoice_erp_id: str
     billing_system: str = Field(
         default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
     )
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
-class PostJournal(BaseModel):
+class PostJournal(ErpCall):
     entry: JournalEntry
 
 
-class RevenueLedgerRequest(BaseModel):
+class RevenueLedgerRequest(ErpCall):
     legal_entity: str
 
 
-class PostRecognition(BaseModel):
+class PostRecognition(ErpCall):
     """A month's recognition journal (canonical.revenue.recognition_entry): posted once, found on a re-run."""
 
     entry: JournalEntry
@@ -348,12 +356,14 @@ class CreditNoteRefundOf(BaseModel):
     credit_note_id: str
 
 
-class ErpInvoiceOf(BaseModel):
+class ErpInvoiceOf(ErpCall):
     billing_invoice_id: str
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
-class RefundCustomer(BaseModel):
+class RefundCustomer(ErpCall):
     refund: CustomerRefund
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
 class ReadRefunds(BaseModel):
@@ -362,7 +372,7 @@ class ReadRefunds(BaseModel):
     since: datetime
 
 
-class PostCreditMemo(BaseModel):
+class PostCreditMemo(ErpCall):
     invoice: Invoice
     invoice_erp_id: str
     customer_erp_id: str
@@ -396,7 +406,7 @@ class ReadTax(BaseModel):
     company_codes: list[str]
 
 
-class ReadErp(BaseModel):
+class ReadErp(ErpCall):
     since: date
     customer_external_ids: list[str] = Field(description="{golden id}-{legal entity} of the window's customers")
 

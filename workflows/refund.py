@@ -101,7 +101,12 @@ class Refund:
             raise ApplicationError(f"{args.invoice_id} is not a c2c invoice", type=REFUSED, non_retryable=True)
         deal: Deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=refundable.deal_id), Deal)
         erp_invoice: ErpInvoiceRef = await self.call(
-            act.ERP_QUEUE, Names.ERP_INVOICE_OF, act.ErpInvoiceOf(billing_invoice_id=args.invoice_id), ErpInvoiceRef
+            act.ERP_QUEUE,
+            Names.ERP_INVOICE_OF,
+            act.ErpInvoiceOf(
+                billing_invoice_id=args.invoice_id, erp=args.vendors.erp, legal_entity=refundable.invoice.legal_entity
+            ),
+            ErpInvoiceRef,
         )
         credit = refund_credit(refundable.invoice, args.invoice_id, args.amount, self.memo(), workflow.now().date())
         self.steps.append("read")
@@ -141,6 +146,7 @@ class Refund:
                 invoice_erp_id=erp_invoice.erp_id,
                 customer_erp_id=erp_invoice.customer_erp_id,
                 billing_system=billing,
+                erp=args.vendors.erp,
             ),
             str,
         )
@@ -155,7 +161,9 @@ class Refund:
                     amount=args.amount,
                     on=credit.issue_date,
                     memo=f"Refund {refund_id} of billing invoice {args.invoice_id}: {self.memo()}",
-                )
+                ),
+                erp=args.vendors.erp,
+                legal_entity=refundable.invoice.legal_entity,
             ),
             str,
         )

@@ -158,7 +158,10 @@ class Settlement(Compensation):
         journal = await self.call(
             act.ERP_QUEUE,
             Names.POST_JOURNAL,
-            act.PostJournal(entry=documents.bad_debt_entry(invoice, invoice_id, workflow.now().date(), reverse=False)),
+            act.PostJournal(
+                entry=documents.bad_debt_entry(invoice, invoice_id, workflow.now().date(), reverse=False),
+                erp=self.erp,
+            ),
             str,
         )
         self.ids(erp_bad_debt=journal)

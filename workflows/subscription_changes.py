@@ -66,6 +66,11 @@ class ContractChanges(SagaRuntime):
         return self.args.vendors.billing
 
     @property
+    def erp(self) -> str:
+        """The vendor playing the ERP for the subscription's legal entity: every ERP call goes to it."""
+        return self.args.vendors.erp
+
+    @property
     def deal(self) -> Deal:
         """The deal as it bills now (its lines amended)."""
         return subscription_terms.deal_with(self.args.deal, self.lines)
@@ -337,6 +342,7 @@ class ContractChanges(SagaRuntime):
                     invoice_erp_id=period.ids["erp_invoice"],
                     customer_erp_id=self.args.erp_customer_id,
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
             )

@@ -198,6 +198,7 @@ class PeriodBilling(ContractChanges):
                     invoice=self.require(self.invoice),
                     customer_erp_id=args.erp_customer_id,
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
             )
@@ -339,7 +340,7 @@ class PeriodBilling(ContractChanges):
         )
         entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=False)
         period.ids["erp_bad_debt"] = await self.call(
-            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
         )
         self.period_written_off = True
         await self.emit(
@@ -353,7 +354,7 @@ class PeriodBilling(ContractChanges):
         invoice, renewal, period = self.require(self.invoice), self.require(self.renewal), self.require(self.period)
         entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=True)
         period.ids["erp_bad_debt_reversal"] = await self.call(
-            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
         )
         self.period_written_off = False
 
@@ -368,6 +369,8 @@ class PeriodBilling(ContractChanges):
                     customer_erp_id=args.erp_customer_id,
                     invoice_erp_id=period.ids["erp_invoice"],
                     billing_system=self.billing,
+                    erp=self.erp,
+                    legal_entity=args.deal.legal_entity,
                 ),
                 str,
             )
@@ -375,7 +378,7 @@ class PeriodBilling(ContractChanges):
             payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, args.deal.legal_entity, payment_id, workflow.now().date())
             period.ids["erp_fee_journal"] = await self.call(
-                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
             )
 
     async def park(self, problem: Problem) -> Resolution:

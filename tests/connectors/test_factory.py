@@ -39,9 +39,45 @@ async def test_the_orgs_session_timeout_reaches_the_salesforce_connector() -> No
         Settings(_env_file=None, salesforce_session_seconds=30)  # under a minute: c2c could never log in ahead
 
 
-async def test_chargebee_is_a_supported_billing_vendor_built_from_its_settings() -> None:
+async def test_the_chargebee_connector_is_built_from_its_settings() -> None:
     settings = Settings(_env_file=None, chargebee_url="http://127.0.0.1:1", chargebee_payment_method=None)
     async with httpx.AsyncClient() as http:
-        billing = build_chargebee(http, settings)
+        billing = build_chargebee(settings, http)
         assert billing.system == "chargebee"
         assert billing._api == "http://127.0.0.1:1/api/v2"
+
+
+async def test_every_configured_erp_is_built_and_a_call_goes_to_the_one_it_names() -> None:
+    from connectors.errors import PermanentError
+    from connectors.netsuite import NetSuiteErp
+    from connectors.xero import XeroErp
+
+    connectors = build_connectors(Settings(_env_file=None))  # the sandbox default: UK01 books in Xero
+    try:
+        assert connectors.erps.names() == ["netsuite", "xero"]
+        assert isinstance(connectors.erps["xero"], XeroErp)
+        assert isinstance(connectors.erps["netsuite"], NetSuiteErp)
+        assert connectors.erps[None] is connectors.erp  # an input recorded without a vendor: the default
+        with pytest.raises(PermanentError, match="no erp connector for 'sap'"):
+            connectors.erps["sap"]
+    finally:
+        await connectors.close()
+
+
+async def test_an_erp_no_entity_is_configured_with_is_not_built() -> None:
+    from connectors.errors import PermanentError
+
+    connectors = build_connectors(Settings(_env_file=None, vendors_by_entity={}))
+    try:
+        assert connectors.erps.names() == ["netsuite"]
+        with pytest.raises(PermanentError, match="vendor_not_configured|C2C_VENDORS_BY_ENTITY"):
+            connectors.erps["xero"]
+    finally:
+        await connectors.close()
+
+
+def test_adding_a_vendor_to_a_role_is_one_registration() -> None:
+    from connectors.factory import REGISTRY, SUPPORTED
+
+    assert SUPPORTED == {role: set(vendors) for role, vendors in REGISTRY.items()}
+    assert SUPPORTED["erp"] == {"netsuite", "xero"}

@@ -107,6 +107,7 @@ async def running_estate(
         chargebee_url=emulator_urls["chargebee"],
         avatax_url=emulator_urls["avatax"],
         netsuite_url=emulator_urls["netsuite"],
+        xero_url=emulator_urls.get("xero", Settings.model_fields["xero_url"].default),
         database_url=f"sqlite:///{tmp_path}/c2c.db",
         **{"payload_keys_file": None, **NETSUITE_SETTINGS, **overrides},  # never a developer's var/ keys
     )

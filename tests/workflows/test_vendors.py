@@ -170,6 +170,26 @@ def test_the_erp_is_told_which_billing_system_its_external_ids_come_from(recorde
     )
 
 
+def test_every_erp_call_names_the_configured_erp(recorded: dict[str, list[Any]]) -> None:
+    erp_calls = [call for name, calls in recorded.items() if name.startswith("erp.") for call in calls]
+    assert {type(call).__name__ for call in erp_calls} == {
+        "UpsertErpCustomer",
+        "PostInvoice",
+        "ApplyPayment",
+        "PostJournal",
+    }
+    assert {call.erp for call in erp_calls} == {"xero"}
+    assert recorded[Names.APPLY_PAYMENT][0].legal_entity == "US01"  # the invoice's entity, not guessed from its id
+
+
+def test_an_erp_input_recorded_before_routing_means_the_default_erp() -> None:
+    applied = act.ApplyPayment.model_validate(
+        {"payment": {"invoice_id": "in_1", "amount": {"amount": 1, "currency": "USD"}, "status": "succeeded"},
+         "customer_erp_id": "1", "invoice_erp_id": "2"}
+    )  # fmt: skip
+    assert (applied.erp, applied.legal_entity) == ("netsuite", None)
+
+
 def test_an_input_without_vendors_gets_todays_with_its_crm() -> None:
     legacy = SagaInput.model_validate({"deal_id": "006OLD", "crm": "salesforce"})
     assert legacy.vendors == Vendors()
