@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from api import access
 from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
+from api.hubspot_webhooks import hubspot_webhook_routes
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
@@ -76,6 +77,7 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
     api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
+    api.include_router(hubspot_webhook_routes(trigger, WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
     async def start_deal(deal_id: DealId) -> Started:

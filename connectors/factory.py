@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from connectors.avatax import AvaTaxEngine
+from connectors.hubspot import HubSpotCredentials, HubSpotCrm
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.salesforce import SalesforceCrm
@@ -29,7 +30,7 @@ class Connectors:
 
 
 # The vendor each role can be played by today; a second vendor for a role is a connector package plus a line here.
-SUPPORTED = {"crm": {"salesforce"}, "billing": {"stripe"}, "tax": {"avatax"}, "erp": {"netsuite"}}
+SUPPORTED = {"crm": {"salesforce", "hubspot"}, "billing": {"stripe"}, "tax": {"avatax"}, "erp": {"netsuite"}}
 
 
 def unsupported_vendors(settings: Settings) -> list[str]:
@@ -60,13 +61,7 @@ def build_connectors(settings: Settings) -> Connectors:
     billing.test_clock = settings.stripe_test_clock
     return Connectors(
         http=http,
-        crm=SalesforceCrm(
-            http,
-            settings.salesforce_url,
-            settings.salesforce_client_id,
-            settings.salesforce_client_secret.get_secret_value(),
-            session_seconds=settings.salesforce_session_seconds,
-        ),
+        crm=build_crm(http, settings),
         billing=billing,
         tax=AvaTaxEngine(
             http, settings.avatax_url, settings.avatax_account_id, settings.avatax_license_key.get_secret_value()
@@ -79,3 +74,28 @@ def build_connectors(settings: Settings) -> Connectors:
             ),
         ),
     )
+
+
+def build_crm(http: httpx.AsyncClient, settings: Settings) -> CrmSystem:
+    """The CRM connector `settings.crm` names (checked against SUPPORTED by the caller)."""
+    if settings.crm == "hubspot":
+        return HubSpotCrm(http, settings.hubspot_url, hubspot_credentials(settings))
+    return SalesforceCrm(
+        http,
+        settings.salesforce_url,
+        settings.salesforce_client_id,
+        settings.salesforce_client_secret.get_secret_value(),
+        session_seconds=settings.salesforce_session_seconds,
+    )
+
+
+def hubspot_credentials(settings: Settings) -> HubSpotCredentials:
+    """An OAuth app when a refresh token is configured, else the private app's access token."""
+    if settings.hubspot_refresh_token is not None:
+        return HubSpotCredentials(
+            client_id=settings.hubspot_client_id,
+            client_secret=settings.hubspot_client_secret.get_secret_value(),
+            refresh_token=settings.hubspot_refresh_token.get_secret_value(),
+        )
+    token = settings.hubspot_access_token.get_secret_value() if settings.hubspot_access_token else None
+    return HubSpotCredentials(access_token=token)

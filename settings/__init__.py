@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     netsuite_private_key: SecretStr | None = None
     netsuite_private_key_file: str | None = "var/netsuite-key.pem"
 
+    # HubSpot as the CRM (C2C_CRM=hubspot): a private app's access token, or an OAuth app's refresh token (which wins
+    # when set) with its client id and secret. The client secret also signs HubSpot's webhooks v3; their signature
+    # covers the URL HubSpot calls, so behind a proxy set the public one (None: the URL the request arrived at).
+    hubspot_url: str = "http://127.0.0.1:8706"
+    hubspot_access_token: SecretStr | None = SecretStr("pat-na1-c2c-sandbox")
+    hubspot_client_id: str = "c2c-hubspot-client"
+    hubspot_client_secret: SecretStr = SecretStr("c2c-hubspot-secret")
+    hubspot_refresh_token: SecretStr | None = None
+    hubspot_webhook_url: str | None = None
+
     # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
     # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
     vendors_by_entity: dict[str, Vendors] = {}
@@ -164,6 +174,8 @@ class Settings(BaseSettings):
             "C2C_API_TOKEN": self.api_token is not None and self.api_token.get_secret_value() == SANDBOX_API_TOKEN,
             "C2C_CRM_WEBHOOK_SECRET": self.crm_webhook_secret.get_secret_value() == "whsec_crm_sandbox",
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
+            "C2C_HUBSPOT_CLIENT_SECRET": self.crm == "hubspot"
+            and self.hubspot_client_secret.get_secret_value() == "c2c-hubspot-secret",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:

@@ -386,6 +386,46 @@ def create_app(
         ]
         return {"results": results}
 
+    @app.post("/crm/v4/associations/{from_type}/{to_type}/batch/read", response_model=None)
+    async def batch_associations(from_type: str, to_type: str, request: Request) -> Record | JSONResponse:
+        from_kind, to_kind, body = _kind(from_type), _kind(to_type), await _json(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i for i in inputs):
+            raise _Refusal(error(400, "inputs must be a list of {id}", "VALIDATION_ERROR"))
+        if len(inputs) > MAX_BATCH:
+            raise _Refusal(error(400, f"Batch input cannot exceed {MAX_BATCH} inputs", "VALIDATION_ERROR"))
+        labels = ASSOCIATION_TYPES.get((from_kind, to_kind), {})
+        results, missing = [], []
+        for item in inputs:
+            object_id = str(item["id"])
+            if portal.find(from_kind, object_id) is None:
+                missing.append(object_id)
+                continue
+            linked = portal.associated(from_kind, object_id, to_kind)
+            to = [
+                {
+                    "toObjectId": int(to_id),
+                    "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": t, "label": labels[t][1]} for t in types
+                    ],
+                }
+                for to_id, types in linked
+            ]
+            results.append({"from": {"id": object_id}, "to": to})
+        answer: Record = {"status": "COMPLETE", "results": results, "startedAt": iso(now()), "completedAt": iso(now())}
+        if not missing:
+            return answer
+        answer["numErrors"] = 1
+        answer["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "No associations found",
+                "context": {"ids": missing},
+            }
+        ]
+        return JSONResponse(answer, status_code=207)
+
     async def link(from_type: str, object_id: str, to_type: str, to_id: str, types: list[int]) -> Record:
         from_kind, to_kind = _kind(from_type), _kind(to_type)
         for kind, key in ((from_kind, object_id), (to_kind, to_id)):
