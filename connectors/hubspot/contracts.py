@@ -90,7 +90,11 @@ class HubSpotContracts(HubSpotApi):
         if not deal.c2c_contract_deal_id:
             return None
         if not await self.is_closed_won(deal.pipeline, deal.dealstage):
-            raise BusinessRuleError(SYSTEM, "deal_not_closed", f"deal {deal_id}: dealstage is {deal.dealstage!r}")
+            raise BusinessRuleError(
+                SYSTEM,
+                "deal_not_closed",
+                f"deal {deal_id}: dealstage {deal.dealstage!r} is not a won stage of pipeline {deal.pipeline!r}",
+            )
         original = await self.read_object("deals", deal.c2c_contract_deal_id, DealProperties)
         contract = typed(DealProperties, original, "invalid_amendment", "deal") if original else None
         if contract is None or contract.c2c_contract_status is None:

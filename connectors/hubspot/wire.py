@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -104,6 +104,13 @@ class HubSpotObject(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     updatedAt: datetime | None = None
     associations: dict[str, AssociationResults] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _is_the_record_it_names(self) -> HubSpotObject:
+        # HubSpot returns hs_object_id with every read: an answer without it (or naming another) is not a record.
+        if str(self.properties.get("hs_object_id")) != self.id:
+            raise ValueError(f"properties.hs_object_id {self.properties.get('hs_object_id')!r} is not the id {self.id}")
+        return self
 
     def linked(self, kind: str) -> list[AssociationRef]:
         """The associations to `kind`; HubSpot names the line items' key "line items", with a space."""
