@@ -194,7 +194,7 @@ async def test_a_won_change_to_a_contract_is_an_amendment(http: httpx.AsyncClien
         original.deal_id,
         original.deal_id,
     )
-    assert (amendment.effective_date, [(l.product_code, l.quantity_change) for l in amendment.lines]) == (
+    assert (amendment.effective_date, [(line.product_code, line.quantity_change) for line in amendment.lines]) == (
         date(2027, 1, 15),
         [("PLAT-SEAT", -3)],
     )
