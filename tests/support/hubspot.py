@@ -104,9 +104,9 @@ async def hubspot_state(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
 
 
 def signed_webhook(
-    url: str, events: list[dict[str, Any]], secret: str = CLIENT_SECRET, at_ms: int | None = None
+    url: str, events: Any, secret: str = CLIENT_SECRET, at_ms: int | None = None
 ) -> tuple[bytes, dict[str, str]]:
-    """A webhooks v3 request body and its headers, signed as HubSpot signs it."""
+    """A webhooks v3 request body (`events` as JSON, whatever they are) and its headers, signed as HubSpot signs."""
     body = json.dumps(events).encode()
     timestamp = str(at_ms if at_ms is not None else int(time.time() * 1000))
     digest = hmac.new(secret.encode(), b"POST" + url.encode() + body + timestamp.encode(), hashlib.sha256).digest()
