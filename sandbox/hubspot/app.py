@@ -100,12 +100,6 @@ def create_app(
     portal = Portal()
     app.state.portal, app.state.webhooks = portal, sender
 
-    def closed_won(pipeline: str | None, stage: str | None) -> bool:
-        for candidate in PIPELINES:
-            if candidate["id"] == (pipeline or "default"):
-                return any(s["id"] == stage and s["metadata"]["probability"] == "1.0" for s in candidate["stages"])
-        return False
-
     def view(kind: str, record: Record, names: list[str] | None, associations: list[str] | None = None) -> Record:
         wanted = names if names is not None else list(DEFAULT_PROPERTIES[kind])
         properties = {name: record["properties"].get(name) for name in wanted}
@@ -238,7 +232,7 @@ def create_app(
     def notify(kind: str, record: Record, before: str | None) -> None:
         properties = record["properties"]
         stage = properties.get("dealstage")
-        if kind == "deals" and stage is not None and stage != before and closed_won(properties.get("pipeline"), stage):
+        if kind == "deals" and stage is not None and stage != before:  # every stage change, as the subscription has it
             sender.stage_changed(record["id"], stage)
 
     @app.post("/crm/v3/objects/{object_type}", status_code=201)

@@ -45,7 +45,7 @@ class WebhookSender:
         self._event_ids = itertools.count(int(time.time() * 1000) % 10**12)
 
     def stage_changed(self, deal_id: str, stage: str) -> None:
-        """Queue the `deal.propertyChange` event of a deal that moved to `stage` (no-op without a URL)."""
+        """Queue the `deal.propertyChange` event of a deal that moved to `stage`, won or not (no-op without a URL)."""
         if not self.url:
             return
         event = {
@@ -65,6 +65,7 @@ class WebhookSender:
         delivery: dict[str, Any] = {
             "eventId": event["eventId"],
             "objectId": deal_id,
+            "propertyValue": stage,
             "url": self.url,
             "attempts": 0,
             "statusCode": None,
