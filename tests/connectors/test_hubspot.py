@@ -15,8 +15,12 @@ from connectors.hubspot import HubSpotCrm
 from sandbox.hubspot.access import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 from tests.support.hubspot import (
     AUTH,
+    LINE_ITEM_TO_DEAL,
+    create,
+    deal_properties,
     hubspot_connector,
     hubspot_state,
+    link,
     seed_deal,
     set_stage,
 )
@@ -103,28 +107,32 @@ async def test_a_deal_that_cannot_be_billed_names_the_property(
     assert named in refused.value.message
 
 
-async def test_a_deal_with_two_companies_and_no_primary_is_refused(
+async def test_the_primary_company_is_the_customer_and_two_without_one_are_refused(
     http: httpx.AsyncClient, url: str, crm: HubSpotCrm
 ) -> None:
     seeded = await seed_deal(http, url)
     second = await seed_deal(http, url)
-    for company in (seeded.company_id, second.company_id):
-        path = f"{url}/crm/v4/objects/deals/{second.deal_id}/associations/companies/{company}"
-        (
-            await http.put(
-                path, json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}], headers=AUTH
-            )
-        ).raise_for_status()
+    unlabeled = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]
+    path = f"{url}/crm/v4/objects/deals/{second.deal_id}/associations/companies/{seeded.company_id}"
+    (await http.put(path, json=unlabeled, headers=AUTH)).raise_for_status()
     assert (await crm.get_deal(second.deal_id)).customer.external_refs == {"hubspot": second.company_id}  # primary
-    lone = await seed_deal(http, url)
-    (
-        await http.put(
-            f"{url}/crm/v4/objects/deals/{lone.deal_id}/associations/default/companies/{seeded.company_id}",
-            headers=AUTH,
-        )
-    ).raise_for_status()
-    # Only the v3 association types say which is primary; the default association adds an unlabeled one.
-    assert (await crm.get_deal(lone.deal_id)).customer.external_refs == {"hubspot": lone.company_id}
+    # A deal whose companies are all unlabeled: no customer c2c could pick.
+    orphan = await create(http, url, "deals", deal_properties())
+    await create(
+        http,
+        url,
+        "line_items",
+        {"hs_sku": "PLAT-SEAT", "quantity": "1", "price": "49"},
+        link(orphan, LINE_ITEM_TO_DEAL),
+    )
+    single = f"{url}/crm/v4/objects/deals/{orphan}/associations/default/companies/{seeded.company_id}"
+    (await http.put(single, headers=AUTH)).raise_for_status()
+    assert (await crm.get_deal(orphan)).customer.external_refs == {"hubspot": seeded.company_id}  # the only one
+    path = f"{url}/crm/v4/objects/deals/{orphan}/associations/companies/{second.company_id}"
+    (await http.put(path, json=unlabeled, headers=AUTH)).raise_for_status()
+    with pytest.raises(BusinessRuleError, match="has 2 companies and none is its primary company") as refused:
+        await crm.get_deal(orphan)
+    assert refused.value.code == "invalid_deal"
 
 
 async def test_account_snapshot_and_write_back(http: httpx.AsyncClient, url: str, crm: HubSpotCrm) -> None:
