@@ -115,17 +115,21 @@ def test_each_hubspot_answer_classifies(
         assert "correlationId c-1" in error.message  # HubSpot support asks for it
 
 
-async def test_the_emulators_chaos_429_is_retryable(emulators: Any, http: httpx.AsyncClient) -> None:
+async def test_the_chaos_profiles_429_and_5xx_are_hubspots_and_retryable(
+    emulators: Any, http: httpx.AsyncClient
+) -> None:
     url = emulators.url("hubspot")
     (await http.post(f"{url}/_sandbox/reset")).raise_for_status()
-    rule = {
-        "path_prefix": "/crm/",
-        "kind": "status",
-        "status": 429,
-        "body": _error("RATE_LIMITS", policyName="SECONDLY"),
-        "headers": {"Retry-After": "1"},
-    }
-    (await http.post(f"{url}/_sandbox/faults", json=rule)).raise_for_status()
-    with pytest.raises(TransientError) as limited:
-        await hubspot_connector(http, url).get_account("1234")
-    assert (limited.value.code, limited.value.retry_after) == ("SECONDLY", 1.0)
+    crm = hubspot_connector(http, url)
+    try:
+        for kind, code, retry_after in (
+            ("status_429", "TEN_SECONDLY_ROLLING", 1.0),
+            ("status_5xx", "INTERNAL_ERROR", None),
+        ):
+            profile = {"seed": 1, "rates": {kind: 1.0}, "paths": ["/crm/"]}
+            (await http.post(f"{url}/_sandbox/chaos", json=profile)).raise_for_status()
+            with pytest.raises(TransientError) as failed:
+                await crm.get_account("1234")
+            assert (failed.value.code, failed.value.retry_after) == (code, retry_after)
+    finally:
+        await http.delete(f"{url}/_sandbox/chaos")
