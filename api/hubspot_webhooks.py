@@ -1,5 +1,6 @@
-"""`POST /webhooks/hubspot`: HubSpot webhooks v3 (`deal.propertyChange` of `dealstage`) start the won deal's saga
-`c2c:hubspot:{deal}` through the same Trigger as every other start.
+"""`POST /webhooks/hubspot`: HubSpot webhooks v3. A `deal.propertyChange` of `dealstage` to a won stage starts the
+deal's saga `c2c:hubspot:{deal}` through the same Trigger as every other start; a `company.propertyChange` of a
+watched property tells the customer's CustomerMaster, as Salesforce's `account.changed` does.
 
 The request is verified (v3 signature over method, URI, body and timestamp; timestamp within five minutes) before
 anything is read; a bad one is a 400 naming the problem and starts nothing. Each event is deduplicated by its
@@ -30,7 +31,7 @@ def hubspot_webhook_routes(trigger: Trigger | None, inbox: WebhookInbox, setting
 
     @router.post("/hubspot")
     async def hubspot_webhook(request: Request) -> dict[str, object]:
-        """Each won deal's saga started (or found); other events acknowledged and ignored."""
+        """Each won deal's saga started (or found), each changed company's master told; other events ignored."""
         try:
             events = verify_webhook(
                 request.method,
@@ -51,7 +52,10 @@ def hubspot_webhook_routes(trigger: Trigger | None, inbox: WebhookInbox, setting
         answer = {"event_id": event.event_id, "deal": event.object_id}
         if await inbox.seen(SOURCE, event.dedupe_key):
             return answer | {"status": "duplicate"}
-        if not event.stage_change:
+        if event.company_change:
+            changed = await trigger.account_changed(event.object_id, event.dedupe_key, event.occurred)
+            status = changed["status"]
+        elif not event.stage_change:
             status = f"ignored: {event.subscription_type} {event.property_name or ''}".strip()
         elif not await won_stage(trigger, event.property_value):
             status = f"ignored: stage {event.property_value!r} is not a won stage"

@@ -3,7 +3,8 @@
 `X-HubSpot-Signature-v3` = base64(HMAC-SHA256(app client secret, method + URI + body + timestamp)), with the
 URI as HubSpot called it (a few percent-escapes decoded, as HubSpot's docs list) and the timestamp from
 `X-HubSpot-Request-Timestamp` (epoch milliseconds), refused when more than five minutes from now. The body is a
-JSON array of up to 100 events; c2c acts on `deal.propertyChange` of `dealstage`.
+JSON array of up to 100 events; c2c acts on `deal.propertyChange` of `dealstage` and `company.propertyChange` of the
+properties a customer's master data is made of.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,6 +24,9 @@ TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 TOLERANCE_SECONDS = 300
 MAX_EVENTS = 100
 STAGE_CHANGE = "deal.propertyChange"
+COMPANY_CHANGE = "company.propertyChange"
+# The company properties billing and the ERP keep of a customer: a change to one is the customer master's business.
+WATCHED_COMPANY_PROPERTIES = frozenset({"name", "address", "address2", "city", "state", "zip", "country", "c2c_tax_id"})
 # The escapes HubSpot decodes in the URI before signing (developers.hubspot.com, "Validating requests").
 _DECODED = {
     "%3A": ":",
@@ -52,7 +57,7 @@ class HubSpotEvent(BaseModel):
     portal_id: str = Field(alias="portalId", min_length=1, max_length=40)
     subscription_type: str = Field(alias="subscriptionType", min_length=1, max_length=100)
     object_id: str = Field(alias="objectId", pattern=r"^[0-9]{1,19}$")
-    occurred_at: int = Field(alias="occurredAt", ge=0)
+    occurred_at: int = Field(alias="occurredAt", ge=0, le=253_402_300_799_999)  # up to year 9999
     property_name: str | None = Field(default=None, alias="propertyName", max_length=200)
     property_value: str | None = Field(default=None, alias="propertyValue", max_length=1000)
 
@@ -71,6 +76,14 @@ class HubSpotEvent(BaseModel):
     @property
     def stage_change(self) -> bool:
         return self.subscription_type == STAGE_CHANGE and self.property_name == "dealstage"
+
+    @property
+    def company_change(self) -> bool:
+        return self.subscription_type == COMPANY_CHANGE and self.property_name in WATCHED_COMPANY_PROPERTIES
+
+    @property
+    def occurred(self) -> datetime:
+        return datetime.fromtimestamp(self.occurred_at / 1000, UTC)
 
 
 def signed_uri(uri: str) -> str:

@@ -39,7 +39,7 @@ from sandbox.hubspot.state import (
     iso,
     now,
 )
-from sandbox.hubspot.webhooks import WebhookSender
+from sandbox.hubspot.webhooks import WATCHED_COMPANY_PROPERTIES, WebhookSender
 
 MAX_BATCH = 100
 MAX_SEARCH_PAGE = 200
@@ -229,11 +229,19 @@ def create_app(
 
     # ---- objects -------------------------------------------------------------------------------------
 
-    def notify(kind: str, record: Record, before: str | None) -> None:
+    def notify(kind: str, record: Record, before: dict[str, str | None] | None) -> None:
+        """One event per subscribed property that changed: every deal stage change, watched company properties
+        changed on an existing company (creating one is `company.creation`, which the app does not subscribe to).
+        `before`: the previous values of the properties a write set; None for a created record."""
         properties = record["properties"]
         stage = properties.get("dealstage")
-        if kind == "deals" and stage is not None and stage != before:  # every stage change, as the subscription has it
-            sender.stage_changed(record["id"], stage)
+        changed = before is None or ("dealstage" in before and before["dealstage"] != stage)
+        if kind == "deals" and stage is not None and changed:
+            sender.property_changed("deal", record["id"], "dealstage", stage)
+        if kind == "companies" and before is not None:
+            for name in WATCHED_COMPANY_PROPERTIES:
+                if name in before and before[name] != properties.get(name):
+                    sender.property_changed("company", record["id"], name, properties.get(name))
 
     @app.post("/crm/v3/objects/{object_type}", status_code=201)
     async def create(object_type: str, request: Request) -> Record:
@@ -297,8 +305,7 @@ def create_app(
             )
         except Invalid as problem:
             raise _invalid(problem) from problem
-        if "dealstage" in before:
-            notify(kind, record, before["dealstage"])
+        notify(kind, record, before)
         return view(kind, record, list(record["properties"]))
 
     @app.delete("/crm/v3/objects/{object_type}/{object_id}", status_code=204)

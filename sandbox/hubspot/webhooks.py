@@ -1,4 +1,5 @@
-"""Webhooks v3 as a HubSpot app's subscription `deal.propertyChange` (property `dealstage`) sends them.
+"""Webhooks v3 as a HubSpot app's subscriptions send them: `deal.propertyChange` of `dealstage`, and
+`company.propertyChange` of the properties billing and the ERP keep of a customer (WATCHED_COMPANY_PROPERTIES).
 
 A request's body is a JSON array of events; `X-HubSpot-Signature-v3` is base64(HMAC-SHA256(client secret,
 method + URI + body + timestamp)) and `X-HubSpot-Request-Timestamp` the timestamp in milliseconds. Delivery is
@@ -26,6 +27,7 @@ TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 PORTAL_ID = 24_681_357
 APP_ID = 3_141_592
 SUBSCRIPTION_ID = 2_718_281
+WATCHED_COMPANY_PROPERTIES = ("name", "address", "address2", "city", "state", "zip", "country", "c2c_tax_id")
 
 
 def sign(secret: str, method: str, uri: str, body: bytes, timestamp: int) -> str:
@@ -44,8 +46,8 @@ class WebhookSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._event_ids = itertools.count(int(time.time() * 1000) % 10**12)
 
-    def stage_changed(self, deal_id: str, stage: str) -> None:
-        """Queue the `deal.propertyChange` event of a deal that moved to `stage`, won or not (no-op without a URL)."""
+    def property_changed(self, kind: str, object_id: str, name: str, value: str | None) -> None:
+        """Queue the `{deal|company}.propertyChange` event of one property's new value (no-op without a URL)."""
         if not self.url:
             return
         event = {
@@ -54,18 +56,21 @@ class WebhookSender:
             "portalId": PORTAL_ID,
             "appId": APP_ID,
             "occurredAt": int(time.time() * 1000),
-            "subscriptionType": "deal.propertyChange",
+            "subscriptionType": f"{kind}.propertyChange",
             "attemptNumber": 0,
-            "objectId": int(deal_id),
-            "propertyName": "dealstage",
-            "propertyValue": stage,
+            "objectId": int(object_id),
+            "propertyName": name,
+            "propertyValue": value if value is not None else "",
             "changeSource": "CRM_UI",
             "sourceId": "userId:1",
         }
         delivery: dict[str, Any] = {
             "eventId": event["eventId"],
-            "objectId": deal_id,
-            "propertyValue": stage,
+            "portalId": PORTAL_ID,
+            "subscriptionType": event["subscriptionType"],
+            "objectId": object_id,
+            "propertyName": name,
+            "propertyValue": value,
             "url": self.url,
             "attempts": 0,
             "statusCode": None,

@@ -1,6 +1,7 @@
 """A HubSpot deal end to end: won in the HubSpot emulator, its signed webhooks v3 notification reaches the trigger
 API over HTTP, and the saga `c2c:hubspot:{deal}` carries it through billing, tax and the ERP to cash, writing our
-ids back to the HubSpot company and the contract onto the deal."""
+ids back to the HubSpot company and the contract onto the deal; then the company moves, and its
+`company.propertyChange` notifications bring the new address to billing through the customer's CustomerMaster."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_api
 from canonical import ids
 from tests.support.estate import all_emulators, running_estate
-from tests.support.hubspot import hubspot_state, seed_deal, set_stage
+from tests.support.hubspot import AUTH, hubspot_state, seed_deal, set_stage
 from tests.support.polling import eventually
+from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import Stage
 
@@ -60,7 +62,13 @@ async def test_a_hubspot_deal_runs_through_the_saga_to_cash(
             assert company["c2c_golden_id"]
             assert company["c2c_billing_customer_id"].startswith("cus_")
             assert company["c2c_erp_customer_id"]
-            deal = next(d for d in state["objects"]["deals"] if d["id"] == seeded.deal_id)["properties"]
+
+            async def contract() -> dict[str, Any] | None:  # the subscription's lifecycle writes it after the saga
+                deals = (await hubspot_state(http, hubspot))["objects"]["deals"]
+                found: dict[str, Any] = next(d for d in deals if d["id"] == seeded.deal_id)["properties"]
+                return found if found.get("c2c_contract_status") else None
+
+            deal = await eventually(contract)
             assert (deal["c2c_contract_status"], deal["c2c_contract_term_months"]) == ("Activated", "12")
             assert deal["c2c_subscription_id"].startswith("sub_")
             deliveries = [d for d in state["webhooks"] if d["objectId"] == seeded.deal_id]
@@ -69,6 +77,28 @@ async def test_a_hubspot_deal_runs_through_the_saga_to_cash(
                 ("contractsent", True, 200),
                 ("closedwon", True, 200),
             ]
+            # The customer moves: HubSpot's company.propertyChange reaches its CustomerMaster, which pushes the
+            # company as HubSpot has it now to billing and the ERP.
+            move = {"properties": {"address": "1 Main St", "city": "Brooklyn", "zip": "11201"}}
+            path = f"{hubspot}/crm/v3/objects/companies/{seeded.company_id}"
+            (await http.patch(path, json=move, headers=AUTH)).raise_for_status()
+            stripe_customer = f"{urls['stripe']}/v1/customers/{company['c2c_billing_customer_id']}"
+            key = {"Authorization": f"Bearer {estate.settings.stripe_api_key.get_secret_value()}"}
+
+            master = estate.client.get_workflow_handle_for(CustomerMaster.run, ids.master_id(company["c2c_golden_id"]))
+
+            async def applied() -> list[Any]:
+                events = {f"{d['portalId']}:{d['eventId']}" for d in (await hubspot_state(http, hubspot))["webhooks"]}
+                recent = (await master.query(CustomerMaster.status)).recent
+                return [e for e in recent if e.event_id in events and e.outcome.startswith("applied")]
+
+            await eventually(applied)
+            assert (await http.get(stripe_customer, headers=key)).json()["address"]["city"] == "Brooklyn"
+            changes = [
+                d for d in (await hubspot_state(http, hubspot))["webhooks"] if d["objectId"] == seeded.company_id
+            ]
+            assert sorted(d["propertyName"] for d in changes) == ["address", "city", "zip"]
+            assert all(d["statusCode"] == 200 for d in changes)
         finally:
             await http.post(f"{hubspot}/_sandbox/webhooks", json={"url": None})
             server.should_exit = True

@@ -66,6 +66,10 @@ async def test_other_events_are_acknowledged_and_start_nothing(
         stage_event(seeded.deal_id, event_id=1002) | {"propertyName": "amount", "propertyValue": "5"},
         stage_event(seeded.deal_id, event_id=1003) | {"subscriptionType": "deal.creation"},
         stage_event(seeded.deal_id, event_id=1004),  # says won, but HubSpot has the deal open: refused, recorded
+        stage_event(seeded.company_id, event_id=1005)
+        | {"subscriptionType": "company.propertyChange", "propertyName": "city", "propertyValue": "Dallas"},
+        stage_event(seeded.company_id, event_id=1006)
+        | {"subscriptionType": "company.propertyChange", "propertyName": "c2c_golden_id", "propertyValue": "x"},
     ]
     response = await post(surface, events)
     assert response.status_code == 200, response.text
@@ -73,6 +77,8 @@ async def test_other_events_are_acknowledged_and_start_nothing(
     assert statuses[0] == "ignored: stage 'contractsent' is not a won stage"
     assert statuses[1:3] == ["ignored: deal.propertyChange amount", "ignored: deal.creation dealstage"]
     assert statuses[3].startswith("refused: deal_not_closed")
+    # A watched company property goes to the customer master (none yet: no saga onboarded it); others are ignored.
+    assert statuses[4:] == ["not onboarded", "ignored: company.propertyChange c2c_golden_id"]
     await surface.nothing_changed()
 
 
