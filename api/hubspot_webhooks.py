@@ -49,7 +49,7 @@ def hubspot_webhook_routes(trigger: Trigger | None, inbox: WebhookInbox, setting
         return {"status": "handled", "events": results}
 
     async def handle(trigger: Trigger, event: HubSpotEvent) -> dict[str, str]:
-        answer = {"event_id": event.event_id, "deal": event.object_id}
+        answer = {"event_id": event.event_id, "object_id": event.object_id, "type": event.subscription_type}
         if await inbox.seen(SOURCE, event.dedupe_key):
             return answer | {"status": "duplicate"}
         if event.company_change:
