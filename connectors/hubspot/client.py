@@ -21,7 +21,7 @@ from connectors.hubspot.mapping import (
     crm_deal,
     to_deal,
 )
-from connectors.hubspot.transport import chunks, summary, typed
+from connectors.hubspot.transport import summary, typed
 from connectors.hubspot.wire import CompanyProperties, DealProperties, HubSpotObject, ms
 
 PRIMARY = "deal_to_company"  # the v3 association type of a deal's primary company (typeId 5)
@@ -119,9 +119,7 @@ class HubSpotCrm(HubSpotContracts):
     async def accounts(self, account_ids: list[str], golden_ids: list[str]) -> list[CrmAccount]:
         """These companies, and every company linked to these golden customers (the CRM's duplicates), each once."""
         found = await self.batch_read("companies", account_ids, CompanyProperties)
-        for chunk in chunks(golden_ids):
-            groups = [{"filters": [{"propertyName": "c2c_golden_id", "operator": "IN", "values": chunk}]}]
-            found |= {r.id: r for r in await self.search("companies", groups, CompanyProperties)}
+        found |= await self.search_in("companies", "c2c_golden_id", golden_ids, CompanyProperties)
         accounts = []
         for record in found.values():
             try:

@@ -21,7 +21,7 @@ from canonical.records import CrmContract
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.hubspot.errors import SYSTEM
 from connectors.hubspot.mapping import UnmappableRecord, crm_contract, to_amendment
-from connectors.hubspot.transport import HubSpotApi, chunks, summary, typed
+from connectors.hubspot.transport import HubSpotApi, summary, typed
 from connectors.hubspot.wire import DealProperties, HubSpotObject, LineItemProperties
 
 ACTIVATED = "Activated"
@@ -113,10 +113,7 @@ class HubSpotContracts(HubSpotApi):
 
     async def contracts_of(self, subscription_ids: list[str], deal_ids: list[str]) -> list[CrmContract]:
         """The contracts on deals of these subscriptions (search) and on these deals (batch read), each once."""
-        found: dict[str, HubSpotObject] = {}
-        for chunk in chunks(subscription_ids):
-            groups = [{"filters": [{"propertyName": "c2c_subscription_id", "operator": "IN", "values": chunk}]}]
-            found |= {r.id: r for r in await self.search("deals", groups, DealProperties)}
+        found = await self.search_in("deals", "c2c_subscription_id", subscription_ids, DealProperties)
         found |= await self.batch_read("deals", deal_ids, DealProperties)
         contracts = []
         for record in found.values():

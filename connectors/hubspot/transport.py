@@ -131,6 +131,23 @@ class HubSpotApi:
                 return records
             after = page.paging.next.after
 
+    async def search_in(
+        self, kind: str, name: str, values: list[str], model: type[Properties]
+    ) -> dict[str, HubSpotObject]:
+        """The objects whose text property `name` is exactly one of `values`, by id. HubSpot's IN on a text property
+        takes lowercase values and matches regardless of case, so the values go lowercase and the answer is kept
+        only where the case matches too (billing's ids are case-sensitive)."""
+        found: dict[str, HubSpotObject] = {}
+        wanted = set(values)
+        for chunk in chunks(values):
+            lowered = sorted({value.lower() for value in chunk})
+            groups = [{"filters": [{"propertyName": name, "operator": "IN", "values": lowered}]}]
+            for record in await self.search(kind, groups, model):
+                value = record.properties.get(name)
+                if isinstance(value, str) and value in wanted:
+                    found[record.id] = record
+        return found
+
     async def patch(self, kind: str, object_id: str, properties: dict[str, Any]) -> None:
         """Set these properties (absolute values: a repeat changes nothing more)."""
         await self.call("PATCH", f"/crm/v3/objects/{kind}/{quote(object_id, safe='')}", body={"properties": properties})

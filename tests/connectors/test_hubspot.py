@@ -263,3 +263,12 @@ async def test_associations_are_readable_from_both_ends(http: httpx.AsyncClient,
     seeded = await seed_deal(http, url)
     page = await http.get(f"{url}/crm/v4/objects/line_items/{seeded.line_ids[0]}/associations/deals", headers=AUTH)
     assert [r["toObjectId"] for r in page.json()["results"]] == [int(seeded.deal_id)]
+
+
+async def test_billing_ids_are_matched_with_their_case(http: httpx.AsyncClient, url: str, crm: HubSpotCrm) -> None:
+    """HubSpot's IN on text matches regardless of case; billing's ids do not, so neither may c2c."""
+    upper = await seed_deal(http, url, dealstage="closedwon")
+    lower = await seed_deal(http, url, dealstage="closedwon")
+    await crm.upsert_contract(await crm.get_deal(upper.deal_id), "sub_1AbC", date(2026, 11, 20), 12)
+    await crm.upsert_contract(await crm.get_deal(lower.deal_id), "sub_1abc", date(2026, 11, 20), 12)
+    assert [c.contract_id for c in await crm.contracts_of(["sub_1AbC"], [])] == [upper.deal_id]
