@@ -25,6 +25,7 @@ from api import access
 from api.chargebee_webhooks import chargebee_webhook_routes
 from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
+from api.hubspot_webhooks import hubspot_webhook_routes
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
 from canonical.usage import UsageEvent
@@ -95,6 +96,7 @@ def create_api(
     api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
     if chargebee is not None:
         api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings))
+    api.include_router(hubspot_webhook_routes(trigger, WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
     async def start_deal(deal_id: DealId) -> Started:

@@ -11,6 +11,7 @@ import httpx
 from canonical import DEFAULT_VENDORS
 from connectors.avatax import AvaTaxEngine
 from connectors.chargebee import ChargebeeBilling
+from connectors.hubspot import HubSpotCredentials, HubSpotCrm
 from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
@@ -65,6 +66,10 @@ def _salesforce(settings: Settings, http: httpx.AsyncClient) -> CrmSystem:
     )
 
 
+def _hubspot(settings: Settings, http: httpx.AsyncClient) -> CrmSystem:
+    return HubSpotCrm(http, settings.hubspot_url, hubspot_credentials(settings))
+
+
 def _stripe(settings: Settings, http: httpx.AsyncClient) -> BillingSystem:
     billing = StripeBilling(
         http,
@@ -109,7 +114,7 @@ def _xero(settings: Settings, http: httpx.AsyncClient) -> Erp:
 # Who can play each role. A new vendor for a role = its connector package (client, wire, mapping, errors) and one
 # line here (plus its settings); the saga, the activities and the reconciler route to it by name.
 REGISTRY: dict[str, dict[str, Callable[[Settings, httpx.AsyncClient], Any]]] = {
-    "crm": {"salesforce": _salesforce},
+    "crm": {"salesforce": _salesforce, "hubspot": _hubspot},
     "billing": {"stripe": _stripe},
     "tax": {"avatax": _avatax},
     "erp": {"netsuite": _netsuite, "xero": _xero},
@@ -160,3 +165,15 @@ def build_connectors(settings: Settings) -> Connectors:
         taxes=role("tax", DEFAULT_VENDORS.tax),
         erps=role("erp", DEFAULT_VENDORS.erp),
     )
+
+
+def hubspot_credentials(settings: Settings) -> HubSpotCredentials:
+    """An OAuth app when a refresh token is configured, else the private app's access token."""
+    if settings.hubspot_refresh_token is not None:
+        return HubSpotCredentials(
+            client_id=settings.hubspot_client_id,
+            client_secret=settings.hubspot_client_secret.get_secret_value(),
+            refresh_token=settings.hubspot_refresh_token.get_secret_value(),
+        )
+    token = settings.hubspot_access_token.get_secret_value() if settings.hubspot_access_token else None
+    return HubSpotCredentials(access_token=token)

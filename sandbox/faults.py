@@ -194,6 +194,12 @@ def vendor_error(path: str, status: int) -> dict[str, Any] | list[dict[str, Any]
     if path.startswith("/api.xro/"):  # Xero: a problem body (the 429's headers say which limit)
         title = "Too Many Requests" if busy else "Internal Server Error"
         return {"Title": title, "Status": status, "Detail": "Rate limit exceeded" if busy else "An error occurred"}
+    if path.startswith(("/crm/", "/oauth/")):  # HubSpot: status/message/correlationId/category
+        message = "You have reached your ten_secondly_rolling limit." if busy else "internal error"
+        body = {"status": "error", "message": message, "correlationId": "sandbox-chaos"}
+        if busy:
+            return body | {"category": "RATE_LIMITS", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
+        return body | {"category": "INTERNAL_ERROR"}
     return {"error": {"code": "too_many_requests" if busy else "server_error", "message": f"HTTP {status}"}}
 
 

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     xero_client_secret: SecretStr = SecretStr("c2c-xero-secret")
     xero_tenants: dict[str, str] = {"UK01": "4a3c3f0e-5a0b-4c1e-9b1f-0000000000a1"}
 
+    # HubSpot as the CRM (C2C_CRM=hubspot): a private app's access token, or an OAuth app's refresh token (which wins
+    # when set) with its client id and secret. The client secret also signs HubSpot's webhooks v3; their signature
+    # covers the URL HubSpot calls, so behind a proxy set the public one (None: the URL the request arrived at).
+    hubspot_url: str = "http://127.0.0.1:8706"
+    hubspot_access_token: SecretStr | None = SecretStr("pat-na1-c2c-sandbox")
+    hubspot_client_id: str = "c2c-hubspot-client"
+    hubspot_client_secret: SecretStr = SecretStr("c2c-hubspot-secret")
+    hubspot_refresh_token: SecretStr | None = None
+    hubspot_webhook_url: str | None = None
+
     # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
     # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
     # The sandbox default books UK01 in Xero (an acquired subsidiary keeping its own ERP); setting the variable
@@ -193,6 +203,8 @@ class Settings(BaseSettings):
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
             "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
             == "cb_webhook_sandbox",
+            "C2C_HUBSPOT_CLIENT_SECRET": self.crm == "hubspot"
+            and self.hubspot_client_secret.get_secret_value() == "c2c-hubspot-secret",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:

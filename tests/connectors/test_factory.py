@@ -7,6 +7,7 @@ import pytest
 
 from canonical import Vendors
 from connectors.factory import build_chargebee, build_connectors
+from connectors.hubspot import HubSpotCrm
 from settings import Settings
 
 
@@ -20,13 +21,31 @@ async def test_the_default_estate_builds_one_connector_per_role() -> None:
 
 def test_a_vendor_without_a_connector_is_refused_naming_the_entity_and_role() -> None:
     settings = Settings(_env_file=None, vendors_by_entity={"DE01": Vendors(billing="recurly")})
-    with pytest.raises(ValueError, match=r"C2C_VENDORS_BY_ENTITY DE01 billing='recurly'.*supported: crm: salesforce"):
+    with pytest.raises(
+        ValueError, match=r"C2C_VENDORS_BY_ENTITY DE01 billing='recurly'.*supported: crm: hubspot, salesforce"
+    ):
         build_connectors(settings)
 
 
 def test_an_unknown_crm_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"C2C_CRM='hubspot'"):
-        build_connectors(Settings(_env_file=None, crm="hubspot"))
+    with pytest.raises(ValueError, match=r"C2C_CRM='pipedrive'"):
+        build_connectors(Settings(_env_file=None, crm="pipedrive"))
+
+
+async def test_hubspot_as_the_crm_builds_its_connector_with_a_private_app_token_or_oauth() -> None:
+    connectors = build_connectors(Settings(_env_file=None, crm="hubspot", hubspot_url="http://hubspot.test"))
+    try:
+        assert isinstance(connectors.crm, HubSpotCrm)
+        assert (connectors.crm.system, connectors.crm.base_url) == ("hubspot", "http://hubspot.test")
+        assert not connectors.crm._tokens.renewable  # the private app's token
+    finally:
+        await connectors.close()
+    oauth = build_connectors(Settings(_env_file=None, crm="hubspot", hubspot_refresh_token="r-1"))
+    try:
+        assert isinstance(oauth.crm, HubSpotCrm)
+        assert oauth.crm._tokens.renewable  # a refresh token wins over the private app token
+    finally:
+        await oauth.close()
 
 
 async def test_the_orgs_session_timeout_reaches_the_salesforce_connector() -> None:
