@@ -30,9 +30,12 @@ from operations import amendments, finance, refunds
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
+from workflows.refund import RefundStatus
 from workflows.saga import Resolution, SagaStatus
 from workflows.subscription_messages import LifecycleStatus
 
+# A Refund workflow id, `c2c:refund:{invoice}:{key}`.
+RefundId = Annotated[str, Path(pattern=refunds.REFUND_ID_PATTERN)]
 # A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
 DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -117,5 +120,15 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
             target=target,
             request=request,
         )
+
+    @api.get("/refunds/{workflow_id}", dependencies=[book.require(Scope.READ)])
+    async def refund_status(workflow_id: RefundId) -> RefundStatus:
+        """A refund's stage (running, needs_attention, refunded, cancelled), its problem when parked, its steps."""
+        return await refunds.show_refund(trigger.client, workflow_id)
+
+    @api.post("/refunds/{workflow_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
+    async def resolve_refund(workflow_id: RefundId, resolution: Resolution) -> RefundStatus:
+        """Finance's decision on a parked refund: retry, or cancel (with a note) while billing has not refunded."""
+        return await refunds.resolve_refund(trigger.client, workflow_id, resolution)
 
     return api

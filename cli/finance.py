@@ -343,3 +343,25 @@ def refund(
             console.print(f"{started.detail}: {started.workflow_id} ({started.amount})")
 
     _run(run())
+
+
+@cli.command("refund-resolve")
+def refund_resolve(
+    workflow_id: str = typer.Argument(..., help="the refund's workflow id, c2c:refund:{invoice}:{key}"),
+    action: ResolutionAction = typer.Option(..., help="retry or cancel"),
+    note: str = typer.Option(None, help="why (required to cancel)"),
+) -> None:
+    """Tell a parked refund what to do: retry once the cause is fixed, or cancel while billing has not refunded."""
+    from operations.refunds import resolve_refund
+
+    try:
+        resolution = Resolution(action=action, note=note, actor=_actor())
+    except ValidationError as error:
+        console.print(f"[red]bad resolution:[/red] {one_line(error)}")
+        raise typer.Exit(2) from error
+
+    async def work(client: Client, settings: Settings) -> None:
+        status = await resolve_refund(client, workflow_id, resolution)
+        console.print(f"{action} accepted for {status.workflow_id}")
+
+    _client_call(work)

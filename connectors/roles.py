@@ -44,7 +44,7 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
-from canonical.refunds import BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
+from canonical.refunds import BillingDispute, BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
 from canonical.revenue import PostedRecognition, RevenueLedger
 
 if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
@@ -289,6 +289,11 @@ class BillingSystem(Protocol):
 
     async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
         """Refunds created from `since` on (reconciliation)."""
+        ...
+
+    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
+        """A dispute of a charge, with the invoice the charge paid (what a `charge.dispute.created` webhook says
+        to look at); PermanentError 'resource_missing' for an unknown id."""
         ...
 
 
