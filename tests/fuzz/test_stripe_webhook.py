@@ -1,6 +1,7 @@
 """Fuzzing the billing webhook (`POST /webhooks/stripe`) with Stripe's own events: genuine events of the six
-payment types (a dispute among them), taken from the Stripe emulator, are forged, broken or bent. Never a 5xx; a broken event is a 400
-naming the field; an event of another type is acknowledged and ignored; no saga is started or signalled."""
+payment types (a dispute among them), taken from the Stripe emulator, are forged, broken or bent. Never a 5xx; a
+broken event is a 400 naming the field; an event of another type is acknowledged and ignored; no saga is started
+or signalled."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ async def _paid_invoice(billing: StripeBilling, key: str, saga: str | None) -> t
 
 @pytest.fixture(scope="module")
 async def genuine(surface: Surface) -> Genuine:
-    """Paid, declined, refunded and disputed invoices in the session's Stripe emulator, and the events it emitted for them."""
+    """Paid, declined, refunded and disputed invoices in the session's Stripe emulator, and the events it emitted."""
     url, tag = surface.urls["stripe"], uuid.uuid4().hex[:8]
     saga = f"c2c:salesforce:FUZZ-NEVER-STARTED-{tag}"
     async with httpx.AsyncClient(timeout=10) as http:
