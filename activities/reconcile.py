@@ -122,10 +122,11 @@ class ReconcileBillingActivities:
     @activity.defn(name=Names.RECONCILE_READ_BILLING)
     async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
         with translated():
-            invoices, subscriptions, credit_notes = await asyncio.gather(
+            invoices, subscriptions, credit_notes, refunds = await asyncio.gather(
                 self.billing.invoices_created_since(args.since),
                 self.billing.subscriptions_created_since(args.since),
                 self.billing.credit_notes_created_since(args.since),
+                self.billing.refunds_created_since(args.since),
             )
             # Later periods of subscriptions created before the window: their invoices are in it, they are not.
             known = {subscription.subscription_id for subscription in subscriptions}
@@ -136,7 +137,11 @@ class ReconcileBillingActivities:
                 subscriptions = [*subscriptions, *await self.billing.subscriptions_by_id(older)]
             customers = await self.billing.customers_of(args.golden_ids)
         return BillingSnapshot(
-            customers=customers, subscriptions=subscriptions, invoices=invoices, credit_notes=credit_notes
+            customers=customers,
+            subscriptions=subscriptions,
+            invoices=invoices,
+            credit_notes=credit_notes,
+            refunds=refunds,
         )
 
 
@@ -161,13 +166,16 @@ class ReconcileErpActivities:
     @activity.defn(name=Names.RECONCILE_READ_ERP)
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
         with translated():
-            invoices, payments, credit_memos = await asyncio.gather(
+            invoices, payments, credit_memos, refunds = await asyncio.gather(
                 self.erp.invoices_modified_since(args.since),
                 self.erp.payments_modified_since(args.since),
                 self.erp.credit_memos_modified_since(args.since),
+                self.erp.customer_refunds_modified_since(args.since),
             )
             customers = await self.erp.customers_by_external_id(args.customer_external_ids)
-        return ErpSnapshot(invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers)
+        return ErpSnapshot(
+            invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers, refunds=refunds
+        )
 
 
 class ReconcileHubActivities:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from canonical import Address
+from canonical.refunds import BillingRefund, ErpRefund
 from canonical.revenue import RevenueLedger
 
 
@@ -128,6 +129,7 @@ class BillingSnapshot(BaseModel):
     subscriptions: list[BillingSubscription] = Field(default_factory=list)
     invoices: list[BillingInvoice] = Field(default_factory=list)
     credit_notes: list[BillingCreditNote] = Field(default_factory=list)
+    refunds: list[BillingRefund] | None = Field(default=None, description="None: a run that did not read them")
 
 
 class TaxDocument(BaseModel):
@@ -188,6 +190,7 @@ class ErpSnapshot(BaseModel):
     revenue: list[RevenueLedger] | None = Field(
         default=None, description="each legal entity's deferred revenue; None: a run that did not read it"
     )
+    refunds: list[ErpRefund] | None = Field(default=None, description="customer refunds; None: not read")
 
 
 class SagaRecord(BaseModel):

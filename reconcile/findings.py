@@ -36,6 +36,8 @@ class MismatchKind(StrEnum):
     CONTRACT_NOT_ENDED = "contract_not_ended"  # ended in billing, the CRM contract Activated past today
     CONTRACT_END_DIFFERS = "contract_end_differs"  # the contract's EndDate is not the last day billing serves
     DEFERRED_REVENUE_DIFFERS = "deferred_revenue_differs"  # ERP deferred revenue != invoiced - recognized
+    MISSING_REFUND_IN_ERP = "missing_refund_in_erp"  # billing gave money back on a c2c invoice, the ERP has no refund
+    REFUND_DIFFERS = "refund_differs"  # the ERP customer refund's amount or currency is not billing's refund's
 
 
 class RepairAction(StrEnum):
@@ -57,11 +59,12 @@ class Mismatch(BaseModel):
     credit_note_id: str | None = Field(default=None, description="the billing credit note it is about")
     erp_id: str | None = Field(default=None, description="the ERP record found (invoice, payment or credit memo)")
     contract_id: str | None = Field(default=None, description="the CRM contract")
+    refund_id: str | None = Field(default=None, description="billing's refund (a chargeback: the dispute) id")
 
     @property
     def record(self) -> str | None:
         """The one record the finding is about, below the deal (a period's invoice, a credit note, ...)."""
-        return self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
+        return self.refund_id or self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
 
     @property
     def key(self) -> str:

@@ -102,7 +102,6 @@ class Names:
     CREDIT_NOTE_REFUND = "billing.credit_note_refund"
     ERP_INVOICE_OF = "erp.invoice_of"
     REFUND_CUSTOMER = "erp.refund_customer"
-    RECONCILE_READ_REFUNDS = "reconcile.read_refunds"
 
 
 class FetchDeal(BaseModel):
@@ -350,12 +349,6 @@ class ErpInvoiceOf(BaseModel):
 
 class RefundCustomer(BaseModel):
     refund: CustomerRefund
-
-
-class ReadRefunds(BaseModel):
-    """Billing's refunds since `since` and the ERP's customer refunds modified since that day."""
-
-    since: datetime
 
 
 class PostCreditMemo(BaseModel):
