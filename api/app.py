@@ -24,9 +24,10 @@ from api.errors import ApiError, api_error
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
 from codec import EncryptionCodec, parse_keys
+from connectors.factory import Connectors
 from connectors.roles import BillingSystem
 from observability.tracing import instrument_api
-from operations import amendments, finance, refunds
+from operations import amendments, evidence, finance, refunds
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
@@ -45,8 +46,16 @@ class CancelRequest(BaseModel):
     note: str = Field(min_length=1, max_length=1000, pattern=r"\S")
 
 
-def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
-    """The API; dependencies are injected so tests and the demo build it around their own."""
+def create_api(
+    trigger: Trigger,
+    billing: BillingSystem,
+    engine: Engine,
+    settings: Settings,
+    *,
+    connectors: Connectors | None = None,
+) -> FastAPI:
+    """The API; dependencies are injected so tests and the demo build it around their own. With every role's
+    `connectors`, it also serves a deal's evidence pack."""
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
     instrument_api(api)  # a server span per request: the root of a deal's trace
@@ -120,6 +129,15 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
             target=target,
             request=request,
         )
+
+    if connectors is not None:
+        every_system = connectors
+
+        @api.get("/deals/{deal_id}/evidence", dependencies=[book.require(Scope.READ)])
+        async def evidence_pack(deal_id: DealId) -> evidence.EvidencePack:
+            """The deal's evidence pack (operations/evidence.py): records, events, the saga's history hash-chained,
+            payloads decrypted. Verify an exported one with `starter.py evidence --verify FILE`."""
+            return await evidence.build_pack(trigger.client, every_system, engine, trigger.crm.system, deal_id)
 
     @api.get("/refunds/{workflow_id}", dependencies=[book.require(Scope.READ)])
     async def refund_status(workflow_id: RefundId) -> RefundStatus:
