@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -157,9 +158,16 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     result = await estate.client.get_workflow_handle_for(CustomerToCash.run, f"c2c:salesforce:{deal_id}").result()
     assert result.outcome is Stage.COMPLETED
     # Independent commands run side by side: each is a process that spends most of its time importing.
+    pack = tmp_path / "evidence.json"
     again, status, missing, unknown = await _together(
         cli, ("start", deal_id), ("show", deal_id), ("show", "006000000000000AAA"), ("start", "006000000000000AAA")
     )
+    exported = await asyncio.to_thread(cli, "evidence", deal_id, "--out", str(pack))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    final = json.loads(pack.read_text())["history"]["final_hash"]
+    assert f"final hash {final}" in exported.stderr
+    verified = await asyncio.to_thread(cli, "evidence", "--verify", str(pack), "--expect", final)
+    assert (verified.returncode, f"final hash {final}" in verified.stdout) == (0, True)
     assert (again.returncode, "already finished" in again.stdout) == (0, True)
     assert "stage=completed" in status.stdout
     assert "erp_payment" in status.stdout  # ids in every system
