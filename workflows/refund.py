@@ -166,7 +166,9 @@ class Refund:
                 return RefundResult(
                     invoice_id=args.invoice_id, amount=args.amount, origin=args.origin, outcome="cancelled"
                 )
-            if problem.step == "billing":  # a refused request wrote nothing, and billing keeps its answer per key
+            if problem.step == "billing" and not self.money_moved and problem.code != "unavailable":
+                # Refused: the credit note was not made, and billing keeps its refusal per key. (Unanswered: it may
+                # exist, so the key stays and finds it.)
                 self.credit_round += 1
 
     async def attempt(self) -> RefundResult:

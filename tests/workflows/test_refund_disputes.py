@@ -255,3 +255,24 @@ async def test_a_refund_that_breaks_a_rule_parks_instead_of_failing(estate: Esta
     await handle.execute_update(Refund.resolve, cancel)
     assert (await handle.result()).outcome == "cancelled"
     assert mine((await estate.state("stripe"))["credit_notes"], invoice=invoice["id"]) == []
+
+
+async def test_a_refund_billing_refused_is_retried_under_a_new_key_and_made_once(
+    estate: Estate, api: httpx.AsyncClient
+) -> None:
+    deal_id, invoice = await paid_invoice(estate)
+    # Billing refuses once (Stripe keeps a refused request's answer under its key for 24 hours).
+    refusal = {"error": {"type": "invalid_request_error", "code": "charge_already_refunded", "message": "refunded"}}
+    await estate.fault("stripe", method="POST", path_prefix="/v1/credit_notes", kind="status", status=400, body=refusal)
+    answer = await api.post(f"/invoices/{deal_id}/refunds", json={**REFUND, "amount": "15.00", "key": "again"})
+    workflow_id = answer.json()["workflow_id"]
+    handle: WorkflowHandle[Any, RefundResult] = estate.client.get_workflow_handle_for(Refund.run, workflow_id)
+    status = await parked(handle)
+    assert status.problem is not None
+    assert (status.problem.step, status.problem.code) == ("billing", "charge_already_refunded")
+
+    await handle.execute_update(Refund.resolve, Resolution(action=ResolutionAction.RETRY, actor="ana@finance"))
+    result = await handle.result()
+    [note] = mine((await estate.state("stripe"))["credit_notes"], invoice=invoice["id"])
+    assert (note["id"], note["total"]) == (result.credit_note_id, 15_00)
+    assert note["metadata"]["c2c_key"] == f"{workflow_id}:credit:r1"
