@@ -192,8 +192,8 @@ async def related_workflows(client: Client, crm: str, deal_id: str, invoice_id: 
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
     if invoice_id is not None:
-        prefix = ids.refund_id(invoice_id, "")
-        async for execution in client.list_workflows("WorkflowType = 'Refund'"):
+        prefix = ids.refund_id(invoice_id, "")  # billing's ids are [A-Za-z0-9_]: safe inside the quotes
+        async for execution in client.list_workflows(f"WorkflowType = 'Refund' AND WorkflowId STARTS_WITH '{prefix}'"):
             if execution.id.startswith(prefix):
                 refund = client.get_workflow_handle(execution.id, run_id=execution.run_id)
                 found.append(_related(execution.id, "Refund", execution.status, await refund.query(Refund.status)))

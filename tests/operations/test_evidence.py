@@ -1,7 +1,8 @@
-"""A deal's evidence pack against a completed, encrypted saga on the dev server with the emulators over HTTP: the
-API exports every system's ids and amounts, the deal's business events and the saga's history with decrypted
-payloads, hash-chained; a second export gives the same final hash; the CLI's verify mode accepts the pack and
-refuses it once one event is altered (naming it), or once the history is altered and re-chained (`--expect`)."""
+"""A deal's evidence pack against a completed, encrypted saga (and a refund of its invoice) on the dev server with the
+emulators over HTTP: the API exports every system's ids and amounts, the deal's business events, its other workflows
+and the saga's history with decrypted payloads, hash-chained; a second export gives the same final hash; the CLI's
+verify mode accepts the pack and refuses it once one event is altered (naming it), or once the history is altered
+and re-chained (`--expect`)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ async def test_a_completed_sagas_evidence_pack_holds_every_system_and_a_chain_th
     deal_id, handle = await start(estate, USD_DEAL)
     result = await handle.result()
     refs = result.external_ids
+    body = {"amount": "10.00", "reason": "goodwill", "actor": "ana@finance", "key": "ev"}
+    refund_id = (await api.post(f"/invoices/{deal_id}/refunds", json=body)).json()["workflow_id"]
+    await estate.client.get_workflow_handle(refund_id).result()
 
     answer = await api.get(f"/deals/{deal_id}/evidence")
     assert answer.status_code == 200, answer.text
@@ -99,7 +103,20 @@ async def test_a_completed_sagas_evidence_pack_holds_every_system_and_a_chain_th
     [erp_payment] = records["erp"]["payments"]
     assert (erp_payment["internal_id"], erp_payment["applied"]) == (refs["erp_payment"], {refs["erp_invoice"]: total})
     assert {"invoice.posted", "payment.settled"} <= {event["type"] for event in pack["outbox"]}
-    assert [r["type"] for r in pack["related"]] == ["SubscriptionLifecycle"]
+    assert records["billing"]["invoice"]["refunded"]["amount"] == 10_00
+    [memo] = records["erp"]["credit_memos"]
+    [customer_refund] = records["erp"]["customer_refunds"]
+    assert (memo["created_from"], memo["total"], customer_refund["credit_memo_erp_ids"]) == (
+        refs["erp_invoice"],
+        10_00,
+        [memo["internal_id"]],
+    )
+    assert [(r["type"], r["workflow_id"]) for r in pack["related"]] == [
+        ("Refund", refund_id),
+        ("SubscriptionLifecycle", f"{handle.id}:subscription"),
+    ]
+    assert pack["related"][0]["status"]["stage"] == "refunded"
+    assert "refund.issued" in {event["type"] for event in pack["outbox"]}
 
     # The history as Temporal holds it is ciphertext; the pack's payloads are the decrypted values.
     events = pack["history"]["events"]
