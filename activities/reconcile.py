@@ -125,10 +125,11 @@ class ReconcileBillingActivities:
     @activity.defn(name=Names.RECONCILE_READ_BILLING)
     async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
         with translated():
-            invoices, subscriptions, credit_notes = await asyncio.gather(
+            invoices, subscriptions, credit_notes, refunds = await asyncio.gather(
                 self.billing.invoices_created_since(args.since),
                 self.billing.subscriptions_created_since(args.since),
                 self.billing.credit_notes_created_since(args.since),
+                self.billing.refunds_created_since(args.since),
             )
             # Later periods of subscriptions created before the window: their invoices are in it, they are not.
             known = {subscription.subscription_id for subscription in subscriptions}
@@ -139,7 +140,11 @@ class ReconcileBillingActivities:
                 subscriptions = [*subscriptions, *await self.billing.subscriptions_by_id(older)]
             customers = await self.billing.customers_of(args.golden_ids)
         return BillingSnapshot(
-            customers=customers, subscriptions=subscriptions, invoices=invoices, credit_notes=credit_notes
+            customers=customers,
+            subscriptions=subscriptions,
+            invoices=invoices,
+            credit_notes=credit_notes,
+            refunds=refunds,
         )
 
 
@@ -165,13 +170,16 @@ class ReconcileErpActivities:
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
         with translated():
             erp = self.erps[args.erp]
-            invoices, payments, credit_memos = await asyncio.gather(
+            invoices, payments, credit_memos, refunds = await asyncio.gather(
                 erp.invoices_modified_since(args.since),
                 erp.payments_modified_since(args.since),
                 erp.credit_memos_modified_since(args.since),
+                erp.customer_refunds_modified_since(args.since),
             )
             customers = await erp.customers_by_external_id(args.customer_external_ids)
-        return ErpSnapshot(invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers)
+        return ErpSnapshot(
+            invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers, refunds=refunds
+        )
 
 
 class ReconcileHubActivities:

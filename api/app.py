@@ -31,16 +31,20 @@ from api.webhooks import WebhookInbox, webhook_routes
 from canonical.usage import UsageEvent
 from codec import EncryptionCodec, parse_keys
 from connectors.chargebee import ChargebeeBilling
+from connectors.factory import Connectors
 from connectors.roles import BillingSystem
 from observability.metrics import UsageMetrics
 from observability.tracing import instrument_api
-from operations import amendments, finance, refunds, usage
+from operations import amendments, evidence, finance, refunds, usage
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
+from workflows.refund import RefundStatus
 from workflows.saga import Resolution, SagaStatus
 from workflows.subscription_messages import LifecycleStatus
 
+# A Refund workflow id, `c2c:refund:{invoice}:{key}`.
+RefundId = Annotated[str, Path(pattern=refunds.REFUND_ID_PATTERN)]
 # A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
 DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -58,9 +62,11 @@ def create_api(
     usage_metrics: UsageMetrics | None = None,
     *,
     chargebee: ChargebeeBilling | None = None,
+    connectors: Connectors | None = None,
 ) -> FastAPI:
     """The API; dependencies are injected so tests and the demo build it around their own. With `chargebee`, it
-    also takes Chargebee's webhooks (`/webhooks/chargebee`)."""
+    also takes Chargebee's webhooks (`/webhooks/chargebee`); with every role's `connectors`, it also serves a deal's
+    evidence pack."""
     counted: list[UsageMetrics] = [usage_metrics] if usage_metrics else []
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
@@ -153,6 +159,25 @@ def create_api(
             task_queue=trigger.task_queue,
             event=event,
         )
+
+    if connectors is not None:
+        every_system = connectors
+
+        @api.get("/deals/{deal_id}/evidence", dependencies=[book.require(Scope.READ)])
+        async def evidence_pack(deal_id: DealId) -> evidence.EvidencePack:
+            """The deal's evidence pack (operations/evidence.py): records, events, the saga's history hash-chained,
+            payloads decrypted. Verify an exported one with `starter.py evidence --verify FILE`."""
+            return await evidence.build_pack(trigger.client, every_system, engine, trigger.crm.system, deal_id)
+
+    @api.get("/refunds/{workflow_id}", dependencies=[book.require(Scope.READ)])
+    async def refund_status(workflow_id: RefundId) -> RefundStatus:
+        """A refund's stage (running, needs_attention, refunded, cancelled), its problem when parked, its steps."""
+        return await refunds.show_refund(trigger.client, workflow_id)
+
+    @api.post("/refunds/{workflow_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
+    async def resolve_refund(workflow_id: RefundId, resolution: Resolution) -> RefundStatus:
+        """Finance's decision on a parked refund: retry, or cancel (with a note) while billing has not refunded."""
+        return await refunds.resolve_refund(trigger.client, workflow_id, resolution)
 
     return api
 

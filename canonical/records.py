@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from canonical import Address
+from canonical.refunds import BillingRefund, ErpRefund
 from canonical.revenue import RevenueLedger
 from canonical.vendors import DEFAULT_VENDORS
 
@@ -140,6 +141,7 @@ class BillingSnapshot(BaseModel):
     subscriptions: list[BillingSubscription] = Field(default_factory=list)
     invoices: list[BillingInvoice] = Field(default_factory=list)
     credit_notes: list[BillingCreditNote] = Field(default_factory=list)
+    refunds: list[BillingRefund] | None = Field(default=None, description="None: a run that did not read them")
 
 
 class TaxDocument(BaseModel):
@@ -209,6 +211,8 @@ class ErpSnapshot(BaseModel):
     def system_of(self, legal_entity: str | None) -> str:
         """The name of the ERP a legal entity books in (what a finding about its records names)."""
         return self.erp_by_entity.get(legal_entity or "", DEFAULT_VENDORS.erp)
+
+    refunds: list[ErpRefund] | None = Field(default=None, description="customer refunds; None: not read")
 
 
 class SagaRecord(BaseModel):

@@ -10,6 +10,10 @@
                                    [--golden-customer ID] [--note TEXT]`
 `python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
 `python starter.py usage DEAL_ID --meter M --quantity N --event-id ID [--at ISO]`   report usage (as POST /usage)
+`python starter.py refund TARGET --amount A --reason WHY`   refund (part of) a paid invoice
+`python starter.py refund-resolve WORKFLOW_ID --action retry|cancel [--note TEXT]`   decide on a parked refund
+`python starter.py evidence DEAL_ID [--out FILE]`   the deal's evidence pack (records, events, chained history)
+`python starter.py evidence --verify FILE [--expect HASH]`   recompute an exported pack's hash chain
 
 API: webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>`
 with its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py.
@@ -26,6 +30,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,8 +45,7 @@ import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
 from connectors.chargebee import ChargebeeBilling
-from connectors.factory import build_chargebee, build_connectors
-from connectors.roles import BillingSystem
+from connectors.factory import Connectors, build_chargebee, build_connectors
 from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
@@ -52,14 +56,14 @@ from workflows.saga import Resolution, ResolutionAction, Stage
 
 
 @asynccontextmanager
-async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, BillingSystem, Engine]]:
+async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Connectors, Engine]]:
     client = await connect(settings)
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     try:
         trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
-        yield trigger, connectors.billing, engine
+        yield trigger, connectors, engine
     finally:
         await connectors.close()
         engine.dispose()
@@ -124,10 +128,12 @@ def serve() -> None:
         flush = observability.setup_process(settings, "api")
         try:
             async with (
-                running_trigger(settings) as (trigger, billing, engine),
+                running_trigger(settings) as (trigger, connectors, engine),
                 chargebee_webhooks(settings) as chargebee,
             ):
-                api = create_api(trigger, billing, engine, settings, chargebee=chargebee)
+                api = create_api(
+                    trigger, connectors.billing, engine, settings, chargebee=chargebee, connectors=connectors
+                )
                 config = uvicorn.Config(
                     api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
                 )
@@ -347,11 +353,11 @@ def refund(
         raise typer.Exit(2) from error
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, billing, _):
+        async with running_trigger(get_settings()) as (trigger, connectors, _):
             try:
                 started = await start_refund(
                     trigger.client,
-                    billing,
+                    connectors.billing,
                     task_queue=trigger.task_queue,
                     crm=trigger.crm.system,
                     vendors_for=trigger.vendors_for,
@@ -416,3 +422,79 @@ def usage(
             console.print(f"{accepted.status}: {accepted.event_id} -> {accepted.workflow_id}")
 
     _run(run())
+
+
+@cli.command("refund-resolve")
+def refund_resolve(
+    workflow_id: str = typer.Argument(..., help="the refund's workflow id, c2c:refund:{invoice}:{key}"),
+    action: ResolutionAction = typer.Option(..., help="retry or cancel"),
+    note: str = typer.Option(None, help="why (required to cancel)"),
+) -> None:
+    """Tell a parked refund what to do: retry once the cause is fixed, or cancel while billing has not refunded."""
+    from operations.refunds import resolve_refund
+
+    try:
+        resolution = Resolution(action=action, note=note, actor=_actor())
+    except ValidationError as error:
+        console.print(f"[red]bad resolution:[/red] {one_line(error)}")
+        raise typer.Exit(2) from error
+
+    async def work(client: Client, settings: Settings) -> None:
+        status = await resolve_refund(client, workflow_id, resolution)
+        console.print(f"{action} accepted for {status.workflow_id}")
+
+    _client_call(work)
+
+
+@cli.command()
+def evidence(
+    deal_id: str = typer.Argument(None, help="the deal whose evidence pack to export"),
+    out: Path = typer.Option(None, help="write the pack here (default: standard output)"),
+    verify: Path = typer.Option(None, help="instead of exporting: recompute the hash chain of this exported pack"),
+    expect: str = typer.Option(None, help="with --verify: the final hash recorded at export"),
+) -> None:
+    """Export a deal's evidence pack (every record id, amount and event across the systems, the saga's history
+    hash-chained; payloads decrypted) and print its final hash; or verify an exported pack (exit 1 if altered)."""
+    from operations.evidence_chain import verify_pack
+
+    if verify is not None:
+        try:
+            pack = json.loads(verify.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            console.print(f"[red]cannot read {verify}:[/red] {error}")
+            raise typer.Exit(2) from error
+        result = verify_pack(pack, expect)
+        if not result.ok:
+            where = (
+                f" (event {result.first_broken}, eventId {result.event_id})" if result.first_broken is not None else ""
+            )
+            console.print(f"[red]altered:[/red] {result.problem}{where}")
+            raise typer.Exit(1)
+        print(f"verified: {result.events} events, final hash {result.final_hash}")
+        return
+    if not deal_id:
+        console.print("[red]give a deal id to export, or --verify FILE[/red]")
+        raise typer.Exit(2)
+
+    async def work(client: Client, settings: Settings) -> None:
+        from operations.evidence import build_pack
+
+        connectors = build_connectors(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            pack = await build_pack(client, connectors, engine, settings.crm, deal_id)
+        except OperationError as error:
+            console.print(f"[red]{error.code}:[/red] {error.message}")
+            raise typer.Exit(1) from error
+        finally:
+            await connectors.close()
+            engine.dispose()
+        text = pack.model_dump_json(indent=2)
+        if out is None:
+            print(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+        # On standard error, so `evidence D > pack.json` keeps the pack clean and the hash in sight to record.
+        Console(stderr=True).print(f"final hash {pack.history.final_hash} ({len(pack.history.events)} events)")
+
+    _client_call(work)

@@ -44,7 +44,7 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
-from canonical.refunds import BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
+from canonical.refunds import BillingDispute, BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
 from canonical.revenue import PostedRecognition, RevenueLedger
 from canonical.usage import ReportedUsage, UsageReport
 
@@ -299,6 +299,11 @@ class BillingSystem(Protocol):
 
     async def usage_of_period(self, event_name: str, customer_id: str, start: datetime, end: datetime) -> int:
         """The meter's usage for the customer over `[start, end)` as billing summarizes it. Read-only."""
+        ...
+
+    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
+        """A dispute of a charge, with the invoice the charge paid (what a `charge.dispute.created` webhook says
+        to look at); PermanentError 'resource_missing' for an unknown id."""
         ...
 
 

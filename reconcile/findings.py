@@ -38,6 +38,8 @@ class MismatchKind(StrEnum):
     DEFERRED_REVENUE_DIFFERS = "deferred_revenue_differs"  # ERP deferred revenue != invoiced - recognized
     USAGE_UNBILLED = "usage_unbilled"  # usage c2c accepted that no invoice bills (never reported, or its period missed)
     USAGE_BILLED_DIFFERS = "usage_billed_differs"  # a period's metered line bills other usage than was reported
+    MISSING_REFUND_IN_ERP = "missing_refund_in_erp"  # billing gave money back on a c2c invoice, the ERP has no refund
+    REFUND_DIFFERS = "refund_differs"  # the ERP customer refund's amount or currency is not billing's refund's
 
 
 class RepairAction(StrEnum):
@@ -59,11 +61,12 @@ class Mismatch(BaseModel):
     credit_note_id: str | None = Field(default=None, description="the billing credit note it is about")
     erp_id: str | None = Field(default=None, description="the ERP record found (invoice, payment or credit memo)")
     contract_id: str | None = Field(default=None, description="the CRM contract")
+    refund_id: str | None = Field(default=None, description="billing's refund (a chargeback: the dispute) id")
 
     @property
     def record(self) -> str | None:
         """The one record the finding is about, below the deal (a period's invoice, a credit note, ...)."""
-        return self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
+        return self.refund_id or self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
 
     @property
     def key(self) -> str:

@@ -90,7 +90,8 @@ def period_table(kpis: Kpis) -> Table:
 
 
 def record_of(m: Mismatch) -> str:
-    return " ".join(part for part in (m.invoice_id, m.credit_note_id, m.contract_id, m.erp_id) if part) or "-"
+    parts = (m.invoice_id, m.credit_note_id, m.refund_id, m.contract_id, m.erp_id)
+    return " ".join(part for part in parts if part) or "-"
 
 
 def mismatch_table(report: Report) -> Table:

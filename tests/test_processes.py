@@ -4,6 +4,7 @@ further commands in-process (tests/support/cli.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -165,6 +166,13 @@ async def test_starter_cli_starts_one_deal_by_hand_and_refuses_unknown_ones(
     here = in_process_cli(env)
     again, status = await here("start", deal_id), await here("show", deal_id)
     missing, unknown = await here("show", "006000000000000AAA"), await here("start", "006000000000000AAA")
+    pack = tmp_path / "evidence.json"
+    exported = await here("evidence", deal_id, "--out", str(pack))
+    assert exported.returncode == 0, exported.stdout
+    final = json.loads(pack.read_text())["history"]["final_hash"]
+    assert f"final hash {final}" in exported.stdout  # stderr, which the runner's output holds too
+    verified = await here("evidence", "--verify", str(pack), "--expect", final)
+    assert (verified.returncode, f"final hash {final}" in verified.stdout) == (0, True)
     assert (again.returncode, "already finished" in again.stdout) == (0, True)
     assert "stage=completed" in status.stdout
     assert "erp_payment" in status.stdout  # ids in every system

@@ -103,7 +103,6 @@ class Names:
     CREDIT_NOTE_REFUND = "billing.credit_note_refund"
     ERP_INVOICE_OF = "erp.invoice_of"
     REFUND_CUSTOMER = "erp.refund_customer"
-    RECONCILE_READ_REFUNDS = "reconcile.read_refunds"
     # usage of usage-priced products (UsageReporting workflow)
     REPORT_USAGE = "billing.report_usage"
     RECORD_USAGE_REPORTED = "hub.record_usage_reported"
@@ -364,12 +363,6 @@ class ErpInvoiceOf(ErpCall):
 class RefundCustomer(ErpCall):
     refund: CustomerRefund
     legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
-
-
-class ReadRefunds(BaseModel):
-    """Billing's refunds since `since` and the ERP's customer refunds modified since that day."""
-
-    since: datetime
 
 
 class PostCreditMemo(ErpCall):

@@ -153,7 +153,7 @@ class StripeAmendments:
             params["refund_amount"] = total
         try:
             created = await self._post("/v1/credit_notes", params, idempotency_key=idempotency_key)
-        except PermanentError as exc:
+        except (PermanentError, BusinessRuleError) as exc:
             if exc.code == wire.ERROR_AMOUNT_TOO_LARGE:
                 raise _exceeds(invoice_id, total, None) from exc
             raise

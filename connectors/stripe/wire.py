@@ -63,6 +63,7 @@ PAYMENT_NOTICE_TYPES: dict[str, str] = {
     "payment_intent.succeeded": "payment_intent",
     "payment_intent.payment_failed": "payment_intent",
     "charge.refunded": "charge",
+    "charge.dispute.created": "dispute",
 }
 
 
@@ -304,6 +305,27 @@ class RefundedCharge(TypedDict):
     currency: str
     invoice: NotRequired[str | None]
     payment_intent: str | None
+
+
+class DisputeFunds(TypedDict):
+    """A balance transaction of a dispute: negative when funds were withdrawn, positive when reinstated."""
+
+    id: str
+    amount: Amount
+
+
+class Dispute(TypedDict):
+    """Stripe's Dispute object, the fields c2c reads."""
+
+    id: str
+    amount: Amount
+    charge: str
+    currency: str
+    reason: str
+    status: str
+    balance_transactions: list[DisputeFunds]
+    created: Timestamp
+    payment_intent: NotRequired[str | None]
 
 
 class RefundList(TypedDict):

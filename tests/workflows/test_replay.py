@@ -29,6 +29,7 @@ def test_histories_are_checked_in() -> None:
         "revenue_recognition_posted",
         "refund_finance_partial",
         "usage_reporting_late",
+        "refund_parked_then_retried",
     }
 
 
