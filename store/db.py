@@ -17,6 +17,9 @@ from store.watermarks import WATERMARK_TABLE
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
+# Every table of the store (what create_schema makes).
+SCHEMA = [*TABLES, WATERMARK_TABLE, USAGE_TABLE]
+
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and serialised writers, PostgreSQL pre-ping."""
@@ -52,7 +55,7 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create the store's tables (and their indexes) where they do not exist yet."""
-    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, USAGE_TABLE])
+    SQLModel.metadata.create_all(engine, tables=SCHEMA)
 
 
 @contextmanager

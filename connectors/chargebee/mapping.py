@@ -170,7 +170,7 @@ def invoice_differences(data: Record, invoice: Invoice, codes: dict[str, str]) -
 
 def invoice_from(data: Record, codes: dict[str, str], subscription: Record | None, saga: str | None) -> Invoice:
     """The canonical invoice of a Chargebee invoice; our ids come from its subscription's meta_data."""
-    currency = wire.text(data, "currency_code")
+    currency = wire.currency(data, "currency_code")
     lines: list[InvoiceLine] = []
     tax = Money.zero(currency)
     for line in wire.records_in(data, "line_items"):
@@ -221,7 +221,7 @@ def invoice_status(status: str) -> str:
 
 
 def payment_from(invoice: Record, transaction: Record | None) -> Payment:
-    currency = wire.text(invoice, "currency_code")
+    currency = wire.currency(invoice, "currency_code")
     if transaction is None:
         return Payment(
             invoice_id=invoice["id"],

@@ -149,6 +149,14 @@ def text(row: Record, name: str) -> str:
     return value
 
 
+def currency(row: Record, name: str) -> str:
+    """An ISO 4217 code (three capitals), refused naming the field otherwise (Money would only say 'currency')."""
+    value = text(row, name)
+    if len(value) != 3 or not value.isascii() or not value.isupper():
+        raise ValueError(f"{row.get('id', '?')}.{name} is not a currency code: {value!r}"[:200])
+    return value
+
+
 def records_in(row: Record, name: str) -> Iterator[Record]:
     value = row.get(name) or []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):

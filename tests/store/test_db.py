@@ -20,8 +20,8 @@ from store import (
     make_engine,
     session_scope,
 )
+from store.db import SCHEMA
 from store.models import TABLES
-from store.watermarks import WATERMARK_TABLE
 from tests.support.store import count
 
 
@@ -51,7 +51,7 @@ def test_postgres_store_lives_in_its_own_test_schema(postgres_engine: Engine) ->
             text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
         ).scalars()
         assert schema.startswith("c2c_test_")
-        assert set(tables) == {table.name for table in TABLES} | {WATERMARK_TABLE.name}
+        assert set(tables) == {table.name for table in SCHEMA}
 
 
 def test_session_scope_commits_when_the_block_succeeds(engine: Engine) -> None:
