@@ -42,6 +42,7 @@ from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
 from operations.starts import Trigger
+from runtime.governance import govern_vendors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
 from workflows.saga import Resolution, ResolutionAction, Stage
@@ -53,6 +54,7 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    govern_vendors(connectors, engine, settings)  # the API's own vendor calls count against the same limits
     try:
         trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
         yield trigger, connectors.billing, engine

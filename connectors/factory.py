@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from connectors import kit
 from connectors.avatax import AvaTaxEngine
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
@@ -26,6 +27,10 @@ class Connectors:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    def govern(self, gate: kit.Gate) -> None:
+        """Every request of every role waits for the vendor's limits at `gate` (connectors/limits.py)."""
+        kit.govern(self.http, gate)
 
 
 # The vendor each role can be played by today; a second vendor for a role is a connector package plus a line here.

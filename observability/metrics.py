@@ -16,6 +16,7 @@ nothing while a workflow replays, so a worker restart or cache eviction never co
 | c2c_outbox_pending | | business events in the outbox not yet on the broker (the publisher's view, each round) |
 | c2c_outbox_lag_seconds | | age of the oldest of them: grows while NATS is down, 0 once drained |
 | c2c_events_published_total | outcome | events the publisher put on the broker: published / duplicate (dedupe hit) |
+| c2c_vendor_throttled_total | vendor | 429 answers from a vendor (each retried after its Retry-After) |
 
 Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
 """
@@ -39,6 +40,7 @@ PAYMENT_APPLICATIONS = "c2c_payment_applications_total"
 OUTBOX_PENDING = "c2c_outbox_pending"
 OUTBOX_LAG = "c2c_outbox_lag_seconds"
 EVENTS_PUBLISHED = "c2c_events_published_total"
+VENDOR_THROTTLED = "c2c_vendor_throttled_total"
 
 # Sagas run from seconds (a card payment) to weeks (dunning, a parked saga waiting for finance).
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400]
@@ -140,3 +142,14 @@ class OutboxMetrics:
 
     def published(self, duplicate: bool) -> None:
         self._published.add(1, {"outcome": "duplicate" if duplicate else "published"})
+
+
+class VendorMetrics:
+    """What the vendors' rate limits do to us (connectors/limits.py; worker side: `Runtime.metric_meter`, or noop)."""
+
+    def __init__(self, meter: MetricMeter | None = None) -> None:
+        meter = meter or MetricMeter.noop
+        self._throttled: MetricCounter = meter.create_counter(VENDOR_THROTTLED, "429 answers from a vendor")
+
+    def throttled(self, vendor: str) -> None:
+        self._throttled.add(1, {"vendor": vendor})

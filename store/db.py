@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from store.models import TABLES
+from store.ratelimits import RATE_TABLES
 from store.watermarks import WATERMARK_TABLE
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -51,7 +52,7 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create the store's tables (and their indexes) where they do not exist yet."""
-    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE])
+    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, *RATE_TABLES])
 
 
 @contextmanager
