@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+
 class RateBucket(SQLModel, table=True):
     __tablename__ = "rate_bucket"
 

@@ -65,7 +65,10 @@ async def test_a_429_retries_after_its_retry_after_and_is_counted(
         kit.govern(vendor_http, RateGate(SqlRateBook(engine), limits, on_throttled=VendorMetrics(meter).throttled))
         activities = BillingActivities(StripeBilling(vendor_http, url, API_KEY))
         async with Worker(
-            temporal_env.client, task_queue=task_queue, workflows=[CreateOneCustomer], activities=[activities.create_customer]
+            temporal_env.client,
+            task_queue=task_queue,
+            workflows=[CreateOneCustomer],
+            activities=[activities.create_customer],
         ):
             handle = await temporal_env.client.start_workflow(
                 CreateOneCustomer.run,

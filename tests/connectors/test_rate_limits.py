@@ -122,5 +122,5 @@ async def test_no_slot_within_the_wait_is_a_retryable_rate_limit(tmp_path: Path)
         async with gate.slot(STRIPE):
             pass
     assert limited.value.code == "rate_limited"
-    assert limited.value.retry_after is not None and limited.value.retry_after > 90
+    assert (limited.value.retry_after or 0) > 90
     assert now[0] == 1_000_000.0  # it did not sleep on a slot it could not book in time
