@@ -17,7 +17,6 @@ import logging
 import os
 import statistics
 import sys
-from dataclasses import dataclass, field
 
 import typer
 from rich.console import Console
@@ -32,13 +31,6 @@ from workflows.interface import Names
 console = Console(width=None if sys.stdout.isatty() else 160)
 cli = typer.Typer(add_completion=False)
 KNEE_TOLERANCE = 1.5  # p95 within 1.5x its value at the lowest rate counts as flat
-
-
-@dataclass
-class Results:
-    burst: list[Run] = field(default_factory=list)
-    steady: list[tuple[Steady, Steady | None]] = field(default_factory=list)
-    backlog: backlog_run.Drain | None = None
 
 
 def next_rates(rates: list[float], extend: bool, max_rate: float) -> list[float]:
@@ -73,8 +65,8 @@ async def steady_runs(
     return runs
 
 
-async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -> Results:
-    results = Results()
+async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -> None:
+    """Each part printed as soon as it is measured."""
     async with bench_estate() as estate:
         with console.status(f"seeding {sagas + 1} deals"):
             deal_ids = await estate.seed(sagas + 1)
@@ -85,12 +77,11 @@ async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -
         positions = (types.index(Names.POST_INVOICE), types.index(Names.APPLY_PAYMENT))
         if sagas:
             with console.status(f"burst: {sagas} baseline workflows, then {sagas} sagas"):
-                results.burst = await burst(estate, sagas, len(types), deal_ids[1:])
+                print_burst(await burst(estate, sagas, len(types), deal_ids[1:]))
         if rates:
-            results.steady = await steady_runs(estate, rates, duration, len(types), positions)
+            print_steady(await steady_runs(estate, rates, duration, len(types), positions), duration)
         if backlog:
-            results.backlog = await backlog_run.drain(estate, backlog, console)
-    return results
+            backlog_run.report(await backlog_run.drain(estate, backlog, console), console)
 
 
 def print_burst(runs: list[Run]) -> None:
@@ -139,20 +130,14 @@ def main(
     sagas: int = typer.Option(40, help="burst: sagas (and baseline workflows) started at once; 0 skips it"),
     rates: str = typer.Option("1,2,5", help="steady load: arrival rates in deals/s, comma-separated; '' skips it"),
     extend: bool = typer.Option(True, help="steady load: go on past the last rate (x1.5) until both knees"),
-    max_rate: float = typer.Option(12, help="steady load: the highest rate --extend tries"),
-    duration: float = typer.Option(15, help="steady load: seconds of arrivals per rate"),
-    backlog: int = typer.Option(60, help="month-end backlog: renewal invoices due at one instant; 0 skips it"),
+    max_rate: float = typer.Option(8, help="steady load: the highest rate --extend tries"),
+    duration: float = typer.Option(10, help="steady load: seconds of arrivals per rate"),
+    backlog: int = typer.Option(50, help="month-end backlog: renewal invoices due at one instant; 0 skips it"),
 ) -> None:
     # The workers log each activity attempt that fails (the injected 429s, retried): the tables say what happened.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     rate_list = next_rates([float(r) for r in rates.split(",") if r.strip()], extend, max_rate) if rates else []
-    results = asyncio.run(bench(sagas, rate_list, duration, backlog))
-    if results.burst:
-        print_burst(results.burst)
-    if results.steady:
-        print_steady(results.steady, duration)
-    if results.backlog is not None:
-        backlog_run.report(results.backlog, console)
+    asyncio.run(bench(sagas, rate_list, duration, backlog))
     console.print("(a shared machine: compare the ratios within one run, not absolute values across runs)")
     sys.stdout.flush()
     os._exit(0)

@@ -79,14 +79,14 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
 
     throttled: Counter[str] = Counter()
     estate.connectors.govern(RateGate(SqlRateBook(estate.engine), LIMITS, on_throttled=lambda v: throttled.update([v])))
-    for system in SYSTEMS:
-        chaos = {"seed": 16, "rates": {"status_429": THROTTLE_RATE}, "retry_after_seconds": 1}
-        (await estate.admin.post(f"{estate.url(system)}/_sandbox/chaos", json=chaos)).raise_for_status()
     with console.status(f"backlog: billing time moves past {period_start:%Y-%m-%d}: {count} renewal invoices"):
         await clock.advance(period_start + timedelta(minutes=10), timeout=600)
         reader = StripeBilling(estate.admin, estate.settings.stripe_url, key)  # the webhook's read-back, unlimited
         notices = await asyncio.gather(*(reader.renewal_invoices(s.subscription_id) for s in statuses))
     await estate.forget_requests()
+    for system in SYSTEMS:
+        chaos = {"seed": 16, "rates": {"status_429": THROTTLE_RATE}, "retry_after_seconds": 1}
+        (await estate.admin.post(f"{estate.url(system)}/_sandbox/chaos", json=chaos)).raise_for_status()
     sampler = RssSampler()
     sampling = asyncio.create_task(sampler.run())
     began = time.time()

@@ -23,6 +23,7 @@ import httpx
 import psutil
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
 from bench.baseline import NoopSaga, noop
@@ -159,7 +160,9 @@ async def bench_estate() -> AsyncIterator[BenchEstate]:
         wait_port(temporal_port)
         for port in ports.values():
             wait_port(port)
-        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(None))
+        # The SDK core warns of every slow workflow task: on a saturated box (the knee and past it) that is the point.
+        quiet = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter("ERROR", "ERROR"))))
+        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(None), runtime=quiet)
         queue = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]  # pydantic-settings init option
