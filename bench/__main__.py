@@ -17,6 +17,7 @@ import logging
 import os
 import statistics
 import sys
+from collections import Counter
 
 import typer
 from rich.console import Console
@@ -25,11 +26,13 @@ from rich.table import Table
 from bench import backlog as backlog_run
 from bench.burst import HEADERS, Run, activity_types, burst
 from bench.estate import BenchEstate, bench_estate
+from bench.profile import print_profiles, profile, vendor_requests
 from bench.steady import Steady, baseline_start, flat, open_loop, saga_start
 from workflows.interface import Names
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 cli = typer.Typer(add_completion=False)
+MARKS = (Names.POST_INVOICE, Names.APPLY_PAYMENT)  # close -> ERP invoice posted, close -> cash applied
 KNEE_TOLERANCE = 1.5  # p95 within 1.5x its value at the lowest rate counts as flat
 
 
@@ -55,7 +58,7 @@ async def steady_runs(
         if not saga_past:
             deal_ids = await estate.seed(count)
             with console.status(f"steady load: saga at {rate}/s ({count} deals)"):
-                saga = await open_loop("saga", rate, count, saga_start(estate, deal_ids), positions)
+                saga = await open_loop("saga", rate, count, saga_start(estate, deal_ids), MARKS)
         runs.append((base, saga))
         sagas = [s for _, s in runs if s is not None]
         saga_past = saga_past or flat(sagas, KNEE_TOLERANCE) != sagas[-1].rate
@@ -70,11 +73,15 @@ async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -
     async with bench_estate() as estate:
         with console.status(f"seeding {sagas + 1} deals"):
             deal_ids = await estate.seed(sagas + 1)
-        # Warm-up (imports, connections, first workflow task) outside the measurement; it gives the activity count.
+        # Warm-up (imports, connections, first workflow task) outside the measurement; it gives the activity count
+        # and the profile of one saga.
+        await estate.forget_requests()
         warm = await estate.saga(deal_ids[0])()
+        saga_profile = await profile(estate, "customer-to-cash saga", warm, await vendor_requests(estate))
         types = await activity_types(estate, warm)
-        await estate.baseline(len(types))()
-        positions = (types.index(Names.POST_INVOICE), types.index(Names.APPLY_PAYMENT))
+        base = await estate.baseline(len(types))()
+        print_profiles([await profile(estate, "baseline", base, Counter()), saga_profile], console)
+        positions = (types.index(MARKS[0]), types.index(MARKS[1]))  # the baseline's no-op at the same step
         if sagas:
             with console.status(f"burst: {sagas} baseline workflows, then {sagas} sagas"):
                 print_burst(await burst(estate, sagas, len(types), deal_ids[1:]))

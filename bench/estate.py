@@ -35,6 +35,7 @@ from estate.deals import seed_deal
 from estate.netsuite_key import netsuite_key
 from estate.processes import temporal_binary
 from runtime.workers import build_workers
+from sandbox.server import EMULATORS
 from settings import Settings
 from store import create_schema, make_engine
 from workflows import search_attributes
@@ -139,7 +140,8 @@ class BenchEstate:
 async def bench_estate() -> AsyncIterator[BenchEstate]:
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="c2c-bench-")))
-        temporal_port, ports = free_port(), {name: free_port() for name in SYSTEMS}
+        # Every emulator the sandbox serves gets a free port (one left on its default could clash with a demo).
+        temporal_port, ports = free_port(), {name: free_port() for name in EMULATORS}
         server_proc = subprocess.Popen(
             [temporal_binary(), "server", "start-dev", "--headless", "--port", str(temporal_port)]
             + ["--log-level", "error"]
@@ -160,6 +162,8 @@ async def bench_estate() -> AsyncIterator[BenchEstate]:
         wait_port(temporal_port)
         for port in ports.values():
             wait_port(port)
+            if sandbox.poll() is not None:
+                raise SystemExit(f"the sandbox exited with {sandbox.returncode}")
         # The SDK core warns of every slow workflow task: on a saturated box (the knee and past it) that is the point.
         quiet = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter("ERROR", "ERROR"))))
         client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(None), runtime=quiet)

@@ -57,20 +57,24 @@ class RssSampler:
             await asyncio.sleep(self.every)
 
 
-async def completed_at(handle: WorkflowHandle[Any, Any], positions: tuple[int, int]) -> tuple[float, float]:
-    """Epoch seconds at which the activities at `positions` (in scheduling order) completed."""
-    scheduled: dict[int, int] = {}
-    done: dict[int, float] = {}
+Marks = tuple[int | str, int | str]  # an activity by its position among the workflow's steps, or by its name
+
+
+async def completed_at(handle: WorkflowHandle[Any, Any], marks: Marks) -> tuple[float, float]:
+    """Epoch seconds at which the two activities `marks` names completed."""
+    scheduled: dict[int, tuple[int, str]] = {}
+    done: dict[int | str, float] = {}
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = len(scheduled)
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (len(scheduled), name)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            position = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-            done[position] = event.event_time.ToMicroseconds() / 1e6
-    return done[positions[0]], done[positions[1]]
+            position, name = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            done[position] = done[name] = event.event_time.ToMicroseconds() / 1e6
+    return done[marks[0]], done[marks[1]]
 
 
-async def open_loop(kind: str, rate: float, count: int, start: Start, positions: tuple[int, int]) -> Steady:
+async def open_loop(kind: str, rate: float, count: int, start: Start, marks: Marks) -> Steady:
     """Start `count` workflows `1/rate` apart, wait for them all; latencies from each scheduled arrival."""
     sampler = RssSampler()
     sampling = asyncio.create_task(sampler.run())
@@ -81,7 +85,7 @@ async def open_loop(kind: str, rate: float, count: int, start: Start, positions:
         await asyncio.sleep(max(0.0, arrivals[n] - time.time()))
         handle = await start(n)
         await handle.result()
-        posted, applied = await completed_at(handle, positions)
+        posted, applied = await completed_at(handle, marks)
         return posted - arrivals[n], applied - arrivals[n]
 
     try:
