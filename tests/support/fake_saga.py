@@ -246,12 +246,12 @@ def make_invoice_for(estate: FakeEstate) -> Invoice:
     )
 
 
-@asynccontextmanager
 def local_writes(fns: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
     """Of a queue's fake activities, those the workflows run as local activities (on the workflow's own worker)."""
     return [fn for fn in fns if fn.__temporal_activity_definition.name in LOCAL_HUB_WRITES]  # type: ignore[attr-defined]
 
 
+@asynccontextmanager
 async def fake_saga_estate(
     time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[tuple[WorkflowEnvironment, FakeEstate, str]]:
