@@ -19,6 +19,9 @@ and the connectors treat it as retryable); narrow `paths` to leave them out.
 
 5xx and 429 answers carry the vendor's own error envelope (chosen by the request's path), so each connector's
 `classify` sees what the real vendor sends; 429 carries `Retry-After`.
+
+`GET /_sandbox/requests` lists the vendor requests served (arrived, answered, method, path, status), for counting
+requests per second and in flight as the vendor would; `DELETE /_sandbox/requests` clears the log.
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ async def test_a_saga_writes_its_events_and_fact_as_local_activities(
     ]
     assert Names.RECORD_EVENT not in scheduled
     assert Names.RECORD_FACT not in scheduled
-    markers = [e.marker_recorded_event_attributes.marker_name for e in events if e.HasField("marker_recorded_event_attributes")]
+    markers = [
+        e.marker_recorded_event_attributes.marker_name for e in events if e.HasField("marker_recorded_event_attributes")
+    ]
     assert LOCAL_HUB_PATCH in str([e for e in events if e.HasField("marker_recorded_event_attributes")])
     local = markers.count("core_local_activity")
     assert local >= len(outbox) + len(facts)  # the fact may be written more than once (an upsert)
