@@ -7,6 +7,7 @@ from temporalio import activity
 from activities.errors import translated
 from canonical import CreditNote, Invoice, Payment, RenewalInvoice, Subscription
 from canonical.refunds import RefundableInvoice
+from canonical.usage import ReportedUsage
 from connectors.roles import BillingSystem
 from workflows.interface import (
     CancelSubscription,
@@ -23,6 +24,7 @@ from workflows.interface import (
     Names,
     RefundableInvoiceOf,
     RenewalInvoices,
+    ReportUsage,
     SetTermEnd,
     UpdateSubscription,
     UpsertBillingCustomer,
@@ -150,3 +152,8 @@ class BillingActivities:
     async def credit_note_refund(self, args: CreditNoteRefundOf) -> str | None:
         with translated():
             return await self.billing.credit_note_refund(args.credit_note_id)
+
+    @activity.defn(name=Names.REPORT_USAGE)
+    async def report_usage(self, args: ReportUsage) -> ReportedUsage:
+        with translated():
+            return await self.billing.report_usage(args.report, idempotency_key=args.idempotency_key)

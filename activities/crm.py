@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.errors import translated
 from canonical import AccountSnapshot, Deal
+from canonical.usage import split_usage
 from connectors.roles import CrmSystem
 from workflows.interface import FetchAccount, FetchDeal, Names, UpdateContract, UpsertContract, WriteBack
 
@@ -18,7 +19,7 @@ class CrmActivities:
     @activity.defn(name=Names.FETCH_DEAL)
     async def fetch_deal(self, args: FetchDeal) -> Deal:
         with translated():
-            return await self.crm.get_deal(args.deal_id)
+            return split_usage(await self.crm.get_deal(args.deal_id))
 
     @activity.defn(name=Names.FETCH_ACCOUNT)
     async def fetch_account(self, args: FetchAccount) -> AccountSnapshot:

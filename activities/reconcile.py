@@ -34,12 +34,15 @@ from canonical.records import (
 )
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
+from connectors.routing import ByVendor
 from operations.errors import ContractNotActive, CrmFailed, CrmUnavailable, DealNotFound, DealRefused
 from operations.starts import Trigger
 from reconcile import kpis
 from reconcile.compare import RepairAction, compare
 from reconcile.outcome import RepairOutcome, Report, build_report
+from reconcile.usage import usage_findings
 from store import OutboxRepository, SagaFactRepository, WatermarkRepository, ensure_watermark_table, session_scope
+from store.usage import UsageRepository, accepted_usage
 from workflows import search_attributes
 from workflows.interface import (
     BILLING_QUEUE,
@@ -122,10 +125,11 @@ class ReconcileBillingActivities:
     @activity.defn(name=Names.RECONCILE_READ_BILLING)
     async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
         with translated():
-            invoices, subscriptions, credit_notes = await asyncio.gather(
+            invoices, subscriptions, credit_notes, refunds = await asyncio.gather(
                 self.billing.invoices_created_since(args.since),
                 self.billing.subscriptions_created_since(args.since),
                 self.billing.credit_notes_created_since(args.since),
+                self.billing.refunds_created_since(args.since),
             )
             # Later periods of subscriptions created before the window: their invoices are in it, they are not.
             known = {subscription.subscription_id for subscription in subscriptions}
@@ -136,7 +140,11 @@ class ReconcileBillingActivities:
                 subscriptions = [*subscriptions, *await self.billing.subscriptions_by_id(older)]
             customers = await self.billing.customers_of(args.golden_ids)
         return BillingSnapshot(
-            customers=customers, subscriptions=subscriptions, invoices=invoices, credit_notes=credit_notes
+            customers=customers,
+            subscriptions=subscriptions,
+            invoices=invoices,
+            credit_notes=credit_notes,
+            refunds=refunds,
         )
 
 
@@ -153,21 +161,25 @@ class ReconcileTaxActivities:
 
 
 class ReconcileErpActivities:
-    """Task queue `{queue}-erp`."""
+    """Task queue `{queue}-erp`: one read of the ERP the input names (the workflow reads each configured one)."""
 
-    def __init__(self, erp: Erp) -> None:
-        self.erp = erp
+    def __init__(self, erps: ByVendor[Erp]) -> None:
+        self.erps = erps
 
     @activity.defn(name=Names.RECONCILE_READ_ERP)
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
         with translated():
-            invoices, payments, credit_memos = await asyncio.gather(
-                self.erp.invoices_modified_since(args.since),
-                self.erp.payments_modified_since(args.since),
-                self.erp.credit_memos_modified_since(args.since),
+            erp = self.erps[args.erp]
+            invoices, payments, credit_memos, refunds = await asyncio.gather(
+                erp.invoices_modified_since(args.since),
+                erp.payments_modified_since(args.since),
+                erp.credit_memos_modified_since(args.since),
+                erp.customer_refunds_modified_since(args.since),
             )
-            customers = await self.erp.customers_by_external_id(args.customer_external_ids)
-        return ErpSnapshot(invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers)
+            customers = await erp.customers_by_external_id(args.customer_external_ids)
+        return ErpSnapshot(
+            invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers, refunds=refunds
+        )
 
 
 class ReconcileHubActivities:
@@ -211,8 +223,14 @@ class ReconcileHubActivities:
         """Pure work, run as an activity so a change to the rules never breaks the replay of a running workflow."""
         mismatches = compare(args.snapshots, crm=args.crm, stuck_after=args.stuck_after)
         found_kpis = kpis.compute(args.snapshots, crm=args.crm)
+        billing = args.snapshots.billing
         with session_scope(self.engine) as session:  # the store is the hub's: its outbox lag sits beside the KPIs
             lag = OutboxRepository(session).lag()
+            # Usage reported (the store) vs billed (the snapshot's metered lines): here, not in the workflow, so a
+            # running reconciliation replays as before.
+            deals = sorted({s.deal_id for s in billing.subscriptions if s.deal_id})
+            accepted = [accepted_usage(record) for record in UsageRepository(session).of_deals(deals)]
+        mismatches += usage_findings(accepted, billing.invoices, billing.subscriptions, now=args.snapshots.taken_at)
         found_kpis.events = kpis.EventBacklog(pending=lag.pending, oldest_seconds=lag.seconds() if lag.oldest else None)
         return build_report(args.snapshots, mismatches, found_kpis, repair_requested=args.repair_requested)
 
@@ -329,6 +347,6 @@ def reconcile_activities(trigger: Trigger, connectors: Connectors) -> dict[str, 
         CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
         BILLING_QUEUE: [ReconcileBillingActivities(connectors.billing)],
         TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
-        ERP_QUEUE: [ReconcileErpActivities(connectors.erp)],
+        ERP_QUEUE: [ReconcileErpActivities(connectors.erps)],
         HUB_QUEUE: [ReconcileHubActivities(trigger)],
     }

@@ -15,6 +15,7 @@ from temporalio import activity
 
 from activities.errors import to_application_error
 from canonical import BusinessEvent
+from canonical.usage import ReportedUsage
 from connectors.errors import BusinessRuleError
 from store import (
     CrosswalkConflict,
@@ -26,6 +27,7 @@ from store import (
     resolve_golden_customer,
     session_scope,
 )
+from store.usage import UsageRepository
 from workflows.interface import (
     CustomerRefs,
     LinkRefs,
@@ -102,5 +104,15 @@ class StoreActivities:
         def work() -> None:
             with session_scope(self.engine) as session:
                 SagaFactRepository(session).record(**fact.model_dump())
+
+        await asyncio.to_thread(work)
+
+    @activity.defn(name=Names.RECORD_USAGE_REPORTED)
+    async def record_usage_reported(self, reported: ReportedUsage) -> None:
+        """What billing's meter got for a usage event (its time; late or not), once."""
+
+        def work() -> None:
+            with session_scope(self.engine) as session:
+                UsageRepository(session).mark_reported(reported)
 
         await asyncio.to_thread(work)

@@ -2,7 +2,8 @@
 cancels them.
 
 Webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>` with
-its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py. Bad input
+its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec; usage: POST /usage, a product
+system reporting usage), see api/access.py. Bad input
 never starts or changes anything: a webhook with a bad signature or body, an unknown deal, or a deal that breaks a
 billing rule gets a 4xx naming the problem; oversized or non-JSON bodies are refused unread.
 """
@@ -17,22 +18,33 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
+from temporalio.common import MetricMeter
+from temporalio.runtime import Runtime
 
 from api import access
+from api.chargebee_webhooks import chargebee_webhook_routes
 from api.codec import install_codec_endpoint
 from api.errors import ApiError, api_error
+from api.hubspot_webhooks import hubspot_webhook_routes
 from api.status import status_routes
 from api.webhooks import WebhookInbox, webhook_routes
+from canonical.usage import UsageEvent
 from codec import EncryptionCodec, parse_keys
+from connectors.chargebee import ChargebeeBilling
+from connectors.factory import Connectors
 from connectors.roles import BillingSystem
+from observability.metrics import UsageMetrics
 from observability.tracing import instrument_api
-from operations import amendments, finance, refunds
+from operations import amendments, evidence, finance, refunds, usage
 from operations.errors import OperationError
 from operations.starts import Started, Trigger
 from settings import Scope, Settings
+from workflows.refund import RefundStatus
 from workflows.saga import Resolution, SagaStatus
 from workflows.subscription_messages import LifecycleStatus
 
+# A Refund workflow id, `c2c:refund:{invoice}:{key}`.
+RefundId = Annotated[str, Path(pattern=refunds.REFUND_ID_PATTERN)]
 # A CRM record id: Salesforce's are 15 or 18 alphanumerics; bounded so nonsense never reaches Temporal.
 DealId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -42,8 +54,20 @@ class CancelRequest(BaseModel):
     note: str = Field(min_length=1, max_length=1000, pattern=r"\S")
 
 
-def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, settings: Settings) -> FastAPI:
-    """The API; dependencies are injected so tests and the demo build it around their own."""
+def create_api(
+    trigger: Trigger,
+    billing: BillingSystem,
+    engine: Engine,
+    settings: Settings,
+    usage_metrics: UsageMetrics | None = None,
+    *,
+    chargebee: ChargebeeBilling | None = None,
+    connectors: Connectors | None = None,
+) -> FastAPI:
+    """The API; dependencies are injected so tests and the demo build it around their own. With `chargebee`, it
+    also takes Chargebee's webhooks (`/webhooks/chargebee`); with every role's `connectors`, it also serves a deal's
+    evidence pack."""
+    counted: list[UsageMetrics] = [usage_metrics] if usage_metrics else []
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
     instrument_api(api)  # a server span per request: the root of a deal's trace
@@ -76,6 +100,9 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
     api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
     api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
+    if chargebee is not None:
+        api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings))
+    api.include_router(hubspot_webhook_routes(trigger, WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
     async def start_deal(deal_id: DealId) -> Started:
@@ -118,4 +145,44 @@ def create_api(trigger: Trigger, billing: BillingSystem, engine: Engine, setting
             request=request,
         )
 
+    @api.post("/usage", status_code=202, dependencies=[book.require(Scope.USAGE)])
+    async def report_usage(event: UsageEvent) -> usage.UsageAccepted:
+        """A usage event of a usage-priced line: stored once by `event_id`, then reported to billing's meter by its
+        own workflow. A rule it breaks is a 4xx naming it (nothing stored): see operations/usage.py."""
+        if not counted:  # made on first use: the client's runtime is the trigger's
+            counted.append(UsageMetrics(_metric_meter(trigger)))
+        return await usage.receive(
+            trigger.client,
+            engine,
+            counted[0],
+            crm=trigger.crm.system,
+            task_queue=trigger.task_queue,
+            event=event,
+        )
+
+    if connectors is not None:
+        every_system = connectors
+
+        @api.get("/deals/{deal_id}/evidence", dependencies=[book.require(Scope.READ)])
+        async def evidence_pack(deal_id: DealId) -> evidence.EvidencePack:
+            """The deal's evidence pack (operations/evidence.py): records, events, the saga's history hash-chained,
+            payloads decrypted. Verify an exported one with `starter.py evidence --verify FILE`."""
+            return await evidence.build_pack(trigger.client, every_system, engine, trigger.crm.system, deal_id)
+
+    @api.get("/refunds/{workflow_id}", dependencies=[book.require(Scope.READ)])
+    async def refund_status(workflow_id: RefundId) -> RefundStatus:
+        """A refund's stage (running, needs_attention, refunded, cancelled), its problem when parked, its steps."""
+        return await refunds.show_refund(trigger.client, workflow_id)
+
+    @api.post("/refunds/{workflow_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
+    async def resolve_refund(workflow_id: RefundId, resolution: Resolution) -> RefundStatus:
+        """Finance's decision on a parked refund: retry, or cancel (with a note) while billing has not refunded."""
+        return await refunds.resolve_refund(trigger.client, workflow_id, resolution)
+
     return api
+
+
+def _metric_meter(trigger: Trigger) -> MetricMeter:
+    """The meter of the API client's Temporal runtime (exported where that runtime serves Prometheus)."""
+    runtime = trigger.client.service_client.config.runtime or Runtime.default()
+    return runtime.metric_meter

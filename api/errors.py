@@ -18,6 +18,9 @@ from operations.errors import (
     ResolutionRejected,
     SagaEnded,
     SagaNotFound,
+    UsageConflict,
+    UsageRefused,
+    UsageSubscriptionNotFound,
 )
 
 
@@ -42,6 +45,9 @@ STATUS: dict[type[OperationError], int] = {
     InvoiceNotFound: 404,
     RefundRefused: 422,
     BillingUnavailable: 503,
+    UsageRefused: 422,
+    UsageConflict: 409,
+    UsageSubscriptionNotFound: 404,
 }
 
 

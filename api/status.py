@@ -22,6 +22,7 @@ import httpx
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from connectors.kit import tls_context
 from observability import metrics
 from settings import Settings
 
@@ -151,7 +152,7 @@ def status_routes(settings: Settings) -> APIRouter:
         if url is None:
             return HTMLResponse(_page("", "The worker's metrics are off (C2C_METRICS_PORT=0)."), status_code=503)
         try:
-            async with httpx.AsyncClient(timeout=3) as client:
+            async with httpx.AsyncClient(timeout=3, verify=tls_context()) as client:
                 answer = await client.get(url)
                 answer.raise_for_status()
         except httpx.HTTPError:

@@ -1,4 +1,5 @@
-"""Inbound webhooks: the CRM's (closed-won deals, changed accounts) and billing's (payment outcomes).
+"""Inbound webhooks: the CRM's (closed-won deals, changed accounts) and billing's (payment outcomes, refunds and
+disputes made in billing, subscription events).
 
 Each is verified by its signature before anything is read, and deduplicated by event id in the store: an
 event is recorded only after it was handled, so a failure is retried by the sender's redelivery.
@@ -16,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, api_error
 from canonical import Payment, RenewalInvoice, SubscriptionEnd, ids
+from canonical.refunds import RefundOrigin
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from connectors.salesforce.mapping import CLOSED_WON
@@ -144,6 +146,8 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             elif notice.type == "charge.refunded":
                 # Finance's refunds through c2c are booked by their own workflow; one made in billing is booked now.
                 status = await book_refunds(str(event["data"]["object"]["id"]), notice.saga_id)
+            elif notice.type == "charge.dispute.created":
+                status = await book_dispute(str(event["data"]["object"]["id"]), notice.saga_id)
             else:
                 payment = await billing.payment_for_invoice(notice.invoice_id)
                 status = await signal_saga(notice.saga_id, payment)
@@ -203,15 +207,21 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 
-    async def book_refunds(charge_id: str, saga_id: str) -> str:
-        """Each refund of the charge that no c2c credit note made (the dashboard's, `POST /v1/refunds`) starts its
-        Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new. Only for an
-        invoice whose saga ran (the metadata names it, Temporal knows it): else the ERP has no invoice to credit."""
+    async def saga_ran(saga_id: str) -> bool:
+        """The saga an invoice's metadata names is known to Temporal: else the ERP has no invoice to credit."""
         try:
             await trigger.client.get_workflow_handle(saga_id).describe()
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
+            return False
+        return True
+
+    async def book_refunds(charge_id: str, saga_id: str) -> str:
+        """Each refund of the charge that no c2c credit note made (the dashboard's, `POST /v1/refunds`) starts its
+        Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new. Only for an
+        invoice whose saga ran (the metadata names it, Temporal knows it)."""
+        if not await saga_ran(saga_id):
             return "ignored: not a c2c invoice"
         started = 0
         for found in await billing.refunds_of_charge(charge_id):
@@ -230,14 +240,43 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             started += outcome.started
         return f"refunds booked: {started} started"
 
+    async def book_dispute(dispute_id: str, saga_id: str) -> str:
+        """A chargeback (the dispute, read back, withdrew funds) is booked like a refund made in billing: Refund
+        workflow `c2c:refund:{invoice}:{dispute}`, origin `dispute`, so a redelivery starts nothing new. An inquiry
+        withdraws nothing and books nothing (docs/decisions.md, issue 14: disputes)."""
+        if not await saga_ran(saga_id):
+            return "ignored: not a c2c invoice"
+        dispute = await billing.billing_dispute(dispute_id)
+        if not dispute.funds_withdrawn or dispute.invoice_id is None:
+            return f"ignored: dispute {dispute.status}, no funds withdrawn"
+        entity = (await billing.refundable_invoice(dispute.invoice_id)).invoice.legal_entity
+        outcome = await refunds.start_billing_refund(
+            trigger.client,
+            task_queue=trigger.task_queue,
+            crm=trigger.crm.system,
+            vendors=trigger.vendors_for(entity).model_copy(update={"crm": trigger.crm.system}),
+            invoice_id=dispute.invoice_id,
+            refund_id=dispute.dispute_id,
+            amount=dispute.amount,
+            origin=RefundOrigin.DISPUTE,
+            reason=f"chargeback ({dispute.reason})",
+        )
+        return f"dispute booked: {int(outcome.started)} started"
+
     async def signal_saga(saga_id: str, payment: Payment) -> str:
-        # A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished).
-        try:
-            await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
-            return "signalled"
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return "saga closed"
+        return await signal_payment(trigger, saga_id, payment)
 
     return router
+
+
+async def signal_payment(trigger: Trigger, saga_id: str, payment: Payment) -> str:
+    """Tell the saga its invoice's payment as billing reports it now (every billing vendor's webhook ends here).
+
+    A plain signal, not signal-with-start: the saga created the invoice, so it exists (or has finished)."""
+    try:
+        await trigger.client.get_workflow_handle(saga_id).signal(CustomerToCash.payment_settled, payment)
+        return "signalled"
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return "saga closed"

@@ -40,6 +40,7 @@ LIMITS = {
     "stripe": VendorLimit(requests_per_second=20),
     "avatax": VendorLimit(requests_per_second=4.5),
     "netsuite": VendorLimit(requests_per_second=6.5, max_concurrency=3),
+    "xero": VendorLimit(requests_per_second=2, max_concurrency=5),  # UK01's ledger; Xero allows 60/min, 5 at once
 }
 THROTTLE_RATE = 0.02  # 429s injected per vendor request (Retry-After: 1 s)
 

@@ -42,7 +42,7 @@ from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.saga import SagaInput
 
-SYSTEMS = ("salesforce", "stripe", "avatax", "netsuite")
+SYSTEMS = ("salesforce", "stripe", "avatax", "netsuite", "xero")
 
 
 def free_port() -> int:
@@ -177,6 +177,7 @@ async def bench_estate() -> AsyncIterator[BenchEstate]:
             stripe_url=f"http://127.0.0.1:{ports['stripe']}",
             avatax_url=f"http://127.0.0.1:{ports['avatax']}",
             netsuite_url=f"http://127.0.0.1:{ports['netsuite']}",
+            xero_url=f"http://127.0.0.1:{ports['xero']}",  # UK01's deals (estate/book.py) book in Xero
             netsuite_client_id="c2c-sandbox",
             netsuite_certificate_id=erp_key.certificate_id,
             netsuite_private_key_file=str(erp_key.key_file),

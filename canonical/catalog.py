@@ -24,6 +24,11 @@ class Product(BaseModel):
     code: str = Field(pattern=r"^[A-Z0-9-]{2,32}$")
     name: str
     tax_code: str = Field(description="tax engine product code, e.g. SW054000 (SaaS)")
+    meter: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{1,99}$",
+        description="usage-priced: the billing meter's event name; its prices are per unit of usage, billed in arrears",
+    )
 
 
 class Price(BaseModel):
@@ -34,6 +39,7 @@ class Price(BaseModel):
     product_code: str
     period: BillingPeriod
     unit_amount: Money
+    meter: str | None = Field(default=None, description="a metered price: the meter (event name) it bills")
 
     @property
     def lookup_key(self) -> str:
@@ -45,6 +51,10 @@ class Price(BaseModel):
 class Catalog(BaseModel):
     products: list[Product]
     prices: list[Price]
+
+    @property
+    def products_by_code(self) -> dict[str, Product]:
+        return {product.code: product for product in self.products}
 
     def product(self, code: str) -> Product:
         for product in self.products:

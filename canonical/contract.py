@@ -53,10 +53,14 @@ class Deal(BaseModel):
     billing_period: BillingPeriod
     customer: Customer
     lines: list[DealLine] = Field(min_length=1)
+    usage_lines: list[DealLine] = Field(
+        default_factory=list,
+        description="usage-priced lines (unit_price per unit of usage): billed in arrears from the meter, not in lines",
+    )
 
     @model_validator(mode="after")
     def _lines_in_deal_currency(self) -> Deal:
-        for line in self.lines:
+        for line in [*self.lines, *self.usage_lines]:
             if line.unit_price.currency != self.currency:
                 raise ValueError(
                     f"line {line.product_code} is in {line.unit_price.currency}, deal is in {self.currency}"
@@ -84,6 +88,7 @@ class Contract(BaseModel):
     term_months: int = Field(gt=0)
     billing_period: BillingPeriod
     lines: list[DealLine] = Field(min_length=1)
+    usage_lines: list[DealLine] = Field(default_factory=list, description="metered items: usage billed in arrears")
 
 
 class SubscriptionItem(BaseModel):

@@ -80,6 +80,11 @@ def period_tax_document_code(crm: str, deal_id: str, period: int, change: str | 
     return code
 
 
+def usage_report_id(event_id: str) -> str:
+    """The UsageReporting workflow id of one usage event: `c2c:usage:{event id}`, so an event is reported once."""
+    return f"{SAGA_PREFIX}:usage:{event_id}"
+
+
 def refund_id(invoice_id: str, refund_key: str) -> str:
     """The Refund workflow id of one refund of a billing invoice: `c2c:refund:{invoice}:{key}` (the key is finance's,
     or billing's refund id for a refund made in billing), so a second start of the same refund finds it."""

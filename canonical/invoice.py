@@ -36,7 +36,8 @@ class InvoiceLine(BaseModel):
 
 
 class InvoiceAdjustment(BaseModel):
-    """A line billing computed instead of pricing it: the proration of an amendment made mid-period.
+    """A line billing computed instead of pricing it: the proration of an amendment made mid-period, or the
+    metered usage of the period just ended (`usage`: quantity = usage, period = the period consumed).
 
     Signed: a credit for the unused time of what was removed is negative, a charge for the remaining time of
     what was added positive. It is billed, taxed and posted like a line, not re-priced."""
@@ -47,6 +48,7 @@ class InvoiceAdjustment(BaseModel):
     amount: Money
     period_start: date
     period_end: date
+    usage: bool = Field(default=False, description="metered usage billed in arrears (not a proration)")
 
 
 class ProrationBilling(StrEnum):

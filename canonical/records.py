@@ -12,7 +12,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from canonical import Address
+from canonical.refunds import BillingRefund, ErpRefund
 from canonical.revenue import RevenueLedger
+from canonical.vendors import DEFAULT_VENDORS
 
 
 class CustomerFields(BaseModel):
@@ -87,6 +89,16 @@ class BillingSubscription(BaseModel):
     ended_at: datetime | None = Field(default=None, description="when it ended (status canceled)")
 
 
+class BilledUsage(BaseModel):
+    """A metered line of a billing invoice: the usage of `[period_start, period_end)` it bills."""
+
+    product_code: str | None = None
+    quantity: int
+    unit_amount: int = Field(default=0, description="the metered price per unit, minor units")
+    period_start: datetime
+    period_end: datetime
+
+
 class BillingInvoice(BaseModel):
     invoice_id: str
     number: str | None = None
@@ -107,6 +119,7 @@ class BillingInvoice(BaseModel):
         default=None, description="subscription_create (the saga's first period), subscription_cycle (later ones), ..."
     )
     legal_entity: str | None = None
+    usage: list[BilledUsage] = Field(default_factory=list, description="its metered lines (usage billed in arrears)")
 
 
 class BillingCreditNote(BaseModel):
@@ -128,6 +141,7 @@ class BillingSnapshot(BaseModel):
     subscriptions: list[BillingSubscription] = Field(default_factory=list)
     invoices: list[BillingInvoice] = Field(default_factory=list)
     credit_notes: list[BillingCreditNote] = Field(default_factory=list)
+    refunds: list[BillingRefund] | None = Field(default=None, description="None: a run that did not read them")
 
 
 class TaxDocument(BaseModel):
@@ -188,6 +202,17 @@ class ErpSnapshot(BaseModel):
     revenue: list[RevenueLedger] | None = Field(
         default=None, description="each legal entity's deferred revenue; None: a run that did not read it"
     )
+    erp_by_entity: dict[str, str] = Field(
+        default_factory=dict,
+        description="the vendor playing each legal entity's ERP, whose records this read holds (several ERPs, one "
+        "read each); empty: every entity's ERP was the default (a run recorded before routing by entity)",
+    )
+
+    def system_of(self, legal_entity: str | None) -> str:
+        """The name of the ERP a legal entity books in (what a finding about its records names)."""
+        return self.erp_by_entity.get(legal_entity or "", DEFAULT_VENDORS.erp)
+
+    refunds: list[ErpRefund] | None = Field(default=None, description="customer refunds; None: not read")
 
 
 class SagaRecord(BaseModel):

@@ -64,16 +64,27 @@ def _prices(code: str, monthly: dict[str, int]) -> list[Price]:
     return prices
 
 
+def _usage_prices(code: str, per_unit: dict[str, int]) -> list[Price]:
+    """A usage-priced product's list price per unit of usage: the same per unit whatever the billing period."""
+    return [
+        Price(product_code=code, period=period, unit_amount=Money(amount=amount, currency=currency))
+        for currency, amount in per_unit.items()
+        for period in BillingPeriod
+    ]
+
+
 CATALOG = Catalog(
     products=[
         Product(code="PLAT-SEAT", name="Platform seat", tax_code="SW054000"),
         Product(code="ANALYTICS", name="Analytics add-on", tax_code="SW054000"),
         Product(code="SUPPORT-PREM", name="Premium support", tax_code="SW050000"),
+        Product(code="API-CALLS", name="API calls", tax_code="SW054000", meter="api_calls"),
     ],
     prices=[
         *_prices("PLAT-SEAT", {"USD": 49_00, "EUR": 45_00, "JPY": 7_200, "GBP": 39_00}),
         *_prices("ANALYTICS", {"USD": 199_00, "EUR": 185_00, "JPY": 29_000, "GBP": 159_00}),
         *_prices("SUPPORT-PREM", {"USD": 499_00, "EUR": 460_00, "JPY": 73_000, "GBP": 399_00}),
+        *_usage_prices("API-CALLS", {"USD": 2, "EUR": 2, "JPY": 3, "GBP": 2}),
     ],
 )
 

@@ -17,10 +17,12 @@ from canonical.money import Money
 
 
 class RefundOrigin:
-    """Who gave the money back: finance through c2c, or someone in billing (its dashboard, its API) directly."""
+    """Who gave the money back: finance through c2c, someone in billing (its dashboard, its API) directly, or the
+    customer's bank (a chargeback: billing withdrew the disputed amount)."""
 
     FINANCE = "finance"
     BILLING = "billing"
+    DISPUTE = "dispute"
 
 
 class RefundableInvoice(BaseModel):
@@ -49,6 +51,20 @@ class BillingRefund(BaseModel):
     created_at: datetime
     credit_note_id: str | None = None
     c2c_key: str | None = None
+
+
+class BillingDispute(BaseModel):
+    """A dispute of a charge as billing reports it. `funds_withdrawn`: billing took the disputed amount back from the
+    merchant (a chargeback); an inquiry withdraws nothing and books nothing."""
+
+    dispute_id: str
+    charge_id: str
+    invoice_id: str | None
+    amount: Money
+    reason: str
+    status: str
+    funds_withdrawn: bool
+    created_at: datetime
 
 
 class RefundRefusal(ValueError):

@@ -27,4 +27,22 @@ def deal_problems(deal: Deal) -> list[tuple[str, str]]:
             CATALOG.product(line.product_code)
         except KeyError:
             problems.append(("unknown_product", f"product code {line.product_code!r} is not in the catalog"))
+    products = [CATALOG.products_by_code.get(line.product_code) for line in deal.lines]
+    for line in [*deal.lines, *deal.usage_lines]:
+        product = CATALOG.products_by_code.get(line.product_code)
+        if product is not None and product.meter and line.quantity != 1:
+            problems.append(
+                (
+                    "usage_line_quantity",
+                    f"{line.product_code} is usage-priced: enter it with quantity 1 at its price per unit "
+                    f"(quantity {line.quantity}); billing bills the usage",
+                )
+            )
+    if all(product is not None and product.meter for product in products):
+        problems.append(
+            (
+                "usage_only_deal",
+                "every line is usage-priced: a subscription needs at least one line priced per period",
+            )
+        )
     return problems

@@ -39,13 +39,16 @@ EU_PLACES = {
     "FR": [("Paris", "75001"), ("Lyon", "69001")],
     "NL": [("Amsterdam", "1012 LG"), ("Rotterdam", "3011 AA")],
 }
+# UK01 books in Xero: its deals check the other estate (C2C_VENDORS_BY_ENTITY's sandbox default).
+UK_PLACES = [("London", "EC2A 1AF"), ("Manchester", "M1 1AE"), ("Edinburgh", "EH1 1YZ")]
 NAMES = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Wingtip", "Litware", "Adatum", "Proseware", "Lucerne"]
-SUFFIX = {"US": "Inc.", "JP": "KK", "DE": "GmbH", "FR": "SAS", "NL": "BV"}
+SUFFIX = {"US": "Inc.", "JP": "KK", "DE": "GmbH", "FR": "SAS", "NL": "BV", "GB": "Ltd"}
 # (product code, unit price in major units per billing period) by currency; the deal's own prices vary around them.
 PRODUCTS = {
     "USD": [("PLAT-SEAT", 49), ("ANALYTICS", 199), ("SUPPORT-PREM", 499)],
     "EUR": [("PLAT-SEAT", 45), ("ANALYTICS", 185), ("SUPPORT-PREM", 460)],
     "JPY": [("PLAT-SEAT", 7200), ("ANALYTICS", 29000), ("SUPPORT-PREM", 73000)],
+    "GBP": [("PLAT-SEAT", 39), ("ANALYTICS", 159), ("SUPPORT-PREM", 399)],
 }
 
 
@@ -69,9 +72,17 @@ class Book:
 
 
 def _customer(rng: random.Random, n: int) -> Customer:
-    """Customer number n: about half US (USD), a quarter Japan (JPY, sold by US01), a quarter EU (EUR, DE01)."""
+    """Customer number n: every sixth from the second UK (GBP, UK01, booked in Xero: each run covers both
+    estates); the others about half US (USD), a quarter Japan (JPY, sold by US01), a quarter EU (EUR, DE01)."""
     roll = rng.random()
     name = f"{rng.choice(NAMES)} {n:03d}"
+    if n % 6 == 2:
+        city, postal = rng.choice(UK_PLACES)
+        account = AccountSpec(
+            f"chaos-{n:03d}", f"{name} {SUFFIX['GB']}", f"{n} High St", city, postal, "GB", None,
+            f"GB{rng.randrange(10**8, 10**9)}",
+        )  # fmt: skip
+        return Customer(account, "UK01", "GBP")
     if roll < 0.5:
         city, state, postal = rng.choice(US_PLACES)
         account = AccountSpec(

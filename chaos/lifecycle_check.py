@@ -291,6 +291,12 @@ class LifecycleCheck:
                 f"the lifecycle's credit memo is {period.ids.get('erp_credit_memo')}, the ERP holds {memo['id']}",
             )
         self.report.totals[self.currency]["credited"] += note["total"]
+        credit_tax = period.ids.get("credit_tax")
+        if credit_tax:  # the credit's own tax document (negative tax, committed when it credits tax) nets the total
+            committed = [d for d in self.s.documents.get(credit_tax, []) if d["status"] == "Committed"]
+            document = self.count(f"committed tax documents {credit_tax}", committed) if committed else None
+            if document is not None:
+                self.report.totals[self.currency]["tax"] += minor(document["totalTax"], self.currency)
 
     def require_status(self) -> LifecycleStatus:
         assert self.status is not None

@@ -369,6 +369,7 @@ class ChaosRun:
             "stripe": s.stripe_url,
             "avatax": s.avatax_url,
             "netsuite": s.netsuite_url,
+            "xero": s.xero_url,
         }
 
     async def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from canonical import Money
+from estate.ledgers import erp_state
 
 CLOSED_WON = "Closed Won"
 CRM = "salesforce"
@@ -93,7 +94,8 @@ class Systems:
     """The emulators' states, indexed the ways the checks look records up."""
 
     def __init__(self, states: dict[str, Any]) -> None:
-        crm, stripe, tax, erp = states["salesforce"], states["stripe"], states["avatax"], states["netsuite"]
+        crm, stripe, tax = states["salesforce"], states["stripe"], states["avatax"]
+        erp = erp_state(states)  # NetSuite's and Xero's records: each entity's deals are in its own ERP
         self.opportunities: list[dict[str, Any]] = crm["Opportunity"]
         self.accounts = {a["Id"]: a for a in crm["Account"]}
         self.stripe_customers = group(stripe["customers"], lambda c: c["metadata"].get("golden_id", ""))

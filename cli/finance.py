@@ -9,6 +9,11 @@
 `python starter.py resolve DEAL_ID --action retry|retry_with_address|retry_with_customer [--address JSON]
                                    [--golden-customer ID] [--note TEXT]`
 `python starter.py cancel DEAL_ID --note WHY`   cancel a parked saga and unwind what it did
+`python starter.py usage DEAL_ID --meter M --quantity N --event-id ID [--at ISO]`   report usage (as POST /usage)
+`python starter.py refund TARGET --amount A --reason WHY`   refund (part of) a paid invoice
+`python starter.py refund-resolve WORKFLOW_ID --action retry|cancel [--note TEXT]`   decide on a parked refund
+`python starter.py evidence DEAL_ID [--out FILE]`   the deal's evidence pack (records, events, chained history)
+`python starter.py evidence --verify FILE [--expect HASH]`   recompute an exported pack's hash chain
 
 API: webhooks are authenticated by their signatures; every other endpoint needs `Authorization: Bearer <token>`
 with its scope (read: list/show; start; resolve: resolve/cancel; codec: the UI's /codec), see api/access.py.
@@ -24,8 +29,11 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -36,8 +44,8 @@ from temporalio.client import Client
 import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
-from connectors.factory import build_connectors
-from connectors.roles import BillingSystem
+from connectors.chargebee import ChargebeeBilling
+from connectors.factory import Connectors, build_chargebee, build_connectors
 from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
@@ -49,7 +57,7 @@ from workflows.saga import Resolution, ResolutionAction, Stage
 
 
 @asynccontextmanager
-async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, BillingSystem, Engine]]:
+async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Connectors, Engine]]:
     client = await connect(settings)
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
@@ -57,10 +65,21 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Bi
     govern_vendors(connectors, engine, settings)  # the API's own vendor calls count against the same limits
     try:
         trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
-        yield trigger, connectors.billing, engine
+        yield trigger, connectors, engine
     finally:
         await connectors.close()
         engine.dispose()
+
+
+@asynccontextmanager
+async def chargebee_webhooks(settings: Settings) -> AsyncIterator[ChargebeeBilling | None]:
+    """The Chargebee connector the API's `/webhooks/chargebee` reads payments with, when an entity bills there."""
+    if not any(vendors.billing == "chargebee" for vendors in settings.vendors_by_entity.values()):
+        yield None
+        return
+    timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        yield build_chargebee(settings, http)
 
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
@@ -68,16 +87,22 @@ cli.add_typer(events_cli, name="events", help="business events on NATS JetStream
 console = Console()
 
 
+def _leave(status: int) -> None:
+    """Leave with os._exit (see ARCHITECTURE.md pitfalls). The tests that run commands in their own process replace
+    this with sys.exit (tests/support/cli.py): a CLI process is mostly its imports."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def _run(coro: Any) -> None:
-    """Run a CLI coroutine and leave with os._exit (see ARCHITECTURE.md pitfalls)."""
+    """Run a CLI coroutine, then leave."""
     status = 0
     try:
         asyncio.run(coro)
     except typer.Exit as done:
         status = done.exit_code
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    _leave(status)
 
 
 @cli.callback(invoke_without_command=True)
@@ -104,8 +129,13 @@ def serve() -> None:
     async def run() -> None:
         flush = observability.setup_process(settings, "api")
         try:
-            async with running_trigger(settings) as (trigger, billing, engine):
-                api = create_api(trigger, billing, engine, settings)
+            async with (
+                running_trigger(settings) as (trigger, connectors, engine),
+                chargebee_webhooks(settings) as chargebee,
+            ):
+                api = create_api(
+                    trigger, connectors.billing, engine, settings, chargebee=chargebee, connectors=connectors
+                )
                 config = uvicorn.Config(
                     api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
                 )
@@ -325,11 +355,11 @@ def refund(
         raise typer.Exit(2) from error
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, billing, _):
+        async with running_trigger(get_settings()) as (trigger, connectors, _):
             try:
                 started = await start_refund(
                     trigger.client,
-                    billing,
+                    connectors.billing,
                     task_queue=trigger.task_queue,
                     crm=trigger.crm.system,
                     vendors_for=trigger.vendors_for,
@@ -345,3 +375,128 @@ def refund(
             console.print(f"{started.detail}: {started.workflow_id} ({started.amount})")
 
     _run(run())
+
+
+@cli.command("usage")
+def usage(
+    deal_id: str = typer.Argument(..., help="the deal whose subscription bills the usage"),
+    meter: str = typer.Option(..., help="the meter's event name, e.g. api_calls"),
+    quantity: int = typer.Option(..., help="units consumed"),
+    event_id: str = typer.Option(..., help="your event id: the same id again counts once"),
+    at: str = typer.Option(None, help="when it was consumed (ISO 8601 with offset); default now"),
+    customer: str = typer.Option(None, help="the golden customer id, as a check"),
+) -> None:
+    """Report usage of a usage-priced line, as the API's `POST /usage` does: checked, stored once by its event id,
+    reported to billing's meter by its own workflow. A rule it breaks is named (the API's 4xx), nothing stored."""
+    from api.errors import api_error
+    from canonical.usage import UsageEvent
+    from observability.metrics import UsageMetrics
+    from operations.usage import receive
+
+    try:
+        event = UsageEvent(
+            event_id=event_id,
+            subscription=deal_id,
+            meter=meter,
+            quantity=quantity,
+            timestamp=datetime.fromisoformat(at) if at else datetime.now(UTC),
+            customer=customer,
+        )
+    except (ValidationError, ValueError) as error:
+        console.print(f"[red]bad usage event:[/red] {one_line(error) if isinstance(error, ValidationError) else error}")
+        raise typer.Exit(2) from error
+
+    async def run() -> None:
+        async with running_trigger(get_settings()) as (trigger, _, engine):
+            try:
+                accepted = await receive(
+                    trigger.client,
+                    engine,
+                    UsageMetrics(),
+                    crm=trigger.crm.system,
+                    task_queue=trigger.task_queue,
+                    event=event,
+                )
+            except OperationError as error:
+                answer = api_error(error)
+                console.print(f"[red]{answer.status_code}[/red] {answer.detail}")
+                raise typer.Exit(1) from error
+            console.print(f"{accepted.status}: {accepted.event_id} -> {accepted.workflow_id}")
+
+    _run(run())
+
+
+@cli.command("refund-resolve")
+def refund_resolve(
+    workflow_id: str = typer.Argument(..., help="the refund's workflow id, c2c:refund:{invoice}:{key}"),
+    action: ResolutionAction = typer.Option(..., help="retry or cancel"),
+    note: str = typer.Option(None, help="why (required to cancel)"),
+) -> None:
+    """Tell a parked refund what to do: retry once the cause is fixed, or cancel while billing has not refunded."""
+    from operations.refunds import resolve_refund
+
+    try:
+        resolution = Resolution(action=action, note=note, actor=_actor())
+    except ValidationError as error:
+        console.print(f"[red]bad resolution:[/red] {one_line(error)}")
+        raise typer.Exit(2) from error
+
+    async def work(client: Client, settings: Settings) -> None:
+        status = await resolve_refund(client, workflow_id, resolution)
+        console.print(f"{action} accepted for {status.workflow_id}")
+
+    _client_call(work)
+
+
+@cli.command()
+def evidence(
+    deal_id: str = typer.Argument(None, help="the deal whose evidence pack to export"),
+    out: Path = typer.Option(None, help="write the pack here (default: standard output)"),
+    verify: Path = typer.Option(None, help="instead of exporting: recompute the hash chain of this exported pack"),
+    expect: str = typer.Option(None, help="with --verify: the final hash recorded at export"),
+) -> None:
+    """Export a deal's evidence pack (every record id, amount and event across the systems, the saga's history
+    hash-chained; payloads decrypted) and print its final hash; or verify an exported pack (exit 1 if altered)."""
+    from operations.evidence_chain import verify_pack
+
+    if verify is not None:
+        try:
+            pack = json.loads(verify.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            console.print(f"[red]cannot read {verify}:[/red] {error}")
+            raise typer.Exit(2) from error
+        result = verify_pack(pack, expect)
+        if not result.ok:
+            where = (
+                f" (event {result.first_broken}, eventId {result.event_id})" if result.first_broken is not None else ""
+            )
+            console.print(f"[red]altered:[/red] {result.problem}{where}")
+            raise typer.Exit(1)
+        print(f"verified: {result.events} events, final hash {result.final_hash}")
+        return
+    if not deal_id:
+        console.print("[red]give a deal id to export, or --verify FILE[/red]")
+        raise typer.Exit(2)
+
+    async def work(client: Client, settings: Settings) -> None:
+        from operations.evidence import build_pack
+
+        connectors = build_connectors(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            pack = await build_pack(client, connectors, engine, settings.crm, deal_id)
+        except OperationError as error:
+            console.print(f"[red]{error.code}:[/red] {error.message}")
+            raise typer.Exit(1) from error
+        finally:
+            await connectors.close()
+            engine.dispose()
+        text = pack.model_dump_json(indent=2)
+        if out is None:
+            print(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+        # On standard error, so `evidence D > pack.json` keeps the pack clean and the hash in sight to record.
+        Console(stderr=True).print(f"final hash {pack.history.final_hash} ({len(pack.history.events)} events)")
+
+    _client_call(work)

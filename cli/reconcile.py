@@ -55,7 +55,12 @@ def run(
         client = await connect(settings)
         report: Report = await client.execute_workflow(
             Reconciliation.run,
-            ReconcileInput(window_days=window_days, repair=repair, crm=settings.crm),
+            ReconcileInput(
+                window_days=window_days,
+                repair=repair,
+                crm=settings.crm,
+                vendors_by_entity=settings.every_entitys_vendors(),
+            ),
             id=reconciliation_id(settings.task_queue, datetime.now(UTC)),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -44,8 +44,9 @@ from canonical.records import (
     ErpPayment,
     TaxDocument,
 )
-from canonical.refunds import BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
+from canonical.refunds import BillingDispute, BillingRefund, CustomerRefund, ErpInvoiceRef, ErpRefund, RefundableInvoice
 from canonical.revenue import PostedRecognition, RevenueLedger
+from canonical.usage import ReportedUsage, UsageReport
 
 if TYPE_CHECKING:  # the webhook's notice shape; a type only, so the roles stay free of vendor code at run time
     from connectors.stripe.webhooks import PaymentNotice
@@ -291,6 +292,20 @@ class BillingSystem(Protocol):
         """Refunds created from `since` on (reconciliation)."""
         ...
 
+    async def report_usage(self, report: UsageReport, *, idempotency_key: str) -> ReportedUsage:
+        """Report a usage event to the meter of its usage-priced product, identified by its event id (counted once);
+        in the period billing has open (a late one, whose period closed meanwhile, at that period's start)."""
+        ...
+
+    async def usage_of_period(self, event_name: str, customer_id: str, start: datetime, end: datetime) -> int:
+        """The meter's usage for the customer over `[start, end)` as billing summarizes it. Read-only."""
+        ...
+
+    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
+        """A dispute of a charge, with the invoice the charge paid (what a `charge.dispute.created` webhook says
+        to look at); PermanentError 'resource_missing' for an unknown id."""
+        ...
+
 
 class TaxEngine(Protocol):
     system: str
@@ -338,8 +353,11 @@ class Erp(Protocol):
         invoice_erp_id: str,
         *,
         billing_system: str = DEFAULT_VENDORS.billing,
+        legal_entity: str | None = None,
     ) -> str:
-        """Upsert a customer payment by external id = payment.external_refs[billing_system], applied to the invoice."""
+        """Upsert a customer payment by external id = payment.external_refs[billing_system], applied to the invoice.
+        `legal_entity`: the invoice's (an ERP with a book per entity looks there; None: an input recorded without
+        it)."""
         ...
 
     async def post_journal_entry(self, entry: JournalEntry) -> str:
@@ -404,11 +422,11 @@ class Erp(Protocol):
         """The recognition journal with this external id, or None (check before posting)."""
         ...
 
-    async def erp_invoice_of(self, billing_invoice_id: str) -> ErpInvoiceRef:
+    async def erp_invoice_of(self, billing_invoice_id: str, legal_entity: str | None = None) -> ErpInvoiceRef:
         """The ERP invoice of a billing invoice (external id); PermanentError 'invoice_not_found'."""
         ...
 
-    async def refund_customer(self, refund: CustomerRefund) -> str:
+    async def refund_customer(self, refund: CustomerRefund, legal_entity: str | None = None) -> str:
         """The customer refund paying `refund.amount` out of its credit memo, upserted by billing's refund id."""
         ...
 

@@ -179,7 +179,7 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock
     # The product's own check, as the nightly schedule runs it: a clean demo must reconcile to nothing.
     reconciled: Report = await client.execute_workflow(
         Reconciliation.run,
-        ReconcileInput(window_days=1, crm=settings.crm),
+        ReconcileInput(window_days=1, crm=settings.crm, vendors_by_entity=settings.every_entitys_vendors()),
         id=reconciliation_id(settings.task_queue, datetime.now(UTC)),
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -22,6 +22,8 @@ from canonical import Money
 from connectors.netsuite.mapping import CURRENCY_IDS, SUBSIDIARY_IDS
 from connectors.stripe.mapping import product_id
 from demo.report import _minor, money
+from estate.ledgers import erp_state
+from settings import get_settings
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState, PeriodStatus
 
 BILLED = frozenset({"open", "paid", "uncollectible"})  # finalized billing invoices (drafts and voids bill nothing)
@@ -39,10 +41,11 @@ class PlannedChange:
 
 
 def proration(period: PeriodStatus) -> int:
-    """What the period's invoice bills beyond its lines at their full price: the prorations of earlier changes."""
+    """What the period's invoice bills beyond its lines at their full price and its usage: the prorations of earlier
+    changes."""
     if "subtotal" not in period.totals:
         return 0
-    return period.totals["subtotal"] - sum(line.amount.amount for line in period.lines)
+    return period.totals["subtotal"] - period.totals.get("usage", 0) - sum(line.amount.amount for line in period.lines)
 
 
 def amount(minor: int | None, currency: str) -> str:
@@ -53,7 +56,7 @@ def ledger_table(key: str, status: LifecycleStatus, currency: str, first_paid: i
     """One subscription, a row per period; `first_paid` is period 1's payment (the deal's saga collected it)."""
     lines = ", ".join(f"{line.quantity} × {line.product_code}" for line in status.lines)
     end = f"ended ({status.ended})" if status.ended else f"term to {status.term_end.date() if status.term_end else '?'}"
-    columns = ("subtotal", "tax", "total", "paid", "credited", "proration")
+    columns = ("subtotal", "tax", "total", "paid", "credited", "proration", "usage")
     table = Table(
         "period",
         "dates",
@@ -76,6 +79,7 @@ def ledger_table(key: str, status: LifecycleStatus, currency: str, first_paid: i
             amount(paid, currency),
             amount(period.credited, currency) if period.credited else "",
             amount(proration(period), currency) if proration(period) else "",
+            f"{totals['usage_quantity']} = {amount(totals['usage'], currency)}" if "usage" in totals else "",
         )
     return table
 
@@ -103,9 +107,14 @@ def changes_table(lifecycles: dict[str, LifecycleStatus], planned: list[PlannedC
     return table
 
 
+def erp_records(states: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Both ERPs' records (estate/ledgers.py), Xero's named by the legal entity of their organisation."""
+    return erp_state(states, {tenant: entity for entity, tenant in get_settings().xero_tenants.items()})
+
+
 def net_totals(states: dict[str, Any]) -> dict[str, dict[tuple[str, str], int]]:
     """Invoiced less credited, per (legal entity, currency), as billing and as the ERP hold it (minor units)."""
-    stripe, netsuite = states["stripe"], states["netsuite"]
+    stripe, netsuite = states["stripe"], erp_records(states)
     entity_of = {s["id"]: s["metadata"].get("legal_entity", "?") for s in stripe["subscriptions"]}
     billing: dict[tuple[str, str], int] = defaultdict(int)
     groups: dict[str, tuple[str, str]] = {}
@@ -157,7 +166,7 @@ def verify_lifecycles(
 
 
 def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict[str, Any], now: datetime) -> list[str]:
-    stripe, netsuite = states["stripe"], states["netsuite"]
+    stripe, netsuite = states["stripe"], erp_records(states)
     subs = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
     if len(subs) != 1:
         return [f"{key}: billing holds {len(subs)} subscriptions {status.subscription_id}"]
@@ -184,7 +193,8 @@ def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict
         problems.append(f"{key}: billing ends it at {sub.get('cancel_at')}, the lifecycle at {term_end.isoformat()}")
     if status.next_period_start <= now and (term_end is None or status.next_period_start < term_end):
         problems.append(f"{key}: period {status.next_period} started {status.next_period_start} and is not billed")
-    quantities = {item["price"]["product"]: item["quantity"] for item in sub["items"]["data"]}
+    # metered items (usage lines) have no quantity: the meter's usage bills them
+    quantities = {item["price"]["product"]: item["quantity"] for item in sub["items"]["data"] if "quantity" in item}
     if quantities != {product_id(line.product_code): line.quantity for line in status.lines}:
         problems.append(f"{key}: billing's items {quantities} are not the lifecycle's lines")
     return problems

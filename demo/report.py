@@ -10,6 +10,7 @@ from rich.table import Table
 
 from canonical import Money
 from estate.book import DealSpec
+from estate.ledgers import erp_state
 from operations.finance import QueueEntry
 from settings import Settings
 from workflows.saga import SagaStatus, Stage
@@ -24,6 +25,7 @@ def sandbox_urls(settings: Settings) -> dict[str, str]:
         "stripe": settings.stripe_url,
         "avatax": settings.avatax_url,
         "netsuite": settings.netsuite_url,
+        "xero": settings.xero_url,
     }
 
 
@@ -52,7 +54,7 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
         "entity",
         "golden customer",
         "stripe customer / subscription / invoice",
-        "netsuite inv / pmt",
+        "ERP inv / pmt",
         "total",
         "outcome",
         title="what each system now holds, per deal",
@@ -116,7 +118,8 @@ def _minor(value: Any, currency: str) -> int:
 
 def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[str, Any]) -> list[str]:
     """Every mismatch between what the sagas report and what the systems hold (empty = all consistent)."""
-    stripe, netsuite, avatax = states["stripe"], states["netsuite"], states["avatax"]
+    stripe, avatax = states["stripe"], states["avatax"]
+    erp = erp_state(states)  # NetSuite's and Xero's records: each deal is checked in its entity's ERP
     problems: list[str] = []
 
     def count(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
@@ -151,14 +154,14 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         invoices = count(stripe["invoices"], "id", ids["invoice"])
         if len(invoices) != 1 or invoices[0]["status"] != "paid" or invoices[0]["amount_paid"] != total:
             problems.append(f"{spec.key}: billing invoice {ids['invoice']} is not one paid invoice of {total}")
-        erp_invoices = count(netsuite["invoice"], "externalId", ids["invoice"])
+        erp_invoices = count(erp["invoice"], "externalId", ids["invoice"])
         if len(erp_invoices) != 1 or _minor(erp_invoices[0]["total"], currency) != total:
             problems.append(
                 f"{spec.key}: ERP holds {len(erp_invoices)} invoices for {ids['invoice']} or a different total"
             )
         elif erp_invoices[0]["status"] != "Paid In Full":
             problems.append(f"{spec.key}: ERP invoice is {erp_invoices[0]['status']}")
-        payments = count(netsuite["customerPayment"], "externalId", ids["payment"])
+        payments = count(erp["customerPayment"], "externalId", ids["payment"])
         if len(payments) != 1 or _minor(payments[0]["payment"], currency) != status.totals["paid"]:
             problems.append(
                 f"{spec.key}: ERP holds {len(payments)} payments for {ids['payment']} or a different amount"

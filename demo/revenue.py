@@ -29,14 +29,16 @@ async def recognize(
         for month in months:
             await client.execute_workflow(
                 RevenueRecognition.run,
-                RecognitionInput(legal_entity=entity, month=month, as_of=today),
+                RecognitionInput(legal_entity=entity, month=month, as_of=today, erp=settings.vendors_for(entity).erp),
                 id=f"{settings.task_queue}:demo-revenue:{entity}:{month}",
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             )
     connectors = build_connectors(settings)
     try:
-        ledgers = [await connectors.erp.revenue_ledger(entity) for entity in entities]
+        ledgers = [
+            await connectors.erps[settings.vendors_for(entity).erp].revenue_ledger(entity) for entity in entities
+        ]
     finally:
         await connectors.close()
     console.print(waterfall_table(ledgers, first_month, last_month))

@@ -1,8 +1,8 @@
 """The demo's book of business: accounts and deals to create and close in the CRM (demo, bench and tests).
 
-Covers USD and JPY (sold by US01) and EUR (sold by DE01), monthly and annual billing, repeat customers
-(the golden record is reused) and two deals whose address the tax engine rejects: they park, and finance
-resolves one with a corrected address and cancels the other (its subscription is unwound).
+Covers USD and JPY (sold by US01), EUR (sold by DE01) and GBP (sold by UK01, which books in Xero), monthly and
+annual billing, repeat customers (the golden record is reused) and two deals whose address the tax engine rejects:
+they park, and finance resolves one with a corrected address and cancels the other (its subscription is unwound).
 """
 
 from __future__ import annotations
@@ -70,13 +70,21 @@ AMSTERDAM = AccountSpec("gracht", "Gracht BV", "Damrak 1", "Amsterdam", "1012 LG
 ACME_DUP = AccountSpec(
     "acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111"
 )
+# Sold by UK01, which books in Xero (settings.vendors_by_entity).
+BRITANNIA = AccountSpec(
+    "britannia", "Britannia Analytics Ltd", "10 Finsbury Square", "London", "EC2A 1AF", "GB", None, "GB123456789"
+)
+THAMES = AccountSpec("thames", "Thames Data Ltd", "1 Canada Square", "London", "E14 5AB", "GB", None, "GB987654321")
 NOWHERE = AccountSpec("nowhere", "Phantom Traders Inc", "1 Missing Rd", "Nowhere", "00000", "US", "CA")
 NOWHERE_EU = AccountSpec("nirgendwo", "Geister GmbH", "Unbekannt 1", "Nowhere", "00000", "DE")
 
 D = Decimal
 DEALS: list[DealSpec] = [
     DealSpec("D-001", ACME, "US01", "USD", [("PLAT-SEAT", 25, D("49.00")), ("ANALYTICS", 1, D("199.00"))]),
-    DealSpec("D-002", GLOBEX, "US01", "USD", [("PLAT-SEAT", 10, D("45.50"))], 24, "Monthly"),
+    # usage-priced API calls besides the seats: the demo reports usage for it every month (demo/usage.py)
+    DealSpec(
+        "D-002", GLOBEX, "US01", "USD", [("PLAT-SEAT", 10, D("45.50")), ("API-CALLS", 1, D("0.02"))], 24, "Monthly"
+    ),
     DealSpec("D-003", INITECH, "US01", "USD", [("PLAT-SEAT", 120, D("490.00"))], 12, "Annual"),
     DealSpec("D-004", UMBRELLA, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00")), ("PLAT-SEAT", 3, D("49.00"))]),
     DealSpec("D-005", ACME, "US01", "USD", [("SUPPORT-PREM", 1, D("4990.00"))], 12, "Annual"),
@@ -89,12 +97,12 @@ DEALS: list[DealSpec] = [
     DealSpec("D-012", MULLER, "DE01", "EUR", [("PLAT-SEAT", 50, D("45.00")), ("SUPPORT-PREM", 1, D("460.00"))]),
     DealSpec("D-013", BERLIN, "DE01", "EUR", [("ANALYTICS", 2, D("185.00"))]),
     DealSpec("D-014", PARIS, "DE01", "EUR", [("PLAT-SEAT", 8, D("450.00"))], 12, "Annual"),
-    DealSpec("D-015", AMSTERDAM, "DE01", "EUR", [("PLAT-SEAT", 15, D("42.75"))]),
+    DealSpec("D-015", BRITANNIA, "UK01", "GBP", [("PLAT-SEAT", 15, D("37.50"))]),  # UK01 books in Xero
     DealSpec("D-016", MULLER, "DE01", "EUR", [("ANALYTICS", 1, D("1850.00"))], 12, "Annual"),
     DealSpec("D-017", BERLIN, "DE01", "EUR", [("SUPPORT-PREM", 1, D("460.00")), ("PLAT-SEAT", 5, D("45.00"))]),
     DealSpec("D-018", INITECH, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00"))], 3, "Monthly"),
     DealSpec("D-019", UMBRELLA, "US01", "USD", [("PLAT-SEAT", 200, D("39.99"))], 36, "Monthly"),
-    DealSpec("D-020", PARIS, "DE01", "EUR", [("ANALYTICS", 1, D("185.00"))]),
+    DealSpec("D-020", THAMES, "UK01", "GBP", [("ANALYTICS", 1, D("159.00"))]),
     DealSpec(
         "D-021",
         NOWHERE,

@@ -17,12 +17,14 @@ nothing while a workflow replays, so a worker restart or cache eviction never co
 | c2c_outbox_lag_seconds | | age of the oldest of them: grows while NATS is down, 0 once drained |
 | c2c_events_published_total | outcome | events the publisher put on the broker: published / duplicate (dedupe hit) |
 | c2c_vendor_throttled_total | vendor | 429 answers from a vendor (each retried after its Retry-After) |
+| c2c_usage_events_total | outcome, reason | usage events the API got: accepted / duplicate / refused (reason) |
 
 Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cached_property
 
 from temporalio.common import MetricCounter, MetricGauge, MetricGaugeFloat, MetricHistogramFloat, MetricMeter
@@ -41,6 +43,7 @@ OUTBOX_PENDING = "c2c_outbox_pending"
 OUTBOX_LAG = "c2c_outbox_lag_seconds"
 EVENTS_PUBLISHED = "c2c_events_published_total"
 VENDOR_THROTTLED = "c2c_vendor_throttled_total"
+USAGE_EVENTS = "c2c_usage_events_total"
 
 # Sagas run from seconds (a card payment) to weeks (dunning, a parked saga waiting for finance).
 DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400]
@@ -153,3 +156,17 @@ class VendorMetrics:
 
     def throttled(self, vendor: str) -> None:
         self._throttled.add(1, {"vendor": vendor})
+
+
+class UsageMetrics:
+    """Usage events as the trigger API answered them (API side: the meter of its client's runtime, or noop).
+    `tally` keeps the same counts in the process, for its status answers and tests."""
+
+    def __init__(self, meter: MetricMeter | None = None) -> None:
+        self.meter = meter or MetricMeter.noop
+        self._events: MetricCounter = self.meter.create_counter(USAGE_EVENTS, "usage events received, by outcome")
+        self.tally: Counter[tuple[str, str]] = Counter()
+
+    def received(self, outcome: str, reason: str = "") -> None:
+        self._events.add(1, {"outcome": outcome, "reason": reason})
+        self.tally[(outcome, reason)] += 1

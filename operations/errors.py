@@ -12,7 +12,10 @@ OperationError            `code` names the problem, `message` says it for a pers
  ├─ ResolutionRejected    the saga's validator refused finance's decision
  ├─ InvoiceNotFound       billing has no such invoice (or the deal no paid invoice to refund)
  ├─ RefundRefused         a refund breaks a rule (`code` is the rule's): nothing starts
- └─ BillingUnavailable    billing did not answer: the same request may work later
+ ├─ BillingUnavailable    billing did not answer: the same request may work later
+ ├─ UsageRefused          a usage event breaks a rule (`code` is the rule's): nothing stored, nothing reported
+ ├─ UsageConflict         a usage event reuses an event id for other usage
+ └─ UsageSubscriptionNotFound  a usage event names a subscription c2c does not follow
 """
 
 from __future__ import annotations
@@ -75,3 +78,17 @@ class RefundRefused(OperationError):
 
 class BillingUnavailable(OperationError):
     code = "billing_unavailable"
+
+
+class UsageRefused(OperationError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UsageConflict(OperationError):
+    code = "event_id_reused"
+
+
+class UsageSubscriptionNotFound(OperationError, LookupError):
+    code = "unknown_subscription"

@@ -13,19 +13,23 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, Field
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Money, Vendors, ids
 from canonical.refunds import RefundOrigin, RefundRefusal, check_refund
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from operations import finance
-from operations.errors import BillingUnavailable, InvoiceNotFound, RefundRefused, SagaNotFound
-from workflows.refund import Refund, RefundInput
+from operations.errors import BillingUnavailable, InvoiceNotFound, RefundRefused, ResolutionRejected, SagaNotFound
+from workflows.refund import Refund, RefundInput, RefundStatus
+from workflows.saga import Resolution
 
 KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+# A Refund workflow id (canonical.ids.refund_id): `c2c:refund:{invoice}:{key}`.
+REFUND_ID_PATTERN = r"^c2c:refund:[A-Za-z0-9_]{1,64}:[A-Za-z0-9_.-]{1,64}$"
 
 
 class RefundRequest(BaseModel):
@@ -120,16 +124,26 @@ async def start_refund(
 
 
 async def start_billing_refund(
-    client: Client, *, task_queue: str, crm: str, vendors: Vendors, invoice_id: str, refund_id: str, amount: Money
+    client: Client,
+    *,
+    task_queue: str,
+    crm: str,
+    vendors: Vendors,
+    invoice_id: str,
+    refund_id: str,
+    amount: Money,
+    origin: str = RefundOrigin.BILLING,
+    reason: str = "refunded in billing",
 ) -> RefundStarted:
-    """Book a refund someone made in billing (`charge.refunded`): no check, the money has moved."""
+    """Book money billing gave back without c2c (`charge.refunded`; a chargeback's `charge.dispute.created`, whose
+    dispute id is the refund id): no check, the money has moved."""
     args = RefundInput(
         invoice_id=invoice_id,
         refund_key=refund_id,
         amount=amount,
-        reason="refunded in billing",
+        reason=reason,
         actor="billing",
-        origin=RefundOrigin.BILLING,
+        origin=origin,
         billing_refund_id=refund_id,
         crm=crm,
         vendors=vendors,
@@ -162,3 +176,25 @@ async def _start(client: Client, task_queue: str, workflow_id: str, args: Refund
         started=started,
         detail="started" if started else "already running",
     )
+
+
+async def show_refund(client: Client, workflow_id: str) -> RefundStatus:
+    """A refund's stage, problem (when parked), steps and finance's decisions."""
+    try:
+        return await client.get_workflow_handle(workflow_id).query(Refund.status)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SagaNotFound(f"no refund {workflow_id}") from error
+        raise
+
+
+async def resolve_refund(client: Client, workflow_id: str, resolution: Resolution) -> RefundStatus:
+    """Finance's decision on a parked refund (retry, or cancel while billing has not refunded)."""
+    try:
+        return await client.get_workflow_handle(workflow_id).execute_update(Refund.resolve, resolution)
+    except WorkflowUpdateFailedError as error:
+        raise ResolutionRejected(str(error.cause or error)) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise SagaNotFound(f"no running refund {workflow_id}: there is nothing to decide") from error
+        raise

@@ -44,7 +44,7 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             Reconciliation.run,
-            ReconcileInput(crm=settings.crm),
+            ReconcileInput(crm=settings.crm, vendors_by_entity=settings.every_entitys_vendors()),
             id=reconciliation_schedule_id(settings.task_queue),
             task_queue=settings.task_queue,
             execution_timeout=timedelta(hours=6),
@@ -81,7 +81,7 @@ def revenue_schedule(settings: Settings, legal_entity: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             RevenueRecognition.run,
-            RecognitionInput(legal_entity=legal_entity),
+            RecognitionInput(legal_entity=legal_entity, erp=settings.vendors_for(legal_entity).erp),
             id=revenue_schedule_id(settings.task_queue, legal_entity),
             task_queue=settings.task_queue,
             execution_timeout=timedelta(hours=6),

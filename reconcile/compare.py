@@ -9,7 +9,8 @@ payment external id = billing payment id; tax document code = the invoice's `tax
 A second population covers every billing period: each issued invoice of a c2c subscription (billing metadata
 `deal_id`) read in the window that no window deal's saga owns (later periods, billed by the subscription's
 lifecycle `c2c:{crm}:{deal}:subscription`, and first periods of deals outside the window), each c2c credit note
-(ERP credit memo external id = credit note id) and each c2c subscription against its CRM contract.
+(ERP credit memo external id = credit note id) and each c2c subscription against its CRM contract. A third covers
+refunds: each c2c refund in billing against the ERP's customer refund of the same id (reconcile/refunds.py).
 What each mismatch kind means, and which ones repair may act on, is in docs/reconciliation.md.
 """
 
@@ -37,6 +38,7 @@ from reconcile.findings import (
     money,
 )
 from reconcile.periods import Periods
+from reconcile.refunds import check_refunds
 
 __all__ = ["NOT_ISSUED", "Index", "Mismatch", "MismatchKind", "RepairAction", "compare"]
 
@@ -49,7 +51,8 @@ def compare(
     contract_after: timedelta = CONTRACT_AFTER,
 ) -> list[Mismatch]:
     """Every mismatch of the window, in a stable order: by deal, then kind; then every period's invoice, credit
-    note and CRM contract that no deal's saga owns; then duplicate customers."""
+    note and CRM contract that no deal's saga owns; then refunds billing made that the ERP lacks; then duplicate
+    customers."""
     index = Index(snap)
     found: list[Mismatch] = []
     owned: set[str] = set()  # invoices a window deal's saga answers for (checked, or waiting with the saga)
@@ -77,9 +80,10 @@ def compare(
     periods.check_credit_notes(busy & window_deals)
     if snap.crm.contracts is not None:  # None: a run that did not read them (recorded before the read existed)
         periods.check_contracts(busy, contract_after)
+    found.extend(check_refunds(snap, index, grace=stuck_after))
     found.extend(duplicate_customers(snap))
     if snap.erp.revenue is not None:  # None: a run that did not read it (recorded before the read existed)
-        found.extend(deferred_revenue(snap.erp.revenue))
+        found.extend(deferred_revenue(snap.erp.revenue, snap.erp.system_of))
     return found
 
 
@@ -130,7 +134,8 @@ def check_completed(finding: Finding, deal: CrmDeal, index: Index) -> None:
 def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice) -> None:
     if deal.amount is None or deal.currency is None:
         return
-    subtotal = invoice.total - invoice.tax
+    # A usage-priced line is in the CRM as 1 x its price per unit (canonical.rules), billed later from the meter.
+    subtotal = invoice.total - invoice.tax + sum(u.unit_amount for u in invoice.usage)
     if invoice.currency.upper() != deal.currency.upper() or subtotal != deal.amount:
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,

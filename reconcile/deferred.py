@@ -3,13 +3,16 @@ the schedules recognized through the last month recognized (docs/revenue.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from canonical import DEFAULT_VENDORS
 from canonical.revenue import RevenueLedger, scheduled_through
 from reconcile.findings import Mismatch, MismatchKind, money
 
-SYSTEM = "netsuite"
 
-
-def deferred_revenue(ledgers: list[RevenueLedger]) -> list[Mismatch]:
+def deferred_revenue(
+    ledgers: list[RevenueLedger], system_of: Callable[[str], str] = lambda entity: DEFAULT_VENDORS.erp
+) -> list[Mismatch]:
     """One finding per (entity, currency) whose deferred revenue balance != invoiced - recognized.
 
     - invoiced: the lines the ERP's invoices put into deferred revenue, less its credit memos' (each document is
@@ -37,7 +40,7 @@ def deferred_revenue(ledgers: list[RevenueLedger]) -> list[Mismatch]:
                 found.append(
                     Mismatch(
                         kind=MismatchKind.DEFERRED_REVENUE_DIFFERS,
-                        system=SYSTEM,
+                        system=system_of(entity),
                         subject=f"{entity}:{currency}",
                         expected=(
                             f"deferred revenue {money(invoiced - recognized, currency)} = invoiced "

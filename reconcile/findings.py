@@ -36,6 +36,10 @@ class MismatchKind(StrEnum):
     CONTRACT_NOT_ENDED = "contract_not_ended"  # ended in billing, the CRM contract Activated past today
     CONTRACT_END_DIFFERS = "contract_end_differs"  # the contract's EndDate is not the last day billing serves
     DEFERRED_REVENUE_DIFFERS = "deferred_revenue_differs"  # ERP deferred revenue != invoiced - recognized
+    USAGE_UNBILLED = "usage_unbilled"  # usage c2c accepted that no invoice bills (never reported, or its period missed)
+    USAGE_BILLED_DIFFERS = "usage_billed_differs"  # a period's metered line bills other usage than was reported
+    MISSING_REFUND_IN_ERP = "missing_refund_in_erp"  # billing gave money back on a c2c invoice, the ERP has no refund
+    REFUND_DIFFERS = "refund_differs"  # the ERP customer refund's amount or currency is not billing's refund's
 
 
 class RepairAction(StrEnum):
@@ -45,7 +49,7 @@ class RepairAction(StrEnum):
 
 class Mismatch(BaseModel):
     kind: MismatchKind
-    system: str = Field(description="where the difference shows: c2c, salesforce, stripe, avatax or netsuite")
+    system: str = Field(description="where the difference shows: c2c, or the vendor (the entity's, for its ERP)")
     subject: str = Field(description="the deal id, or the golden customer id for customer-level findings")
     deal_id: str | None = None
     saga_id: str | None = Field(default=None, description="the saga's workflow id")
@@ -57,11 +61,12 @@ class Mismatch(BaseModel):
     credit_note_id: str | None = Field(default=None, description="the billing credit note it is about")
     erp_id: str | None = Field(default=None, description="the ERP record found (invoice, payment or credit memo)")
     contract_id: str | None = Field(default=None, description="the CRM contract")
+    refund_id: str | None = Field(default=None, description="billing's refund (a chargeback: the dispute) id")
 
     @property
     def record(self) -> str | None:
         """The one record the finding is about, below the deal (a period's invoice, a credit note, ...)."""
-        return self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
+        return self.refund_id or self.credit_note_id or self.invoice_id or self.contract_id or self.subscription_id
 
     @property
     def key(self) -> str:
@@ -128,6 +133,10 @@ class Index:
                 self.contracts_by_subscription.setdefault(contract.subscription_id, contract)
             if contract.deal_id:
                 self.contracts_by_deal.setdefault(contract.deal_id, contract)
+
+    def erp_system(self, invoice: BillingInvoice | None) -> str:
+        """The vendor of the ERP the invoice's legal entity books in."""
+        return self.snap.erp.system_of(invoice.legal_entity if invoice else None)
 
     def deal_of(self, invoice: BillingInvoice) -> str | None:
         """The deal of a c2c invoice (its subscription's metadata, else the workflow id the invoice names); None
@@ -267,7 +276,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
         listed = ", ".join(e.internal_id for e in candidates)
         finding.add(
             MismatchKind.DUPLICATE,
-            "netsuite",
+            index.erp_system(invoice),
             f"1 ERP invoice for {invoice.invoice_id}",
             f"{len(candidates)}: {listed}",
             invoice_id=invoice.invoice_id,
@@ -276,7 +285,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
     if erp_invoice is None:
         finding.add(
             MismatchKind.MISSING_IN_ERP,
-            "netsuite",
+            index.erp_system(invoice),
             f"ERP invoice with external id {invoice.invoice_id}",
             "none",
             invoice_id=invoice.invoice_id,
@@ -285,7 +294,7 @@ def check_erp_invoice(finding: Finding, index: Index, invoice: BillingInvoice) -
     if erp_invoice.total != invoice.total or erp_invoice.currency.upper() != invoice.currency.upper():
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,
-            "netsuite",
+            index.erp_system(invoice),
             f"{money(invoice.total, invoice.currency)} (billing total)",
             f"{money(erp_invoice.total, erp_invoice.currency)} on ERP invoice {erp_invoice.internal_id}",
             invoice_id=invoice.invoice_id,
@@ -301,7 +310,11 @@ def check_payment(finding: Finding, index: Index, invoice: BillingInvoice, erp_i
     expected = f"{money(invoice.amount_paid, invoice.currency)} applied from {invoice.payment_id}"
     if payment is None:
         finding.add(
-            MismatchKind.PAYMENT_UNAPPLIED, "netsuite", expected, "no ERP payment", invoice_id=invoice.invoice_id
+            MismatchKind.PAYMENT_UNAPPLIED,
+            index.erp_system(invoice),
+            expected,
+            "no ERP payment",
+            invoice_id=invoice.invoice_id,
         )
         return
     if erp_invoice is None:
@@ -310,7 +323,7 @@ def check_payment(finding: Finding, index: Index, invoice: BillingInvoice, erp_i
     if applied < invoice.amount_paid:
         finding.add(
             MismatchKind.PAYMENT_UNAPPLIED,
-            "netsuite",
+            index.erp_system(invoice),
             expected,
             f"{money(applied, payment.currency)} applied to ERP invoice {erp_invoice.internal_id}",
             invoice_id=invoice.invoice_id,

@@ -61,6 +61,7 @@ class CustomerSync(Rate):
 class PeriodCounts(BaseModel):
     legal_entity: str = Field(description="the legal entity billing's metadata names, '?' when none")
     currency: str
+    erp: str | None = Field(default=None, description="the vendor of the ERP the entity books in")
     billed: int = Field(default=0, description="issued invoices of c2c subscriptions (one per period)")
     posted: int = Field(default=0, description="of those, with an ERP invoice (external id = billing invoice id)")
     paid: int = Field(default=0, description="of those, paid through a payment")
@@ -115,7 +116,8 @@ def period_counts(index: Index) -> list[PeriodCounts]:
 
     def row(entity: str | None, currency: str) -> PeriodCounts:
         key = (entity or "?", currency.upper())
-        return counts.setdefault(key, PeriodCounts(legal_entity=key[0], currency=key[1]))
+        erp = index.snap.erp.system_of(entity)
+        return counts.setdefault(key, PeriodCounts(legal_entity=key[0], currency=key[1], erp=erp))
 
     def entity_of(invoice: BillingInvoice) -> str | None:
         subscription = index.subscriptions_by_id.get(invoice.subscription_id or "")

@@ -68,12 +68,13 @@ class Periods:
 
     def check_credit_note(self, finding: Finding, note: BillingCreditNote) -> None:
         memos = self.index.credit_memos[note.credit_note_id]
+        erp = self.index.erp_system(self.index.invoices_by_id.get(note.invoice_id))
         if not memos:
             if self.index.credit_memos["cm-" + note.invoice_id]:
                 return  # the saga's unwind reversed the whole invoice
             finding.add(
                 MismatchKind.MISSING_CREDIT_MEMO,
-                "netsuite",
+                erp,
                 f"ERP credit memo with external id {note.credit_note_id} ({money(note.total, note.currency)})",
                 "none",
                 invoice_id=note.invoice_id,
@@ -94,7 +95,7 @@ class Periods:
             found = "; ".join(problems) + f" on ERP credit memo {memo.internal_id}"
             finding.add(
                 MismatchKind.CREDIT_MEMO_DIFFERS,
-                "netsuite",
+                erp,
                 expected,
                 found,
                 erp_id=memo.internal_id,

@@ -71,12 +71,12 @@ def kpi_table(kpis: Kpis) -> Table:
     return table
 
 
-PERIOD_COLUMNS = ("entity", "currency", "billed", "posted", "paid", "applied", "credits", "credited", "memos")
+PERIOD_COLUMNS = ("entity", "ERP", "currency", "billed", "posted", "paid", "applied", "credits", "credited", "memos")
 
 
 def period_rows(kpis: Kpis) -> list[list[str]]:
     return [
-        [p.legal_entity, p.currency]
+        [p.legal_entity, p.erp or "-", p.currency]
         + [str(n) for n in (p.billed, p.posted, p.paid, p.applied, p.credits, p.credited, p.credit_memos)]
         for p in kpis.periods
     ]
@@ -90,7 +90,8 @@ def period_table(kpis: Kpis) -> Table:
 
 
 def record_of(m: Mismatch) -> str:
-    return " ".join(part for part in (m.invoice_id, m.credit_note_id, m.contract_id, m.erp_id) if part) or "-"
+    parts = (m.invoice_id, m.credit_note_id, m.refund_id, m.contract_id, m.erp_id)
+    return " ".join(part for part in parts if part) or "-"
 
 
 def mismatch_table(report: Report) -> Table:

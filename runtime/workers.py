@@ -29,6 +29,7 @@ from workflows.refund import Refund
 from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
+from workflows.usage import UsageReporting
 
 
 def _methods(instance: object) -> list:
@@ -57,7 +58,7 @@ def build_workers(
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,
-            [ErpActivities(connectors.erp), RevenueActivities(connectors.erp)],
+            [ErpActivities(connectors.erps), RevenueActivities(connectors.erps)],
             settings.erp_rate_limit,
         ),
         (interface.HUB_QUEUE, [store, CustomerMasterActivities(client, task_queue)], None),
@@ -78,6 +79,7 @@ def build_workers(
         SubscriptionLifecycle,
         RevenueRecognition,
         Refund,
+        UsageReporting,
     ]
     workers = [
         Worker(
@@ -88,6 +90,7 @@ def build_workers(
             activities=[store.record_event, store.record_fact],
             interceptors=telemetry,
             workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+            build_id=settings.worker_build_id,
         )
     ]
     for suffix, activities, rate_limit in per_system:
@@ -98,6 +101,7 @@ def build_workers(
                 activities=[m for instance in [*activities, *readers.get(suffix, [])] for m in _methods(instance)],
                 max_task_queue_activities_per_second=rate_limit,
                 interceptors=telemetry,
+                build_id=settings.worker_build_id,
             )
         )
     return workers

@@ -1,4 +1,4 @@
-"""`python -m sandbox`: the local vendor estate (Salesforce, Stripe, AvaTax, NetSuite emulators).
+"""`python -m sandbox`: the local vendor estate (Salesforce, Stripe, AvaTax, NetSuite, Xero, HubSpot emulators).
 
 `--chaos-seed N --chaos-rate P` starts every emulator with the chaos profile of `sandbox/faults.py` on (each
 fault kind at rate P); `--chaos-profile JSON` (or `@file.json`) gives the whole profile instead, with optional
@@ -78,11 +78,15 @@ def main(
     avatax_port: int = DEFAULT_PORTS["avatax"],
     netsuite_port: int = DEFAULT_PORTS["netsuite"],
     xero_port: int = DEFAULT_PORTS["xero"],
+    chargebee_port: int = DEFAULT_PORTS["chargebee"],
+    hubspot_port: int = DEFAULT_PORTS["hubspot"],
     crm_webhook_url: str = typer.Option(None, help="where Salesforce posts opportunity changes"),
     crm_webhook_secret: str = "whsec_crm_sandbox",
     crm_outbound_url: str = typer.Option(None, help="where Salesforce sends the closed-won Outbound Message (SOAP)"),
     stripe_webhook_url: str = typer.Option(None, help="where Stripe posts events"),
+    hubspot_webhook_url: str = typer.Option(None, help="where HubSpot posts webhooks v3 (deal stage changes)"),
     stripe_webhook_secret: str = "whsec_stripe_sandbox",
+    chargebee_webhook_url: str = typer.Option(None, help="where Chargebee posts events (basic auth c2c / sandbox)"),
     netsuite_certificate: Path = typer.Option(
         None, help="PEM certificate mapped to --netsuite-client-id (NetSuite's OAuth 2.0 Client Credentials Setup)"
     ),
@@ -97,6 +101,8 @@ def main(
         "avatax": avatax_port,
         "netsuite": netsuite_port,
         "xero": xero_port,
+        "chargebee": chargebee_port,
+        "hubspot": hubspot_port,
     }
     options: dict[str, dict[str, Any]] = {
         "salesforce": {
@@ -105,6 +111,8 @@ def main(
             "outbound_url": crm_outbound_url,
         },
         "stripe": {"webhook_url": stripe_webhook_url, "webhook_secret": stripe_webhook_secret},
+        "chargebee": {"webhook_url": chargebee_webhook_url},
+        "hubspot": {"webhook_url": hubspot_webhook_url},
     }
     if netsuite_certificate is not None:
         options["netsuite"] = {"certificates": [(netsuite_client_id, netsuite_certificate.read_text())]}

@@ -201,6 +201,12 @@ def vendor_error(path: str, status: int) -> dict[str, Any] | list[dict[str, Any]
     if path.startswith("/api.xro/"):  # Xero: a problem body (the 429's headers say which limit)
         title = "Too Many Requests" if busy else "Internal Server Error"
         return {"Title": title, "Status": status, "Detail": "Rate limit exceeded" if busy else "An error occurred"}
+    if path.startswith(("/crm/", "/oauth/")):  # HubSpot: status/message/correlationId/category
+        message = "You have reached your ten_secondly_rolling limit." if busy else "internal error"
+        body = {"status": "error", "message": message, "correlationId": "sandbox-chaos"}
+        if busy:
+            return body | {"category": "RATE_LIMITS", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
+        return body | {"category": "INTERNAL_ERROR"}
     return {"error": {"code": "too_many_requests" if busy else "server_error", "message": f"HTTP {status}"}}
 
 
@@ -277,8 +283,11 @@ def _transport_of(receive: Any, depth: int = 3) -> Any:
     return None
 
 
-def install_faults(app: FastAPI) -> FaultBox:
-    """Add the fault admin endpoints and middleware to an emulator app."""
+def install_faults(app: FastAPI, error_body: Callable[[str, int], Any] | None = None) -> FaultBox:
+    """Add the fault admin endpoints and middleware to an emulator app; `error_body(path, status)` gives the
+    vendor's 5xx / 429 body where `vendor_error` cannot tell the vendor by the path (Chargebee and AvaTax share
+    `/api/v2`)."""
+    bodies = error_body or vendor_error
     box = FaultBox()
     app.state.faults = box
     _capture_transport(app)
@@ -343,7 +352,7 @@ def install_faults(app: FastAPI) -> FaultBox:
         kind = box.chaos.draw(request.method, path) if box.chaos else None
         if box.chaos is None or kind is None:
             return await call_next(request)
-        return await _apply_chaos(kind, box.chaos, request, call_next)
+        return await _apply_chaos(kind, box.chaos, request, call_next, bodies)
 
     return box
 
@@ -363,7 +372,9 @@ async def _apply_rule(rule: FaultRule, request: Request, call_next: Any) -> Resp
     return response
 
 
-async def _apply_chaos(kind: str, chaos: Chaos, request: Request, call_next: Any) -> Response:
+async def _apply_chaos(
+    kind: str, chaos: Chaos, request: Request, call_next: Any, bodies: Callable[[str, int], Any] = vendor_error
+) -> Response:
     path, profile = request.url.path, chaos.profile
     if kind == "latency":
         await asyncio.sleep(profile.latency_seconds)
@@ -371,7 +382,7 @@ async def _apply_chaos(kind: str, chaos: Chaos, request: Request, call_next: Any
     if kind in ("status_5xx", "status_429"):
         status = 429 if kind == "status_429" else chaos.rng.choice((500, 502, 503))
         headers = {"Retry-After": str(profile.retry_after_seconds)} if status == 429 else {}
-        return JSONResponse(vendor_error(path, status), status_code=status, headers=headers)
+        return JSONResponse(bodies(path, status), status_code=status, headers=headers)
     if kind == "reset":
         return await reset_connection(request)
     response = await _handled(call_next, request)

@@ -9,8 +9,16 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-EMULATORS = ("salesforce", "stripe", "avatax", "netsuite", "xero")
-DEFAULT_PORTS = {"salesforce": 8701, "stripe": 8702, "avatax": 8703, "netsuite": 8704, "xero": 8705}
+EMULATORS = ("salesforce", "stripe", "avatax", "netsuite", "xero", "hubspot", "chargebee")
+DEFAULT_PORTS = {
+    "salesforce": 8701,
+    "stripe": 8702,
+    "avatax": 8703,
+    "netsuite": 8704,
+    "xero": 8705,
+    "hubspot": 8706,
+    "chargebee": 8707,
+}
 
 
 def build_app(name: str, **options: Any) -> FastAPI:

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical import ProrationBilling, Vendors
+from canonical.reference import LEGAL_ENTITIES
 
 SANDBOX_API_TOKEN = "c2c-sandbox-token"
 
@@ -25,6 +26,7 @@ class Scope(StrEnum):
     START = "start"  # start a deal's saga by hand
     RESOLVE = "resolve"  # resolve and cancel parked sagas
     CODEC = "codec"  # decode/encode payloads for the Temporal UI
+    USAGE = "usage"  # report usage events (a product system: nothing else)
 
 
 class ApiToken(BaseModel):
@@ -57,6 +59,11 @@ class Settings(BaseSettings):
         default="default", validation_alias=AliasChoices("C2C_TEMPORAL_NAMESPACE", "TEMPORAL_NAMESPACE")
     )
     task_queue: str = Field(default="c2c", description="workflow queue; activities use {task_queue}-{system}")
+    worker_build_id: str | None = Field(
+        default=None,
+        description="the worker's build id in the histories; unset: the SDK's hash of every loaded module's code "
+        "(about 3.5 s of CPU when a worker starts; the tests set one)",
+    )
 
     # Vendors (defaults: the sandbox emulators from `python -m sandbox`)
     crm: str = "salesforce"
@@ -77,6 +84,17 @@ class Settings(BaseSettings):
         description="test mode only: new billing customers live on this Stripe test clock, so their subscriptions "
         "renew as it advances (the demo and the chaos run move billing time through later periods)",
     )
+    # Chargebee (billing where C2C_VENDORS_BY_ENTITY names it): API v2 of one site at {chargebee_url}/api/v2
+    # (https://{site}.chargebee.com in production), the API key as the basic-auth username; its webhooks carry the
+    # basic-auth username and password configured for the endpoint in Chargebee.
+    chargebee_site: str = "c2c-test"
+    chargebee_url: str = "http://127.0.0.1:8707"
+    chargebee_api_key: SecretStr = SecretStr("test_c2c_chargebee_key")
+    chargebee_payment_method: str | None = Field(
+        default="tok_visa", description="gateway token of the card attached to new billing customers (test sites)"
+    )
+    chargebee_webhook_username: str = "c2c"
+    chargebee_webhook_password: SecretStr = SecretStr("cb_webhook_sandbox")
     avatax_url: str = "http://127.0.0.1:8703"
     avatax_account_id: str = "1100000000"
     avatax_license_key: SecretStr = SecretStr("sandbox-license")
@@ -88,10 +106,29 @@ class Settings(BaseSettings):
     netsuite_certificate_id: str = ""
     netsuite_private_key: SecretStr | None = None
     netsuite_private_key_file: str | None = "var/netsuite-key.pem"
+    # Xero (the ERP of the entities C2C_VENDORS_BY_ENTITY gives it): a custom connection's client credentials and
+    # the organisation (tenant id) of each legal entity; the identity server is api_url's host unless set.
+    xero_url: str = "http://127.0.0.1:8705"
+    xero_identity_url: str | None = None
+    xero_client_id: str = "c2c-xero-client"
+    xero_client_secret: SecretStr = SecretStr("c2c-xero-secret")
+    xero_tenants: dict[str, str] = {"UK01": "4a3c3f0e-5a0b-4c1e-9b1f-0000000000a1"}
+
+    # HubSpot as the CRM (C2C_CRM=hubspot): a private app's access token, or an OAuth app's refresh token (which wins
+    # when set) with its client id and secret. The client secret also signs HubSpot's webhooks v3; their signature
+    # covers the URL HubSpot calls, so behind a proxy set the public one (None: the URL the request arrived at).
+    hubspot_url: str = "http://127.0.0.1:8706"
+    hubspot_access_token: SecretStr | None = SecretStr("pat-na1-c2c-sandbox")
+    hubspot_client_id: str = "c2c-hubspot-client"
+    hubspot_client_secret: SecretStr = SecretStr("c2c-hubspot-secret")
+    hubspot_refresh_token: SecretStr | None = None
+    hubspot_webhook_url: str | None = None
 
     # Which vendor plays each role, per legal entity, for sagas started from now on (settings.vendors_for); an
     # entity not listed gets today's estate with `crm`. JSON: {"DE01": {"billing": "chargebee", "erp": "xero"}}.
-    vendors_by_entity: dict[str, Vendors] = {}
+    # The sandbox default books UK01 in Xero (an acquired subsidiary keeping its own ERP); setting the variable
+    # replaces the whole map.
+    vendors_by_entity: dict[str, Vendors] = {"UK01": Vendors(erp="xero")}
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
@@ -181,6 +218,10 @@ class Settings(BaseSettings):
             "C2C_API_TOKEN": self.api_token is not None and self.api_token.get_secret_value() == SANDBOX_API_TOKEN,
             "C2C_CRM_WEBHOOK_SECRET": self.crm_webhook_secret.get_secret_value() == "whsec_crm_sandbox",
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
+            "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
+            == "cb_webhook_sandbox",
+            "C2C_HUBSPOT_CLIENT_SECRET": self.crm == "hubspot"
+            and self.hubspot_client_secret.get_secret_value() == "c2c-hubspot-secret",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:
@@ -190,6 +231,13 @@ class Settings(BaseSettings):
     def vendors_for(self, legal_entity: str) -> Vendors:
         """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries)."""
         return self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)
+
+    def every_entitys_vendors(self) -> dict[str, Vendors]:
+        """vendors_for each legal entity of the reference data and each one configured (the reconciler reads every
+        ERP named here)."""
+        return {
+            entity: self.vendors_for(entity) for entity in sorted(set(LEGAL_ENTITIES) | set(self.vendors_by_entity))
+        }
 
     def tokens(self) -> list[ApiToken]:
         """Every accepted API token; `api_token` counts as one with every scope."""

@@ -13,6 +13,7 @@ from sqlmodel import Session, SQLModel
 
 from store.models import TABLES
 from store.ratelimits import RATE_TABLES
+from store.usage import USAGE_TABLE
 from store.watermarks import WATERMARK_TABLE
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -52,7 +53,7 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create the store's tables (and their indexes) where they do not exist yet."""
-    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, *RATE_TABLES])
+    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, USAGE_TABLE, *RATE_TABLES])
 
 
 @contextmanager

@@ -13,12 +13,16 @@ from fastapi import FastAPI
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from connectors.kit import tls_context
 from sandbox.server import build_app
+from tests.support.cli import in_process_cli  # noqa: F401 - a fixture: finance's CLI in this process
 from tests.support.emulators import Emulators
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
 from tests.support.servers import RunningServer, serve_in_thread
-from tests.support.temporal import binary, time_skipping_server
+from tests.support.temporal import BUILD_ID, binary, time_skipping_server
 from workflows import search_attributes
+
+os.environ.setdefault("C2C_WORKER_BUILD_ID", BUILD_ID)  # settings and worker processes (tests/support/temporal.py)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +85,7 @@ def slow_stripe_url() -> Iterator[str]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=tls_context()) as client:
         yield client
 
 

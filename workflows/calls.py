@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import policies
+    import workflows.policies as policies
     from workflows.interface import HUB_QUEUE, Names
 
 # Writes to our own store that every saga step makes (the outbox event, the KPI fact): local activities in the

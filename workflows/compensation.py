@@ -12,9 +12,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import EventType
-    from workflows import documents, policies
-    from workflows import interface as act
     from workflows.deal_saga import DealSaga
     from workflows.interface import Names
     from workflows.saga import SagaInput, Stage
@@ -84,6 +85,7 @@ class Compensation(DealSaga):
                     invoice_erp_id=target,
                     customer_erp_id=self.customer_refs[self.erp],
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
                 retry=retry,
@@ -131,7 +133,7 @@ class Compensation(DealSaga):
         journal = await self.call(
             act.ERP_QUEUE,
             Names.POST_JOURNAL,
-            act.PostJournal(entry=entry),
+            act.PostJournal(entry=entry, erp=self.erp),
             str,
             retry=policies.COMPENSATION_RETRY if self.progress.stage is Stage.COMPENSATING else policies.VENDOR_RETRY,
         )

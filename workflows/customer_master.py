@@ -21,10 +21,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import DEFAULT_VENDORS, AccountSnapshot, Vendors, ids
     from canonical.reference import LEGAL_ENTITIES
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import AccountChange, Names
 
@@ -146,7 +146,7 @@ class CustomerMaster:
         )
         stamp = snapshot.modified_at.strftime("%Y%m%dT%H%M%S%fZ")
         systems = []
-        billing, erp = self.args.vendors.billing, self.args.vendors.erp
+        billing = self.args.vendors.billing
         if billing in refs:
             await self.call(
                 act.BILLING_QUEUE,
@@ -157,13 +157,15 @@ class CustomerMaster:
                 str,
             )
             systems.append(billing)
-        for system in sorted(refs):  # the ERP's refs are `{erp}:{legal entity}`: one ERP customer per subsidiary
+        # The ERP's refs are `{erp}:{legal entity}`: one ERP customer per subsidiary, each in the ERP its entity
+        # books in (entities may use different ERPs), so each is updated where it lives.
+        for system in sorted(refs):
             vendor, _, entity = system.partition(":")
-            if vendor == erp and entity in LEGAL_ENTITIES:
+            if vendor and entity in LEGAL_ENTITIES:
                 await self.call(
                     act.ERP_QUEUE,
                     Names.ERP_UPDATE_CUSTOMER,
-                    act.UpdateErpCustomer(customer=customer, legal_entity=LEGAL_ENTITIES[entity]),
+                    act.UpdateErpCustomer(customer=customer, legal_entity=LEGAL_ENTITIES[entity], erp=vendor),
                     str,
                 )
                 systems.append(system)

@@ -17,11 +17,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
+    import workflows.search_attributes as search_attributes
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
     from canonical.reference import LEGAL_ENTITIES
     from canonical.rules import deal_problems
-    from workflows import documents, policies, search_attributes
-    from workflows import interface as act
     from workflows.compensation import Undo
     from workflows.interface import Names
     from workflows.saga import (
@@ -148,7 +150,7 @@ class CustomerToCash(Settlement):
             self.call(
                 act.ERP_QUEUE,
                 Names.ERP_CUSTOMER,
-                act.UpsertErpCustomer(customer=customer, legal_entity=entity, currency=deal.currency),
+                act.UpsertErpCustomer(customer=customer, legal_entity=entity, currency=deal.currency, erp=self.erp),
                 str,
             ),
         )
@@ -292,12 +294,11 @@ class CustomerToCash(Settlement):
         invoice, deal = self.require(self.invoice), self.require(self.deal)
         if "erp_invoice" not in self.progress.external_ids:
             self.register(Undo.CREDIT_MEMO)
+            customer = self.customer_refs[self.erp]
             erp_invoice = await self.call(
                 act.ERP_QUEUE,
                 Names.POST_INVOICE,
-                act.PostInvoice(
-                    invoice=invoice, customer_erp_id=self.customer_refs[self.erp], billing_system=self.billing
-                ),
+                act.PostInvoice(invoice=invoice, customer_erp_id=customer, billing_system=self.billing, erp=self.erp),
                 str,
             )
             self.ids(erp_invoice=erp_invoice)
@@ -330,6 +331,8 @@ class CustomerToCash(Settlement):
                     customer_erp_id=self.customer_refs[self.erp],
                     invoice_erp_id=self.progress.external_ids["erp_invoice"],
                     billing_system=self.billing,
+                    erp=self.erp,
+                    legal_entity=deal.legal_entity,
                 ),
                 str,
             )
@@ -337,7 +340,8 @@ class CustomerToCash(Settlement):
         if payment.fee is not None and payment.fee.amount > 0:
             payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, deal.legal_entity, payment_id, workflow.now().date())
-            journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str)
+            fee = act.PostJournal(entry=entry, erp=self.erp)
+            journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, fee, str)
             self.ids(erp_fee_journal=journal)
         await self.emit(
             EventType.PAYMENT_APPLIED,

@@ -10,9 +10,9 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
+    import workflows.policies as policies
     from canonical import BusinessEvent, Deal, EventType, Invoice, Payment, Subscription, TaxQuote, ids
-    from workflows import interface as act
-    from workflows import policies
     from workflows.interface import Names
     from workflows.saga import SagaInput, SagaStatus, Stage
     from workflows.saga_runtime import SagaRuntime

@@ -28,15 +28,16 @@ from workflows.interface import PriceRequest
 
 
 def price_requests(deal: Deal) -> list[PriceRequest]:
-    """One billing price per deal line: the catalog product at the deal's negotiated unit price."""
+    """One billing price per deal line: the catalog product at the deal's negotiated unit price; a usage line's
+    price is metered (per unit of its product's meter)."""
     return [
         PriceRequest(
             price=CATALOG.price(line.product_code, deal.billing_period, deal.currency).model_copy(
-                update={"unit_amount": line.unit_price}
+                update={"unit_amount": line.unit_price, "meter": CATALOG.product(line.product_code).meter}
             ),
             product_name=CATALOG.product(line.product_code).name,
         )
-        for line in deal.lines
+        for line in [*deal.lines, *deal.usage_lines]
     ]
 
 
@@ -51,6 +52,7 @@ def contract(deal: Deal, golden_id: str) -> Contract:
         term_months=deal.term_months,
         billing_period=deal.billing_period,
         lines=deal.lines,
+        usage_lines=deal.usage_lines,
     )
 
 

@@ -26,6 +26,7 @@ from canonical import (
 )
 from canonical.records import Snapshots
 from canonical.refunds import CustomerRefund
+from canonical.usage import UsageReport
 from reconcile.compare import Mismatch
 
 # Task-queue suffixes, one per external system (so each vendor's rate limit is enforced across workers).
@@ -102,7 +103,16 @@ class Names:
     CREDIT_NOTE_REFUND = "billing.credit_note_refund"
     ERP_INVOICE_OF = "erp.invoice_of"
     REFUND_CUSTOMER = "erp.refund_customer"
-    RECONCILE_READ_REFUNDS = "reconcile.read_refunds"
+    # usage of usage-priced products (UsageReporting workflow)
+    REPORT_USAGE = "billing.report_usage"
+    RECORD_USAGE_REPORTED = "hub.record_usage_reported"
+
+
+class ErpCall(BaseModel):
+    """An input to an ERP activity: which vendor plays the ERP for the record's legal entity (the saga's
+    `vendors.erp`). Inputs recorded before routing by entity carry none and meant the default."""
+
+    erp: str = Field(default=DEFAULT_VENDORS.erp, description="the vendor whose connector the call goes to")
 
 
 class FetchDeal(BaseModel):
@@ -131,7 +141,7 @@ class SyncCustomerMaster(BaseModel):
     change: AccountChange
 
 
-class UpdateErpCustomer(BaseModel):
+class UpdateErpCustomer(ErpCall):
     """Name, address and tax id of an existing ERP customer (subsidiary and currency never change)."""
 
     customer: Customer
@@ -281,7 +291,7 @@ class IssueCreditNote(BaseModel):
     idempotency_key: str
 
 
-class PostCreditNote(BaseModel):
+class PostCreditNote(ErpCall):
     credit: CreditNote
     invoice_erp_id: str
     customer_erp_id: str
@@ -299,13 +309,13 @@ class TaxDocument(BaseModel):
     document_code: str
 
 
-class UpsertErpCustomer(BaseModel):
+class UpsertErpCustomer(ErpCall):
     customer: Customer
     legal_entity: LegalEntity
     currency: str
 
 
-class PostInvoice(BaseModel):
+class PostInvoice(ErpCall):
     invoice: Invoice
     customer_erp_id: str
     billing_system: str = Field(
@@ -313,24 +323,25 @@ class PostInvoice(BaseModel):
     )
 
 
-class ApplyPayment(BaseModel):
+class ApplyPayment(ErpCall):
     payment: Payment
     customer_erp_id: str
     invoice_erp_id: str
     billing_system: str = Field(
         default=DEFAULT_VENDORS.billing, description="whose id in external_refs becomes the ERP's external id"
     )
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
-class PostJournal(BaseModel):
+class PostJournal(ErpCall):
     entry: JournalEntry
 
 
-class RevenueLedgerRequest(BaseModel):
+class RevenueLedgerRequest(ErpCall):
     legal_entity: str
 
 
-class PostRecognition(BaseModel):
+class PostRecognition(ErpCall):
     """A month's recognition journal (canonical.revenue.recognition_entry): posted once, found on a re-run."""
 
     entry: JournalEntry
@@ -344,21 +355,17 @@ class CreditNoteRefundOf(BaseModel):
     credit_note_id: str
 
 
-class ErpInvoiceOf(BaseModel):
+class ErpInvoiceOf(ErpCall):
     billing_invoice_id: str
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
-class RefundCustomer(BaseModel):
+class RefundCustomer(ErpCall):
     refund: CustomerRefund
+    legal_entity: str | None = Field(default=None, description="the invoice's entity; None: recorded without it")
 
 
-class ReadRefunds(BaseModel):
-    """Billing's refunds since `since` and the ERP's customer refunds modified since that day."""
-
-    since: datetime
-
-
-class PostCreditMemo(BaseModel):
+class PostCreditMemo(ErpCall):
     invoice: Invoice
     invoice_erp_id: str
     customer_erp_id: str
@@ -392,7 +399,7 @@ class ReadTax(BaseModel):
     company_codes: list[str]
 
 
-class ReadErp(BaseModel):
+class ReadErp(ErpCall):
     since: date
     customer_external_ids: list[str] = Field(description="{golden id}-{legal entity} of the window's customers")
 
@@ -436,3 +443,8 @@ class ReadContracts(BaseModel):
 
     subscription_ids: list[str]
     deal_ids: list[str] = Field(default_factory=list)
+
+
+class ReportUsage(BaseModel):
+    report: UsageReport
+    idempotency_key: str

@@ -17,9 +17,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import DEFAULT_VENDORS
+    import workflows.interface as act
+    import workflows.policies as policies
+    from canonical import DEFAULT_VENDORS, Vendors, ids
     from canonical.records import (
         BillingSnapshot,
         CrmContract,
@@ -32,8 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
     from canonical.revenue import RevenueLedger
     from reconcile.outcome import RepairOutcome, Report
-    from workflows import interface as act
-    from workflows import policies
     from workflows.calls import call_activity
     from workflows.interface import Names
 
@@ -47,6 +48,10 @@ CONTRACTS_PATCH = "reconcile-crm-contracts"
 REVENUE_PATCH = "reconcile-deferred-revenue"
 
 
+def _code(detail: Any) -> str | None:
+    return detail.get("code") if isinstance(detail, dict) else None
+
+
 def reconciliation_id(task_queue: str, at: datetime) -> str:
     """The id of an on-demand run (the Schedule's runs get the Schedule's id plus a timestamp)."""
     return f"{task_queue}:reconciliation:{at:%Y-%m-%dT%H-%M-%SZ}"
@@ -57,6 +62,11 @@ class ReconcileInput(BaseModel):
     since: datetime | None = Field(default=None, description="start of the window instead of window_days")
     repair: bool = Field(default=False, description="start missing sagas, resume sagas parked as unavailable")
     crm: str = DEFAULT_VENDORS.crm
+    vendors_by_entity: dict[str, Vendors] = Field(
+        default_factory=dict,
+        description="who plays each role per legal entity (settings.vendors_for of each): every ERP named is read; "
+        "empty: the default ERP alone (runs recorded before routing by entity)",
+    )
     stuck_after: timedelta = Field(
         default=timedelta(hours=2), description="a running saga outside a wait stage this long is stuck"
     )
@@ -93,12 +103,7 @@ class Reconciliation:
                 act.ReadTax(since=read_from.date(), company_codes=sorted(LEGAL_ENTITIES)),
                 TaxSnapshot,
             ),
-            self.call(
-                act.ERP_QUEUE,
-                Names.RECONCILE_READ_ERP,
-                act.ReadErp(since=read_from.date(), customer_external_ids=self.erp_customer_ids(crm)),
-                ErpSnapshot,
-            ),
+            self.read_erps(args, read_from, crm),
         )
         if workflow.patched(CONTRACTS_PATCH):
             crm.contracts = await self.call(
@@ -108,15 +113,11 @@ class Reconciliation:
                 list[CrmContract],
             )
         if workflow.patched(REVENUE_PATCH):
-            erp.revenue = [
-                await self.call(
-                    act.ERP_QUEUE,
-                    Names.REVENUE_LEDGER,
-                    act.RevenueLedgerRequest(legal_entity=entity),
-                    RevenueLedger,
-                )
-                for entity in sorted(REVENUE_ACCOUNTS)
-            ]
+            erp.revenue = []
+            for entity in sorted(REVENUE_ACCOUNTS):
+                ledger = await self.revenue(erp, entity)
+                if ledger is not None:
+                    erp.revenue.append(ledger)
         snapshots = Snapshots(since=since, taken_at=now, crm=crm, sagas=sagas, billing=billing, tax=tax, erp=erp)
         report: Report = await self.call(
             act.HUB_QUEUE,
@@ -162,6 +163,61 @@ class Reconciliation:
         return act.ReadContracts(
             subscription_ids=sorted({s.subscription_id for s in ours}), deal_ids=sorted({s.deal_id or "" for s in ours})
         )
+
+    async def revenue(self, erp: ErpSnapshot, entity: str) -> RevenueLedger | None:
+        """The entity's deferred revenue in its ERP; None when that ERP keeps none (it refuses the read as
+        `unsupported`): an entity moved to such an ERP is reported without it rather than stopping the run."""
+        try:
+            ledger: RevenueLedger = await self.call(
+                act.ERP_QUEUE,
+                Names.REVENUE_LEDGER,
+                act.RevenueLedgerRequest(legal_entity=entity, erp=erp.system_of(entity)),
+                RevenueLedger,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.details and _code(cause.details[0]) == "unsupported":
+                return None
+            raise
+        return ledger
+
+    async def read_erps(self, args: ReconcileInput, read_from: datetime, crm: CrmSnapshot) -> ErpSnapshot:
+        """Every configured ERP, once each, asked for the customers of the entities it books; one snapshot that
+        names each entity's ERP (what findings and KPIs label its records with)."""
+        customers = self.erp_customer_ids(crm)
+        erp_by_entity = {entity: vendors.erp for entity, vendors in sorted(args.vendors_by_entity.items())}
+        if not erp_by_entity:  # recorded before routing by entity: the one ERP, asked as it was then
+            return await self.call(
+                act.ERP_QUEUE,
+                Names.RECONCILE_READ_ERP,
+                act.ReadErp(since=read_from.date(), customer_external_ids=customers),
+                ErpSnapshot,
+            )
+        merged = ErpSnapshot(erp_by_entity=erp_by_entity)
+        erp_of = {
+            customer: merged.system_of((ids.parse_erp_customer_id(customer) or ("", ""))[1]) for customer in customers
+        }
+        reads: list[ErpSnapshot] = await asyncio.gather(
+            *(
+                self.call(
+                    act.ERP_QUEUE,
+                    Names.RECONCILE_READ_ERP,
+                    act.ReadErp(
+                        erp=erp,
+                        since=read_from.date(),
+                        customer_external_ids=[c for c in customers if erp_of[c] == erp],
+                    ),
+                    ErpSnapshot,
+                )
+                for erp in sorted(set(erp_by_entity.values()) | set(erp_of.values()))
+            )
+        )
+        for read in reads:
+            merged.invoices += read.invoices
+            merged.payments += read.payments
+            merged.credit_memos += read.credit_memos
+            merged.customers += read.customers
+        return merged
 
     @staticmethod
     def golden_ids(crm: CrmSnapshot) -> list[str]:

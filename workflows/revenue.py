@@ -23,7 +23,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from canonical import Money
+    import workflows.interface as act
+    from canonical import DEFAULT_VENDORS, Money
     from canonical.reference import LEGAL_ENTITIES, REVENUE_ACCOUNTS
     from canonical.revenue import (
         MONTH_PATTERN,
@@ -36,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         recognition_entry,
         recognition_external_id,
     )
-    from workflows import interface as act
     from workflows.calls import call_activity
     from workflows.interface import Names
 
@@ -46,6 +46,9 @@ REFUSED = "RecognitionRefused"  # the ApplicationError type of a refused request
 
 class RecognitionInput(BaseModel):
     legal_entity: str
+    erp: str = Field(
+        default=DEFAULT_VENDORS.erp, description="the vendor playing the entity's ERP (settings.vendors_for)"
+    )
     month: str | None = Field(
         default=None, description="YYYY-MM; none: the month before the run (what the monthly Schedule starts)"
     )
@@ -82,8 +85,13 @@ def refuse(message: str) -> ApplicationError:
 
 def checked_month(args: RecognitionInput, today: date) -> str:
     """The month to recognize; refused when the entity is unknown, or the month unreadable or not over yet."""
-    if args.legal_entity not in LEGAL_ENTITIES or args.legal_entity not in REVENUE_ACCOUNTS:
+    if args.legal_entity not in LEGAL_ENTITIES:
         raise refuse(f"unknown legal entity {args.legal_entity!r} (known: {', '.join(sorted(REVENUE_ACCOUNTS))})")
+    if args.legal_entity not in REVENUE_ACCOUNTS:
+        raise refuse(
+            f"{args.legal_entity} has no deferred revenue accounts: its ERP ({args.erp}) keeps no service periods "
+            f"to recognize from (recognized entities: {', '.join(sorted(REVENUE_ACCOUNTS))})"
+        )
     month = args.month or previous_month(month_of(today))
     try:
         parse_month(month)
@@ -108,7 +116,7 @@ class RevenueRecognition:
         ledger: RevenueLedger = await call_activity(
             act.ERP_QUEUE,
             Names.REVENUE_LEDGER,
-            act.RevenueLedgerRequest(legal_entity=entity),
+            act.RevenueLedgerRequest(legal_entity=entity, erp=args.erp),
             RevenueLedger,
             timeout=CALL_TIMEOUT,
         )
@@ -117,11 +125,13 @@ class RevenueRecognition:
             raise refuse(f"{entity}: {month} is before {later[-1]}, already recognized: recognition runs in order")
         results = []
         for currency in currencies_of(ledger, entity):
-            results.append(await self.recognize(ledger, entity, currency, month))
+            results.append(await self.recognize(ledger, entity, currency, month, args.erp))
         return RecognitionResult(legal_entity=entity, month=month, currencies=results)
 
     @staticmethod
-    async def recognize(ledger: RevenueLedger, entity: str, currency: str, month: str) -> CurrencyRecognition:
+    async def recognize(
+        ledger: RevenueLedger, entity: str, currency: str, month: str, erp: str = DEFAULT_VENDORS.erp
+    ) -> CurrencyRecognition:
         external_id = recognition_external_id(entity, currency, month)
         existing = next((r for r in ledger.recognitions if r.external_id == external_id), None)
         if existing is not None:
@@ -143,7 +153,7 @@ class RevenueRecognition:
         journal: PostedRecognition = await call_activity(
             act.ERP_QUEUE,
             Names.POST_RECOGNITION,
-            act.PostRecognition(entry=entry),
+            act.PostRecognition(entry=entry, erp=erp),
             PostedRecognition,
             timeout=CALL_TIMEOUT,
         )

@@ -15,7 +15,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import hints, policies, search_attributes
+    import workflows.hints as hints
+    import workflows.policies as policies
+    import workflows.search_attributes as search_attributes
     from workflows.calls import call_activity
     from workflows.saga import Problem, Resolution, ResolutionAction, SagaStatus, Stage, TimelineEntry
 

@@ -9,9 +9,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
     from canonical import EventType, Payment, PaymentStatus
-    from workflows import documents
-    from workflows import interface as act
     from workflows.compensation import Compensation, Undo
     from workflows.interface import Names
     from workflows.saga import Problem, SagaInput, Stage
@@ -158,7 +158,10 @@ class Settlement(Compensation):
         journal = await self.call(
             act.ERP_QUEUE,
             Names.POST_JOURNAL,
-            act.PostJournal(entry=documents.bad_debt_entry(invoice, invoice_id, workflow.now().date(), reverse=False)),
+            act.PostJournal(
+                entry=documents.bad_debt_entry(invoice, invoice_id, workflow.now().date(), reverse=False),
+                erp=self.erp,
+            ),
             str,
         )
         self.ids(erp_bad_debt=journal)

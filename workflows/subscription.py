@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.interface as act
     from canonical import Amendment, Invoice, Payment, PaymentStatus, RenewalInvoice, SubscriptionEnd, TaxQuote
     from canonical.contract import add_months, term_end
-    from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Resolution, ResolutionAction, Resume, SagaStatus, Stage
     from workflows.saga_runtime import Cancelled, refused
@@ -322,4 +322,7 @@ class SubscriptionLifecycle(PeriodBilling):
             contract_id=self.contract_id,
             changes=self.changes,
             ended=self.ended,
+            golden_id=self.args.golden_id,
+            billing_customer_id=self.args.billing_customer_id,
+            usage_lines=self.args.deal.usage_lines,
         )

@@ -14,6 +14,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.policies as policies
+    import workflows.search_attributes as search_attributes
+    import workflows.subscription_terms as subscription_terms
     from canonical import (
         Amendment,
         AmendmentKind,
@@ -28,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
         ids,
     )
     from canonical.contract import add_months, term_end
-    from workflows import documents, policies, search_attributes, subscription_terms
-    from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Stage
     from workflows.saga_runtime import SagaRuntime
@@ -61,6 +64,11 @@ class ContractChanges(SagaRuntime):
     @property
     def billing(self) -> str:
         return self.args.vendors.billing
+
+    @property
+    def erp(self) -> str:
+        """The vendor playing the ERP for the subscription's legal entity: every ERP call goes to it."""
+        return self.args.vendors.erp
 
     @property
     def deal(self) -> Deal:
@@ -334,6 +342,7 @@ class ContractChanges(SagaRuntime):
                     invoice_erp_id=period.ids["erp_invoice"],
                     customer_erp_id=self.args.erp_customer_id,
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
             )

@@ -122,3 +122,11 @@ class LifecycleStatus(BaseModel):
     contract_id: str | None = None
     changes: list[AmendmentRecord] = Field(default_factory=list)
     ended: str | None = Field(default=None, description="why the subscription ended: lapsed or cancelled")
+    golden_id: str | None = None
+    billing_customer_id: str | None = None
+    usage_lines: list[DealLine] = Field(default_factory=list, description="usage-priced lines (metered in billing)")
+
+    def open_period(self) -> PeriodStatus | None:
+        """The period billing has open now as far as the lifecycle knows: the latest it billed (in advance), whose
+        usage the next renewal invoice bills."""
+        return next((p for p in reversed(self.periods) if p.change is None), None)

@@ -10,9 +10,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.documents as documents
+    import workflows.interface as act
+    import workflows.search_attributes as search_attributes
     from canonical import Amendment, Deal, EventType, Invoice, Payment, PaymentStatus, RenewalInvoice, TaxQuote, ids
-    from workflows import documents, search_attributes
-    from workflows import interface as act
     from workflows.interface import Names
     from workflows.saga import Problem, Resolution, Stage
     from workflows.saga_runtime import Park
@@ -145,6 +146,10 @@ class PeriodBilling(ContractChanges):
         period = self.require(self.period)
         period.ids["tax_document"] = self.quote.document_code
         period.totals.update(subtotal=net, tax=self.quote.total_tax.amount)
+        usage = [a for a in renewal.adjustments if a.usage]
+        if usage:  # the metered usage of the period before, billed in arrears (a status total, no command)
+            period.totals["usage"] = sum(a.amount.amount for a in usage)
+            period.totals["usage_quantity"] = sum(a.quantity for a in usage)
 
     async def issue_invoice(self) -> None:
         args, renewal, period = self.args, self.require(self.renewal), self.require(self.period)
@@ -193,6 +198,7 @@ class PeriodBilling(ContractChanges):
                     invoice=self.require(self.invoice),
                     customer_erp_id=args.erp_customer_id,
                     billing_system=self.billing,
+                    erp=self.erp,
                 ),
                 str,
             )
@@ -334,7 +340,7 @@ class PeriodBilling(ContractChanges):
         )
         entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=False)
         period.ids["erp_bad_debt"] = await self.call(
-            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
         )
         self.period_written_off = True
         await self.emit(
@@ -348,7 +354,7 @@ class PeriodBilling(ContractChanges):
         invoice, renewal, period = self.require(self.invoice), self.require(self.renewal), self.require(self.period)
         entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=True)
         period.ids["erp_bad_debt_reversal"] = await self.call(
-            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+            act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
         )
         self.period_written_off = False
 
@@ -363,6 +369,8 @@ class PeriodBilling(ContractChanges):
                     customer_erp_id=args.erp_customer_id,
                     invoice_erp_id=period.ids["erp_invoice"],
                     billing_system=self.billing,
+                    erp=self.erp,
+                    legal_entity=args.deal.legal_entity,
                 ),
                 str,
             )
@@ -370,7 +378,7 @@ class PeriodBilling(ContractChanges):
             payment_id = payment.external_refs[self.billing]
             entry = documents.fee_entry(payment, args.deal.legal_entity, payment_id, workflow.now().date())
             period.ids["erp_fee_journal"] = await self.call(
-                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry), str
+                act.ERP_QUEUE, Names.POST_JOURNAL, act.PostJournal(entry=entry, erp=self.erp), str
             )
 
     async def park(self, problem: Problem) -> Resolution:

@@ -135,8 +135,10 @@ class NetSuiteErp(NetSuiteRefunds):
         invoice_erp_id: str,
         *,
         billing_system: str = DEFAULT_VENDORS.billing,
+        legal_entity: str | None = None,
     ) -> str:
-        """Book the gross payment against the invoice; a fee is the caller's `post_journal_entry`."""
+        """Book the gross payment against the invoice; a fee is the caller's `post_journal_entry`. One account
+        holds every subsidiary, so `legal_entity` changes nothing here."""
         external_id = mapping.billing_id(payment.external_refs, "payment", billing_system)
         body = mapping.payment_body(payment, customer_erp_id, invoice_erp_id, billing_system)
         return await self._upsert("customerPayment", external_id, body)

@@ -39,7 +39,7 @@ from connectors.netsuite.wire import (
 
 SUBSIDIARY_IDS: dict[str, str] = {"US01": "1", "DE01": "2"}
 CURRENCY_IDS: dict[str, str] = {"USD": "1", "EUR": "4", "JPY": "6"}
-ITEM_IDS: dict[str, str] = {"PLAT-SEAT": "10", "ANALYTICS": "11", "SUPPORT-PREM": "12"}
+ITEM_IDS: dict[str, str] = {"PLAT-SEAT": "10", "ANALYTICS": "11", "SUPPORT-PREM": "12", "API-CALLS": "13"}
 TAX_ITEM_ID = "20"
 
 # Chart of accounts: GL account number (what canonical journal lines carry) -> NetSuite internal id.

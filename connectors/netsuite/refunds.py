@@ -48,7 +48,7 @@ def erp_refund(record: dict[str, Any]) -> ErpRefund:
 class NetSuiteRefunds:
     """Mixed into NetSuiteErp, which supplies the record reads and the upsert into an open period."""
 
-    async def erp_invoice_of(self, billing_invoice_id: str) -> ErpInvoiceRef:
+    async def erp_invoice_of(self, billing_invoice_id: str, legal_entity: str | None = None) -> ErpInvoiceRef:
         """The ERP invoice whose external id is the billing invoice's; PermanentError 'invoice_not_found'."""
         record = await self.get_by_external_id("invoice", billing_invoice_id)
         if record is None:
@@ -62,7 +62,7 @@ class NetSuiteRefunds:
             currency=reads.CURRENCY_CODES.get(str(currency.get("id")), "") if isinstance(currency, dict) else "",
         )
 
-    async def refund_customer(self, refund: CustomerRefund) -> str:
+    async def refund_customer(self, refund: CustomerRefund, legal_entity: str | None = None) -> str:
         """Upsert the customer refund by billing's refund id, dated `refund.on` or in the next open period."""
 
         def body(tran_date: date) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from canonical import CreditNote, DealLine, SubscriptionEnd
 from connectors.errors import BusinessRuleError, PermanentError
-from connectors.stripe import wire
+from connectors.stripe import mapping, wire
 from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM
 
@@ -78,6 +78,8 @@ class StripeAmendments:
         kept: set[str] = set()
         for item in subscription["items"]["data"]:
             price = item["price"]
+            if mapping.is_metered(price):
+                continue  # usage lines stay as they are: amendments change quantities of priced lines
             code = price["metadata"].get(wire.META_PRODUCT_CODE) or codes.get(price["id"])
             if code is None:
                 product = checked(wire.Product, await self._get(f"/v1/products/{price['product']}"))
@@ -151,7 +153,7 @@ class StripeAmendments:
             params["refund_amount"] = total
         try:
             created = await self._post("/v1/credit_notes", params, idempotency_key=idempotency_key)
-        except PermanentError as exc:
+        except (PermanentError, BusinessRuleError) as exc:
             if exc.code == wire.ERROR_AMOUNT_TOO_LARGE:
                 raise _exceeds(invoice_id, total, None) from exc
             raise

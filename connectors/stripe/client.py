@@ -16,13 +16,14 @@ from connectors.stripe.amendments import StripeAmendments
 from connectors.stripe.checks import checked
 from connectors.stripe.errors import SYSTEM, classify
 from connectors.stripe.forms import encode_form
+from connectors.stripe.meters import StripeMeters
 from connectors.stripe.reads import StripeReads
 from connectors.stripe.refunds import StripeRefunds
 from connectors.stripe.renewals import StripeRenewals
 from connectors.stripe.webhooks import PaymentNotice
 
 
-class StripeBilling(StripeAmendments, StripeRenewals, StripeReads, StripeRefunds):
+class StripeBilling(StripeAmendments, StripeRenewals, StripeReads, StripeRefunds, StripeMeters):
     """Billing on Stripe. The caller owns `http` (and its timeouts); keys come from the caller, never random."""
 
     system = SYSTEM
@@ -115,10 +116,14 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads, StripeRefunds
         return created["id"]
 
     async def ensure_price(self, price: Price, product_name: str, *, idempotency_key: str) -> str:
-        """Find the price by lookup key; else create it (and the product code's shared product)."""
+        """Find the price by lookup key; else create it (and the product code's shared product, and for a metered
+        price its meter)."""
         found = await self._price_by_lookup_key(price.lookup_key)
         if found:
             return found
+        meter_id = None
+        if price.meter is not None:
+            meter_id = await self.ensure_meter(price.meter, product_name, idempotency_key=f"{idempotency_key}:meter")
         product = {
             "id": mapping.product_id(price.product_code),
             "name": product_name,
@@ -130,7 +135,9 @@ class StripeBilling(StripeAmendments, StripeRenewals, StripeReads, StripeRefunds
             if exc.code != "resource_already_exists":  # another price of this product created it
                 raise
         try:
-            created = await self._post("/v1/prices", mapping.price_params(price), idempotency_key=idempotency_key)
+            created = await self._post(
+                "/v1/prices", mapping.price_params(price, meter_id), idempotency_key=idempotency_key
+            )
         except PermanentError as exc:
             # Lost a race for the lookup key: the winner's price is the one we want.
             found = await self._price_by_lookup_key(price.lookup_key) if exc.code == "resource_already_exists" else None

@@ -9,6 +9,9 @@ from connectors.kit import default_status_error, retry_after_seconds
 
 SYSTEM = "stripe"
 
+# 400s that refuse a refund on the charge's state, not on our request: finance decides (the refund parks).
+REFUND_REFUSALS = frozenset({"charge_already_refunded", "charge_disputed", "amount_too_large"})
+
 
 def _error_fields(response: httpx.Response) -> dict[str, str]:
     """The `error` object of Stripe's envelope as strings; empty when the body is not Stripe JSON."""
@@ -39,6 +42,8 @@ def classify(response: httpx.Response) -> ConnectorError | None:
         return TransientError(SYSTEM, code, message, status=status, retry_after=retry_after_seconds(response))
     if declined:
         return BusinessRuleError(SYSTEM, error.get("decline_code") or code, message, status=status)
+    if status == 400 and code in REFUND_REFUSALS:
+        return BusinessRuleError(SYSTEM, code, message, status=status)
     if should_retry == "false":
         return PermanentError(SYSTEM, code, message, status=status)
     if error_type == "idempotency_error" and status == 400:

@@ -21,7 +21,7 @@ from canonical import (
     SubscriptionItem,
 )
 from canonical.contract import term_end as contract_term_end
-from canonical.records import BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
+from canonical.records import BilledUsage, BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.errors import PermanentError
 from connectors.stripe import wire
 from connectors.stripe.errors import SYSTEM
@@ -60,15 +60,24 @@ def product_id(product_code: str) -> str:
     return "prod_c2c_" + product_code.lower().replace("-", "_")
 
 
-def price_params(price: Price) -> dict[str, Any]:
+def price_params(price: Price, meter_id: str | None = None) -> dict[str, Any]:
+    """A licensed price, or with `meter_id` a metered one (per unit of the meter's usage, billed in arrears)."""
+    recurring: dict[str, Any] = {"interval": price.period.value}
+    if meter_id is not None:
+        recurring.update(usage_type=wire.USAGE_METERED, meter=meter_id)
     return {
         "product": product_id(price.product_code),
         "unit_amount": price.unit_amount.amount,
         "currency": price.unit_amount.currency.lower(),
-        "recurring": {"interval": price.period.value},
+        "recurring": recurring,
         "lookup_key": price.lookup_key,
         "metadata": {wire.META_PRODUCT_CODE: price.product_code},
     }
+
+
+def is_metered(price: wire.Price | None) -> bool:
+    recurring = price.get("recurring") if price is not None else None
+    return bool(recurring and recurring.get("usage_type") == wire.USAGE_METERED)
 
 
 def term_end(contract: Contract) -> int:
@@ -85,7 +94,12 @@ def subscription_items(contract: Contract, price_ids: dict[str, str]) -> list[di
         except KeyError:
             raise PermanentError(SYSTEM, "price_not_mapped", f"no price id for {line.product_code}") from None
         quantities[price_id] = quantities.get(price_id, 0) + line.quantity
-    return [{"price": price_id, "quantity": quantity} for price_id, quantity in quantities.items()]
+    items: list[dict[str, Any]] = [
+        {"price": price_id, "quantity": quantity} for price_id, quantity in quantities.items()
+    ]
+    # A metered item takes no quantity (Stripe refuses one): the meter's usage is its quantity on each invoice.
+    metered = {price_ids[line.product_code] for line in contract.usage_lines if line.product_code in price_ids}
+    return items + [{"price": price_id} for price_id in sorted(metered)]
 
 
 def subscription_from_stripe(data: wire.Subscription, contract: Contract, price_ids: dict[str, str]) -> Subscription:
@@ -97,6 +111,7 @@ def subscription_from_stripe(data: wire.Subscription, contract: Contract, price_
             price_id=item["price"]["id"],
         )
         for item in data["items"]["data"]
+        if "quantity" in item  # metered items (usage lines) bill the meter, not a quantity
     ]
     period_end = data.get("current_period_end")
     return Subscription(
@@ -173,7 +188,18 @@ def adjustment_of(item: wire.LineItem, product_codes: Mapping[str, str], currenc
         amount=money(item["amount"], currency),
         period_start=datetime.fromtimestamp(period["start"], UTC).date(),
         period_end=datetime.fromtimestamp(period["end"], UTC).date(),
+        usage=is_metered(item["price"]),
     )
+
+
+def is_usage(item: wire.LineItem) -> bool:
+    """A metered line billing usage of the period consumed (its `period`); one of no usage bills nothing."""
+    return is_metered(item["price"]) and not mapping_skipped(item)
+
+
+def mapping_skipped(item: wire.LineItem) -> bool:
+    """A metered line with no usage (the first invoice's, or a period without any): c2c leaves it out."""
+    return is_metered(item["price"]) and not item["quantity"] and item["amount"] == 0
 
 
 def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Mapping[str, str]) -> list[str]:
@@ -195,9 +221,11 @@ def invoice_differences(data: wire.Invoice, invoice: Invoice, product_codes: Map
     prorations: list[tuple[str, int]] = []
     for item in data["lines"]["data"]:
         code = product_code_of(item, product_codes)
+        if mapping_skipped(item):
+            continue
         if is_tax_line(item):
             taxes.append(item["amount"])
-        elif is_proration(item) and code is not None:
+        elif (is_proration(item) or is_usage(item)) and code is not None:
             prorations.append((code, item["amount"]))
         elif item["type"] != wire.LINE_TYPE_SUBSCRIPTION or code is None:
             label = item["description"] or item["type"]
@@ -243,7 +271,9 @@ def invoice_from_stripe(data: wire.Invoice, product_codes: Mapping[str, str] | N
         if is_tax_line(item):
             tax = tax + amount
             continue
-        if is_proration(item):
+        if mapping_skipped(item):
+            continue
+        if is_proration(item) or is_usage(item):
             adjustments.append(adjustment_of(item, product_codes or {}, currency))
             continue
         quantity = item["quantity"] or 1
@@ -342,7 +372,22 @@ def billing_invoice(data: wire.Invoice) -> BillingInvoice:
         created=datetime.fromtimestamp(data["created"], UTC),
         finalized_at=_moment(transitions["finalized_at"]) if transitions else None,
         paid_at=_moment(transitions["paid_at"]) if transitions else None,
+        usage=[
+            BilledUsage(
+                product_code=product_code_of(line, {}),
+                quantity=line["quantity"] or 0,
+                unit_amount=_unit_amount(line["price"]),
+                period_start=datetime.fromtimestamp(period["start"], UTC),
+                period_end=datetime.fromtimestamp(period["end"], UTC),
+            )
+            for line in data["lines"]["data"]
+            if is_metered(line["price"]) and (period := line.get("period")) is not None
+        ],
     )
+
+
+def _unit_amount(price: wire.Price | None) -> int:
+    return (price["unit_amount"] or 0) if price is not None else 0
 
 
 def billing_subscription(data: wire.Subscription) -> BillingSubscription:

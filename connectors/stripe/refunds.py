@@ -3,7 +3,8 @@ as billing reports it (whose credit note, if any, and c2c's key on it), and refu
 
 A refund c2c makes is a credit note with `refund_amount` (`issue_credit_note`): Stripe creates the Refund with it
 and names it in the note's `refund`. A refund made in the Dashboard or with `POST /v1/refunds` has no credit note;
-that is how the `charge.refunded` webhook tells the two apart."""
+that is how the `charge.refunded` webhook tells the two apart. A dispute (`charge.dispute.created`) is read back
+as a BillingDispute."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canonical import ids
-from canonical.refunds import BillingRefund, RefundableInvoice
+from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
 from connectors.stripe import mapping, wire
 from connectors.stripe.checks import checked
 
@@ -70,6 +71,22 @@ class StripeRefunds:
         """Refunds created from `since` on (the reconciler's read), each with its invoice and credit note."""
         refunds = [checked(wire.Refund, item) for item in await self._list_all("/v1/refunds", since)]
         return [await self._described(refund) for refund in refunds]
+
+    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
+        """A dispute with the invoice its charge paid; `funds_withdrawn` from its balance transactions (what left
+        the merchant's balance, net of any reinstatement)."""
+        dispute = checked(wire.Dispute, await self._get(f"/v1/disputes/{dispute_id}"))
+        charge = checked(wire.RefundedCharge, await self._get(f"/v1/charges/{dispute['charge']}"))
+        return BillingDispute(
+            dispute_id=dispute["id"],
+            charge_id=dispute["charge"],
+            invoice_id=charge.get("invoice") or None,
+            amount=mapping.money(dispute["amount"], dispute["currency"].upper()),
+            reason=dispute["reason"],
+            status=dispute["status"],
+            funds_withdrawn=sum(txn["amount"] for txn in dispute["balance_transactions"]) < 0,
+            created_at=datetime.fromtimestamp(dispute["created"], UTC),
+        )
 
     async def _described(self, refund: wire.Refund) -> BillingRefund:
         invoice_id = None

@@ -1,7 +1,9 @@
 """Later billing periods: the invoices Stripe makes at each period end (`billing_reason: subscription_cycle`),
 and completing a draft with our tax line, shared with the subscription's first invoice. A renewal after an
-amendment also carries its prorations (`invoiceitem` lines with `proration: true`): they map to the
-RenewalInvoice's and the Invoice's `adjustments`, and the draft must bill the canonical adjustments too.
+amendment also carries its prorations (`invoiceitem` lines with `proration: true`), and one of a subscription
+with a metered price the usage of the period just ended (a `subscription` line of the metered price, its period
+the one consumed): both map to the RenewalInvoice's and the Invoice's `adjustments` (usage ones `usage=True`),
+and the draft must bill the canonical adjustments too. A metered line without usage is left out.
 
 How tax reaches a renewal: Stripe creates the renewal as an `auto_advance` draft and finalizes it about an
 hour later (at Stripe, an hour after our endpoint answered `invoice.created`). c2c holds the draft
@@ -59,7 +61,7 @@ class StripeRenewals:
         """`renewal_of`, with the product codes of proration lines whose price carries none read first."""
         if data["billing_reason"] != wire.BILLING_REASON_CYCLE:
             return None
-        prorations = any(mapping.is_proration(item) for item in data["lines"]["data"])
+        prorations = any(mapping.is_proration(i) or mapping.is_usage(i) for i in data["lines"]["data"])
         return renewal_of(data, await self._product_codes(data) if prorations else {})
 
     async def invoice_prorations(
@@ -165,7 +167,12 @@ def renewal_of(data: wire.Invoice, product_codes: Mapping[str, str] | None = Non
     subscription = data["subscription"]
     if data["billing_reason"] != wire.BILLING_REASON_CYCLE or subscription is None:
         return None
-    lines = [item for item in data["lines"]["data"] if item["type"] == wire.LINE_TYPE_SUBSCRIPTION]
+    # A metered line's period is the period consumed (the one before): the service period is a licensed line's.
+    lines = [
+        item
+        for item in data["lines"]["data"]
+        if item["type"] == wire.LINE_TYPE_SUBSCRIPTION and not mapping.is_metered(item["price"])
+    ]
     if not lines or "period" not in lines[0]:
         raise PermanentError(SYSTEM, "bad_response", f"renewal {data['id']} has no subscription line with a period")
     period = lines[0]["period"]
@@ -173,7 +180,7 @@ def renewal_of(data: wire.Invoice, product_codes: Mapping[str, str] | None = Non
     adjustments = [
         mapping.adjustment_of(item, product_codes or {}, currency)
         for item in data["lines"]["data"]
-        if mapping.is_proration(item)
+        if mapping.is_proration(item) or mapping.is_usage(item)
     ]
     return RenewalInvoice(
         invoice_id=data["id"],

@@ -80,7 +80,7 @@ class PaymentNotice(BaseModel):
 
 def payment_notice(event: dict[str, Any]) -> PaymentNotice | None:
     """The notice in an `invoice.paid` / `invoice.payment_failed` / `payment_intent.succeeded` /
-    `payment_intent.payment_failed` / `charge.refunded` event; None for any other type.
+    `payment_intent.payment_failed` / `charge.refunded` / `charge.dispute.created` event; None for any other type.
 
     A verified event of those types that is malformed raises ValueError naming the problem."""
     kind = wire.PAYMENT_NOTICE_TYPES.get(str(event.get("type")))
@@ -107,6 +107,8 @@ def payment_notice(event: dict[str, Any]) -> PaymentNotice | None:
             "invoice_id": _linked_id(obj, "invoice", label),
             "payment_intent_id": _linked_id(obj, "payment_intent", label),
         },
+        # A dispute names its charge and intent, never the invoice: complete_notice reads it from the intent.
+        "dispute": {"invoice_id": None, "payment_intent_id": _linked_id(obj, "payment_intent", label)},
     }[kind]
     return PaymentNotice(event_id=event_id, type=event["type"], created=created, saga_id=_saga_of(obj, label), **links)
 

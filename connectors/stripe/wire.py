@@ -63,6 +63,7 @@ PAYMENT_NOTICE_TYPES: dict[str, str] = {
     "payment_intent.succeeded": "payment_intent",
     "payment_intent.payment_failed": "payment_intent",
     "charge.refunded": "charge",
+    "charge.dispute.created": "dispute",
 }
 
 
@@ -99,6 +100,12 @@ class Created(TypedDict):
     id: str
 
 
+class Recurring(TypedDict):
+    interval: str
+    usage_type: NotRequired[str]  # "licensed" (quantity x price) or "metered" (the meter's usage, in arrears)
+    meter: NotRequired[str | None]
+
+
 class Price(TypedDict):
     id: str
     object: str
@@ -107,6 +114,7 @@ class Price(TypedDict):
     lookup_key: str | None
     product: str
     metadata: Metadata
+    recurring: NotRequired[Recurring | None]
 
 
 class PriceList(TypedDict):
@@ -124,7 +132,7 @@ class Product(TypedDict):
 class SubscriptionItem(TypedDict):
     id: str
     price: Price
-    quantity: int
+    quantity: NotRequired[int]  # absent on a metered item
 
 
 class SubscriptionItemChange(TypedDict, total=False):
@@ -299,6 +307,27 @@ class RefundedCharge(TypedDict):
     payment_intent: str | None
 
 
+class DisputeFunds(TypedDict):
+    """A balance transaction of a dispute: negative when funds were withdrawn, positive when reinstated."""
+
+    id: str
+    amount: Amount
+
+
+class Dispute(TypedDict):
+    """Stripe's Dispute object, the fields c2c reads."""
+
+    id: str
+    amount: Amount
+    charge: str
+    currency: str
+    reason: str
+    status: str
+    balance_transactions: list[DisputeFunds]
+    created: Timestamp
+    payment_intent: NotRequired[str | None]
+
+
 class RefundList(TypedDict):
     data: list[Refund]
     has_more: bool
@@ -345,4 +374,38 @@ class Customer(TypedDict):
 
 class CustomerSearch(TypedDict):
     data: list[Customer]
+    has_more: bool
+
+
+USAGE_METERED = "metered"
+# Stripe refuses a meter event whose identifier it saw in the last 24 hours (and a second meter per event name).
+ERROR_RESOURCE_EXISTS = "resource_already_exists"
+
+
+class Meter(TypedDict):
+    id: str
+    object: str
+    event_name: str
+    status: str
+
+
+class MeterList(TypedDict):
+    data: list[Meter]
+    has_more: bool
+
+
+class MeterEvent(TypedDict):
+    identifier: str
+    event_name: str
+    timestamp: Timestamp
+
+
+class MeterEventSummary(TypedDict):
+    aggregated_value: int | float
+    start_time: Timestamp
+    end_time: Timestamp
+
+
+class MeterEventSummaryList(TypedDict):
+    data: list[MeterEventSummary]
     has_more: bool

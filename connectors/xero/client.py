@@ -27,6 +27,7 @@ from connectors.errors import BusinessRuleError, PermanentError, TransientError,
 from connectors.kit import CachedToken, encode_json, json_body, send
 from connectors.xero import mapping, wire
 from connectors.xero.errors import SYSTEM, classify, is_duplicate_name, is_locked_period
+from connectors.xero.refunds import XeroRefunds
 
 API_PATH = "/api.xro/2.0"
 TOKEN_PATH = "/connect/token"
@@ -101,7 +102,7 @@ class TokenSource(CachedToken):
             raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
 
 
-class XeroErp:
+class XeroErp(XeroRefunds):
     """The `Erp` role over the Xero Accounting API 2.0; `api_url` serves `/api.xro/2.0`, `identity_url`
     `/connect/token` (api.xero.com and identity.xero.com in production)."""
 
@@ -122,19 +123,15 @@ class XeroErp:
         identity = (identity_url or api_url).rstrip("/")
         self._tokens = TokenSource(http, identity + TOKEN_PATH, credentials, clock)
 
-    @staticmethod
-    def owns_id(erp_id: str) -> bool:
-        """Whether an ERP record id is Xero's (a GUID), for routing a call that names no legal entity."""
-        return len(erp_id) == 36 and erp_id.count("-") == 4
-
     def tenant(self, legal_entity: str) -> str:
         try:
             return self._tenants[legal_entity]
         except KeyError:
             raise PermanentError(SYSTEM, "unmapped_tenant", f"no Xero organisation for {legal_entity!r}") from None
 
-    def _entity_of_tenant(self, tenant: str) -> str:
-        return next(entity for entity, known in self._tenants.items() if known == tenant)
+    def _tenants_of(self, legal_entity: str | None) -> list[str]:
+        """The entity's organisation; every one when a call names no entity (an input recorded before routing)."""
+        return [self.tenant(legal_entity)] if legal_entity else sorted(set(self._tenants.values()))
 
     # -- writes ----------------------------------------------------------------------------------------
 
@@ -193,10 +190,12 @@ class XeroErp:
         invoice_erp_id: str,
         *,
         billing_system: str = DEFAULT_VENDORS.billing,
+        legal_entity: str | None = None,
     ) -> str:
-        """The gross payment on the invoice (Reference = billing's payment id); the fee is a manual journal."""
+        """The gross payment on the invoice (Reference = billing's payment id); the fee is a manual journal. In the
+        entity's organisation, or (an input recorded without one) whichever holds the invoice."""
         reference = mapping.billing_id(payment.external_refs, "payment", billing_system)
-        tenant, posted = await self._invoice_anywhere(invoice_erp_id)
+        tenant, posted = await self._invoice_in(legal_entity, invoice_erp_id)
         existing = await self._find(tenant, "Payments", where_equals("Reference", reference))
         if existing is not None:
             return mapping.guid(existing, "PaymentID")
@@ -290,7 +289,7 @@ class XeroErp:
         if allocated:
             return note_id
         current = await self._get(tenant, f"Invoices/{invoice_id}", "Invoices")
-        amount = min(_decimal(note.get("RemainingCredit")), _decimal(current.get("AmountDue")))
+        amount = min(_decimal(note, "RemainingCredit"), _decimal(current, "AmountDue"))
         if amount > 0:
             on = max(wire.parse_xero_date(note.get("Date")) or day, wire.parse_xero_date(current.get("Date")) or day)
             allocation: wire.AllocationBody = {"Invoice": {"InvoiceID": invoice_id}, "Amount": amount, "Date": ""}
@@ -310,7 +309,9 @@ class XeroErp:
         return [mapping.erp_invoice(row) for row in rows]
 
     async def payments_modified_since(self, since: date) -> list[ErpPayment]:
-        return [mapping.erp_payment(row) for row in await self._all_tenants("Payments", since, None)]
+        # Refunds are payments too (on credit notes): customer_refunds_modified_since reads those.
+        rows = await self._all_tenants("Payments", since, 'PaymentType=="ACCRECPAYMENT"')
+        return [mapping.erp_payment(row) for row in rows]
 
     async def credit_memos_modified_since(self, since: date) -> list[ErpCreditMemo]:
         rows = await self._all_tenants("CreditNotes", since, 'Type=="ACCRECCREDIT"')
@@ -374,9 +375,10 @@ class XeroErp:
             raise PermanentError(SYSTEM, "bad_response", f"GET {path} answered {len(rows)} {collection}")
         return rows[0]
 
-    async def _invoice_anywhere(self, invoice_id: str) -> tuple[str, Record]:
-        """(tenant, invoice) of an invoice id, whichever organisation holds it (a payment names no entity)."""
-        for tenant in sorted(set(self._tenants.values())):
+    async def _invoice_in(self, legal_entity: str | None, invoice_id: str) -> tuple[str, Record]:
+        """(tenant, invoice) of an invoice id: in the entity's organisation, or whichever holds it when the call
+        names no entity."""
+        for tenant in self._tenants_of(legal_entity):
             response = await self._request("GET", f"Invoices/{invoice_id}", tenant, not_found_ok=True)
             if response.status_code != 404:
                 rows = _records(response, "Invoices")
@@ -475,7 +477,8 @@ def _records(response: httpx.Response, collection: str) -> list[Record]:
         raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
 
 
-def _decimal(value: Any) -> Decimal:
+def _decimal(record: Record, field_name: str) -> Decimal:
+    value = record.get(field_name)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise PermanentError(SYSTEM, "bad_response", f"{value!r} is not an amount"[:200])
+        raise PermanentError(SYSTEM, "bad_response", f"{field_name} {value!r} is not an amount"[:200])
     return Decimal(value)

@@ -25,6 +25,7 @@ from canonical import (
     ids,
 )
 from canonical.records import CustomerFields, ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
+from canonical.refunds import CustomerRefund, ErpInvoiceRef, ErpRefund
 from connectors.errors import PermanentError
 from connectors.xero import wire
 from connectors.xero.errors import SYSTEM
@@ -206,6 +207,17 @@ def payment_body(payment: Payment, invoice_id: str, reference: str, on: date) ->
     }
 
 
+def refund_body(refund: CustomerRefund, on: date) -> wire.RefundBody:
+    """The refund paid out of the credit note, from the account payments land in."""
+    return {
+        "CreditNote": {"CreditNoteID": refund.credit_memo_erp_id},
+        "Account": {"Code": CASH_ACCOUNT},
+        "Date": on.isoformat(),
+        "Amount": refund.amount.to_decimal(),
+        "Reference": refund.refund_id,
+    }
+
+
 def narration_key(external_id: str) -> str:
     """How a manual journal names its external id: Xero journals have no reference field, so the narration
     starts with it, and a lookup filters on `Narration.StartsWith(...)`."""
@@ -317,6 +329,27 @@ def erp_payment(record: Record) -> ErpPayment:
         applied={guid(invoice, "InvoiceID"): amount} if record.get("Status") != "DELETED" else {},
         created_at=wire.parse_xero_datetime(record.get("UpdatedDateUTC")),
     )
+
+
+def erp_refund(record: Record) -> ErpRefund:
+    """A refund (a payment on a credit note) as the reconciler compares it."""
+    note = record.get("CreditNote")
+    if not isinstance(note, dict):
+        raise _bad(record, "CreditNote", "is not an object")
+    code = currency(note)
+    return ErpRefund(
+        external_id=text(record, "Reference"),
+        erp_id=guid(record, "PaymentID"),
+        amount=Money(amount=minor(record, "Amount", code), currency=code),
+        credit_memo_erp_ids=[guid(note, "CreditNoteID")],
+    )
+
+
+def erp_invoice_ref(record: Record) -> ErpInvoiceRef:
+    contact = ref(record, "Contact", "ContactID")
+    if contact is None:
+        raise _bad(record, "Contact", "is missing")
+    return ErpInvoiceRef(erp_id=guid(record, "InvoiceID"), customer_erp_id=contact, currency=currency(record))
 
 
 def erp_credit_memo(record: Record) -> ErpCreditMemo:

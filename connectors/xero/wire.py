@@ -89,6 +89,20 @@ class PaymentBody(TypedDict):
     Reference: str  # the billing payment id: Xero's lookup key for payments
 
 
+class CreditNoteRef(TypedDict):
+    CreditNoteID: str
+
+
+class RefundBody(TypedDict):
+    """A payment out of a credit note's remaining credit: Xero's refund to the customer."""
+
+    CreditNote: CreditNoteRef
+    Account: AccountRef
+    Date: str
+    Amount: Decimal
+    Reference: str  # billing's refund id: Xero's lookup key for the refund
+
+
 class JournalLineBody(TypedDict):
     LineAmount: Decimal  # positive debits, negative credits
     AccountCode: str

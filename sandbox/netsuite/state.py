@@ -50,6 +50,13 @@ SERVICE_ITEMS: dict[str, Record] = {
         "incomeAccount": "54",
         "deferredRevAccount": "30",
     },
+    "13": {
+        "id": "13",
+        "itemId": "API-CALLS",
+        "displayName": "API calls",
+        "incomeAccount": "54",
+        "deferredRevAccount": "30",
+    },
     "20": {"id": "20", "itemId": "TAX", "displayName": "Sales tax / VAT", "incomeAccount": "25"},
 }
 ACCOUNTS: dict[str, Record] = {

@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 import httpx
 from defusedxml import ElementTree
 
+from sandbox import outgoing
+
 ATTEMPTS = 10
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 5.0
@@ -96,7 +98,7 @@ class OutboundMessenger:
 
     async def _deliver(self, delivery: dict[str, Any], body: bytes, url: str) -> None:
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        async with outgoing.client(timeout=10.0) as client:
             for attempt in range(1, ATTEMPTS + 1):
                 delivery["attempts"] = attempt
                 try:

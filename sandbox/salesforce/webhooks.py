@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from sandbox import outgoing
+
 ATTEMPTS = 5
 FIRST_BACKOFF = 0.05
 SIGNATURE_HEADER = "X-C2C-Signature"
@@ -86,7 +88,7 @@ class WebhookSender:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: dict[str, Any], body: bytes, url: str, secret: str) -> None:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+        async with outgoing.client(timeout=5.0) as client:
             for attempt in range(1, ATTEMPTS + 1):
                 delivery["attempts"] = attempt
                 headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, int(time.time()), body)}

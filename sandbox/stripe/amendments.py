@@ -179,7 +179,7 @@ def _apply_items(state: StripeState, subscription: dict[str, Any], item_params: 
     changes: list[Change] = []
     for item_id, old in by_id.items():
         new = after.get(item_id)
-        if new is None or (new["price"]["id"], new["quantity"]) != (old["price"]["id"], old["quantity"]):
+        if new is None or (new["price"]["id"], new.get("quantity")) != (old["price"]["id"], old.get("quantity")):
             changes.append((old, new))
     changes.extend((None, item) for item in added)
     subscription["items"]["data"] = result
@@ -194,7 +194,7 @@ def _prorations(
     remaining, length = end - at, end - start
     made = []
     for item, sign, what in ((old, -1, "Unused"), (new, 1, "Remaining")):
-        if item is None or item["quantity"] == 0 or remaining <= 0:
+        if item is None or not item.get("quantity") or remaining <= 0:  # metered items (no quantity): in arrears
             continue
         price, quantity = item["price"], item["quantity"]
         exact = Decimal(quantity * price["unit_amount"] * remaining) / Decimal(length)

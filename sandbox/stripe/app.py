@@ -16,6 +16,7 @@ invoice open and its intent `processing`; the debit settles `async_settle_second
 
 Admin: `GET /_sandbox/state` (objects, events, `webhook_deliveries`, `webhook` = delivery config + pending count),
 `POST /_sandbox/reset` (also drops undelivered webhooks), `POST /_sandbox/reset_idempotency`, `POST /_sandbox/settle`,
+`POST /_sandbox/disputes` (`{"charge", "amount"?, "reason"?, "status"?}`: a bank disputes a charge, see `disputes`),
 `POST /_sandbox/webhook` with a `DeliveryConfig` body: `{"url", "secret"}` re-point delivery; `secrets` (several
 signatures, as during a secret roll), `duplicates`, `delay_seconds`, `reorder` + `reorder_window` + `seed` make
 events arrive twice, late or shuffled (see `sandbox.stripe.webhooks`). Plus the fault endpoints of `sandbox.faults`.
@@ -39,10 +40,12 @@ from sandbox.stripe import (
     amendments,
     catalog,
     credit_notes,
+    disputes,
     dunning,
     intents,
     invoice_items,
     invoices,
+    meters,
     payments,
     subscriptions,
     test_clocks,
@@ -132,6 +135,8 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
     ("POST", "/v1/refunds", payments.create_refund, payments.REFUND_CREATE),
     ("GET", "/v1/refunds", payments.list_refunds, payments.REFUND_LIST),
     ("GET", "/v1/refunds/{refund}", payments.get_refund, NO_PARAMS),
+    ("GET", "/v1/disputes", disputes.list_disputes, disputes.DISPUTE_LIST),
+    ("GET", "/v1/disputes/{dispute}", disputes.get_dispute, NO_PARAMS),
     ("POST", "/v1/credit_notes", credit_notes.create_credit_note, credit_notes.CREDIT_NOTE_CREATE),
     ("GET", "/v1/credit_notes", credit_notes.list_credit_notes, credit_notes.CREDIT_NOTE_LIST),
     ("GET", "/v1/credit_notes/{credit_note}", credit_notes.get_credit_note, NO_PARAMS),
@@ -145,6 +150,16 @@ ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = [
         test_clocks.advance_test_clock,
         test_clocks.TEST_CLOCK_ADVANCE,
     ),
+    ("POST", "/v1/billing/meters", meters.create_meter, meters.METER_CREATE),
+    ("GET", "/v1/billing/meters", meters.list_meters, meters.METER_LIST),
+    ("GET", "/v1/billing/meters/{meter}", meters.get_meter, NO_PARAMS),
+    (
+        "GET",
+        "/v1/billing/meters/{meter}/event_summaries",
+        meters.list_event_summaries,
+        meters.EVENT_SUMMARY_LIST,
+    ),
+    ("POST", "/v1/billing/meter_events", meters.create_meter_event, meters.METER_EVENT_CREATE),
     ("GET", "/v1/events", list_events, PAGING | {"type", "types"}),
     ("GET", "/v1/events/{event}", get_event, NO_PARAMS),
 ]
@@ -340,6 +355,21 @@ def create_app(
             events = settle_bank_debits(state)
         webhooks.submit(events)
         return {"settled": settled}
+
+    @app.post("/_sandbox/disputes", include_in_schema=False)
+    async def open_dispute(request: disputes.DisputeRequest) -> Response:
+        """Open a dispute on a charge, as the cardholder's bank would, and send `charge.dispute.created`."""
+        async with state.lock:
+            try:
+                dispute = disputes.open_dispute(state, request)
+            except StripeError as exc:
+                state.outbox.clear()
+                return JSONResponse(exc.body(), status_code=exc.status)
+            body = render(state, dispute)
+            events = list(state.outbox)
+            state.outbox.clear()
+        webhooks.submit(events)
+        return JSONResponse(body)
 
     @app.post("/_sandbox/webhook", include_in_schema=False)
     async def webhook(config: DeliveryConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from sandbox.stripe.errors import InvalidParams, invalid
 from sandbox.stripe.forms import Params
 from sandbox.stripe.listing import PAGING, page
+from sandbox.stripe.meters import check_metered_price
 from sandbox.stripe.state import Call, list_object, now
 
 ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "country"})
@@ -226,12 +227,16 @@ def create_price(call: Call) -> dict[str, Any]:
     currency = require_currency(params.req("currency"), "currency")
     unit_amount = params.integer("unit_amount", required=True, minimum=0)
     product_id = params.req("product")
-    recurring = params.obj("recurring", frozenset({"interval", "interval_count"}))
+    recurring = params.obj("recurring", frozenset({"interval", "interval_count", "usage_type", "meter"}))
     interval = recurring.req("interval", choices=("day", "week", "month", "year")) if recurring else None
     interval_count = (recurring.integer("interval_count", minimum=1) if recurring else None) or 1
+    usage_type = (recurring.text("usage_type", choices=("licensed", "metered")) if recurring else None) or "licensed"
+    meter = recurring.text("meter") if recurring else None
     lookup_key = params.text("lookup_key")
     transfer = params.flag("transfer_lookup_key") is True
     state.get("products", product_id, param="product")
+    if interval:
+        check_metered_price(state, {"usage_type": usage_type, "meter": meter})
     if lookup_key is not None:
         holder = next((p for p in state.objects["prices"].values() if p["lookup_key"] == lookup_key), None)
         if holder is not None:
@@ -255,7 +260,14 @@ def create_price(call: Call) -> dict[str, Any]:
         "nickname": params.text("nickname"),
         "product": product_id,
         "recurring": (
-            {"aggregate_usage": None, "interval": interval, "interval_count": interval_count, "usage_type": "licensed"}
+            {
+                "aggregate_usage": None,
+                "interval": interval,
+                "interval_count": interval_count,
+                # `meter` came with Billing Meters (after 2020-08-27): only a metered price shows it
+                **({"meter": meter} if usage_type == "metered" else {}),
+                "usage_type": usage_type,
+            }
             if interval
             else None
         ),

@@ -85,7 +85,10 @@ def processing_fee(amount: int, currency: str) -> int:
     return int((Decimal(amount) * Decimal("0.029")).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)) + 30
 
 
-def _balance_transaction(state: StripeState, source: str, amount: int, currency: str, fee: int, kind: str) -> str:
+def balance_transaction(
+    state: StripeState, source: str, amount: int, currency: str, fee: int, kind: str, category: str | None = None
+) -> str:
+    """A balance transaction of `kind` (its reporting category `category`, default the kind); returns its id."""
     created = now()
     txn = {
         "id": state.new_id("txn"),
@@ -111,7 +114,7 @@ def _balance_transaction(state: StripeState, source: str, amount: int, currency:
             else []
         ),
         "net": amount - fee,
-        "reporting_category": kind,
+        "reporting_category": category or kind,
         "source": source,
         "status": "pending",
         "type": kind,
@@ -206,7 +209,7 @@ def new_charge(state: StripeState, intent: dict[str, Any], customer: dict[str, A
 def book_charge(state: StripeState, intent: dict[str, Any], charge: dict[str, Any]) -> None:
     """The money arrived: balance transaction with Stripe's fee, intent succeeded."""
     amount, currency = charge["amount"], charge["currency"]
-    charge["balance_transaction"] = _balance_transaction(
+    charge["balance_transaction"] = balance_transaction(
         state, charge["id"], amount, currency, processing_fee(amount, currency), "charge"
     )
     intent.update(status="succeeded", amount_received=amount)
@@ -319,6 +322,8 @@ def create_refund(call: Call) -> dict[str, Any]:
         charge_id = intent["_charges"][-1]
     assert charge_id is not None
     charge = state.get("charges", charge_id, param="charge")
+    if charge["disputed"] and refuses_refund(state, charge_id):
+        raise invalid(f"Charge {charge_id} has been charged back; cannot issue a refund.", code="charge_disputed")
     refundable = charge["amount_captured"] - charge["amount_refunded"]
     if refundable <= 0:
         raise invalid(f"Charge {charge_id} has already been refunded.", code="charge_already_refunded")
@@ -345,7 +350,7 @@ def create_refund(call: Call) -> dict[str, Any]:
         "status": "pending",
         "transfer_reversal": None,
     }
-    refund["balance_transaction"] = _balance_transaction(state, refund["id"], -amount, charge["currency"], 0, "refund")
+    refund["balance_transaction"] = balance_transaction(state, refund["id"], -amount, charge["currency"], 0, "refund")
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
     charge["_refunds"].append(refund["id"])
@@ -353,6 +358,11 @@ def create_refund(call: Call) -> dict[str, Any]:
     state.add("refunds", refund)
     state.emit(call, "charge.refunded", charge)  # the charge with its new amount_refunded and refunds
     return refund
+
+
+def refuses_refund(state: StripeState, charge_id: str) -> bool:
+    """True when a chargeback on the charge makes it unrefundable (an inquiry does not)."""
+    return any(d["charge"] == charge_id and not d["is_charge_refundable"] for d in state.objects["disputes"].values())
 
 
 def get_refund(call: Call, refund_id: str) -> dict[str, Any]:

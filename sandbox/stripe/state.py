@@ -31,13 +31,16 @@ COLLECTIONS: dict[str, str] = {
     "balance_transactions": "balance_transaction",
     "refunds": "refund",
     "credit_notes": "credit_note",
+    "disputes": "dispute",
     "test_clocks": "test_helpers.test_clock",
+    "billing_meters": "billing.meter",
 }
 _KIND_NAMES = {
     "invoiceitem": "invoice item",
     "payment_intent": "payment_intent",
     "credit_note": "credit note",
     "test_helpers.test_clock": "test_clock",
+    "billing.meter": "billing meter",
 }
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -179,6 +182,10 @@ def render(state: StripeState, obj: dict[str, Any], api_version: str = API_VERSI
     elif kind == "charge":
         refunds = [render(state, state.objects["refunds"][rid]) for rid in obj["_refunds"]]
         out["refunds"] = list_object(refunds, f"/v1/charges/{obj['id']}/refunds")
+    elif kind == "dispute":  # the funds withdrawn (and reinstated), as full objects
+        out["balance_transactions"] = [
+            render(state, state.objects["balance_transactions"][txn]) for txn in obj["_balance_transactions"]
+        ]
     return out
 
 

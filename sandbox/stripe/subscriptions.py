@@ -21,6 +21,7 @@ from sandbox.stripe.errors import InvalidParams, StripeError, invalid
 from sandbox.stripe.invoice_items import pending_items, sweep_in
 from sandbox.stripe.invoices import collect, collection, new_invoice
 from sandbox.stripe.listing import PAGING, page
+from sandbox.stripe.meters import usage_quantity
 from sandbox.stripe.payments import ZERO_DECIMAL
 from sandbox.stripe.state import Call, StripeState, list_object, now
 
@@ -78,6 +79,12 @@ def create_subscription(call: Call) -> dict[str, Any]:
         raise invalid("The price specified is not recurring; subscriptions need recurring prices.", param="items")
     if len({p["currency"] for p in prices}) > 1 or len({p["recurring"]["interval"] for p in prices}) > 1:
         raise invalid("All prices on a subscription must have the same currency and interval.", param="items")
+    for i, (price, (_, quantity, _)) in enumerate(zip(prices, lines, strict=True)):
+        if price["recurring"]["usage_type"] == "metered" and quantity is not None:
+            raise InvalidParams(
+                f"Quantity should not be specified where usage_type is `metered`. Remove quantity from `items[{i}]`.",
+                param=f"items[{i}][quantity]",
+            )
     interval = prices[0]["recurring"]["interval"]
     count = prices[0]["recurring"]["interval_count"]
     sub_id = state.new_id("sub")
@@ -89,7 +96,8 @@ def create_subscription(call: Call) -> dict[str, Any]:
             "created": started,
             "metadata": {k: v for k, v in item_metadata.items() if v},
             "price": copy.deepcopy(price),
-            "quantity": 1 if quantity is None else quantity,
+            # A metered item has no quantity: the meter's usage is its quantity on each invoice.
+            **({} if metered(price) else {"quantity": 1 if quantity is None else quantity}),
             "subscription": sub_id,
             "tax_rates": [],
         }
@@ -146,11 +154,21 @@ def create_subscription(call: Call) -> dict[str, Any]:
     return subscription
 
 
+def metered(price: dict[str, Any]) -> bool:
+    return bool(price["recurring"] and price["recurring"]["usage_type"] == "metered")
+
+
 def subscription_invoice(
-    state: StripeState, subscription: dict[str, Any], customer: dict[str, Any], billing_reason: str, created: int
+    state: StripeState,
+    subscription: dict[str, Any],
+    customer: dict[str, Any],
+    billing_reason: str,
+    created: int,
+    usage_period: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The draft billing the current period: one line per item (quantity x price), then the customer's pending
-    invoice items (not those of another subscription)."""
+    invoice items (not those of another subscription). A metered item is billed in arrears: its line is the
+    meter's usage over `usage_period` (the period just ended; none on the first invoice: quantity 0)."""
     currency = currency_of(subscription)
     invoice = new_invoice(
         state,
@@ -165,15 +183,24 @@ def subscription_invoice(
         created=created,
     )
     for item in subscription["items"]["data"]:
-        invoice["lines"]["data"].append(_subscription_line(state, subscription, item))
+        invoice["lines"]["data"].append(_subscription_line(state, subscription, item, usage_period))
     own = (None, subscription["id"])
     pending = [i for i in pending_items(state, customer["id"], currency) if i["subscription"] in own]
     sweep_in(invoice, pending)
     return invoice
 
 
-def _subscription_line(state: StripeState, subscription: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    price, quantity = item["price"], item["quantity"]
+def _subscription_line(
+    state: StripeState, subscription: dict[str, Any], item: dict[str, Any], usage_period: tuple[int, int] | None
+) -> dict[str, Any]:
+    price = item["price"]
+    period = {"start": subscription["current_period_start"], "end": subscription["current_period_end"]}
+    if metered(price):
+        start, end = usage_period or (period["start"], period["start"])
+        quantity = usage_quantity(state, price["recurring"]["meter"], subscription["customer"], start, end)
+        period = {"start": start, "end": end} if usage_period else period
+    else:
+        quantity = item["quantity"]
     product = state.objects["products"].get(price["product"])
     name = product["name"] if product else price["product"]
     return {
@@ -188,7 +215,7 @@ def _subscription_line(state: StripeState, subscription: dict[str, Any], item: d
         "livemode": False,
         # As Stripe documents: a subscription line carries the subscription's metadata.
         "metadata": dict(subscription["metadata"]),
-        "period": {"start": subscription["current_period_start"], "end": subscription["current_period_end"]},
+        "period": period,
         "price": copy.deepcopy(price),
         "proration": False,
         "quantity": quantity,
@@ -233,7 +260,8 @@ def renew(call: Call, subscription: dict[str, Any]) -> dict[str, Any]:
     subscription["current_period_start"] = previous["current_period_end"]
     subscription["current_period_end"] = period_end(subscription, subscription["_cycle"])
     customer = state.get("customers", subscription["customer"])
-    invoice = subscription_invoice(state, subscription, customer, "subscription_cycle", now())
+    ended = (previous["current_period_start"], previous["current_period_end"])
+    invoice = subscription_invoice(state, subscription, customer, "subscription_cycle", now(), usage_period=ended)
     invoice.update(period_start=previous["current_period_start"], period_end=previous["current_period_end"])
     subscription["latest_invoice"] = invoice["id"]
     updated = state.emit(call, "customer.subscription.updated", subscription)

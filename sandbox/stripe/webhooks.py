@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from sandbox import outgoing
 from sandbox.stripe.state import StripeState
 
 RETRY_DELAYS = (0.1, 0.5, 2.0)  # seconds before the 2nd, 3rd and 4th attempts
@@ -174,7 +175,7 @@ class Dispatcher:
             "User-Agent": "Stripe/1.0 (+c2c sandbox)",
         }
         try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
+            async with outgoing.client(timeout=5.0) as client:
                 response = await client.post(delivery.url, content=payload, headers=headers)
             status: int | None = response.status_code
         except httpx.HTTPError:

@@ -1,5 +1,6 @@
 """Xero emulator: identity's client-credentials token (custom connections), `GET /connections`, and the Accounting
-API 2.0 under `/api.xro/2.0` for Contacts, Invoices (ACCREC), Payments, CreditNotes with Allocations, ManualJournals
+API 2.0 under `/api.xro/2.0` for Contacts, Invoices (ACCREC), Payments (on an invoice, or on a credit note: a refund
+out of its remaining credit), CreditNotes with Allocations, ManualJournals
 and Accounts; one organisation per `xero-tenant-id`.
 
 Answers are Xero's envelope (`Id`, `Status`, `ProviderName`, `DateTimeUTC`, then the records under their plural

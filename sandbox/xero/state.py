@@ -34,7 +34,12 @@ ACCOUNTS: dict[str, tuple[str, str, str | None, bool]] = {
     "6150": ("Merchant Fees", "EXPENSE", None, False),
     "6200": ("Bad Debt Expense", "EXPENSE", None, False),
 }
-ITEMS = {"PLAT-SEAT": "Platform seat", "ANALYTICS": "Analytics add-on", "SUPPORT-PREM": "Premium support"}
+ITEMS = {
+    "PLAT-SEAT": "Platform seat",
+    "ANALYTICS": "Analytics add-on",
+    "SUPPORT-PREM": "Premium support",
+    "API-CALLS": "API calls",
+}
 TAX_TYPES = frozenset({"NONE", "OUTPUT2", "ZERORATEDOUTPUT", "EXEMPTOUTPUT"})
 LINE_AMOUNT_TYPES = frozenset({"NoTax", "Exclusive", "Inclusive"})
 
@@ -251,6 +256,8 @@ class Organisation:
     # -- payments and journals -----------------------------------------------------------------------------
 
     def create_payment(self, sent: Record) -> Record:
+        if isinstance(sent.get("CreditNote"), dict):
+            return self._refund(sent)
         invoice_ref = sent.get("Invoice")
         invoice = self.invoices.get(invoice_ref.get("InvoiceID", "")) if isinstance(invoice_ref, dict) else None
         if invoice is None:
@@ -288,6 +295,49 @@ class Organisation:
         invoice["AmountPaid"] += amount
         invoice["Payments"].append({"PaymentID": payment["PaymentID"], "Amount": amount})
         self._settle(invoice)
+        self.payments[payment["PaymentID"]] = payment
+        return payment
+
+    def _refund(self, sent: Record) -> Record:
+        """Money paid back out of a credit note's remaining credit (Xero: a payment on the credit note,
+        PaymentType ARCREDITPAYMENT)."""
+        note = self.credit_notes.get(sent["CreditNote"].get("CreditNoteID", ""))
+        if note is None:
+            raise Refused(sent, "Credit note could not be found")
+        account_ref = sent.get("Account")
+        code = account_ref.get("Code") if isinstance(account_ref, dict) else None
+        if code not in ACCOUNTS or not ACCOUNTS[code][3]:
+            raise Refused(sent, "Account must be valid and have payments enabled")
+        try:
+            amount = money(sent.get("Amount"))
+        except ValueError:
+            raise Refused(sent, "Amount must be a number") from None
+        day = self._open(sent)
+        if note["Status"] != "AUTHORISED":
+            raise Refused(sent, "Payment can only be made against an approved credit note")
+        if amount <= 0 or amount > note["RemainingCredit"]:
+            raise Refused(sent, "Payment amount exceeds the amount outstanding on this document")
+        payment = {
+            "PaymentID": str(uuid.uuid4()),
+            "Date": ms_date(day),
+            "Amount": amount,
+            "Reference": sent.get("Reference", ""),
+            "Status": "AUTHORISED",
+            "PaymentType": "ARCREDITPAYMENT" if note["Type"] == "ACCRECCREDIT" else "APCREDITPAYMENT",
+            "Account": {"AccountID": code, "Code": code},
+            "CreditNote": {
+                "CreditNoteID": note["CreditNoteID"],
+                "CreditNoteNumber": note["CreditNoteNumber"],
+                "CurrencyCode": note["CurrencyCode"],
+                "Contact": note["Contact"],
+            },
+            "UpdatedDateUTC": ms_date(now()),
+        }
+        note["RemainingCredit"] -= amount
+        note.setdefault("Payments", []).append({"PaymentID": payment["PaymentID"], "Amount": amount})
+        if note["RemainingCredit"] == 0:
+            note["Status"] = "PAID"
+        note["UpdatedDateUTC"] = ms_date(now())
         self.payments[payment["PaymentID"]] = payment
         return payment
 

@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_api
 from canonical import ids
 from codec import EncryptionCodec, new_key, parse_keys
+from connectors.kit import tls_context
 from estate.book import ACME, GLOBEX, DealSpec
 from estate.deals import seed_deal
 from tests.support.estate import Estate, all_emulators, running_estate
@@ -281,7 +282,7 @@ async def test_finance_endpoints_need_the_api_token_and_do_nothing_without_it(
     estate, url = refusing_api
     deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=False)
     headers = {"Authorization": token} if token else {}
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         response = await http.request(method, url + path.format(deal=deal_id), json=body, headers=headers)
     assert (response.status_code, response.json()["error"]) == (401, "unauthorized")
     assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -447,7 +448,7 @@ async def test_tokens_get_only_their_scopes(api: Any) -> None:
     estate, url = api
     deal_id = await seed_deal(estate.crm, estate.unique(DEAL), close=False)
     reader = {"Authorization": f"Bearer {READER['token']}"}
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         listed = await http.get(f"{url}/sagas", headers=reader)
         assert listed.status_code == 200
         for path, body in (("start", None), ("resolve", {"action": "retry", "actor": "x"}), ("cancel", CANCEL)):
@@ -466,7 +467,7 @@ async def test_the_ui_decodes_payloads_with_a_codec_token_and_not_without(api: A
     [sealed] = await codec.encode([Payload(metadata={"encoding": b"json/plain"}, data=b'{"name":"Acme Corp"}')])
     body = json.loads(json_format.MessageToJson(Payloads(payloads=[sealed])))
     origin = {"Origin": "http://localhost:8233"}
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         anonymous = await http.post(f"{url}/codec/decode", json=body, headers=origin)
         assert anonymous.status_code == 401
         ui = {**origin, "Authorization": f"Bearer {UI['token']}"}

@@ -44,6 +44,7 @@ from canonical import (
 from canonical.reference import LEGAL_ENTITIES
 from connectors.avatax import AvaTaxEngine
 from connectors.errors import UncertainOutcome
+from connectors.kit import tls_context
 from connectors.netsuite import NetSuiteErp
 from connectors.netsuite.mapping import CASH_ACCOUNT, MERCHANT_FEES_ACCOUNT
 from connectors.salesforce import SalesforceCrm
@@ -125,7 +126,7 @@ class Stripe:
 
 @pytest.fixture
 async def stripe(http: httpx.AsyncClient, stripe_url: str) -> AsyncIterator[Stripe]:
-    async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
+    async with httpx.AsyncClient(timeout=IMPATIENT, verify=tls_context()) as hasty:
         yield Stripe(http, stripe_url, hasty)
     (await http.delete(f"{stripe_url}/_sandbox/faults")).raise_for_status()
 
@@ -415,7 +416,7 @@ async def test_write_back_account_lost_then_retried_leaves_one_account_with_our_
     account_id = await crm.upsert("Account", "External_Key__c", "acct-lost", {"Name": "Lost Answer Inc."})
     refs = {"golden_id": "gc_lost", "billing_id": "cus_lost", "erp_id": "1042"}
 
-    async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
+    async with httpx.AsyncClient(timeout=IMPATIENT, verify=tls_context()) as hasty:
         impatient = SalesforceCrm(hasty, salesforce_url, "c2c-integration", "sandbox-secret")
         path = f"{SALESFORCE_DATA}/sobjects/Account/{account_id}"
         await lose_answer(http, salesforce_url, "PATCH", path, lambda: impatient.write_back_account(account_id, refs))
@@ -448,7 +449,7 @@ async def tax(http: httpx.AsyncClient, avatax_url: str) -> AvaTaxEngine:
 
 @pytest.fixture
 async def impatient_tax(avatax_url: str) -> AsyncIterator[AvaTaxEngine]:
-    async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
+    async with httpx.AsyncClient(timeout=IMPATIENT, verify=tls_context()) as hasty:
         yield AvaTaxEngine(hasty, avatax_url, *AVATAX_CREDENTIALS)
 
 
@@ -532,7 +533,7 @@ def erp(http: httpx.AsyncClient, netsuite_url: str) -> NetSuiteErp:
 
 @pytest.fixture
 async def impatient_erp(netsuite_url: str) -> AsyncIterator[NetSuiteErp]:
-    async with httpx.AsyncClient(timeout=IMPATIENT) as hasty:
+    async with httpx.AsyncClient(timeout=IMPATIENT, verify=tls_context()) as hasty:
         erp = erp_connector(hasty, netsuite_url)
         await erp.get_by_external_id("customer", "none")  # its token, before any fault is armed
         yield erp

@@ -1,6 +1,7 @@
-"""Fuzzing the billing webhook (`POST /webhooks/stripe`) with Stripe's own events: genuine events of the five
-payment types, taken from the Stripe emulator, are forged, broken or bent. Never a 5xx; a broken event is a 400
-naming the field; an event of another type is acknowledged and ignored; no saga is started or signalled."""
+"""Fuzzing the billing webhook (`POST /webhooks/stripe`) with Stripe's own events: genuine events of the six
+payment types (a dispute among them), taken from the Stripe emulator, are forged, broken or bent. Never a 5xx; a
+broken event is a 400 naming the field; an event of another type is acknowledged and ignored; no saga is started
+or signalled."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ async def _paid_invoice(billing: StripeBilling, key: str, saga: str | None) -> t
 
 @pytest.fixture(scope="module")
 async def genuine(surface: Surface) -> Genuine:
-    """Paid, declined and refunded invoices in the session's Stripe emulator, and the events it emitted for them."""
+    """Paid, declined, refunded and disputed invoices in the session's Stripe emulator, and the events it emitted."""
     url, tag = surface.urls["stripe"], uuid.uuid4().hex[:8]
     saga = f"c2c:salesforce:FUZZ-NEVER-STARTED-{tag}"
     async with httpx.AsyncClient(timeout=10) as http:
@@ -77,6 +78,8 @@ async def genuine(surface: Surface) -> Genuine:
         plain, _ = await _paid_invoice(card, f"fz{tag}b", None)  # an invoice no saga made
         failed, _ = await _paid_invoice(declined, f"fz{tag}c", saga)
         await card.refund(intent, Money(amount=100, currency="USD"), idempotency_key=f"fz{tag}:refund")
+        charge = (await http.get(f"{url}/v1/invoices/{paid}", headers={"Authorization": f"Bearer {API_KEY}"})).json()
+        (await http.post(f"{url}/_sandbox/disputes", json={"charge": charge["charge"]})).raise_for_status()
         listed = await http.get(
             f"{url}/v1/events", params={"limit": 100}, headers={"Authorization": f"Bearer {API_KEY}"}
         )
@@ -154,7 +157,12 @@ async def test_forged_or_stale_signatures_are_400_naming_the_signature(
 NOT_AN_ID = st.one_of(st.just(""), st.integers(), st.booleans(), st.lists(st.text(max_size=4), max_size=2))
 NOT_AN_INT = st.one_of(st.none(), st.text(max_size=10), st.booleans(), st.floats(allow_nan=False), st.just([1]))
 NOT_AN_OBJECT = st.one_of(st.none(), st.text(max_size=10), st.integers(), st.lists(st.integers(), max_size=2))
-LINKS = {"invoice": ["payment_intent"], "payment_intent": ["invoice"], "charge": ["invoice", "payment_intent"]}
+LINKS = {
+    "invoice": ["payment_intent"],
+    "payment_intent": ["invoice"],
+    "charge": ["invoice", "payment_intent"],
+    "dispute": ["payment_intent"],
+}
 
 
 @st.composite

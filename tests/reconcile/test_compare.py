@@ -168,3 +168,15 @@ def test_a_saga_known_only_to_the_store_is_still_checked() -> None:
     )
     snap.erp.invoices = snap.erp.invoices[1:]
     assert found(snap) == [(MismatchKind.MISSING_IN_ERP, "netsuite", "D1")]
+
+
+def test_an_erp_finding_names_the_erp_the_invoices_entity_books_in() -> None:
+    snap = estate(3)
+    snap.billing.invoices[1] = snap.billing.invoices[1].model_copy(update={"legal_entity": "UK01"})
+    snap.erp.erp_by_entity = {"US01": "netsuite", "UK01": "xero"}
+    snap.erp.invoices = [e for e in snap.erp.invoices if e.external_id != "in_2"]
+    snap.erp.payments = [p for p in snap.erp.payments if p.external_id != "pi_3"]
+    assert found(snap) == [
+        (MismatchKind.MISSING_IN_ERP, "xero", "D2"),
+        (MismatchKind.PAYMENT_UNAPPLIED, "netsuite", "D3"),
+    ]

@@ -81,3 +81,15 @@ def test_a_duplicate_crm_account_that_agrees_keeps_the_customer_in_sync() -> Non
     twin = CrmAccount(account_id="A1b", golden_id="gc_1", fields=snap.billing.customers[0].fields)
     snap.crm.accounts.append(twin)
     assert compute(snap).customer_master_sync.rate == 1.0
+
+
+def test_period_counts_name_each_entitys_erp() -> None:
+    from reconcile.kpis import compute
+    from tests.support.snapshots import estate
+
+    snap = estate(2)
+    snap.billing.invoices[0] = snap.billing.invoices[0].model_copy(update={"legal_entity": "US01"})
+    snap.billing.invoices[1] = snap.billing.invoices[1].model_copy(update={"legal_entity": "UK01"})
+    snap.erp.erp_by_entity = {"US01": "netsuite", "UK01": "xero"}
+    counts = {row.legal_entity: row.erp for row in compute(snap).periods}
+    assert counts == {"US01": "netsuite", "UK01": "xero"}

@@ -356,6 +356,7 @@ def test_kpis_count_every_period_and_credit_per_entity_and_currency() -> None:
     assert counts == PeriodCounts(
         legal_entity="US01",
         currency="USD",
+        erp="netsuite",  # the default: the snapshot names no entity's ERP
         billed=6,
         posted=6,
         paid=6,

@@ -215,7 +215,7 @@ def test_the_cli_chaos_options_give_each_emulator_its_own_stable_seed() -> None:
     spec = chaos_spec(5, 0.02, None)
     assert spec is not None
     profiles = chaos_profiles(spec)
-    assert set(profiles) == {"salesforce", "stripe", "avatax", "netsuite", "xero"}
+    assert set(profiles) == {"salesforce", "stripe", "avatax", "netsuite", "xero", "hubspot", "chargebee"}
     assert len({p.seed for p in profiles.values()}) == len(profiles)  # one seed each
     assert profiles["stripe"].seed == system_seed(5, "stripe") == system_seed(5, "stripe")
     assert profiles["avatax"].rates == ChaosRates.uniform(0.02)

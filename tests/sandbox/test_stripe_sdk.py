@@ -376,3 +376,50 @@ def test_webhooks_verify_with_the_sdks_signature_check(emulator: Emulator, sink:
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(payload, header, "whsec_wrong")
     assert json.loads(payload)["id"] == events[0].id
+
+
+def test_a_chargeback_withdraws_the_amount_blocks_refunds_and_sends_its_event(
+    emulator: Emulator, sink: EventSink, own_server: Serve
+) -> None:
+    sdk = emulator.client
+    emulator.sandbox("webhook", url=f"{own_server(sink.app).url}/hooks", secret=SECRET)
+    invoice = paid_invoice(sdk, 4_000)
+    inquiry_on = paid_invoice(sdk, 1_000)
+    opened = emulator.sandbox("disputes", charge=invoice.charge, amount=3_000, reason="product_not_received")
+    inquiry = emulator.sandbox("disputes", charge=inquiry_on.charge, status="warning_needs_response")
+
+    dispute = sdk.v1.disputes.retrieve(opened["id"])
+    assert isinstance(dispute, stripe.Dispute)
+    assert (dispute.amount, dispute.currency, dispute.reason, dispute.status) == (
+        3_000,
+        "usd",
+        "product_not_received",
+        "needs_response",
+    )
+    assert (dispute.charge, dispute.payment_intent, dispute.is_charge_refundable) == (
+        invoice.charge,
+        invoice.payment_intent,
+        False,
+    )
+    [withdrawn] = dispute.balance_transactions
+    assert (withdrawn.amount, withdrawn.type, withdrawn.reporting_category) == (-3_000, "adjustment", "dispute")
+    assert sdk.v1.charges.retrieve(invoice.charge).disputed is True
+    assert every(sdk.v1.disputes.list, charge=invoice.charge) == [opened["id"]]
+    assert sdk.v1.disputes.retrieve(inquiry["id"]).balance_transactions == []  # an inquiry withdraws nothing
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk.v1.refunds.create(params={"charge": invoice.charge, "amount": 100})
+    assert refused.value.code == "charge_disputed"
+    assert sdk.v1.refunds.create(params={"charge": inquiry_on.charge, "amount": 100}).amount == 100
+    again = httpx.post(f"{emulator.url}/_sandbox/disputes", json={"charge": invoice.charge})
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "charge_disputed")
+    unknown = httpx.post(f"{emulator.url}/_sandbox/disputes", json={"charge": "ch_nope"})
+    assert (unknown.status_code, unknown.json()["error"]["param"]) == (400, "charge")
+
+    wait_for(sink, lambda: sink.types().count("charge.dispute.created") == 2)
+    with sink.changed:
+        received = list(sink.received)
+    events = [stripe.Webhook.construct_event(payload, header, SECRET) for payload, header in received]
+    disputes = [e.data.object for e in events if e.type == "charge.dispute.created"]
+    assert all(isinstance(d, stripe.Dispute) for d in disputes)
+    assert sorted(d.id for d in disputes) == sorted([opened["id"], inquiry["id"]])

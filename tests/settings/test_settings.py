@@ -73,6 +73,7 @@ def test_the_api_refuses_a_public_address_with_the_sandbox_secrets() -> None:
         api_token="a-long-random-token-0123456789",
         crm_webhook_secret="whsec_own_secret",
         stripe_webhook_secret="whsec_own_stripe",
+        chargebee_webhook_password="own-chargebee-password",
     )
     assert own.unsafe_for("0.0.0.0") is None
 

@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import _Definition as WorkflowDefinition
 
 from connectors.factory import Connectors, build_connectors
+from connectors.kit import tls_context
 from connectors.salesforce import SalesforceCrm
 from estate.book import AccountSpec, DealSpec
 from estate.deals import seed_deal
@@ -103,8 +104,10 @@ async def running_estate(
         task_queue=task_queue,
         salesforce_url=emulator_urls["salesforce"],
         stripe_url=emulator_urls["stripe"],
+        chargebee_url=emulator_urls["chargebee"],
         avatax_url=emulator_urls["avatax"],
         netsuite_url=emulator_urls["netsuite"],
+        xero_url=emulator_urls.get("xero", Settings.model_fields["xero_url"].default),
         database_url=f"sqlite:///{tmp_path}/c2c.db",
         **{"payload_keys_file": None, **NETSUITE_SETTINGS, **overrides},  # never a developer's var/ keys
     )
@@ -112,7 +115,7 @@ async def running_estate(
     engine = make_engine(settings.database_url)
     create_schema(engine)
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, verify=tls_context()))
         for worker in build_workers(client, task_queue, connectors, engine, settings, WORKFLOW_RUNNER):
             await stack.enter_async_context(worker)
         try:

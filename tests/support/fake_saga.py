@@ -34,6 +34,7 @@ from canonical import (
 from store import OutboxRepository, create_schema, make_engine, session_scope
 from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal, make_payment, make_quote, usd, with_billing_id
+from tests.support.temporal import BUILD_ID
 from workflows import interface as act
 from workflows.calls import LOCAL_HUB_WRITES
 from workflows.customer_to_cash import CustomerToCash
@@ -268,6 +269,7 @@ async def fake_saga_estate(
         await stack.enter_async_context(
             Worker(
                 client,
+                build_id=BUILD_ID,
                 task_queue=task_queue,
                 workflows=[CustomerToCash, SubscriptionLifecycle],
                 activities=local_writes(by_queue.get("hub", [])),
@@ -275,7 +277,9 @@ async def fake_saga_estate(
             )
         )
         for queue, fns in by_queue.items():
-            await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
+            await stack.enter_async_context(
+                Worker(client, build_id=BUILD_ID, task_queue=f"{task_queue}-{queue}", activities=fns)
+            )
         yield time_skipping_env, estate, task_queue
 
 

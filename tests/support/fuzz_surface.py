@@ -190,6 +190,7 @@ def fuzz_settings(urls: dict[str, str], database_url: str, **overrides: Any) -> 
         task_queue=f"fuzz-{uuid.uuid4().hex[:12]}",
         salesforce_url=urls["salesforce"],
         stripe_url=urls["stripe"],
+        chargebee_url=urls["chargebee"],
         avatax_url=urls["avatax"],
         netsuite_url=urls["netsuite"],
         database_url=database_url,

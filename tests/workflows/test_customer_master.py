@@ -21,6 +21,7 @@ from operations import finance as control
 from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal
 from tests.support.polling import eventually
+from tests.support.temporal import BUILD_ID
 from workflows import interface as act
 from workflows.customer_master import CustomerMaster, MasterInput, MasterStatus
 from workflows.interface import AccountChange, Names
@@ -78,10 +79,18 @@ async def systems(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIt
     client = temporal_env.client
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
-            Worker(client, task_queue=task_queue, workflows=[CustomerMaster], workflow_runner=WORKFLOW_RUNNER)
+            Worker(
+                client,
+                build_id=BUILD_ID,
+                task_queue=task_queue,
+                workflows=[CustomerMaster],
+                workflow_runner=WORKFLOW_RUNNER,
+            )
         )
         for queue, fns in fakes.activities().items():
-            await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
+            await stack.enter_async_context(
+                Worker(client, build_id=BUILD_ID, task_queue=f"{task_queue}-{queue}", activities=fns)
+            )
         yield client, fakes
         await client.get_workflow_handle(ids.master_id(GOLDEN)).terminate("test over")
 

@@ -31,6 +31,7 @@ from store import SagaFactRepository, session_scope
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.netsuite import access_token
 from tests.support.polling import eventually, next_whole_second
+from tests.support.temporal import BUILD_ID
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation
@@ -225,7 +226,12 @@ async def park_unavailable(estate: Estate, deal_id: str) -> WorkflowHandle[Any, 
 
 @pytest.fixture
 async def parked_worker(estate: Estate) -> AsyncIterator[None]:
-    async with Worker(estate.client, task_queue=f"{estate.settings.task_queue}-parked", workflows=[ParkedUnavailable]):
+    async with Worker(
+        estate.client,
+        build_id=BUILD_ID,
+        task_queue=f"{estate.settings.task_queue}-parked",
+        workflows=[ParkedUnavailable],
+    ):
         yield
 
 

@@ -1,7 +1,8 @@
 """Refunds of a paid invoice on the dev server with the emulators over HTTP: finance's partial refund through the
 API (credit note with refund_amount in Stripe, credit memo + customer refund in NetSuite, the credit's committed tax
 document in AvaTax) once despite a lost answer; a refund made in Stripe directly booked once from its
-`charge.refunded` webhook, a redelivery changing nothing; bad requests refused naming the rule, nothing written."""
+`charge.refunded` webhook despite a lost ERP answer, a redelivery (same or new event id) changing nothing; bad
+requests refused naming the rule, nothing written. Disputes and refused refunds: test_refund_disputes.py."""
 
 from __future__ import annotations
 
@@ -136,6 +137,10 @@ async def test_a_refund_made_in_stripe_reaches_the_erp_once_from_its_webhook(
         "Stripe-Signature": signature_header(payload, secret, int(time.time())),
         "Content-Type": "application/json",
     }
+    # The ERP writes the customer refund but its answer is lost: the retry must find it by its external id.
+    await estate.fault(
+        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/customerRefund", kind="delay_after", seconds=1.5
+    )
     first = await api.post("/webhooks/stripe", content=payload, headers=signed)
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "refunds booked: 1 started"
@@ -149,6 +154,12 @@ async def test_a_refund_made_in_stripe_reaches_the_erp_once_from_its_webhook(
     )
     again = await api.post("/webhooks/stripe", content=payload, headers=signed)
     assert again.json()["status"] == "duplicate"
+    # The same news under another event id (Stripe retried it, or the inbox lost its record): the workflow id holds.
+    resent = json.dumps({**event, "id": f"{event['id']}x"}).encode()
+    resigned = {**signed, "Stripe-Signature": signature_header(resent, secret, int(time.time()))}
+    assert (await api.post("/webhooks/stripe", content=resent, headers=resigned)).json()["status"] == (
+        "refunds booked: 0 started"
+    )
 
     async def booked() -> list[dict[str, Any]] | None:
         found = mine((await estate.state("netsuite"))["customerRefund"], externalId=refund_id)

@@ -28,6 +28,8 @@ def test_histories_are_checked_in() -> None:
         "subscription_lifecycle_prorations_at_once",
         "revenue_recognition_posted",
         "refund_finance_partial",
+        "usage_reporting_late",
+        "refund_parked_then_retried",
         "customer_to_cash_local_hub_writes",
     }
 

@@ -232,3 +232,14 @@ async def test_bad_requests_are_refused_naming_the_problem_and_post_nothing(
     assert refused.value.cause.type == "RecognitionRefused"
     assert message in refused.value.cause.message
     assert await journals(estate) == []
+
+
+def test_recognition_for_an_entity_without_revenue_accounts_is_refused_naming_its_erp() -> None:
+    from datetime import date
+
+    from temporalio.exceptions import ApplicationError
+
+    from workflows.revenue import checked_month
+
+    with pytest.raises(ApplicationError, match=r"UK01 has no deferred revenue accounts: its ERP \(xero\)"):
+        checked_month(RecognitionInput(legal_entity="UK01", erp="xero", month="2025-01"), date(2025, 3, 1))

@@ -17,6 +17,7 @@ from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus,
 from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal, make_quote, usd
 from tests.support.fake_saga import local_writes
+from tests.support.temporal import BUILD_ID
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names
@@ -112,6 +113,7 @@ async def recorded(time_skipping_env: WorkflowEnvironment, task_queue: str) -> A
         await stack.enter_async_context(
             Worker(
                 client,
+                build_id=BUILD_ID,
                 task_queue=task_queue,
                 workflows=[CustomerToCash],
                 activities=local_writes(fakes.get("hub", [])),
@@ -119,7 +121,9 @@ async def recorded(time_skipping_env: WorkflowEnvironment, task_queue: str) -> A
             )
         )
         for queue, fns in fakes.items():
-            await stack.enter_async_context(Worker(client, task_queue=f"{task_queue}-{queue}", activities=fns))
+            await stack.enter_async_context(
+                Worker(client, build_id=BUILD_ID, task_queue=f"{task_queue}-{queue}", activities=fns)
+            )
         result = await client.execute_workflow(
             CustomerToCash.run,
             SagaInput(deal_id="006VEND", vendors=OTHERS),
@@ -167,6 +171,26 @@ def test_the_erp_is_told_which_billing_system_its_external_ids_come_from(recorde
         "xero-7",
         "xero-inv-1",
     )
+
+
+def test_every_erp_call_names_the_configured_erp(recorded: dict[str, list[Any]]) -> None:
+    erp_calls = [call for name, calls in recorded.items() if name.startswith("erp.") for call in calls]
+    assert {type(call).__name__ for call in erp_calls} == {
+        "UpsertErpCustomer",
+        "PostInvoice",
+        "ApplyPayment",
+        "PostJournal",
+    }
+    assert {call.erp for call in erp_calls} == {"xero"}
+    assert recorded[Names.APPLY_PAYMENT][0].legal_entity == "US01"  # the invoice's entity, not guessed from its id
+
+
+def test_an_erp_input_recorded_before_routing_means_the_default_erp() -> None:
+    applied = act.ApplyPayment.model_validate(
+        {"payment": {"invoice_id": "in_1", "amount": {"amount": 1, "currency": "USD"}, "status": "succeeded"},
+         "customer_erp_id": "1", "invoice_erp_id": "2"}
+    )  # fmt: skip
+    assert (applied.erp, applied.legal_entity) == ("netsuite", None)
 
 
 def test_an_input_without_vendors_gets_todays_with_its_crm() -> None:

@@ -1,0 +1,65 @@
+"""`POST /webhooks/chargebee`: Chargebee's payment events for the entities it bills.
+
+Checked by the basic auth configured for the endpoint in Chargebee (C2C_CHARGEBEE_WEBHOOK_USERNAME / _PASSWORD)
+before the body is read, deduplicated by event id (recorded once handled: a failure is redelivered by Chargebee),
+and for `payment_succeeded` / `payment_failed` the payment is read back from the API and signalled to the saga of
+the deal the invoice's subscription names: the same signal Stripe's `invoice.paid` ends in.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.errors import ApiError
+from api.webhooks import WebhookInbox, signal_payment
+from canonical import ids
+from connectors.chargebee import ChargebeeBilling
+from connectors.chargebee.webhooks import PAYMENT_EVENTS, InvalidCredentials, parse_event, verify_basic_auth
+from connectors.errors import ConnectorError, PermanentError
+from operations.starts import Trigger
+from settings import Settings
+
+SOURCE = "chargebee"
+
+
+def chargebee_webhook_routes(
+    trigger: Trigger, billing: ChargebeeBilling, inbox: WebhookInbox, settings: Settings
+) -> APIRouter:
+    router = APIRouter(prefix="/webhooks")
+
+    @router.post("/chargebee")
+    async def chargebee_webhook(request: Request) -> dict[str, str]:
+        try:
+            verify_basic_auth(
+                request.headers.get("Authorization"),
+                settings.chargebee_webhook_username,
+                settings.chargebee_webhook_password.get_secret_value(),
+            )
+        except InvalidCredentials as error:
+            refused = ApiError(401, "invalid_credentials", str(error))
+            refused.headers = {"WWW-Authenticate": 'Basic realm="chargebee"'}
+            raise refused from error
+        try:
+            event = parse_event(await request.body())
+        except ValueError as error:
+            raise ApiError(400, "invalid_webhook", str(error)) from error
+        if event.event_type not in PAYMENT_EVENTS or event.invoice_id is None:
+            return {"status": "ignored", "event_id": event.event_id}
+        if await inbox.seen(SOURCE, event.event_id):
+            return {"status": "duplicate", "event_id": event.event_id}
+        try:
+            deal_id = await billing.deal_of_invoice(event.invoice_id)
+            saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
+            status = "ignored: not a c2c invoice"
+            if saga is not None:
+                status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
+        except PermanentError as error:
+            if error.code != "resource_missing":
+                raise ApiError(502, "billing_error", str(error)) from error
+            raise ApiError(422, "unknown_billing_object", str(error)) from error
+        except ConnectorError as error:
+            raise ApiError(503, "billing_unavailable", str(error)) from error
+        await inbox.done(SOURCE, event.event_id)
+        return {"status": status, "event_id": event.event_id, "saga": saga or ""}
+
+    return router
