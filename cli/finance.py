@@ -59,13 +59,11 @@ from workflows.saga import Resolution, ResolutionAction, Stage
 @asynccontextmanager
 async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Connectors, Engine]]:
     client = await connect(settings)
-    connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
-    govern_vendors(connectors, engine, settings)  # the API's own vendor calls count against the same limits
+    connectors = govern_vendors(build_connectors(settings), engine, settings)  # the API's calls count too
     try:
-        trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
-        yield trigger, connectors, engine
+        yield Trigger.from_settings(client, connectors.crm, engine, settings), connectors, engine
     finally:
         await connectors.close()
         engine.dispose()

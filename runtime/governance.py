@@ -15,8 +15,8 @@ from store import SqlRateBook
 
 def govern_vendors(
     connectors: Connectors, engine: Engine, settings: Settings, meter: MetricMeter | None = None
-) -> RateGate:
-    """The process's gate: `settings.rate_limits` shared through the store; 429s counted on `meter`."""
-    gate = RateGate(SqlRateBook(engine), settings.rate_limits, on_throttled=VendorMetrics(meter).throttled)
-    connectors.govern(gate)
-    return gate
+) -> Connectors:
+    """`connectors`, every request now behind `settings.rate_limits` shared through the store; 429s counted on
+    `meter`."""
+    connectors.govern(RateGate(SqlRateBook(engine), settings.rate_limits, on_throttled=VendorMetrics(meter).throttled))
+    return connectors
