@@ -89,7 +89,16 @@ class BenchEstate:
             self.settings.salesforce_client_id,
             self.settings.salesforce_client_secret.get_secret_value(),
         )
-        completing = [s for s in DEALS if s.expect_park is None and (not fresh or s.billing_period == "Monthly")]
+        # The bench starts sagas itself (not through the trigger, which picks each entity's vendors), so only the
+        # deals of entities on the default vendors (UK01 books in Xero: its sagas would park on NetSuite).
+        default = self.settings.vendors_for("")
+        completing = [
+            s
+            for s in DEALS
+            if s.expect_park is None
+            and self.settings.vendors_for(s.legal_entity) == default
+            and (not fresh or s.billing_period == "Monthly")
+        ]
         first, self.seeded = self.seeded, self.seeded + count
         gate = asyncio.Semaphore(8)
 
