@@ -50,6 +50,7 @@ from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
 from operations.starts import Trigger
+from runtime.governance import govern_vendors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
 from workflows.saga import Resolution, ResolutionAction, Stage
@@ -58,12 +59,11 @@ from workflows.saga import Resolution, ResolutionAction, Stage
 @asynccontextmanager
 async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Connectors, Engine]]:
     client = await connect(settings)
-    connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    connectors = govern_vendors(build_connectors(settings), engine, settings)  # the API's calls count too
     try:
-        trigger = Trigger.from_settings(client, connectors.crm, engine, settings)
-        yield trigger, connectors, engine
+        yield Trigger.from_settings(client, connectors.crm, engine, settings), connectors, engine
     finally:
         await connectors.close()
         engine.dispose()

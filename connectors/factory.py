@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from canonical import DEFAULT_VENDORS
+from connectors import kit
 from connectors.avatax import AvaTaxEngine
 from connectors.chargebee import ChargebeeBilling
 from connectors.hubspot import HubSpotCredentials, HubSpotCrm
@@ -54,6 +55,10 @@ class Connectors:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+    def govern(self, gate: kit.Gate) -> None:
+        """Every request of every role waits for the vendor's limits at `gate` (connectors/limits.py)."""
+        kit.govern(self.http, gate)
 
 
 def _salesforce(settings: Settings, http: httpx.AsyncClient) -> CrmSystem:

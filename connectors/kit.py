@@ -10,12 +10,14 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
 import httpx
 from opentelemetry import trace
@@ -29,6 +31,26 @@ _log = logging.getLogger("c2c.connectors")
 _MAX_SNIFFED_BODY = 256 * 1024  # record ids are read from small JSON answers only
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
+
+
+class Gate(Protocol):
+    """What a process puts in front of the vendors' APIs (store/ratelimits.py): `slot` waits until the vendor's
+    limits allow one more request and is held while it runs (it may raise a TransientError, e.g. a spent daily
+    budget); `throttled` hears of each 429 the vendor answered anyway."""
+
+    def slot(self, system: str) -> AbstractAsyncContextManager[object]: ...
+
+    def throttled(self, system: str) -> None: ...
+
+
+# The gate of each shared HTTP client (connectors/factory.py makes one client per process; `govern` attaches the
+# gate once the process has its store). Keyed weakly so a closed client takes its gate with it.
+_gates: WeakKeyDictionary[httpx.AsyncClient, Gate] = WeakKeyDictionary()
+
+
+def govern(client: httpx.AsyncClient, gate: Gate) -> None:
+    """Put every request `send` makes through `client` behind `gate`."""
+    _gates[client] = gate
 
 
 @cache
@@ -88,11 +110,25 @@ async def send(
         attributes["c2c.correlation_id"] = work.correlation_id
     if work.stage:
         attributes["c2c.stage"] = work.stage
+    gate = _gates.get(client)
+    # The wait for the vendor's limit comes before the span: the span times the vendor, not our queue.
+    async with gate.slot(system) if gate is not None else nullcontext():
+        return await _traced(client, system, request, classify, attributes, gate)
+
+
+async def _traced(
+    client: httpx.AsyncClient,
+    system: str,
+    request: httpx.Request,
+    classify: Classifier,
+    attributes: dict[str, str],
+    gate: Gate | None,
+) -> httpx.Response:
     with _tracer.start_as_current_span(
         f"{system} {request.method}", kind=trace.SpanKind.CLIENT, attributes=attributes
     ) as span:
         try:
-            response = await _send(client, system, request, classify)
+            response = await _send(client, system, request, classify, gate)
         except ConnectorError as error:
             span.set_attribute("error.type", type(error).__name__)
             span.set_attribute("c2c.error_code", error.code)
@@ -153,7 +189,9 @@ def record_id(response: httpx.Response) -> str | None:
     return None
 
 
-async def _send(client: httpx.AsyncClient, system: str, request: httpx.Request, classify: Classifier) -> httpx.Response:
+async def _send(
+    client: httpx.AsyncClient, system: str, request: httpx.Request, classify: Classifier, gate: Gate | None = None
+) -> httpx.Response:
     try:
         response = await client.send(request)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -166,6 +204,8 @@ async def _send(client: httpx.AsyncClient, system: str, request: httpx.Request, 
         raise TransientError(system, "read_failed", detail) from exc
     if response.is_success:
         return response
+    if response.status_code == 429 and gate is not None:
+        gate.throttled(system)
     error = classify(response)
     if error is None:
         return response

@@ -16,6 +16,7 @@ nothing while a workflow replays, so a worker restart or cache eviction never co
 | c2c_outbox_pending | | business events in the outbox not yet on the broker (the publisher's view, each round) |
 | c2c_outbox_lag_seconds | | age of the oldest of them: grows while NATS is down, 0 once drained |
 | c2c_events_published_total | outcome | events the publisher put on the broker: published / duplicate (dedupe hit) |
+| c2c_vendor_throttled_total | vendor | 429 answers from a vendor (each retried after its Retry-After) |
 | c2c_usage_events_total | outcome, reason | usage events the API got: accepted / duplicate / refused (reason) |
 
 Every business metric also carries Temporal's namespace, task_queue and workflow_type labels.
@@ -41,6 +42,7 @@ PAYMENT_APPLICATIONS = "c2c_payment_applications_total"
 OUTBOX_PENDING = "c2c_outbox_pending"
 OUTBOX_LAG = "c2c_outbox_lag_seconds"
 EVENTS_PUBLISHED = "c2c_events_published_total"
+VENDOR_THROTTLED = "c2c_vendor_throttled_total"
 USAGE_EVENTS = "c2c_usage_events_total"
 
 # Sagas run from seconds (a card payment) to weeks (dunning, a parked saga waiting for finance).
@@ -143,6 +145,17 @@ class OutboxMetrics:
 
     def published(self, duplicate: bool) -> None:
         self._published.add(1, {"outcome": "duplicate" if duplicate else "published"})
+
+
+class VendorMetrics:
+    """What the vendors' rate limits do to us (connectors/limits.py; worker side: `Runtime.metric_meter`, or noop)."""
+
+    def __init__(self, meter: MetricMeter | None = None) -> None:
+        meter = meter or MetricMeter.noop
+        self._throttled: MetricCounter = meter.create_counter(VENDOR_THROTTLED, "429 answers from a vendor")
+
+    def throttled(self, vendor: str) -> None:
+        self._throttled.add(1, {"vendor": vendor})
 
 
 class UsageMetrics:

@@ -16,6 +16,7 @@ from connectors.factory import build_connectors
 from observability import metrics, setup_process
 from operations.client import connect
 from operations.schedules import ensure_schedules
+from runtime.governance import govern_vendors
 from runtime.publisher import OutboxPublisher, publisher_for
 from runtime.workers import build_workers
 from settings import Settings, get_settings
@@ -60,6 +61,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     connectors = build_connectors(settings)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    govern_vendors(connectors, engine, settings, runtime.metric_meter if runtime is not None else None)
     await ensure_schedules(client, settings)  # nightly reconciliation and the missed-deal sweep
     workers = build_workers(client, settings.task_queue, connectors, engine, settings)
     publisher: OutboxPublisher | None = publisher_for(settings, engine, runtime)

@@ -51,6 +51,7 @@ def build_workers(
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
+    store = StoreActivities(engine)
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
@@ -60,7 +61,7 @@ def build_workers(
             [ErpActivities(connectors.erps), RevenueActivities(connectors.erps)],
             settings.erp_rate_limit,
         ),
-        (interface.HUB_QUEUE, [StoreActivities(engine), CustomerMasterActivities(client, task_queue)], None),
+        (interface.HUB_QUEUE, [store, CustomerMasterActivities(client, task_queue)], None),
     ]
     # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits);
     # missed sagas start on the trigger's own path.
@@ -85,6 +86,8 @@ def build_workers(
             client,
             task_queue=task_queue,
             workflows=workflows,
+            # The store writes the workflows run as local activities (workflows/calls.py LOCAL_HUB_WRITES).
+            activities=[store.record_event, store.record_fact],
             interceptors=telemetry,
             workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
             build_id=settings.worker_build_id,

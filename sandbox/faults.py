@@ -19,6 +19,9 @@ and the connectors treat it as retryable); narrow `paths` to leave them out.
 
 5xx and 429 answers carry the vendor's own error envelope (chosen by the request's path), so each connector's
 `classify` sees what the real vendor sends; 429 carries `Retry-After`.
+
+`GET /_sandbox/requests` lists the vendor requests served (arrived, answered, method, path, status), for counting
+requests per second and in flight as the vendor would; `DELETE /_sandbox/requests` clears the log.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import asyncio
 import random
 import socket
 import struct
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +143,9 @@ class FaultBox:
     latency: float = 0.0
     hits: int = 0
     chaos: Chaos | None = None
+    # Every vendor request served: (arrived, answered, method, path, status), epoch seconds; the rate-limit tests
+    # and the bench count requests per second and in flight from it (GET /_sandbox/requests).
+    log: deque[tuple[float, float, str, str, int]] = field(default_factory=lambda: deque(maxlen=200_000))
 
     def take(self, method: str, path: str) -> FaultRule | None:
         """The first armed rule matching the request, consuming one of its `times`."""
@@ -315,11 +322,28 @@ def install_faults(app: FastAPI, error_body: Callable[[str, int], Any] | None = 
         box.chaos.enabled = False
         return box.chaos.report()
 
+    @app.get("/_sandbox/requests", include_in_schema=False)
+    async def requests_served() -> dict[str, Any]:
+        keys = ("arrived", "answered", "method", "path", "status")
+        return {"requests": [dict(zip(keys, entry, strict=True)) for entry in box.log]}
+
+    @app.delete("/_sandbox/requests", include_in_schema=False)
+    async def forget_requests() -> dict[str, int]:
+        box.log.clear()
+        return {"requests": 0}
+
     @app.middleware("http")
-    async def inject(request: Request, call_next: Any) -> Response:
+    async def logged(request: Request, call_next: Any) -> Response:
         path = request.url.path
         if path.startswith("/_sandbox"):
             return await call_next(request)
+        arrived = time.time()
+        response: Response = await inject(request, call_next)
+        box.log.append((arrived, time.time(), request.method, path, response.status_code))
+        return response
+
+    async def inject(request: Request, call_next: Any) -> Response:
+        path = request.url.path
         if box.latency:
             await asyncio.sleep(box.latency)
         rule = box.take(request.method, path)

@@ -35,6 +35,19 @@ class ApiToken(BaseModel):
     scopes: set[Scope]
 
 
+class VendorLimit(BaseModel):
+    """One vendor account's published limits, counted in HTTP requests by every process that shares the store
+    (store/ratelimits.py); unset fields are not enforced. Stripe: `requests_per_second` (100 live, 25 test mode);
+    NetSuite: `max_concurrency` (the account's concurrent-request limit for integrations); Salesforce:
+    `daily_requests` (the org's 24-hour API budget); AvaTax: `requests_per_second`."""
+
+    model_config = {"extra": "forbid"}
+
+    requests_per_second: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    daily_requests: int | None = Field(default=None, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="C2C_", env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -132,6 +145,10 @@ class Settings(BaseSettings):
     billing_rate_limit: float | None = None
     tax_rate_limit: float | None = None
     erp_rate_limit: float | None = None
+    # Per-vendor request limits (issue 16), enforced before every HTTP request by every worker and the trigger API
+    # through a shared bucket in the SQL store. JSON by vendor: {"stripe": {"requests_per_second": 25},
+    # "netsuite": {"max_concurrency": 5}, "salesforce": {"daily_requests": 100000}}; unset: no limit.
+    rate_limits: dict[str, VendorLimit] = {}
 
     # Invoice terms and dunning, for sagas started from now on: due date = issue + terms; an unpaid or failed
     # payment is retried (with a reminder) this many days after the first failure, then written off and parked.

@@ -15,6 +15,7 @@ from store.facts import SagaFactRepository, SagaTotals
 from store.leases import LeaseRepository
 from store.models import CustomerRef, GoldenCustomer, Lease, OutboxEvent, ProcessedEvent, SagaFact
 from store.outbox import OutboxLag, OutboxRepository
+from store.ratelimits import SqlRateBook
 from store.watermarks import Watermark, WatermarkRepository
 from store.watermarks import ensure_table as ensure_watermark_table
 from store.webhooks import ProcessedEventRepository
@@ -32,6 +33,7 @@ __all__ = [
     "OutboxRepository",
     "ProcessedEvent",
     "ProcessedEventRepository",
+    "SqlRateBook",
     "ResolvedCustomer",
     "SagaFact",
     "SagaFactRepository",

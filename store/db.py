@@ -12,13 +12,14 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from store.models import TABLES
+from store.ratelimits import RATE_TABLES
 from store.usage import USAGE_TABLE
 from store.watermarks import WATERMARK_TABLE
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 # Every table of the store (what create_schema makes).
-SCHEMA = [*TABLES, WATERMARK_TABLE, USAGE_TABLE]
+SCHEMA = [*TABLES, WATERMARK_TABLE, USAGE_TABLE, *RATE_TABLES]
 
 
 def make_engine(url: str) -> Engine:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from store import create_schema, make_engine
 from store.models import TABLES
+from store.ratelimits import RATE_TABLES
 
 PG_URL_ENV = "C2C_TEST_DATABASE_URL"
 
@@ -57,6 +58,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         return
     postgres: Engine = request.getfixturevalue("postgres_engine")
     with postgres.begin() as connection:
-        names = ", ".join(table.name for table in TABLES)
+        names = ", ".join(table.name for table in [*TABLES, *RATE_TABLES])
         connection.execute(text(f"TRUNCATE {names} CASCADE"))
     yield postgres

@@ -30,6 +30,7 @@ def test_histories_are_checked_in() -> None:
         "refund_finance_partial",
         "usage_reporting_late",
         "refund_parked_then_retried",
+        "customer_to_cash_local_hub_writes",
     }
 
 

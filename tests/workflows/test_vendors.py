@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from canonical import BusinessEvent, EventType, Invoice, Payment, PaymentStatus, Subscription, Vendors
 from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal, make_quote, usd
+from tests.support.fake_saga import local_writes
 from tests.support.temporal import BUILD_ID
 from workflows import interface as act
 from workflows.customer_to_cash import CustomerToCash
@@ -108,16 +109,18 @@ async def recorded(time_skipping_env: WorkflowEnvironment, task_queue: str) -> A
     calls: dict[str, list[Any]] = {}
     client = time_skipping_env.client
     async with AsyncExitStack() as stack:
+        fakes = fake_activities(calls)
         await stack.enter_async_context(
             Worker(
                 client,
                 build_id=BUILD_ID,
                 task_queue=task_queue,
                 workflows=[CustomerToCash],
+                activities=local_writes(fakes.get("hub", [])),
                 workflow_runner=WORKFLOW_RUNNER,
             )
         )
-        for queue, fns in fake_activities(calls).items():
+        for queue, fns in fakes.items():
             await stack.enter_async_context(
                 Worker(client, build_id=BUILD_ID, task_queue=f"{task_queue}-{queue}", activities=fns)
             )

@@ -1,0 +1,136 @@
+"""Per-vendor request limits shared by every worker process and the trigger API (issue 16; docs/decisions.md).
+
+`RateGate` is the kit's `Gate` (connectors/kit.py): every HTTP request to a vendor waits in `slot(vendor)` until the
+vendor's configured limits (settings `C2C_RATE_LIMITS`) allow it. The shared state is a `RateBook`
+(store/ratelimits.py: a few rows in the SQL store every process already uses), so the limit holds across processes:
+
+- requests per second: a reservation schedule (GCRA). A request books the slot `max(next_at, now)`, moves `next_at`
+  on by 1/rate and sleeps until its slot. Slots are booked at most `horizon` seconds ahead, so a request never
+  sleeps long on a booking it may not live to use (its activity's timeout); past that it polls.
+- max concurrency: a request holds one of `max_concurrency` leases while it runs; a process that dies holding one
+  frees it after `lease_seconds` (longer than any HTTP timeout).
+- daily budget: counted per UTC day. Salesforce's budget is a rolling 24 hours: configure it with a margin.
+
+A request that gets no slot within `max_wait`, or finds the day's budget spent, raises TransientError `rate_limited`
+with `retry_after`, so its activity retries after that delay (Temporal's `next_retry_delay`).
+Clocks are the processes' own (`time.time`): hosts sharing a PostgreSQL store keep them in NTP sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from connectors.errors import TransientError
+from settings import VendorLimit
+
+
+class RateBook(Protocol):
+    """Where the limits' state is shared (store/ratelimits.SqlRateBook); each call is one atomic step."""
+
+    def ensure(self, vendor: str, slots: int) -> None: ...
+
+    def reserve(self, vendor: str, interval: float, horizon: float, now: float) -> tuple[bool, float]: ...
+
+    def spend(self, vendor: str, day: str, budget: int) -> bool: ...
+
+    def take(self, vendor: str, holder: str, slots: int, now: float, until: float) -> int | None: ...
+
+    def release(self, vendor: str, slot: int, holder: str) -> None: ...
+
+
+class RateGate:
+    """The vendors' limits for one process; `on_throttled` counts the 429s vendors answer anyway."""
+
+    def __init__(
+        self,
+        book: RateBook,
+        limits: Mapping[str, VendorLimit],
+        *,
+        on_throttled: Callable[[str], None] | None = None,
+        horizon: float = 2.0,
+        max_wait: float = 15.0,
+        lease_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._book = book
+        self._limits = {vendor: limit for vendor, limit in limits.items() if _enforced(limit)}
+        self._on_throttled = on_throttled
+        self._horizon, self._max_wait, self._lease_seconds = horizon, max_wait, lease_seconds
+        self._clock, self._sleep = clock, sleep
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        for vendor, limit in self._limits.items():
+            book.ensure(vendor, limit.max_concurrency or 0)
+
+    def throttled(self, system: str) -> None:
+        if self._on_throttled is not None:
+            self._on_throttled(system)
+
+    @asynccontextmanager
+    async def slot(self, system: str) -> AsyncIterator[None]:
+        limit = self._limits.get(system)
+        if limit is None:
+            yield
+            return
+        if limit.daily_requests is not None:
+            await self._spend(system, limit.daily_requests)
+        if limit.requests_per_second is not None:
+            await self._wait_for_rate(system, limit.requests_per_second)
+        lease = await self._lease(system, limit.max_concurrency) if limit.max_concurrency is not None else None
+        try:
+            yield
+        finally:
+            if lease is not None:
+                await asyncio.to_thread(self._book.release, system, lease, self._holder)
+
+    async def _wait_for_rate(self, system: str, rate: float) -> None:
+        give_up = self._clock() + self._max_wait
+        while True:
+            booked, at = await asyncio.to_thread(self._book.reserve, system, 1.0 / rate, self._horizon, self._clock())
+            now = self._clock()
+            if booked:
+                if at > now:
+                    await self._sleep(at - now)
+                return
+            # Booked `horizon` ahead: come back when the first slot past it is bookable (jittered, so the waiting
+            # requests of many processes do not all ask at once), unless that is past our wait.
+            bookable_in = max(0.005, at - self._horizon - now)
+            if now + bookable_in >= give_up:
+                raise _limited(system, bookable_in, f"no request slot within {self._max_wait:.0f} s")
+            await self._sleep(bookable_in + random.uniform(0, 0.05))
+
+    async def _lease(self, system: str, slots: int) -> int:
+        give_up = self._clock() + self._max_wait
+        while True:
+            now = self._clock()
+            lease = await asyncio.to_thread(
+                self._book.take, system, self._holder, slots, now, now + self._lease_seconds
+            )
+            if lease is not None:
+                return lease
+            if self._clock() >= give_up:
+                raise _limited(system, 1.0, f"all {slots} concurrent request slots busy for {self._max_wait:.0f} s")
+            await self._sleep(random.uniform(0.01, 0.05))
+
+    async def _spend(self, system: str, budget: int) -> None:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if not await asyncio.to_thread(self._book.spend, system, now.date().isoformat(), budget):
+            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+            raise _limited(system, (midnight - now).total_seconds(), f"the day's budget of {budget} requests is spent")
+
+
+def _enforced(limit: VendorLimit) -> bool:
+    return any(v is not None for v in (limit.requests_per_second, limit.max_concurrency, limit.daily_requests))
+
+
+def _limited(system: str, retry_after: float, why: str) -> TransientError:
+    return TransientError(system, "rate_limited", why, retry_after=max(0.1, retry_after))
