@@ -13,6 +13,7 @@ from activities.billing import BillingActivities
 from activities.crm import CrmActivities
 from activities.customer_master import CustomerMasterActivities
 from activities.erp import ErpActivities
+from activities.migration import ErpMigrations
 from activities.reconcile import reconcile_activities
 from activities.revenue import RevenueActivities
 from activities.store import StoreActivities
@@ -57,7 +58,12 @@ def build_workers(
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,
-            [ErpActivities(connectors.erps), RevenueActivities(connectors.erps)],
+            [
+                ErpActivities(
+                    connectors.erps, ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
+                ),
+                RevenueActivities(connectors.erps),
+            ],
             settings.erp_rate_limit,
         ),
         (interface.HUB_QUEUE, [StoreActivities(engine), CustomerMasterActivities(client, task_queue)], None),

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from store.models import TABLES
+from store.shadow import SHADOW_TABLE
 from store.usage import USAGE_TABLE
 from store.watermarks import WATERMARK_TABLE
 
@@ -52,7 +53,7 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create the store's tables (and their indexes) where they do not exist yet."""
-    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, USAGE_TABLE])
+    SQLModel.metadata.create_all(engine, tables=[*TABLES, WATERMARK_TABLE, USAGE_TABLE, SHADOW_TABLE])
 
 
 @contextmanager
