@@ -135,7 +135,7 @@ class ErpMigrations:
             current = plan(self.plans[move.source])
             try:
                 found = differences(current, plan(self.plans[move.target]))
-            except Exception as error:  # the new ERP's mapping cannot book this at all: the biggest difference
+            except (PermanentError, KeyError, ValueError) as error:  # the new ERP cannot book it at all
                 found = [ShadowDifference(field="plan", current="planned", shadow=f"refused: {error}")]
             return self._record(move, current, found)
         except Exception:

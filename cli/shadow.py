@@ -4,6 +4,8 @@ ERP would have booked a write otherwise than the current one did. Exits 1 when t
 
 from __future__ import annotations
 
+from html import escape
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -36,10 +38,7 @@ def shadow() -> None:
 def report(entity: str | None = typer.Option(None, "--entity", help="one legal entity (default: all)")) -> None:
     """Every difference shadow mode recorded, per entity, record and field."""
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    ensure_table(engine)
-    with session_scope(engine) as session:
-        rows = ShadowRepository(session).findings(entity)
+    rows = stored_findings(entity)
     for code, migration in sorted(settings.erp_migrations.items()):
         if entity in (None, code):
             mode = "shadow" if migration.shadow else "no shadow"
@@ -49,3 +48,28 @@ def report(entity: str | None = typer.Option(None, "--entity", help="one legal e
         return
     console.print(findings_table(rows))
     raise typer.Exit(1)
+
+
+def stored_findings(entity: str | None = None) -> list[ShadowFinding]:
+    """What the store holds (the reconciliation report shows it too)."""
+    engine = make_engine(get_settings().database_url)
+    ensure_table(engine)
+    with session_scope(engine) as session:
+        return ShadowRepository(session).findings(entity)
+
+
+def findings_html(rows: list[ShadowFinding]) -> str:
+    """The findings as a section of the reconciliation report's HTML page."""
+    cells = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(value)}</td>"
+            for value in (row.legal_entity, row.kind, row.key, row.field, row.current_erp, row.current, row.shadow_erp)
+        )
+        + f"<td>{escape(row.shadow)}</td></tr>"
+        for row in rows
+    )
+    head = "".join(
+        f"<th>{name}</th>" for name in ("entity", "record", "key", "field", "ERP", "value", "new ERP", "would be")
+    )
+    return f"<h2>Shadow differences ({len(rows)})</h2><table><tr>{head}</tr>{cells}</table>"

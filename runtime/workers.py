@@ -52,6 +52,7 @@ def build_workers(
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
+    plans = connectors.erp_plans  # what a migrating entity's new ERP would write (shadow mode)
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
@@ -59,9 +60,7 @@ def build_workers(
         (
             interface.ERP_QUEUE,
             [
-                ErpActivities(
-                    connectors.erps, ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
-                ),
+                ErpActivities(connectors.erps, ErpMigrations.from_settings(settings, connectors.erps, plans, engine)),
                 RevenueActivities(connectors.erps),
             ],
             settings.erp_rate_limit,

@@ -44,14 +44,14 @@ def _document(kind: PlannedKind, key: str, entity: str, body: Mapping[str, Any])
 
 def plan_customer(customer: Customer, entity: LegalEntity, currency: str) -> PlannedRecord:
     body = mapping.customer_body(customer, entity, currency)
-    [registration] = body["taxRegistration"]["items"] or [{"taxRegistrationNumber": ""}]
+    tax_ids = [line["taxRegistrationNumber"] for line in body["taxRegistration"]["items"]]
     country = body["addressBook"]["items"][0]["addressBookAddress"]["country"]["id"]
     return PlannedRecord(
         kind=PlannedKind.CUSTOMER,
         key=f"{customer.golden_id}-{entity.code}",
         legal_entity=entity.code,
         currency=_CURRENCIES[body["currency"]["id"]],
-        customer=f"{body['companyName']} | {registration['taxRegistrationNumber']} | {country}",
+        customer=f"{body['companyName']} | {''.join(tax_ids)} | {country}",
     )
 
 

@@ -4,7 +4,7 @@ by the same mapping the writes use, and never sent. Shadow mode compares it with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -71,7 +71,7 @@ def plan_credit_note(credit: CreditNote, on: date, billing_system: str = DEFAULT
 
 def plan_payment(payment: Payment, legal_entity: str, billing_system: str = DEFAULT_VENDORS.billing) -> PlannedRecord:
     reference = mapping.billing_id(payment.external_refs, "payment", billing_system)
-    on = payment.settled_at.date() if payment.settled_at else date.today()
+    on = payment.settled_at.date() if payment.settled_at else datetime.now(UTC).date()
     body = mapping.payment_body(payment, PLANNED, reference, on)
     # Xero takes the payment's currency from its invoice: the payload carries none, so it is not compared.
     return PlannedRecord(kind=PlannedKind.PAYMENT, key=reference, legal_entity=legal_entity, total=body["Amount"])

@@ -24,6 +24,7 @@ from cli.shadow import cli as shadow_cli
 from connectors.errors import PermanentError
 from connectors.factory import ERP_PLANS
 from connectors.netsuite import NetSuiteErp
+from connectors.roles import Erp
 from connectors.routing import ByVendor
 from connectors.xero import XeroCredentials, XeroErp
 from connectors.xero import mapping as xero_mapping
@@ -57,7 +58,7 @@ async def xero(emulators: Any) -> Any:
 
 
 def activities(erp: NetSuiteErp, xero: XeroErp, today: date, shadow: bool, engine: Any) -> ErpActivities:
-    erps = ByVendor("erp", {"netsuite": erp, "xero": xero}, "netsuite")
+    erps: ByVendor[Erp] = ByVendor("erp", {"netsuite": erp, "xero": xero}, "netsuite")
     move = Move("DE01", "netsuite", "xero", CUTOVER, shadow)
     return ErpActivities(erps, ErpMigrations([move], erps, dict(ERP_PLANS), engine, today=lambda: today))
 
@@ -184,7 +185,9 @@ async def test_shadow_reports_a_planted_tax_rounding_difference(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1, result.output
-    assert "22.23" in result.output and "22.00" in result.output and key[:12] in result.output
+    assert "22.23" in result.output
+    assert "22.00" in result.output
+    assert key[:12] in result.output
 
 
 async def test_after_the_cutover_a_new_invoice_posts_to_the_new_erp_and_an_old_ones_payment_to_the_old(
