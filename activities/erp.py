@@ -65,7 +65,10 @@ class ErpActivities:
                 invoice, args.customer_erp_id, billing_system=args.billing_system
             )
         await self.migrations.compare(
-            invoice.legal_entity, args.erp, lambda plans: plans.plan_invoice(invoice, args.billing_system)
+            invoice.legal_entity,
+            args.erp,
+            lambda plans: plans.plan_invoice(invoice, args.billing_system),
+            invoice.external_refs.get(args.billing_system),
         )
         return erp_id
 

@@ -125,9 +125,17 @@ class ErpMigrations:
 
     # ---- shadow mode ------------------------------------------------------------------------------------------
 
-    async def compare(self, entity: str | None, erp: str, plan: Callable[[ModuleType], PlannedRecord]) -> int:
+    async def compare(
+        self,
+        entity: str | None,
+        erp: str,
+        plan: Callable[[ModuleType], PlannedRecord],
+        billing_invoice_id: str | None = None,
+    ) -> int:
         """Plan the write just made to `erp` in both ERPs and record where they differ; returns how many
-        differences were new. Never raises: shadow mode must not fail the write it watches."""
+        differences were new. `billing_invoice_id`: an invoice, which the new ERP is also asked for (a read) — one it
+        already holds would be adopted by its check-before-create instead of written. Never raises: shadow mode must
+        not fail the write it watches."""
         move = self.shadowing(entity, erp)
         if move is None:
             return 0
@@ -137,10 +145,21 @@ class ErpMigrations:
                 found = differences(current, plan(self.plans[move.target]))
             except (PermanentError, KeyError, ValueError) as error:  # the new ERP cannot book it at all
                 found = [ShadowDifference(field="plan", current="planned", shadow=f"refused: {error}")]
+            if billing_invoice_id is not None:
+                found += await self._already_there(move, billing_invoice_id)
             return self._record(move, current, found)
         except Exception:
             log.exception("shadow comparison failed: %s from %s to %s", move.entity, erp, move.target)
             return 0
+
+    async def _already_there(self, move: Move, billing_invoice_id: str) -> list[ShadowDifference]:
+        try:
+            ref = await self.erps[move.target].erp_invoice_of(billing_invoice_id, move.entity)
+        except PermanentError as error:
+            if error.code == "invoice_not_found":
+                return []
+            raise
+        return [ShadowDifference(field="already in new ERP", current="posted", shadow=f"exists as {ref.erp_id}")]
 
     def _record(self, move: Move, current: PlannedRecord, found: list[ShadowDifference]) -> int:
         if not found:

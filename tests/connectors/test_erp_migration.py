@@ -73,7 +73,10 @@ def engine(tmp_path: Path) -> Any:
 def customer() -> Customer:
     address = Address(line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
     return Customer(
-        golden_id=f"gc_{uuid.uuid4().hex[:10]}", legal_name="Berlin GmbH", tax_id="DE123456789", address=address
+        golden_id=f"gc_{uuid.uuid4().hex[:10]}",
+        legal_name=f"Berlin GmbH {uuid.uuid4().hex[:6]}",
+        tax_id="DE123456789",
+        address=address,
     )
 
 
@@ -190,6 +193,26 @@ async def test_shadow_reports_a_planted_tax_rounding_difference(
     assert key[:12] in result.output
 
 
+async def test_shadow_reports_an_invoice_the_new_erp_already_holds(erp: NetSuiteErp, xero: Any, engine: Any) -> None:
+    connector, writes = xero
+    acts, env, buyer = (
+        activities(erp, connector, date(2026, 12, 1), shadow=True, engine=engine),
+        ActivityEnvironment(),
+        customer(),
+    )
+    posted = invoice(buyer.golden_id or "", date(2026, 12, 1))
+    contact = await connector.upsert_customer(buyer, DE01, "EUR")  # imported into Xero ahead of the cut-over
+    imported = await connector.post_invoice(posted, contact)
+    writes.count = 0
+    ns_customer = await env.run(
+        acts.upsert_customer, UpsertErpCustomer(customer=buyer, legal_entity=DE01, currency="EUR")
+    )
+    await env.run(acts.post_invoice, PostInvoice(invoice=posted, customer_erp_id=ns_customer))
+    mine = [(row.kind, row.field, row.shadow) for row in findings(engine) if row.key == posted.external_refs["stripe"]]
+    assert mine == [("invoice", "already in new ERP", f"exists as {imported}")]
+    assert writes.count == 0
+
+
 async def test_after_the_cutover_a_new_invoice_posts_to_the_new_erp_and_an_old_ones_payment_to_the_old(
     erp: NetSuiteErp, xero: Any, engine: Any, http: httpx.AsyncClient, emulators: Any
 ) -> None:
@@ -209,7 +232,7 @@ async def test_after_the_cutover_a_new_invoice_posts_to_the_new_erp_and_an_old_o
         for c in (await xero_state(http, emulators.url("xero")))["Contacts"]
         if c["ContactNumber"] == f"{buyer.golden_id}-DE01"
     ]
-    assert [c["Name"] for c in contacts] == ["Berlin GmbH"]  # carried over from NetSuite's record
+    assert [c["Name"] for c in contacts] == [buyer.legal_name]  # carried over from NetSuite's record
     for posted, erp_id in ((old, old_id), (new, new_id)):
         pay = ApplyPayment(
             payment=payment(posted), customer_erp_id=customer_id, invoice_erp_id=erp_id, legal_entity="DE01"
