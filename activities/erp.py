@@ -51,7 +51,15 @@ class ErpActivities:
     @activity.defn(name=Names.ERP_UPDATE_CUSTOMER)
     async def update_customer(self, args: UpdateErpCustomer) -> str:
         with translated():
-            return await self.erps[args.erp].update_customer(args.customer, args.legal_entity)
+            erp_id = await self.erps[args.erp].update_customer(args.customer, args.legal_entity)
+            move = self.migrations.cut_over(args.legal_entity.code, args.erp)
+            if move is not None:  # the copy in the new ERP, when there is one, stays alike
+                try:
+                    await self.erps[move.target].update_customer(args.customer, args.legal_entity)
+                except PermanentError as error:
+                    if error.code != "customer_not_found":
+                        raise
+            return erp_id
 
     @activity.defn(name=Names.POST_INVOICE)
     async def post_invoice(self, args: PostInvoice) -> str:

@@ -32,7 +32,7 @@ from sandbox.xero.app import CLIENT_ID, CLIENT_SECRET
 from store import create_schema, make_engine, session_scope
 from store.shadow import ShadowRepository
 from tests.support.xero import TENANT, xero_state
-from workflows.interface import ApplyPayment, PostCreditMemo, PostInvoice, UpsertErpCustomer
+from workflows.interface import ApplyPayment, PostCreditMemo, PostInvoice, UpdateErpCustomer, UpsertErpCustomer
 
 CUTOVER = date(2027, 1, 1)
 DE01 = LEGAL_ENTITIES["DE01"]
@@ -233,6 +233,10 @@ async def test_after_the_cutover_a_new_invoice_posts_to_the_new_erp_and_an_old_o
         if c["ContactNumber"] == f"{buyer.golden_id}-DE01"
     ]
     assert [c["Name"] for c in contacts] == [buyer.legal_name]  # carried over from NetSuite's record
+    renamed = buyer.model_copy(update={"legal_name": "Renamed " + buyer.legal_name})
+    await env.run(after.update_customer, UpdateErpCustomer(customer=renamed, legal_entity=DE01))
+    [(_, fields)] = [(c, c.fields) for c in await connector.customers_by_external_id([f"{buyer.golden_id}-DE01"])]
+    assert fields.name == renamed.legal_name  # the customer master's update reaches the copy in the new ERP
     for posted, erp_id in ((old, old_id), (new, new_id)):
         pay = ApplyPayment(
             payment=payment(posted), customer_erp_id=customer_id, invoice_erp_id=erp_id, legal_entity="DE01"
