@@ -22,7 +22,8 @@ from types import ModuleType
 from sqlalchemy import Engine
 from temporalio import activity
 
-from canonical import Customer
+from canonical import Customer, ids
+from canonical.records import ErpCustomer
 from canonical.reference import LEGAL_ENTITIES
 from canonical.refunds import ErpInvoiceRef
 from canonical.shadow import PlannedRecord, ShadowDifference, differences
@@ -122,6 +123,21 @@ class ErpMigrations:
                 return None
             raise
         return ref if ref.erp_id == invoice_erp_id else None
+
+    async def customers_left_behind(self, erp: str, external_ids: list[str]) -> list[ErpCustomer]:
+        """Of these customers `erp` does not hold, those of an entity that moved to it and are still only in the old
+        ERP (a customer with no invoice since the cut-over was never carried over): the reconciler finds them
+        there, where their open items are, instead of reporting them missing."""
+        by_source: dict[str, list[str]] = {}
+        for external_id in external_ids:
+            entity = (ids.parse_erp_customer_id(external_id) or ("", ""))[1]
+            move = self.moves.get(entity)
+            if move is not None and move.target == erp and self.today() >= move.cutover:
+                by_source.setdefault(move.source, []).append(external_id)
+        found: list[ErpCustomer] = []
+        for source, wanted in sorted(by_source.items()):
+            found += await self.erps[source].customers_by_external_id(wanted)
+        return found
 
     # ---- shadow mode ------------------------------------------------------------------------------------------
 

@@ -52,7 +52,8 @@ def build_workers(
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
-    plans = connectors.erp_plans  # what a migrating entity's new ERP would write (shadow mode)
+    # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
+    migrations = ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
@@ -60,7 +61,7 @@ def build_workers(
         (
             interface.ERP_QUEUE,
             [
-                ErpActivities(connectors.erps, ErpMigrations.from_settings(settings, connectors.erps, plans, engine)),
+                ErpActivities(connectors.erps, migrations),
                 RevenueActivities(connectors.erps),
             ],
             settings.erp_rate_limit,
@@ -72,7 +73,7 @@ def build_workers(
     trigger = Trigger.from_settings(
         client, connectors.crm, engine, settings.model_copy(update={"task_queue": task_queue})
     )
-    readers = reconcile_activities(trigger, connectors)
+    readers = reconcile_activities(trigger, connectors, migrations)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
     workflows = [

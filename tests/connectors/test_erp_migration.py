@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from activities.erp import ErpActivities
 from activities.migration import ErpMigrations, Move
+from activities.reconcile import ReconcileErpActivities
 from canonical import Address, Customer, Invoice, InvoiceLine, Money, Payment, PaymentStatus
 from canonical.reference import LEGAL_ENTITIES
 from cli.shadow import cli as shadow_cli
@@ -32,7 +33,14 @@ from sandbox.xero.app import CLIENT_ID, CLIENT_SECRET
 from store import create_schema, make_engine, session_scope
 from store.shadow import ShadowRepository
 from tests.support.xero import TENANT, xero_state
-from workflows.interface import ApplyPayment, PostCreditMemo, PostInvoice, UpdateErpCustomer, UpsertErpCustomer
+from workflows.interface import (
+    ApplyPayment,
+    PostCreditMemo,
+    PostInvoice,
+    ReadErp,
+    UpdateErpCustomer,
+    UpsertErpCustomer,
+)
 
 CUTOVER = date(2027, 1, 1)
 DE01 = LEGAL_ENTITIES["DE01"]
@@ -250,6 +258,12 @@ async def test_after_the_cutover_a_new_invoice_posts_to_the_new_erp_and_an_old_o
         await erp.erp_invoice_of(new.external_refs["stripe"], "DE01")  # nothing of the new period in NetSuite
     applied = [p for p in await erp.payments_modified_since(date(2000, 1, 1)) if old_id in p.applied]
     assert [p.amount for p in applied] == [old.total.amount]  # the old invoice's payment, in NetSuite
+    # the reconciler's read of the new ERP finds a customer never carried over in the old one, with its open items
+    reader = ReconcileErpActivities(after.erps, after.migrations)
+    unmoved, *_ = await run_deal_without_payment(before, date(2026, 12, 2))
+    wanted = [f"{buyer.golden_id}-DE01", f"{unmoved.golden_id}-DE01"]
+    read = await env.run(reader.read_erp, ReadErp(erp="xero", since=date(2026, 1, 1), customer_external_ids=wanted))
+    assert sorted(customer.external_id for customer in read.customers) == sorted(wanted)
     assert not [
         p for p in (await xero_state(http, emulators.url("xero")))["Payments"] if p["Invoice"]["InvoiceID"] == old_id
     ]
