@@ -21,6 +21,7 @@ from temporalio.client import WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import translated
+from activities.migration import ErpMigrations
 from canonical import ids
 from canonical.records import (
     BillingSnapshot,
@@ -163,8 +164,9 @@ class ReconcileTaxActivities:
 class ReconcileErpActivities:
     """Task queue `{queue}-erp`: one read of the ERP the input names (the workflow reads each configured one)."""
 
-    def __init__(self, erps: ByVendor[Erp]) -> None:
+    def __init__(self, erps: ByVendor[Erp], migrations: ErpMigrations | None = None) -> None:
         self.erps = erps
+        self.migrations = migrations or ErpMigrations([], erps, {}, None)
 
     @activity.defn(name=Names.RECONCILE_READ_ERP)
     async def read_erp(self, args: ReadErp) -> ErpSnapshot:
@@ -177,6 +179,9 @@ class ReconcileErpActivities:
                 erp.customer_refunds_modified_since(args.since),
             )
             customers = await erp.customers_by_external_id(args.customer_external_ids)
+            held = {customer.external_id for customer in customers}
+            missing = [external_id for external_id in args.customer_external_ids if external_id not in held]
+            customers += await self.migrations.customers_left_behind(args.erp, missing)  # an entity that moved
         return ErpSnapshot(
             invoices=invoices, payments=payments, credit_memos=credit_memos, customers=customers, refunds=refunds
         )
@@ -340,13 +345,15 @@ def saga_record(execution: WorkflowExecution, deal_id: str) -> SagaRecord:
     )
 
 
-def reconcile_activities(trigger: Trigger, connectors: Connectors) -> dict[str, list[object]]:
+def reconcile_activities(
+    trigger: Trigger, connectors: Connectors, migrations: ErpMigrations | None = None
+) -> dict[str, list[object]]:
     """The reconciliation and sweep activity objects by task-queue suffix, for runtime.workers to register beside
     the saga's; `trigger` starts missed sagas (its client, store and CRM serve the reads too)."""
     return {
         CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
         BILLING_QUEUE: [ReconcileBillingActivities(connectors.billing)],
         TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
-        ERP_QUEUE: [ReconcileErpActivities(connectors.erps)],
+        ERP_QUEUE: [ReconcileErpActivities(connectors.erps, migrations)],
         HUB_QUEUE: [ReconcileHubActivities(trigger)],
     }

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.common import WorkflowIDReusePolicy
 
+from cli.shadow import findings_html, findings_table, stored_findings
 from operations.client import connect
 from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
 from reconcile.outcome import Report
@@ -66,13 +67,17 @@ def run(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
         print_report(report, console)
+        shadow = stored_findings()  # migrations' shadow mode (cli/shadow.py): a difference is a finding too
+        if shadow:
+            console.print(findings_table(shadow))
         if json_path:
             json_path.write_text(to_json(report))
             console.print(f"JSON: {json_path}")
         if html_path:
-            html_path.write_text(to_html(report))
+            page = to_html(report)
+            html_path.write_text(page.replace("</body>", findings_html(shadow) + "</body>") if shadow else page)
             console.print(f"HTML: {html_path}")
-        return 0 if report.clean else 1
+        return 0 if report.clean and not shadow else 1
 
     _run(work())
 

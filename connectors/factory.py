@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -15,11 +16,13 @@ from connectors.chargebee import ChargebeeBilling
 from connectors.hubspot import HubSpotCredentials, HubSpotCrm
 from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
+from connectors.netsuite import plans as netsuite_plans
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.routing import ByVendor
 from connectors.salesforce import SalesforceCrm
 from connectors.stripe import StripeBilling
 from connectors.xero import XeroCredentials, XeroErp
+from connectors.xero import plans as xero_plans
 from settings import Settings
 
 ROLES = ("crm", "billing", "tax", "erp")
@@ -36,6 +39,8 @@ class Connectors:
     billings: ByVendor[BillingSystem]
     taxes: ByVendor[TaxEngine]
     erps: ByVendor[Erp]
+    # Each ERP's plans (`plan_invoice`, … of connectors/<vendor>/plans.py): what it would write, never sent.
+    erp_plans: dict[str, ModuleType] = field(default_factory=dict)
 
     @property
     def crm(self) -> CrmSystem:
@@ -125,6 +130,8 @@ REGISTRY: dict[str, dict[str, Callable[[Settings, httpx.AsyncClient], Any]]] = {
     "erp": {"netsuite": _netsuite, "xero": _xero},
 }
 SUPPORTED = {role: set(vendors) for role, vendors in REGISTRY.items()}
+# Who can plan an ERP write without sending it (shadow mode of a migration, canonical/shadow.py).
+ERP_PLANS: dict[str, ModuleType] = {"netsuite": netsuite_plans, "xero": xero_plans}
 
 
 def configured_vendors(settings: Settings) -> dict[str, set[str]]:
@@ -135,6 +142,8 @@ def configured_vendors(settings: Settings) -> dict[str, set[str]]:
     for vendors in settings.every_entitys_vendors().values():
         for role in ROLES[1:]:  # deals come from the one CRM `crm` (its webhooks start the sagas)
             wanted[role].add(getattr(vendors, role))
+    for entity, migration in settings.erp_migrations.items():  # both ERPs of a migrating entity, on either side
+        wanted["erp"] |= {migration.to, settings.erp_before_migration(entity)}
     return wanted
 
 
@@ -145,6 +154,11 @@ def unsupported_vendors(settings: Settings) -> list[str]:
         for role, names in SUPPORTED.items():
             if role != "crm" and getattr(vendors, role) not in names:
                 problems.append(f"C2C_VENDORS_BY_ENTITY {entity} {role}={getattr(vendors, role)!r}")
+    for entity, migration in sorted(settings.erp_migrations.items()):
+        if migration.to not in SUPPORTED["erp"]:
+            problems.append(f"C2C_ERP_MIGRATIONS {entity} to={migration.to!r}")
+        elif migration.shadow and not {migration.to, settings.erp_before_migration(entity)} <= set(ERP_PLANS):
+            problems.append(f"C2C_ERP_MIGRATIONS {entity} shadow (no plans for {migration.to!r})")
     return problems
 
 
@@ -169,6 +183,7 @@ def build_connectors(settings: Settings) -> Connectors:
         billings=role("billing", DEFAULT_VENDORS.billing),
         taxes=role("tax", DEFAULT_VENDORS.tax),
         erps=role("erp", DEFAULT_VENDORS.erp),
+        erp_plans=dict(ERP_PLANS),
     )
 
 

@@ -13,6 +13,7 @@ from activities.billing import BillingActivities
 from activities.crm import CrmActivities
 from activities.customer_master import CustomerMasterActivities
 from activities.erp import ErpActivities
+from activities.migration import ErpMigrations
 from activities.reconcile import reconcile_activities
 from activities.revenue import RevenueActivities
 from activities.store import StoreActivities
@@ -52,13 +53,18 @@ def build_workers(
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
     store = StoreActivities(engine)
+    # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
+    migrations = ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,
-            [ErpActivities(connectors.erps), RevenueActivities(connectors.erps)],
+            [
+                ErpActivities(connectors.erps, migrations),
+                RevenueActivities(connectors.erps),
+            ],
             settings.erp_rate_limit,
         ),
         (interface.HUB_QUEUE, [store, CustomerMasterActivities(client, task_queue)], None),
@@ -68,7 +74,7 @@ def build_workers(
     trigger = Trigger.from_settings(
         client, connectors.crm, engine, settings.model_copy(update={"task_queue": task_queue})
     )
-    readers = reconcile_activities(trigger, connectors)
+    readers = reconcile_activities(trigger, connectors, migrations)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
     workflows = [

@@ -6,11 +6,12 @@ to a cluster; nothing else changes.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canonical import ProrationBilling, Vendors
@@ -46,6 +47,16 @@ class VendorLimit(BaseModel):
     requests_per_second: float | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, ge=1)
     daily_requests: int | None = Field(default=None, ge=1)
+
+
+class ErpMigration(BaseModel):
+    """One legal entity moving to another ERP (docs/decisions.md, "Issue 15: migration and shadow mode")."""
+
+    model_config = {"extra": "forbid"}
+
+    to: str = Field(min_length=1, description="the vendor of the ERP the entity moves to")
+    cutover: date = Field(description="invoices dated on or after it post to `to`; sagas started from it use `to`")
+    shadow: bool = Field(default=False, description="before the cut-over, plan every ERP write in `to` and compare")
 
 
 class Settings(BaseSettings):
@@ -129,6 +140,9 @@ class Settings(BaseSettings):
     # The sandbox default books UK01 in Xero (an acquired subsidiary keeping its own ERP); setting the variable
     # replaces the whole map.
     vendors_by_entity: dict[str, Vendors] = {"UK01": Vendors(erp="xero")}
+    # An entity moving to another ERP on a cut-over date, optionally shadowed before it (docs/decisions.md, "Issue 15:
+    # migration and shadow mode"). JSON: {"DE01": {"to": "xero", "cutover": "2027-01-01", "shadow": true}}.
+    erp_migrations: dict[str, ErpMigration] = {}
 
     # Inbound CRM webhooks are signed with this shared secret
     crm_webhook_secret: SecretStr = SecretStr("whsec_crm_sandbox")
@@ -228,9 +242,32 @@ class Settings(BaseSettings):
             return f"{', '.join(sandbox)} still the sandbox default; set your own before listening on {host}"
         return None
 
-    def vendors_for(self, legal_entity: str) -> Vendors:
-        """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries)."""
-        return self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)
+    @model_validator(mode="after")
+    def _known_migrations(self) -> Settings:
+        """A migration of an entity we do not have, or to the ERP it already books in, is refused at start-up."""
+        for entity, migration in sorted(self.erp_migrations.items()):
+            if entity not in LEGAL_ENTITIES:
+                raise ValueError(
+                    f"C2C_ERP_MIGRATIONS {entity}: no such legal entity (known: {', '.join(LEGAL_ENTITIES)})"
+                )
+            if migration.to == self.erp_before_migration(entity):
+                raise ValueError(f"C2C_ERP_MIGRATIONS {entity}: already books in {migration.to!r}")
+            if migration.to == "xero" and entity not in self.xero_tenants:
+                raise ValueError(f"C2C_ERP_MIGRATIONS {entity}: no Xero organisation for it in C2C_XERO_TENANTS")
+        return self
+
+    def erp_before_migration(self, legal_entity: str) -> str:
+        """The ERP `legal_entity` books in as configured, before any migration: where its open items stay."""
+        return (self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)).erp
+
+    def vendors_for(self, legal_entity: str, on: date | None = None) -> Vendors:
+        """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries); from a
+        migration's cut-over (`on`: today, UTC) the ERP is the one it moves to."""
+        vendors = self.vendors_by_entity.get(legal_entity) or Vendors(crm=self.crm)
+        migration = self.erp_migrations.get(legal_entity)
+        if migration is not None and (on or datetime.now(UTC).date()) >= migration.cutover:
+            return vendors.model_copy(update={"erp": migration.to})
+        return vendors
 
     def every_entitys_vendors(self) -> dict[str, Vendors]:
         """vendors_for each legal entity of the reference data and each one configured (the reconciler reads every

@@ -13,13 +13,14 @@ from sqlmodel import Session, SQLModel
 
 from store.models import TABLES
 from store.ratelimits import RATE_TABLES
+from store.shadow import SHADOW_TABLE
 from store.usage import USAGE_TABLE
 from store.watermarks import WATERMARK_TABLE
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 # Every table of the store (what create_schema makes).
-SCHEMA = [*TABLES, WATERMARK_TABLE, USAGE_TABLE, *RATE_TABLES]
+SCHEMA = [*TABLES, WATERMARK_TABLE, USAGE_TABLE, *RATE_TABLES, SHADOW_TABLE]
 
 
 def make_engine(url: str) -> Engine:
