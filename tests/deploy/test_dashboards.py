@@ -231,7 +231,7 @@ def test_every_metric_and_label_a_panel_queries_is_one_the_worker_exports() -> N
         ("sum(rate(c2c_sagas_parked_total[1h]))", "exports no such metric"),
         ("histogram_quantile(0.95, sum by (le) (rate(c2c_invoice_posting_latency_seconds[1h])))", "is a histogram"),
         ("sum(rate(c2c_saga_exceptions_total_bucket[1h]))", "exports no such metric"),
-        ("sum by (vendor) (rate(c2c_saga_exceptions_total[1h]))", "label 'vendor'"),
+        ("sum by (region) (rate(c2c_saga_exceptions_total[1h]))", "label 'region'"),  # no c2c metric has it
         ('sum(c2c_saga_stage_entries_total{stage="paid"})', "not a stage"),
         ('sum(c2c_saga_stage_entries_total{workflow_type="Saga"})', "not a registered workflow"),
         ("sum(rate(temporal_vendor_http_429[5m]))", "Temporal SDK has no such metric"),
