@@ -53,7 +53,7 @@ def build_workers(
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
-        (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
+        (interface.BILLING_QUEUE, [BillingActivities(connectors.billings)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,

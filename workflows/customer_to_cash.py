@@ -127,6 +127,7 @@ class CustomerToCash(Settlement):
                 act.BILLING_QUEUE,
                 Names.CREATE_BILLING_CUSTOMER,
                 act.CreateBillingCustomer(
+                    billing=self.billing,
                     golden_id=self.require(self.golden_id),
                     legal_name=self.golden_name,
                     idempotency_key=ids.billing_customer_key(self.require(self.golden_id)),
@@ -144,7 +145,9 @@ class CustomerToCash(Settlement):
             self.call(
                 act.BILLING_QUEUE,
                 Names.BILLING_CUSTOMER,
-                act.UpsertBillingCustomer(customer=customer, idempotency_key=self.key("billing-customer")),
+                act.UpsertBillingCustomer(
+                    billing=self.billing, customer=customer, idempotency_key=self.key("billing-customer")
+                ),
                 str,
             ),
             self.call(
@@ -198,7 +201,9 @@ class CustomerToCash(Settlement):
         price_ids = await self.call(
             act.BILLING_QUEUE,
             Names.ENSURE_PRICES,
-            act.EnsurePrices(prices=documents.price_requests(deal), idempotency_key=self.key("prices")),
+            act.EnsurePrices(
+                billing=self.billing, prices=documents.price_requests(deal), idempotency_key=self.key("prices")
+            ),
             dict[str, str],
             calls=2,
         )
@@ -208,6 +213,7 @@ class CustomerToCash(Settlement):
             act.BILLING_QUEUE,
             Names.CREATE_SUBSCRIPTION,
             act.CreateSubscription(
+                billing=self.billing,
                 customer_id=self.customer_refs[self.billing],
                 contract=contract,
                 price_ids=price_ids,
@@ -260,6 +266,7 @@ class CustomerToCash(Settlement):
                 act.BILLING_QUEUE,
                 Names.CREATE_INVOICE,
                 act.CreateInvoice(
+                    billing=self.billing,
                     customer_id=self.customer_refs[self.billing],
                     subscription_id=self.require(self.subscription).id,
                     invoice=draft,
@@ -273,7 +280,9 @@ class CustomerToCash(Settlement):
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
             act.InvoiceAction(
-                invoice_id=self.invoice.external_refs[self.billing], idempotency_key=self.key("finalize")
+                billing=self.billing,
+                invoice_id=self.invoice.external_refs[self.billing],
+                idempotency_key=self.key("finalize"),
             ),
             Invoice,
         )

@@ -218,7 +218,7 @@ class SubscriptionLifecycle(PeriodBilling):
             found = await self.call(
                 act.BILLING_QUEUE,
                 Names.RENEWAL_INVOICES,
-                act.RenewalInvoices(subscription_id=self.args.subscription_id),
+                act.RenewalInvoices(billing=self.billing, subscription_id=self.args.subscription_id),
                 list[RenewalInvoice],
             )
             billed = next((r for r in found if r.period_start == self.next_start), None)
