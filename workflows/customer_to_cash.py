@@ -134,12 +134,8 @@ class CustomerToCash(Settlement):
                 ),
                 str,
             )
-        customer = deal.customer.model_copy(
-            update={
-                "golden_id": self.golden_id,
-                "external_refs": {**deal.customer.external_refs, **self.customer_refs},
-            }
-        )
+        refs = {**deal.customer.external_refs, **self.customer_refs}
+        customer = deal.customer.model_copy(update={"golden_id": self.golden_id, "external_refs": refs})
         entity = LEGAL_ENTITIES[deal.legal_entity]
         billing_id, erp_id = await asyncio.gather(
             self.call(
@@ -276,14 +272,11 @@ class CustomerToCash(Settlement):
                 calls=2,
             )
             self.ids(invoice=self.invoice.external_refs[self.billing])
+        invoice_id = self.invoice.external_refs[self.billing]
         finalized = await self.call(
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
-            act.InvoiceAction(
-                billing=self.billing,
-                invoice_id=self.invoice.external_refs[self.billing],
-                idempotency_key=self.key("finalize"),
-            ),
+            act.InvoiceAction(billing=self.billing, invoice_id=invoice_id, idempotency_key=self.key("finalize")),
             Invoice,
         )
         self.invoice = finalized
