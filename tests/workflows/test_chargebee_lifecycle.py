@@ -19,7 +19,7 @@ from tests.support.emulators import Emulators
 from tests.support.lifecycle import LifecycleEstate, adopt, lifecycle_estate, skip_to, status_of
 from tests.support.polling import eventually
 from tests.support.sagas import GBP_DEAL
-from workflows.subscription_messages import LifecycleStatus
+from workflows.subscription_messages import LifecycleStatus, PeriodState
 
 UK_ON_CHARGEBEE = {"UK01": {"billing": "chargebee", "erp": "xero"}}
 
@@ -61,8 +61,10 @@ async def test_a_renewal_on_chargebee_parks_the_lifecycle_as_unsupported(
         now = await status_of(lifecycle)
         return now if now is not None and now.problem is not None else None
 
-    problem = (await eventually(parked, timeout=60)).problem
+    parked_now = await eventually(parked, timeout=60)
+    problem = parked_now.problem
     assert problem is not None
     assert (problem.system, problem.code, problem.error_type) == ("chargebee", "unsupported", "PermanentError")
     assert "renewal_invoices" in problem.message
+    assert [p.state for p in parked_now.periods] == [PeriodState.BILLED]  # the saga's period stays billed
     assert (await lifecycle.describe()).status is WorkflowExecutionStatus.RUNNING  # parked, not failed
