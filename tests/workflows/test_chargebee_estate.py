@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Vendors
+from cli.finance import chargebee_webhooks
 from connectors.chargebee import ChargebeeBilling
 from connectors.stripe import StripeBilling
 from estate.book import THAMES, DealSpec
@@ -56,6 +57,8 @@ async def test_the_worker_routes_each_entitys_billing_to_its_vendor(estate: Esta
     assert billings.names() == ["chargebee", "stripe"]
     assert isinstance(billings["chargebee"], ChargebeeBilling)
     assert isinstance(billings[None], StripeBilling)  # an input recorded before routing meant Stripe
+    # The API's /webhooks/chargebee reads payments back through the same routed connector the workers bill with.
+    assert chargebee_webhooks(estate.connectors) is billings["chargebee"]
 
 
 async def test_a_uk_deal_completes_on_chargebee_and_xero_and_nothing_reaches_stripe(estate: Estate) -> None:
