@@ -62,13 +62,14 @@ class RefundStarted(BaseModel):
 
 
 async def invoice_of(client: Client, crm: str, target: str) -> str:
-    """The billing invoice a refund names: an invoice id as is (`in_…`), a deal's first (paid) invoice otherwise."""
+    """The billing invoice a refund names: a deal's first (paid) invoice, or else `target` as an invoice id (Stripe's
+    `in_…` without asking; another billing system's ids have no shape to tell them by), which billing then finds."""
     if target.startswith("in_"):
         return target
     try:
         status = await finance.show(client, crm, target)
-    except SagaNotFound as error:
-        raise InvoiceNotFound(f"no invoice {target!r} and no saga for a deal {target!r}") from error
+    except SagaNotFound:
+        return target
     invoice = status.external_ids.get("invoice")
     if invoice is None:
         raise InvoiceNotFound(f"deal {target} has no invoice yet")
@@ -132,7 +133,7 @@ async def refundable_in(billings: Sequence[BillingSystem], invoice_id: str) -> R
             raise BillingUnavailable(f"billing did not answer for {invoice_id}: {error}") from error
     if refused is not None:
         raise BillingUnavailable(f"billing refused to read {invoice_id}: {refused.code}") from refused
-    raise InvoiceNotFound(f"billing has no invoice {invoice_id}")
+    raise InvoiceNotFound(f"no invoice {invoice_id!r} in billing and no saga for a deal {invoice_id!r}")
 
 
 async def start_billing_refund(

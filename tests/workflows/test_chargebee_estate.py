@@ -10,10 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_api
 from canonical import Vendors
 from cli.finance import chargebee_webhooks
 from connectors.chargebee import ChargebeeBilling
@@ -150,3 +152,25 @@ async def test_reconciliation_reads_each_billing_system_once_and_finds_both_deal
         task_queue=estate.settings.task_queue,
     )
     assert [m for m in report.mismatches if m.deal_id in both] == []
+
+
+async def test_a_refund_finds_the_invoice_in_the_billing_system_that_has_it(estate: Estate) -> None:
+    """An invoice id names no entity: the API asks each billing system. The Chargebee invoice is found there and
+    refused clearly (Chargebee refunds are not done yet: nothing started); the Stripe one still starts its refund."""
+    chargebee = chargebee_webhooks(estate.connectors)
+    app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings, chargebee=chargebee)
+    assert estate.settings.api_token is not None
+    token = {"Authorization": f"Bearer {estate.settings.api_token.get_secret_value()}"}
+    (_, uk), (_, us) = await start(estate, GBP_DEAL), await start(estate, USD_DEAL)
+    uk_invoice, us_invoice = (await uk.result()).external_ids["invoice"], (await us.result()).external_ids["invoice"]
+    body = {"amount": "10.00", "reason": "goodwill", "actor": "ana@finance", "key": "cb1"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", headers=token) as api:
+        refused = await api.post(f"/invoices/{uk_invoice}/refunds", json=body)
+        assert refused.status_code == 503, refused.text
+        assert "unsupported" in refused.text
+        assert uk_invoice in refused.text
+        started = await api.post(f"/invoices/{us_invoice}/refunds", json=body)
+        assert started.status_code == 202, started.text
+    assert not [
+        n for n in (await estate.state("chargebee"))["credit_notes"] if n.get("reference_invoice_id") == uk_invoice
+    ]
