@@ -33,6 +33,8 @@ from canonical.records import (
     SagaSnapshot,
     TaxSnapshot,
 )
+from canonical.refunds import BillingRefund
+from connectors.errors import PermanentError
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
 from connectors.routing import ByVendor
@@ -118,19 +120,20 @@ class SweepCrmActivities:
 
 
 class ReconcileBillingActivities:
-    """Task queue `{queue}-billing`."""
+    """Task queue `{queue}-billing`: one read of the billing system the input names (the workflow reads each)."""
 
-    def __init__(self, billing: BillingSystem) -> None:
-        self.billing = billing
+    def __init__(self, billings: ByVendor[BillingSystem]) -> None:
+        self.billings = billings
 
     @activity.defn(name=Names.RECONCILE_READ_BILLING)
     async def read_billing(self, args: ReadBilling) -> BillingSnapshot:
         with translated():
+            billing = self.billings[args.billing]
             invoices, subscriptions, credit_notes, refunds = await asyncio.gather(
-                self.billing.invoices_created_since(args.since),
-                self.billing.subscriptions_created_since(args.since),
-                self.billing.credit_notes_created_since(args.since),
-                self.billing.refunds_created_since(args.since),
+                billing.invoices_created_since(args.since),
+                billing.subscriptions_created_since(args.since),
+                billing.credit_notes_created_since(args.since),
+                refunds_of(billing, args.since),
             )
             # Later periods of subscriptions created before the window: their invoices are in it, they are not.
             known = {subscription.subscription_id for subscription in subscriptions}
@@ -138,8 +141,8 @@ class ReconcileBillingActivities:
                 {i.subscription_id for i in invoices if i.subscription_id and i.subscription_id not in known}
             )
             if older:
-                subscriptions = [*subscriptions, *await self.billing.subscriptions_by_id(older)]
-            customers = await self.billing.customers_of(args.golden_ids)
+                subscriptions = [*subscriptions, *await billing.subscriptions_by_id(older)]
+            customers = await billing.customers_of(args.golden_ids)
         return BillingSnapshot(
             customers=customers,
             subscriptions=subscriptions,
@@ -147,6 +150,17 @@ class ReconcileBillingActivities:
             credit_notes=credit_notes,
             refunds=refunds,
         )
+
+
+async def refunds_of(billing: BillingSystem, since: datetime) -> list[BillingRefund] | None:
+    """The billing system's refunds since `since`; None when it keeps none c2c can read (it answers `unsupported`,
+    Chargebee today): its entities are reconciled without them rather than failing the run."""
+    try:
+        return await billing.refunds_created_since(since)
+    except PermanentError as error:
+        if error.code != "unsupported":
+            raise
+        return None
 
 
 class ReconcileTaxActivities:
@@ -352,7 +366,7 @@ def reconcile_activities(
     the saga's; `trigger` starts missed sagas (its client, store and CRM serve the reads too)."""
     return {
         CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
-        BILLING_QUEUE: [ReconcileBillingActivities(connectors.billing)],
+        BILLING_QUEUE: [ReconcileBillingActivities(connectors.billings)],
         TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
         ERP_QUEUE: [ReconcileErpActivities(connectors.erps, migrations)],
         HUB_QUEUE: [ReconcileHubActivities(trigger)],

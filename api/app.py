@@ -135,9 +135,10 @@ def create_api(
     async def refund(target: DealId, request: refunds.RefundRequest) -> refunds.RefundStarted:
         """Refund (part of) a paid invoice: `target` is billing's invoice id, or a deal (its first invoice). The
         amount is what the customer gets back, tax included; a rule it breaks is a 422 naming it, nothing started."""
+        billings = [billing] if chargebee is None else [billing, chargebee]  # the invoice is in one of them
         return await refunds.start_refund(
             trigger.client,
-            billing,
+            billings,
             task_queue=trigger.task_queue,
             crm=trigger.crm.system,
             vendors_for=trigger.vendors_for,

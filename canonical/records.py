@@ -74,6 +74,7 @@ class CrmSnapshot(BaseModel):
 class BillingCustomer(BaseModel):
     customer_id: str
     golden_id: str | None = None
+    system: str | None = Field(default=None, description="the billing vendor it is in; None: the default's")
     fields: CustomerFields = Field(default_factory=CustomerFields)
 
 
@@ -142,6 +143,15 @@ class BillingSnapshot(BaseModel):
     invoices: list[BillingInvoice] = Field(default_factory=list)
     credit_notes: list[BillingCreditNote] = Field(default_factory=list)
     refunds: list[BillingRefund] | None = Field(default=None, description="None: a run that did not read them")
+    billing_by_entity: dict[str, str] = Field(
+        default_factory=dict,
+        description="the vendor billing each legal entity, whose records this read holds (several billing systems, "
+        "one read each); empty: every entity billed in the default (a run recorded before billing routed)",
+    )
+
+    def system_of(self, legal_entity: str | None) -> str:
+        """The name of the billing system a legal entity bills in (what a finding about its records names)."""
+        return self.billing_by_entity.get(legal_entity or "", DEFAULT_VENDORS.billing)
 
 
 class TaxDocument(BaseModel):

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -45,7 +44,7 @@ import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
 from connectors.chargebee import ChargebeeBilling
-from connectors.factory import Connectors, build_chargebee, build_connectors
+from connectors.factory import Connectors, build_connectors
 from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
@@ -69,15 +68,15 @@ async def running_trigger(settings: Settings) -> AsyncIterator[tuple[Trigger, Co
         engine.dispose()
 
 
-@asynccontextmanager
-async def chargebee_webhooks(settings: Settings) -> AsyncIterator[ChargebeeBilling | None]:
-    """The Chargebee connector the API's `/webhooks/chargebee` reads payments with, when an entity bills there."""
-    if not any(vendors.billing == "chargebee" for vendors in settings.vendors_by_entity.values()):
-        yield None
-        return
-    timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        yield build_chargebee(settings, http)
+def chargebee_webhooks(connectors: Connectors) -> ChargebeeBilling | None:
+    """The Chargebee connector the API's `/webhooks/chargebee` reads payments with, when an entity bills there: the
+    routed one the workers bill with, so webhooks and sagas talk to the same site."""
+    if "chargebee" not in connectors.billings.names():
+        return None
+    billing = connectors.billings["chargebee"]
+    if not isinstance(billing, ChargebeeBilling):  # REGISTRY builds it; anything else is a wiring mistake
+        raise TypeError(f"billing 'chargebee' is a {type(billing).__name__}")
+    return billing
 
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
@@ -127,10 +126,8 @@ def serve() -> None:
     async def run() -> None:
         flush = observability.setup_process(settings, "api")
         try:
-            async with (
-                running_trigger(settings) as (trigger, connectors, engine),
-                chargebee_webhooks(settings) as chargebee,
-            ):
+            async with running_trigger(settings) as (trigger, connectors, engine):
+                chargebee = chargebee_webhooks(connectors)
                 api = create_api(
                     trigger, connectors.billing, engine, settings, chargebee=chargebee, connectors=connectors
                 )
@@ -357,7 +354,7 @@ def refund(
             try:
                 started = await start_refund(
                     trigger.client,
-                    connectors.billing,
+                    [billing for _, billing in connectors.billings],
                     task_queue=trigger.task_queue,
                     crm=trigger.crm.system,
                     vendors_for=trigger.vendors_for,

@@ -104,9 +104,7 @@ def _netsuite(settings: Settings, http: httpx.AsyncClient) -> Erp:
 
 
 def build_chargebee(settings: Settings, http: httpx.AsyncClient) -> ChargebeeBilling:
-    """The Chargebee billing connector of the configured site. Not in REGISTRY yet: billing calls do not route by
-    legal entity (only the ERP's do), so an entity configured to bill on Chargebee would be billed in Stripe; the
-    API's `/webhooks/chargebee` and the connector tests use it directly."""
+    """The Chargebee billing connector of the configured site (REGISTRY's `billing: chargebee`)."""
     return ChargebeeBilling(
         http,
         settings.chargebee_url,
@@ -125,7 +123,7 @@ def _xero(settings: Settings, http: httpx.AsyncClient) -> Erp:
 # line here (plus its settings); the saga, the activities and the reconciler route to it by name.
 REGISTRY: dict[str, dict[str, Callable[[Settings, httpx.AsyncClient], Any]]] = {
     "crm": {"salesforce": _salesforce, "hubspot": _hubspot},
-    "billing": {"stripe": _stripe},
+    "billing": {"stripe": _stripe, "chargebee": build_chargebee},
     "tax": {"avatax": _avatax},
     "erp": {"netsuite": _netsuite, "xero": _xero},
 }

@@ -9,7 +9,7 @@ Bad input starts nothing and writes nothing: an unknown invoice (404), or one th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Money, Vendors, ids
-from canonical.refunds import RefundOrigin, RefundRefusal, check_refund
+from canonical.refunds import RefundableInvoice, RefundOrigin, RefundRefusal, check_refund
 from connectors.errors import ConnectorError, PermanentError
 from connectors.roles import BillingSystem
 from operations import finance
@@ -62,13 +62,14 @@ class RefundStarted(BaseModel):
 
 
 async def invoice_of(client: Client, crm: str, target: str) -> str:
-    """The billing invoice a refund names: an invoice id as is (`in_…`), a deal's first (paid) invoice otherwise."""
+    """The billing invoice a refund names: a deal's first (paid) invoice, or else `target` as an invoice id (Stripe's
+    `in_…` without asking; another billing system's ids have no shape to tell them by), which billing then finds."""
     if target.startswith("in_"):
         return target
     try:
         status = await finance.show(client, crm, target)
-    except SagaNotFound as error:
-        raise InvoiceNotFound(f"no invoice {target!r} and no saga for a deal {target!r}") from error
+    except SagaNotFound:
+        return target
     invoice = status.external_ids.get("invoice")
     if invoice is None:
         raise InvoiceNotFound(f"deal {target} has no invoice yet")
@@ -77,7 +78,7 @@ async def invoice_of(client: Client, crm: str, target: str) -> str:
 
 async def start_refund(
     client: Client,
-    billing: BillingSystem,
+    billings: Sequence[BillingSystem],
     *,
     task_queue: str,
     crm: str,
@@ -85,15 +86,10 @@ async def start_refund(
     target: str,
     request: RefundRequest,
 ) -> RefundStarted:
+    """`billings`: every billing system the invoice may be in (the default first); the refund reads it where it
+    is, and the workflow goes to the billing system of the invoice's legal entity."""
     invoice_id = await invoice_of(client, crm, target)
-    try:
-        refundable = await billing.refundable_invoice(invoice_id)
-    except PermanentError as error:
-        if error.code == "resource_missing":
-            raise InvoiceNotFound(f"billing has no invoice {invoice_id}") from error
-        raise BillingUnavailable(f"billing refused to read {invoice_id}: {error.code}") from error
-    except ConnectorError as error:
-        raise BillingUnavailable(f"billing did not answer for {invoice_id}: {error}") from error
+    refundable = await refundable_in(billings, invoice_id)
     currency = request.currency or refundable.invoice.currency
     try:
         amount = Money.from_decimal(Decimal(request.amount), currency)
@@ -121,6 +117,23 @@ async def start_refund(
         vendors=vendors_for(refundable.invoice.legal_entity).model_copy(update={"crm": crm}),
     )
     return await _start(client, task_queue, workflow_id, args)
+
+
+async def refundable_in(billings: Sequence[BillingSystem], invoice_id: str) -> RefundableInvoice:
+    """The invoice from the billing system that has it: an invoice id carries no legal entity, so each is asked
+    (one that does not know it answers `resource_missing`); the first other refusal is reported if none has it."""
+    refused: PermanentError | None = None
+    for billing in billings:
+        try:
+            return await billing.refundable_invoice(invoice_id)
+        except PermanentError as error:
+            if error.code != "resource_missing":
+                refused = refused or error
+        except ConnectorError as error:
+            raise BillingUnavailable(f"billing did not answer for {invoice_id}: {error}") from error
+    if refused is not None:
+        raise BillingUnavailable(f"billing refused to read {invoice_id}: {refused.code}") from refused
+    raise InvoiceNotFound(f"no invoice {invoice_id!r} in billing and no saga for a deal {invoice_id!r}")
 
 
 async def start_billing_refund(

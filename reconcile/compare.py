@@ -107,31 +107,32 @@ def check_completed(finding: Finding, deal: CrmDeal, index: Index) -> None:
     """A completed saga: one subscription and one paid first-period invoice in billing, a committed tax document
     with the same tax, the invoice in the ERP with the same total, the payment applied there in full. (Later
     periods' invoices are the lifecycle's: `Periods` checks them.)"""
+    billing = index.snap.billing.system_of(deal.legal_entity)
     subscriptions = index.subscriptions[deal.deal_id]
     live = [s for s in subscriptions if s.status != "canceled"]
     if not subscriptions:
-        finding.add(MismatchKind.MISSING_IN_BILLING, "stripe", "1 subscription for the deal", "none")
+        finding.add(MismatchKind.MISSING_IN_BILLING, billing, "1 subscription for the deal", "none")
         return
     if len(live) > 1:
         listed = ", ".join(s.subscription_id for s in live)
-        finding.add(MismatchKind.DUPLICATE, "stripe", "1 subscription for the deal", f"{len(live)}: {listed}")
+        finding.add(MismatchKind.DUPLICATE, billing, "1 subscription for the deal", f"{len(live)}: {listed}")
     finding.subscription_id = (live or subscriptions)[0].subscription_id
     invoices = [i for i in index.invoices_of(deal.deal_id, finding.saga_id) if not is_later_period(i, finding.saga_id)]
     issued = [i for i in invoices if i.status not in NOT_ISSUED]
     paid = [i for i in issued if i.status == "paid"]
     if not paid:
         statuses = ", ".join(f"{i.invoice_id} {i.status}" for i in invoices) or "none"
-        finding.add(MismatchKind.MISSING_IN_BILLING, "stripe", "a paid invoice for the deal", statuses)
+        finding.add(MismatchKind.MISSING_IN_BILLING, billing, "a paid invoice for the deal", statuses)
         return
     if len(issued) > 1:
         listed = ", ".join(i.invoice_id for i in issued)
-        finding.add(MismatchKind.DUPLICATE, "stripe", "1 issued invoice for the deal", f"{len(issued)}: {listed}")
+        finding.add(MismatchKind.DUPLICATE, billing, "1 issued invoice for the deal", f"{len(issued)}: {listed}")
     invoice = next((i for i in paid if i.saga_id == finding.saga_id), paid[0])
-    check_deal_amount(finding, deal, invoice)
+    check_deal_amount(finding, deal, invoice, billing)
     check_invoice(finding, index, invoice, payment=True)
 
 
-def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice) -> None:
+def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice, billing: str) -> None:
     if deal.amount is None or deal.currency is None:
         return
     # A usage-priced line is in the CRM as 1 x its price per unit (canonical.rules), billed later from the meter.
@@ -139,7 +140,7 @@ def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice) 
     if invoice.currency.upper() != deal.currency.upper() or subtotal != deal.amount:
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,
-            "stripe",
+            billing,
             f"{money(deal.amount, deal.currency)} before tax (CRM)",
             f"{money(subtotal, invoice.currency)} on {invoice.invoice_id}",
             invoice_id=invoice.invoice_id,
@@ -147,16 +148,17 @@ def check_deal_amount(finding: Finding, deal: CrmDeal, invoice: BillingInvoice) 
 
 
 def duplicate_customers(snap: Snapshots) -> Iterable[Mismatch]:
-    """One billing customer per golden customer (the golden id is in the customer's metadata)."""
-    by_golden: dict[str, list[str]] = defaultdict(list)
+    """One billing customer per golden customer in each billing system (the golden id is in the customer's metadata);
+    a customer of entities billed in two systems has one in each."""
+    by_golden: dict[tuple[str, str], list[str]] = defaultdict(list)
     for customer in snap.billing.customers:
         if customer.golden_id:
-            by_golden[customer.golden_id].append(customer.customer_id)
-    for golden_id, customer_ids in sorted(by_golden.items()):
+            by_golden[customer.system or snap.billing.system_of(None), customer.golden_id].append(customer.customer_id)
+    for (system, golden_id), customer_ids in sorted(by_golden.items()):
         if len(set(customer_ids)) > 1:
             yield Mismatch(
                 kind=MismatchKind.DUPLICATE,
-                system="stripe",
+                system=system,
                 subject=golden_id,
                 expected="1 billing customer for the golden customer",
                 found=f"{len(set(customer_ids))}: {', '.join(sorted(set(customer_ids)))}",

@@ -57,7 +57,7 @@ def build_workers(
     migrations = ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
     per_system: list[tuple[str, list[object], float | None]] = [
         (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
-        (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
+        (interface.BILLING_QUEUE, [BillingActivities(connectors.billings)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
             interface.ERP_QUEUE,

@@ -95,7 +95,12 @@ class Compensation(DealSaga):
             note = await self.call(
                 act.BILLING_QUEUE,
                 Names.CREDIT_INVOICE,
-                act.CreditInvoice(invoice_id=target, reason="order_change", idempotency_key=self.key("credit-note")),
+                act.CreditInvoice(
+                    billing=self.billing,
+                    invoice_id=target,
+                    reason="order_change",
+                    idempotency_key=self.key("credit-note"),
+                ),
                 str | None,
                 retry=retry,
             )
@@ -105,7 +110,7 @@ class Compensation(DealSaga):
             await self.call(
                 act.BILLING_QUEUE,
                 Names.VOID_INVOICE,
-                act.InvoiceAction(invoice_id=target, idempotency_key=self.key("void-invoice")),
+                act.InvoiceAction(billing=self.billing, invoice_id=target, idempotency_key=self.key("void-invoice")),
                 retry=retry,
             )
         elif undo is Undo.VOID_TAX:
@@ -120,7 +125,9 @@ class Compensation(DealSaga):
             await self.call(
                 act.BILLING_QUEUE,
                 Names.CANCEL_SUBSCRIPTION,
-                act.CancelSubscription(subscription_id=target, idempotency_key=self.key("cancel-subscription")),
+                act.CancelSubscription(
+                    billing=self.billing, subscription_id=target, idempotency_key=self.key("cancel-subscription")
+                ),
                 retry=retry,
             )
 

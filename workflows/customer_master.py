@@ -152,7 +152,9 @@ class CustomerMaster:
                 act.BILLING_QUEUE,
                 Names.BILLING_CUSTOMER,
                 act.UpsertBillingCustomer(
-                    customer=customer, idempotency_key=f"{ids.master_id(self.args.golden_id)}:update:{stamp}"
+                    billing=billing,
+                    customer=customer,
+                    idempotency_key=f"{ids.master_id(self.args.golden_id)}:update:{stamp}",
                 ),
                 str,
             )

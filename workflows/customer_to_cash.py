@@ -127,24 +127,23 @@ class CustomerToCash(Settlement):
                 act.BILLING_QUEUE,
                 Names.CREATE_BILLING_CUSTOMER,
                 act.CreateBillingCustomer(
+                    billing=self.billing,
                     golden_id=self.require(self.golden_id),
                     legal_name=self.golden_name,
                     idempotency_key=ids.billing_customer_key(self.require(self.golden_id)),
                 ),
                 str,
             )
-        customer = deal.customer.model_copy(
-            update={
-                "golden_id": self.golden_id,
-                "external_refs": {**deal.customer.external_refs, **self.customer_refs},
-            }
-        )
+        refs = {**deal.customer.external_refs, **self.customer_refs}
+        customer = deal.customer.model_copy(update={"golden_id": self.golden_id, "external_refs": refs})
         entity = LEGAL_ENTITIES[deal.legal_entity]
         billing_id, erp_id = await asyncio.gather(
             self.call(
                 act.BILLING_QUEUE,
                 Names.BILLING_CUSTOMER,
-                act.UpsertBillingCustomer(customer=customer, idempotency_key=self.key("billing-customer")),
+                act.UpsertBillingCustomer(
+                    billing=self.billing, customer=customer, idempotency_key=self.key("billing-customer")
+                ),
                 str,
             ),
             self.call(
@@ -198,7 +197,9 @@ class CustomerToCash(Settlement):
         price_ids = await self.call(
             act.BILLING_QUEUE,
             Names.ENSURE_PRICES,
-            act.EnsurePrices(prices=documents.price_requests(deal), idempotency_key=self.key("prices")),
+            act.EnsurePrices(
+                billing=self.billing, prices=documents.price_requests(deal), idempotency_key=self.key("prices")
+            ),
             dict[str, str],
             calls=2,
         )
@@ -208,6 +209,7 @@ class CustomerToCash(Settlement):
             act.BILLING_QUEUE,
             Names.CREATE_SUBSCRIPTION,
             act.CreateSubscription(
+                billing=self.billing,
                 customer_id=self.customer_refs[self.billing],
                 contract=contract,
                 price_ids=price_ids,
@@ -260,6 +262,7 @@ class CustomerToCash(Settlement):
                 act.BILLING_QUEUE,
                 Names.CREATE_INVOICE,
                 act.CreateInvoice(
+                    billing=self.billing,
                     customer_id=self.customer_refs[self.billing],
                     subscription_id=self.require(self.subscription).id,
                     invoice=draft,
@@ -269,12 +272,11 @@ class CustomerToCash(Settlement):
                 calls=2,
             )
             self.ids(invoice=self.invoice.external_refs[self.billing])
+        invoice_id = self.invoice.external_refs[self.billing]
         finalized = await self.call(
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
-            act.InvoiceAction(
-                invoice_id=self.invoice.external_refs[self.billing], idempotency_key=self.key("finalize")
-            ),
+            act.InvoiceAction(billing=self.billing, invoice_id=invoice_id, idempotency_key=self.key("finalize")),
             Invoice,
         )
         self.invoice = finalized

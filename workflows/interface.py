@@ -115,6 +115,13 @@ class ErpCall(BaseModel):
     erp: str = Field(default=DEFAULT_VENDORS.erp, description="the vendor whose connector the call goes to")
 
 
+class BillingCall(BaseModel):
+    """An input to a billing activity: which vendor bills the record's legal entity (the saga's `vendors.billing`).
+    Inputs recorded before billing routed by entity carry none and meant the default."""
+
+    billing: str = Field(default=DEFAULT_VENDORS.billing, description="the vendor whose connector the call goes to")
+
+
 class FetchDeal(BaseModel):
     deal_id: str
 
@@ -180,13 +187,13 @@ class SagaFactInput(BaseModel):
     status: str
 
 
-class CreateBillingCustomer(BaseModel):
+class CreateBillingCustomer(BillingCall):
     golden_id: str
     legal_name: str
     idempotency_key: str
 
 
-class UpsertBillingCustomer(BaseModel):
+class UpsertBillingCustomer(BillingCall):
     customer: Customer
     idempotency_key: str
 
@@ -196,46 +203,46 @@ class PriceRequest(BaseModel):
     product_name: str
 
 
-class EnsurePrices(BaseModel):
+class EnsurePrices(BillingCall):
     prices: list[PriceRequest]
     idempotency_key: str
 
 
-class CreateSubscription(BaseModel):
+class CreateSubscription(BillingCall):
     customer_id: str
     contract: Contract
     price_ids: dict[str, str]
     idempotency_key: str
 
 
-class CreateInvoice(BaseModel):
+class CreateInvoice(BillingCall):
     customer_id: str
     subscription_id: str
     invoice: Invoice
     idempotency_key: str
 
 
-class RenewalInvoices(BaseModel):
+class RenewalInvoices(BillingCall):
     """The subscription's renewal invoices (the lifecycle's backstop when no webhook came)."""
 
     subscription_id: str
 
 
-class CompleteRenewalInvoice(BaseModel):
+class CompleteRenewalInvoice(BillingCall):
     customer_id: str
     invoice_id: str
     invoice: Invoice
     idempotency_key: str
 
 
-class InvoiceAction(BaseModel):
+class InvoiceAction(BillingCall):
     """Finalize, send, collect, mark uncollectible or void one billing invoice."""
 
     invoice_id: str
     idempotency_key: str
 
 
-class CreditInvoice(BaseModel):
+class CreditInvoice(BillingCall):
     """Credit what is still due on a sent invoice (the undo after the pivot, instead of a void)."""
 
     invoice_id: str
@@ -243,7 +250,7 @@ class CreditInvoice(BaseModel):
     idempotency_key: str
 
 
-class CancelSubscription(BaseModel):
+class CancelSubscription(BillingCall):
     subscription_id: str
     idempotency_key: str
 
@@ -262,7 +269,7 @@ class UpdateContract(BaseModel):
     terminated: bool = False
 
 
-class UpdateSubscription(BaseModel):
+class UpdateSubscription(BillingCall):
     """Amend to exactly `lines` from `effective`, prorated (see BillingSystem.update_subscription)."""
 
     subscription_id: str
@@ -272,7 +279,7 @@ class UpdateSubscription(BaseModel):
     idempotency_key: str
 
 
-class InvoiceProrations(BaseModel):
+class InvoiceProrations(BillingCall):
     """Bill the subscription's pending prorations now (see BillingSystem.invoice_prorations)."""
 
     customer_id: str
@@ -280,13 +287,13 @@ class InvoiceProrations(BaseModel):
     idempotency_key: str
 
 
-class SetTermEnd(BaseModel):
+class SetTermEnd(BillingCall):
     subscription_id: str
     end: datetime | None = Field(description="a period end; None: the subscription never ends by itself")
     idempotency_key: str
 
 
-class IssueCreditNote(BaseModel):
+class IssueCreditNote(BillingCall):
     credit: CreditNote
     idempotency_key: str
 
@@ -347,11 +354,11 @@ class PostRecognition(ErpCall):
     entry: JournalEntry
 
 
-class RefundableInvoiceOf(BaseModel):
+class RefundableInvoiceOf(BillingCall):
     invoice_id: str
 
 
-class CreditNoteRefundOf(BaseModel):
+class CreditNoteRefundOf(BillingCall):
     credit_note_id: str
 
 
@@ -389,7 +396,7 @@ class ReadSagas(BaseModel):
     deal_ids: list[str]
 
 
-class ReadBilling(BaseModel):
+class ReadBilling(BillingCall):
     since: datetime
     golden_ids: list[str]
 
@@ -445,6 +452,6 @@ class ReadContracts(BaseModel):
     deal_ids: list[str] = Field(default_factory=list)
 
 
-class ReportUsage(BaseModel):
+class ReportUsage(BillingCall):
     report: UsageReport
     idempotency_key: str

@@ -91,12 +91,7 @@ class Reconciliation:
         )
         read_from = self.read_from(since, sagas)
         billing, tax, erp = await asyncio.gather(
-            self.call(
-                act.BILLING_QUEUE,
-                Names.RECONCILE_READ_BILLING,
-                act.ReadBilling(since=read_from, golden_ids=self.golden_ids(crm)),
-                BillingSnapshot,
-            ),
+            self.read_billings(args, read_from, crm),
             self.call(
                 act.TAX_QUEUE,
                 Names.RECONCILE_READ_TAX,
@@ -180,6 +175,35 @@ class Reconciliation:
                 return None
             raise
         return ledger
+
+    async def read_billings(self, args: ReconcileInput, read_from: datetime, crm: CrmSnapshot) -> BillingSnapshot:
+        """Every configured billing system, once each, asked for all the window's golden customers; one snapshot
+        that names each entity's billing system and each customer's. One system is read without a gather, so its
+        read is scheduled first, where recorded histories have it."""
+        billing_by_entity = {entity: vendors.billing for entity, vendors in sorted(args.vendors_by_entity.items())}
+        systems = sorted(set(billing_by_entity.values())) or [DEFAULT_VENDORS.billing]
+
+        async def read(system: str) -> BillingSnapshot:
+            snapshot: BillingSnapshot = await self.call(
+                act.BILLING_QUEUE,
+                Names.RECONCILE_READ_BILLING,
+                act.ReadBilling(billing=system, since=read_from, golden_ids=self.golden_ids(crm)),
+                BillingSnapshot,
+            )
+            for customer in snapshot.customers:
+                customer.system = system
+            return snapshot
+
+        reads = [await read(systems[0])] if len(systems) == 1 else await asyncio.gather(*map(read, systems))
+        merged = BillingSnapshot(billing_by_entity=billing_by_entity, refunds=None)
+        for snapshot in reads:
+            merged.customers += snapshot.customers
+            merged.subscriptions += snapshot.subscriptions
+            merged.invoices += snapshot.invoices
+            merged.credit_notes += snapshot.credit_notes
+            if snapshot.refunds is not None:
+                merged.refunds = [*(merged.refunds or []), *snapshot.refunds]
+        return merged
 
     async def read_erps(self, args: ReconcileInput, read_from: datetime, crm: CrmSnapshot) -> ErpSnapshot:
         """Every configured ERP, once each, asked for the customers of the entities it books; one snapshot that

@@ -180,7 +180,7 @@ class Refund:
         refundable: RefundableInvoice = await self.call(
             act.BILLING_QUEUE,
             Names.REFUNDABLE_INVOICE,
-            act.RefundableInvoiceOf(invoice_id=args.invoice_id),
+            act.RefundableInvoiceOf(billing=args.vendors.billing, invoice_id=args.invoice_id),
             RefundableInvoice,
         )
         if args.origin == RefundOrigin.FINANCE and not self.money_moved:
@@ -219,13 +219,16 @@ class Refund:
             issued: CreditNote = await self.call(
                 act.BILLING_QUEUE,
                 Names.ISSUE_CREDIT_NOTE,
-                act.IssueCreditNote(credit=credit, idempotency_key=key),
+                act.IssueCreditNote(billing=billing, credit=credit, idempotency_key=key),
                 CreditNote,
             )
             self.money_moved = True
             credit_note_id = issued.external_refs[billing]
             refund_id = await self.call(
-                act.BILLING_QUEUE, Names.CREDIT_NOTE_REFUND, act.CreditNoteRefundOf(credit_note_id=credit_note_id), str
+                act.BILLING_QUEUE,
+                Names.CREDIT_NOTE_REFUND,
+                act.CreditNoteRefundOf(billing=billing, credit_note_id=credit_note_id),
+                str,
             )
             if not refund_id:
                 raise ApplicationError(f"credit note {credit_note_id} refunded nothing", type="PermanentError")

@@ -33,7 +33,7 @@ class Settlement(Compensation):
             await self.call(
                 act.BILLING_QUEUE,
                 Names.SEND_INVOICE,
-                act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("send")),
+                act.InvoiceAction(billing=self.billing, invoice_id=invoice_id, idempotency_key=self.key("send")),
             )
             self.sent = True
             await self.emit(
@@ -84,7 +84,9 @@ class Settlement(Compensation):
             payment = await self.call(
                 act.BILLING_QUEUE,
                 Names.COLLECT_PAYMENT,
-                act.InvoiceAction(invoice_id=invoice.external_refs[self.billing], idempotency_key=key),
+                act.InvoiceAction(
+                    billing=self.billing, invoice_id=invoice.external_refs[self.billing], idempotency_key=key
+                ),
                 Payment,
             )
         except ActivityError as err:
@@ -152,7 +154,7 @@ class Settlement(Compensation):
         await self.call(
             act.BILLING_QUEUE,
             Names.MARK_UNCOLLECTIBLE,
-            act.InvoiceAction(invoice_id=invoice_id, idempotency_key=self.key("uncollectible")),
+            act.InvoiceAction(billing=self.billing, invoice_id=invoice_id, idempotency_key=self.key("uncollectible")),
         )
         self.register(Undo.REVERSE_BAD_DEBT)
         journal = await self.call(

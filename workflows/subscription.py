@@ -30,6 +30,7 @@ import functools
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.interface as act
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical.contract import add_months, term_end
     from workflows.interface import Names
     from workflows.saga import Resolution, ResolutionAction, Resume, SagaStatus, Stage
-    from workflows.saga_runtime import Cancelled, refused
+    from workflows.saga_runtime import Cancelled, SagaRuntime, refused
     from workflows.subscription_messages import (
         AmendmentOutcome,
         ChangeState,
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.subscription_periods import PeriodBilling
 
 TERM_OVER = "term over"
+BACKSTOP_PARKS = "lifecycle-backstop-parks"
 
 
 @workflow.defn(name="SubscriptionLifecycle")
@@ -215,12 +217,7 @@ class SubscriptionLifecycle(PeriodBilling):
                 renewal = self.require(self.signalled())
                 self.notices.remove(renewal)
                 return renewal, "webhook"
-            found = await self.call(
-                act.BILLING_QUEUE,
-                Names.RENEWAL_INVOICES,
-                act.RenewalInvoices(subscription_id=self.args.subscription_id),
-                list[RenewalInvoice],
-            )
+            found = await self.backstop()
             billed = next((r for r in found if r.period_start == self.next_start), None)
             if billed is not None:
                 self.log(Stage.WAITING, f"backstop: period {self.next_period} found in billing", billed.invoice_id)
@@ -230,6 +227,27 @@ class SubscriptionLifecycle(PeriodBilling):
                 Stage.WAITING, f"backstop: no invoice yet for period {self.next_period}", self.next_start.isoformat()
             )
             deadline = workflow.now() + self.args.grace
+
+    async def backstop(self) -> list[RenewalInvoice]:
+        """Billing's renewal invoices of the subscription. A refusal retries cannot fix (a billing system that does
+        not renew yet answers `unsupported`) parks the lifecycle for finance, whose retry asks again; it failed the
+        lifecycle before (BACKSTOP_PARKS)."""
+        while True:
+            try:
+                found: list[RenewalInvoice] = await self.call(
+                    act.BILLING_QUEUE,
+                    Names.RENEWAL_INVOICES,
+                    act.RenewalInvoices(billing=self.billing, subscription_id=self.args.subscription_id),
+                    list[RenewalInvoice],
+                )
+                return found
+            except ActivityError as err:
+                if not workflow.patched(BACKSTOP_PARKS):
+                    raise
+                # The lifecycle parks, not a period (none is being billed: PeriodBilling.park marks one); retry is
+                # finance's one choice, and asks billing again.
+                await SagaRuntime.park(self, self.problem_from(Stage.WAITING, err))
+                await self.enter(Stage.WAITING)
 
     @workflow.signal
     def billing_ended(self, end: SubscriptionEnd) -> None:

@@ -218,7 +218,9 @@ class ContractChanges(SagaRuntime):
         price_ids: dict[str, str] = await self.call(
             act.BILLING_QUEUE,
             Names.ENSURE_PRICES,
-            act.EnsurePrices(prices=documents.price_requests(deal), idempotency_key=self.ckey(change, "prices")),
+            act.EnsurePrices(
+                billing=self.billing, prices=documents.price_requests(deal), idempotency_key=self.ckey(change, "prices")
+            ),
             dict[str, str],
         )
         effective = self.moment(change)
@@ -226,6 +228,7 @@ class ContractChanges(SagaRuntime):
             act.BILLING_QUEUE,
             Names.UPDATE_SUBSCRIPTION,
             act.UpdateSubscription(
+                billing=self.billing,
                 subscription_id=self.args.subscription_id,
                 lines=lines,
                 price_ids=price_ids,
@@ -262,6 +265,7 @@ class ContractChanges(SagaRuntime):
             act.BILLING_QUEUE,
             Names.SET_TERM_END,
             act.SetTermEnd(
+                billing=self.billing,
                 subscription_id=self.args.subscription_id,
                 end=new_end,
                 idempotency_key=self.key(f"renewal:{occurrence}:term"),
@@ -291,6 +295,7 @@ class ContractChanges(SagaRuntime):
                 act.BILLING_QUEUE,
                 Names.SET_TERM_END,
                 act.SetTermEnd(
+                    billing=self.billing,
                     subscription_id=self.args.subscription_id,
                     end=self.next_start,
                     idempotency_key=self.ckey(change, "term"),
@@ -305,7 +310,11 @@ class ContractChanges(SagaRuntime):
         await self.call(
             act.BILLING_QUEUE,
             Names.CANCEL_SUBSCRIPTION,
-            act.CancelSubscription(subscription_id=self.args.subscription_id, idempotency_key=self.ckey(change, "end")),
+            act.CancelSubscription(
+                billing=self.billing,
+                subscription_id=self.args.subscription_id,
+                idempotency_key=self.ckey(change, "end"),
+            ),
         )
         self.term_end = effective
         period = self.current_period()
@@ -328,7 +337,7 @@ class ContractChanges(SagaRuntime):
         issued: CreditNote = await self.call(
             act.BILLING_QUEUE,
             Names.ISSUE_CREDIT_NOTE,
-            act.IssueCreditNote(credit=credit, idempotency_key=self.ckey(change, "credit")),
+            act.IssueCreditNote(billing=self.billing, credit=credit, idempotency_key=self.ckey(change, "credit")),
             CreditNote,
         )
         period.ids["credit_note"] = issued.external_refs[self.billing]

@@ -72,6 +72,7 @@ class PeriodBilling(ContractChanges):
                     act.BILLING_QUEUE,
                     Names.INVOICE_PRORATIONS,
                     act.InvoiceProrations(
+                        billing=self.billing,
                         customer_id=self.args.billing_customer_id,
                         subscription_id=self.args.subscription_id,
                         idempotency_key=self.ckey(change, "prorations"),
@@ -166,6 +167,7 @@ class PeriodBilling(ContractChanges):
             act.BILLING_QUEUE,
             Names.COMPLETE_RENEWAL_INVOICE,
             act.CompleteRenewalInvoice(
+                billing=self.billing,
                 customer_id=args.billing_customer_id,
                 invoice_id=renewal.invoice_id,
                 invoice=draft,
@@ -177,7 +179,9 @@ class PeriodBilling(ContractChanges):
         self.invoice = await self.call(
             act.BILLING_QUEUE,
             Names.FINALIZE_INVOICE,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("finalize")),
+            act.InvoiceAction(
+                billing=self.billing, invoice_id=renewal.invoice_id, idempotency_key=self.pkey("finalize")
+            ),
             Invoice,
         )
         period.ids["invoice_number"] = self.invoice.number or ""
@@ -185,7 +189,7 @@ class PeriodBilling(ContractChanges):
         await self.call(
             act.BILLING_QUEUE,
             Names.SEND_INVOICE,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("send")),
+            act.InvoiceAction(billing=self.billing, invoice_id=renewal.invoice_id, idempotency_key=self.pkey("send")),
         )
 
     async def post_to_erp(self) -> None:
@@ -277,7 +281,7 @@ class PeriodBilling(ContractChanges):
             payment = await self.call(
                 act.BILLING_QUEUE,
                 Names.COLLECT_PAYMENT,
-                act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=key),
+                act.InvoiceAction(billing=self.billing, invoice_id=renewal.invoice_id, idempotency_key=key),
                 Payment,
             )
         except ActivityError as err:
@@ -336,7 +340,9 @@ class PeriodBilling(ContractChanges):
         await self.call(
             act.BILLING_QUEUE,
             Names.MARK_UNCOLLECTIBLE,
-            act.InvoiceAction(invoice_id=renewal.invoice_id, idempotency_key=self.pkey("uncollectible")),
+            act.InvoiceAction(
+                billing=self.billing, invoice_id=renewal.invoice_id, idempotency_key=self.pkey("uncollectible")
+            ),
         )
         entry = documents.bad_debt_entry(invoice, renewal.invoice_id, workflow.now().date(), reverse=False)
         period.ids["erp_bad_debt"] = await self.call(

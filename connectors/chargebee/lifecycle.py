@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
 from canonical import DealLine, Invoice, Money, RenewalInvoice, SubscriptionEnd
-from canonical.refunds import BillingRefund, RefundableInvoice
+from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
+from canonical.usage import ReportedUsage, UsageReport
 from connectors.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -82,3 +83,14 @@ class ChargebeeLifecycle:
 
     async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
         unsupported("refunds_created_since", "transactions list type[is]=refund, date[after]")
+
+    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
+        unsupported("billing_dispute", "transactions of type payment with a dispute, and their linked invoices")
+
+    # usage (the UsageReporting workflow)
+
+    async def report_usage(self, report: UsageReport, *, idempotency_key: str) -> ReportedUsage:
+        unsupported("report_usage", "metered addon items and POST /usages on the subscription")
+
+    async def usage_of_period(self, event_name: str, customer_id: str, start: datetime, end: datetime) -> int:
+        unsupported("usage_of_period", "GET /usages of the subscription for the period")
