@@ -49,7 +49,7 @@ from connectors.factory import Connectors, build_chargebee, build_connectors
 from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
-from operations.starts import Trigger
+from operations.starts import Trigger, triggers_by_crm
 from settings import Settings, get_settings
 from store import create_schema, make_engine
 from workflows.saga import Resolution, ResolutionAction, Stage
@@ -132,7 +132,13 @@ def serve() -> None:
                 chargebee_webhooks(settings) as chargebee,
             ):
                 api = create_api(
-                    trigger, connectors.billing, engine, settings, chargebee=chargebee, connectors=connectors
+                    trigger,
+                    connectors.billing,
+                    engine,
+                    settings,
+                    chargebee=chargebee,
+                    connectors=connectors,
+                    triggers=triggers_by_crm(trigger, connectors.crms),  # each CRM's webhook starts its deals
                 )
                 config = uvicorn.Config(
                     api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
@@ -146,11 +152,18 @@ def serve() -> None:
 
 
 @cli.command()
-def start(deal_id: str) -> None:
+def start(
+    deal_id: str, crm: str = typer.Option(None, help="the CRM the deal is in (default: C2C_CRM), one of C2C_CRMS")
+) -> None:
     """Start the saga of one closed-won deal (a no-op when it already exists)."""
+    served = get_settings().every_crm()
+    if crm is not None and crm not in served:
+        console.print(f"[red]bad --crm:[/red] {crm!r} is not a CRM of this deployment ({', '.join(served)})")
+        raise typer.Exit(2)
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, _, _):
+        async with running_trigger(get_settings()) as (default, connectors, _):
+            trigger = triggers_by_crm(default, connectors.crms)[crm]
             try:
                 started = await trigger.start(deal_id)
             except OperationError as error:
@@ -175,6 +188,11 @@ def one_line(error: ValidationError) -> str:
         field = ".".join(str(part) for part in problem["loc"]) or "value"
         problems.append(f"{field}: {problem['msg']}" if problem["type"] != "missing" else f"{field} is missing")
     return "; ".join(problems)
+
+
+async def crm_of(client: Client, settings: Settings, deal_id: str) -> str:
+    """The CRM (of those served) whose saga of the deal Temporal knows: a deal id names no CRM."""
+    return await finance.crm_of(client, settings.every_crm(), deal_id)
 
 
 def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
@@ -211,11 +229,14 @@ def list_(
 
     async def work(client: Client, settings: Settings) -> None:
         entries = await finance.list_sagas(client, settings.crm, where)
-        table = Table("deal id", "stage", "exception", "legal entity", "currency", "started", title=where.query())
+        several = len(settings.every_crm()) > 1  # then say which CRM each deal is in
+        columns = ["deal id", *(["crm"] if several else []), "stage", "exception", "legal entity", "currency"]
+        table = Table(*columns, "started", title=where.query())
         table.columns[0].no_wrap = True  # the id to pass to `show` / `resolve` / `cancel`
         for entry in entries:
             table.add_row(
                 entry.deal_id,
+                *([entry.crm or ""] if several else []),
                 entry.stage or "",
                 entry.exception or "",
                 entry.legal_entity or "",
@@ -232,7 +253,7 @@ def show(deal_id: str) -> None:
     """Stage, problem, external ids, totals and timeline of one deal's saga."""
 
     async def work(client: Client, settings: Settings) -> None:
-        saga = await finance.show(client, settings.crm, deal_id)
+        saga = await finance.show(client, await crm_of(client, settings, deal_id), deal_id)
         console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
         if saga.problem:
             p = saga.problem
@@ -252,7 +273,7 @@ def subscription(deal_id: str) -> None:
     """The deal's subscription after its first invoice: each period (state, invoice, ERP ids, totals) and CRM change."""
 
     async def work(client: Client, settings: Settings) -> None:
-        life = await amendments.status(client, settings.crm, deal_id)
+        life = await amendments.status(client, await crm_of(client, settings, deal_id), deal_id)
         ended = f" ended ({life.ended})" if life.ended else ""
         term = life.term_end.date() if life.term_end else "?"
         console.print(f"[bold]{life.workflow_id}[/bold] stage={life.stage}{ended} term to {term}")
@@ -316,8 +337,9 @@ def resolve(
         raise typer.Exit(2) from error
 
     async def work(client: Client, settings: Settings) -> None:
-        await finance.resolve(client, settings.crm, deal_id, resolution)
-        console.print(f"{action} accepted for {ids.saga_id(settings.crm, deal_id)}")
+        crm = await crm_of(client, settings, deal_id)
+        await finance.resolve(client, crm, deal_id, resolution)
+        console.print(f"{action} accepted for {ids.saga_id(crm, deal_id)}")
 
     _client_call(work)
 
@@ -327,8 +349,9 @@ def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is can
     """Cancel a parked saga: void/credit what it did, in reverse order."""
 
     async def work(client: Client, settings: Settings) -> None:
-        await finance.cancel(client, settings.crm, deal_id, actor=_actor(), note=note)
-        console.print(f"cancel accepted for {ids.saga_id(settings.crm, deal_id)}: compensating")
+        crm = await crm_of(client, settings, deal_id)
+        await finance.cancel(client, crm, deal_id, actor=_actor(), note=note)
+        console.print(f"cancel accepted for {ids.saga_id(crm, deal_id)}: compensating")
 
     _client_call(work)
 
@@ -482,7 +505,7 @@ def evidence(
         connectors = build_connectors(settings)
         engine = make_engine(settings.database_url)
         try:
-            pack = await build_pack(client, connectors, engine, settings.crm, deal_id)
+            pack = await build_pack(client, connectors, engine, await crm_of(client, settings, deal_id), deal_id)
         except OperationError as error:
             console.print(f"[red]{error.code}:[/red] {error.message}")
             raise typer.Exit(1) from error

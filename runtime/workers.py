@@ -18,7 +18,7 @@ from activities.revenue import RevenueActivities
 from activities.store import StoreActivities
 from activities.tax import TaxActivities
 from connectors.factory import Connectors
-from operations.starts import Trigger
+from operations.starts import Trigger, triggers_by_crm
 from runtime.telemetry import SagaTelemetry
 from settings import Settings
 from workflows import interface
@@ -52,7 +52,7 @@ def build_workers(
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
     per_system: list[tuple[str, list[object], float | None]] = [
-        (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
+        (interface.CRM_QUEUE, [CrmActivities(connectors.crms)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billing)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
@@ -67,7 +67,7 @@ def build_workers(
     trigger = Trigger.from_settings(
         client, connectors.crm, engine, settings.model_copy(update={"task_queue": task_queue})
     )
-    readers = reconcile_activities(trigger, connectors)
+    readers = reconcile_activities(triggers_by_crm(trigger, connectors.crms), connectors)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
     workflows = [

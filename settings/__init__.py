@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     # Vendors (defaults: the sandbox emulators from `python -m sandbox`)
     crm: str = "salesforce"
+    # Every CRM this deployment serves side by side, comma-separated ("salesforce,hubspot": a subsidiary on its own
+    # CRM); C2C_CRM is always one of them and stays the default. Unset: just C2C_CRM.
+    crms: str | None = None
     salesforce_url: str = "http://127.0.0.1:8701"
     salesforce_client_id: str = "c2c-sandbox"
     salesforce_client_secret: SecretStr = SecretStr("sandbox-secret")
@@ -203,13 +206,18 @@ class Settings(BaseSettings):
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
             "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
             == "cb_webhook_sandbox",
-            "C2C_HUBSPOT_CLIENT_SECRET": self.crm == "hubspot"
+            "C2C_HUBSPOT_CLIENT_SECRET": "hubspot" in self.every_crm()
             and self.hubspot_client_secret.get_secret_value() == "c2c-hubspot-secret",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
         if sandbox:
             return f"{', '.join(sandbox)} still the sandbox default; set your own before listening on {host}"
         return None
+
+    def every_crm(self) -> list[str]:
+        """The CRMs served (C2C_CRMS), the default C2C_CRM first; each one's webhook starts `c2c:{crm}:{deal}`."""
+        listed = [name.strip() for name in (self.crms or "").split(",") if name.strip()]
+        return [self.crm, *sorted(set(listed) - {self.crm})]
 
     def vendors_for(self, legal_entity: str) -> Vendors:
         """Who plays crm, billing, tax and the ERP for `legal_entity` (what a saga's input carries)."""
