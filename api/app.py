@@ -38,7 +38,7 @@ from observability.metrics import UsageMetrics
 from observability.tracing import instrument_api
 from operations import amendments, evidence, finance, refunds, usage
 from operations.errors import OperationError
-from operations.starts import Started, Trigger
+from operations.starts import Started, Trigger, triggers_by_crm
 from settings import Scope, Settings
 from workflows.refund import RefundStatus
 from workflows.saga import Resolution, SagaStatus
@@ -102,6 +102,8 @@ def create_api(
 
     api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
+    if triggers is None and connectors is not None:  # every CRM served, each through its own trigger
+        triggers = triggers_by_crm(trigger, connectors.crms)
     by_crm = dict(triggers or [(trigger.crm.system, trigger)])
     crms = [trigger.crm.system, *sorted(set(by_crm) - {trigger.crm.system})]  # the default first
 

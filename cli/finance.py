@@ -44,6 +44,7 @@ from temporalio.client import Client
 import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
+from cli.text import one_line
 from connectors.chargebee import ChargebeeBilling
 from connectors.factory import Connectors, build_chargebee, build_connectors
 from operations import amendments, finance
@@ -132,13 +133,7 @@ def serve() -> None:
                 chargebee_webhooks(settings) as chargebee,
             ):
                 api = create_api(
-                    trigger,
-                    connectors.billing,
-                    engine,
-                    settings,
-                    chargebee=chargebee,
-                    connectors=connectors,
-                    triggers=triggers_by_crm(trigger, connectors.crms),  # each CRM's webhook starts its deals
+                    trigger, connectors.billing, engine, settings, chargebee=chargebee, connectors=connectors
                 )
                 config = uvicorn.Config(
                     api, host=settings.api_host, port=settings.api_port, log_level="warning", log_config=None
@@ -152,14 +147,10 @@ def serve() -> None:
 
 
 @cli.command()
-def start(
-    deal_id: str, crm: str = typer.Option(None, help="the CRM the deal is in (default: C2C_CRM), one of C2C_CRMS")
-) -> None:
+def start(deal_id: str, crm: str = typer.Option(None, help="the deal's CRM (default: C2C_CRM)")) -> None:
     """Start the saga of one closed-won deal (a no-op when it already exists)."""
-    served = get_settings().every_crm()
-    if crm is not None and crm not in served:
-        console.print(f"[red]bad --crm:[/red] {crm!r} is not a CRM of this deployment ({', '.join(served)})")
-        raise typer.Exit(2)
+    if crm is not None and crm not in (served := get_settings().every_crm()):
+        raise typer.BadParameter(f"{crm!r} is not a CRM of this deployment ({', '.join(served)})", param_hint="--crm")
 
     async def run() -> None:
         async with running_trigger(get_settings()) as (default, connectors, _):
@@ -179,20 +170,6 @@ def start(
 
 def _actor() -> str:
     return os.environ.get("USER") or "cli"
-
-
-def one_line(error: ValidationError) -> str:
-    """A validation error as one readable line: each field and what is wrong with it."""
-    problems = []
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "value"
-        problems.append(f"{field}: {problem['msg']}" if problem["type"] != "missing" else f"{field} is missing")
-    return "; ".join(problems)
-
-
-async def crm_of(client: Client, settings: Settings, deal_id: str) -> str:
-    """The CRM (of those served) whose saga of the deal Temporal knows: a deal id names no CRM."""
-    return await finance.crm_of(client, settings.every_crm(), deal_id)
 
 
 def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
@@ -229,14 +206,11 @@ def list_(
 
     async def work(client: Client, settings: Settings) -> None:
         entries = await finance.list_sagas(client, settings.crm, where)
-        several = len(settings.every_crm()) > 1  # then say which CRM each deal is in
-        columns = ["deal id", *(["crm"] if several else []), "stage", "exception", "legal entity", "currency"]
-        table = Table(*columns, "started", title=where.query())
+        table = Table("deal id", "stage", "exception", "legal entity", "currency", "started", title=where.query())
         table.columns[0].no_wrap = True  # the id to pass to `show` / `resolve` / `cancel`
         for entry in entries:
             table.add_row(
                 entry.deal_id,
-                *([entry.crm or ""] if several else []),
                 entry.stage or "",
                 entry.exception or "",
                 entry.legal_entity or "",
@@ -253,7 +227,7 @@ def show(deal_id: str) -> None:
     """Stage, problem, external ids, totals and timeline of one deal's saga."""
 
     async def work(client: Client, settings: Settings) -> None:
-        saga = await finance.show(client, await crm_of(client, settings, deal_id), deal_id)
+        saga = await finance.show(client, await finance.crm_of(client, settings.every_crm(), deal_id), deal_id)
         console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
         if saga.problem:
             p = saga.problem
@@ -273,7 +247,7 @@ def subscription(deal_id: str) -> None:
     """The deal's subscription after its first invoice: each period (state, invoice, ERP ids, totals) and CRM change."""
 
     async def work(client: Client, settings: Settings) -> None:
-        life = await amendments.status(client, await crm_of(client, settings, deal_id), deal_id)
+        life = await amendments.status(client, await finance.crm_of(client, settings.every_crm(), deal_id), deal_id)
         ended = f" ended ({life.ended})" if life.ended else ""
         term = life.term_end.date() if life.term_end else "?"
         console.print(f"[bold]{life.workflow_id}[/bold] stage={life.stage}{ended} term to {term}")
@@ -337,7 +311,7 @@ def resolve(
         raise typer.Exit(2) from error
 
     async def work(client: Client, settings: Settings) -> None:
-        crm = await crm_of(client, settings, deal_id)
+        crm = await finance.crm_of(client, settings.every_crm(), deal_id)
         await finance.resolve(client, crm, deal_id, resolution)
         console.print(f"{action} accepted for {ids.saga_id(crm, deal_id)}")
 
@@ -349,7 +323,7 @@ def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is can
     """Cancel a parked saga: void/credit what it did, in reverse order."""
 
     async def work(client: Client, settings: Settings) -> None:
-        crm = await crm_of(client, settings, deal_id)
+        crm = await finance.crm_of(client, settings.every_crm(), deal_id)
         await finance.cancel(client, crm, deal_id, actor=_actor(), note=note)
         console.print(f"cancel accepted for {ids.saga_id(crm, deal_id)}: compensating")
 
@@ -505,7 +479,8 @@ def evidence(
         connectors = build_connectors(settings)
         engine = make_engine(settings.database_url)
         try:
-            pack = await build_pack(client, connectors, engine, await crm_of(client, settings, deal_id), deal_id)
+            crm = await finance.crm_of(client, settings.every_crm(), deal_id)
+            pack = await build_pack(client, connectors, engine, crm, deal_id)
         except OperationError as error:
             console.print(f"[red]{error.code}:[/red] {error.message}")
             raise typer.Exit(1) from error

@@ -87,9 +87,8 @@ class CustomerToCash(Settlement):
 
     async def onboard(self) -> None:
         if self.deal is None:
-            deal = await self.call(
-                act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=self.args.deal_id, crm=self.args.crm), Deal
-            )
+            fetch = act.FetchDeal(deal_id=self.args.deal_id, crm=self.args.crm)
+            deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, fetch, Deal)
             problems = deal_problems(deal)
             if problems:
                 message = "; ".join(reason for _, reason in problems)
