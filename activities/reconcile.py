@@ -78,19 +78,20 @@ DESCRIBE_CONCURRENCY = 8
 class ReconcileCrmActivities:
     """Task queue `{queue}-crm`."""
 
-    def __init__(self, crm: CrmSystem) -> None:
-        self.crm = crm
+    def __init__(self, crms: ByVendor[CrmSystem]) -> None:
+        self.crms = crms
 
     @activity.defn(name=Names.RECONCILE_READ_CRM)
     async def read_crm(self, args: ReadCrm) -> CrmSnapshot:
         with translated():
-            deals = await self.crm.closed_won_deals(args.since)
+            crm = self.crms[args.crm]
+            deals = await crm.closed_won_deals(args.since)
             account_ids = sorted({deal.account_id for deal in deals if deal.account_id})
-            accounts = {a.account_id: a for a in await self.crm.accounts(account_ids, [])}
+            accounts = {a.account_id: a for a in await crm.accounts(account_ids, [])}
             # The same golden customers' other accounts (CRM duplicates): any of them may be the one synced last.
             golden_ids = sorted({account.golden_id for account in accounts.values() if account.golden_id})
             if golden_ids:
-                accounts.update({a.account_id: a for a in await self.crm.accounts([], golden_ids)})
+                accounts.update({a.account_id: a for a in await crm.accounts([], golden_ids)})
         return CrmSnapshot(deals=deals, accounts=sorted(accounts.values(), key=lambda account: account.account_id))
 
     @activity.defn(name=Names.RECONCILE_READ_CONTRACTS)
@@ -98,25 +99,27 @@ class ReconcileCrmActivities:
         """The CRM contracts of billing's c2c subscriptions (by subscription id, and by deal id for one whose
         subscription field was not written)."""
         with translated():
-            return await self.crm.contracts_of(args.subscription_ids, args.deal_ids)
+            return await self.crms[args.crm].contracts_of(args.subscription_ids, args.deal_ids)
 
 
 class SweepCrmActivities:
     """Task queue `{queue}-crm`: the sweep's calls that reach the CRM, under its rate limit."""
 
-    def __init__(self, trigger: Trigger) -> None:
-        self.trigger = trigger
+    def __init__(self, triggers: ByVendor[Trigger]) -> None:
+        self.triggers = triggers
 
     @activity.defn(name=Names.SWEEP_CLOSED_WON)
     async def closed_won_since(self, args: ClosedWonSince) -> list[CrmDeal]:
         with translated():
-            return await self.trigger.crm.closed_won_deals(args.since)
+            return await self.triggers[args.crm].crm.closed_won_deals(args.since)
 
     @activity.defn(name=Names.SWEEP_START_SAGAS)
     async def start_sagas(self, args: StartSagas) -> list[SagaStart]:
         """Start the saga of each deal that has none; one that exists (running, finished, or recorded in the store)
         is left alone without asking the CRM again."""
-        return [await start_missed(self.trigger, args.crm, deal_id) for deal_id in args.deal_ids]
+        with translated():  # a CRM this worker was not configured with parks the sweep's call
+            trigger = self.triggers[args.crm]
+        return [await start_missed(trigger, args.crm, deal_id) for deal_id in args.deal_ids]
 
 
 class ReconcileBillingActivities:
@@ -204,8 +207,9 @@ class ReconcileErpActivities:
 class ReconcileHubActivities:
     """Task queue `{queue}-hub`: Temporal and the store, compare, and the repairs that start or resume sagas."""
 
-    def __init__(self, trigger: Trigger) -> None:
-        self.trigger = trigger
+    def __init__(self, triggers: ByVendor[Trigger]) -> None:
+        self.triggers = triggers
+        self.trigger = trigger = triggers.default
         self.client = trigger.client
         self.engine = trigger.engine
         self._watermarks_ready = False
@@ -268,7 +272,9 @@ class ReconcileHubActivities:
         )
         if mismatch.repair is RepairAction.START_SAGA:
             crm, _ = ids.parse_saga_id(mismatch.saga_id)
-            start = await start_missed(self.trigger, crm, mismatch.deal_id)
+            with translated():
+                trigger = self.triggers[crm]
+            start = await start_missed(trigger, crm, mismatch.deal_id)
             return outcome.model_copy(update={"ok": start.outcome != "refused", "detail": start.detail})
         note = f"reconciliation: {mismatch.kind} ({mismatch.found})"
         await self.client.get_workflow_handle(mismatch.saga_id).signal(
@@ -360,14 +366,14 @@ def saga_record(execution: WorkflowExecution, deal_id: str) -> SagaRecord:
 
 
 def reconcile_activities(
-    trigger: Trigger, connectors: Connectors, migrations: ErpMigrations | None = None
+    triggers: ByVendor[Trigger], connectors: Connectors, migrations: ErpMigrations | None = None
 ) -> dict[str, list[object]]:
     """The reconciliation and sweep activity objects by task-queue suffix, for runtime.workers to register beside
-    the saga's; `trigger` starts missed sagas (its client, store and CRM serve the reads too)."""
+    the saga's; `triggers` (one per CRM) start missed sagas (their client and store serve the reads too)."""
     return {
-        CRM_QUEUE: [ReconcileCrmActivities(connectors.crm), SweepCrmActivities(trigger)],
+        CRM_QUEUE: [ReconcileCrmActivities(connectors.crms), SweepCrmActivities(triggers)],
         BILLING_QUEUE: [ReconcileBillingActivities(connectors.billings)],
         TAX_QUEUE: [ReconcileTaxActivities(connectors.tax)],
         ERP_QUEUE: [ReconcileErpActivities(connectors.erps, migrations)],
-        HUB_QUEUE: [ReconcileHubActivities(trigger)],
+        HUB_QUEUE: [ReconcileHubActivities(triggers)],
     }

@@ -33,11 +33,12 @@ from codec import EncryptionCodec, parse_keys
 from connectors.chargebee import ChargebeeBilling
 from connectors.factory import Connectors
 from connectors.roles import BillingSystem
+from connectors.routing import ByVendor
 from observability.metrics import UsageMetrics
 from observability.tracing import instrument_api
 from operations import amendments, evidence, finance, refunds, usage
 from operations.errors import OperationError
-from operations.starts import Started, Trigger
+from operations.starts import Started, Trigger, triggers_by_crm
 from settings import Scope, Settings
 from workflows.refund import RefundStatus
 from workflows.saga import Resolution, SagaStatus
@@ -63,10 +64,12 @@ def create_api(
     *,
     chargebee: ChargebeeBilling | None = None,
     connectors: Connectors | None = None,
+    triggers: ByVendor[Trigger] | None = None,
 ) -> FastAPI:
     """The API; dependencies are injected so tests and the demo build it around their own. With `chargebee`, it
     also takes Chargebee's webhooks (`/webhooks/chargebee`); with every role's `connectors`, it also serves a deal's
-    evidence pack."""
+    evidence pack. `triggers`: one per CRM served (operations.starts.triggers_by_crm; default: just `trigger`'s),
+    each CRM's webhook starting its deals through its own; finance's endpoints find a deal's saga under any."""
     counted: list[UsageMetrics] = [usage_metrics] if usage_metrics else []
     # Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN: /docs works offline.
     api = FastAPIOffline(title="c2c trigger API")
@@ -99,14 +102,30 @@ def create_api(
 
     api.include_router(status_routes(settings))  # an HTML page of the worker's metrics, unauthenticated
 
-    api.include_router(webhook_routes(trigger, billing, WebhookInbox(engine), settings))
+    if triggers is None and connectors is not None:  # every CRM served, each through its own trigger
+        triggers = triggers_by_crm(trigger, connectors.crms)
+    by_crm = dict(triggers or [(trigger.crm.system, trigger)])
+    crms = [trigger.crm.system, *sorted(set(by_crm) - {trigger.crm.system})]  # the default first
+
+    async def crm_of(deal_id: str) -> str:
+        return await finance.crm_of(trigger.client, crms, deal_id)
+
+    # Salesforce's webhooks start through Salesforce's trigger when it is served (else, as before two CRMs, the
+    # default's); HubSpot's only when HubSpot is served.
+    salesforce = by_crm.get("salesforce", trigger)
+    api.include_router(webhook_routes(salesforce, billing, WebhookInbox(engine), settings, crms))
     if chargebee is not None:
         api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings))
-    api.include_router(hubspot_webhook_routes(trigger, WebhookInbox(engine), settings))
+    api.include_router(hubspot_webhook_routes(by_crm.get("hubspot"), WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])
-    async def start_deal(deal_id: DealId) -> Started:
-        return await trigger.start(deal_id)
+    async def start_deal(deal_id: DealId, crm: Annotated[str | None, Query(max_length=64)] = None) -> Started:
+        """Start a deal's saga; `crm` names the CRM it is in when the deployment serves more than one (default:
+        the default CRM)."""
+        chosen = by_crm.get(crm or trigger.crm.system)
+        if chosen is None:
+            raise ApiError(422, "crm_not_configured", f"{crm!r} is not a CRM of this deployment ({', '.join(crms)})")
+        return await chosen.start(deal_id)
 
     @api.get("/sagas", dependencies=[book.require(Scope.READ)])
     async def queue(where: Annotated[finance.QueueFilter, Query()]) -> list[finance.QueueEntry]:
@@ -115,21 +134,22 @@ def create_api(
 
     @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
     async def deal_status(deal_id: DealId) -> SagaStatus:
-        return await finance.show(trigger.client, trigger.crm.system, deal_id)
+        return await finance.show(trigger.client, await crm_of(deal_id), deal_id)
 
     @api.get("/deals/{deal_id}/subscription", dependencies=[book.require(Scope.READ)])
     async def subscription_status(deal_id: DealId) -> LifecycleStatus:
         """The deal's subscription after its first invoice: every period's state, ids and totals; the lines, the
         term end and each CRM change with its outcome."""
-        return await amendments.status(trigger.client, trigger.crm.system, deal_id)
+        return await amendments.status(trigger.client, await crm_of(deal_id), deal_id)
 
     @api.post("/deals/{deal_id}/resolve", dependencies=[book.require(Scope.RESOLVE)])
     async def resolve(deal_id: DealId, resolution: Resolution) -> SagaStatus:
-        return await finance.resolve(trigger.client, trigger.crm.system, deal_id, resolution)
+        return await finance.resolve(trigger.client, await crm_of(deal_id), deal_id, resolution)
 
     @api.post("/deals/{deal_id}/cancel", dependencies=[book.require(Scope.RESOLVE)])
     async def cancel(deal_id: DealId, request: CancelRequest) -> SagaStatus:
-        return await finance.cancel(trigger.client, trigger.crm.system, deal_id, actor=request.actor, note=request.note)
+        crm = await crm_of(deal_id)
+        return await finance.cancel(trigger.client, crm, deal_id, actor=request.actor, note=request.note)
 
     @api.post("/invoices/{target}/refunds", status_code=202, dependencies=[book.require(Scope.RESOLVE)])
     async def refund(target: DealId, request: refunds.RefundRequest) -> refunds.RefundStarted:
@@ -168,7 +188,7 @@ def create_api(
         async def evidence_pack(deal_id: DealId) -> evidence.EvidencePack:
             """The deal's evidence pack (operations/evidence.py): records, events, the saga's history hash-chained,
             payloads decrypted. Verify an exported one with `starter.py evidence --verify FILE`."""
-            return await evidence.build_pack(trigger.client, every_system, engine, trigger.crm.system, deal_id)
+            return await evidence.build_pack(trigger.client, every_system, engine, await crm_of(deal_id), deal_id)
 
     @api.get("/refunds/{workflow_id}", dependencies=[book.require(Scope.READ)])
     async def refund_status(workflow_id: RefundId) -> RefundStatus:

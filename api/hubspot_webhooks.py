@@ -44,7 +44,9 @@ def hubspot_webhook_routes(trigger: Trigger | None, inbox: WebhookInbox, setting
         except InvalidWebhook as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
         if trigger is None or trigger.crm.system != SOURCE:
-            raise ApiError(404, "crm_not_configured", "HubSpot is not this deployment's CRM (C2C_CRM=hubspot)")
+            raise ApiError(
+                404, "crm_not_configured", "HubSpot is not a CRM of this deployment (C2C_CRM or C2C_CRMS: hubspot)"
+            )
         results = [await handle(trigger, event) for event in events]
         return {"status": "handled", "events": results}
 

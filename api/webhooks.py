@@ -68,8 +68,12 @@ def soap_fault(status: int, code: str, message: str) -> Response:
     return Response(fault(code, message), status_code=status, media_type="text/xml")
 
 
-def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox, settings: Settings) -> APIRouter:
-    """`POST /webhooks/salesforce` and `POST /webhooks/stripe`."""
+def webhook_routes(
+    trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox, settings: Settings, crms: list[str] | None = None
+) -> APIRouter:
+    """`POST /webhooks/salesforce` and `POST /webhooks/stripe`. `trigger` starts Salesforce's deals; `crms`: every
+    CRM whose deals billing bills (default: the trigger's), whose lifecycles a subscription event may be about."""
+    served = crms or [trigger.crm.system]
     router = APIRouter(prefix="/webhooks")
 
     @router.post("/salesforce", status_code=202)
@@ -193,17 +197,19 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             raise ApiError(502, "billing_error", str(error)) from error
         except ConnectorError as error:
             raise ApiError(503, "billing_unavailable", str(error)) from error
-        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id) if news and news.deal_id else None
-        if news is None or lifecycle is None:
-            status = f"ignored: not {what}"
-        else:
+        # Billing's metadata names the deal, not its CRM: the lifecycle is the one of the CRM that has it running.
+        lifecycles = [ids.subscription_id(crm, news.deal_id) for crm in served] if news and news.deal_id else []
+        lifecycle = lifecycles[0] if lifecycles else None
+        status = f"ignored: not {what}" if news is None or not lifecycles else "lifecycle not running"
+        for candidate in lifecycles if news is not None else []:
             try:
-                await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
-                status = "signalled"
+                await trigger.client.get_workflow_handle(candidate).signal(signal, news)
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
-                status = "lifecycle not running"
+                continue
+            lifecycle, status = candidate, "signalled"
+            break
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 
@@ -223,6 +229,7 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         invoice whose saga ran (the metadata names it, Temporal knows it)."""
         if not await saga_ran(saga_id):
             return "ignored: not a c2c invoice"
+        crm, _ = ids.parse_saga_id(saga_id)  # the CRM of the deal the invoice bills
         started = 0
         for found in await billing.refunds_of_charge(charge_id):
             if found.c2c_key is not None or found.invoice_id is None or found.status == "failed":
@@ -231,8 +238,8 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
             outcome = await refunds.start_billing_refund(
                 trigger.client,
                 task_queue=trigger.task_queue,
-                crm=trigger.crm.system,
-                vendors=trigger.vendors_for(entity).model_copy(update={"crm": trigger.crm.system}),
+                crm=crm,
+                vendors=trigger.vendors_for(entity).model_copy(update={"crm": crm}),
                 invoice_id=found.invoice_id,
                 refund_id=found.refund_id,
                 amount=found.amount,
@@ -246,6 +253,7 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         withdraws nothing and books nothing (docs/decisions.md, issue 14: disputes)."""
         if not await saga_ran(saga_id):
             return "ignored: not a c2c invoice"
+        crm, _ = ids.parse_saga_id(saga_id)  # the CRM of the deal the invoice bills
         dispute = await billing.billing_dispute(dispute_id)
         if not dispute.funds_withdrawn or dispute.invoice_id is None:
             return f"ignored: dispute {dispute.status}, no funds withdrawn"
@@ -253,8 +261,8 @@ def webhook_routes(trigger: Trigger, billing: BillingSystem, inbox: WebhookInbox
         outcome = await refunds.start_billing_refund(
             trigger.client,
             task_queue=trigger.task_queue,
-            crm=trigger.crm.system,
-            vendors=trigger.vendors_for(entity).model_copy(update={"crm": trigger.crm.system}),
+            crm=crm,
+            vendors=trigger.vendors_for(entity).model_copy(update={"crm": crm}),
             invoice_id=dispute.invoice_id,
             refund_id=dispute.dispute_id,
             amount=dispute.amount,

@@ -43,12 +43,13 @@ from temporalio.client import Client
 import observability
 from canonical import Address, ids
 from cli.events import cli as events_cli
+from cli.text import one_line
 from connectors.chargebee import ChargebeeBilling
 from connectors.factory import Connectors, build_connectors
 from operations import amendments, finance
 from operations.client import connect
 from operations.errors import OperationError, ResolutionRejected, SagaEnded, SagaNotFound
-from operations.starts import Trigger
+from operations.starts import Trigger, triggers_by_crm
 from runtime.governance import govern_vendors
 from settings import Settings, get_settings
 from store import create_schema, make_engine
@@ -143,11 +144,14 @@ def serve() -> None:
 
 
 @cli.command()
-def start(deal_id: str) -> None:
+def start(deal_id: str, crm: str = typer.Option(None, help="the deal's CRM (default: C2C_CRM)")) -> None:
     """Start the saga of one closed-won deal (a no-op when it already exists)."""
+    if crm is not None and crm not in (served := get_settings().every_crm()):
+        raise typer.BadParameter(f"{crm!r} is not a CRM of this deployment ({', '.join(served)})", param_hint="--crm")
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, _, _):
+        async with running_trigger(get_settings()) as (default, connectors, _):
+            trigger = triggers_by_crm(default, connectors.crms)[crm]
             try:
                 started = await trigger.start(deal_id)
             except OperationError as error:
@@ -163,15 +167,6 @@ def start(deal_id: str) -> None:
 
 def _actor() -> str:
     return os.environ.get("USER") or "cli"
-
-
-def one_line(error: ValidationError) -> str:
-    """A validation error as one readable line: each field and what is wrong with it."""
-    problems = []
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "value"
-        problems.append(f"{field}: {problem['msg']}" if problem["type"] != "missing" else f"{field} is missing")
-    return "; ".join(problems)
 
 
 def _client_call(work: Callable[[Client, Settings], Awaitable[None]]) -> None:
@@ -229,7 +224,7 @@ def show(deal_id: str) -> None:
     """Stage, problem, external ids, totals and timeline of one deal's saga."""
 
     async def work(client: Client, settings: Settings) -> None:
-        saga = await finance.show(client, settings.crm, deal_id)
+        saga = await finance.show(client, await finance.crm_of(client, settings.every_crm(), deal_id), deal_id)
         console.print(f"[bold]{saga.workflow_id}[/bold] stage={saga.stage}")
         if saga.problem:
             p = saga.problem
@@ -249,7 +244,7 @@ def subscription(deal_id: str) -> None:
     """The deal's subscription after its first invoice: each period (state, invoice, ERP ids, totals) and CRM change."""
 
     async def work(client: Client, settings: Settings) -> None:
-        life = await amendments.status(client, settings.crm, deal_id)
+        life = await amendments.status(client, await finance.crm_of(client, settings.every_crm(), deal_id), deal_id)
         ended = f" ended ({life.ended})" if life.ended else ""
         term = life.term_end.date() if life.term_end else "?"
         console.print(f"[bold]{life.workflow_id}[/bold] stage={life.stage}{ended} term to {term}")
@@ -313,8 +308,9 @@ def resolve(
         raise typer.Exit(2) from error
 
     async def work(client: Client, settings: Settings) -> None:
-        await finance.resolve(client, settings.crm, deal_id, resolution)
-        console.print(f"{action} accepted for {ids.saga_id(settings.crm, deal_id)}")
+        crm = await finance.crm_of(client, settings.every_crm(), deal_id)
+        await finance.resolve(client, crm, deal_id, resolution)
+        console.print(f"{action} accepted for {ids.saga_id(crm, deal_id)}")
 
     _client_call(work)
 
@@ -324,8 +320,9 @@ def cancel(deal_id: str, note: str = typer.Option(..., help="why the deal is can
     """Cancel a parked saga: void/credit what it did, in reverse order."""
 
     async def work(client: Client, settings: Settings) -> None:
-        await finance.cancel(client, settings.crm, deal_id, actor=_actor(), note=note)
-        console.print(f"cancel accepted for {ids.saga_id(settings.crm, deal_id)}: compensating")
+        crm = await finance.crm_of(client, settings.every_crm(), deal_id)
+        await finance.cancel(client, crm, deal_id, actor=_actor(), note=note)
+        console.print(f"cancel accepted for {ids.saga_id(crm, deal_id)}: compensating")
 
     _client_call(work)
 
@@ -479,7 +476,8 @@ def evidence(
         connectors = build_connectors(settings)
         engine = make_engine(settings.database_url)
         try:
-            pack = await build_pack(client, connectors, engine, settings.crm, deal_id)
+            crm = await finance.crm_of(client, settings.every_crm(), deal_id)
+            pack = await build_pack(client, connectors, engine, crm, deal_id)
         except OperationError as error:
             console.print(f"[red]{error.code}:[/red] {error.message}")
             raise typer.Exit(1) from error

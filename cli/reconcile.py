@@ -48,8 +48,13 @@ def run(
     repair: bool = typer.Option(False, "--repair", help="start missing sagas, resume sagas parked as unavailable"),
     json_path: Path | None = typer.Option(None, "--json", help="write the report as JSON here"),
     html_path: Path | None = typer.Option(None, "--html", help="write the report as a self-contained HTML page here"),
+    crm: str = typer.Option(None, help="the CRM whose deals to reconcile (default: C2C_CRM), one of C2C_CRMS"),
 ) -> None:
     """Reconcile now and print the report."""
+    served = get_settings().every_crm()
+    if crm is not None and crm not in served:
+        console.print(f"[red]bad --crm:[/red] {crm!r} is not a CRM of this deployment ({', '.join(served)})")
+        raise typer.Exit(2)
 
     async def work() -> int:
         settings = get_settings()
@@ -59,7 +64,7 @@ def run(
             ReconcileInput(
                 window_days=window_days,
                 repair=repair,
-                crm=settings.crm,
+                crm=crm or settings.crm,
                 vendors_by_entity=settings.every_entitys_vendors(),
             ),
             id=reconciliation_id(settings.task_queue, datetime.now(UTC)),

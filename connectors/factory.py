@@ -137,8 +137,9 @@ def configured_vendors(settings: Settings) -> dict[str, set[str]]:
     before routing by entity, and entities not configured, mean)."""
     defaults = DEFAULT_VENDORS.model_copy(update={"crm": settings.crm})
     wanted = {role: {getattr(defaults, role)} for role in ROLES}
+    wanted["crm"].update(settings.every_crm())  # deals come from the CRMs served (their webhooks start the sagas)
     for vendors in settings.every_entitys_vendors().values():
-        for role in ROLES[1:]:  # deals come from the one CRM `crm` (its webhooks start the sagas)
+        for role in ROLES[1:]:
             wanted[role].add(getattr(vendors, role))
     for entity, migration in settings.erp_migrations.items():  # both ERPs of a migrating entity, on either side
         wanted["erp"] |= {migration.to, settings.erp_before_migration(entity)}
@@ -148,6 +149,7 @@ def configured_vendors(settings: Settings) -> dict[str, set[str]]:
 def unsupported_vendors(settings: Settings) -> list[str]:
     """Each configured vendor no connector exists for, named with where it was configured."""
     problems = [f"C2C_CRM={settings.crm!r}"] if settings.crm not in SUPPORTED["crm"] else []
+    problems += [f"C2C_CRMS {name!r}" for name in settings.every_crm()[1:] if name not in SUPPORTED["crm"]]
     for entity, vendors in sorted(settings.vendors_by_entity.items()):
         for role, names in SUPPORTED.items():
             if role != "crm" and getattr(vendors, role) not in names:

@@ -31,7 +31,7 @@ class ByVendor(Generic[T]):
                 "c2c",
                 "vendor_not_configured",
                 f"no {self.role} connector for {name!r} in this worker (it has {', '.join(self.names())}): "
-                "configure it in C2C_VENDORS_BY_ENTITY",
+                f"configure it in {'C2C_CRMS' if self.role == 'crm' else 'C2C_VENDORS_BY_ENTITY'}",
             ) from None
 
     @property

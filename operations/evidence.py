@@ -81,7 +81,7 @@ async def build_pack(client: Client, connectors: Connectors, engine: Engine, crm
     chained = chain(events)
     since = (described.start_time or datetime.now(UTC)).date() - timedelta(days=1)
     try:
-        records = await vendor_records(connectors, deal_id, saga, since)
+        records = await vendor_records(connectors, deal_id, saga, since, crm)
     except ConnectorError as error:
         raise BillingUnavailable(f"a system did not answer for the evidence of {deal_id}: {error}") from error
     return EvidencePack(
@@ -144,10 +144,12 @@ def _readable(payload: Payload) -> dict[str, Any]:
     return {"metadata": metadata, "data": base64.b64encode(payload.data).decode("ascii")}
 
 
-async def vendor_records(connectors: Connectors, deal_id: str, saga: SagaStatus, since: date) -> dict[str, Any]:
-    """What each system holds for the deal now, read by the ids the saga recorded."""
+async def vendor_records(
+    connectors: Connectors, deal_id: str, saga: SagaStatus, since: date, crm: str | None = None
+) -> dict[str, Any]:
+    """What each system holds for the deal now (in `crm`, the CRM it came from), read by the ids the saga recorded."""
     refs = saga.external_ids
-    deal = await connectors.crm.get_deal(deal_id)
+    deal = await connectors.crms[crm].get_deal(deal_id)
     records: dict[str, Any] = {"crm": {"deal": deal.model_dump(mode="json")}, "billing": {}, "tax": {}, "erp": {}}
     invoice_id = refs.get("invoice")
     if invoice_id is None:

@@ -67,6 +67,7 @@ class QueueFilter(BaseModel):
 class QueueEntry(BaseModel):
     workflow_id: str
     deal_id: str
+    crm: str | None = Field(default=None, description="the CRM the deal came from (sagas of every CRM are listed)")
     stage: str | None
     exception: str | None
     legal_entity: str | None
@@ -84,6 +85,7 @@ async def list_sagas(client: Client, crm: str, where: QueueFilter) -> list[Queue
             QueueEntry(
                 workflow_id=wf.id,
                 deal_id=ids.parse_saga_id(wf.id)[1],
+                crm=ids.parse_saga_id(wf.id)[0],
                 stage=attrs.get(search_attributes.STAGE),
                 exception=attrs.get(search_attributes.EXCEPTION),
                 legal_entity=attrs.get(search_attributes.LEGAL_ENTITY),
@@ -93,6 +95,20 @@ async def list_sagas(client: Client, crm: str, where: QueueFilter) -> list[Queue
             )
         )
     return found
+
+
+async def crm_of(client: Client, crms: list[str], deal_id: str) -> str:
+    """The CRM whose saga `c2c:{crm}:{deal}` Temporal knows, of the CRMs served (C2C_CRMS, the default first);
+    the default when none has one (then show/resolve/cancel answer "no saga" as before). One describe per CRM."""
+    for crm in crms if len(crms) > 1 else []:  # one CRM: nothing to look for
+        try:
+            await client.get_workflow_handle(ids.saga_id(crm, deal_id)).describe()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            continue
+        return crm
+    return crms[0]
 
 
 async def show(client: Client, crm: str, deal_id: str) -> SagaStatus:

@@ -35,8 +35,9 @@ def reconciliation_schedule_id(task_queue: str) -> str:
     return f"{task_queue}:reconciliation"
 
 
-def sweep_schedule_id(task_queue: str) -> str:
-    return f"{task_queue}:missed-deal-sweep"
+def sweep_schedule_id(task_queue: str, crm: str | None = None) -> str:
+    """The sweep of the default CRM keeps the id it had before two CRMs; another CRM's sweep is `...:{crm}`."""
+    return f"{task_queue}:missed-deal-sweep" + (f":{crm}" if crm else "")
 
 
 def reconciliation_schedule(settings: Settings) -> Schedule:
@@ -55,14 +56,16 @@ def reconciliation_schedule(settings: Settings) -> Schedule:
     )
 
 
-def sweep_schedule(settings: Settings) -> Schedule:
-    """Every settings.sweep_interval_minutes; the overlap covers one interval so nothing falls between sweeps."""
+def sweep_schedule(settings: Settings, crm: str | None = None) -> Schedule:
+    """Every settings.sweep_interval_minutes; the overlap covers one interval so nothing falls between sweeps.
+    `crm`: the CRM it asks for missed deals (default: C2C_CRM); each CRM served has its own sweep."""
     interval = timedelta(minutes=settings.sweep_interval_minutes)
+    other = crm if crm and crm != settings.crm else None
     return Schedule(
         action=ScheduleActionStartWorkflow(
             MissedDealSweep.run,
-            SweepInput(crm=settings.crm, overlap=max(interval, timedelta(minutes=15))),
-            id=sweep_schedule_id(settings.task_queue),
+            SweepInput(crm=crm or settings.crm, overlap=max(interval, timedelta(minutes=15))),
+            id=sweep_schedule_id(settings.task_queue, other),
             task_queue=settings.task_queue,
             execution_timeout=interval * 4,
         ),
@@ -97,6 +100,10 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
     for schedule_id, schedule in (
         (reconciliation_schedule_id(settings.task_queue), reconciliation_schedule(settings)),
         (sweep_schedule_id(settings.task_queue), sweep_schedule(settings)),
+        *(
+            (sweep_schedule_id(settings.task_queue, crm), sweep_schedule(settings, crm))
+            for crm in settings.every_crm()[1:]
+        ),
         *(
             (revenue_schedule_id(settings.task_queue, entity), revenue_schedule(settings, entity))
             for entity in sorted(REVENUE_ACCOUNTS)

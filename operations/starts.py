@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from canonical import DEFAULT_VENDORS, Deal, ProrationBilling, Vendors, ids
 from canonical.rules import deal_problems
 from connectors.errors import BusinessRuleError, ConnectorError, TransientError
 from connectors.roles import CrmSystem
+from connectors.routing import ByVendor
 from operations import amendments, finance
 from operations.errors import CrmFailed, CrmUnavailable, DealNotFound, DealRefused
 from settings import Settings
@@ -178,6 +179,12 @@ class Trigger:
         if problems:
             raise DealRefused(problems[0][0], "; ".join(reason for _, reason in problems))
         return deal
+
+
+def triggers_by_crm(trigger: Trigger, crms: ByVendor[CrmSystem]) -> ByVendor[Trigger]:
+    """One Trigger per CRM this deployment serves (C2C_CRMS), alike but for the CRM each reads and starts
+    `c2c:{crm}:{deal}` from; the default is the default CRM's."""
+    return ByVendor("crm", {name: replace(trigger, crm=crm) for name, crm in crms}, crms.default_name)
 
 
 def summary_of(deal: Deal) -> str:

@@ -19,7 +19,7 @@ from activities.revenue import RevenueActivities
 from activities.store import StoreActivities
 from activities.tax import TaxActivities
 from connectors.factory import Connectors
-from operations.starts import Trigger
+from operations.starts import Trigger, triggers_by_crm
 from runtime.telemetry import SagaTelemetry
 from settings import Settings
 from workflows import interface
@@ -56,7 +56,7 @@ def build_workers(
     # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
     migrations = ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
     per_system: list[tuple[str, list[object], float | None]] = [
-        (interface.CRM_QUEUE, [CrmActivities(connectors.crm)], settings.crm_rate_limit),
+        (interface.CRM_QUEUE, [CrmActivities(connectors.crms)], settings.crm_rate_limit),
         (interface.BILLING_QUEUE, [BillingActivities(connectors.billings)], settings.billing_rate_limit),
         (interface.TAX_QUEUE, [TaxActivities(connectors.tax)], settings.tax_rate_limit),
         (
@@ -74,7 +74,7 @@ def build_workers(
     trigger = Trigger.from_settings(
         client, connectors.crm, engine, settings.model_copy(update={"task_queue": task_queue})
     )
-    readers = reconcile_activities(trigger, connectors, migrations)
+    readers = reconcile_activities(triggers_by_crm(trigger, connectors.crms), connectors, migrations)
     # Business metrics, logs and the activities' correlation context; tracing comes with the client (connect).
     telemetry = [SagaTelemetry()]
     workflows = [

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
 
     # Vendors (defaults: the sandbox emulators from `python -m sandbox`)
     crm: str = "salesforce"
+    # Every CRM this deployment serves side by side, comma-separated ("salesforce,hubspot": a subsidiary on its own
+    # CRM); C2C_CRM is always one of them and stays the default. Unset: just C2C_CRM.
+    crms: str | None = None
     salesforce_url: str = "http://127.0.0.1:8701"
     salesforce_client_id: str = "c2c-sandbox"
     salesforce_client_secret: SecretStr = SecretStr("sandbox-secret")
@@ -234,7 +237,7 @@ class Settings(BaseSettings):
             "C2C_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret.get_secret_value() == "whsec_stripe_sandbox",
             "C2C_CHARGEBEE_WEBHOOK_PASSWORD": self.chargebee_webhook_password.get_secret_value()
             == "cb_webhook_sandbox",
-            "C2C_HUBSPOT_CLIENT_SECRET": self.crm == "hubspot"
+            "C2C_HUBSPOT_CLIENT_SECRET": "hubspot" in self.every_crm()
             and self.hubspot_client_secret.get_secret_value() == "c2c-hubspot-secret",
         }
         sandbox = [name for name, is_default in public.items() if is_default]
@@ -268,6 +271,11 @@ class Settings(BaseSettings):
         if migration is not None and (on or datetime.now(UTC).date()) >= migration.cutover:
             return vendors.model_copy(update={"erp": migration.to})
         return vendors
+
+    def every_crm(self) -> list[str]:
+        """The CRMs served (C2C_CRMS), the default C2C_CRM first; each one's webhook starts `c2c:{crm}:{deal}`."""
+        listed = [name.strip() for name in (self.crms or "").split(",") if name.strip()]
+        return [self.crm, *sorted(set(listed) - {self.crm})]
 
     def every_entitys_vendors(self) -> dict[str, Vendors]:
         """vendors_for each legal entity of the reference data and each one configured (the reconciler reads every

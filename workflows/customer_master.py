@@ -130,7 +130,10 @@ class CustomerMaster:
 
     async def push(self, change: AccountChange) -> str:
         snapshot = await self.call(
-            act.CRM_QUEUE, Names.FETCH_ACCOUNT, act.FetchAccount(account_id=change.account_id), AccountSnapshot
+            act.CRM_QUEUE,
+            Names.FETCH_ACCOUNT,
+            act.FetchAccount(account_id=change.account_id, crm=change.crm),
+            AccountSnapshot,
         )
         if self.last_applied is not None and snapshot.modified_at <= self.last_applied:
             return f"up to date (CRM state of {snapshot.modified_at.isoformat()} already applied)"

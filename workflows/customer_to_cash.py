@@ -87,7 +87,8 @@ class CustomerToCash(Settlement):
 
     async def onboard(self) -> None:
         if self.deal is None:
-            deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=self.args.deal_id), Deal)
+            fetch = act.FetchDeal(deal_id=self.args.deal_id, crm=self.args.crm)
+            deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, fetch, Deal)
             problems = deal_problems(deal)
             if problems:
                 message = "; ".join(reason for _, reason in problems)
@@ -168,6 +169,7 @@ class CustomerToCash(Settlement):
             act.CRM_QUEUE,
             Names.WRITE_BACK,
             act.WriteBack(
+                crm=self.args.crm,
                 account_id=self.progress.external_ids["crm_account"],
                 refs={"golden_id": self.golden_id, "billing_id": billing_id, "erp_id": erp_id},
             ),

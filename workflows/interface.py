@@ -122,11 +122,18 @@ class BillingCall(BaseModel):
     billing: str = Field(default=DEFAULT_VENDORS.billing, description="the vendor whose connector the call goes to")
 
 
-class FetchDeal(BaseModel):
+class CrmCall(BaseModel):
+    """An input to a CRM activity: which CRM the saga's deal came from (its `crm`; two CRMs can serve one deployment).
+    Inputs recorded before that carry none and meant the worker's default CRM (C2C_CRM)."""
+
+    crm: str | None = Field(default=None, description="the CRM whose connector the call goes to (None: the default)")
+
+
+class FetchDeal(CrmCall):
     deal_id: str
 
 
-class FetchAccount(BaseModel):
+class FetchAccount(CrmCall):
     account_id: str
 
 
@@ -155,7 +162,7 @@ class UpdateErpCustomer(ErpCall):
     legal_entity: LegalEntity
 
 
-class WriteBack(BaseModel):
+class WriteBack(CrmCall):
     account_id: str
     refs: dict[str, str]
 
@@ -255,14 +262,14 @@ class CancelSubscription(BillingCall):
     idempotency_key: str
 
 
-class UpsertContract(BaseModel):
+class UpsertContract(CrmCall):
     deal: Deal
     subscription_id: str
     start: date
     term_months: int
 
 
-class UpdateContract(BaseModel):
+class UpdateContract(CrmCall):
     deal_id: str
     term_months: int | None = Field(default=None, description="the whole term from the contract's start, renewed")
     ended_on: date | None = Field(default=None, description="the last day served, when it ended otherwise")
@@ -384,7 +391,7 @@ class PostCreditMemo(ErpCall):
 # ---- reconciliation and the missed-trigger sweep ------------------------------------------------------------
 
 
-class ReadCrm(BaseModel):
+class ReadCrm(CrmCall):
     """Closed-won deals modified since `since`, with their accounts and the golden customers' other accounts."""
 
     since: datetime
@@ -422,7 +429,7 @@ class RepairMismatch(BaseModel):
     mismatch: Mismatch
 
 
-class ClosedWonSince(BaseModel):
+class ClosedWonSince(CrmCall):
     since: datetime
 
 
@@ -445,7 +452,7 @@ class AdvanceWatermark(BaseModel):
     value: datetime
 
 
-class ReadContracts(BaseModel):
+class ReadContracts(CrmCall):
     """The CRM contracts of billing's c2c subscriptions (and of their deals)."""
 
     subscription_ids: list[str]

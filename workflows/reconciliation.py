@@ -79,7 +79,7 @@ class Reconciliation:
         now = workflow.now()
         since = args.since or now - timedelta(days=args.window_days)
         crm: CrmSnapshot = await self.call(
-            act.CRM_QUEUE, Names.RECONCILE_READ_CRM, act.ReadCrm(since=since), CrmSnapshot
+            act.CRM_QUEUE, Names.RECONCILE_READ_CRM, act.ReadCrm(since=since, crm=args.crm), CrmSnapshot
         )
         deal_ids = [deal.deal_id for deal in crm.deals]
         sagas: SagaSnapshot = await self.call(
@@ -104,7 +104,7 @@ class Reconciliation:
             crm.contracts = await self.call(
                 act.CRM_QUEUE,
                 Names.RECONCILE_READ_CONTRACTS,
-                self.contracts_of(billing),
+                self.contracts_of(billing, args.crm),
                 list[CrmContract],
             )
         if workflow.patched(REVENUE_PATCH):
@@ -151,12 +151,14 @@ class Reconciliation:
         return min(moments) - READ_MARGIN
 
     @staticmethod
-    def contracts_of(billing: BillingSnapshot) -> act.ReadContracts:
+    def contracts_of(billing: BillingSnapshot, crm: str) -> act.ReadContracts:
         """The contracts to read: those of billing's c2c subscriptions (metadata deal_id), by subscription and
         deal."""
         ours = [s for s in billing.subscriptions if s.deal_id]
         return act.ReadContracts(
-            subscription_ids=sorted({s.subscription_id for s in ours}), deal_ids=sorted({s.deal_id or "" for s in ours})
+            crm=crm,
+            subscription_ids=sorted({s.subscription_id for s in ours}),
+            deal_ids=sorted({s.deal_id or "" for s in ours}),
         )
 
     async def revenue(self, erp: ErpSnapshot, entity: str) -> RevenueLedger | None:

@@ -191,7 +191,9 @@ class Refund:
         if refundable.deal_id is None:
             message = f"{args.invoice_id} is not a c2c invoice: the ERP has no invoice of it to credit"
             raise Parked(RefundProblem(**self.refusal("read", "not_a_c2c_invoice", message)))
-        deal: Deal = await self.call(act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=refundable.deal_id), Deal)
+        deal: Deal = await self.call(
+            act.CRM_QUEUE, Names.FETCH_DEAL, act.FetchDeal(deal_id=refundable.deal_id, crm=args.crm), Deal
+        )
         erp_invoice: ErpInvoiceRef = await self.call(
             act.ERP_QUEUE,
             Names.ERP_INVOICE_OF,

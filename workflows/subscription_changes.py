@@ -273,7 +273,9 @@ class ContractChanges(SagaRuntime):
         )
         previous, self.term_end = self.term_end, max(self.term_end, new_end)
         self.term_months = max(self.term_months, total_months)
-        await self.update_contract(act.UpdateContract(deal_id=self.args.deal.deal_id, term_months=total_months))
+        await self.update_contract(
+            act.UpdateContract(crm=self.args.crm, deal_id=self.args.deal.deal_id, term_months=total_months)
+        )
         await self.emit(
             EventType.SUBSCRIPTION_RENEWED,
             {
@@ -304,7 +306,9 @@ class ContractChanges(SagaRuntime):
             self.term_end = self.next_start
             self.log(Stage.AMEND, "ends at period end", self.next_start.isoformat())
             last = subscription_terms.last_day(self.next_start)
-            await self.update_contract(act.UpdateContract(deal_id=self.args.deal.deal_id, ended_on=last))
+            await self.update_contract(
+                act.UpdateContract(crm=self.args.crm, deal_id=self.args.deal.deal_id, ended_on=last)
+            )
             return
         effective = self.moment(change)
         await self.call(
@@ -397,7 +401,10 @@ class ContractChanges(SagaRuntime):
         self.ended, self.term_end = reason, at
         if reason != "lapsed":
             closing = act.UpdateContract(
-                deal_id=self.args.deal.deal_id, ended_on=subscription_terms.last_day(at), terminated=True
+                crm=self.args.crm,
+                deal_id=self.args.deal.deal_id,
+                ended_on=subscription_terms.last_day(at),
+                terminated=True,
             )
             await self.stage(Stage.AMEND, lambda: self.update_contract(closing))
         await self.enter(Stage.COMPLETED)
@@ -443,6 +450,7 @@ class ContractChanges(SagaRuntime):
             act.CRM_QUEUE,
             Names.UPSERT_CONTRACT,
             act.UpsertContract(
+                crm=self.args.crm,
                 deal=self.args.deal,
                 subscription_id=self.args.subscription_id,
                 start=self.args.deal.close_date,

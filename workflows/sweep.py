@@ -58,7 +58,7 @@ class MissedDealSweep:
         deals: list[CrmDeal] = await call_activity(
             act.CRM_QUEUE,
             Names.SWEEP_CLOSED_WON,
-            act.ClosedWonSince(since=since),
+            act.ClosedWonSince(since=since, crm=args.crm),
             list[CrmDeal],
             timeout=CALL_TIMEOUT,
         )

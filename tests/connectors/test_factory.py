@@ -100,3 +100,31 @@ def test_adding_a_vendor_to_a_role_is_one_registration() -> None:
 
     assert SUPPORTED == {role: set(vendors) for role, vendors in REGISTRY.items()}
     assert SUPPORTED["erp"] == {"netsuite", "xero"}
+
+
+async def test_every_crm_served_is_built_and_the_default_crm_stays_the_default() -> None:
+    from connectors.errors import PermanentError
+    from connectors.salesforce import SalesforceCrm
+
+    assert Settings(_env_file=None).every_crm() == ["salesforce"]  # unset: just C2C_CRM, as before
+    settings = Settings(_env_file=None, crms="hubspot, salesforce")
+    assert settings.every_crm() == ["salesforce", "hubspot"]
+    connectors = build_connectors(settings)
+    try:
+        assert connectors.crms.names() == ["hubspot", "salesforce"]
+        assert isinstance(connectors.crms["hubspot"], HubSpotCrm)
+        assert isinstance(connectors.crm, SalesforceCrm)  # C2C_CRM: what an input naming no CRM means
+        assert connectors.crms[None] is connectors.crm
+    finally:
+        await connectors.close()
+    alone = build_connectors(Settings(_env_file=None))
+    try:
+        with pytest.raises(PermanentError, match="no crm connector for 'hubspot'.*C2C_CRMS"):
+            alone.crms["hubspot"]
+    finally:
+        await alone.close()
+
+
+def test_an_unknown_crm_among_those_served_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"C2C_CRMS 'pipedrive'"):
+        build_connectors(Settings(_env_file=None, crms="salesforce,pipedrive"))

@@ -105,3 +105,18 @@ async def test_each_legal_entity_has_a_monthly_revenue_recognition_schedule(
         assert arg == RecognitionInput(legal_entity=entity)
         times = described.info.next_action_times
         assert all((t.day, t.hour, t.minute) == (1, 4, 0) for t in times)
+
+
+def test_each_crm_served_has_its_own_sweep_and_the_default_keeps_its_id() -> None:
+    from operations.schedules import sweep_schedule
+    from workflows.sweep import SweepInput
+
+    settings = Settings(_env_file=None, task_queue="q", crms="salesforce,hubspot")
+    default, other = sweep_schedule(settings), sweep_schedule(settings, "hubspot")
+    for schedule, crm, schedule_id in ((default, "salesforce", "q:missed-deal-sweep"), (other, "hubspot", None)):
+        assert isinstance(schedule.action, ScheduleActionStartWorkflow)
+        [args] = schedule.action.args
+        assert isinstance(args, SweepInput)
+        assert args.crm == crm
+        assert schedule.action.id == (schedule_id or sweep_schedule_id("q", "hubspot"))
+    assert sweep_schedule_id("q", "hubspot") == "q:missed-deal-sweep:hubspot"

@@ -203,3 +203,13 @@ def test_an_input_without_vendors_gets_todays_with_its_crm() -> None:
 def test_an_input_whose_crm_contradicts_its_vendors_is_refused() -> None:
     with pytest.raises(ValidationError, match="not vendors.crm"):
         SagaInput(deal_id="006X", crm="salesforce", vendors=OTHERS)
+
+
+def test_every_crm_call_names_the_sagas_crm(recorded: dict[str, list[Any]]) -> None:
+    crm_calls = [call for name, calls in recorded.items() if name.startswith("crm.") for call in calls]
+    assert {type(call).__name__ for call in crm_calls} == {"FetchDeal", "WriteBack"}
+    assert {call.crm for call in crm_calls} == {"hubspot"}  # two CRMs side by side: the deal's, not the default
+
+
+def test_a_crm_input_recorded_before_two_crms_means_the_default_crm() -> None:
+    assert act.FetchDeal.model_validate({"deal_id": "006OLD"}).crm is None  # ByVendor[None]: C2C_CRM's connector
