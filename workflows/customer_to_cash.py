@@ -1,11 +1,10 @@
 """CustomerToCash: one saga per closed deal, onboard -> activate -> tax -> invoice -> post -> settle -> apply.
 
-Any step that fails for good (a business rule, a permanent error, or a vendor still down after the retry
-policy) parks the saga in `needs_attention` with a readable Problem; finance answers with the `resolve`
-update (retry, retry with a corrected address, or cancel-and-compensate) or the `resume` signal.
+Any step that fails for good (a business rule, a permanent error, or a vendor still down after the retry policy) parks
+the saga in `needs_attention` with a readable Problem; finance answers with the `resolve` update (retry, retry with a
+corrected address, or cancel-and-compensate) or the `resume` signal.
 
-The stages of getting paid are in settlement.py, the undo steps in compensation.py, the documents the saga
-sends in documents.py; the handlers stay on this class, the one Temporal registers.
+Getting paid: settlement.py; undo steps: compensation.py; documents sent: documents.py; handlers: this class.
 """
 
 from __future__ import annotations
@@ -71,8 +70,7 @@ class CustomerToCash(Settlement):
             workflow.set_current_details(self.summary_of_cancel())
         await self.record_fact()
         if self.progress.stage is Stage.CANCELLED and workflow.cancellation_reason() is not None:
-            # Asked to cancel from Temporal (the UI's "Request Cancellation"): compensated like the `cancel`
-            # resolution, and the execution ends Canceled, as the one who asked expects to see it.
+            # Asked to cancel from Temporal (the UI's "Request Cancellation"): compensated like `cancel`, ends Canceled.
             workflow.set_current_details(self.summary_of_cancel())
             raise asyncio.CancelledError("cancelled on request and compensated")
         return SagaResult(
@@ -174,8 +172,8 @@ class CustomerToCash(Settlement):
                 refs={"golden_id": self.golden_id, "billing_id": billing_id, "erp_id": erp_id},
             ),
         )
-        # The deal was read before these customers existed: a CRM account change in between would be lost
-        # without this sync (CustomerMaster skips it when nothing changed since it last pushed).
+        # The deal was read before these customers existed: a CRM account change in between would be lost without
+        # this sync (CustomerMaster skips it when nothing changed since it last pushed).
         await self.call(
             act.HUB_QUEUE,
             Names.SYNC_CUSTOMER_MASTER,
