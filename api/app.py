@@ -104,8 +104,10 @@ def create_api(
 
     if triggers is None and connectors is not None:  # every CRM served, each through its own trigger
         triggers = triggers_by_crm(trigger, connectors.crms)
-    by_crm = dict(triggers or [(trigger.crm.system, trigger)])
-    crms = [trigger.crm.system, *sorted(set(by_crm) - {trigger.crm.system})]  # the default first
+    # The default CRM first; no trigger at all only in the tests of the pages that need none (status, codec).
+    default_crm = trigger.crm.system if trigger is not None else settings.crm
+    by_crm = dict(triggers or ([(default_crm, trigger)] if trigger is not None else []))
+    crms = [default_crm, *sorted(set(by_crm) - {default_crm})]
 
     async def crm_of(deal_id: str) -> str:
         return await finance.crm_of(trigger.client, crms, deal_id)
@@ -122,7 +124,7 @@ def create_api(
     async def start_deal(deal_id: DealId, crm: Annotated[str | None, Query(max_length=64)] = None) -> Started:
         """Start a deal's saga; `crm` names the CRM it is in when the deployment serves more than one (default:
         the default CRM)."""
-        chosen = by_crm.get(crm or trigger.crm.system)
+        chosen = by_crm.get(crm or default_crm)
         if chosen is None:
             raise ApiError(422, "crm_not_configured", f"{crm!r} is not a CRM of this deployment ({', '.join(crms)})")
         return await chosen.start(deal_id)
@@ -130,7 +132,7 @@ def create_api(
     @api.get("/sagas", dependencies=[book.require(Scope.READ)])
     async def queue(where: Annotated[finance.QueueFilter, Query()]) -> list[finance.QueueEntry]:
         """The exception queue (default: stage needs_attention), filtered like the CLI's `list`."""
-        return await finance.list_sagas(trigger.client, trigger.crm.system, where)
+        return await finance.list_sagas(trigger.client, default_crm, where)
 
     @api.get("/deals/{deal_id}", dependencies=[book.require(Scope.READ)])
     async def deal_status(deal_id: DealId) -> SagaStatus:
@@ -160,7 +162,7 @@ def create_api(
             trigger.client,
             billings,
             task_queue=trigger.task_queue,
-            crm=trigger.crm.system,
+            crm=default_crm,
             vendors_for=trigger.vendors_for,
             target=target,
             request=request,
@@ -176,7 +178,7 @@ def create_api(
             trigger.client,
             engine,
             counted[0],
-            crm=trigger.crm.system,
+            crm=default_crm,
             task_queue=trigger.task_queue,
             event=event,
         )
