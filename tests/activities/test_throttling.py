@@ -20,12 +20,14 @@ from temporalio.worker import Worker
 from activities.billing import BillingActivities
 from connectors import kit
 from connectors.limits import RateGate
+from connectors.routing import ByVendor
 from connectors.stripe import StripeBilling
 from observability.metrics import VENDOR_THROTTLED, VendorMetrics
 from sandbox.server import build_app
 from settings import VendorLimit
 from store import SqlRateBook, create_schema, make_engine
 from tests.support.stripe import API_KEY
+from tests.support.temporal import BUILD_ID
 from workflows.interface import CreateBillingCustomer, Names
 from workflows.policies import ACTIVITY_TIMEOUT, VENDOR_RETRY
 
@@ -63,9 +65,12 @@ async def test_a_429_retries_after_its_retry_after_and_is_counted(
     async with httpx.AsyncClient(timeout=5) as vendor_http:
         limits = {"stripe": VendorLimit(requests_per_second=50)}
         kit.govern(vendor_http, RateGate(SqlRateBook(engine), limits, on_throttled=VendorMetrics(meter).throttled))
-        activities = BillingActivities(StripeBilling(vendor_http, url, API_KEY))
+        activities = BillingActivities(
+            ByVendor("billing", {"stripe": StripeBilling(vendor_http, url, API_KEY)}, "stripe")
+        )
         async with Worker(
             temporal_env.client,
+            build_id=BUILD_ID,
             task_queue=task_queue,
             workflows=[CreateOneCustomer],
             activities=[activities.create_customer],
