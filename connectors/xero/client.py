@@ -165,9 +165,15 @@ class XeroErp(XeroRefunds):
                 saved = await self._write(tenant, "POST", "Contacts", {"Contacts": [body]}, "Contacts")
                 return mapping.guid(saved, "ContactID")
             except BusinessRuleError as error:
-                # Names are unique in an organisation: another customer has this legal name.
+                # Names are unique in an organisation: another customer has this legal name — or a saga of this
+                # same customer created its contact since we looked (two deals of a new customer at once): take that
+                # one rather than make a second contact under another name (found by the chaos run).
                 if attempt or not is_duplicate_name(error):
                     raise
+                if existing is None:
+                    raced = await self._find(tenant, "Contacts", where_equals("ContactNumber", number))
+                    if raced is not None:
+                        return mapping.guid(raced, "ContactID")
         raise AssertionError("unreachable")
 
     async def post_invoice(

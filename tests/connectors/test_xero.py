@@ -3,6 +3,7 @@ the refusals Xero answers (validation, lock date, tenant, token) and the reconci
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -56,6 +57,19 @@ async def test_customer_is_one_contact_per_golden_customer_and_entity(erp: XeroE
     [read] = await erp.customers_by_external_id([f"{customer.golden_id}-UK01", "gc_nobody-UK01"])
     assert read.internal_id == first
     assert read.fields.name == "Renamed " + customer.legal_name
+
+
+async def test_two_deals_of_a_new_customer_at_once_make_one_contact(erp: XeroErp, xero_url: str, http: Any) -> None:
+    """Both look, find nothing and create; the second is refused for the name the first just took, and takes the
+    first's contact (its number is ours) instead of making a second one under another name."""
+    customer = uk_customer()
+    usd = customer.model_copy(update={"email": "other-deal@brit.test"})  # another deal's copy: another request body
+    first, second = await asyncio.gather(
+        erp.upsert_customer(customer, ENTITY, "GBP"), erp.upsert_customer(usd, ENTITY, "GBP")
+    )
+    assert first == second
+    contacts = mine((await xero_state(http, xero_url))["Contacts"], "ContactNumber", f"{customer.golden_id}-UK01")
+    assert len(contacts) == 1
 
 
 async def test_a_second_customer_with_the_same_legal_name_gets_its_number_in_the_name(erp: XeroErp) -> None:
