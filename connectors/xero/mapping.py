@@ -292,10 +292,11 @@ def minor(record: Record, field: str, currency: str) -> int:
         raise _bad(record, field, str(exc)) from exc
 
 
-def currency(record: Record) -> str:
-    code = text(record, "CurrencyCode")
-    if code is None or len(code) != 3:
-        raise _bad(record, "CurrencyCode", "is not a currency code")
+def currency(record: Record, within: str = "") -> str:
+    """The record's CurrencyCode; `within` names the object holding it (`Invoice` of a payment) in the error."""
+    code = record.get("CurrencyCode")
+    if not isinstance(code, str) or len(code) != 3:
+        raise _bad(record, f"{within}.CurrencyCode" if within else "CurrencyCode", "is not a currency code")
     return code
 
 
@@ -319,7 +320,7 @@ def erp_payment(record: Record) -> ErpPayment:
     invoice = record.get("Invoice")
     if not isinstance(invoice, dict):
         raise _bad(record, "Invoice", "is not an object")
-    code = currency(invoice)
+    code = currency(invoice, "Invoice")
     amount = minor(record, "Amount", code)
     return ErpPayment(
         internal_id=guid(record, "PaymentID"),
@@ -336,7 +337,7 @@ def erp_refund(record: Record) -> ErpRefund:
     note = record.get("CreditNote")
     if not isinstance(note, dict):
         raise _bad(record, "CreditNote", "is not an object")
-    code = currency(note)
+    code = currency(note, "CreditNote")
     return ErpRefund(
         external_id=text(record, "Reference"),
         erp_id=guid(record, "PaymentID"),
