@@ -243,6 +243,8 @@ class Reconciliation:
             merged.payments += read.payments
             merged.credit_memos += read.credit_memos
             merged.customers += read.customers
+            if read.refunds is not None:  # None: that ERP's refunds were not read (not: it has none)
+                merged.refunds = [*(merged.refunds or []), *read.refunds]
         return merged
 
     @staticmethod
