@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -315,3 +315,26 @@ async def test_repair_starts_the_missing_saga_and_resumes_the_parked_one_only(
     again = await eventually(nothing_to_repair, timeout=20, every=0.5)
     assert found(again, mine) == {(MismatchKind.MISSING_IN_BILLING, parked)}
     assert again.counts.sagas == {"completed": 2}
+
+
+async def test_a_refund_made_in_billing_only_is_found_when_each_entitys_erp_is_read(
+    estate: Estate, window_start: datetime
+) -> None:
+    """With the entity map (as the schedule and the demo pass it) the ERPs are read one by one and merged: the
+    merge must keep their refunds, or no refund is ever reconciled (it dropped them once)."""
+    deal_id, result = await completed(estate, deal("REC-REFUND", GLOBEX))
+    stripe = estate.urls["stripe"]
+    invoice = await estate.http.get(f"{stripe}/v1/invoices/{result.external_ids['invoice']}", headers=STRIPE_KEY)
+    refund = await estate.http.post(
+        f"{stripe}/v1/refunds", data={"payment_intent": invoice.json()["payment_intent"]}, headers=STRIPE_KEY
+    )
+    refund.raise_for_status()  # no trigger API listens here: billing's webhook never reaches the ERP
+    report: Report = await estate.client.execute_workflow(
+        Reconciliation.run,
+        ReconcileInput(
+            since=window_start, vendors_by_entity=estate.settings.every_entitys_vendors(), stuck_after=timedelta(0)
+        ),
+        id=f"test-reconciliation-{uuid.uuid4().hex[:8]}",
+        task_queue=estate.settings.task_queue,
+    )
+    assert (MismatchKind.MISSING_REFUND_IN_ERP, deal_id) in found(report, {deal_id})
