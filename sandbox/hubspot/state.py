@@ -35,16 +35,13 @@ SINGULAR = {"deals": "deal", "companies": "company", "line_items": "line_item", 
 
 # The portal's property schema: HubSpot's standard properties c2c reads plus the custom ones the c2c app
 # creates at install (group "c2c"). Value kinds: string, number, date (YYYY-MM-DD), datetime, enumeration.
-# c2c_external_key: the unique custom property the demo's seeding finds its records by (`idProperty`), as an admin
-# would create one for an import; c2c itself never reads it.
-_COMMON = {
-    "hs_object_id": "number",
-    "createdate": "datetime",
-    "hs_lastmodifieddate": "datetime",
-    "c2c_external_key": "string",
-}
+_COMMON = {"hs_object_id": "number", "createdate": "datetime", "hs_lastmodifieddate": "datetime"}
+# The unique custom property the demo's seeding finds its records by (`idProperty`), as an admin would create one
+# for an import; c2c itself never reads it.
+_KEYED = {"c2c_external_key": "string"}
 PROPERTIES: dict[str, dict[str, str]] = {
     "deals": _COMMON
+    | _KEYED
     | {
         "dealname": "string",
         "dealstage": "enumeration",
@@ -69,6 +66,7 @@ PROPERTIES: dict[str, dict[str, str]] = {
         "c2c_effective_date": "date",
     },
     "companies": _COMMON
+    | _KEYED
     | {
         "name": "string",
         "domain": "string",
@@ -85,6 +83,7 @@ PROPERTIES: dict[str, dict[str, str]] = {
         "c2c_erp_customer_id": "string",
     },
     "line_items": _COMMON
+    | _KEYED
     | {
         "name": "string",
         "description": "string",

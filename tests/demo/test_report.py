@@ -106,3 +106,12 @@ def test_each_kind_of_disagreement_is_reported(damage: Any, finding: str | None)
 def test_a_deal_expected_to_park_that_completed_is_reported() -> None:
     statuses = {DONE.key: completed(), PARKED.key: completed().model_copy(update={"deal_id": "006B"})}
     assert any("expected to park" in f for f in verify([DONE, PARKED], statuses, consistent_states()))
+
+
+def test_a_hubspot_deal_whose_company_lacks_our_ids_is_reported() -> None:
+    sold_in_hubspot = replace(DONE, crm="hubspot")
+    states = consistent_states() | {"hubspot": {"objects": {"companies": [{"properties": {"c2c_golden_id": "gc_1"}}]}}}
+    statuses = {DONE.key: completed(), PARKED.key: parked()}
+    assert verify([sold_in_hubspot, PARKED], statuses, states) == []
+    states["hubspot"]["objects"]["companies"][0]["properties"]["c2c_golden_id"] = None
+    assert any("no HubSpot company" in f for f in verify([sold_in_hubspot, PARKED], statuses, states))
