@@ -6,9 +6,8 @@ c2c properties `c2c_legal_entity`, `c2c_term_months`, `c2c_billing_period` (Mont
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from canonical import (
     AccountSnapshot,
@@ -23,8 +22,11 @@ from canonical import (
     Money,
 )
 from canonical.contract import term_end
-from canonical.money import exponent
 from canonical.records import CrmAccount, CrmContract, CrmDeal, CustomerFields
+from connectors.crm_fields import COUNTRY, UnmappableRecord, money
+from connectors.crm_fields import currency as known_currency
+from connectors.crm_fields import required as _required
+from connectors.crm_fields import whole as _whole
 from connectors.hubspot.wire import CompanyProperties, DealProperties, LineItemProperties
 
 SYSTEM = "hubspot"
@@ -41,48 +43,10 @@ AMENDMENT_KINDS = {
     "renewal": AmendmentKind.RENEWAL,
     "cancellation": AmendmentKind.CANCELLATION,
 }
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-class UnmappableRecord(ValueError):
-    """A HubSpot object that cannot become a canonical object; the message names the property."""
-
-
-def _required(value: str | None, where: str) -> str:
-    if value is None or not value.strip():
-        raise UnmappableRecord(f"{where} is empty")
-    return value
-
-
-def _whole(value: Decimal | None, where: str) -> int:
-    if value is None:
-        raise UnmappableRecord(f"{where} is empty")
-    if not value.is_finite() or value != value.to_integral_value():
-        raise UnmappableRecord(f"{where} must be a whole number, got {value}")
-    return int(value)
-
-
-def money(value: Decimal | None, currency: str, where: str) -> Money:
-    """Major units to Money; more decimals than the currency has is refused, never rounded away."""
-    if value is None:
-        raise UnmappableRecord(f"{where} is empty")
-    try:
-        exact = value.quantize(Decimal(1).scaleb(-exponent(currency)))
-        amount = Money.from_decimal(value, currency)
-    except (InvalidOperation, ValueError):
-        raise UnmappableRecord(f"{where} {value} is too large") from None
-    if value != exact:
-        raise UnmappableRecord(f"{where} {value} has more decimals than {currency} allows")
-    return amount
 
 
 def currency_of(deal_id: str, deal: DealProperties) -> str:
-    code = _required(deal.deal_currency_code, f"deal {deal_id} deal_currency_code")
-    try:
-        exponent(code)
-    except ValueError:
-        raise UnmappableRecord(f"deal {deal_id} deal_currency_code: unsupported currency {code!r}") from None
-    return code
+    return known_currency(deal.deal_currency_code, f"deal {deal_id} deal_currency_code")
 
 
 def address(company_id: str, company: CompanyProperties) -> Address:
@@ -91,7 +55,7 @@ def address(company_id: str, company: CompanyProperties) -> Address:
     if missing:
         raise UnmappableRecord(f"company {company_id} billing address is incomplete: missing {', '.join(missing)}")
     country = (company.country or "").strip()
-    if not _COUNTRY.match(country):
+    if not COUNTRY.match(country):
         raise UnmappableRecord(f"company {company_id} country {country!r} is not an ISO-3166 alpha-2 code")
     return Address(
         line1=(company.address or "").strip(),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
-
 from canonical import (
     AccountSnapshot,
     Address,
@@ -17,8 +14,11 @@ from canonical import (
     DealLine,
     Money,
 )
-from canonical.money import exponent
 from canonical.records import CrmAccount, CrmDeal, CustomerFields
+from connectors.crm_fields import COUNTRY, UnmappableRecord, money
+from connectors.crm_fields import currency as known_currency
+from connectors.crm_fields import required as _required
+from connectors.crm_fields import whole as _whole
 from connectors.salesforce.wire import (
     AccountRecord,
     AccountSnapshotRecord,
@@ -46,48 +46,10 @@ AMENDMENT_KINDS = {
     "Renewal": AmendmentKind.RENEWAL,
     "Cancellation": AmendmentKind.CANCELLATION,
 }
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-class UnmappableRecord(ValueError):
-    """A Salesforce record that cannot become a canonical object; the message names the field."""
-
-
-def _required(value: str | None, where: str) -> str:
-    if value is None or not value.strip():
-        raise UnmappableRecord(f"{where} is empty")
-    return value
-
-
-def _whole(value: Decimal | None, where: str) -> int:
-    if value is None:
-        raise UnmappableRecord(f"{where} is empty")
-    if value != value.to_integral_value():
-        raise UnmappableRecord(f"{where} must be a whole number, got {value}")
-    return int(value)
-
-
-def money(value: Decimal | None, currency: str, where: str) -> Money:
-    """Major units to Money; more decimals than the currency has is refused, never rounded away."""
-    if value is None:
-        raise UnmappableRecord(f"{where} is empty")
-    try:
-        exact = value.quantize(Decimal(1).scaleb(-exponent(currency)))
-        money = Money.from_decimal(value, currency)
-    except (InvalidOperation, ValueError):  # beyond the decimal context: no real deal amount
-        raise UnmappableRecord(f"{where} {value} is too large") from None
-    if value != exact:
-        raise UnmappableRecord(f"{where} {value} has more decimals than {currency} allows")
-    return money
 
 
 def currency_of(opportunity: OpportunityRecord) -> str:
-    code = _required(opportunity.CurrencyIsoCode, "Opportunity.CurrencyIsoCode")
-    try:
-        exponent(code)
-    except ValueError:
-        raise UnmappableRecord(f"Opportunity.CurrencyIsoCode: unsupported currency {code!r}") from None
-    return code
+    return known_currency(opportunity.CurrencyIsoCode, "Opportunity.CurrencyIsoCode")
 
 
 def address(account: AccountRecord) -> Address:
@@ -101,7 +63,7 @@ def address(account: AccountRecord) -> Address:
     if missing:
         raise UnmappableRecord(f"Account {account.Id} billing address is incomplete: missing {', '.join(missing)}")
     country = (account.BillingCountry or "").strip()
-    if not _COUNTRY.match(country):
+    if not COUNTRY.match(country):
         raise UnmappableRecord(f"Account.BillingCountry {country!r} is not an ISO-3166 alpha-2 code")
     # BillingStreet is a textarea: its first line is line 1, the rest line 2.
     line1, _, line2 = (account.BillingStreet or "").strip().partition("\n")
