@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import call_activity
     from workflows.interface import Names
     from workflows.saga import Resolution, ResolutionAction, Stage
-    from workflows.saga_runtime import refused
+    from workflows.saga_runtime import failure_of, refused
 
 
 class RefundInput(BaseModel):
@@ -302,25 +302,7 @@ class Refund:
 
     def problem_of(self, err: ActivityError) -> RefundProblem:
         """The vendor's refusal (system, code, message), or `unavailable` once retries ran out on a transient one."""
-        step = self.at
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
-            info = cause.details[0]
-            retried_out = cause.type in ("TransientError", "UncertainOutcome")
-            return RefundProblem(
-                step=step,
-                system=str(info.get("system", "?")),
-                code="unavailable" if retried_out else str(info.get("code", "error")),
-                message=str(info.get("message", cause.message)),
-                error_type=cause.type or "ApplicationError",
-            )
-        return RefundProblem(
-            step=step,
-            system="c2c",
-            code="unavailable",
-            message=str(cause or err),
-            error_type=type(cause or err).__name__,
-        )
+        return RefundProblem(step=self.at, **failure_of(err))
 
     async def park(self, problem: RefundProblem) -> Resolution:
         self.problem, self.stage = problem, NEEDS_ATTENTION

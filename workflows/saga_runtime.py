@@ -24,6 +24,28 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 
+def failure_of(err: ActivityError) -> dict[str, str]:
+    """What a failed activity says for finance (system, code, message, error_type): the vendor's refusal from the
+    error's details, or `unavailable` once retries ran out on a transient failure (the vendor is down, not refusing).
+    The saga's Problem and a refund's are made of it."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        info = cause.details[0]
+        retried_out = cause.type in ("TransientError", "UncertainOutcome")
+        return {
+            "system": str(info.get("system", "?")),
+            "code": "unavailable" if retried_out else str(info.get("code", "error")),
+            "message": str(info.get("message", cause.message)),
+            "error_type": cause.type or "ApplicationError",
+        }
+    return {
+        "system": "c2c",
+        "code": "unavailable",
+        "message": str(cause or err),
+        "error_type": type(cause or err).__name__,
+    }
+
+
 class Park(Exception):
     """Raised by a step that found a business problem without calling out (e.g. a deal rule)."""
 
@@ -113,25 +135,7 @@ class SagaRuntime:
 
     @staticmethod
     def problem_from(stage: Stage, err: ActivityError) -> Problem:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
-            info = cause.details[0]
-            # Retries exhausted on a transient failure: the vendor is down, not refusing.
-            retried_out = cause.type in ("TransientError", "UncertainOutcome")
-            return Problem(
-                stage=stage,
-                system=str(info.get("system", "?")),
-                code="unavailable" if retried_out else str(info.get("code", "error")),
-                message=str(info.get("message", cause.message)),
-                error_type=cause.type or "ApplicationError",
-            )
-        return Problem(
-            stage=stage,
-            system="c2c",
-            code="unavailable",
-            message=str(cause or err),
-            error_type=type(cause or err).__name__,
-        )
+        return Problem(stage=stage, **failure_of(err))
 
     async def enter(self, stage: Stage) -> None:
         self.progress.stage = stage
