@@ -8,8 +8,8 @@ any form body it cannot read with Chargebee's 400 error, never a 500."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
