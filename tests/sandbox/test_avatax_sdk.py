@@ -14,9 +14,10 @@ import pytest
 
 from sandbox.server import build_app
 from tests.support.avatax import ACCOUNT_ID, LICENSE_KEY
+from tests.support.sdk import vendor_sdk
 from tests.support.servers import Serve
 
-avalara = pytest.importorskip("avalara")
+avalara = vendor_sdk("avalara")
 
 LOS_ANGELES = {"line1": "1 World Way", "city": "Los Angeles", "region": "CA", "postalCode": "90045", "country": "US"}
 AUSTIN = {"line1": "1 Main St", "city": "Austin", "region": "TX", "postalCode": "78701", "country": "US"}

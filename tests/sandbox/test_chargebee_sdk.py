@@ -13,10 +13,9 @@ import pytest
 
 from sandbox.chargebee.app import vendor_error as cb_vendor_error
 from tests.support import chargebee as cb
+from tests.support.sdk import vendor_sdk
 
-chargebee = pytest.importorskip("chargebee")
-from chargebee import InvalidRequestError, OperationFailedError, PaymentError  # noqa: E402
-from chargebee.api_error import APIError  # noqa: E402
+chargebee = vendor_sdk("chargebee")
 
 
 @pytest.fixture
@@ -85,12 +84,12 @@ def test_customers_with_our_id_custom_fields_and_lookup(api: Any) -> None:
 
 def test_a_duplicate_id_and_an_unknown_id_are_the_sdks_error_classes(api: Any) -> None:
     api.Customer.create({"id": "dup", "company": "A"})
-    with pytest.raises(InvalidRequestError) as duplicate:
+    with pytest.raises(chargebee.InvalidRequestError) as duplicate:
         api.Customer.create({"id": "dup", "company": "B"})
     assert duplicate.value.api_error_code == "duplicate_entry"
     assert duplicate.value.param == "id"
     assert duplicate.value.http_status_code == 400
-    with pytest.raises(InvalidRequestError) as missing:
+    with pytest.raises(chargebee.InvalidRequestError) as missing:
         api.Customer.retrieve("nobody")
     assert missing.value.api_error_code == "resource_not_found"
     assert missing.value.http_status_code == 404
@@ -139,7 +138,7 @@ def test_subscription_for_items_pending_first_invoice_charge_close_and_collect(a
     assert paid.transaction.linked_invoices[0].invoice_id == invoice.id
     transactions = api.Transaction.list({"customer_id": {"is": "cus-1"}}).list
     assert [entry.transaction.amount for entry in transactions] == [48713]
-    with pytest.raises(InvalidRequestError) as again:
+    with pytest.raises(chargebee.InvalidRequestError) as again:
         api.Invoice.collect_payment(invoice.id)
     assert again.value.api_error_code == "invalid_state_for_request"
 
@@ -156,7 +155,7 @@ def test_a_declined_card_is_a_payment_error_and_leaves_the_invoice_not_paid(api:
     invoice = api.Subscription.create_with_items(
         "cus-2", {"subscription_items": [{"item_price_id": plan}, {"item_price_id": seat, "quantity": 1}]}
     ).invoice
-    with pytest.raises(PaymentError) as declined:
+    with pytest.raises(chargebee.PaymentError) as declined:
         api.Invoice.collect_payment(invoice.id)
     assert declined.value.api_error_code == "payment_processing_failed"
     assert api.Invoice.retrieve(invoice.id).invoice.status == "not_paid"
@@ -181,7 +180,7 @@ def test_credit_notes_with_a_reason_code_and_void(api: Any) -> None:
     assert note.invoice.amount_due == 9800 - 1000
     notes = api.CreditNote.list({"reference_invoice_id": {"is": first.id}}).list
     assert [entry.credit_note.id for entry in notes] == [note.credit_note.id]
-    with pytest.raises(InvalidRequestError) as too_much:
+    with pytest.raises(chargebee.InvalidRequestError) as too_much:
         api.CreditNote.create(
             {"reference_invoice_id": first.id, "total": 9000, "type": "adjustment", "reason_code": "waiver"}
         )
@@ -198,7 +197,7 @@ def test_the_idempotency_header_replays_the_first_answer(api: Any, url: str) -> 
     assert not first.is_idempotency_replayed
     assert again.customer.id == first.customer.id
     assert [c["id"] for c in cb.state(url)["customers"]] == ["idem-1"]
-    with pytest.raises(InvalidRequestError):  # the same key for another request
+    with pytest.raises(chargebee.InvalidRequestError):  # the same key for another request
         api.Customer.create({"id": "idem-2", "company": "Other"}, {"chargebee-idempotency-key": key})
 
 
@@ -220,13 +219,13 @@ def test_lists_page_with_limit_and_next_offset(api: Any) -> None:
 def test_auth_rate_limit_and_server_errors_are_sdk_errors(api: Any, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = cb.sdk(url, monkeypatch)
     wrong.env.api_key = "not-the-key"
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(chargebee.APIError) as refused:
         wrong.Customer.list()
     assert refused.value.api_error_code == "api_authentication_failed"
     assert refused.value.http_status_code == 401
     httpx.post(f"{url}/_sandbox/limits", json={"minute": 0}).raise_for_status()
     try:
-        with pytest.raises(APIError) as limited:
+        with pytest.raises(chargebee.APIError) as limited:
             api.Customer.list()
         assert limited.value.api_error_code == "api_request_limit_exceeded"
         assert limited.value.http_status_code == 429
@@ -241,7 +240,9 @@ def test_auth_rate_limit_and_server_errors_are_sdk_errors(api: Any, url: str, mo
             "body": cb_vendor_error("/api/v2/invoices", 503),
         },
     ).raise_for_status()
-    with pytest.raises(APIError) as unavailable:
+    with pytest.raises(chargebee.APIError) as unavailable:
         api.Invoice.retrieve("1")
     assert unavailable.value.api_error_code == "internal_temporary_error"
-    assert not isinstance(unavailable.value, InvalidRequestError | OperationFailedError | PaymentError)
+    assert not isinstance(
+        unavailable.value, chargebee.InvalidRequestError | chargebee.OperationFailedError | chargebee.PaymentError
+    )

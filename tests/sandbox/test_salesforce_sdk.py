@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from sandbox.server import build_app
+from tests.support.sdk import vendor_sdk
 from tests.support.tls import client_context, serve_tls, trusting_session
 
-simple_salesforce = pytest.importorskip("simple_salesforce")
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession  # noqa: E402
+simple_salesforce = vendor_sdk("simple_salesforce")
 
 MY_DOMAIN = "c2c-sandbox.my"  # the SDK's client-credentials flow needs a My Domain: https://{domain}.salesforce.com
 
@@ -53,7 +53,7 @@ def opportunity(sf: Any, name: str = "SDK deal", **fields: Any) -> str:
     return str(sf.Opportunity.create(body)["id"])
 
 
-def refusal(error: SalesforceError) -> tuple[int, str, list[str] | None]:
+def refusal(error: Any) -> tuple[int, str, list[str] | None]:
     body = error.content[0]
     return error.status, body["errorCode"], body.get("fields")
 
@@ -96,17 +96,17 @@ def test_describe_reports_the_fields_and_their_rules(org: Emulator) -> None:
 
 def test_refusals_are_salesforce_errors_with_the_error_body(org: Emulator) -> None:
     sf = org.login()
-    with pytest.raises(SalesforceError) as missing:
+    with pytest.raises(simple_salesforce.SalesforceError) as missing:
         sf.Opportunity.create({"Name": "No stage"})
     assert refusal(missing.value)[:2] == (400, "REQUIRED_FIELD_MISSING")
     assert set(refusal(missing.value)[2] or []) == {"StageName", "CloseDate"}
-    with pytest.raises(SalesforceError) as read_only:
+    with pytest.raises(simple_salesforce.SalesforceError) as read_only:
         sf.Opportunity.update(opportunity(sf), {"Amount": 5})
     assert refusal(read_only.value) == (400, "INVALID_FIELD_FOR_INSERT_UPDATE", ["Amount"])
-    with pytest.raises(SalesforceError) as unknown:
+    with pytest.raises(simple_salesforce.SalesforceError) as unknown:
         sf.Account.get("001000000000000AAA")
     assert unknown.value.status == 404
-    with pytest.raises(SalesforceError) as malformed:
+    with pytest.raises(simple_salesforce.SalesforceError) as malformed:
         sf.query("SELECT Id FROM Account WHERE")
     assert refusal(malformed.value)[:2] == (400, "MALFORMED_QUERY")
 
@@ -154,18 +154,18 @@ def test_price_book_rules_are_refused_as_salesforce_refuses_them(org: Emulator) 
     sf = org.login()
     standard, product, usd_entry = pricebook(sf)
     custom = sf.Pricebook2.create({"Name": "Partners", "IsActive": True})["id"]
-    with pytest.raises(SalesforceError) as unpriced:  # no standard EUR price yet
+    with pytest.raises(simple_salesforce.SalesforceError) as unpriced:  # no standard EUR price yet
         sf.PricebookEntry.create(
             {"Pricebook2Id": custom, "Product2Id": product, "UnitPrice": 40, "CurrencyIsoCode": "EUR"}
         )
     assert refusal(unpriced.value)[:2] == (400, "STANDARD_PRICE_NOT_DEFINED")
-    with pytest.raises(SalesforceError) as twice:
+    with pytest.raises(simple_salesforce.SalesforceError) as twice:
         sf.PricebookEntry.create({"Pricebook2Id": standard, "Product2Id": product, "UnitPrice": 1, "IsActive": True})
     assert refusal(twice.value)[:2] == (400, "DUPLICATE_VALUE")
     partner_entry = sf.PricebookEntry.create(
         {"Pricebook2Id": custom, "Product2Id": product, "UnitPrice": 40, "IsActive": True}
     )
-    with pytest.raises(SalesforceError) as standard_flag:
+    with pytest.raises(simple_salesforce.SalesforceError) as standard_flag:
         sf.Pricebook2.create({"Name": "Second standard", "IsStandard": True})
     assert refusal(standard_flag.value) == (400, "INVALID_FIELD_FOR_INSERT_UPDATE", ["IsStandard"])
 
@@ -178,18 +178,18 @@ def test_price_book_rules_are_refused_as_salesforce_refuses_them(org: Emulator) 
         ({"PricebookEntryId": usd_entry, "ProductCode": "OTHER"}, "INVALID_FIELD_FOR_INSERT_UPDATE"),  # derived
     ]
     for fields, code in cases:
-        with pytest.raises(SalesforceError) as refused:
+        with pytest.raises(simple_salesforce.SalesforceError) as refused:
             sf.OpportunityLineItem.create({"OpportunityId": deal, "Quantity": 1, "UnitPrice": 1} | fields)
         assert refusal(refused.value)[:2] == (400, code)
     euro_deal = opportunity(sf, "Euro deal", CurrencyIsoCode="EUR")
-    with pytest.raises(SalesforceError) as currency:
+    with pytest.raises(simple_salesforce.SalesforceError) as currency:
         sf.OpportunityLineItem.create(
             {"OpportunityId": euro_deal, "PricebookEntryId": usd_entry, "Quantity": 1, "UnitPrice": 1}
         )
     assert refusal(currency.value) == (400, "FIELD_INTEGRITY_EXCEPTION", ["PricebookEntryId"])
     assert "currency code does not match" in currency.value.content[0]["message"]
     sf.PricebookEntry.update(usd_entry, {"IsActive": False})
-    with pytest.raises(SalesforceError) as inactive:
+    with pytest.raises(simple_salesforce.SalesforceError) as inactive:
         sf.OpportunityLineItem.create(
             {"OpportunityId": deal, "PricebookEntryId": usd_entry, "Quantity": 1, "UnitPrice": 1}
         )
@@ -276,5 +276,5 @@ def test_a_timed_out_session_is_renewed_by_the_sdks_login_and_refused_without_on
     assert sf.Account.get(account)["Name"] == "Before timeout"  # 401 INVALID_SESSION_ID, then a fresh login
     assert sf.session_id != token
     stale = org.with_session(token)  # an access token alone cannot log in again
-    with pytest.raises(SalesforceExpiredSession):
+    with pytest.raises(simple_salesforce.SalesforceExpiredSession):
         stale.Account.get(account)

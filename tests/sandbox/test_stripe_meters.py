@@ -10,9 +10,10 @@ import pytest
 
 from sandbox.server import build_app
 from tests.sandbox.test_stripe_sdk import Emulator, client_for
+from tests.support.sdk import vendor_sdk
 from tests.support.servers import Serve
 
-stripe = pytest.importorskip("stripe")
+stripe = vendor_sdk("stripe")
 
 DAY = 86_400
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from sandbox.server import build_app
+from tests.support.sdk import vendor_sdk
 from tests.support.servers import Serve
 from tests.support.stripe_wire import SECRET, EventSink
 
-stripe = pytest.importorskip("stripe")
+stripe = vendor_sdk("stripe")
 
 API_VERSION = "2020-08-27"  # what c2c's connector pins; the emulator speaks it
 
