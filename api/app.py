@@ -178,7 +178,7 @@ def create_api(
             trigger.client,
             engine,
             counted[0],
-            crm=default_crm,
+            crm=await crm_of(event.subscription),  # the CRM whose deal the subscription came from
             task_queue=trigger.task_queue,
             event=event,
         )

@@ -33,6 +33,9 @@ class UsageReport(BaseModel):
     event: UsageEvent
     customer_id: str = Field(description="billing's customer id")
     subscription_id: str = Field(description="billing's subscription id")
+    billing: str | None = Field(
+        default=None, description="the billing system of the subscription's legal entity (None: the default)"
+    )
 
 
 class ReportedUsage(BaseModel):

@@ -399,13 +399,14 @@ def usage(
         raise typer.Exit(2) from error
 
     async def run() -> None:
-        async with running_trigger(get_settings()) as (trigger, _, engine):
+        settings = get_settings()
+        async with running_trigger(settings) as (trigger, _, engine):
             try:
                 accepted = await receive(
                     trigger.client,
                     engine,
                     UsageMetrics(),
-                    crm=trigger.crm.system,
+                    crm=await finance.crm_of(trigger.client, settings.every_crm(), event.subscription),
                     task_queue=trigger.task_queue,
                     event=event,
                 )

@@ -128,6 +128,8 @@ REGISTRY: dict[str, dict[str, Callable[[Settings, httpx.AsyncClient], Any]]] = {
     "erp": {"netsuite": _netsuite, "xero": _xero},
 }
 SUPPORTED = {role: set(vendors) for role, vendors in REGISTRY.items()}
+# Who can meter usage (issue 14): a usage event for a subscription billed elsewhere is refused when it arrives.
+USAGE_METERING = {"stripe"}
 # Who can plan an ERP write without sending it (shadow mode of a migration, canonical/shadow.py).
 ERP_PLANS: dict[str, ModuleType] = {"netsuite": netsuite_plans, "xero": xero_plans}
 

@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from canonical import ids
 from canonical.usage import UsageEvent, UsageReport, meter_of
+from connectors.factory import USAGE_METERING
 from observability.metrics import UsageMetrics
 from operations import amendments
 from operations.errors import SagaNotFound, UsageConflict, UsageRefused, UsageSubscriptionNotFound
@@ -45,6 +46,12 @@ def check(event: UsageEvent, status: LifecycleStatus) -> None:
         raise UsageRefused("subscription_ended", f"the subscription of {event.subscription} has ended ({status.ended})")
     if event.customer is not None and event.customer != status.golden_id:
         raise UsageRefused("unknown_customer", f"{event.customer} is not the customer of {event.subscription}")
+    if status.billing is not None and status.billing not in USAGE_METERING:
+        raise UsageRefused(
+            "usage_not_metered",
+            f"{event.subscription} is billed in {status.billing}, which c2c does not meter usage in (it meters in "
+            f"{', '.join(sorted(USAGE_METERING))})",
+        )
     meters = sorted({m for line in status.usage_lines if (m := meter_of(line.product_code))})
     if event.meter not in meters:
         raise UsageRefused(
@@ -97,7 +104,10 @@ async def _receive(
         if known is Stored.CONFLICT:
             raise UsageConflict(f"event id {event.event_id} was already used for other usage")
     report = UsageReport(
-        event=event, customer_id=status.billing_customer_id or "", subscription_id=status.subscription_id
+        event=event,
+        customer_id=status.billing_customer_id or "",
+        subscription_id=status.subscription_id,
+        billing=status.billing,
     )
     workflow_id = ids.usage_report_id(event.event_id)
     try:

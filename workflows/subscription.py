@@ -342,5 +342,6 @@ class SubscriptionLifecycle(PeriodBilling):
             ended=self.ended,
             golden_id=self.args.golden_id,
             billing_customer_id=self.args.billing_customer_id,
+            billing=self.billing,
             usage_lines=self.args.deal.usage_lines,
         )

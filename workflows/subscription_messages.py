@@ -124,6 +124,7 @@ class LifecycleStatus(BaseModel):
     ended: str | None = Field(default=None, description="why the subscription ended: lapsed or cancelled")
     golden_id: str | None = None
     billing_customer_id: str | None = None
+    billing: str | None = Field(default=None, description="the billing system the subscription is in")
     usage_lines: list[DealLine] = Field(default_factory=list, description="usage-priced lines (metered in billing)")
 
     def open_period(self) -> PeriodStatus | None:

@@ -34,7 +34,12 @@ class UsageReporting:
         reported: ReportedUsage = await self.call(
             act.BILLING_QUEUE,
             Names.REPORT_USAGE,
-            act.ReportUsage(report=report, idempotency_key=workflow.info().workflow_id),
+            # to the billing system of the subscription's entity; reports stored before that named none: the default
+            act.ReportUsage(
+                report=report,
+                idempotency_key=workflow.info().workflow_id,
+                **({"billing": report.billing} if report.billing else {}),
+            ),
             ReportedUsage,
         )
         await self.call(act.HUB_QUEUE, Names.RECORD_USAGE_REPORTED, reported)

@@ -53,7 +53,7 @@ class FakeClient:
 
 @pytest.fixture
 def lifecycles(monkeypatch: pytest.MonkeyPatch) -> dict[str, LifecycleStatus]:
-    known = {"D-U": STATUS}
+    known = {"D-U": STATUS, "D-CB": STATUS.model_copy(update={"deal_id": "D-CB", "billing": "chargebee"})}
 
     async def status(_client: Any, _crm: str, deal_id: str) -> LifecycleStatus:
         if deal_id not in known:
@@ -90,6 +90,7 @@ async def test_each_rule_refuses_with_its_code_stores_nothing_starts_nothing_and
         "timestamp_before_open_period": event(at=START - timedelta(seconds=1)),
         "timestamp_in_future": event(at=END),
         "unknown_subscription": event(subscription="D-NONE"),
+        "usage_not_metered": event(subscription="D-CB"),  # billed in a system c2c does not meter usage in
     }
     for code, refused in bad.items():
         with pytest.raises((UsageRefused, UsageSubscriptionNotFound)) as error:
@@ -132,3 +133,20 @@ async def test_an_event_id_counts_once_and_its_retry_is_a_duplicate_even_after_i
     assert metrics.tally[("accepted", "")] == 1
     assert metrics.tally[("duplicate", "")] == 1
     assert metrics.tally[("refused", "event_id_reused")] == 1
+
+
+async def test_usage_goes_to_the_billing_system_of_the_subscription(
+    tmp_path: Path, lifecycles: dict[str, LifecycleStatus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    create_schema(engine)
+    reports: list[Any] = []
+
+    class Recording(FakeClient):
+        async def start_workflow(self, run: Any, arg: Any, *, id: str, **rest: Any) -> None:  # noqa: A002
+            reports.append(arg)
+            await super().start_workflow(run, arg, id=id, **rest)
+
+    lifecycles["D-U"] = STATUS.model_copy(update={"billing": "stripe"})
+    await usage.receive(Recording(), engine, UsageMetrics(), crm="salesforce", task_queue="q", event=event())  # type: ignore[arg-type]
+    assert [(r.billing, r.subscription_id, r.customer_id) for r in reports] == [("stripe", "sub_1", "cus_1")]
