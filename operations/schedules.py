@@ -4,7 +4,8 @@ revenue recognition of each legal entity (`{queue}:revenue-recognition:{entity}`
 `ensure_schedules` creates them, or brings an existing one to the current settings (cron, interval, queue,
 input) while keeping its state (an operator's pause stays paused). It is idempotent, so every worker may call
 it at start. Schedule ids are derived from the task queue: `c2c:reconciliation` and `c2c:missed-deal-sweep`
-with the default queue; each run's workflow id is the schedule's id plus the scheduled time.
+with the default queue (the default CRM's; each other CRM served has its own, `...:{crm}`); each run's workflow id
+is the schedule's id plus the scheduled time.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from workflows.revenue import RecognitionInput, RevenueRecognition
 from workflows.sweep import MissedDealSweep, SweepInput
 
 
-def reconciliation_schedule_id(task_queue: str) -> str:
-    return f"{task_queue}:reconciliation"
+def reconciliation_schedule_id(task_queue: str, crm: str | None = None) -> str:
+    """The default CRM's reconciliation keeps the id it had before two CRMs; another CRM's is `...:{crm}`."""
+    return f"{task_queue}:reconciliation" + (f":{crm}" if crm else "")
 
 
 def sweep_schedule_id(task_queue: str, crm: str | None = None) -> str:
@@ -40,13 +42,16 @@ def sweep_schedule_id(task_queue: str, crm: str | None = None) -> str:
     return f"{task_queue}:missed-deal-sweep" + (f":{crm}" if crm else "")
 
 
-def reconciliation_schedule(settings: Settings) -> Schedule:
-    """Nightly (settings.reconcile_cron, UTC): report only; repairs are started by a person (`--repair`)."""
+def reconciliation_schedule(settings: Settings, crm: str | None = None) -> Schedule:
+    """Nightly (settings.reconcile_cron, UTC): report only; repairs are started by a person (`--repair`).
+    `crm`: the CRM whose deals it reconciles (default: C2C_CRM); each CRM served has its own run, on its own
+    schedule, at the same time (docs/decisions.md: one run per CRM)."""
+    other = crm if crm and crm != settings.crm else None
     return Schedule(
         action=ScheduleActionStartWorkflow(
             Reconciliation.run,
-            ReconcileInput(crm=settings.crm, vendors_by_entity=settings.every_entitys_vendors()),
-            id=reconciliation_schedule_id(settings.task_queue),
+            ReconcileInput(crm=crm or settings.crm, vendors_by_entity=settings.every_entitys_vendors()),
+            id=reconciliation_schedule_id(settings.task_queue, other),
             task_queue=settings.task_queue,
             execution_timeout=timedelta(hours=6),
         ),
@@ -99,6 +104,10 @@ async def ensure_schedules(client: Client, settings: Settings) -> None:
     """Create every schedule, or update it to `settings`; safe to call from every worker at every start."""
     for schedule_id, schedule in (
         (reconciliation_schedule_id(settings.task_queue), reconciliation_schedule(settings)),
+        *(
+            (reconciliation_schedule_id(settings.task_queue, crm), reconciliation_schedule(settings, crm))
+            for crm in settings.every_crm()[1:]
+        ),
         (sweep_schedule_id(settings.task_queue), sweep_schedule(settings)),
         *(
             (sweep_schedule_id(settings.task_queue, crm), sweep_schedule(settings, crm))

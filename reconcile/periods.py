@@ -126,7 +126,7 @@ class Periods:
                 if self.taken_at - subscription.created >= contract_after:
                     finding.add(
                         MismatchKind.MISSING_CONTRACT,
-                        "salesforce",
+                        self.crm,
                         f"a contract with C2C_Subscription_Id__c {subscription.subscription_id}",
                         "none",
                     )
@@ -149,7 +149,7 @@ class Periods:
             ended_on = f"ended {expected.isoformat()}" if expected else "ended"
             finding.add(
                 MismatchKind.CONTRACT_NOT_ENDED,
-                "salesforce",
+                self.crm,
                 f"contract ended with the subscription ({ended_on} in billing)",
                 f"{contract.status} until {contract.end_date.isoformat()}",
                 contract_id=contract.contract_id,
@@ -162,7 +162,7 @@ class Periods:
             found = f"{field} {contract_end.isoformat()}" if contract_end else "no EndDate"
             finding.add(
                 MismatchKind.CONTRACT_END_DIFFERS,
-                "salesforce",
+                self.crm,
                 f"EndDate {expected.isoformat()} (billing {source} {end.isoformat() if end else ''})",
                 found,
                 contract_id=contract.contract_id,

@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import reconcile.scope as scope
     import workflows.interface as act
     import workflows.policies as policies
     from canonical import DEFAULT_VENDORS, Vendors, ids
@@ -100,6 +101,9 @@ class Reconciliation:
             ),
             self.read_erps(args, read_from, crm),
         )
+        # Billing holds every CRM's records: from here on (contracts read, comparison, KPIs, usage, counts) only
+        # those of this CRM's sagas. Data only, no command: recorded runs replay as before.
+        billing = scope.of_crm(billing, args.crm)
         if workflow.patched(CONTRACTS_PATCH):
             crm.contracts = await self.call(
                 act.CRM_QUEUE,
