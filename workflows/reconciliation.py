@@ -1,11 +1,13 @@
 """Reconciliation: read every system, compare them with the sagas, report mismatches and KPIs, repair what is safe.
 
 Runs nightly on a Temporal Schedule (schedules.py) and on demand (`python -m reconcile run`). The population is
-the CRM's closed-won deals modified in the window (closing a deal modifies it; default: the last 35 days). Each
-system is read on its own task queue; the comparison is an activity (pure code, but kept out of the workflow so
-a change to the rules never breaks the replay of a running reconciliation). With `repair`, a deal with no saga
-gets one (the trigger's path) and a saga parked as `unavailable` gets the `resume` signal; nothing else is
-touched: amount differences, duplicates and missing records are finance's to decide.
+the CRM's closed-won deals modified in the window (closing a deal modifies it; default: the last 35 days). A run is
+one CRM's (`crm`; the schedule starts one per CRM served), and of what billing holds it compares only the records of
+that CRM's sagas (reconcile/scope.py). Each system is read on its own task queue; the comparison is an activity
+(pure code, but kept out of the workflow so a change to the rules never breaks the replay of a running
+reconciliation). With `repair`, a deal with no saga gets one (the trigger's path) and a saga parked as
+`unavailable` gets the `resume` signal; nothing else is touched: amount differences, duplicates and missing records
+are finance's to decide.
 """
 
 from __future__ import annotations

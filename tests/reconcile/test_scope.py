@@ -49,7 +49,11 @@ def note(credit_note_id: str, invoice_id: str, key: str | None = None) -> Billin
 
 def refund(refund_id: str, invoice_id: str) -> BillingRefund:
     return BillingRefund(
-        refund_id=refund_id, invoice_id=invoice_id, amount=Money(amount=100, currency="USD"), status="succeeded", created_at=T0
+        refund_id=refund_id,
+        invoice_id=invoice_id,
+        amount=Money(amount=100, currency="USD"),
+        status="succeeded",
+        created_at=T0,
     )
 
 
