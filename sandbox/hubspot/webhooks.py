@@ -22,8 +22,12 @@ import httpx
 
 from sandbox import outgoing
 
-ATTEMPTS = 5
+# Retries of a refused delivery: doubling from FIRST_BACKOFF up to MAX_BACKOFF apart, about 80 s in all (the vendor
+# retries for a day; compressed). Five retries within a second lost a closed deal whenever the receiver was busy for a
+# second (seen in `make demo` on a loaded machine: its saga never started).
+ATTEMPTS = 12
 FIRST_BACKOFF = 0.05
+MAX_BACKOFF = 30.0
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 PORTAL_ID = 24_681_357
@@ -105,7 +109,7 @@ class WebhookSender:
                         delivery["delivered"] = True
                         return
                 if attempt + 1 < ATTEMPTS:
-                    await asyncio.sleep(FIRST_BACKOFF * 2**attempt)
+                    await asyncio.sleep(min(MAX_BACKOFF, FIRST_BACKOFF * 2**attempt))
 
     def reset(self) -> None:
         for task in self._tasks:

@@ -21,8 +21,12 @@ import httpx
 
 from sandbox import outgoing
 
-ATTEMPTS = 5
+# Retries of a refused delivery: doubling from FIRST_BACKOFF up to MAX_BACKOFF apart, about 80 s in all (the vendor
+# retries for a day; compressed). Five retries within a second lost a closed deal whenever the receiver was busy for a
+# second (seen in `make demo` on a loaded machine: its saga never started).
+ATTEMPTS = 12
 FIRST_BACKOFF = 0.05
+MAX_BACKOFF = 30.0
 SIGNATURE_HEADER = "X-C2C-Signature"
 # The account fields the account.changed flow watches: what billing and the ERP keep of a customer.
 WATCHED_ACCOUNT_FIELDS = (
@@ -102,7 +106,7 @@ class WebhookSender:
                         delivery["delivered"] = True
                         return
                 if attempt < ATTEMPTS:
-                    await asyncio.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
+                    await asyncio.sleep(min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)))
 
     def reset(self) -> None:
         for task in self._tasks:
