@@ -227,9 +227,13 @@ def create_app(
             rows = [r for r in rows if _updated(r) >= since.timestamp() * 1000]
         page = max(1, int(request.query_params.get("page", "1") or 1))
         size = min(1000, max(1, int(request.query_params.get("pageSize", "100") or 100)))
-        if "page" in request.query_params:
-            rows = rows[(page - 1) * size : page * size]
-        return _json(_envelope(collection, rows))
+        if "page" not in request.query_params:
+            return _json(_envelope(collection, rows))
+        # A paged answer says where it is, as Xero's does (`pagination`).
+        pagination = {"page": page, "pageSize": size, "pageCount": -(-len(rows) // size), "itemCount": len(rows)}
+        body = {**_envelope(collection, []), "pagination": pagination}
+        body[collection] = rows[(page - 1) * size : page * size]
+        return _json(body)
 
     @app.get(API + "/{collection}/{record_id}")
     async def get_record(collection: str, record_id: str, request: Request) -> Response:
@@ -318,6 +322,12 @@ def create_app(
     @app.post(f"{API}/ManualJournals")
     async def save_journals(request: Request) -> Response:
         return await write(request, "ManualJournals", save_journal)
+
+    @app.post(API + "/ManualJournals/{journal_id}")
+    async def save_journal_by_id(journal_id: str, request: Request) -> Response:
+        return await write(
+            request, "ManualJournals", lambda org, item: save_journal(org, {**item, "ManualJournalID": journal_id})
+        )
 
     return app
 

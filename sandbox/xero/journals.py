@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
-from sandbox.xero.query import ms_date
+from sandbox.xero.query import ms_date, parse_date
 from sandbox.xero.state import (
     ACCOUNT_IDS,
     ACCOUNTS,
@@ -113,7 +113,7 @@ def save_journal(org: Organisation, sent: Record) -> Record:
     if status not in CHANGES[journal["Status"]]:
         raise Refused(sent, f"A {journal['Status'].lower()} manual journal cannot be changed to {status}")
     if journal["Status"] == "POSTED":
-        if set(sent) - {"ManualJournalID", "Status"}:
+        if _changes(journal, sent):
             raise Refused(sent, "A posted manual journal can only be voided")
         org._open({"Date": journal["Date"]})  # voiding reverses in the journal's period: it must be open
         journal.update(Status=status, UpdatedDateUTC=ms_date(now()))
@@ -126,6 +126,15 @@ def save_journal(org: Organisation, sent: Record) -> Record:
         updated["Status"] = "DELETED"
     org.journals[journal_id] = updated
     return updated
+
+
+def _changes(journal: Record, sent: Record) -> bool:
+    """Whether an update changes what a journal says (an SDK resends its narration, date and defaults)."""
+    if "Narration" in sent and sent["Narration"] != journal["Narration"]:
+        return True
+    if sent.get("Date") is not None and parse_date(sent["Date"]) != parse_date(journal["Date"]):
+        return True
+    return bool(sent.get("JournalLines"))
 
 
 def _editable(journal: Record) -> Record:
