@@ -183,7 +183,8 @@ async def test_uk_monthly_journals_post_to_xero_once_each_even_when_an_answer_is
     assert len(books) == len(posted)
     assert (await xero(estate).revenue_ledger("UK01")).deferred_balance == {"GBP": 0}
 
-    again, _ = await recognize(estate, "2022-01", run="again-")
+    last = posted[-1].month  # the last month that moved anything (the credit ended the service in October)
+    again, _ = await recognize(estate, last, run="again-")
     assert again.currencies[0].outcome is Outcome.EXISTS
-    assert again.currencies[0].amount == amounts["2022-01"]
+    assert again.currencies[0].amount == amounts[last]
     assert len(await journals(estate)) == len(posted)
