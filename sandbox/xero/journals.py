@@ -41,7 +41,7 @@ def _line(sent: Record, line: object) -> Record:
     if ACCOUNTS[code][2]:
         raise Refused(sent, f"Account code '{code}' is a system account and cannot be used in a manual journal")
     tax = line.get("TaxType", "NONE")
-    if tax not in TAX_TYPES:
+    if not isinstance(tax, str) or tax not in TAX_TYPES:
         raise Refused(sent, f"The TaxType code '{tax}' does not exist or cannot be used for this type of doc.")
     try:
         amount = money(line.get("LineAmount")).quantize(TWO, rounding=ROUND_HALF_UP)
@@ -82,7 +82,7 @@ def create_journal(org: Organisation, sent: Record) -> Record:
     if status not in NEW_STATUSES:
         raise Refused(sent, f"Status {status!r} cannot be set on a new manual journal (DRAFT or POSTED)")
     kind = sent.get("LineAmountTypes", "NoTax")
-    if kind not in LINE_AMOUNT_TYPES:
+    if not isinstance(kind, str) or kind not in LINE_AMOUNT_TYPES:
         raise Refused(sent, f"LineAmountTypes {kind!r} is not valid")
     journal: Record = {
         "Date": ms_date(day),
@@ -115,7 +115,10 @@ def save_journal(org: Organisation, sent: Record) -> Record:
     if journal["Status"] == "POSTED":
         if _changes(journal, sent):
             raise Refused(sent, "A posted manual journal can only be voided")
-        org._open({"Date": journal["Date"]})  # voiding reverses in the journal's period: it must be open
+        try:
+            org._open({"Date": journal["Date"]})  # voiding reverses in the journal's period: it must be open
+        except Refused as locked:
+            raise Refused(sent, *locked.messages) from None
         journal.update(Status=status, UpdatedDateUTC=ms_date(now()))
         return journal
     draft = {**_editable(journal), **sent, "Status": "DRAFT" if status == "DELETED" else status}

@@ -251,7 +251,7 @@ class Organisation:
             invoice["Status"], invoice["FullyPaidOnDate"] = "PAID", ms_date(now())
         invoice["UpdatedDateUTC"] = ms_date(now())
 
-    # -- payments -----------------------------------------------------------------------------
+    # -- payments ------------------------------------------------------------------------------------------
 
     def _paid_from(self, sent: Record) -> tuple[str, Decimal, date]:
         """(account code, amount, date) of a payment or refund: an account taking payments, in an open period."""

@@ -141,5 +141,11 @@ async def test_post_posts_a_draft_voids_a_posted_journal_and_nothing_changes_aft
     assert voided["Status"] == "VOIDED"
     back = {"ManualJournals": [{"ManualJournalID": journal_id, "Status": "POSTED"}]}
     assert refusal(await xero.post(API, json=(back))) == ["A voided manual journal cannot be changed to POSTED"]
+    other = (await xero.put(API, json=journal(tag(), ("2400", "4"), ("4000", "-4"), day="2025-02-28"))).json()
+    await xero.post("/_sandbox/lock", json={"tenant": TENANT, "before": "2025-02-28"})
+    void_locked = {
+        "ManualJournals": [{"ManualJournalID": other["ManualJournals"][0]["ManualJournalID"], "Status": "VOIDED"}]
+    }
+    assert "period lock date" in refusal(await xero.post(API, json=void_locked))[0]
     unknown = {"ManualJournals": [{"ManualJournalID": str(uuid.uuid4()), "Status": "VOIDED"}]}
     assert "could not be found" in refusal(await xero.post(API, json=(unknown)))[0]
