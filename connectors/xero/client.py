@@ -2,8 +2,9 @@
 
 Xero has no upsert by external id. Each write looks its record up by the key c2c gives it (contact number,
 invoice number, credit note number, payment reference, the journal narration's `[external id]`) before creating it,
-and sends an `Idempotency-Key` derived from the request itself: a retry after a lost answer replays the key while
-Xero still holds it, and finds the record by its key after Xero forgot it. Exactly one record either way.
+and sends an `Idempotency-Key` (a journal's: its external id and date; any other write's: derived from the request):
+a retry after a lost answer replays the key while Xero still holds it, and finds the record by its key after Xero
+forgot it. Exactly one record either way.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def idempotency_key(tenant: str, method: str, path: str, body: bytes) -> str:
     """The same request always carries the same key (Xero takes up to 128 characters)."""
     digest = hashlib.sha256(b"\0".join([tenant.encode(), method.encode(), path.encode(), body])).hexdigest()
     return f"c2c-{digest[:60]}"
+
+
+def journal_key(tenant: str, external_id: str, on: date) -> str:
+    """A journal's key: its external id (c2c's deterministic `rev-…` / `fee-…` key) and the date it is posted on
+    (a locked period moves the same entry to another date: another request). Readable in Xero's logs; hashed when
+    the id would take it past Xero's 128 characters."""
+    key = f"c2c-{external_id}@{on.isoformat()}"
+    if len(key) > 128 or not key.isascii():
+        key = "c2c-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:60]
+    return key
 
 
 def where_equals(field_name: str, value: str) -> str:
@@ -182,8 +193,9 @@ class XeroErp(XeroRefunds):
         base = self._base_currency(entry.legal_entity)
 
         async def create(on: date) -> Record:
-            body = mapping.journal_body(entry, on, base)
-            return await self._write(tenant, "PUT", "ManualJournals", {"ManualJournals": [body]}, "ManualJournals")
+            body = {"ManualJournals": [mapping.journal_body(entry, on, base)]}
+            key = journal_key(tenant, entry.external_id, on)
+            return await self._write(tenant, "PUT", "ManualJournals", body, "ManualJournals", key=key)
 
         created = await self._in_open_period(entry.date, create)
         return mapping.guid(created, "ManualJournalID")
@@ -394,10 +406,13 @@ class XeroErp(XeroRefunds):
             SYSTEM, "no_open_period", f"no open period within {MAX_PERIODS_AHEAD} months of {day}: {refusal.message}"
         )
 
-    async def _write(self, tenant: str, method: str, path: str, body: Any, collection: str) -> Record:
-        """One record written; Xero answers the envelope with the record (and its ValidationErrors) inside."""
+    async def _write(
+        self, tenant: str, method: str, path: str, body: Any, collection: str, *, key: str | None = None
+    ) -> Record:
+        """One record written; Xero answers the envelope with the record (and its ValidationErrors) inside. The
+        `Idempotency-Key` is `key`, or one derived from the request."""
         content = encode_json(body)
-        headers = {"Idempotency-Key": idempotency_key(tenant, method, path, content)}
+        headers = {"Idempotency-Key": key or idempotency_key(tenant, method, path, content)}
         response = await self._request(method, path, tenant, content=content, headers=headers)
         rows = _records(response, collection)
         if len(rows) != 1:

@@ -19,6 +19,7 @@ from canonical.reference import REVENUE_ACCOUNTS
 from canonical.revenue import recognition_entry
 from connectors.xero import XeroErp
 from connectors.xero import revenue as xero_revenue
+from connectors.xero.client import journal_key
 from tests.support.xero import ENTITY, TENANT, uk_customer, uk_invoice, xero_connector, xero_state
 
 ANNUAL = (date(2021, 1, 15), date(2022, 1, 15))
@@ -144,6 +145,24 @@ async def test_a_recognition_journal_is_found_by_its_id_and_moves_the_balance(
     assert voided[0]["Status"] == "VOIDED"
     assert await erp.recognition("UK01", entry.external_id) is None
     assert (await erp.revenue_ledger("UK01")).recognitions == []
+
+
+async def test_a_recognition_journal_is_sent_with_its_external_id_as_the_idempotency_key(
+    erp: XeroErp, http: httpx.AsyncClient, emulators: Any
+) -> None:
+    url = emulators.url("xero")
+    entry = recognition_entry("UK01", "2021-02", gbp(5_00), REVENUE_ACCOUNTS["UK01"])
+    sent: list[str] = []
+
+    async def keep(request: httpx.Request) -> None:
+        if request.method == "PUT":
+            sent.append(request.headers.get("Idempotency-Key", ""))
+
+    async with httpx.AsyncClient(timeout=5.0, event_hooks={"request": [keep]}) as watched:
+        await xero_connector(watched, url).post_journal_entry(entry)
+    assert sent == ["c2c-rev-UK01-GBP-2021-02@2021-02-28"]
+    long = entry.model_copy(update={"external_id": "rev-" + "x" * 130})
+    assert len(journal_key(TENANT, long.external_id, date(2021, 2, 28))) <= 128
 
 
 def test_a_service_period_is_read_from_the_end_of_a_line_description() -> None:
