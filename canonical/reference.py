@@ -102,4 +102,6 @@ GL_ACCOUNTS: dict[str, str] = {
 REVENUE_ACCOUNTS: dict[str, RevenueAccounts] = {
     "US01": RevenueAccounts(deferred_revenue="2400", subscription_revenue="4000"),
     "DE01": RevenueAccounts(deferred_revenue="2400", subscription_revenue="4000"),
+    # Xero's chart (connectors/xero/revenue.py reads the service period from the line description).
+    "UK01": RevenueAccounts(deferred_revenue="2400", subscription_revenue="4000"),
 }

@@ -186,7 +186,7 @@ async def run_months(
     console.print()
     console.print("[bold]revenue recognition: each month billing has closed, per legal entity[/bold]")
     sold_by = {by_key[key].legal_entity for key in completed}
-    # An entity without deferred revenue accounts (UK01: Xero keeps no service periods) is not recognized.
+    # An entity without deferred revenue accounts is not recognized.
     entities = sorted(sold_by & set(REVENUE_ACCOUNTS))
     for entity in sorted(sold_by - set(REVENUE_ACCOUNTS)):
         console.print(

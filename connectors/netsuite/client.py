@@ -223,7 +223,10 @@ class NetSuiteErp(NetSuiteRefunds):
         return [customer for customer in customers if customer is not None]
 
     async def revenue_ledger(self, legal_entity: str) -> RevenueLedger:
-        """The entity's deferred revenue: lines posted to it, recognition journals, the account's balance."""
+        """The entity's deferred revenue: lines posted to it, recognition journals, the account's balance.
+        `unsupported` for an entity without a subsidiary: its books are in another ERP (the reconciler skips it)."""
+        if legal_entity not in mapping.SUBSIDIARY_IDS:
+            raise PermanentError(SYSTEM, "unsupported", f"{legal_entity} keeps no books in NetSuite (no subsidiary)")
         q = f"subsidiary IS {revenue.subsidiary_id(legal_entity)}"
         invoices, memos, journals = await asyncio.gather(
             self._records_where("invoice", q),

@@ -2,17 +2,16 @@
 
 Xero has no upsert by external id. Each write looks its record up by the key c2c gives it (contact number,
 invoice number, credit note number, payment reference, the journal narration's `[external id]`) before creating it,
-and sends an `Idempotency-Key` derived from the request itself: a retry after a lost answer replays the key while
-Xero still holds it, and finds the record by its key after Xero forgot it. Exactly one record either way.
+and sends an `Idempotency-Key` (a journal's: its external id and date; any other write's: derived from the request):
+a retry after a lost answer replays the key while Xero still holds it, and finds the record by its key after Xero
+forgot it. Exactly one record either way.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,29 +22,19 @@ from canonical import DEFAULT_VENDORS, CreditNote, Customer, Invoice, JournalEnt
 from canonical.records import ErpCreditMemo, ErpCustomer, ErpInvoice, ErpPayment
 from canonical.reference import LEGAL_ENTITIES
 from canonical.revenue import PostedRecognition, RevenueLedger
-from connectors.errors import BusinessRuleError, PermanentError, TransientError, UncertainOutcome
-from connectors.kit import CachedToken, encode_json, json_body, send
-from connectors.xero import mapping, wire
+from connectors.errors import BusinessRuleError, PermanentError
+from connectors.kit import encode_json, json_body, send
+from connectors.xero import mapping, revenue, wire
+from connectors.xero.auth import TokenSource, XeroCredentials
 from connectors.xero.errors import SYSTEM, classify, is_duplicate_name, is_locked_period
 from connectors.xero.refunds import XeroRefunds
 
 API_PATH = "/api.xro/2.0"
 TOKEN_PATH = "/connect/token"
-SCOPES = "accounting.transactions accounting.contacts accounting.settings.read"
-TOKEN_MARGIN_SECONDS = 60.0  # a new token this long before the old one expires (Xero's live 30 minutes)
 MAX_PERIODS_AHEAD = 24
 PAGE_SIZE = 1000  # Xero's largest page (`pageSize`) on the paged endpoints
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class XeroCredentials:
-    """A custom connection's client id and secret, and the organisation (tenant id) of each legal entity."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    tenants: dict[str, str] = field(default_factory=dict)
 
 
 def first_of_month(day: date, months_ahead: int) -> date:
@@ -66,40 +55,19 @@ def idempotency_key(tenant: str, method: str, path: str, body: bytes) -> str:
     return f"c2c-{digest[:60]}"
 
 
+def journal_key(tenant: str, external_id: str, on: date) -> str:
+    """A journal's key: its external id (c2c's deterministic `rev-…` / `fee-…` key) and the date it is posted on
+    (a locked period moves the same entry to another date: another request). Readable in Xero's logs; hashed when
+    the id would take it past Xero's 128 characters."""
+    key = f"c2c-{external_id}@{on.isoformat()}"
+    if len(key) > 128 or not key.isascii():
+        key = "c2c-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:60]
+    return key
+
+
 def where_equals(field_name: str, value: str) -> str:
     """A Xero `where` filter `Field=="value"` (quotes in the value escaped the way Xero's filter parser reads)."""
     return f'{field_name}=="{value.replace(chr(34), chr(92) + chr(34))}"'
-
-
-class TokenSource(CachedToken):
-    """One cached access token, fetched again before it expires; `clock` is monotonic seconds (tests move it)."""
-
-    def __init__(
-        self, http: httpx.AsyncClient, url: str, credentials: XeroCredentials, clock: Callable[[], float]
-    ) -> None:
-        super().__init__(clock, TOKEN_MARGIN_SECONDS)
-        self._http, self._url, self._credentials = http, url, credentials
-
-    async def _fetch(self) -> tuple[str, float]:
-        basic = base64.b64encode(f"{self._credentials.client_id}:{self._credentials.client_secret}".encode()).decode()
-        request = self._http.build_request(
-            "POST",
-            self._url,
-            data={"grant_type": "client_credentials", "scope": SCOPES},
-            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
-        )
-        try:
-            response = await send(self._http, SYSTEM, request, classify)
-        except UncertainOutcome as exc:  # issuing a token changes nothing we care about
-            raise TransientError(SYSTEM, "token_unavailable", exc.message) from exc
-        except PermanentError as exc:
-            raise PermanentError(
-                SYSTEM, "auth", f"Xero identity refused the client credentials: {exc.code}: {exc.message}"
-            ) from exc
-        try:
-            return wire.token_answer(json_body(SYSTEM, response))
-        except ValueError as exc:
-            raise PermanentError(SYSTEM, "bad_response", str(exc)) from exc
 
 
 class XeroErp(XeroRefunds):
@@ -222,11 +190,12 @@ class XeroErp(XeroRefunds):
         existing = await self._journal(tenant, entry.external_id)
         if existing is not None:
             return mapping.guid(existing, "ManualJournalID")
-        base = LEGAL_ENTITIES[entry.legal_entity].functional_currency if entry.legal_entity in LEGAL_ENTITIES else ""
+        base = self._base_currency(entry.legal_entity)
 
         async def create(on: date) -> Record:
-            body = mapping.journal_body(entry, on, base)
-            return await self._write(tenant, "PUT", "ManualJournals", {"ManualJournals": [body]}, "ManualJournals")
+            body = {"ManualJournals": [mapping.journal_body(entry, on, base)]}
+            key = journal_key(tenant, entry.external_id, on)
+            return await self._write(tenant, "PUT", "ManualJournals", body, "ManualJournals", key=key)
 
         created = await self._in_open_period(entry.date, create)
         return mapping.guid(created, "ManualJournalID")
@@ -337,34 +306,51 @@ class XeroErp(XeroRefunds):
         return found
 
     async def revenue_ledger(self, legal_entity: str) -> RevenueLedger:
-        raise PermanentError(
-            SYSTEM,
-            "unsupported",
-            f"revenue recognition of {legal_entity} on Xero: Xero keeps no service period on an invoice line",
-        )
+        """The entity's deferred revenue: its organisation's ACCREC invoices, credit notes and manual journals (all
+        time, paged: a balance is)."""
+        tenant = self.tenant(legal_entity)
+        invoices = await self._pages(tenant, "Invoices", 'Type=="ACCREC"')
+        notes = await self._pages(tenant, "CreditNotes", 'Type=="ACCRECCREDIT"')
+        journals = await self._pages(tenant, "ManualJournals", None)
+        return revenue.ledger(legal_entity, self._base_currency(legal_entity), invoices, notes, journals)
 
     async def recognition(self, legal_entity: str, external_id: str) -> PostedRecognition | None:
-        raise PermanentError(SYSTEM, "unsupported", f"revenue recognition of {legal_entity} on Xero ({external_id})")
+        """The posted recognition journal narrated `[external id]`, or None (the check before posting)."""
+        journal = await self._journal(self.tenant(legal_entity), external_id)
+        if journal is None:
+            return None
+        return revenue.recognition(journal, legal_entity, self._base_currency(legal_entity))
+
+    @staticmethod
+    def _base_currency(legal_entity: str) -> str:
+        entity = LEGAL_ENTITIES.get(legal_entity)
+        return entity.functional_currency if entity is not None else ""
 
     # -- plumbing --------------------------------------------------------------------------------------
 
     async def _all_tenants(self, collection: str, since: date, where: str | None) -> list[Record]:
         """Every record of the collection modified since the day `since`, in every organisation (paged)."""
+        modified = {"If-Modified-Since": f"{since.isoformat()}T00:00:00"}
         rows: list[Record] = []
         for tenant in sorted(set(self._tenants.values())):
-            page = 1
-            while True:
-                params = {"page": str(page), "pageSize": str(PAGE_SIZE)}
-                if where:
-                    params["where"] = where
-                headers = {"If-Modified-Since": f"{since.isoformat()}T00:00:00"}
-                response = await self._request("GET", collection, tenant, params=params, headers=headers)
-                batch = _records(response, collection)
-                rows.extend(batch)
-                if len(batch) < PAGE_SIZE:
-                    break
-                page += 1
+            rows.extend(await self._pages(tenant, collection, where, modified))
         return rows
+
+    async def _pages(
+        self, tenant: str, collection: str, where: str | None, headers: dict[str, str] | None = None
+    ) -> list[Record]:
+        """Every record of one organisation's collection, page by page until a short page."""
+        rows: list[Record] = []
+        page = 1
+        while True:
+            params = {"page": str(page), "pageSize": str(PAGE_SIZE)}
+            if where:
+                params["where"] = where
+            batch = _records(await self._request("GET", collection, tenant, params=params, headers=headers), collection)
+            rows.extend(batch)
+            if len(batch) < PAGE_SIZE:
+                return rows
+            page += 1
 
     async def _journal(self, tenant: str, external_id: str) -> Record | None:
         key = mapping.narration_key(external_id).replace('"', '\\"')
@@ -420,10 +406,13 @@ class XeroErp(XeroRefunds):
             SYSTEM, "no_open_period", f"no open period within {MAX_PERIODS_AHEAD} months of {day}: {refusal.message}"
         )
 
-    async def _write(self, tenant: str, method: str, path: str, body: Any, collection: str) -> Record:
-        """One record written; Xero answers the envelope with the record (and its ValidationErrors) inside."""
+    async def _write(
+        self, tenant: str, method: str, path: str, body: Any, collection: str, *, key: str | None = None
+    ) -> Record:
+        """One record written; Xero answers the envelope with the record (and its ValidationErrors) inside. The
+        `Idempotency-Key` is `key`, or one derived from the request."""
         content = encode_json(body)
-        headers = {"Idempotency-Key": idempotency_key(tenant, method, path, content)}
+        headers = {"Idempotency-Key": key or idempotency_key(tenant, method, path, content)}
         response = await self._request(method, path, tenant, content=content, headers=headers)
         rows = _records(response, collection)
         if len(rows) != 1:

@@ -379,6 +379,8 @@ def erp_customer(record: Record) -> ErpCustomer | None:
     if name and name.endswith(suffix):  # unique_name: the legal name is what was asked for
         name = name[: -len(suffix)]
     addresses = record.get("Addresses") or []
+    if not isinstance(addresses, list):
+        raise _bad(record, "Addresses", "is not a list")
     billing = [a for a in addresses if isinstance(a, dict) and a.get("AddressType") == ADDRESS_TYPE]
     return ErpCustomer(
         internal_id=guid(record, "ContactID"),

@@ -65,7 +65,9 @@ class XeroRefunds:
     async def _all_tenants(self, collection: str, since: date, where: str | None) -> list[Record]:
         raise NotImplementedError
 
-    async def _write(self, tenant: str, method: str, path: str, body: Any, collection: str) -> Record:
+    async def _write(
+        self, tenant: str, method: str, path: str, body: Any, collection: str, *, key: str | None = None
+    ) -> Record:
         raise NotImplementedError
 
     async def _in_open_period(self, day: date, create: Callable[[date], Awaitable[Record]]) -> Record:

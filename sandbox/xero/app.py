@@ -1,7 +1,7 @@
 """Xero emulator: identity's client-credentials token (custom connections), `GET /connections`, and the Accounting
 API 2.0 under `/api.xro/2.0` for Contacts, Invoices (ACCREC), Payments (on an invoice, or on a credit note: a refund
-out of its remaining credit), CreditNotes with Allocations, ManualJournals
-and Accounts; one organisation per `xero-tenant-id`.
+out of its remaining credit), CreditNotes with Allocations, ManualJournals (journals.py: PUT creates, POST creates
+or changes) and Accounts; one organisation per `xero-tenant-id`.
 
 Answers are Xero's envelope (`Id`, `Status`, `ProviderName`, `DateTimeUTC`, then the records under their plural
 name), dates in `/Date(ms+0000)/`, amounts as exact JSON numbers. PUT creates; POST /Contacts creates or updates by
@@ -31,8 +31,9 @@ from pydantic import BaseModel
 
 from sandbox.faults import install_faults
 from sandbox.netsuite import decimal_json
+from sandbox.xero.journals import create_journal, save_journal
 from sandbox.xero.query import QueryError, matcher, ms_date, parse_since
-from sandbox.xero.state import ACCOUNTS, DEFAULT_TENANTS, Organisation, Record, Refused, now
+from sandbox.xero.state import ACCOUNT_IDS, ACCOUNTS, DEFAULT_TENANTS, Organisation, Record, Refused, now
 
 API = "/api.xro/2.0"
 CLIENT_ID = "c2c-xero-client"
@@ -200,7 +201,7 @@ def create_app(
         if isinstance(org, Response):
             return org
         rows = [
-            {"AccountID": code, "Code": code, "Name": name, "Type": kind, "Status": "ACTIVE",
+            {"AccountID": ACCOUNT_IDS[code], "Code": code, "Name": name, "Type": kind, "Status": "ACTIVE",
              "EnablePaymentsToAccount": payments, **({"SystemAccount": system} if system else {})}
             for code, (name, kind, system, payments) in ACCOUNTS.items()
         ]  # fmt: skip
@@ -226,9 +227,13 @@ def create_app(
             rows = [r for r in rows if _updated(r) >= since.timestamp() * 1000]
         page = max(1, int(request.query_params.get("page", "1") or 1))
         size = min(1000, max(1, int(request.query_params.get("pageSize", "100") or 100)))
-        if "page" in request.query_params:
-            rows = rows[(page - 1) * size : page * size]
-        return _json(_envelope(collection, rows))
+        if "page" not in request.query_params:
+            return _json(_envelope(collection, rows))
+        # A paged answer says where it is, as Xero's does (`pagination`).
+        pagination = {"page": page, "pageSize": size, "pageCount": -(-len(rows) // size), "itemCount": len(rows)}
+        body = {**_envelope(collection, []), "pagination": pagination}
+        body[collection] = rows[(page - 1) * size : page * size]
+        return _json(body)
 
     @app.get(API + "/{collection}/{record_id}")
     async def get_record(collection: str, record_id: str, request: Request) -> Response:
@@ -312,7 +317,17 @@ def create_app(
 
     @app.put(f"{API}/ManualJournals")
     async def create_journals(request: Request) -> Response:
-        return await write(request, "ManualJournals", Organisation.create_journal)
+        return await write(request, "ManualJournals", create_journal)
+
+    @app.post(f"{API}/ManualJournals")
+    async def save_journals(request: Request) -> Response:
+        return await write(request, "ManualJournals", save_journal)
+
+    @app.post(API + "/ManualJournals/{journal_id}")
+    async def save_journal_by_id(journal_id: str, request: Request) -> Response:
+        return await write(
+            request, "ManualJournals", lambda org, item: save_journal(org, {**item, "ManualJournalID": journal_id})
+        )
 
     return app
 

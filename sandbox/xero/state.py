@@ -34,6 +34,8 @@ ACCOUNTS: dict[str, tuple[str, str, str | None, bool]] = {
     "6150": ("Merchant Fees", "EXPENSE", None, False),
     "6200": ("Bad Debt Expense", "EXPENSE", None, False),
 }
+# Xero's accounts have GUIDs: a fixed one per code, so a record names its account both ways.
+ACCOUNT_IDS = {code: str(uuid.uuid5(uuid.NAMESPACE_URL, f"xero-sandbox-account:{code}")) for code in ACCOUNTS}
 ITEMS = {
     "PLAT-SEAT": "Platform seat",
     "ANALYTICS": "Analytics add-on",
@@ -219,11 +221,7 @@ class Organisation:
         invoice = self.invoices.get(invoice_ref.get("InvoiceID", "")) if isinstance(invoice_ref, dict) else None
         if invoice is None:
             raise Refused(sent, "Invoice could not be found")
-        try:
-            amount = money(sent.get("Amount"))
-        except ValueError:
-            raise Refused(sent, "Amount must be a number") from None
-        day = self._open(sent)
+        amount, day = _amount(sent), self._open(sent)
         if note["Status"] != "AUTHORISED" or invoice["Status"] != "AUTHORISED":
             raise Refused(sent, "Only an approved credit note can be allocated to an approved invoice")
         if note["CurrencyCode"] != invoice["CurrencyCode"] or note["Contact"] != invoice["Contact"]:
@@ -253,7 +251,15 @@ class Organisation:
             invoice["Status"], invoice["FullyPaidOnDate"] = "PAID", ms_date(now())
         invoice["UpdatedDateUTC"] = ms_date(now())
 
-    # -- payments and journals -----------------------------------------------------------------------------
+    # -- payments ------------------------------------------------------------------------------------------
+
+    def _paid_from(self, sent: Record) -> tuple[str, Decimal, date]:
+        """(account code, amount, date) of a payment or refund: an account taking payments, in an open period."""
+        account_ref = sent.get("Account")
+        code = account_ref.get("Code") if isinstance(account_ref, dict) else None
+        if not isinstance(code, str) or code not in ACCOUNTS or not ACCOUNTS[code][3]:
+            raise Refused(sent, "Account must be valid and have payments enabled")
+        return code, _amount(sent), self._open(sent)
 
     def create_payment(self, sent: Record) -> Record:
         if isinstance(sent.get("CreditNote"), dict):
@@ -262,15 +268,7 @@ class Organisation:
         invoice = self.invoices.get(invoice_ref.get("InvoiceID", "")) if isinstance(invoice_ref, dict) else None
         if invoice is None:
             raise Refused(sent, "Invoice could not be found")
-        account_ref = sent.get("Account")
-        code = account_ref.get("Code") if isinstance(account_ref, dict) else None
-        if code not in ACCOUNTS or not ACCOUNTS[code][3]:
-            raise Refused(sent, "Account must be valid and have payments enabled")
-        try:
-            amount = money(sent.get("Amount"))
-        except ValueError:
-            raise Refused(sent, "Amount must be a number") from None
-        day = self._open(sent)
+        code, amount, day = self._paid_from(sent)
         if invoice["Status"] != "AUTHORISED":
             raise Refused(sent, "Payment can only be made against an approved invoice")
         if amount <= 0 or amount > invoice["AmountDue"]:
@@ -282,7 +280,7 @@ class Organisation:
             "Reference": sent.get("Reference", ""),
             "Status": "AUTHORISED",
             "PaymentType": "ACCRECPAYMENT" if invoice["Type"] == "ACCREC" else "ACCPAYPAYMENT",
-            "Account": {"AccountID": code, "Code": code},
+            "Account": {"AccountID": ACCOUNT_IDS[code], "Code": code},
             "Invoice": {
                 "InvoiceID": invoice["InvoiceID"],
                 "InvoiceNumber": invoice["InvoiceNumber"],
@@ -304,15 +302,7 @@ class Organisation:
         note = self.credit_notes.get(sent["CreditNote"].get("CreditNoteID", ""))
         if note is None:
             raise Refused(sent, "Credit note could not be found")
-        account_ref = sent.get("Account")
-        code = account_ref.get("Code") if isinstance(account_ref, dict) else None
-        if code not in ACCOUNTS or not ACCOUNTS[code][3]:
-            raise Refused(sent, "Account must be valid and have payments enabled")
-        try:
-            amount = money(sent.get("Amount"))
-        except ValueError:
-            raise Refused(sent, "Amount must be a number") from None
-        day = self._open(sent)
+        code, amount, day = self._paid_from(sent)
         if note["Status"] != "AUTHORISED":
             raise Refused(sent, "Payment can only be made against an approved credit note")
         if amount <= 0 or amount > note["RemainingCredit"]:
@@ -324,7 +314,7 @@ class Organisation:
             "Reference": sent.get("Reference", ""),
             "Status": "AUTHORISED",
             "PaymentType": "ARCREDITPAYMENT" if note["Type"] == "ACCRECCREDIT" else "APCREDITPAYMENT",
-            "Account": {"AccountID": code, "Code": code},
+            "Account": {"AccountID": ACCOUNT_IDS[code], "Code": code},
             "CreditNote": {
                 "CreditNoteID": note["CreditNoteID"],
                 "CreditNoteNumber": note["CreditNoteNumber"],
@@ -341,36 +331,9 @@ class Organisation:
         self.payments[payment["PaymentID"]] = payment
         return payment
 
-    def create_journal(self, sent: Record) -> Record:
-        narration = sent.get("Narration")
-        if not isinstance(narration, str) or not narration.strip():
-            raise Refused(sent, "Narration must be supplied")
-        day = self._open(sent)
-        lines = sent.get("JournalLines")
-        if not isinstance(lines, list) or len(lines) < 2:
-            raise Refused(sent, "A manual journal needs at least two journal lines")
-        total = Decimal(0)
-        for line in lines:
-            code = line.get("AccountCode") if isinstance(line, dict) else None
-            if code not in ACCOUNTS:
-                raise Refused(sent, f"Account code '{code}' is not a valid code")
-            if ACCOUNTS[code][2]:
-                raise Refused(sent, f"Account code '{code}' is a system account and cannot be used in a journal")
-            try:
-                total += money(line.get("LineAmount"))
-            except ValueError:
-                raise Refused(sent, "LineAmount must be a number") from None
-        if total != 0:
-            raise Refused(sent, "The total debits must equal total credits")
-        status = sent.get("Status", "DRAFT")
-        journal = {
-            "ManualJournalID": str(uuid.uuid4()),
-            "Narration": narration,
-            "Date": ms_date(day),
-            "Status": status if status in ("DRAFT", "POSTED") else "DRAFT",
-            "LineAmountTypes": sent.get("LineAmountTypes", "NoTax"),
-            "JournalLines": [{**line, "LineAmount": money(line["LineAmount"])} for line in lines],
-            "UpdatedDateUTC": ms_date(now()),
-        }
-        self.journals[journal["ManualJournalID"]] = journal
-        return journal
+
+def _amount(sent: Record) -> Decimal:
+    try:
+        return money(sent.get("Amount"))
+    except ValueError:
+        raise Refused(sent, "Amount must be a number") from None

@@ -25,7 +25,7 @@ from workflows.revenue import RecognitionInput
 async def settings(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Settings]:
     settings = Settings(task_queue=task_queue, reconcile_cron="30 3 * * *", sweep_interval_minutes=15)
     yield settings
-    revenue = [revenue_schedule_id(task_queue, entity) for entity in ("US01", "DE01")]
+    revenue = [revenue_schedule_id(task_queue, entity) for entity in ("US01", "DE01", "UK01")]
     for schedule_id in (reconciliation_schedule_id(task_queue), sweep_schedule_id(task_queue), *revenue):
         await temporal_env.client.get_schedule_handle(schedule_id).delete()
 
@@ -62,7 +62,7 @@ async def test_both_schedules_are_created_as_configured_and_a_repeat_changes_not
         [
             reconciliation_schedule_id(settings.task_queue),
             sweep_schedule_id(settings.task_queue),
-            *(revenue_schedule_id(settings.task_queue, entity) for entity in ("DE01", "US01")),
+            *(revenue_schedule_id(settings.task_queue, entity) for entity in ("DE01", "UK01", "US01")),
         ]
     )
 

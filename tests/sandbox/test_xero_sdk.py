@@ -24,6 +24,9 @@ from xero_python.accounting.models import (  # noqa: E402
     Invoices,
     LineAmountTypes,
     LineItem,
+    ManualJournal,
+    ManualJournalLine,
+    ManualJournals,
 )
 from xero_python.api_client import ApiClient  # noqa: E402
 from xero_python.api_client.configuration import Configuration  # noqa: E402
@@ -91,6 +94,76 @@ def test_sdk_sees_a_validation_exception_with_its_elements(api: AccountingApi) -
     error = refused.value.error_data  # the SDK hands the ApiException body over as it came
     assert error["Type"] == "ValidationException"
     assert "Contact" in error["Elements"][0]["ValidationErrors"][0]["Message"]
+
+
+def test_sdk_posts_reads_pages_and_voids_a_manual_journal(api: AccountingApi) -> None:
+    narration = f"[rev-sdk-{uuid.uuid4().hex[:8]}] recognition"
+    lines = [
+        ManualJournalLine(line_amount=120.0, account_code="2400", description="deferred revenue earned"),
+        ManualJournalLine(line_amount=-120.0, account_code="4000", description="recognized"),
+    ]
+    journal = ManualJournal(narration=narration, date=date(2025, 3, 31), status="POSTED", journal_lines=lines)
+    key = f"sdk-{narration[5:17]}"
+    created = api.create_manual_journals(TENANT, ManualJournals(manual_journals=[journal]), idempotency_key=key)
+    [posted] = created.manual_journals
+    again = api.create_manual_journals(TENANT, ManualJournals(manual_journals=[journal]), idempotency_key=key)
+    assert again.manual_journals[0].manual_journal_id == posted.manual_journal_id  # the key replayed it
+    assert (posted.narration, str(posted.status), posted.date) == (narration, "POSTED", date(2025, 3, 31))
+    assert [(line.account_code, line.line_amount) for line in posted.journal_lines] == [
+        ("2400", 120.0),
+        ("4000", -120.0),
+    ]
+    assert all(line.account_id for line in posted.journal_lines)
+    listed = api.get_manual_journals(TENANT, where=f'Narration=="{narration}"', page=1, page_size=10)
+    assert [j.manual_journal_id for j in listed.manual_journals] == [posted.manual_journal_id]
+    assert (listed.pagination.page, listed.pagination.item_count) == (1, 1)
+    read = api.get_manual_journal(TENANT, posted.manual_journal_id).manual_journals[0]
+    assert read.narration == narration
+    void = ManualJournal(narration=narration, status="VOIDED")
+    voided = api.update_manual_journal(TENANT, posted.manual_journal_id, ManualJournals(manual_journals=[void]))
+    assert str(voided.manual_journals[0].status) == "VOIDED"
+
+
+def test_sdk_sees_an_unbalanced_journal_refused_in_xeros_error_shape(api: AccountingApi) -> None:
+    lines = [
+        ManualJournalLine(line_amount=100.0, account_code="2400"),
+        ManualJournalLine(line_amount=-10.0, account_code="4000"),
+    ]
+    journal = ManualJournal(narration="unbalanced", date=date(2025, 3, 31), status="POSTED", journal_lines=lines)
+    with pytest.raises(AccountingBadRequestException) as refused:
+        api.create_manual_journals(TENANT, ManualJournals(manual_journals=[journal]))
+    error = refused.value.error_data
+    assert error["Type"] == "ValidationException"
+    assert error["Elements"][0]["ValidationErrors"][0]["Message"] == (
+        "The total debits (100.00) must equal total credits (-10.00)"
+    )
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="../shared/specs is not checked out beside the repository")
+def test_manual_journal_shapes_follow_xeros_spec() -> None:
+    """What the emulator answers for a journal and its lines is what the spec names, and the spec still lists
+    the journal statuses the emulator uses."""
+    from sandbox.xero.journals import CHANGES, NEW_STATUSES
+
+    schemas = yaml.safe_load(SPEC.read_text())["components"]["schemas"]
+    journal, line = schemas["ManualJournal"], schemas["ManualJournalLine"]
+    assert {"Narration", "JournalLines", "Date", "LineAmountTypes", "Status", "UpdatedDateUTC", "ManualJournalID",
+            "ShowOnCashBasisReports", "HasAttachments", "Url"} <= set(journal["properties"])  # fmt: skip
+    assert journal["required"] == ["Narration"]
+    assert set(CHANGES) | set(NEW_STATUSES) <= set(journal["properties"]["Status"]["enum"])
+    assert {
+        "LineAmount",
+        "AccountCode",
+        "AccountID",
+        "Description",
+        "TaxType",
+        "Tracking",
+        "TaxAmount",
+        "IsBlank",
+    } <= set(line["properties"])
+    paths = yaml.safe_load(SPEC.read_text())["paths"]
+    assert {"get", "put", "post"} <= set(paths["/ManualJournals"])
+    assert {"get", "post"} <= set(paths["/ManualJournals/{ManualJournalID}"])
 
 
 @pytest.mark.skipif(not SPEC.exists(), reason="../shared/specs is not checked out beside the repository")

@@ -112,7 +112,7 @@ async def test_the_sweep_schedule_runs_the_sweep(estate: Estate) -> None:
         assert [s.deal_id for s in swept.started] == [deal_id]
         await estate.client.get_workflow_handle_for(CustomerToCash.run, ids.saga_id("salesforce", deal_id)).result()
     finally:
-        revenue = [revenue_schedule_id(settings.task_queue, entity) for entity in ("US01", "DE01")]
+        revenue = [revenue_schedule_id(settings.task_queue, entity) for entity in ("US01", "DE01", "UK01")]
         for schedule_id in (sweep_schedule_id(settings.task_queue), reconciliation_schedule_id(settings.task_queue)):
             await estate.client.get_schedule_handle(schedule_id).delete()
         for schedule_id in revenue:
