@@ -6,6 +6,8 @@
   p50/p95/p99 beside the baseline at the same rate, the knee of each, worker RSS (bench/steady.py).
 - backlog: N renewal invoices due at one instant drained under the vendors' configured request limits, beside the
   theoretical minimum those limits allow (bench/backlog.py).
+- scale-out: the same burst with 1, 2, 4 `worker.py` processes against the one server; throughput, close -> cash,
+  the CPU of workers, server and sandbox, and the resource that stops the scaling (bench/scale.py).
 
 The sandbox runs in its own process with zero injected latency, so this process's CPU is the workers'.
 """
@@ -24,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import backlog as backlog_run
+from bench import scale as scale_run
 from bench.burst import HEADERS, Run, activity_types, burst
 from bench.estate import BenchEstate, bench_estate
 from bench.profile import print_profiles, profile, vendor_requests
@@ -68,7 +71,9 @@ async def steady_runs(
     return runs
 
 
-async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -> None:
+async def bench(
+    sagas: int, rates: list[float], duration: float, backlog: int, scale: list[int], scale_sagas: int
+) -> None:
     """Each part printed as soon as it is measured."""
     async with bench_estate() as estate:
         with console.status(f"seeding {sagas + 1} deals"):
@@ -89,6 +94,10 @@ async def bench(sagas: int, rates: list[float], duration: float, backlog: int) -
             print_steady(await steady_runs(estate, rates, duration, len(types), positions), duration)
         if backlog:
             backlog_run.report(await backlog_run.drain(estate, backlog, console), console)
+        if scale:
+            with console.status(f"scale-out: {scale_sagas} sagas with {', '.join(map(str, scale))} worker processes"):
+                points = await scale_run.scale(estate, scale, scale_sagas)
+            scale_run.report(points, console)
 
 
 def print_burst(runs: list[Run]) -> None:
@@ -140,11 +149,14 @@ def main(
     max_rate: float = typer.Option(8, help="steady load: the highest rate --extend tries"),
     duration: float = typer.Option(10, help="steady load: seconds of arrivals per rate"),
     backlog: int = typer.Option(50, help="month-end backlog: renewal invoices due at one instant; 0 skips it"),
+    scale: str = typer.Option("1,2,4", help="scale-out: worker.py process counts, comma-separated; '' skips it"),
+    scale_sagas: int = typer.Option(60, help="scale-out: sagas in each point's burst"),
 ) -> None:
     # The workers log each activity attempt that fails (the injected 429s, retried): the tables say what happened.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     rate_list = next_rates([float(r) for r in rates.split(",") if r.strip()], extend, max_rate) if rates else []
-    asyncio.run(bench(sagas, rate_list, duration, backlog))
+    scale_list = [int(n) for n in scale.split(",") if n.strip()]
+    asyncio.run(bench(sagas, rate_list, duration, backlog, scale_list, scale_sagas))
     console.print("(a shared machine: compare the ratios within one run, not absolute values across runs)")
     sys.stdout.flush()
     os._exit(0)
