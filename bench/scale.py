@@ -68,7 +68,7 @@ class Point:
                 f"{self.ours():.2f} ours, the rest other processes)"
             )
         if seconds / self.wall >= BUSY:
-            return f"one process at a full core: {name} ({seconds / self.wall:.2f} of a core; Python runs one at a time)"
+            return f"one process at a full core: {name} ({seconds / self.wall:.2f} of a core, the GIL)"
         return (
             f"not CPU ({self.cores('box'):.2f} of {cores} cores busy, no process at a full core): "
             "waiting on round trips (server task dispatch, vendor HTTP)"

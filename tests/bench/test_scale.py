@@ -15,8 +15,9 @@ async def test_two_worker_processes_both_run_activities_of_a_burst(tmp_path: Pat
 
     assert len(result.activities) == 2, "the point lists each of its two worker processes"
     assert all(n > 0 for n in result.activities.values()), f"a worker process ran no activity: {result.activities}"
-    assert len(result.cash) == 4 and all(s > 0 for s in result.cash), "every saga of the burst applied its cash"
-    assert result.cpu["workers"] > 0 and result.cpu["server"] > 0
+    assert len(result.cash) == 4, "every saga of the burst was read back"
+    assert all(s > 0 for s in result.cash), "every saga of the burst applied its cash"
+    assert result.cpu["workers"] > 0, "the worker processes' CPU was read"
 
 
 def _point(workers: int, rate: float, cpu: dict[str, float], busiest: tuple[str, float]) -> Point:
