@@ -72,7 +72,13 @@ async def steady_runs(
 
 
 async def bench(
-    sagas: int, rates: list[float], duration: float, backlog: int, scale: list[int], scale_sagas: int
+    sagas: int,
+    rates: list[float],
+    duration: float,
+    backlog: int,
+    scale: list[int],
+    scale_sagas: int,
+    scale_limited: bool,
 ) -> None:
     """Each part printed as soon as it is measured."""
     async with bench_estate() as estate:
@@ -96,8 +102,8 @@ async def bench(
             backlog_run.report(await backlog_run.drain(estate, backlog, console), console)
         if scale:
             with console.status(f"scale-out: {scale_sagas} sagas with {', '.join(map(str, scale))} worker processes"):
-                points = await scale_run.scale(estate, scale, scale_sagas)
-            scale_run.report(points, console)
+                points = await scale_run.scale(estate, scale, scale_sagas, scale_limited)
+            scale_run.report(points, console, scale_limited)
 
 
 def print_burst(runs: list[Run]) -> None:
@@ -151,12 +157,13 @@ def main(
     backlog: int = typer.Option(50, help="month-end backlog: renewal invoices due at one instant; 0 skips it"),
     scale: str = typer.Option("1,2,4", help="scale-out: worker.py process counts, comma-separated; '' skips it"),
     scale_sagas: int = typer.Option(60, help="scale-out: sagas in each point's burst"),
+    scale_limited: bool = typer.Option(False, help="scale-out: the workers under the backlog's vendor limits"),
 ) -> None:
     # The workers log each activity attempt that fails (the injected 429s, retried): the tables say what happened.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     rate_list = next_rates([float(r) for r in rates.split(",") if r.strip()], extend, max_rate) if rates else []
     scale_list = [int(n) for n in scale.split(",") if n.strip()]
-    asyncio.run(bench(sagas, rate_list, duration, backlog, scale_list, scale_sagas))
+    asyncio.run(bench(sagas, rate_list, duration, backlog, scale_list, scale_sagas, scale_limited))
     console.print("(a shared machine: compare the ratios within one run, not absolute values across runs)")
     sys.stdout.flush()
     os._exit(0)

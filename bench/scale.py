@@ -10,6 +10,7 @@ ActivityTaskStarted identity, `pid@host`): the proof that N processes shared the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -27,8 +28,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowHandle
 
+from bench.backlog import LIMITS
 from bench.burst import cpu_of, cpu_self
-from bench.estate import BenchEstate
+from bench.estate import SYSTEMS, BenchEstate
 from estate.processes import Estate
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names
@@ -36,6 +38,7 @@ from workflows.saga import SagaInput
 
 WORKER = Path(__file__).resolve().parent.parent / "worker.py"
 BUSY = 0.9  # a core (or the box's cores) at 90 % or more of the wall time counts as saturated
+LIMIT_BOUND = 0.8  # a vendor served at 80 % of its limit on average over the burst: the limit is the ceiling
 GAIN = 1.15  # a point that adds workers but not 15 % more throughput than the one before: scaling stopped there
 
 
@@ -48,6 +51,9 @@ class Point:
     cpu: dict[str, float]  # CPU seconds over the burst: workers, server, sandbox, bench (this process), box
     busiest: tuple[str, float]  # the one process of ours that used the most CPU, and its seconds
     activities: dict[int, int]  # activity tasks run, by worker process id (each of this point's workers listed)
+    peaks: dict[str, int]  # by vendor: the most requests it served in any one second of the burst
+    requests: dict[str, int]  # by vendor: the requests it served during the burst
+    limited: bool = False  # the workers ran under the backlog's vendor limits
 
     @property
     def rate(self) -> float:
@@ -62,6 +68,14 @@ class Point:
     def ceiling(self, cores: int) -> str:
         """Which resource bounded this point, from where its CPU went."""
         name, seconds = self.busiest
+        bound = [
+            (n / self.wall / limit.requests_per_second, v)
+            for v, n in self.requests.items()
+            if self.limited and (limit := LIMITS[v]).requests_per_second
+        ]
+        if bound and max(bound)[0] >= LIMIT_BOUND:
+            share, vendor = max(bound)
+            return f"vendor limit: {vendor} at {share:.0%} of its {LIMITS[vendor].requests_per_second:g}/s on average"
         if self.cores("box") >= BUSY * cores:
             return (
                 f"CPU-bound: the box's {cores} cores busy ({self.cores('box'):.2f} of {cores}; "
@@ -75,8 +89,9 @@ class Point:
         )
 
 
-def worker_env(estate: BenchEstate, queue: str) -> dict[str, str]:
-    """The environment of a `worker.py` serving `queue` on the bench's server, sandbox and store."""
+def worker_env(estate: BenchEstate, queue: str, limited: bool) -> dict[str, str]:
+    """The environment of a `worker.py` serving `queue` on the bench's server, sandbox and store; `limited`: under
+    the backlog's per-vendor limits (shared by all the processes through the store), else none."""
     s = estate.settings
     settings = {
         "C2C_TEMPORAL_ADDRESS": estate.client.service_client.config.target_host,
@@ -88,16 +103,18 @@ def worker_env(estate: BenchEstate, queue: str) -> dict[str, str]:
         "C2C_NETSUITE_CLIENT_ID": s.netsuite_client_id,
         "C2C_NETSUITE_CERTIFICATE_ID": s.netsuite_certificate_id or "",
         "C2C_NETSUITE_PRIVATE_KEY_FILE": s.netsuite_private_key_file or "",
-        "C2C_RATE_LIMITS": "{}",  # the CPU, not a vendor's limit, is what this part looks for
+        "C2C_RATE_LIMITS": json.dumps(
+            {v: limit.model_dump(exclude_none=True) for v, limit in LIMITS.items()} if limited else {}
+        ),
     }
     for system in ("salesforce", "stripe", "avatax", "netsuite", "xero"):
         settings[f"C2C_{system.upper()}_URL"] = estate.url(system)
     return settings
 
 
-def start_workers(estate: BenchEstate, count: int, queue: str, var: Path) -> Estate:
+def start_workers(estate: BenchEstate, count: int, queue: str, var: Path, limited: bool) -> Estate:
     workers = Estate(var=var)
-    workers.env.update(worker_env(estate, queue))
+    workers.env.update(worker_env(estate, queue, limited))
     try:
         for n in range(count):
             workers.start_python(f"worker-{n + 1}", [str(WORKER)], None)  # no port: it polls Temporal
@@ -159,17 +176,18 @@ async def read_history(handle: WorkflowHandle[Any, Any]) -> tuple[float, Counter
     return applied, by_pid
 
 
-async def point(estate: BenchEstate, count: int, sagas: int, var: Path) -> Point:
+async def point(estate: BenchEstate, count: int, sagas: int, var: Path, limited: bool = False) -> Point:
     """One point: `count` worker processes, warmed up, then `sagas` sagas at once."""
-    queue = f"{estate.queue}-w{count}"
+    queue = f"{estate.queue}-w{count}{'-limited' if limited else ''}"
     deal_ids = await estate.seed(count + sagas)
-    workers = start_workers(estate, count, queue, var / f"w{count}")
+    workers = start_workers(estate, count, queue, var / queue, limited)
     try:
         await wait_polling(estate, workers, queue)
         await asyncio.gather(*(h.result() for h in await start_sagas(estate, deal_ids[:count], queue)))
         procs = {p.pid: psutil.Process(p.pid) for _, p in workers.processes}
         ours = {**{f"worker {pid}": p for pid, p in procs.items()}, "server": estate.server, "sandbox": estate.sandbox}
         before = {name: cpu_of(p) for name, p in ours.items()}
+        await estate.forget_requests()
         box0, bench0 = _box_busy(), cpu_self()
         began = time.time()
         handles = await start_sagas(estate, deal_ids[count:], queue)
@@ -193,7 +211,21 @@ async def point(estate: BenchEstate, count: int, sagas: int, var: Path) -> Point
         "box": box,
     }
     busiest = max(used.items(), key=lambda kv: kv[1])
-    return Point(count, sagas, wall, [applied - began for applied, _ in histories], cpu, busiest, activities)
+    served = {system: [r["arrived"] for r in await estate.requests_served(system)] for system in SYSTEMS}
+    cash = [applied - began for applied, _ in histories]
+    peaks = {system: peak(arrived) for system, arrived in served.items()}
+    requests = {system: len(arrived) for system, arrived in served.items()}
+    return Point(count, sagas, wall, cash, cpu, busiest, activities, peaks, requests, limited)
+
+
+def peak(arrivals: list[float], window: float = 1.0) -> int:
+    """The most arrivals inside any `window` seconds."""
+    arrivals, most, first = sorted(arrivals), 0, 0
+    for last, at in enumerate(arrivals):
+        while at - arrivals[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def _box_busy() -> float:
@@ -202,9 +234,9 @@ def _box_busy() -> float:
     return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
-async def scale(estate: BenchEstate, counts: list[int], sagas: int) -> list[Point]:
+async def scale(estate: BenchEstate, counts: list[int], sagas: int, limited: bool) -> list[Point]:
     with tempfile.TemporaryDirectory(prefix="c2c-scale-") as var:
-        return [await point(estate, count, sagas, Path(var)) for count in counts]
+        return [await point(estate, count, sagas, Path(var), limited) for count in counts]
 
 
 def stopped_at(points: list[Point]) -> Point | None:
@@ -247,18 +279,28 @@ HEADERS = (
 )
 
 
-def report(points: list[Point], console: Console) -> None:
+def report(points: list[Point], console: Console, limited: bool) -> None:
     cores = os.cpu_count() or 1
     table = Table(
         *HEADERS,
         title=f"scale-out: one burst of {points[0].sagas} sagas per point, N worker.py processes, one Temporal "
-        f"dev server, {cores} cores (CPU over the burst; box = every process on the machine)",
+        f"dev server, {cores} cores, {'under the backlog limits' if limited else 'no vendor limits'} "
+        "(CPU over the burst; box = every process on the machine)",
     )
     for p in points:
         table.add_row(*cells(p, points[0]))
     console.print(table)
     for p in points:
         console.print(f"{p.workers} worker(s): {p.ceiling(cores)}")
+    for p in points:
+        console.print(
+            f"{p.workers} worker(s), vendor requests in the busiest second: "
+            + ", ".join(
+                f"{v} {n}" + (f" (limit {LIMITS[v].requests_per_second:g}/s)" if limited else "")
+                for v, n in p.peaks.items()
+                if n
+            )
+        )
     stop = stopped_at(points)
     if stop is None:
         console.print(f"scaling held to {points[-1].workers} workers ({points[-1].rate / points[0].rate:.2f}x)")

@@ -22,7 +22,7 @@ async def test_two_worker_processes_both_run_activities_of_a_burst(tmp_path: Pat
 
 def _point(workers: int, rate: float, cpu: dict[str, float], busiest: tuple[str, float]) -> Point:
     wall = 10.0
-    return Point(workers, round(rate * wall), wall, [1.0, 2.0], cpu, busiest, {1: 1})
+    return Point(workers, round(rate * wall), wall, [1.0, 2.0], cpu, busiest, {1: 1}, {}, {})
 
 
 def test_the_ceiling_names_the_saturated_resource() -> None:
@@ -38,3 +38,11 @@ def test_scaling_stops_at_the_first_point_that_gains_too_little() -> None:
     points = [_point(n, rate, cpu, ("server", 1.0)) for n, rate in ((1, 1.0), (2, 1.8), (4, 1.9))]
     assert stopped_at(points) is points[2]
     assert stopped_at(points[:2]) is None
+
+
+def test_under_the_limits_the_ceiling_is_the_vendor_served_nearest_its_limit() -> None:
+    cpu = {"workers": 6.0, "server": 5.0, "sandbox": 3.0, "bench": 1.0, "box": 19.5}
+    limited = Point(2, 10, 10.0, [1.0], cpu, ("server", 5.0), {1: 1}, {}, {"netsuite": 60, "stripe": 100}, True)
+    assert limited.ceiling(2).startswith("vendor limit: netsuite at 92% of its 6.5/s")
+    unlimited = Point(2, 10, 10.0, [1.0], cpu, ("server", 5.0), {1: 1}, {}, {"netsuite": 60, "stripe": 100})
+    assert unlimited.ceiling(2).startswith("CPU-bound")
