@@ -63,7 +63,12 @@ class Point:
         return self.cpu[what] / self.wall
 
     def ours(self) -> float:
-        return sum(self.cpu[k] for k in ("workers", "server", "sandbox", "bench")) / self.wall
+        """Cores busy with our processes: workers, server, sandbox and the bench's client."""
+        return self.cpu_per_saga() * self.sagas / self.wall
+
+    def cpu_per_saga(self) -> float:
+        """CPU seconds of ours per saga: what a saga costs whoever else is using the box."""
+        return sum(self.cpu[k] for k in ("workers", "server", "sandbox", "bench")) / self.sagas
 
     def ceiling(self, cores: int) -> str:
         """Which resource bounded this point, from where its CPU went."""
@@ -260,6 +265,7 @@ def cells(p: Point, first: Point) -> list[str]:
         f"{p.cpu['server']:.1f}",
         f"{p.cpu['sandbox']:.1f}",
         f"{p.ours():.2f} / {p.cores('box'):.2f}",
+        f"{p.cpu_per_saga():.2f}",
         " ".join(str(n) for n in p.activities.values()),
     ]
 
@@ -275,6 +281,7 @@ HEADERS = (
     "server CPU s",
     "sandbox CPU s",
     "cores busy: ours / box",
+    "our CPU s/saga",
     "activity tasks per process",
 )
 
@@ -301,6 +308,13 @@ def report(points: list[Point], console: Console, limited: bool) -> None:
                 if n
             )
         )
+    console.print(
+        "on free cores the CPU per saga caps the rate at "
+        + ", ".join(f"{cores / p.cpu_per_saga():.1f} sagas/s with {p.workers}" for p in points)
+        + f" worker(s) ({cores} cores / our CPU s per saga; the server's share: "
+        + ", ".join(f"{p.cpu['server'] / p.cpu_per_saga() / p.sagas:.0%}" for p in points)
+        + ")"
+    )
     stop = stopped_at(points)
     if stop is None:
         console.print(f"scaling held to {points[-1].workers} workers ({points[-1].rate / points[0].rate:.2f}x)")
