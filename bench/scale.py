@@ -39,10 +39,10 @@ from workflows.saga import SagaInput
 WORKER = Path(__file__).resolve().parent.parent / "worker.py"
 BUSY = 0.9  # a core (or the box's cores) at 90 % or more of the wall time counts as saturated
 LIMIT_BOUND = 0.8  # a vendor served at 80 % of its limit on average over the burst: the limit is the ceiling
-GAIN = 1.15
+GAIN = 1.15  # a point that adds workers but not 15 % more throughput than the one before: scaling stopped there
 # Vendor rates are read over 5 s: the limiter books each request's departure, and on a loaded box a process that
 # gets its core late sends a few booked slots at once, which a 1 s window would show as a burst over the limit.
-PEAK_WINDOW = 5.0  # a point that adds workers but not 15 % more throughput than the one before: scaling stopped there
+PEAK_WINDOW = 5.0
 
 
 @dataclass
@@ -107,7 +107,7 @@ def worker_env(estate: BenchEstate, queue: str, limited: bool) -> dict[str, str]
         "C2C_DATABASE_URL": s.database_url,  # one store for all: the rate limiter's buckets and the hub's rows
         "C2C_PAYLOAD_KEYS_FILE": "",  # plaintext, as the bench's client reads it
         "C2C_METRICS_PORT": "0",  # N processes would fight over one port
-        "C2C_LOG_LEVEL": "WARNING",  # the injected failures' retries are the tables' business, not the log's
+        "C2C_LOG_LEVEL": "WARNING",  # one line per saga stage from N processes would cost CPU the table counts
         "C2C_NETSUITE_CLIENT_ID": s.netsuite_client_id,
         "C2C_NETSUITE_CERTIFICATE_ID": s.netsuite_certificate_id or "",
         "C2C_NETSUITE_PRIVATE_KEY_FILE": s.netsuite_private_key_file or "",
