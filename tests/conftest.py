@@ -118,6 +118,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 SLOW_FIRST = (
     "tests/chaos/test_run.py",
     "tests/test_processes.py",
+    "tests/bench/test_scale.py",
     "tests/workflows/test_lifecycle_changes.py",
     "tests/workflows/test_subscription_lifecycle.py",
     "tests/browser/test_temporal_ui.py",
@@ -126,6 +127,8 @@ SLOW_FIRST = (
     "tests/workflows/test_revenue.py",
     "tests/workflows/test_refund.py",
     "tests/workflows/test_reconciliation.py",
+    "tests/workflows/test_reconciliation_crms.py",
+    "tests/workflows/test_xero_estate.py",
     "tests/runtime/test_publisher.py",
     "tests/codec/test_encrypted_saga.py",
     "tests/connectors/test_erp_tax_undo.py",
