@@ -197,15 +197,15 @@ class _DealCheck:
         self.amounts(one)
         self.written_back()
         e, counted = self.expectation, self.report.counted
-        for what, system in (
-            ("billing subscriptions", e.billing),
-            ("billing invoices", e.billing),
-            ("succeeded charges", e.billing),
-            ("ERP invoices", e.erp),
-            ("applied ERP payments", e.erp),
-            ("tax documents", "avatax"),
+        for system, kind in (
+            (e.billing, "subscriptions"),
+            (e.billing, "invoices"),
+            (e.billing, "payments"),
+            (e.erp, "invoices"),
+            (e.erp, "payments"),
+            ("avatax", "tax documents"),
         ):
-            counted[system][what.removeprefix("billing ").removeprefix("ERP ")] += 1
+            counted[system][kind] += 1
 
     def written_back(self) -> None:
         """A HubSpot deal's company holds the saga's ids (Salesforce's account link is checked with the customers)."""

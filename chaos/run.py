@@ -25,7 +25,7 @@ import asyncio
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,9 +59,13 @@ from workflows.subscription_messages import LifecycleStatus
 SETTLED = {Stage.COMPLETED.value, Stage.NEEDS_ATTENTION.value, Stage.CANCELLED.value}
 
 
+def vendors_of(spec: DealSpec) -> Vendors:
+    """The billing system and ERP the run's settings route the deal's legal entity to."""
+    return VENDORS_BY_ENTITY.get(spec.legal_entity, Vendors())
+
+
 def billing_of(spec: DealSpec) -> str:
-    """The billing system the run's settings route the deal's legal entity to."""
-    return VENDORS_BY_ENTITY.get(spec.legal_entity, Vendors()).billing
+    return vendors_of(spec).billing
 
 
 @dataclass
@@ -231,11 +235,15 @@ class ChaosRun:
 
     async def create_deals(self) -> None:
         limit = asyncio.Semaphore(8)
+        companies: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
         async def create(spec: DealSpec) -> None:
             async with limit:
                 if spec.crm == "hubspot":
-                    self.ids[spec.key] = await self.hubspot.create(spec)
+                    # HubSpot has no upsert: a company is looked up by key, then created. One rep per company at a
+                    # time, or two deals of one company would each create it (the checker counts companies per key).
+                    async with companies[spec.account.key]:
+                        self.ids[spec.key] = await self.hubspot.create(spec)
                 else:
                     self.ids[spec.key] = await seed_deal(self.crm, spec)
 
@@ -359,7 +367,11 @@ class ChaosRun:
     async def gather(self) -> Gathered:
         expectations = {
             self.ids[spec.key]: Expectation(
-                key=spec.key, expect_park=spec.expect_park, crm=spec.crm, billing=billing_of(spec)
+                key=spec.key,
+                expect_park=spec.expect_park,
+                crm=spec.crm,
+                billing=billing_of(spec),
+                erp=vendors_of(spec).erp,
             )
             for spec in self.book.deals
         }
