@@ -1,9 +1,11 @@
 """The chaos run's book of business: N seeded deals across entities, currencies and repeat customers.
 
-Like estate/book.py, but generated: accounts in the US, Japan and the EU (each sold by the entity that
-invoices its currency), about four deals per account, a few companies entered twice in the CRM under another
-name with the same tax id (one golden customer), a few addresses the tax engine cannot place (those deals park
-with `invalid_address`) and a few US customers who switch to bank debit after their first deal.
+Like estate/book.py, but generated: accounts in the US, Japan, the EU and the UK (each sold by the entity that
+invoices its currency; UK01 bills in Chargebee and books in Xero, chaos/run.py), every other UK account sold in
+HubSpot instead of Salesforce (both estates in one run), about four deals per account, a few companies entered
+twice in the CRM under another name with the same tax id (one golden customer), a few addresses the tax engine
+cannot place (those deals park with `invalid_address`) and a few US customers who switch to bank debit after their
+first deal.
 
 The deals close in three waves (see chaos/run.py): `first` holds each bank-debit customer's first deal (it
 creates the billing customer whose payment method then changes), `main` most deals, `late` the rest, including
@@ -58,6 +60,7 @@ class Customer:
     legal_entity: str
     currency: str
     bank_debit: bool = False
+    crm: str = "salesforce"  # where its deals are sold
 
 
 @dataclass
@@ -72,8 +75,9 @@ class Book:
 
 
 def _customer(rng: random.Random, n: int) -> Customer:
-    """Customer number n: every sixth from the second UK (GBP, UK01, booked in Xero: each run covers both
-    estates); the others about half US (USD), a quarter Japan (JPY, sold by US01), a quarter EU (EUR, DE01)."""
+    """Customer number n: every sixth from the second UK (GBP, UK01: the other estate, Chargebee + Xero), every
+    other one of those sold in HubSpot (from the second: a run of any size has a HubSpot customer); the others
+    about half US (USD), a quarter Japan (JPY, sold by US01), a quarter EU (EUR, DE01)."""
     roll = rng.random()
     name = f"{rng.choice(NAMES)} {n:03d}"
     if n % 6 == 2:
@@ -82,7 +86,7 @@ def _customer(rng: random.Random, n: int) -> Customer:
             f"chaos-{n:03d}", f"{name} {SUFFIX['GB']}", f"{n} High St", city, postal, "GB", None,
             f"GB{rng.randrange(10**8, 10**9)}",
         )  # fmt: skip
-        return Customer(account, "UK01", "GBP")
+        return Customer(account, "UK01", "GBP", crm="hubspot" if n % 12 == 2 else "salesforce")
     if roll < 0.5:
         city, state, postal = rng.choice(US_PLACES)
         account = AccountSpec(
@@ -114,16 +118,19 @@ def _deal(rng: random.Random, key: str, customer: Customer) -> DealSpec:
         lines.append((code, quantity, unit))
     period = rng.choice(("Monthly", "Monthly", "Annual"))
     term = rng.choice((12, 24, 36)) if period == "Annual" else rng.choice((3, 6, 12, 24))
-    return DealSpec(key, customer.account, customer.legal_entity, customer.currency, lines, term, period)
+    return DealSpec(
+        key, customer.account, customer.legal_entity, customer.currency, lines, term, period, crm=customer.crm
+    )
 
 
 def _customers(rng: random.Random, count: int) -> list[Customer]:
     customers = [_customer(rng, n) for n in range(1, count + 1)]
-    # The same company entered twice (another name, same tax id): one golden customer, never two.
-    twinned = [c for c in customers if c.account.tax_id][: max(1, count // 12)]
+    # The same company entered twice (another name, same tax id): one golden customer, never two. Within one CRM:
+    # matching a company across CRMs is not what this run tests.
+    twinned = [c for c in customers if c.account.tax_id and c.crm == "salesforce"][: max(1, count // 12)]
     for original in twinned:
         twin = replace(original.account, key=f"{original.account.key}-dup", name=original.account.name.upper())
-        customers.append(Customer(twin, original.legal_entity, original.currency))
+        customers.append(Customer(twin, original.legal_entity, original.currency, crm=original.crm))
     # A few US customers switch to bank debit after their first deal (not a twinned company: the twin's deals
     # share its billing customer and would not wait for the late wave).
     us = [

@@ -1,8 +1,9 @@
 """The chaos run's verdict: every system's state against the CRM's closed deals and the sagas' own reports.
 
 It reads only what the vendors hold (each emulator's `/_sandbox/state`) and what the sagas answer to their
-`status` query, and finds, naming the deal:
-  lost                a Closed Won deal in the CRM without a saga
+`status` query, and finds, naming the deal (won in Salesforce or HubSpot, billed in Stripe or Chargebee, booked in
+NetSuite or Xero: each deal is looked for in the systems the run's settings route it to):
+  lost                a Closed Won deal in either CRM without a saga
   stuck               a saga neither completed nor parked, or parked without a reason
   unexpected_outcome  parked although the book expects it to complete, or not parked with the expected code
   missing / duplicate not exactly one subscription, billing invoice, succeeded charge, ERP invoice, tax document
@@ -11,7 +12,8 @@ It reads only what the vendors hold (each emulator's `/_sandbox/state`) and what
                       collected != applied, or the saga's totals differ from the systems'
   customer            not exactly one billing customer per golden customer and one ERP customer per golden
                       customer and entity, a customer no saga knows, a company (tax id) split over two golden
-                      customers, a CRM account not linked to its saga's golden customer
+                      customers, a CRM account not linked to its saga's golden customer; a HubSpot company
+                      or deal twice under one key, a company without the saga's ids written back
   totals              per currency, the sums over every record in a system differ from the completed deals'
 With the subscriptions' lifecycles (later periods and CRM changes, chaos/lifecycle.py; checked in
 chaos/lifecycle_check.py), per subscription:
@@ -49,6 +51,7 @@ from chaos.verdict import (
     Report,
     Systems,
     Violation,
+    group,
     minor,
 )
 from workflows.saga import SagaStatus, Stage
@@ -71,12 +74,13 @@ def check(
     systems = Systems(states)
     report = Report()
     changes = {c.opportunity_id for plan in (plans or {}).values() for c in plan.changes}
-    for opportunity in systems.opportunities:
+    for opportunity in systems.opportunities + systems.hubspot_deals:
         if opportunity["StageName"] != CLOSED_WON:
             continue
         if opportunity.get("ContractId") and opportunity["Id"] in changes:
             continue  # a change to a contract the run closed: checked with its subscription's lifecycle
         report.closed += 1
+        report.counted[opportunity.get("crm", "salesforce")]["closed won"] += 1
         deal_id = opportunity["Id"]
         expectation = expectations.get(deal_id, Expectation(opportunity.get("External_Key__c") or "?"))
         name = f"{expectation.key} ({deal_id})"
@@ -90,6 +94,7 @@ def check(
             lifecycle = (lifecycles or {}).get(deal_id)
             LifecycleCheck(systems, report, name, status, lifecycle, plan).run()
     _check_customers(systems, statuses, expectations, report)
+    _check_hubspot_keys(systems, report)
     _check_totals(systems, report)
     return report
 
@@ -143,11 +148,26 @@ class _DealCheck:
 
     def records(self) -> dict[str, list[dict[str, Any]]]:
         """This deal's records in each system, found from the systems' own links, not from the saga's ids."""
+        if self.expectation.billing == "chargebee":
+            subscriptions = self.s.chargebee_subscriptions.get(self.status.deal_id, [])
+            invoices = [
+                i
+                for sub in subscriptions
+                for i in self.s.chargebee_invoices.get(sub["id"], [])
+                if i.get("first_invoice")
+            ]
+            charges = [c for i in invoices for c in self.s.chargebee_paid.get(i["id"], [])]
+            return self.erp_records(subscriptions, invoices, charges)
         subscriptions = self.s.subscriptions.get(self.status.deal_id, [])
         invoices = [
             i for sub in subscriptions for i in self.s.invoices.get(sub["id"], []) if i.get("billing_reason") != CYCLE
         ]
         charges = [c for i in invoices for c in self.s.charges.get(i["id"], [])]
+        return self.erp_records(subscriptions, invoices, charges)
+
+    def erp_records(
+        self, subscriptions: list[dict[str, Any]], invoices: list[dict[str, Any]], charges: list[dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
         erp_invoices = [e for i in invoices for e in self.s.erp_invoices.get(i["id"], [])]
         payments = [p for e in erp_invoices for p in self.s.applications.get(e["id"], [])]
         documents = self.s.documents.get(self.status.external_ids.get("tax_document") or self.tax_code(), [])
@@ -161,7 +181,7 @@ class _DealCheck:
         }
 
     def tax_code(self) -> str:
-        return f"c2c-salesforce-{self.status.deal_id}"
+        return f"c2c-{self.expectation.crm}-{self.status.deal_id}"
 
     def parked(self) -> None:
         for what, records in self.records().items():
@@ -175,6 +195,33 @@ class _DealCheck:
         self.states(one)
         self.ids(one)
         self.amounts(one)
+        self.written_back()
+        e, counted = self.expectation, self.report.counted
+        for system, kind in (
+            (e.billing, "subscriptions"),
+            (e.billing, "invoices"),
+            (e.billing, "payments"),
+            (e.erp, "invoices"),
+            (e.erp, "payments"),
+            ("avatax", "tax documents"),
+        ):
+            counted[system][kind] += 1
+
+    def written_back(self) -> None:
+        """A HubSpot deal's company holds the saga's ids (Salesforce's account link is checked with the customers)."""
+        if self.expectation.crm != "hubspot":
+            return
+        company = self.s.accounts.get(self.status.external_ids.get("crm_account", ""))
+        if company is None:
+            self.fail("missing", f"no HubSpot company {self.status.external_ids.get('crm_account')}")
+            return
+        ids = self.status.external_ids
+        wanted = {"billing_customer": ids.get("billing_customer"), "erp_customer": ids.get("erp_customer")}
+        wrong = [f"{k} {company.get(k)} != the saga's {v}" for k, v in wanted.items() if company.get(k) != v]
+        if wrong:
+            self.fail("missing", f"HubSpot company {company['Id']}: {'; '.join(wrong)}")
+        else:
+            self.report.counted["hubspot"]["write-backs"] += 1
 
     def states(self, one: dict[str, dict[str, Any]]) -> None:
         invoice, erp_invoice, document = one["billing invoices"], one["ERP invoices"], one["tax documents"]
@@ -204,7 +251,7 @@ class _DealCheck:
         invoice, charge, document = one["billing invoices"], one["succeeded charges"], one["tax documents"]
         erp_invoice, payment = one["ERP invoices"], one["applied ERP payments"]
         currency = self.currency
-        lines = invoice["lines"]["data"]
+        billed, tax_line = billed_lines(invoice)
         applied = sum(
             minor(item["amount"], currency)
             for item in payment["apply"]["items"]
@@ -212,9 +259,9 @@ class _DealCheck:
         )
         figures = {
             "contracted": minor(self.opportunity["Amount"], currency),
-            "billed": sum(line["amount"] for line in lines if line.get("type") == "subscription"),
+            "billed": billed,
             "tax": minor(document["totalTax"], currency),
-            "tax line": sum(line["amount"] for line in lines if line.get("metadata", {}).get("c2c_line") == "tax"),
+            "tax line": tax_line,
             "invoiced": invoice["total"],
             "posted": minor(erp_invoice["total"], currency),
             # refunds a credit note explains (a cancellation's) are checked with the lifecycle
@@ -244,6 +291,19 @@ class _DealCheck:
         sums["collected"] -= self.s.note_refunds(invoice["id"])  # the totals count money as the systems hold it
 
 
+def billed_lines(invoice: dict[str, Any]) -> tuple[int, int]:
+    """(the subscription lines, the tax line) of a Stripe or a Chargebee invoice, in minor units."""
+    if "line_items" in invoice:  # Chargebee: item price lines, the tax as an ad hoc charge `Tax (…)`
+        lines = invoice["line_items"]
+        tax = [line for line in lines if line.get("entity_type") == "adhoc" and line["description"].startswith("Tax")]
+        return sum(line["amount"] for line in lines if line.get("entity_type") != "adhoc"), sum(
+            line["amount"] for line in tax
+        )
+    lines = invoice["lines"]["data"]
+    billed = sum(line["amount"] for line in lines if line.get("type") == "subscription")
+    return billed, sum(line["amount"] for line in lines if line.get("metadata", {}).get("c2c_line") == "tax")
+
+
 def _check_customers(
     systems: Systems, statuses: dict[str, SagaStatus], expectations: dict[str, Expectation], report: Report
 ) -> None:
@@ -251,6 +311,7 @@ def _check_customers(
         return f"{expectations[deal_id].key} ({deal_id})" if deal_id in expectations else deal_id
 
     goldens: dict[str, list[str]] = defaultdict(list)  # golden id -> deals
+    billed_customers: dict[str, set[str]] = defaultdict(set)  # billing system -> golden ids with one customer there
     erp_keys: set[str] = set()
     for deal_id, status in statuses.items():
         golden = status.external_ids.get("golden_customer")
@@ -259,12 +320,16 @@ def _check_customers(
         goldens[golden].append(deal_id)
         if "erp_customer" in status.external_ids and status.legal_entity:
             erp_keys.add(f"{golden}-{status.legal_entity}")
-        if "billing_customer" in status.external_ids and len(systems.stripe_customers.get(golden, [])) != 1:
-            count = len(systems.stripe_customers.get(golden, []))
-            report.duplicates += max(0, count - 1)
-            report.violations.append(
-                Violation("customer", name(deal_id), f"golden customer {golden} has {count} billing customers")
-            )
+        billing = expectations[deal_id].billing if deal_id in expectations else "stripe"
+        customers = (systems.chargebee_customers if billing == "chargebee" else systems.stripe_customers).get(
+            golden, []
+        )
+        if "billing_customer" in status.external_ids and len(customers) != 1:
+            report.duplicates += max(0, len(customers) - 1)
+            detail = f"golden customer {golden} has {len(customers)} billing customers in {billing}"
+            report.violations.append(Violation("customer", name(deal_id), detail))
+        elif "billing_customer" in status.external_ids:
+            billed_customers[billing].add(golden)
         account = systems.accounts.get(status.external_ids.get("crm_account", ""))
         if account is not None and status.stage is Stage.COMPLETED and account.get("C2C_Golden_Id__c") != golden:
             detail = f"CRM account {account['Id']} links {account.get('C2C_Golden_Id__c')}, the saga used {golden}"
@@ -274,14 +339,27 @@ def _check_customers(
         if count != 1:
             report.duplicates += max(0, count - 1)
             report.violations.append(Violation("customer", None, f"ERP customer {key}: {count} records"))
-    for golden, customers in systems.stripe_customers.items():
-        if golden not in goldens:
-            ids = ", ".join(c["id"] for c in customers)
-            report.violations.append(Violation("customer", None, f"billing customers {ids} belong to no saga"))
+    for held in (systems.stripe_customers, systems.chargebee_customers):
+        for golden, customers in held.items():
+            if golden not in goldens:
+                ids = ", ".join(c["id"] for c in customers)
+                report.violations.append(Violation("customer", None, f"billing customers {ids} belong to no saga"))
+    for billing, golden_ids in billed_customers.items():
+        report.counted[billing]["customers"] = len(golden_ids)
     for key in systems.erp_customers:
         if key not in erp_keys:
             report.violations.append(Violation("customer", None, f"ERP customer {key} belongs to no saga"))
     _check_companies(systems, statuses, name, report)
+
+
+def _check_hubspot_keys(systems: Systems, report: Report) -> None:
+    """One HubSpot company and one deal per external key: the reps' find-or-create never made a second."""
+    for kind, records in (("companies", systems.hubspot_companies), ("deals", systems.hubspot_deals)):
+        for key, same in group(records, lambda r: r.get("External_Key__c")).items():
+            if len(same) > 1:
+                report.duplicates += len(same) - 1
+                ids = ", ".join(r["Id"] for r in same)
+                report.violations.append(Violation("duplicate", None, f"HubSpot {kind} {ids} under one key {key}"))
 
 
 def _check_companies(systems: Systems, statuses: dict[str, SagaStatus], name: Any, report: Report) -> None:
@@ -313,6 +391,11 @@ def _check_totals(systems: Systems, report: Report) -> None:
     for charge in systems.stripe_charges:
         if charge["status"] == "succeeded" and charge.get("paid"):
             found[charge["currency"].upper()]["collected"] += charge["amount"] - charge.get("amount_refunded", 0)
+    for invoice in systems.chargebee_invoice_list:
+        if invoice["status"] == "paid":
+            found[invoice["currency_code"].upper()]["invoiced"] += invoice["total"]
+    for payment in systems.chargebee_payments:
+        found[payment["currency_code"].upper()]["collected"] += payment["amount"]
     for erp_invoice in systems.erp_invoice_list:
         if erp_invoice.get("status") == "Paid In Full":
             currency = erp_invoice["currency"]["refName"]

@@ -16,11 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from canonical import Vendors
 from codec import new_key
 from estate.netsuite_key import NetSuiteKey, netsuite_key
 from estate.processes import Estate, Ports, temporal_binary, wait_for_port
 from settings import Settings
 from workflows import search_attributes
+
+# The run's two estates side by side: deals sold in either CRM (each one's webhook starts its sagas), and UK01 billing
+# in Chargebee and booking in Xero while US01 and DE01 stay on Stripe and NetSuite.
+CRMS = ("salesforce", "hubspot")
+VENDORS_BY_ENTITY = {"UK01": Vendors(billing="chargebee", erp="xero")}
 
 
 @dataclass
@@ -43,6 +49,10 @@ class ChaosEstate(Estate):
             avatax_url=urls["avatax"],
             netsuite_url=urls["netsuite"],
             xero_url=urls["xero"],
+            hubspot_url=urls["hubspot"],
+            chargebee_url=urls["chargebee"],
+            crms=",".join(CRMS),
+            vendors_by_entity=VENDORS_BY_ENTITY,
             api_host="127.0.0.1",
             api_port=self.ports.api,
             metrics_port=self.ports.metrics,
@@ -76,6 +86,10 @@ class ChaosEstate(Estate):
                 "C2C_AVATAX_URL": settings.avatax_url,
                 "C2C_NETSUITE_URL": settings.netsuite_url,
                 "C2C_XERO_URL": settings.xero_url,
+                "C2C_HUBSPOT_URL": settings.hubspot_url,
+                "C2C_CHARGEBEE_URL": settings.chargebee_url,
+                "C2C_CRMS": ",".join(CRMS),
+                "C2C_VENDORS_BY_ENTITY": json.dumps({e: v.model_dump() for e, v in VENDORS_BY_ENTITY.items()}),
                 "C2C_API_HOST": settings.api_host,
                 "C2C_API_PORT": str(settings.api_port),
                 "C2C_METRICS_PORT": str(settings.metrics_port),
@@ -85,7 +99,7 @@ class ChaosEstate(Estate):
                 **self.netsuite_key.env(),
             }
         )
-        for name in ("C2C_PAYLOAD_KEYS", "TEMPORAL_ADDRESS", "C2C_TASK_QUEUE"):
+        for name in ("C2C_PAYLOAD_KEYS", "TEMPORAL_ADDRESS", "C2C_TASK_QUEUE", "C2C_CRM"):
             self.env.pop(name, None)  # the run's own settings, whatever the caller's shell exports
 
     def start_server(self) -> None:
@@ -115,6 +129,7 @@ class ChaosEstate(Estate):
         api = f"http://127.0.0.1:{self.ports.api}"
         args = ["-m", "sandbox", "--crm-webhook-url", f"{api}/webhooks/salesforce"]
         args += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
+        args += ["--hubspot-webhook-url", f"{api}/webhooks/hubspot"]  # signed webhooks v3
         for name, port in self.ports.sandbox.items():
             args += [f"--{name}-port", str(port)]
         args += self.netsuite_key.sandbox_args(self.settings().netsuite_client_id)

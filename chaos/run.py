@@ -3,8 +3,10 @@
 Sequence (all random choices from the run's seed):
 1. Temporal dev server (SQLite file), sandbox with the chaos profile, worker, trigger API; Stripe delivers every
    webhook twice and shuffled.
-2. Every deal is created in the Salesforce emulator, open. Sales reps retry a save that failed: the CRM calls
-   of this run go through the same faults, and each is an upsert by external key, so a retry is harmless.
+2. Every deal is created open in the CRM its customer buys through (Salesforce, or HubSpot for some UK customers;
+   UK01 bills in Chargebee and books in Xero, the other entities in Stripe and NetSuite). Sales reps retry a save
+   that failed: the CRM calls of this run go through the same faults, and each is an upsert (or a find-or-create)
+   by external key, so a retry is harmless.
 3. Wave `first` closes (each bank-debit customer's first deal); once its saga created the billing customer,
    that customer's default payment method becomes a bank debit, as if they changed it in the billing portal.
 4. Wave `main` closes in batches; the chaos monkey SIGKILLs the worker at seeded points of the run's progress
@@ -23,6 +25,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,17 +37,18 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from canonical import ids
+from canonical import Vendors, ids
 from chaos.book import Book, build_book
 from chaos.checker import Expectation, LifecycleExpectation, Report, check
-from chaos.estate import ChaosEstate
+from chaos.estate import CRMS, VENDORS_BY_ENTITY, ChaosEstate
 from chaos.lifecycle import LaterPeriods, LifecycleLog, billing_start, create_clock
-from chaos.sales import pay_by_bank_debit
+from chaos.sales import HubSpotReps, pay_by_bank_debit
 from connectors.factory import build_connectors
 from connectors.salesforce import SalesforceCrm
 from estate.book import DealSpec
 from estate.clock import TestClock
 from estate.deals import close_won, seed_deal
+from estate.hubspot_deals import HubSpotSeeder
 from operations.client import connect
 from sandbox.faults import ChaosRates
 from settings import Settings
@@ -53,7 +57,15 @@ from workflows.saga import SagaStatus, Stage
 from workflows.subscription_messages import LifecycleStatus
 
 SETTLED = {Stage.COMPLETED.value, Stage.NEEDS_ATTENTION.value, Stage.CANCELLED.value}
-CRM = "salesforce"
+
+
+def vendors_of(spec: DealSpec) -> Vendors:
+    """The billing system and ERP the run's settings route the deal's legal entity to."""
+    return VENDORS_BY_ENTITY.get(spec.legal_entity, Vendors())
+
+
+def billing_of(spec: DealSpec) -> str:
+    return vendors_of(spec).billing
 
 
 @dataclass
@@ -67,7 +79,7 @@ class RunConfig:
             latency=0.05, status_5xx=0.03, status_429=0.02, reset=0.01, reset_after=0.01, lost_response=0.01
         )
     )
-    # The CRM's closed-won callout retries five times within a second; its faults are scaled down so a
+    # Each CRM's closed-won callout retries five times within a second; their faults are scaled down so a
     # closed deal is not lost for want of a retry budget the real callout has (that is the sweep's case).
     crm_rate_factor: float = 0.5
     latency_seconds: float = 0.3
@@ -94,7 +106,7 @@ class RunConfig:
             "rates": rates,
             "latency_seconds": self.latency_seconds,
             "lost_response_seconds": self.http_timeout + 1,
-            "systems": {CRM: {"rates": crm_rates}},
+            "systems": {crm: {"rates": crm_rates} for crm in CRMS},
         }
 
 
@@ -112,6 +124,7 @@ class RunLog:
     requests: dict[str, int] = field(default_factory=dict)
     faults_on_writes: dict[str, dict[str, int]] = field(default_factory=dict)
     webhooks: dict[str, int] = field(default_factory=dict)  # Stripe's deliveries: events, copies, attempts
+    hubspot_webhooks: dict[str, int] = field(default_factory=dict)  # HubSpot's: events, delivered, attempts
     notes: list[str] = field(default_factory=list)
     lifecycle: LifecycleLog | None = None  # the later-periods part, when it ran
 
@@ -151,9 +164,13 @@ class ChaosRun:
         self.connectors = build_connectors(self.settings)
         assert isinstance(self.connectors.crm, SalesforceCrm)
         self.crm: SalesforceCrm = self.connectors.crm
+        token = self.settings.hubspot_access_token
+        seeder = HubSpotSeeder(http, self.settings.hubspot_url, token.get_secret_value() if token else "")
+        self.hubspot = HubSpotReps(seeder)
         self.rng = random.Random(config.seed)
         self.book: Book = build_book(config.deals, config.seed)
-        self.ids: dict[str, str] = {}  # deal key -> CRM opportunity id
+        self.ids: dict[str, str] = {}  # deal key -> the deal's id in its CRM
+        self.crms: dict[str, str] = {spec.key: spec.crm for spec in self.book.deals}  # deal key -> its CRM
         self.log = RunLog()
         self.lock = asyncio.Lock()  # one process operation at a time
         self.say: Callable[[str], None] = print
@@ -184,10 +201,14 @@ class ChaosRun:
             if not self.estate.alive(self.estate.worker_name()):
                 await asyncio.to_thread(self.estate.start_worker)  # the status queries need a worker
         if self.clock is not None and not self.log.timed_out:
+            # Renewals and changes run on Stripe's test clock and in Salesforce: Chargebee has no renewals, changes or
+            # refunds in c2c yet (it refuses them), and every HubSpot deal of the run bills in Chargebee.
             completed = [
                 spec
                 for spec in self.book.deals
-                if self.latest.get(ids.saga_id(CRM, self.ids[spec.key])) == Stage.COMPLETED.value
+                if self.latest.get(self.saga_id(spec)) == Stage.COMPLETED.value
+                and spec.crm == "salesforce"
+                and billing_of(spec) == "stripe"
             ]
             self.later = LaterPeriods(self, self.clock, completed)
             self.log.lifecycle = self.later.log
@@ -200,6 +221,9 @@ class ChaosRun:
         finally:
             await self.connectors.close()
 
+    def saga_id(self, spec: DealSpec) -> str:
+        return ids.saga_id(spec.crm, self.ids[spec.key])
+
     async def configure_webhooks(self) -> None:
         config = {
             "url": f"http://127.0.0.1:{self.estate.ports.api}/webhooks/stripe",
@@ -211,22 +235,36 @@ class ChaosRun:
 
     async def create_deals(self) -> None:
         limit = asyncio.Semaphore(8)
+        companies: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
         async def create(spec: DealSpec) -> None:
             async with limit:
-                self.ids[spec.key] = await seed_deal(self.crm, spec)
+                if spec.crm == "hubspot":
+                    # HubSpot has no upsert: a company is looked up by key, then created. One rep per company at a
+                    # time, or two deals of one company would each create it (the checker counts companies per key).
+                    async with companies[spec.account.key]:
+                        self.ids[spec.key] = await self.hubspot.create(spec)
+                else:
+                    self.ids[spec.key] = await seed_deal(self.crm, spec)
 
         await asyncio.gather(*(create(spec) for spec in self.book.deals))
-        self.say(f"created {len(self.ids)} open deals in the CRM")
+        per_crm = ", ".join(f"{n} in {crm}" for crm, n in sorted(Counter(self.crms.values()).items()))
+        self.say(f"created {len(self.ids)} open deals ({per_crm})")
 
     async def close(self, wave: list[DealSpec]) -> None:
         """Close the wave's deals in batches, a moment apart, as sales reps would."""
         for start in range(0, len(wave), self.config.batch):
             batch = wave[start : start + self.config.batch]
-            await asyncio.gather(*(close_won(self.crm, self.ids[spec.key]) for spec in batch))
+            await asyncio.gather(*(self.close_won(spec) for spec in batch))
             self.log.closed += len(batch)
             await asyncio.sleep(self.rng.uniform(0.2, 1.0))
         self.say(f"closed {self.log.closed} deals")
+
+    async def close_won(self, spec: DealSpec) -> None:
+        if spec.crm == "hubspot":
+            await self.hubspot.close_won(self.ids[spec.key])
+        else:
+            await close_won(self.crm, self.ids[spec.key])
 
     async def switch_to_bank_debit(self) -> None:
         """Each bank-debit customer's billing customer (made by its first deal's saga) now pays by bank debit."""
@@ -242,7 +280,7 @@ class ChaosRun:
         self.say(f"{len(self.book.bank_debit_accounts)} customers now pay by bank debit")
 
     async def wait_for_billing_customer(self, spec: DealSpec, timeout: float = 120) -> str | None:
-        handle = self.client.get_workflow_handle(ids.saga_id(CRM, self.ids[spec.key]))
+        handle = self.client.get_workflow_handle(self.saga_id(spec))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -287,7 +325,7 @@ class ChaosRun:
             self.say(f"SIGKILL Temporal server, restarted on its file in {time.monotonic() - started:.1f}s")
 
     async def wait_started(self, specs: list[DealSpec], timeout: float = 60) -> None:
-        pending = {ids.saga_id(CRM, self.ids[spec.key]) for spec in specs}
+        pending = {self.saga_id(spec) for spec in specs}
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             for workflow_id in list(pending):
@@ -305,7 +343,7 @@ class ChaosRun:
 
     async def drain(self) -> None:
         """Wait until every saga has completed or parked (or the timeout)."""
-        expected = {ids.saga_id(CRM, self.ids[spec.key]) for spec in self.book.deals}
+        expected = {self.saga_id(spec) for spec in self.book.deals}
         while True:
             unsettled = sorted(wid for wid in expected if self.latest.get(wid) not in SETTLED)
             if not unsettled:
@@ -328,12 +366,19 @@ class ChaosRun:
 
     async def gather(self) -> Gathered:
         expectations = {
-            self.ids[spec.key]: Expectation(key=spec.key, expect_park=spec.expect_park) for spec in self.book.deals
+            self.ids[spec.key]: Expectation(
+                key=spec.key,
+                expect_park=spec.expect_park,
+                crm=spec.crm,
+                billing=billing_of(spec),
+                erp=vendors_of(spec).erp,
+            )
+            for spec in self.book.deals
         }
         limit = asyncio.Semaphore(16)
 
         async def status(deal_id: str) -> tuple[str, SagaStatus | None]:
-            handle = self.client.get_workflow_handle(ids.saga_id(CRM, deal_id))
+            handle = self.client.get_workflow_handle(ids.saga_id(expectations[deal_id].crm, deal_id))
             async with limit:
                 for _ in range(5):
                     try:
@@ -359,6 +404,12 @@ class ChaosRun:
             "copies": len({(d["event"], d["copy"]) for d in deliveries}),
             "attempts": len(deliveries),
         }
+        hubspot = states["hubspot"]["webhooks"]
+        self.log.hubspot_webhooks = {
+            "events": len(hubspot),
+            "delivered": sum(bool(d.get("delivered")) for d in hubspot),
+            "attempts": sum(int(d.get("attempts") or 0) for d in hubspot),
+        }
         plans = self.later.plans if self.later is not None else None
         return Gathered(expectations, statuses, states, lifecycles, plans)
 
@@ -370,6 +421,8 @@ class ChaosRun:
             "avatax": s.avatax_url,
             "netsuite": s.netsuite_url,
             "xero": s.xero_url,
+            "hubspot": s.hubspot_url,
+            "chargebee": s.chargebee_url,
         }
 
     async def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:

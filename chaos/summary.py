@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console
 from rich.table import Table
 
@@ -34,10 +36,26 @@ def totals_table(outcome: Outcome) -> Table:
     return table
 
 
+# The estates side by side: each CRM, then each billing system, then the rest.
+ROLES = (("CRM", ("salesforce", "hubspot")), ("billing", ("stripe", "chargebee")), ("ERP", ("netsuite", "xero")))
+
+
+def systems_table(outcome: Outcome) -> Table:
+    """What the checker found exactly once in each system for the completed deals (the CRMs: deals closed won)."""
+    table = Table("role", "system", "counted once", title="per system (each record found exactly once per deal)")
+    counted = outcome.report.counted
+    for role, systems in (*ROLES, ("tax", ("avatax",))):
+        for system in systems:
+            counts = counted.get(system, Counter[str]())
+            table.add_row(role, system, ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "none")
+    return table
+
+
 def print_summary(console: Console, outcome: Outcome) -> None:
     report, log = outcome.report, outcome.log
     console.print(faults_table(outcome))
     console.print(totals_table(outcome))
+    console.print(systems_table(outcome))
     parked = ", ".join(f"{code} {n}" for code, n in sorted(report.parked.items())) or "none"
     console.print(
         f"seed {outcome.config.seed}: {outcome.deals} deals, {report.closed} closed, {report.completed} completed, "
@@ -70,6 +88,11 @@ def print_summary(console: Console, outcome: Outcome) -> None:
         console.print(
             f"Stripe webhooks: {hooks['events']} events sent as {hooks['copies']} copies in {hooks['attempts']} "
             "delivery attempts, duplicates and out of order"
+        )
+    hub = log.hubspot_webhooks
+    if hub:
+        console.print(
+            f"HubSpot webhooks: {hub['events']} events, {hub['delivered']} delivered in {hub['attempts']} attempts"
         )
     for note in log.notes:
         console.print(f"[yellow]note:[/yellow] {note}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ class Expectation:
 
     key: str
     expect_park: str | None = None
+    crm: str = "salesforce"  # where the deal was won
+    billing: str = "stripe"  # where its entity bills
+    erp: str = "netsuite"  # where its entity books
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Report:
     changes: Counter[str] = field(default_factory=Counter)  # CRM changes applied once, by kind
     ended: Counter[str] = field(default_factory=Counter)  # subscriptions ended, by reason
     totals: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))  # currency -> measure
+    # system -> what was found exactly once there for a completed deal (or customer), by kind; closed deals per CRM
+    counted: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     @property
     def ok(self) -> bool:
@@ -95,9 +101,31 @@ class Systems:
 
     def __init__(self, states: dict[str, Any]) -> None:
         crm, stripe, tax = states["salesforce"], states["stripe"], states["avatax"]
+        hubspot = (states.get("hubspot") or {}).get("objects", {})
+        chargebee = states.get("chargebee") or {}
         erp = erp_state(states)  # NetSuite's and Xero's records: each entity's deals are in its own ERP
         self.opportunities: list[dict[str, Any]] = crm["Opportunity"]
         self.accounts = {a["Id"]: a for a in crm["Account"]}
+        # HubSpot's deals and companies in the Salesforce shape the checks read (`crm` says where they live)
+        self.hubspot_deals = [hubspot_deal(d) for d in hubspot.get("deals", [])]
+        self.hubspot_companies = [hubspot_company(c) for c in hubspot.get("companies", [])]
+        self.accounts |= {c["Id"]: c for c in self.hubspot_companies}
+        # Chargebee's records (amounts in minor units, like Stripe's), found the same ways as Stripe's
+        self.chargebee_customers = group(
+            chargebee.get("customers", []), lambda c: meta(c).get("c2c_golden_id") or c["id"].removeprefix("c2c-")
+        )
+        self.chargebee_subscriptions = group(chargebee.get("subscriptions", []), lambda s: meta(s).get("c2c_deal_id"))
+        self.chargebee_invoice_list: list[dict[str, Any]] = chargebee.get("invoices", [])
+        self.chargebee_invoices = group(self.chargebee_invoice_list, lambda i: i.get("subscription_id"))
+        self.chargebee_payments: list[dict[str, Any]] = [
+            t
+            for t in chargebee.get("transactions", [])
+            if t.get("type") == "payment" and t.get("status") == "success" and not t.get("deleted")
+        ]
+        self.chargebee_paid: dict[str, list[dict[str, Any]]] = defaultdict(list)  # invoice id -> its payments
+        for payment in self.chargebee_payments:
+            for link in payment.get("linked_invoices", []):
+                self.chargebee_paid[link["invoice_id"]].append(payment)
         self.stripe_customers = group(stripe["customers"], lambda c: c["metadata"].get("golden_id", ""))
         self.subscriptions = group(stripe["subscriptions"], lambda s: s["metadata"].get("deal_id"))
         self.invoices = group(stripe["invoices"], lambda i: i.get("subscription"))
@@ -135,3 +163,34 @@ class Systems:
         product_id = product if isinstance(product, str) else product["id"]
         code = self.product_codes.get(product_id)
         return code or product_id.removeprefix("prod_c2c_").upper().replace("_", "-")
+
+
+def meta(record: dict[str, Any]) -> dict[str, Any]:
+    """A Chargebee record's meta_data (a JSON object, or its text)."""
+    value = record.get("meta_data") or {}
+    return dict(json.loads(value) if isinstance(value, str) else value)
+
+
+def hubspot_deal(deal: dict[str, Any]) -> dict[str, Any]:
+    p = deal.get("properties", {})
+    return {
+        "Id": str(deal["id"]),
+        "StageName": CLOSED_WON if p.get("dealstage") == "closedwon" else p.get("dealstage"),
+        "Amount": p.get("amount"),
+        "CurrencyIsoCode": p.get("deal_currency_code"),
+        "External_Key__c": p.get("c2c_external_key"),
+        "crm": "hubspot",
+    }
+
+
+def hubspot_company(company: dict[str, Any]) -> dict[str, Any]:
+    p = company.get("properties", {})
+    return {
+        "Id": str(company["id"]),
+        "C2C_Golden_Id__c": p.get("c2c_golden_id") or None,
+        "Tax_Id__c": p.get("c2c_tax_id") or None,
+        "billing_customer": p.get("c2c_billing_customer_id") or None,
+        "erp_customer": p.get("c2c_erp_customer_id") or None,
+        "External_Key__c": p.get("c2c_external_key"),
+        "crm": "hubspot",
+    }

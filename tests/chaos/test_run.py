@@ -1,11 +1,12 @@
-"""The chaos run, small (part of `make test`): faults on, a worker killed, the Temporal server restarted, and the
-checker finds nothing."""
+"""The chaos run, small (part of `make test`): faults on, a worker killed, the Temporal server restarted, deals won in
+both CRMs and billed in both billing systems, and the checker finds nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.run import RunConfig, run_chaos
+from chaos.book import build_book
+from chaos.run import RunConfig, billing_of, run_chaos
 from sandbox.faults import ChaosRates
 
 
@@ -39,3 +40,19 @@ async def test_a_small_chaos_run_with_a_worker_kill_and_a_server_restart_loses_a
     assert report.completed + sum(report.parked.values()) == 14
     assert set(report.parked) <= {"invalid_address"}
     assert report.duplicates == 0
+    # Both estates: the book's HubSpot deals (UK01, billed in Chargebee, booked in Xero) were won, billed and booked
+    # once each, next to the Salesforce / Stripe / NetSuite ones.
+    book = build_book(config.deals, config.seed)
+    hubspot = sum(spec.crm == "hubspot" for spec in book.deals)
+    chargebee = sum(billing_of(spec) == "chargebee" and not spec.expect_park for spec in book.deals)
+    assert hubspot >= 1
+    assert chargebee >= 1
+    counted = report.counted
+    assert (counted["hubspot"]["closed won"], counted["salesforce"]["closed won"]) == (hubspot, 14 - hubspot)
+    assert counted["hubspot"]["write-backs"] == hubspot
+    for kind in ("subscriptions", "invoices", "payments"):
+        assert counted["chargebee"][kind] == chargebee, (kind, counted)
+        assert counted["stripe"][kind] == report.completed - chargebee, (kind, counted)
+    assert counted["chargebee"]["customers"] >= 1
+    assert (counted["xero"]["invoices"], counted["xero"]["payments"]) == (chargebee, chargebee)
+    assert counted["netsuite"]["invoices"] == report.completed - chargebee
