@@ -74,7 +74,10 @@ async def test_a_worker_process_serves_metrics_and_writes_json_logs(
                         samples = parse((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
                     except httpx.TransportError:
                         return None
-                    return samples if total(samples, metrics.STAGE_ENTRIES, stage="completed") else None
+                    # The SDK counts the completion when the server has acknowledged it to the worker, which can be
+                    # after the client has read the result: wait for both counters, then check they count once.
+                    done = total(samples, "temporal_workflow_completed", task_queue=task_queue)
+                    return samples if done and total(samples, metrics.STAGE_ENTRIES, stage="completed") else None
 
                 samples = await eventually(completed_counted)
             # This saga's; the worker's own schedules (the missed-deal sweep every quarter hour) complete workflows
