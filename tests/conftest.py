@@ -14,7 +14,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.kit import tls_context
+from sandbox.chargebee import webhooks as chargebee_webhooks
+from sandbox.hubspot import webhooks as hubspot_webhooks
+from sandbox.salesforce import webhooks as salesforce_webhooks
 from sandbox.server import build_app
+from sandbox.stripe import webhooks as stripe_webhooks
 from tests.support.cli import in_process_cli  # noqa: F401 - a fixture: finance's CLI in this process
 from tests.support.emulators import Emulators
 from tests.support.nats import nats_server  # noqa: F401 - a fixture: a NATS JetStream server per test
@@ -23,6 +27,12 @@ from tests.support.temporal import BUILD_ID, binary, time_skipping_server
 from workflows import search_attributes
 
 os.environ.setdefault("C2C_WORKER_BUILD_ID", BUILD_ID)  # settings and worker processes (tests/support/temporal.py)
+
+# The emulators retry a refused webhook for minutes, as the vendors do (over days); in the suite, where one session's
+# emulators serve test after test, a retry outliving its test reached the next test's API on a reused port (a
+# nondeterminism failure in tests/api/test_two_crms.py). Here they give up within seconds, as they used to.
+salesforce_webhooks.ATTEMPTS = hubspot_webhooks.ATTEMPTS = 5
+stripe_webhooks.RETRY_DELAYS = chargebee_webhooks.RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 
 def _shared_tls_context(verify: object = True, cert: object = None, trust_env: bool = True) -> object:

@@ -21,7 +21,7 @@ from sandbox import outgoing
 
 # Seconds before each retry: the vendor's backoff over days (Stripe: up to 3 days), compressed so that an event the
 # receiver refused while busy or restarting still arrives minutes later; three quick retries lost such events for good.
-RETRY_DELAYS = (0.1, 0.5, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
+RETRY_DELAYS: tuple[float, ...] = (0.1, 0.5, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
 
 
 class WebhookConfig(BaseModel):

@@ -38,7 +38,7 @@ from sandbox.stripe.state import StripeState
 
 # Seconds before each retry: the vendor's backoff over days (Stripe: up to 3 days), compressed so that an event the
 # receiver refused while busy or restarting still arrives minutes later; three quick retries lost such events for good.
-RETRY_DELAYS = (0.1, 0.5, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
+RETRY_DELAYS: tuple[float, ...] = (0.1, 0.5, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0)
 DEFAULT_SECRET = "whsec_stripe_sandbox"
 
 
