@@ -30,7 +30,7 @@ GOOD_ADDRESS = Address(line1="1 Market St", city="San Francisco", region="CA", p
 
 async def start(estate: Estate, spec: DealSpec) -> tuple[str, WorkflowHandle[Any, Any]]:
     """Start the saga of a closed deal as the CRM's webhook does, redelivered when the trigger could not read the
-    CRM (the API answers 503 and the CRM retries): tests that lose answers give the estate's clients a 1 s timeout,
+    CRM (the API answers 503 and the CRM retries): tests that lose answers give the estate's clients a 2.5 s timeout,
     which a loaded machine's CRM read can exceed."""
     deal_id = await estate.closed_deal(spec)
     for redelivery in range(3):

@@ -30,7 +30,7 @@ from workflows.reconciliation import ReconcileInput, Reconciliation
 from workflows.saga import Stage
 
 UK_ON_CHARGEBEE = {"UK01": {"billing": "chargebee", "erp": "xero"}}
-LOST_AFTER = 1.5  # the client gives up after 1 s; the emulator answers after the write is done
+LOST_AFTER = 4.0  # the client gives up after 2.5 s; the emulator answers after the write is done
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ async def estate(
         task_queue,
         tmp_path,
         dunning_days=[],
-        http_timeout=1.0,
+        http_timeout=2.5,
         vendors_by_entity=UK_ON_CHARGEBEE,
     ) as estate:
         yield estate

@@ -70,7 +70,7 @@ async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
     async with running_estate(
-        temporal_env, all_emulators(emulators), task_queue, tmp_path, dunning_days=[], http_timeout=1.0
+        temporal_env, all_emulators(emulators), task_queue, tmp_path, dunning_days=[], http_timeout=2.5
     ) as estate:
         yield estate
 

@@ -31,7 +31,7 @@ from workflows.saga import Resolution, ResolutionAction, Stage
 async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
-    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=1.0) as estate:
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=2.5) as estate:
         yield estate
 
 
@@ -201,13 +201,13 @@ async def test_request_cancellation_from_temporal_unwinds_a_parked_saga_like_the
 
 
 async def test_lost_responses_are_retried_without_duplicate_records(estate: Estate) -> None:
-    # Each write happens, then the answer arrives after the client (1 s timeout) gave up.
-    await estate.fault("stripe", method="POST", path_prefix="/v1/subscriptions", kind="delay_after", seconds=1.5)
+    # Each write happens, then the answer arrives after the client (2.5 s timeout) gave up.
+    await estate.fault("stripe", method="POST", path_prefix="/v1/subscriptions", kind="delay_after", seconds=4.0)
     await estate.fault(
-        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/invoice", kind="delay_after", seconds=1.5
+        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/invoice", kind="delay_after", seconds=4.0
     )
     await estate.fault(
-        "avatax", method="POST", path_prefix="/api/v2/transactions/createoradjust", kind="delay_after", seconds=1.5
+        "avatax", method="POST", path_prefix="/api/v2/transactions/createoradjust", kind="delay_after", seconds=4.0
     )
     deal_id, handle = await start(estate, USD_DEAL)
     result = await handle.result()

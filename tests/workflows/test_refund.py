@@ -31,7 +31,7 @@ from workflows.refund import Refund, RefundResult
 async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
-    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=1.0) as estate:
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=2.5) as estate:
         yield estate
 
 
@@ -60,7 +60,7 @@ async def test_finance_refunds_part_of_a_paid_invoice_once_in_every_system_despi
 ) -> None:
     deal_id, invoice_id = await paid_invoice(estate)
     # The credit note is made, but its answer is lost: the retry must find it by its key, not refund twice.
-    await estate.fault("stripe", method="POST", path_prefix="/v1/credit_notes", kind="delay_after", seconds=1.5)
+    await estate.fault("stripe", method="POST", path_prefix="/v1/credit_notes", kind="delay_after", seconds=4.0)
     body = {"amount": "100.00", "reason": "service outage", "actor": "ana@finance", "note": "ticket 42", "key": "k1"}
     answer = await api.post(f"/invoices/{deal_id}/refunds", json=body)
     assert answer.status_code == 202, answer.text
@@ -139,7 +139,7 @@ async def test_a_refund_made_in_stripe_reaches_the_erp_once_from_its_webhook(
     }
     # The ERP writes the customer refund but its answer is lost: the retry must find it by its external id.
     await estate.fault(
-        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/customerRefund", kind="delay_after", seconds=1.5
+        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/customerRefund", kind="delay_after", seconds=4.0
     )
     first = await api.post("/webhooks/stripe", content=payload, headers=signed)
     assert first.status_code == 200, first.text

@@ -37,7 +37,7 @@ REFUND = {"reason": "goodwill", "actor": "ana@finance", "note": "ticket 7"}
 async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
-    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=1.0) as estate:
+    async with running_estate(temporal_env, all_emulators(emulators), task_queue, tmp_path, http_timeout=2.5) as estate:
         yield estate
 
 
@@ -109,7 +109,7 @@ async def test_a_chargeback_reaches_the_erp_once_from_its_webhook_despite_redeli
     dispute = await open_dispute(estate, invoice["charge"], amount=3_000, reason="product_not_received")
     # The ERP writes the customer refund but its answer is lost: the retry must find it by its external id.
     await estate.fault(
-        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/customerRefund", kind="delay_after", seconds=1.5
+        "netsuite", method="PUT", path_prefix="/services/rest/record/v1/customerRefund", kind="delay_after", seconds=4.0
     )
     event = await dispute_event(estate, dispute["id"])
     payload, headers = signed(estate, event)

@@ -34,7 +34,7 @@ async def estate(
     temporal_env: WorkflowEnvironment, emulators: Any, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Estate]:
     async with running_estate(
-        temporal_env, all_emulators(emulators), task_queue, tmp_path, dunning_days=[], http_timeout=1.0
+        temporal_env, all_emulators(emulators), task_queue, tmp_path, dunning_days=[], http_timeout=2.5
     ) as estate:
         yield estate
 
@@ -86,9 +86,9 @@ async def test_each_entity_books_in_its_own_erp_side_by_side(estate: Estate) -> 
 
 
 async def test_lost_xero_answers_are_retried_into_exactly_one_record_each(estate: Estate) -> None:
-    # Each write happens, then its answer comes after the client (1 s timeout) gave up.
+    # Each write happens, then its answer comes after the client (2.5 s timeout) gave up.
     for path in ("Contacts", "Invoices", "Payments", "ManualJournals"):
-        await estate.fault("xero", path_prefix=f"/api.xro/2.0/{path}", kind="delay_after", seconds=1.5, **_write(path))
+        await estate.fault("xero", path_prefix=f"/api.xro/2.0/{path}", kind="delay_after", seconds=4.0, **_write(path))
     spec = DealSpec("E2E-GBP-LOST", THAMES, "UK01", "GBP", [("PLAT-SEAT", 4, Decimal("39.00"))])
     _, handle = await start(estate, spec)
     result = await handle.result()
