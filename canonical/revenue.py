@@ -259,3 +259,19 @@ class RevenueLedger(BaseModel):
         default_factory=dict,
         description="per currency: the deferred revenue account's balance (credits - debits), every posting on it",
     )
+
+    @classmethod
+    def read(
+        cls,
+        legal_entity: str,
+        lines: list[RevenueLine],
+        recognitions: list[PostedRecognition],
+        deferred_balance: dict[str, int],
+    ) -> RevenueLedger:
+        """The ledger as an ERP connector read it, in a stable order whatever order the ERP listed it in."""
+        return cls(
+            legal_entity=legal_entity,
+            lines=sorted(lines, key=lambda line: line.source_id),
+            recognitions=sorted(recognitions, key=lambda posted: (posted.currency, posted.month)),
+            deferred_balance=deferred_balance,
+        )

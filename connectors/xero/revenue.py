@@ -153,9 +153,4 @@ def ledger(
         posted = recognition(journal, legal_entity, base_currency)
         if posted is not None:
             recognitions.append(posted)
-    return RevenueLedger(
-        legal_entity=legal_entity,
-        lines=sorted(lines, key=lambda line: line.source_id),
-        recognitions=sorted(recognitions, key=lambda posted: (posted.currency, posted.month)),
-        deferred_balance=balance,
-    )
+    return RevenueLedger.read(legal_entity, lines, recognitions, balance)

@@ -7,10 +7,12 @@ from datetime import date
 from canonical import (
     Address,
     BillingPeriod,
+    CreditNote,
     Customer,
     Deal,
     DealLine,
     Invoice,
+    InvoiceAdjustment,
     Money,
     Payment,
     PaymentStatus,
@@ -69,4 +71,29 @@ def make_payment(invoice_id: str, amount: int, status: PaymentStatus = PaymentSt
         fee=usd(1_75),
         status=status,
         external_refs={"stripe": "pi_1"},
+    )
+
+
+def cancellation_credit(annual: Invoice, amount: Money, period_end: date, ref: str) -> CreditNote:
+    """The credit note of a cancellation on 2021-10-01 of 7 of `annual`'s seats: their unused time to `period_end`, as
+    billing prorates it (`amount`), in the invoice's entity and currency; `ref` is billing's credit note id."""
+    return CreditNote(
+        golden_customer_id=annual.golden_customer_id,
+        legal_entity=annual.legal_entity,
+        currency=annual.currency,
+        issue_date=date(2021, 10, 1),
+        invoice_id=annual.external_refs["stripe"],
+        reason="cancellation",
+        lines=[
+            InvoiceAdjustment(
+                product_code="PLAT-SEAT",
+                description="Unused time on 7 x Platform seat",
+                quantity=7,
+                amount=amount,
+                period_start=date(2021, 10, 1),
+                period_end=period_end,
+            )
+        ],
+        tax=Money(amount=0, currency=annual.currency),
+        external_refs={"stripe": ref},
     )

@@ -24,6 +24,7 @@ from canonical.reference import LEGAL_ENTITIES
 from canonical.revenue import RevenueLine, months_between, schedule
 from connectors.netsuite import NetSuiteErp
 from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.factories import cancellation_credit
 from tests.support.histories import HISTORY_DIR
 from workflows.revenue import Outcome, RecognitionInput, RecognitionResult, RevenueRecognition
 
@@ -95,27 +96,8 @@ async def book_annual_subscription(estate: Estate) -> tuple[Invoice, Invoice, Cr
     upsell = invoice("u", date(2021, 7, 1), lines=[], adjustments=[upsell_line])
     annual_id = await erp(estate).post_invoice(annual, customer_id)
     await erp(estate).post_invoice(upsell, customer_id)
-    credit = CreditNote(
-        golden_customer_id=annual.golden_customer_id,
-        legal_entity="US01",
-        currency="JPY",
-        issue_date=date(2021, 10, 1),
-        invoice_id=annual.external_refs["stripe"],
-        reason="cancellation",
-        lines=[
-            InvoiceAdjustment(
-                product_code="PLAT-SEAT",
-                description="Unused time on 7 x Platform seat",
-                quantity=7,
-                # The unused time (106 of 365 days of the seats, 106 of 198 of the upsell), as billing prorates it.
-                amount=jpy(CREDITED),
-                period_start=date(2021, 10, 1),
-                period_end=end,
-            )
-        ],
-        tax=jpy(0),
-        external_refs={"stripe": f"cn_rev_{uuid.uuid4().hex[:8]}"},
-    )
+    # The unused time (106 of 365 days of the seats, 106 of 198 of the upsell), as billing prorates it.
+    credit = cancellation_credit(annual, jpy(CREDITED), end, f"cn_rev_{uuid.uuid4().hex[:8]}")
     await erp(estate).post_credit_note(credit, annual_id, customer_id)
     return annual, upsell, credit
 

@@ -18,10 +18,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from canonical import CreditNote, InvoiceAdjustment, InvoiceLine, Money
+from canonical import InvoiceAdjustment, InvoiceLine, Money
 from canonical.revenue import RevenueLine, months_between, schedule
 from connectors.xero import XeroErp
 from tests.support.estate import Estate, all_emulators, running_estate
+from tests.support.factories import cancellation_credit
 from tests.support.xero import ENTITY, TENANT, uk_customer, uk_invoice
 from workflows.revenue import Outcome, RecognitionInput, RecognitionResult, RevenueRecognition
 
@@ -84,26 +85,7 @@ async def book_annual_subscription(estate: Estate) -> None:
     )
     annual_id = await xero(estate).post_invoice(annual, contact)
     await xero(estate).post_invoice(upsell, contact)
-    credit = CreditNote(
-        golden_customer_id=annual.golden_customer_id,
-        legal_entity="UK01",
-        currency="GBP",
-        issue_date=date(2021, 10, 1),
-        invoice_id=annual.external_refs["stripe"],
-        reason="cancellation",
-        lines=[
-            InvoiceAdjustment(
-                product_code="PLAT-SEAT",
-                description="Unused time on 7 x Platform seat",
-                quantity=7,
-                amount=gbp(CREDITED),
-                period_start=date(2021, 10, 1),
-                period_end=end,
-            )
-        ],
-        tax=gbp(0),
-        external_refs={"stripe": f"cn_xrev_{uuid.uuid4().hex[:8]}"},
-    )
+    credit = cancellation_credit(annual, gbp(CREDITED), end, f"cn_xrev_{uuid.uuid4().hex[:8]}")
     await xero(estate).post_credit_note(credit, annual_id, contact)
 
 
