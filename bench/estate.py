@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import httpx
 import psutil
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
@@ -40,7 +41,7 @@ from settings import Settings
 from store import create_schema, make_engine
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
-from workflows.saga import SagaInput
+from workflows.saga import SagaInput, Stage
 
 SYSTEMS = ("salesforce", "stripe", "avatax", "netsuite", "xero")
 
@@ -72,6 +73,7 @@ class BenchEstate:
     sandbox: psutil.Process
     admin: httpx.AsyncClient  # the bench's own HTTP (seeding, the emulators' admin endpoints): never rate-limited
     seeded: int = 0
+    books: dict[str, tuple[str, str]] = field(default_factory=dict)  # deal id -> (legal entity, currency)
 
     @property
     def noop_queue(self) -> str:
@@ -111,17 +113,32 @@ class BenchEstate:
                         a, key=f"{a.key}-B{n}", name=f"{a.name} B{n}", tax_id=a.tax_id and f"{a.tax_id}B{n}"
                     )
                     spec = replace(spec, account=account)
-                return await seed_deal(crm, replace(spec, key=f"B{n}"), close=True)
+                deal_id = await seed_deal(crm, replace(spec, key=f"B{n}"), close=True)
+                self.books[deal_id] = (spec.legal_entity, spec.currency)
+                return deal_id
 
         return list(await asyncio.gather(*(one(n) for n in range(first, first + count))))
 
     def saga(self, deal_id: str) -> Callable[[], Awaitable[str]]:
-        """Start a deal's saga and wait for its result; the workflow id."""
+        """Start a deal's saga as the trigger starts it (operations/starts.py: at stage onboard, with its legal
+        entity and currency as search attributes) and wait for its result; the workflow id."""
+        entity, currency = self.books[deal_id]
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(search_attributes.STAGE, Stage.ONBOARD.value),
+                SearchAttributePair(search_attributes.LEGAL_ENTITY, entity),
+                SearchAttributePair(search_attributes.CURRENCY, currency),
+            ]
+        )
 
         async def run() -> str:
             workflow_id = f"bench:{deal_id}"
             await self.client.execute_workflow(
-                CustomerToCash.run, SagaInput(deal_id=deal_id), id=workflow_id, task_queue=self.queue
+                CustomerToCash.run,
+                SagaInput(deal_id=deal_id),
+                id=workflow_id,
+                task_queue=self.queue,
+                search_attributes=attributes,
             )
             return workflow_id
 

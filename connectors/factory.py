@@ -14,7 +14,6 @@ from connectors import kit
 from connectors.avatax import AvaTaxEngine
 from connectors.chargebee import ChargebeeBilling
 from connectors.hubspot import HubSpotCredentials, HubSpotCrm
-from connectors.kit import tls_context
 from connectors.netsuite import M2MCredentials, NetSuiteErp
 from connectors.netsuite import plans as netsuite_plans
 from connectors.roles import BillingSystem, CrmSystem, Erp, TaxEngine
@@ -172,7 +171,7 @@ def build_connectors(settings: Settings) -> Connectors:
         supported = "; ".join(f"{role}: {', '.join(sorted(names))}" for role, names in SUPPORTED.items())
         raise ValueError(f"no connector for {', '.join(problems)} (supported: {supported})")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
-    http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100), verify=tls_context())
+    http = kit.vendor_client(timeout)
     wanted = configured_vendors(settings)
 
     def role(name: str, default: str) -> ByVendor[Any]:

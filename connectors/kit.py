@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import ssl
+import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, date, datetime
@@ -59,6 +60,41 @@ def tls_context() -> ssl.SSLContext:
     process: httpx builds a new context for each client otherwise, loading the CA bundle — 33 ms of CPU a client,
     a tenth of the test suite's CPU when measured. One context serves any number of clients and threads."""
     return httpx.create_ssl_context()
+
+
+class PoolPerOrigin(httpx.AsyncBaseTransport):
+    """One connection pool per vendor origin behind one client. httpcore's pool checks every pooled connection
+    (a readability poll of its socket each) on each request and response, and counts its connections once per idle
+    one, so with every vendor's keep-alive connections in one pool of up to 100 a request cost grew with the
+    connections to all the others: 7 % of a worker's CPU under a burst of sagas (issue 16, py-spy). Per origin,
+    a request scans only its own vendor's few connections. `limits` apply to each origin's pool."""
+
+    def __init__(self, limits: httpx.Limits, verify: ssl.SSLContext) -> None:
+        self._limits, self._verify = limits, verify
+        self._pools: dict[tuple[bytes, bytes, int | None], httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = (url.raw_scheme, url.raw_host, url.port)
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits)
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+
+
+def vendor_client(timeout: httpx.Timeout, max_connections: int = 100) -> httpx.AsyncClient:
+    """The HTTP client a process shares among its connectors: pooled per vendor origin, TLS context built once.
+    Behind a proxy from the environment (HTTPS_PROXY, …) every request goes to the proxy's one origin anyway, and
+    httpx honours those variables only without a transport of ours: then one pool, as httpx makes it."""
+    limits = httpx.Limits(max_connections=max_connections)
+    if urllib.request.getproxies():
+        return httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls_context())
+    return httpx.AsyncClient(timeout=timeout, transport=PoolPerOrigin(limits, tls_context()))
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -4,6 +4,8 @@ carries the vendor's rate limit, so every call to that vendor counts against it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
@@ -23,6 +25,7 @@ from operations.starts import Trigger, triggers_by_crm
 from runtime.telemetry import SagaTelemetry
 from settings import Settings
 from workflows import interface
+from workflows.calls import LOCAL_ACTIVITIES
 from workflows.customer_master import CustomerMaster
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import Reconciliation
@@ -42,6 +45,11 @@ def _methods(instance: object) -> list:
     ]
 
 
+def _name(method: Any) -> str:
+    """The registered name of an @activity.defn method."""
+    return str(method.__temporal_activity_definition.name)
+
+
 def build_workers(
     client: Client,
     task_queue: str,
@@ -53,6 +61,7 @@ def build_workers(
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
     store = StoreActivities(engine)
+    master = CustomerMasterActivities(client, task_queue)
     # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
     migrations = ErpMigrations.from_settings(settings, connectors.erps, connectors.erp_plans, engine)
     per_system: list[tuple[str, list[object], float | None]] = [
@@ -67,7 +76,7 @@ def build_workers(
             ],
             settings.erp_rate_limit,
         ),
-        (interface.HUB_QUEUE, [store, CustomerMasterActivities(client, task_queue)], None),
+        (interface.HUB_QUEUE, [store, master], None),
     ]
     # Reading every system for the reconciler and the sweep, on the same per-system queues (and rate limits);
     # missed sagas start on the trigger's own path.
@@ -92,8 +101,8 @@ def build_workers(
             client,
             task_queue=task_queue,
             workflows=workflows,
-            # The store writes the workflows run as local activities (workflows/calls.py LOCAL_HUB_WRITES).
-            activities=[store.record_event, store.record_fact],
+            # The hub calls the workflows run as local activities (workflows/calls.py LOCAL_ACTIVITIES).
+            activities=[m for m in [*_methods(store), *_methods(master)] if _name(m) in LOCAL_ACTIVITIES],
             interceptors=telemetry,
             workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
             build_id=settings.worker_build_id,

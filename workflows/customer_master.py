@@ -33,6 +33,7 @@ MAX_CHANGES_PER_RUN = 200
 RETRY_PAUSE = timedelta(minutes=5)
 MAX_RETRY_PAUSE = timedelta(hours=1)
 RECENT = 20  # entries of `status().recent`
+COALESCE_PATCH = "master-one-read-per-queued-account"
 
 
 class MasterInput(BaseModel):
@@ -77,8 +78,9 @@ class CustomerMaster:
         while True:
             await workflow.wait_condition(lambda: bool(self.pending) or self.time_to_roll())
             if self.pending:
-                await self.apply(self.pending[0])
-                self.pending.pop(0)
+                batch = self.batch()
+                await self.apply(batch[0], covered=batch[1:])
+                self.pending = [change for change in self.pending if all(change is not done for done in batch)]
             if self.time_to_roll():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
@@ -92,6 +94,16 @@ class CustomerMaster:
                         vendors=args.vendors,
                     )
                 )
+
+    def batch(self) -> list[AccountChange]:
+        """The notices the next CRM read answers: the first one queued and, once COALESCE_PATCH is in the history,
+        every other one queued for the same account. The read starts after they all arrived, so what it finds is
+        at least as new as each of them; one read and one push serve them all (a burst of onboarding sagas of one
+        customer asked for a read each, issue 16). Notices arriving during the read wait for the next one."""
+        first = self.pending[0]
+        if not workflow.patched(COALESCE_PATCH):
+            return [first]
+        return [first, *(c for c in self.pending[1:] if (c.crm, c.account_id) == (first.crm, first.account_id))]
 
     def time_to_roll(self) -> bool:
         return self.applied_this_run >= self.args.changes_per_run or workflow.info().is_continue_as_new_suggested()
@@ -112,8 +124,9 @@ class CustomerMaster:
             recent=self.recent,
         )
 
-    async def apply(self, change: AccountChange) -> None:
-        """Push the account as the CRM has it now to every system the customer exists in; retry until done."""
+    async def apply(self, change: AccountChange, covered: list[AccountChange]) -> None:
+        """Push the account as the CRM has it now to every system the customer exists in; retry until done.
+        The `covered` notices (same account, queued before the read) are answered by the same read."""
         pause = RETRY_PAUSE
         while True:
             try:
@@ -127,6 +140,8 @@ class CustomerMaster:
                 await workflow.sleep(pause)
                 pause = min(pause * 2, MAX_RETRY_PAUSE)
         self.note(change, outcome)
+        for other in covered:
+            self.note(other, f"{outcome}; read once for {change.event_id} and this notice")
 
     async def push(self, change: AccountChange) -> str:
         snapshot = await self.call(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
     from canonical.reference import LEGAL_ENTITIES
     from canonical.rules import deal_problems
+    from workflows.calls import SAGA_OVERHEAD_PATCH
     from workflows.compensation import Undo
     from workflows.interface import Names
     from workflows.saga import (
@@ -51,6 +53,7 @@ class CustomerToCash(Settlement):
 
     @workflow.run
     async def run(self, args: SagaInput) -> SagaResult:
+        self.skip_unchanged_attributes = workflow.patched(SAGA_OVERHEAD_PATCH)
         try:
             await self.stage(Stage.ONBOARD, self.onboard)
             await self.stage(Stage.ACTIVATE, self.activate)
@@ -102,7 +105,7 @@ class CustomerToCash(Settlement):
             self.deal = deal
             self.progress.legal_entity, self.progress.currency = deal.legal_entity, deal.currency
             self.ids(crm_account=deal.customer.external_refs[self.args.crm])
-            workflow.upsert_search_attributes(
+            self.set_attributes(
                 [
                     search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),
                     search_attributes.CURRENCY.value_set(deal.currency),
@@ -379,14 +382,28 @@ class CustomerToCash(Settlement):
                         prorations=self.args.prorations,
                         first_invoice=self.invoice,
                         first_invoice_erp_id=self.progress.external_ids.get("erp_invoice"),
+                        skip_unchanged_attributes=self.skip_unchanged_attributes,
                     ),
                     id=lifecycle_id,
                     parent_close_policy=ParentClosePolicy.ABANDON,
+                    # Its first stage, entity and currency from the start, as the trigger starts a saga: the
+                    # lifecycle then upserts none of them until they change.
+                    search_attributes=self.lifecycle_attributes(deal) if self.skip_unchanged_attributes else None,
                 )
             )
         except WorkflowAlreadyStartedError:
             pass  # a reset saga ran this again: the lifecycle already owns the subscription
         self.ids(subscription_lifecycle=lifecycle_id)
+
+    @staticmethod
+    def lifecycle_attributes(deal: Deal) -> TypedSearchAttributes:
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(search_attributes.STAGE, Stage.WAITING.value),
+                SearchAttributePair(search_attributes.LEGAL_ENTITY, deal.legal_entity),
+                SearchAttributePair(search_attributes.CURRENCY, deal.currency),
+            ]
+        )
 
     # ---- cancellation ---------------------------------------------------------------------------
 

@@ -114,6 +114,7 @@ class SubscriptionLifecycle(PeriodBilling):
 
     @workflow.run
     async def run(self, args: LifecycleInput) -> None:
+        self.skip_unchanged_attributes = args.skip_unchanged_attributes
         if args.contract_id is None and args.next_period == 2 and workflow.patched("lifecycle-crm-contract"):
             await self.stage(Stage.WAITING, self.record_contract)
         billed_this_run = 0

@@ -158,14 +158,14 @@ class ContractChanges(SagaRuntime):
             return
         if rule is not None:
             self.refused_change = deal_id
-            workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_set(rule)])
+            self.set_attributes([search_attributes.EXCEPTION.value_set(rule)])
             workflow.set_current_details(
                 f"**CRM change refused**: {deal_id} ({rule}); nothing changed. Fix it in the CRM and close a new "
                 "opportunity on the contract (the lifecycle's status lists every change with its outcome)"
             )
         elif self.refused_change is not None:
             self.refused_change = None
-            workflow.upsert_search_attributes([search_attributes.EXCEPTION.value_unset()])
+            self.set_attributes([search_attributes.EXCEPTION.value_unset()])
 
     def due_change(self) -> AmendmentRecord | None:
         """The oldest pending change (CRM order), once its date falls in the current period; later ones wait."""

@@ -105,6 +105,11 @@ class LifecycleInput(BaseModel):
     term_months: int | None = Field(default=None, description="the whole term from the deal's close, renewals in")
     contract_id: str | None = Field(default=None, description="the CRM contract c2c wrote for the subscription")
     changes: list[AmendmentRecord] = Field(default_factory=list, description="CRM changes, in the order received")
+    skip_unchanged_attributes: bool = Field(
+        default=False,
+        description="upsert only the search attributes that change (issue 16): set by the sagas that start the "
+        "lifecycle with its attributes; inputs from before it replay as they were recorded",
+    )
 
 
 class LifecycleStatus(BaseModel):

@@ -50,7 +50,7 @@ class PeriodBilling(ContractChanges):
         self.periods.append(period)
         if workflow.patched("lifecycle-period-attribute"):  # finance filters a parked period by it
             deal = self.args.deal
-            workflow.upsert_search_attributes(
+            self.set_attributes(
                 [
                     search_attributes.PERIOD.value_set(str(n)),
                     search_attributes.LEGAL_ENTITY.value_set(deal.legal_entity),

@@ -36,7 +36,7 @@ from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal, make_payment, make_quote, usd, with_billing_id
 from tests.support.temporal import BUILD_ID
 from workflows import interface as act
-from workflows.calls import LOCAL_HUB_WRITES
+from workflows.calls import LOCAL_ACTIVITIES
 from workflows.customer_to_cash import CustomerToCash
 from workflows.interface import Names
 from workflows.saga import Resolution, ResolutionAction, SagaInput, Stage
@@ -249,7 +249,7 @@ def make_invoice_for(estate: FakeEstate) -> Invoice:
 
 def local_writes(fns: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
     """Of a queue's fake activities, those the workflows run as local activities (on the workflow's own worker)."""
-    return [fn for fn in fns if fn.__temporal_activity_definition.name in LOCAL_HUB_WRITES]  # type: ignore[attr-defined]
+    return [fn for fn in fns if fn.__temporal_activity_definition.name in LOCAL_ACTIVITIES]  # type: ignore[attr-defined]
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ rolled over with continue-as-new without losing a queued change."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from canonical import AccountSnapshot, Customer, ids
 from operations import finance as control
 from tests.support.estate import WORKFLOW_RUNNER
 from tests.support.factories import make_deal
+from tests.support.histories import record_history
 from tests.support.polling import eventually
 from tests.support.temporal import BUILD_ID
 from workflows import interface as act
@@ -47,11 +49,19 @@ class FakeSystems:
             crm="salesforce", account_id="001ACME", event_id=f"evt-{minutes}", modified_at=self.modified_at
         )
 
+    reads: int = 0  # CRM reads of the account
+    gate: asyncio.Event | None = None  # when set, a CRM read waits for it (the notices queue up meanwhile)
+    reading: asyncio.Event = field(default_factory=asyncio.Event)
+
     def activities(self) -> dict[str, list[Any]]:
         systems = self
 
         @activity.defn(name=Names.FETCH_ACCOUNT)
         async def fetch_account(args: act.FetchAccount) -> AccountSnapshot:
+            systems.reads += 1
+            systems.reading.set()
+            if systems.gate is not None:
+                await systems.gate.wait()
             return AccountSnapshot(customer=systems.account, modified_at=systems.modified_at)
 
         @activity.defn(name=Names.CUSTOMER_REFS)
@@ -158,3 +168,34 @@ async def test_the_history_rolls_over_with_continue_as_new_and_keeps_its_state(s
     assert status.applied_total == 5
     assert status.last_applied == T0 + timedelta(minutes=5)
     assert [name for name, _ in fakes.billing] == [f"Acme {m}" for m in range(1, 6)]
+
+
+async def test_notices_queued_for_one_account_are_answered_by_one_crm_read(systems: Any, task_queue: str) -> None:
+    """Issue 16: a burst of onboarding sagas of one customer queues a sync notice each; every notice queued before
+    a read is answered by that read (it sees the CRM at least as new as each of them), not by a read of its own."""
+    client, fakes = systems
+    fakes.gate = asyncio.Event()
+    await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename("Acme One", 1))
+    await asyncio.wait_for(fakes.reading.wait(), timeout=30)  # the first read is running: the next notices queue
+    handle = client.get_workflow_handle(ids.master_id(GOLDEN))
+    for minute in (2, 3, 4):
+        await control.notify_customer_master(client, task_queue, GOLDEN, fakes.rename(f"Acme {minute}", minute))
+
+    async def queued() -> MasterStatus | None:
+        status: MasterStatus = await handle.query(CustomerMaster.status)
+        return status if status.pending == 4 else None
+
+    await eventually(queued)
+    fakes.gate.set()
+
+    async def drained() -> MasterStatus | None:
+        status: MasterStatus = await handle.query(CustomerMaster.status)
+        return status if status.pending == 0 and len(status.recent) == 4 else None
+
+    status = await eventually(drained)
+    assert fakes.reads == 2  # one for the first notice, one for the three queued behind it
+    # The first read already found the CRM at minute 4 (the renames went on meanwhile): pushed once.
+    assert [name for name, _ in fakes.billing] == ["Acme 4"]
+    assert status.last_applied == T0 + timedelta(minutes=4)
+    assert [entry.event_id for entry in status.recent] == ["evt-1", "evt-2", "evt-3", "evt-4"]
+    await record_history(handle, "customer_master_one_read_per_queued_account")

@@ -31,6 +31,9 @@ def test_histories_are_checked_in() -> None:
         "usage_reporting_late",
         "refund_parked_then_retried",
         "customer_to_cash_local_hub_writes",
+        "customer_to_cash_fewer_round_trips",
+        "customer_master_one_read_per_queued_account",
+        "subscription_lifecycle_started_with_attributes",
     }
 
 
