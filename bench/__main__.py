@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import statistics
 import sys
 from collections import Counter
 
@@ -26,8 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import backlog as backlog_run
+from bench import burst as burst_run
 from bench import scale as scale_run
-from bench.burst import HEADERS, Run, activity_types, burst
+from bench.burst import activity_types
 from bench.estate import BenchEstate, bench_estate
 from bench.profile import print_profiles, profile, vendor_requests
 from bench.steady import Steady, baseline_start, flat, open_loop, saga_start
@@ -79,11 +79,12 @@ async def bench(
     scale: list[int],
     scale_sagas: int,
     scale_limited: bool,
+    rounds: int = 1,
 ) -> None:
     """Each part printed as soon as it is measured."""
     async with bench_estate() as estate:
-        with console.status(f"seeding {sagas + 1} deals"):
-            deal_ids = await estate.seed(sagas + 1)
+        with console.status(f"seeding {sagas * rounds + 1} deals"):
+            deal_ids = await estate.seed(sagas * rounds + 1)
         # Warm-up (imports, connections, first workflow task) outside the measurement; it gives the activity count
         # and the profile of one saga.
         await estate.forget_requests()
@@ -94,8 +95,9 @@ async def bench(
         print_profiles([await profile(estate, "baseline", base, Counter()), saga_profile], console)
         positions = (types.index(MARKS[0]), types.index(MARKS[1]))  # the baseline's no-op at the same step
         if sagas:
-            with console.status(f"burst: {sagas} baseline workflows, then {sagas} sagas"):
-                print_burst(await burst(estate, sagas, len(types), deal_ids[1:]))
+            with console.status(f"burst: {sagas} baseline workflows, then {sagas} sagas, {rounds} times"):
+                runs, spread = await burst_run.burst(estate, sagas, len(types), deal_ids[1:], rounds)
+            burst_run.report(runs, spread, console)
         if rates:
             print_steady(await steady_runs(estate, rates, duration, len(types), positions), duration)
         if backlog:
@@ -104,19 +106,6 @@ async def bench(
             with console.status(f"scale-out: {scale_sagas} sagas with {', '.join(map(str, scale))} worker processes"):
                 points = await scale_run.scale(estate, scale, scale_sagas, scale_limited)
             scale_run.report(points, console, scale_limited)
-
-
-def print_burst(runs: list[Run]) -> None:
-    table = Table(*HEADERS, title=f"burst — {os.cpu_count()} cores, sandbox with zero injected latency")
-    for run in runs:
-        table.add_row(*run.row())
-    console.print(table)
-    base, saga = runs
-    console.print(
-        f"saga/baseline: throughput {saga.sagas / saga.wall / (base.sagas / base.wall):.2f}x, "
-        f"p50 latency {statistics.median(saga.latencies) / statistics.median(base.latencies):.2f}x, "
-        f"worker CPU {saga.worker_cpu / base.worker_cpu:.2f}x, server CPU {saga.server_cpu / base.server_cpu:.2f}x"
-    )
 
 
 def print_steady(runs: list[tuple[Steady, Steady | None]], duration: float) -> None:
@@ -158,12 +147,13 @@ def main(
     scale: str = typer.Option("1,2,4", help="scale-out: worker.py process counts, comma-separated; '' skips it"),
     scale_sagas: int = typer.Option(60, help="scale-out: sagas in each point's burst"),
     scale_limited: bool = typer.Option(False, help="scale-out: the workers under the backlog's vendor limits"),
+    rounds: int = typer.Option(2, help="burst: baseline then saga bursts this many times in turn, summed"),
 ) -> None:
     # The workers log each activity attempt that fails (the injected 429s, retried): the tables say what happened.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     rate_list = next_rates([float(r) for r in rates.split(",") if r.strip()], extend, max_rate) if rates else []
     scale_list = [int(n) for n in scale.split(",") if n.strip()]
-    asyncio.run(bench(sagas, rate_list, duration, backlog, scale_list, scale_sagas, scale_limited))
+    asyncio.run(bench(sagas, rate_list, duration, backlog, scale_list, scale_sagas, scale_limited, rounds))
     console.print("(a shared machine: compare the ratios within one run, not absolute values across runs)")
     sys.stdout.flush()
     os._exit(0)

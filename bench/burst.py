@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import statistics
 import time
@@ -10,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import psutil
+from rich.console import Console
+from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 
 from bench.estate import BenchEstate
@@ -24,22 +27,59 @@ class Run:
     worker_cpu: float
     server_cpu: float
     events_per_saga: int
+    sandbox_cpu: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.sagas / self.wall
+
+    @property
+    def our_cpu(self) -> float:
+        """CPU of everything a workflow made busy on this box: the workers (and the bench client), the Temporal
+        server, the vendor emulators."""
+        return self.worker_cpu + self.server_cpu + self.sandbox_cpu
 
     def row(self) -> list[str]:
         q = statistics.quantiles(self.latencies, n=100)
         return [
             self.name,
             str(self.sagas),
-            f"{self.sagas / self.wall:.2f}",
+            f"{self.per_second:.2f}",
             f"{statistics.median(self.latencies) * 1000:.0f}",
             f"{q[98] * 1000:.0f}",
             f"{self.worker_cpu / self.sagas * 1000:.1f}",
             f"{self.server_cpu / self.sagas * 1000:.1f}",
+            f"{self.sandbox_cpu / self.sagas * 1000:.1f}",
+            f"{self.our_cpu / self.sagas * 1000:.1f}",
             str(self.events_per_saga),
         ]
 
+    def __add__(self, other: Run) -> Run:
+        """Two rounds of the same kind as one run."""
+        return Run(
+            self.name,
+            self.sagas + other.sagas,
+            self.wall + other.wall,
+            self.latencies + other.latencies,
+            self.worker_cpu + other.worker_cpu,
+            self.server_cpu + other.server_cpu,
+            self.events_per_saga,
+            self.sandbox_cpu + other.sandbox_cpu,
+        )
 
-HEADERS = ("run", "n", "per s", "p50 ms", "p99 ms", "worker CPU ms/saga", "server CPU ms/saga", "history events")
+
+HEADERS = (
+    "run",
+    "n",
+    "per s",
+    "p50 ms",
+    "p99 ms",
+    "worker CPU ms/saga",
+    "server CPU ms/saga",
+    "sandbox CPU ms/saga",
+    "all CPU ms/saga",
+    "history events",
+)
 
 
 def cpu_self() -> float:
@@ -65,12 +105,13 @@ async def measure(name: str, estate: BenchEstate, starts: list[Callable[[], Awai
         latencies.append(time.perf_counter() - began)
         return workflow_id
 
-    cpu0, server0, wall0 = cpu_self(), cpu_of(estate.server), time.perf_counter()
+    cpu0, server0, sandbox0, wall0 = cpu_self(), cpu_of(estate.server), cpu_of(estate.sandbox), time.perf_counter()
     ids = await asyncio.gather(*(one(start) for start in starts))
     wall = time.perf_counter() - wall0
     worker_cpu, server_cpu = cpu_self() - cpu0, cpu_of(estate.server) - server0
+    sandbox_cpu = cpu_of(estate.sandbox) - sandbox0
     history = await estate.client.get_workflow_handle(ids[0]).fetch_history()
-    return Run(name, len(starts), wall, latencies, worker_cpu, server_cpu, len(history.events))
+    return Run(name, len(starts), wall, latencies, worker_cpu, server_cpu, len(history.events), sandbox_cpu)
 
 
 async def activity_types(estate: BenchEstate, workflow_id: str) -> list[str]:
@@ -87,10 +128,35 @@ async def activity_types(estate: BenchEstate, workflow_id: str) -> list[str]:
     return steps
 
 
-async def burst(estate: BenchEstate, sagas: int, activities: int, deal_ids: list[str]) -> list[Run]:
-    """Baseline then saga, `sagas` of each started at once."""
-    base = await measure(
-        f"baseline ({activities} no-op activities)", estate, [estate.baseline(activities) for _ in range(sagas)]
+async def burst(
+    estate: BenchEstate, sagas: int, activities: int, deal_ids: list[str], rounds: int = 1
+) -> tuple[list[Run], list[float]]:
+    """Baseline then saga, `sagas` of each started at once, `rounds` times in turn (so a change in the box's load
+    from other processes hits both kinds alike); the rounds of each kind as one run, and each round's throughput
+    ratio (saga/baseline). `deal_ids`: `sagas` x `rounds` seeded deals."""
+    name = f"baseline ({activities} no-op activities)"
+    bases: list[Run] = []
+    runs: list[Run] = []
+    for n in range(rounds):
+        bases.append(await measure(name, estate, [estate.baseline(activities) for _ in range(sagas)]))
+        deals = deal_ids[n * sagas : (n + 1) * sagas]
+        runs.append(await measure("customer-to-cash saga", estate, [estate.saga(d) for d in deals]))
+    spread = [saga.per_second / base.per_second for base, saga in zip(bases, runs, strict=True)]
+    return [sum(bases[1:], bases[0]), sum(runs[1:], runs[0])], spread
+
+
+def report(runs: list[Run], spread: list[float], console: Console) -> None:
+    table = Table(*HEADERS, title=f"burst — {os.cpu_count()} cores, sandbox with zero injected latency")
+    for run in runs:
+        table.add_row(*run.row())
+    console.print(table)
+    base, saga = runs
+    cpu = (saga.our_cpu / saga.sagas) / (base.our_cpu / base.sagas)
+    console.print(
+        f"saga/baseline: throughput {saga.per_second / base.per_second:.2f}x "
+        f"(rounds: {', '.join(f'{r:.2f}x' for r in spread)}), "
+        f"p50 latency {statistics.median(saga.latencies) / statistics.median(base.latencies):.2f}x, "
+        f"worker CPU {saga.worker_cpu / saga.sagas / (base.worker_cpu / base.sagas):.2f}x, "
+        f"server CPU {saga.server_cpu / saga.sagas / (base.server_cpu / base.sagas):.2f}x, "
+        f"all CPU {cpu:.2f}x (on a box whose cores are the limit, throughput at most {1 / cpu:.2f}x)"
     )
-    saga = await measure("customer-to-cash saga", estate, [estate.saga(d) for d in deal_ids])
-    return [base, saga]
