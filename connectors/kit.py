@@ -178,18 +178,22 @@ async def _traced(
             )
             raise
         span.set_attribute("http.response.status_code", response.status_code)
+        logged = _log.isEnabledFor(logging.DEBUG)
+        if not (logged or span.is_recording()):
+            return response  # nobody reads the record id: not worth parsing the answer again (issue 16)
         record = record_id(response)
         if record:
             span.set_attribute("c2c.record_id", record)
         # Method, path and status only: bodies, query strings and headers may hold customer data or credentials.
-        _log.debug(
-            "%s %s %s -> %s",
-            system,
-            request.method,
-            request.url.path,
-            response.status_code,
-            extra={"c2c_record": record, "c2c_vendor": system},
-        )
+        if logged:
+            _log.debug(
+                "%s %s %s -> %s",
+                system,
+                request.method,
+                request.url.path,
+                response.status_code,
+                extra={"c2c_record": record, "c2c_vendor": system},
+            )
         return response
 
 
