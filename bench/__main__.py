@@ -29,7 +29,7 @@ from bench import burst as burst_run
 from bench import scale as scale_run
 from bench.burst import activity_types
 from bench.estate import BenchEstate, bench_estate
-from bench.profile import print_profiles, profile, vendor_requests
+from bench.profile import census, print_census, print_profiles, profile, vendor_requests
 from bench.steady import Steady, baseline_start, flat, open_loop, saga_start
 from workflows.interface import Names
 
@@ -98,6 +98,7 @@ async def bench(
             with console.status(f"burst: {sagas} baseline workflows, then {sagas} sagas, {rounds} times"):
                 runs, spread = await burst_run.burst(estate, sagas, len(types), deal_ids[1:], rounds)
             burst_run.report(runs, spread, console)
+            print_census(await census(estate), console)
         if rates:
             print_steady(await steady_runs(estate, rates, duration, len(types), positions), duration)
         if backlog:

@@ -91,3 +91,42 @@ def print_profiles(profiles: list[Profile], console: Console) -> None:
     for p in profiles:
         table.add_row(*p.row())
     console.print(table)
+
+
+CAUSED = ("CustomerToCash", "SubscriptionLifecycle", "CustomerMaster")  # what a saga runs: itself, its lifecycle
+# (a child), its golden customer's master (signalled; one per customer, so shared by that customer's sagas)
+COUNTED = {
+    "WORKFLOW_TASK_COMPLETED": "workflow tasks",
+    "ACTIVITY_TASK_SCHEDULED": "activity tasks",
+    "MARKER_RECORDED": "markers",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": "search-attribute upserts",
+    "WORKFLOW_EXECUTION_SIGNALED": "signals",
+    "TIMER_STARTED": "timers",
+}
+
+
+async def census(estate: BenchEstate) -> dict[str, Counter[str]]:
+    """Every run of the workflows a saga causes on the bench's server, by type: runs, history events and the server
+    round trips of COUNTED. Divided by the sagas, it is what one saga costs the server beyond its own history."""
+    totals: dict[str, Counter[str]] = {}
+    for kind in CAUSED:
+        counts = totals.setdefault(kind, Counter())
+        async for run in estate.client.list_workflows(f"WorkflowType = '{kind}'"):
+            history = await estate.client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
+            counts["runs"] += 1
+            counts["history events"] += len(history.events)
+            for event in history.events:
+                name = COUNTED.get(EventType.Name(event.event_type).removeprefix("EVENT_TYPE_"))
+                if name:
+                    counts[name] += 1
+    return totals
+
+
+def print_census(totals: dict[str, Counter[str]], console: Console) -> None:
+    sagas = totals["CustomerToCash"]["runs"] or 1
+    columns = ["runs", "history events", *COUNTED.values()]
+    table = Table("workflow", *columns, title=f"per saga, every workflow the {sagas} sagas of this run caused")
+    for kind, counts in totals.items():
+        table.add_row(kind, *(f"{counts[c] / sagas:.2f}" for c in columns))
+    table.add_row("all", *(f"{sum(t[c] for t in totals.values()) / sagas:.2f}" for c in columns))
+    console.print(table)
