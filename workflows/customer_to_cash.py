@@ -36,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
         SagaStatus,
         Stage,
     )
-    from workflows.saga_runtime import Cancelled, Park, refused
+    from workflows.saga_resolutions import check_resolution
+    from workflows.saga_runtime import Cancelled, Park
     from workflows.settlement import Settlement
     from workflows.subscription import SubscriptionLifecycle
     from workflows.subscription_messages import LifecycleInput
@@ -450,36 +451,7 @@ class CustomerToCash(Settlement):
     @resolve.validator
     def validate_resolve(self, resolution: Resolution) -> None:
         """Rejects nonsense before it reaches the history (a rejected update leaves no event)."""
-        problem = self.progress.problem
-        if problem is None or self.decision is not None:
-            raise refused("not_waiting", f"saga is not waiting for a decision (stage {self.progress.stage})")
-        needs = {
-            ResolutionAction.RETRY_WITH_ADDRESS: ("invalid_address", "corrected_address", resolution.corrected_address),
-            ResolutionAction.RETRY_WITH_CUSTOMER: (
-                "customer_ambiguous",
-                "golden_customer_id",
-                resolution.golden_customer_id,
-            ),
-        }
-        if resolution.action in needs:
-            code, field, value = needs[resolution.action]
-            if value is None:
-                raise refused("missing_field", f"{resolution.action} needs {field}")
-            if problem.code != code:
-                raise refused("wrong_problem", f"the problem is {problem.code}, not {code}: use retry or cancel")
-        elif resolution.corrected_address is not None or resolution.golden_customer_id is not None:
-            raise refused(
-                "no_corrected_data", f"{resolution.action} takes no corrected data; use retry_with_address/customer"
-            )
-        if resolution.action is ResolutionAction.CANCEL:
-            if not (resolution.note or "").strip():
-                raise refused("note_required", "cancel needs a note saying why (it is kept in the saga's history)")
-            if self.payment is not None:
-                raise refused(
-                    "paid",
-                    "the customer has paid: the saga only moves forward now (retry); a refund or credit note "
-                    "for a paid invoice is finance's decision in billing",
-                )
+        check_resolution(self.progress, self.decision is not None, self.payment is not None, resolution)
 
     @workflow.signal
     def resume(self, request: Resume | None = None) -> None:

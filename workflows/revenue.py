@@ -11,8 +11,8 @@ the journal's memo says so.
 
 Refused, with an error naming the problem and nothing posted: an unknown legal entity, a month that is not
 YYYY-MM, a month that has not ended, a month before one already recognized (recognition runs in month order),
-deferred revenue in a currency the ERP books no journal in (`currency_not_base`: Xero's journals are in the
-organisation's base currency).
+deferred revenue in a currency the ERP books no journal in (`currency_not_base`: an ERP whose journals are in
+the organisation's base currency only).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class RevenueRecognition:
             raise refuse(
                 f"currency_not_base: {entity}'s ERP ({args.erp}) books journals in "
                 f"{', '.join(ledger.journal_currencies or [])} only, and its deferred revenue holds {held}; "
-                "nothing was posted for any currency (docs/decisions.md: Xero journal currency)"
+                "nothing was posted for any currency"
             )
         results = []
         for currency in currencies_of(ledger, entity):
