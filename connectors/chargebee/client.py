@@ -33,6 +33,7 @@ from connectors.chargebee import mapping, wire
 from connectors.chargebee.errors import SYSTEM, classify
 from connectors.chargebee.lifecycle import ChargebeeLifecycle
 from connectors.chargebee.reads import ChargebeeReads
+from connectors.chargebee.refunds import ChargebeeRefunds
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 
@@ -40,7 +41,7 @@ API_PATH = "/api/v2"
 Record = dict[str, Any]
 
 
-class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
+class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle, ChargebeeRefunds):
     """Billing on one Chargebee site; `base_url` is `https://{site}.chargebee.com` in production (the sandbox's
     emulator locally). The caller owns `http` and its timeouts; keys come from the caller, never random."""
 
