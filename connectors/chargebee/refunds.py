@@ -159,6 +159,17 @@ class ChargebeeRefunds:
             created_at=_moment(dispute, "created_at"),
         )
 
+    async def saga_of_invoice(self, invoice_id: str) -> str | None:
+        """The saga whose subscription the invoice bills (the subscription's `c2c_saga`): it names the deal's CRM, which
+        a refund webhook needs. None for an invoice c2c did not make."""
+        current = await self._invoice(invoice_id)
+        if not isinstance(current.get("subscription_id"), str):
+            return None
+        subscription = await self._get(
+            f"/subscriptions/{_path(current['subscription_id'])}", "subscription", missing_ok=True
+        )
+        return wire.meta_data(subscription or {}).get(mapping.META_SAGA)
+
     async def _described(self, refund: Record) -> BillingRefund:
         """The canonical refund: its invoice and credit note from `linked_credit_notes` (a refund of a bare payment:
         the invoice that payment paid), c2c's key from the note's comment when the note carries our mark."""

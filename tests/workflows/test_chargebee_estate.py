@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,6 @@ from cli.finance import chargebee_webhooks
 from connectors.chargebee import ChargebeeBilling
 from connectors.stripe import StripeBilling
 from estate.book import THAMES, DealSpec
-from reconcile.findings import MismatchKind
 from reconcile.outcome import Report
 from sandbox.chargebee.app import API_KEY as CHARGEBEE_KEY
 from tests.support.estate import Estate, all_emulators, running_estate
@@ -164,11 +164,9 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
     """The path finance takes for a Stripe refund: `POST /invoices/{deal}/refunds`. The invoice id names no entity,
     so the API asks each billing system (Stripe first, which does not know it); the Refund workflow then goes to
     UK01's Chargebee and Xero. Chargebee's answer to the refund is lost: the retry finds the credit note by its mark,
-    so one credit note, one refund, one Xero credit note and one Xero refund."""
-    chargebee = chargebee_webhooks(estate.connectors)
-    app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings, chargebee=chargebee)
-    assert estate.settings.api_token is not None
-    token = {"Authorization": f"Bearer {estate.settings.api_token.get_secret_value()}"}
+    so one credit note, one refund, one Xero credit note and one Xero refund. Then someone refunds in Chargebee
+    directly: its `payment_refunded` webhook books that one (once, however often it comes), c2c's own is left to
+    its workflow, and reconciliation, reading UK01's refunds from Chargebee, finds both in Xero."""
     since = await next_whole_second()
     deal_id, saga = await start(estate, GBP_DEAL)
     invoice_id = (await saga.result()).external_ids["invoice"]
@@ -181,7 +179,7 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
         seconds=LOST_AFTER,
     )
     body = {"amount": "10.00", "reason": "goodwill", "actor": "ana@finance", "key": "cb1"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", headers=token) as api:
+    async with finance_api(estate) as api:
         too_much = await api.post(f"/invoices/{deal_id}/refunds", json={**body, "amount": "100000.00", "key": "cb0"})
         assert too_much.status_code == 422, too_much.text
         assert "amount_exceeds_refundable" in too_much.text
@@ -190,11 +188,11 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
         assert "currency_mismatch" in wrong.text
         started = await api.post(f"/invoices/{deal_id}/refunds", json=body)
         assert started.status_code == 202, started.text
-        handle: WorkflowHandle[Any, RefundResult] = estate.client.get_workflow_handle_for(
-            Refund.run, started.json()["workflow_id"]
-        )
+        workflow_id = started.json()["workflow_id"]
+        handle: WorkflowHandle[Any, RefundResult] = estate.client.get_workflow_handle_for(Refund.run, workflow_id)
         result = await handle.result()
         assert (await api.post(f"/invoices/{invoice_id}/refunds", json=body)).json()["started"] is False
+        assert (await api.get(f"/refunds/{workflow_id}")).json()["stage"] == "refunded"
 
     assert result.amount == Money(amount=10_00, currency="GBP")
     assert await _retried(handle) >= 1  # the lost answer did cost a retry
@@ -205,21 +203,33 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
     ]
     refunds = [t for t in state["transactions"] if t["type"] == "refund"]
     assert [(t["id"], t["amount"]) for t in refunds] == [(result.refund_id, 10_00)]
-    xero = (await estate.state("xero"))[TENANT]
-    [memo] = by_id(xero["CreditNotes"], "CreditNoteNumber", result.credit_note_id)
-    assert (memo["CreditNoteID"], minor(memo["Total"])) == (result.erp_credit_memo_id, 10_00)
-    [paid_back] = by_id(xero["Payments"], "Reference", result.refund_id)
-    assert (paid_back["PaymentID"], minor(paid_back["Amount"])) == (result.erp_customer_refund_id, 10_00)
+    await _booked_once_in_xero(estate, result.credit_note_id, result.refund_id, 10_00)
     assert not (await estate.state("stripe")).get("credit_notes")
 
-    # Reconciliation reads the refunds from Chargebee (UK01's billing): c2c's is booked in Xero, nothing to say; one
-    # made in Chargebee directly (nothing books it here) is found missing in Xero, with its credit note.
     direct = await estate.http.post(
         f"{estate.urls['chargebee']}/api/v2/invoices/{invoice_id}/refund",
         data={"refund_amount": "500"},
         auth=(CHARGEBEE_KEY, ""),
     )
     assert direct.status_code == 200, direct.text
+    made = direct.json()
+    events = {
+        e["content"]["transaction"]["id"]: e
+        for e in (await estate.state("chargebee"))["events"]
+        if e["event_type"] == "payment_refunded"
+    }
+    auth = (estate.settings.chargebee_webhook_username, estate.settings.chargebee_webhook_password.get_secret_value())
+    async with finance_api(estate) as api:
+        ours = await api.post("/webhooks/chargebee", json=events[result.refund_id], auth=auth)
+        assert ours.json()["status"] == "ignored: made by c2c", ours.text
+        theirs = [await api.post("/webhooks/chargebee", json=events[made["transaction"]["id"]], auth=auth)]
+        again = {**events[made["transaction"]["id"]], "id": "ev_redelivered_as_new"}
+        theirs += [await api.post("/webhooks/chargebee", json=again, auth=auth)]
+    assert [t.json()["status"] for t in theirs] == ["refund booked: 1 started", "refund booked: 0 started"]
+    booked = await estate.client.get_workflow_handle_for(Refund.run, theirs[0].json()["saga"]).result()
+    assert (booked.origin, booked.credit_note_id) == ("billing", made["credit_note"]["id"])
+    await _booked_once_in_xero(estate, made["credit_note"]["id"], made["transaction"]["id"], 5_00)
+
     report: Report = await estate.client.execute_workflow(
         Reconciliation.run,
         ReconcileInput(
@@ -228,9 +238,24 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
         id=f"test-reconciliation-{uuid.uuid4().hex[:8]}",
         task_queue=estate.settings.task_queue,
     )
-    made = direct.json()
-    found = {(m.kind, m.system, m.refund_id or m.credit_note_id) for m in report.mismatches if m.deal_id == deal_id}
-    assert found == {
-        (MismatchKind.MISSING_REFUND_IN_ERP, "xero", made["transaction"]["id"]),
-        (MismatchKind.MISSING_CREDIT_MEMO, "xero", made["credit_note"]["id"]),  # a Chargebee refund is a credit note
-    }
+    assert [m for m in report.mismatches if m.deal_id == deal_id] == []
+
+
+@asynccontextmanager
+async def finance_api(estate: Estate) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as finance and Chargebee's webhooks reach it, every billing system configured."""
+    chargebee = chargebee_webhooks(estate.connectors)
+    app = create_api(estate.trigger, estate.connectors.billing, estate.engine, estate.settings, chargebee=chargebee)
+    assert estate.settings.api_token is not None
+    token = {"Authorization": f"Bearer {estate.settings.api_token.get_secret_value()}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", headers=token) as api:
+        yield api
+
+
+async def _booked_once_in_xero(estate: Estate, credit_note_id: str | None, refund_id: str | None, amount: int) -> None:
+    """One Xero credit note numbered with Chargebee's credit note, one refund out of it referenced by the refund."""
+    xero = (await estate.state("xero"))[TENANT]
+    [memo] = by_id(xero["CreditNotes"], "CreditNoteNumber", credit_note_id)
+    assert minor(memo["Total"]) == amount
+    [paid_back] = by_id(xero["Payments"], "Reference", refund_id)
+    assert minor(paid_back["Amount"]) == amount
