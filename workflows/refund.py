@@ -63,7 +63,7 @@ class RefundInput(BaseModel):
     origin: str = RefundOrigin.FINANCE
     billing_refund_id: str | None = Field(default=None, description="the refund billing already made (origin billing)")
     billing_credit_note_id: str | None = Field(
-        default=None, description="the credit note billing made with that refund (Chargebee makes one per refund)"
+        default=None, description="the credit note billing made with that refund, when it makes one per refund"
     )
     crm: str = DEFAULT_VENDORS.crm
     vendors: Vendors = DEFAULT_VENDORS
