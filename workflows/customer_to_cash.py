@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
     from canonical.reference import LEGAL_ENTITIES
     from canonical.rules import deal_problems
+    from workflows.calls import patched_before_local_write
     from workflows.compensation import Undo
     from workflows.interface import Names
     from workflows.saga import (
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.settlement import Settlement
     from workflows.subscription import SubscriptionLifecycle
     from workflows.subscription_messages import LifecycleInput
+
+LIFECYCLE_PATCH = "start-subscription-lifecycle"
 
 
 @workflow.defn(name="CustomerToCash")
@@ -59,7 +62,7 @@ class CustomerToCash(Settlement):
             await self.stage(Stage.POST, self.post_to_erp)
             await self.stage(Stage.SETTLE, self.settle)
             await self.stage(Stage.APPLY, self.apply_cash)
-            if workflow.patched("start-subscription-lifecycle"):
+            if workflow.patched(LIFECYCLE_PATCH):
                 await self.start_lifecycle()
             self.checkpoint()  # paid by now: a cancellation request is only noted in the timeline
             await self.enter(Stage.COMPLETED)
@@ -345,6 +348,8 @@ class CustomerToCash(Settlement):
             fee = act.PostJournal(entry=entry, erp=self.erp)
             journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, fee, str)
             self.ids(erp_fee_journal=journal)
+        # The lifecycle's patch is decided before this store write, not after it (patched_before_local_write).
+        patched_before_local_write(LIFECYCLE_PATCH)
         await self.emit(
             EventType.PAYMENT_APPLIED,
             {"erp_payment": self.progress.external_ids["erp_payment"], "source_system": self.erp},

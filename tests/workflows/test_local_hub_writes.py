@@ -46,4 +46,4 @@ async def test_a_saga_writes_its_events_and_fact_as_local_activities(
     assert local >= len(outbox) + len(facts)  # the fact may be written more than once (an upsert)
     assert len(outbox) >= 6
     assert len(facts) == 1
-    await record_history(handle, "customer_to_cash_local_hub_writes")
+    await record_history(handle, "customer_to_cash_lifecycle_patch_first")

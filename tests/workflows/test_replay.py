@@ -31,6 +31,7 @@ def test_histories_are_checked_in() -> None:
         "usage_reporting_late",
         "refund_parked_then_retried",
         "customer_to_cash_local_hub_writes",
+        "customer_to_cash_lifecycle_patch_first",
     }
 
 
