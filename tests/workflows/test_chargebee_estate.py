@@ -127,6 +127,10 @@ async def test_a_lost_chargebee_answer_is_retried_into_exactly_one_record(
     assert await _retried(handle) >= 1  # the lost answer did cost a retry
 
 
+def _refunds(transaction: dict[str, Any], invoice_id: str) -> bool:
+    return any(link.get("cn_reference_invoice_id") == invoice_id for link in transaction.get("linked_credit_notes", []))
+
+
 def _pays(transaction: dict[str, Any], invoice_id: str) -> bool:
     return any(link.get("invoice_id") == invoice_id for link in transaction.get("linked_invoices", []))
 
@@ -201,10 +205,10 @@ async def test_finance_refunds_part_of_a_chargebee_invoice_once_in_chargebee_and
     assert [(n["id"], n["type"], n["status"], n["total"]) for n in notes] == [
         (result.credit_note_id, "refundable", "refunded", 10_00)
     ]
-    refunds = [t for t in state["transactions"] if t["type"] == "refund"]
+    refunds = [t for t in state["transactions"] if t["type"] == "refund" and _refunds(t, invoice_id)]
     assert [(t["id"], t["amount"]) for t in refunds] == [(result.refund_id, 10_00)]
     await _booked_once_in_xero(estate, result.credit_note_id, result.refund_id, 10_00)
-    assert not (await estate.state("stripe")).get("credit_notes")
+    assert not [n for n in (await estate.state("stripe")).get("credit_notes", []) if n.get("invoice") == invoice_id]
 
     direct = await estate.http.post(
         f"{estate.urls['chargebee']}/api/v2/invoices/{invoice_id}/refund",
