@@ -16,6 +16,7 @@ found again without it):
 | POST /invoices/{id}/void | yes | the invoice's status: `voided` |
 | POST /invoices/{id}/write_off | yes | the invoice's `write_off_amount` |
 | POST /credit_notes | yes | the invoice's credit notes: `customer_notes` carry `c2c ref {digest of our key}` |
+| POST /invoices/{id}/refund (a paid invoice's credit) | yes | the same mark on the refund's credit note (refunds.py) |
 | POST /subscriptions/{id}/cancel_for_items | yes | the subscription's status |
 """
 
@@ -33,6 +34,7 @@ from connectors.chargebee import mapping, wire
 from connectors.chargebee.errors import SYSTEM, classify
 from connectors.chargebee.lifecycle import ChargebeeLifecycle
 from connectors.chargebee.reads import ChargebeeReads
+from connectors.chargebee.refunds import ChargebeeRefunds
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 
@@ -40,7 +42,7 @@ API_PATH = "/api/v2"
 Record = dict[str, Any]
 
 
-class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
+class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle, ChargebeeRefunds):
     """Billing on one Chargebee site; `base_url` is `https://{site}.chargebee.com` in production (the sandbox's
     emulator locally). The caller owns `http` and its timeouts; keys come from the caller, never random."""
 
@@ -379,9 +381,12 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         return credit.model_copy(update={"external_refs": {**credit.external_refs, SYSTEM: note}})
 
     async def _issue(self, invoice: Record, amount: int, reason: str, key: str) -> str:
-        """An adjustment note on what is due, or a refundable one on a paid invoice; marked with our key."""
+        """An adjustment note on what is due; on a paid invoice the money goes back to the card (Chargebee's invoice
+        refund: a refundable note, refunded at once, refunds.py); marked with our key."""
         paid = invoice["status"] == "paid"
-        room = int(invoice.get("amount_paid") or 0) if paid else int(invoice.get("amount_due") or 0)
+        if paid:
+            return await self._refund_invoice(invoice, amount, reason, key)
+        room = int(invoice.get("amount_due") or 0)
         if not 0 < amount <= room:
             raise BusinessRuleError(
                 SYSTEM, "credit_exceeds_invoice", f"{amount} is more than the {room} left on {invoice['id']}"
@@ -389,7 +394,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         params = {
             "reference_invoice_id": invoice["id"],
             "total": amount,
-            "type": "refundable" if paid else "adjustment",
+            "type": "adjustment",
             "reason_code": reason if reason in wire.CREDIT_REASONS else "other",
             "customer_notes": mapping.credit_mark(key),
         }

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
-from canonical import DealLine, Invoice, Money, RenewalInvoice, SubscriptionEnd
-from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
+from canonical import DealLine, Invoice, RenewalInvoice, SubscriptionEnd
 from canonical.usage import ReportedUsage, UsageReport
 from connectors.errors import PermanentError
 
@@ -65,27 +64,6 @@ class ChargebeeLifecycle:
 
     async def complete_notice(self, notice: PaymentNotice) -> PaymentNotice:
         unsupported("complete_notice", "a Chargebee event carries its invoice and transaction whole")
-
-    async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
-        unsupported("refund", "POST /transactions/{id}/refund or a refundable credit note's refund")
-
-    async def refundable_invoice(self, invoice_id: str) -> RefundableInvoice:
-        unsupported("refundable_invoice", "the invoice with its linked payments and credit notes")
-
-    async def credit_note_refund(self, credit_note_id: str) -> str | None:
-        unsupported("credit_note_refund", "the credit note's linked_refunds")
-
-    async def billing_refund(self, refund_id: str) -> BillingRefund:
-        unsupported("billing_refund", "GET /transactions/{id} of type refund")
-
-    async def refunds_of_charge(self, charge_id: str) -> list[BillingRefund]:
-        unsupported("refunds_of_charge", "transactions of type refund linked to the payment")
-
-    async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
-        unsupported("refunds_created_since", "transactions list type[is]=refund, date[after]")
-
-    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
-        unsupported("billing_dispute", "transactions of type payment with a dispute, and their linked invoices")
 
     # usage (the UsageReporting workflow)
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 PAYMENT_EVENTS = frozenset({"payment_succeeded", "payment_failed"})
+REFUND_EVENTS = frozenset({"payment_refunded"})  # a refund transaction: c2c's own, or one made in Chargebee
 
 
 class InvalidCredentials(ValueError):
@@ -22,7 +23,8 @@ class InvalidCredentials(ValueError):
 
 
 class ChargebeeEvent(BaseModel):
-    """What c2c reads of an event: its id and type, and the invoice of a payment event."""
+    """What c2c reads of an event: its id and type, the invoice of a payment event, the refund transaction of a
+    refund event."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +32,7 @@ class ChargebeeEvent(BaseModel):
     event_type: str
     occurred_at: int
     invoice_id: str | None = None
+    transaction_id: str | None = None
 
 
 def verify_basic_auth(header: str | None, username: str, password: str) -> None:
@@ -76,4 +79,16 @@ def parse_event(raw: bytes) -> ChargebeeEvent:
         if not isinstance(invoice, dict):
             raise ValueError(f"{event_type} event content.invoice is not an object")
         invoice_id = _text(invoice, "id", 50)
-    return ChargebeeEvent(event_id=event_id, event_type=event_type, occurred_at=occurred, invoice_id=invoice_id)
+    transaction_id = None
+    if event_type in REFUND_EVENTS:
+        transaction = content.get("transaction")
+        if not isinstance(transaction, dict):
+            raise ValueError(f"{event_type} event content.transaction is not an object")
+        transaction_id = _text(transaction, "id", 50)
+    return ChargebeeEvent(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred,
+        invoice_id=invoice_id,
+        transaction_id=transaction_id,
+    )

@@ -9,7 +9,8 @@ Past the configured calls per minute: 429 `api_request_limit_exceeded` with Retr
 configured webhook with basic auth (sandbox/chargebee/webhooks.py).
 
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/reset_idempotency` (the window passed),
-`POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`.
+`POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`,
+`POST /_sandbox/disputes` (a bank disputes a payment: sandbox/chargebee/refunds.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
-from sandbox.chargebee import billing, catalog, credit_notes, wire
+from sandbox.chargebee import billing, catalog, credit_notes, refunds, wire
 from sandbox.chargebee.state import Record, Site
 from sandbox.chargebee.webhooks import Dispatcher, WebhookConfig
 from sandbox.chargebee.wire import ApiError
@@ -138,7 +139,17 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(rf"invoices/{_ID}/write_off"), _on_invoice(credit_notes.write_off)),
     ("POST", re.compile(rf"invoices/{_ID}/collect_payment"), _payment("collect")),
     ("POST", re.compile(rf"invoices/{_ID}/record_payment"), _payment("record")),
+    (
+        "POST",
+        re.compile(rf"invoices/{_ID}/refund"),
+        lambda site, ids, form: refunds.refund_invoice(site, ids["id"], form),
+    ),
     ("POST", re.compile(r"credit_notes"), lambda site, ids, form: credit_notes.create_credit_note(site, form)),
+    (
+        "POST",
+        re.compile(rf"credit_notes/{_ID}/refund"),
+        lambda site, ids, form: refunds.refund_credit_note(site, ids["id"], form),
+    ),
     (
         "GET",
         re.compile(r"credit_notes"),
@@ -152,9 +163,16 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (
         "GET",
         re.compile(r"transactions"),
-        _list("transactions", "transaction", ("id", "customer_id", "subscription_id", "status", "payment_method")),
+        _list(
+            "transactions",
+            "transaction",
+            ("id", "customer_id", "subscription_id", "status", "payment_method", "type", "date"),
+        ),
     ),
     ("GET", re.compile(rf"transactions/{_ID}"), _retrieve("transactions", "transaction")),
+    ("GET", re.compile(r"disputes"), refunds.list_disputes),
+    ("GET", re.compile(rf"disputes/{_ID}"), refunds.get_dispute),
+    ("GET", re.compile(r"comments"), refunds.list_comments),
     ("GET", re.compile(r"events"), _list("events", "event", ("id", "event_type", "occurred_at"))),
 ]
 
@@ -214,7 +232,8 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
     @app.get("/_sandbox/state")
     async def sandbox_state() -> Record:
         names = ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes", "transactions")
-        return {name: list(getattr(site, name).values()) for name in names} | {"events": site.events}
+        state = {name: list(getattr(site, name).values()) for name in names} | {"events": site.events}
+        return state | {"disputes": list(site.disputes.values()), "comments": site.comments}
 
     @app.post("/_sandbox/reset_idempotency")
     async def sandbox_forget() -> Record:
@@ -226,6 +245,14 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
         limits.minute = new.minute
         calls.clear()
         return new.model_dump()
+
+    @app.post("/_sandbox/disputes")
+    async def sandbox_dispute(request: refunds.DisputeRequest) -> Response:
+        """A cardholder's bank disputes a payment (no API creates one; Chargebee documents no event for it)."""
+        try:
+            return _answer({"dispute": refunds.open_dispute(site, request)})
+        except ApiError as error:
+            return _error(error)
 
     @app.post("/_sandbox/webhook")
     async def sandbox_webhook(config: WebhookConfig) -> Record:

@@ -42,6 +42,8 @@ class Site:
     invoices: dict[str, Record] = field(default_factory=dict)
     credit_notes: dict[str, Record] = field(default_factory=dict)
     transactions: dict[str, Record] = field(default_factory=dict)
+    disputes: dict[str, Record] = field(default_factory=dict)
+    comments: list[Record] = field(default_factory=list)
     events: list[Record] = field(default_factory=list)
     _stamp: str = field(default_factory=lambda: base36(time.time_ns() // 1_000_000))
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(int(time.time()) * 10))
