@@ -25,8 +25,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
-from sandbox.chargebee import billing, catalog, credit_notes, wire
-from sandbox.chargebee.state import Record, Site
+from sandbox.chargebee import billing, catalog, changes, credit_notes, time_machine, wire
+from sandbox.chargebee.state import Record, Site, site_time
 from sandbox.chargebee.webhooks import Dispatcher, WebhookConfig
 from sandbox.chargebee.wire import ApiError
 from sandbox.faults import install_faults
@@ -156,6 +156,17 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ),
     ("GET", re.compile(rf"transactions/{_ID}"), _retrieve("transactions", "transaction")),
     ("GET", re.compile(r"events"), _list("events", "event", ("id", "event_type", "occurred_at"))),
+    # renewals and amendments (sandbox/chargebee/time_machine.py, changes.py)
+    (
+        "POST",
+        re.compile(rf"subscriptions/{_ID}/update_for_items"),
+        lambda site, ids, form: changes.update_for_items(site, ids["id"], form),
+    ),
+    ("GET", re.compile(r"unbilled_charges"), changes.list_unbilled),
+    ("POST", re.compile(r"unbilled_charges/invoice_unbilled_charges"), changes.invoice_unbilled),
+    ("GET", re.compile(rf"time_machines/{_ID}"), time_machine.retrieve),
+    ("POST", re.compile(rf"time_machines/{_ID}/start_afresh"), time_machine.start_afresh),
+    ("POST", re.compile(rf"time_machines/{_ID}/travel_forward"), time_machine.travel_forward),
 ]
 
 
@@ -214,7 +225,11 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
     @app.get("/_sandbox/state")
     async def sandbox_state() -> Record:
         names = ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes", "transactions")
-        return {name: list(getattr(site, name).values()) for name in names} | {"events": site.events}
+        unbilled = [changes.public(charge) for charge in site.unbilled_charges.values()]
+        with site_time(site.clock_offset):
+            machine = time_machine.time_machine(site)
+        found = {name: list(getattr(site, name).values()) for name in names}
+        return found | {"unbilled_charges": unbilled, "time_machine": machine, "events": site.events}
 
     @app.post("/_sandbox/reset_idempotency")
     async def sandbox_forget() -> Record:
@@ -277,10 +292,12 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
                     return _error(wire.wrong_value(IDEMPOTENCY_HEADER, message))
                 return Response(kept[2], kept[1], media_type="application/json", headers={REPLAYED_HEADER: "true"})
         events_before = len(site.events)
-        try:
-            response = _answer(handler(site, ids, wire.parse_form(raw)))
-        except ApiError as error:
-            response = _error(error)
+        with site_time(site.clock_offset):
+            time_machine.run_due(site, time_machine.now())  # what fell due since the last request
+            try:
+                response = _answer(handler(site, ids, wire.parse_form(raw)))
+            except ApiError as error:
+                response = _error(error)
         if key is not None:
             replays[key] = ((path, raw), response.status_code, bytes(response.body))
         for event in site.events[events_before:]:
