@@ -1,4 +1,5 @@
-"""The BillingSystem methods beyond the first invoice that the Chargebee connector does not do yet.
+"""The BillingSystem methods beyond the first invoice and the subscription's later periods that the Chargebee
+connector does not do yet.
 
 Each refuses loudly, naming itself (PermanentError 'unsupported'): a saga or lifecycle step routed to Chargebee
 that needs one stops with a clear reason instead of doing something half right. What each would take in Chargebee
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
-from canonical import DealLine, Invoice, Money, RenewalInvoice, SubscriptionEnd
+from canonical import Money
 from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
 from canonical.usage import ReportedUsage, UsageReport
 from connectors.errors import PermanentError
@@ -26,40 +27,7 @@ def unsupported(method: str, would_take: str) -> NoReturn:
 
 
 class ChargebeeLifecycle:
-    # renewals and amendments (the subscription workflow)
-
-    async def renewal_invoices(self, subscription_id: str) -> list[RenewalInvoice]:
-        unsupported("renewal_invoices", "invoices list by subscription_id, recurring, after the first")
-
-    async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
-        unsupported("subscription_end", "the subscription's cancelled_at")
-
-    async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
-        unsupported("renewal_invoice", "a recurring invoice that is not the first")
-
-    async def complete_renewal_invoice(
-        self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
-    ) -> Invoice:
-        unsupported("complete_renewal_invoice", "pending renewal invoices: add_charge then close")
-
-    async def update_subscription(
-        self,
-        subscription_id: str,
-        lines: list[DealLine],
-        price_ids: dict[str, str],
-        effective: datetime,
-        *,
-        idempotency_key: str,
-    ) -> None:
-        unsupported("update_subscription", "POST /subscriptions/{id}/update_for_items with replace_items_list")
-
-    async def invoice_prorations(
-        self, customer_id: str, subscription_id: str, *, idempotency_key: str
-    ) -> RenewalInvoice | None:
-        unsupported("invoice_prorations", "invoice_immediately on update_for_items")
-
-    async def set_term_end(self, subscription_id: str, end: datetime | None, *, idempotency_key: str) -> None:
-        unsupported("set_term_end", "billing_cycles / cancel_for_items end_of_term")
+    # renewals and amendments (the subscription workflow): connectors/chargebee/renewals.py and amendments.py
 
     # dunning, webhooks, refunds
 

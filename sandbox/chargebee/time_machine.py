@@ -126,7 +126,9 @@ def renew(site: Site, subscription: Record) -> None:
     before = len(site.events)
     invoice = new_invoice(site, subscription, lines, pending=pending, first=False)
     # subscription_renewed comes first, carrying the invoice as it was made
-    renewed = site.emit("subscription_renewed", {"subscription": subscription, "customer": customer, "invoice": invoice})
+    renewed = site.emit(
+        "subscription_renewed", {"subscription": subscription, "customer": customer, "invoice": invoice}
+    )
     site.events.insert(before, site.events.pop(site.events.index(renewed)))
 
 
