@@ -1,23 +1,38 @@
-"""`POST /webhooks/chargebee`: Chargebee's payment events for the entities it bills.
+"""`POST /webhooks/chargebee`: Chargebee's payment and subscription events for the entities it bills.
 
 Checked by the basic auth configured for the endpoint in Chargebee (C2C_CHARGEBEE_WEBHOOK_USERNAME / _PASSWORD)
 before the body is read, deduplicated by event id (recorded once handled: a failure is redelivered by Chargebee),
 and for `payment_succeeded` / `payment_failed` the payment is read back from the API and signalled to the saga of
-the deal the invoice's subscription names: the same signal Stripe's `invoice.paid` ends in.
+the deal the invoice's subscription names: the same signal Stripe's `invoice.paid` ends in. `subscription_renewed`
+reads the renewal invoice back and signals `renewal_invoiced`, `subscription_cancelled` reads the subscription's end
+and signals `billing_ended`, each to the subscription's lifecycle (the paths Stripe's `invoice.created` and
+`customer.subscription.deleted` take); a lifecycle not running is left to its backstop.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from api.webhooks import WebhookInbox, signal_payment
 from canonical import ids
 from connectors.chargebee import ChargebeeBilling
-from connectors.chargebee.webhooks import PAYMENT_EVENTS, InvalidCredentials, parse_event, verify_basic_auth
+from connectors.chargebee.webhooks import (
+    CANCELLED,
+    PAYMENT_EVENTS,
+    RENEWED,
+    ChargebeeEvent,
+    InvalidCredentials,
+    parse_event,
+    verify_basic_auth,
+)
 from connectors.errors import ConnectorError, PermanentError
 from operations.starts import Trigger
 from settings import Settings
+from workflows.subscription import SubscriptionLifecycle
 
 SOURCE = "chargebee"
 
@@ -43,16 +58,21 @@ def chargebee_webhook_routes(
             event = parse_event(await request.body())
         except ValueError as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
-        if event.event_type not in PAYMENT_EVENTS or event.invoice_id is None:
+        lifecycle_news = event.event_type in (RENEWED, CANCELLED)
+        if not lifecycle_news and (event.event_type not in PAYMENT_EVENTS or event.invoice_id is None):
             return {"status": "ignored", "event_id": event.event_id}
         if await inbox.seen(SOURCE, event.event_id):
             return {"status": "duplicate", "event_id": event.event_id}
         try:
-            deal_id = await billing.deal_of_invoice(event.invoice_id)
-            saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
-            status = "ignored: not a c2c invoice"
-            if saga is not None:
-                status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
+            if lifecycle_news:
+                status, saga = await tell_lifecycle(event)
+            else:
+                assert event.invoice_id is not None
+                deal_id = await billing.deal_of_invoice(event.invoice_id)
+                saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
+                status = "ignored: not a c2c invoice"
+                if saga is not None:
+                    status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
         except PermanentError as error:
             if error.code != "resource_missing":
                 raise ApiError(502, "billing_error", str(error)) from error
@@ -61,5 +81,26 @@ def chargebee_webhook_routes(
             raise ApiError(503, "billing_unavailable", str(error)) from error
         await inbox.done(SOURCE, event.event_id)
         return {"status": status, "event_id": event.event_id, "saga": saga or ""}
+
+    async def tell_lifecycle(event: ChargebeeEvent) -> tuple[str, str | None]:
+        """The renewal invoice or the subscription's end, read back from Chargebee, to the deal's lifecycle."""
+        news: Any
+        signal: Any
+        if event.event_type == RENEWED:
+            assert event.invoice_id is not None
+            news, signal = await billing.renewal_invoice(event.invoice_id), SubscriptionLifecycle.renewal_invoiced
+        else:
+            assert event.subscription_id is not None
+            news, signal = await billing.subscription_end(event.subscription_id), SubscriptionLifecycle.billing_ended
+        if news is None or not news.deal_id:
+            return "ignored: not a c2c subscription", None
+        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id)
+        try:
+            await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "lifecycle not running", lifecycle
+        return "signalled", lifecycle
 
     return router

@@ -412,11 +412,13 @@ def update_subscription(site: Site, subscription_id: str, form: Record) -> Recor
 
 
 def cancel(site: Site, subscription_id: str, form: Record) -> Record:
-    """`POST /subscriptions/{id}/cancel_for_items`: now (default) or at the end of the term."""
+    """`POST /subscriptions/{id}/cancel_for_items`: now (default; `subscription_cancelled`) or at the end of the term
+    (`non_renewing`, `subscription_cancellation_scheduled`; cancelled when the term ends, see time_machine.py)."""
     subscription = get(site.subscriptions, "subscription", subscription_id)
     if subscription["status"] == "cancelled":
         raise wire.invalid_state(f"subscription {subscription_id} is already cancelled")
-    if wire.boolean(form, "end_of_term", False):
+    scheduled = wire.boolean(form, "end_of_term", False)
+    if scheduled:
         subscription["status"], subscription["cancelled_at"] = "non_renewing", subscription["current_term_end"]
         subscription["cancel_schedule_created_at"] = now()
     else:
@@ -424,5 +426,6 @@ def cancel(site: Site, subscription_id: str, form: Record) -> Record:
         subscription.pop("next_billing_at", None)
     touch(subscription)
     customer = site.customers[subscription["customer_id"]]
-    site.emit("subscription_cancelled", {"subscription": subscription, "customer": customer})
+    kind = "subscription_cancellation_scheduled" if scheduled else "subscription_cancelled"
+    site.emit(kind, {"subscription": subscription, "customer": customer})
     return {"subscription": subscription, "customer": customer}

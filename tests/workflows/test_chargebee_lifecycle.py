@@ -25,10 +25,9 @@ from tests.support.lifecycle_changes import applied
 from tests.support.polling import eventually
 from tests.support.sagas import GBP_DEAL
 from tests.support.xero import TENANT
-from workflows.subscription_messages import LifecycleInput, LifecycleStatus
+from workflows.subscription_messages import LifecycleStatus
 
 UK_ON_CHARGEBEE = {"UK01": {"billing": "chargebee", "erp": "xero"}}
-GRACE: timedelta = LifecycleInput.model_fields["grace"].default  # then the backstop reads billing's renewals
 LOST_AFTER = 4.0  # the connectors give up after 2.5 s; the emulator answers after the write is done
 
 
@@ -122,7 +121,7 @@ async def test_a_uk01_subscription_on_chargebee_prorates_an_upsell_once_and_bill
     [proration] = chargebee["unbilled_charges"]  # prorated once, whatever the retry did
     assert 0 < proration["amount"] < 5 * 39_00
 
-    # The period ends: Chargebee renews (no webhook reaches c2c here: the lifecycle's backstop finds the renewal)
+    # The period ends: Chargebee renews, its subscription_renewed webhook signals the lifecycle (no backstop wait),
     # and the answer to the renewal's tax line is lost once.
     await estate.fault(
         "chargebee",
@@ -132,9 +131,10 @@ async def test_a_uk01_subscription_on_chargebee_prorates_an_upsell_once_and_bill
         kind="delay_after",
         seconds=LOST_AFTER,
     )
-    await move_to(lifecycle_env, env, status.next_period_start + GRACE + timedelta(minutes=5))
+    await move_to(lifecycle_env, env, status.next_period_start + timedelta(minutes=5))
     status = await billed(handle, 2)
     second = status.periods[-1]
+    assert second.trigger == "webhook"
     chargebee = await estate.state("chargebee")
     ours = [i for i in chargebee["invoices"] if i["subscription_id"] == status.subscription_id]
     assert len(ours) == 2  # the first and one renewal
