@@ -177,7 +177,7 @@ def adjustments_of(data: Record, codes: dict[str, str]) -> list[InvoiceAdjustmen
     for line in proration_lines(data):
         start, end = moment(line.get("date_from")), moment(line.get("date_to"))
         if start is None or end is None:
-            raise ValueError(f"proration line {line.get('id')} has no period")
+            raise ValueError(f"line_items {line.get('id')}: date_from or date_to of a proration is not a unix time")
         adjustments.append(
             InvoiceAdjustment(
                 product_code=codes.get(str(line.get("entity_id")), "UNKNOWN"),

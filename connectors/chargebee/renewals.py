@@ -155,7 +155,7 @@ def renewal_of(data: Record, subscription: Record, codes: dict[str, str]) -> Ren
     plan = next(line for line in wire.records_in(data, "line_items") if line.get("entity_type") == mapping.PLAN_LINE)
     start, end = mapping.moment(plan.get("date_from")), mapping.moment(plan.get("date_to"))
     if start is None or end is None:
-        raise ValueError(f"renewal {data['id']} has no term on its plan line")
+        raise ValueError(f"{data['id']}.line_items: the plan line's date_from or date_to is not a unix time")
     return RenewalInvoice(
         invoice_id=data["id"],
         subscription_id=str(data["subscription_id"]),
@@ -176,7 +176,7 @@ def proration_invoice_of(data: Record, subscription: Record, codes: dict[str, st
     starts = [mapping.moment(line.get("date_from")) for line in lines]
     ends = [mapping.moment(line.get("date_to")) for line in lines]
     if None in starts or None in ends:
-        raise ValueError(f"proration invoice {data['id']} has a line without a period")
+        raise ValueError(f"{data['id']}.line_items: a proration's date_from or date_to is not a unix time")
     return RenewalInvoice(
         invoice_id=data["id"],
         subscription_id=str(data["subscription_id"]),
