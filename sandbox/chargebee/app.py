@@ -6,7 +6,8 @@ as `{"list": [{"invoice": {...}}], "next_offset": "..."}` (sandbox/chargebee/wir
 `chargebee-idempotency-key` (up to 100 characters): the first answer (2xx or 4xx) is kept and a repeat with the same
 key and body gets it again with `chargebee-idempotency-replayed: true`; the same key with another body is refused.
 Past the configured calls per minute: 429 `api_request_limit_exceeded` with Retry-After. Events go to the
-configured webhook with basic auth (sandbox/chargebee/webhooks.py).
+configured webhook with basic auth (sandbox/chargebee/webhooks.py). The site's time is the time machine's
+(sandbox/chargebee/time_machine.py): what fell due since the last request (renewals, term ends) runs first.
 
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/reset_idempotency` (the window passed),
 `POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`.

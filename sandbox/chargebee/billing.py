@@ -4,7 +4,9 @@ credit_notes.py.
 A subscription's first invoice is generated at once; with `create_pending_invoices` and `first_invoice_pending`
 it stays `pending` (charges can be added) until `close`. Invoice statuses: pending, posted, payment_due, not_paid,
 paid, voided. `collect_payment` charges the customer's payment method (a `reference_id` containing "decline", any case,
-is declined); `record_payment` records an offline payment.
+is declined); `record_payment` records an offline payment. `billing_cycles` (the first term included) leaves
+`remaining_billing_cycles` after the current term; at 0 the subscription is `non_renewing` and ends with its term.
+Renewals and changes are in time_machine.py and changes.py.
 """
 
 from __future__ import annotations
