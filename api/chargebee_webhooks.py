@@ -3,7 +3,8 @@
 Checked by the basic auth configured for the endpoint in Chargebee (C2C_CHARGEBEE_WEBHOOK_USERNAME / _PASSWORD)
 before the body is read, deduplicated by event id (recorded once handled: a failure is redelivered by Chargebee),
 and for `payment_succeeded` / `payment_failed` the payment is read back from the API and signalled to the saga of
-the deal the invoice's subscription names: the same signal Stripe's `invoice.paid` ends in. `subscription_renewed`
+the deal the invoice's subscription names (its lifecycle for a later period's invoice): the same signal Stripe's
+`invoice.paid` ends in. `subscription_renewed`
 reads the renewal invoice back and signals `renewal_invoiced`, `subscription_cancelled` reads the subscription's end
 and signals `billing_ended`, each to the subscription's lifecycle (the paths Stripe's `invoice.created` and
 `customer.subscription.deleted` take); a lifecycle not running is left to its backstop.
@@ -70,6 +71,8 @@ def chargebee_webhook_routes(
                 assert event.invoice_id is not None
                 deal_id = await billing.deal_of_invoice(event.invoice_id)
                 saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
+                if deal_id and await billing.bills_later_period(event.invoice_id):
+                    saga = ids.subscription_id(trigger.crm.system, deal_id)  # a later period: its lifecycle's
                 status = "ignored: not a c2c invoice"
                 if saga is not None:
                     status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))

@@ -128,6 +128,11 @@ class ChargebeeRenewals:
         codes = await self._product_codes(made)
         return _checked(proration_invoice_of, made, subscription, codes)
 
+    async def bills_later_period(self, invoice_id: str) -> bool:
+        """The invoice is not its subscription's first (a renewal, or prorations): the lifecycle bills it, not the
+        deal's saga, so its payment events go to the lifecycle."""
+        return not (await self._invoice(invoice_id)).get("first_invoice")
+
     async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
         """When a cancelled subscription ended (`cancelled_at`); None while it runs (or is only `non_renewing`)."""
         data = await self._subscription(subscription_id)

@@ -1,6 +1,7 @@
 """`POST /webhooks/chargebee`: Chargebee's subscription events reach the subscription's lifecycle as Stripe's do —
 `subscription_renewed` reads the renewal back and signals `renewal_invoiced`, `subscription_cancelled` reads the
-end and signals `billing_ended`, once per event id; one about a record Chargebee does not have signals nothing."""
+end and signals `billing_ended`, once per event id, and a later period's payment goes to the lifecycle too; one about
+a record Chargebee does not have signals nothing."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ async def test_a_renewal_and_the_end_of_the_term_signal_the_lifecycle_once(api: 
     assert first.json()["status"] == "lifecycle not running"  # none runs here: signalled, and not found
     again = await api.http.post("/webhooks/chargebee", content=renewed, headers=basic())
     assert again.json()["status"] == "duplicate"
+    # The renewal's payment is the lifecycle's news, not the saga's.
+    renewal_id = json.loads(renewed)["content"]["invoice"]["id"]
+    post(url, f"invoices/{renewal_id}/close")
+    post(url, f"invoices/{renewal_id}/collect_payment")
+    [paid] = [
+        e
+        for e in cb.state(url)["events"]
+        if e["event_type"] == "payment_succeeded" and e["content"]["invoice"]["id"] == renewal_id
+    ]
+    settled = await api.http.post("/webhooks/chargebee", content=json.dumps(paid).encode(), headers=basic())
+    assert settled.json()["saga"] == "c2c:salesforce:CB-LIFE-1:subscription"
 
     post(url, f"subscriptions/{subscription['id']}/cancel_for_items", end_of_term="true")
     [current] = cb.state(url)["subscriptions"]
@@ -42,7 +54,7 @@ async def test_a_renewal_and_the_end_of_the_term_signal_the_lifecycle_once(api: 
     assert ended.json()["saga"] == "c2c:salesforce:CB-LIFE-1:subscription"
     signals = [(s.workflow_id, s.name) for s in api.recorder.sent]
     lifecycle = "c2c:salesforce:CB-LIFE-1:subscription"
-    assert signals == [(lifecycle, "renewal_invoiced"), (lifecycle, "billing_ended")]
+    assert signals == [(lifecycle, "renewal_invoiced"), (lifecycle, "payment_settled"), (lifecycle, "billing_ended")]
 
 
 async def test_a_renewal_event_about_an_invoice_chargebee_does_not_have_signals_nothing(api: Api) -> None:  # noqa: F811
