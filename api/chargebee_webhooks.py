@@ -1,14 +1,20 @@
-"""`POST /webhooks/chargebee`: Chargebee's payment and refund events for the entities it bills.
+"""`POST /webhooks/chargebee`: Chargebee's payment, refund and subscription events for the entities it bills.
 
 Checked by the basic auth configured for the endpoint in Chargebee (C2C_CHARGEBEE_WEBHOOK_USERNAME / _PASSWORD)
 before the body is read, deduplicated by event id (recorded once handled: a failure is redelivered by Chargebee),
 and for `payment_succeeded` / `payment_failed` the payment is read back from the API and signalled to the saga of
-the deal the invoice's subscription names: the same signal Stripe's `invoice.paid` ends in. `payment_refunded` of
-a refund someone made in Chargebee (its credit note carries no c2c key) starts its Refund workflow, as Stripe's
-`charge.refunded` does for a Dashboard refund; c2c's own refunds are booked by the workflow that made them.
+the deal the invoice's subscription names (its lifecycle for a later period's invoice): the same signal Stripe's
+`invoice.paid` ends in. `payment_refunded` of a refund someone made in Chargebee (its credit note carries no c2c
+key) starts its Refund workflow, as Stripe's `charge.refunded` does for a Dashboard refund; c2c's own refunds are
+booked by the workflow that made them. `subscription_renewed` reads the renewal invoice back and signals
+`renewal_invoiced`, `subscription_cancelled` reads the subscription's end and signals `billing_ended`, each to the
+subscription's lifecycle (the paths Stripe's `invoice.created` and `customer.subscription.deleted` take); a
+lifecycle not running is left to its backstop.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from temporalio.service import RPCError, RPCStatusCode
@@ -18,8 +24,11 @@ from api.webhooks import WebhookInbox, signal_payment
 from canonical import ids
 from connectors.chargebee import ChargebeeBilling
 from connectors.chargebee.webhooks import (
+    CANCELLED,
     PAYMENT_EVENTS,
     REFUND_EVENTS,
+    RENEWED,
+    ChargebeeEvent,
     InvalidCredentials,
     parse_event,
     verify_basic_auth,
@@ -28,6 +37,7 @@ from connectors.errors import ConnectorError, PermanentError
 from operations import refunds
 from operations.starts import Trigger
 from settings import Settings
+from workflows.subscription import SubscriptionLifecycle
 
 SOURCE = "chargebee"
 
@@ -54,17 +64,26 @@ def chargebee_webhook_routes(
         except ValueError as error:
             raise ApiError(400, "invalid_webhook", str(error)) from error
         refund_id = event.transaction_id if event.event_type in REFUND_EVENTS else None
-        if refund_id is None and (event.event_type not in PAYMENT_EVENTS or event.invoice_id is None):
+        lifecycle_news = event.event_type in (RENEWED, CANCELLED)
+        if (
+            refund_id is None
+            and not lifecycle_news
+            and (event.event_type not in PAYMENT_EVENTS or event.invoice_id is None)
+        ):
             return {"status": "ignored", "event_id": event.event_id}
         if await inbox.seen(SOURCE, event.event_id):
             return {"status": "duplicate", "event_id": event.event_id}
         try:
             if refund_id is not None:
                 status, saga = await book_refund(refund_id)
+            elif lifecycle_news:
+                status, saga = await tell_lifecycle(event)
             else:
                 assert event.invoice_id is not None
                 deal_id = await billing.deal_of_invoice(event.invoice_id)
                 saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
+                if deal_id and await billing.bills_later_period(event.invoice_id):
+                    saga = ids.subscription_id(trigger.crm.system, deal_id)  # a later period: its lifecycle's
                 status = "ignored: not a c2c invoice"
                 if saga is not None:
                     status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
@@ -112,5 +131,26 @@ def chargebee_webhook_routes(
                 raise
             return False
         return True
+
+    async def tell_lifecycle(event: ChargebeeEvent) -> tuple[str, str | None]:
+        """The renewal invoice or the subscription's end, read back from Chargebee, to the deal's lifecycle."""
+        news: Any
+        signal: Any
+        if event.event_type == RENEWED:
+            assert event.invoice_id is not None
+            news, signal = await billing.renewal_invoice(event.invoice_id), SubscriptionLifecycle.renewal_invoiced
+        else:
+            assert event.subscription_id is not None
+            news, signal = await billing.subscription_end(event.subscription_id), SubscriptionLifecycle.billing_ended
+        if news is None or not news.deal_id:
+            return "ignored: not a c2c subscription", None
+        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id)
+        try:
+            await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "lifecycle not running", lifecycle
+        return "signalled", lifecycle
 
     return router

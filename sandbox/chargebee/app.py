@@ -6,7 +6,8 @@ as `{"list": [{"invoice": {...}}], "next_offset": "..."}` (sandbox/chargebee/wir
 `chargebee-idempotency-key` (up to 100 characters): the first answer (2xx or 4xx) is kept and a repeat with the same
 key and body gets it again with `chargebee-idempotency-replayed: true`; the same key with another body is refused.
 Past the configured calls per minute: 429 `api_request_limit_exceeded` with Retry-After. Events go to the
-configured webhook with basic auth (sandbox/chargebee/webhooks.py).
+configured webhook with basic auth (sandbox/chargebee/webhooks.py). The site's time is the time machine's
+(sandbox/chargebee/time_machine.py): what fell due since the last request (renewals, term ends) runs first.
 
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/reset_idempotency` (the window passed),
 `POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`,
@@ -26,8 +27,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
-from sandbox.chargebee import billing, catalog, credit_notes, refunds, wire
-from sandbox.chargebee.state import Record, Site
+from sandbox.chargebee import billing, catalog, changes, credit_notes, refunds, time_machine, wire
+from sandbox.chargebee.state import Record, Site, site_time
 from sandbox.chargebee.webhooks import Dispatcher, WebhookConfig
 from sandbox.chargebee.wire import ApiError
 from sandbox.faults import install_faults
@@ -174,6 +175,17 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(rf"disputes/{_ID}"), refunds.get_dispute),
     ("GET", re.compile(r"comments"), refunds.list_comments),
     ("GET", re.compile(r"events"), _list("events", "event", ("id", "event_type", "occurred_at"))),
+    # renewals and amendments (sandbox/chargebee/time_machine.py, changes.py)
+    (
+        "POST",
+        re.compile(rf"subscriptions/{_ID}/update_for_items"),
+        lambda site, ids, form: changes.update_for_items(site, ids["id"], form),
+    ),
+    ("GET", re.compile(r"unbilled_charges"), changes.list_unbilled),
+    ("POST", re.compile(r"unbilled_charges/invoice_unbilled_charges"), changes.invoice_unbilled),
+    ("GET", re.compile(rf"time_machines/{_ID}"), time_machine.retrieve),
+    ("POST", re.compile(rf"time_machines/{_ID}/start_afresh"), time_machine.start_afresh),
+    ("POST", re.compile(rf"time_machines/{_ID}/travel_forward"), time_machine.travel_forward),
 ]
 
 
@@ -232,8 +244,12 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
     @app.get("/_sandbox/state")
     async def sandbox_state() -> Record:
         names = ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes", "transactions")
-        state = {name: list(getattr(site, name).values()) for name in names} | {"events": site.events}
-        return state | {"disputes": list(site.disputes.values()), "comments": site.comments}
+        unbilled = [changes.public(charge) for charge in site.unbilled_charges.values()]
+        with site_time(site.clock_offset):
+            machine = time_machine.time_machine(site)
+        found = {name: list(getattr(site, name).values()) for name in names}
+        found |= {"disputes": list(site.disputes.values()), "comments": site.comments}
+        return found | {"unbilled_charges": unbilled, "time_machine": machine, "events": site.events}
 
     @app.post("/_sandbox/reset_idempotency")
     async def sandbox_forget() -> Record:
@@ -304,10 +320,12 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
                     return _error(wire.wrong_value(IDEMPOTENCY_HEADER, message))
                 return Response(kept[2], kept[1], media_type="application/json", headers={REPLAYED_HEADER: "true"})
         events_before = len(site.events)
-        try:
-            response = _answer(handler(site, ids, wire.parse_form(raw)))
-        except ApiError as error:
-            response = _error(error)
+        with site_time(site.clock_offset):
+            time_machine.run_due(site, time_machine.now())  # what fell due since the last request
+            try:
+                response = _answer(handler(site, ids, wire.parse_form(raw)))
+            except ApiError as error:
+                response = _error(error)
         if key is not None:
             replays[key] = ((path, raw), response.status_code, bytes(response.body))
         for event in site.events[events_before:]:
