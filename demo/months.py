@@ -38,6 +38,9 @@ from workflows.subscription_messages import ChangeState, LifecycleStatus, Period
 # USD monthly, USD monthly, EUR monthly: all billed in Stripe (Chargebee refuses a seat reduction mid-term: the
 # connector parks it `unsupported`, docs/decisions.md). UK01's subscriptions renew in Chargebee unchanged.
 UPSELL, REDUCTION, CANCELLED = "D-001", "D-019", "D-013"
+# UK01, GBP monthly, billed in Chargebee: an upsell there too (update_for_items, prorated as unbilled charges that
+# Chargebee bills on the next renewal).
+UK_UPSELL = "D-015"
 PAST_START = timedelta(minutes=10)  # each month's clock stop: a few minutes after the periods start
 
 
@@ -156,7 +159,10 @@ async def run_months(
     used = usage.UsageLog()
     try:
         await lives.billed_up_to(first, "waiting for the lifecycles to write their CRM contracts")
-        console.print(f"{len(handles)} subscription lifecycles running; billing time {first:%Y-%m-%d %H:%M} UTC")
+        console.print(
+            f"{len(handles)} subscription lifecycles running; billing time {first:%Y-%m-%d %H:%M} UTC "
+            "(Stripe's test clock; Chargebee's time machine moves with it)"
+        )
         for month in (2, 3, 4):
             start = add_months(first, month - 1)
             if metered is not None:  # the period about to close: its usage, reported while it is open
@@ -245,6 +251,7 @@ async def changes_mid_month(
     if which == "upsell":
         wanted = [
             (UPSELL, "upsell", UPGRADE, 5, None),
+            (UK_UPSELL, "upsell", UPGRADE, 5, None),
             (REDUCTION, "reduction", DOWNGRADE, -50, None),
         ]
     else:
@@ -299,7 +306,7 @@ def lifecycle_lines(status: LifecycleStatus) -> str:
 
 def renewal_candidate(lives: Lifecycles, at: datetime) -> str:
     """The monthly subscription whose term ends first (after `at`): renewing it keeps it billing."""
-    chosen = {UPSELL, REDUCTION, CANCELLED}
+    chosen = {UPSELL, REDUCTION, CANCELLED, UK_UPSELL}
     running = [
         (status.term_end, key)
         for key, status in lives.statuses.items()
