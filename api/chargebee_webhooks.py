@@ -9,7 +9,8 @@ key) starts its Refund workflow, as Stripe's `charge.refunded` does for a Dashbo
 booked by the workflow that made them. `subscription_renewed` reads the renewal invoice back and signals
 `renewal_invoiced`, `subscription_cancelled` reads the subscription's end and signals `billing_ended`, each to the
 subscription's lifecycle (the paths Stripe's `invoice.created` and `customer.subscription.deleted` take); a
-lifecycle not running is left to its backstop.
+lifecycle not running is left to its backstop. Each goes to the workflows of the CRM served that has the deal (a
+UK01 deal may be sold in HubSpot).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from connectors.chargebee.webhooks import (
     verify_basic_auth,
 )
 from connectors.errors import ConnectorError, PermanentError
-from operations import refunds
+from operations import finance, refunds
 from operations.starts import Trigger
 from settings import Settings
 from workflows.subscription import SubscriptionLifecycle
@@ -46,6 +47,9 @@ def chargebee_webhook_routes(
     trigger: Trigger, billing: ChargebeeBilling, inbox: WebhookInbox, settings: Settings
 ) -> APIRouter:
     router = APIRouter(prefix="/webhooks")
+    # Chargebee's meta_data names the deal, not its CRM: the deal's workflows are those of the served CRM that has
+    # them (the default first), as for Stripe's events (api/webhooks.py).
+    served = settings.every_crm()
 
     @router.post("/chargebee")
     async def chargebee_webhook(request: Request) -> dict[str, str]:
@@ -81,9 +85,10 @@ def chargebee_webhook_routes(
             else:
                 assert event.invoice_id is not None
                 deal_id = await billing.deal_of_invoice(event.invoice_id)
-                saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
+                crm = await finance.crm_of(trigger.client, served, deal_id) if deal_id else trigger.crm.system
+                saga = ids.saga_id(crm, deal_id) if deal_id else None
                 if deal_id and await billing.bills_later_period(event.invoice_id):
-                    saga = ids.subscription_id(trigger.crm.system, deal_id)  # a later period: its lifecycle's
+                    saga = ids.subscription_id(crm, deal_id)  # a later period: its lifecycle's
                 status = "ignored: not a c2c invoice"
                 if saga is not None:
                     status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
@@ -144,13 +149,15 @@ def chargebee_webhook_routes(
             news, signal = await billing.subscription_end(event.subscription_id), SubscriptionLifecycle.billing_ended
         if news is None or not news.deal_id:
             return "ignored: not a c2c subscription", None
-        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id)
-        try:
-            await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return "lifecycle not running", lifecycle
-        return "signalled", lifecycle
+        lifecycles = [ids.subscription_id(crm, news.deal_id) for crm in served]
+        for lifecycle in lifecycles:  # the lifecycle of the CRM that has it running
+            try:
+                await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue
+            return "signalled", lifecycle
+        return "lifecycle not running", lifecycles[0]
 
     return router
