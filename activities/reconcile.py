@@ -156,8 +156,8 @@ class ReconcileBillingActivities:
 
 
 async def refunds_of(billing: BillingSystem, since: datetime) -> list[BillingRefund] | None:
-    """The billing system's refunds since `since`; None when it keeps none c2c can read (it answers `unsupported`,
-    Chargebee today): its entities are reconciled without them rather than failing the run."""
+    """The billing system's refunds since `since`; None when it keeps none c2c can read (it answers `unsupported`):
+    its entities are reconciled without them rather than failing the run."""
     try:
         return await billing.refunds_created_since(since)
     except PermanentError as error:

@@ -165,6 +165,15 @@ class TaxDocument(BaseModel):
 
 class TaxSnapshot(BaseModel):
     documents: list[TaxDocument] = Field(default_factory=list)
+    tax_by_entity: dict[str, str] = Field(
+        default_factory=dict,
+        description="the vendor playing each legal entity's tax engine (its configuration); empty: every entity's "
+        "was the default (a run recorded before this, or started without the vendors per entity)",
+    )
+
+    def system_of(self, legal_entity: str | None) -> str:
+        """The name of the tax engine a legal entity taxes with (what a finding about its documents names)."""
+        return self.tax_by_entity.get(legal_entity or "", DEFAULT_VENDORS.tax)
 
 
 class ErpInvoice(BaseModel):

@@ -259,6 +259,11 @@ class RevenueLedger(BaseModel):
         default_factory=dict,
         description="per currency: the deferred revenue account's balance (credits - debits), every posting on it",
     )
+    journal_currencies: list[str] | None = Field(
+        default=None,
+        description="the only currencies the ERP books a journal in (Xero: the organisation's base currency); "
+        "None: any currency a line is in (NetSuite, and every ledger read before this field)",
+    )
 
     @classmethod
     def read(
@@ -267,6 +272,8 @@ class RevenueLedger(BaseModel):
         lines: list[RevenueLine],
         recognitions: list[PostedRecognition],
         deferred_balance: dict[str, int],
+        *,
+        journal_currencies: list[str] | None = None,
     ) -> RevenueLedger:
         """The ledger as an ERP connector read it, in a stable order whatever order the ERP listed it in."""
         return cls(
@@ -274,4 +281,15 @@ class RevenueLedger(BaseModel):
             lines=sorted(lines, key=lambda line: line.source_id),
             recognitions=sorted(recognitions, key=lambda posted: (posted.currency, posted.month)),
             deferred_balance=deferred_balance,
+            journal_currencies=journal_currencies,
         )
+
+    def unpostable(self) -> dict[str, list[str]]:
+        """Per currency the ERP cannot book a journal in, the documents holding deferred revenue in it."""
+        if self.journal_currencies is None:
+            return {}
+        found: dict[str, set[str]] = {}
+        for line in self.lines:
+            if line.currency not in self.journal_currencies:
+                found.setdefault(line.currency, set()).add(line.document_id)
+        return {currency: sorted(documents) for currency, documents in sorted(found.items())}

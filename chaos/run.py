@@ -201,8 +201,8 @@ class ChaosRun:
             if not self.estate.alive(self.estate.worker_name()):
                 await asyncio.to_thread(self.estate.start_worker)  # the status queries need a worker
         if self.clock is not None and not self.log.timed_out:
-            # Renewals and changes run on Stripe's test clock and in Salesforce: Chargebee has no renewals, changes or
-            # refunds in c2c yet (it refuses them), and every HubSpot deal of the run bills in Chargebee.
+            # Renewals and changes run on Stripe's test clock and in Salesforce: every HubSpot deal of the run bills in
+            # Chargebee, whose time is its Time Machine (not moved by this part; docs/chaos.md).
             completed = [
                 spec
                 for spec in self.book.deals

@@ -3,8 +3,9 @@
 `python -m reconcile run [--window-days N] [--repair] [--json PATH] [--html PATH]`
     runs the Reconciliation workflow (a worker must be running), prints the report and writes it as JSON / HTML;
     exit status 0 when every system agrees, 1 when there are mismatches.
-`python -m reconcile schedule`
-    creates or updates the nightly reconciliation and the missed-trigger sweep schedules and shows them.
+`python -m reconcile schedule` (or `schedules`)
+    creates or updates the schedules (each served CRM's nightly reconciliation and missed-trigger sweep, each
+    entity's monthly revenue recognition), deletes those of CRMs no longer served, and shows them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from cli.shadow import findings_html, findings_table, stored_findings
 from operations.client import connect
-from operations.schedules import ensure_schedules, reconciliation_schedule_id, sweep_schedule_id
+from operations.schedules import KeptSchedule, ensure_schedules, kept_schedules
 from reconcile.outcome import Report
 from reconcile.report import print_report, to_html, to_json
 from settings import get_settings
@@ -87,20 +88,29 @@ def run(
     _run(work())
 
 
+def schedules_table(kept: list[KeptSchedule], dropped: list[str]) -> Table:
+    """Each schedule with what it serves (a CRM, or a legal entity), then the ones just deleted."""
+    table = Table("schedule", "for", "next runs", "paused", title="c2c schedules")
+    for shown in kept:
+        upcoming = ", ".join(f"{moment:%Y-%m-%d %H:%M}" for moment in shown.next_runs)
+        table.add_row(shown.schedule_id, shown.serves, upcoming, "yes" if shown.paused else "no")
+    for schedule_id in dropped:
+        table.add_row(schedule_id, "a CRM no longer served", "deleted", "")
+    return table
+
+
 @cli.command()
 def schedule() -> None:
-    """Create or update the reconciliation and sweep schedules, then show them."""
+    """Create or update every schedule, delete those of CRMs no longer served, then show them."""
 
     async def work() -> int:
         settings = get_settings()
         client = await connect(settings)
-        await ensure_schedules(client, settings)
-        table = Table("schedule", "next runs", "paused", title="c2c schedules")
-        for schedule_id in (reconciliation_schedule_id(settings.task_queue), sweep_schedule_id(settings.task_queue)):
-            described = await client.get_schedule_handle(schedule_id).describe()
-            upcoming = ", ".join(f"{moment:%Y-%m-%d %H:%M}" for moment in described.info.next_action_times[:3])
-            table.add_row(schedule_id, upcoming, "yes" if described.schedule.state.paused else "no")
-        console.print(table)
+        dropped = await ensure_schedules(client, settings)
+        console.print(schedules_table(await kept_schedules(client, settings), dropped))
         return 0
 
     _run(work())
+
+
+cli.command("schedules", help="The same as `schedule`.")(schedule)

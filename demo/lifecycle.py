@@ -5,8 +5,10 @@ mismatches out).
 Per subscription and period: one paid billing invoice, exactly one ERP invoice for it (externalId = billing's
 invoice id) with the same total, its payment applied in the ERP once; a cancellation's credit note in billing and
 its ERP credit memo (externalId = the note's id, created from the period's ERP invoice) for the same amount; the
-subscription's term end (billing's `cancel_at`) and lines as the lifecycle has them. Across the estate: net totals
-(invoices less credits) equal per legal entity and currency in billing and the ERP.
+subscription's term end (Stripe's `cancel_at`, the end of Chargebee's last billing cycle) and lines as the lifecycle
+has them. Across the estate: net totals (invoices less credits) equal per legal entity and currency in billing and
+the ERP. Billing is Stripe or Chargebee (UK01), read as one (estate/billing_records.py); the ERP NetSuite or Xero
+(estate/ledgers.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from canonical import Money
 from connectors.netsuite.mapping import CURRENCY_IDS, SUBSIDIARY_IDS
 from connectors.stripe.mapping import product_id
 from demo.report import _minor, money
+from estate.billing_records import billing_state
 from estate.ledgers import erp_state
 from settings import get_settings
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState, PeriodStatus
@@ -114,7 +117,7 @@ def erp_records(states: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def net_totals(states: dict[str, Any]) -> dict[str, dict[tuple[str, str], int]]:
     """Invoiced less credited, per (legal entity, currency), as billing and as the ERP hold it (minor units)."""
-    stripe, netsuite = states["stripe"], erp_records(states)
+    stripe, netsuite = billing_state(states), erp_records(states)
     entity_of = {s["id"]: s["metadata"].get("legal_entity", "?") for s in stripe["subscriptions"]}
     billing: dict[tuple[str, str], int] = defaultdict(int)
     groups: dict[str, tuple[str, str]] = {}
@@ -166,7 +169,7 @@ def verify_lifecycles(
 
 
 def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict[str, Any], now: datetime) -> list[str]:
-    stripe, netsuite = states["stripe"], erp_records(states)
+    stripe, netsuite = billing_state(states), erp_records(states)
     subs = [s for s in stripe["subscriptions"] if s["id"] == status.subscription_id]
     if len(subs) != 1:
         return [f"{key}: billing holds {len(subs)} subscriptions {status.subscription_id}"]
@@ -189,8 +192,7 @@ def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict
         if term_end is None or term_end > now:  # past its term in billing time: the lifecycle ends on its timer
             problems.append(f"{key}: billing cancelled the subscription but the lifecycle still follows it")
         return problems
-    if term_end is not None and sub.get("cancel_at") != int(term_end.timestamp()):
-        problems.append(f"{key}: billing ends it at {sub.get('cancel_at')}, the lifecycle at {term_end.isoformat()}")
+    problems += _term_end(key, sub, term_end)
     if status.next_period_start <= now and (term_end is None or status.next_period_start < term_end):
         problems.append(f"{key}: period {status.next_period} started {status.next_period_start} and is not billed")
     # metered items (usage lines) have no quantity: the meter's usage bills them
@@ -198,6 +200,21 @@ def _subscription(key: str, status: LifecycleStatus, currency: str, states: dict
     if quantities != {product_id(line.product_code): line.quantity for line in status.lines}:
         problems.append(f"{key}: billing's items {quantities} are not the lifecycle's lines")
     return problems
+
+
+def _term_end(key: str, sub: dict[str, Any], term_end: datetime | None) -> list[str]:
+    """Stripe ends a term at the lifecycle's midnight (`cancel_at`); Chargebee at the end of the last billing cycle,
+    which is that day at the subscription's time of day (`term_ends`, estate/billing_records.py)."""
+    if term_end is None:
+        return []
+    if sub.get("billing") == "chargebee":
+        ends = sub.get("term_ends")
+        if ends is None or not term_end.timestamp() <= ends < term_end.timestamp() + 86_400:
+            return [f"{key}: Chargebee's last billing cycle ends at {ends}, the lifecycle's term at {term_end}"]
+        return []
+    if sub.get("cancel_at") != int(term_end.timestamp()):
+        return [f"{key}: billing ends it at {sub.get('cancel_at')}, the lifecycle at {term_end.isoformat()}"]
+    return []
 
 
 def _period(
@@ -217,6 +234,8 @@ def _period(
         problems.append(f"billing invoice {invoice_id} missing or its total is not {total}")
     elif invoice["status"] != "paid" or ("paid" in period.totals and invoice["amount_paid"] != period.totals["paid"]):
         problems.append(f"billing invoice {invoice_id} is {invoice['status']}, paid {invoice['amount_paid']}")
+    elif invoice.get("payments", 1) != 1:  # Chargebee: the payment transactions linked to the invoice
+        problems.append(f"billing invoice {invoice_id} has {invoice['payments']} payments")
     erp = [r for r in netsuite["invoice"] if r["externalId"] == invoice_id]
     if len(erp) != 1:
         return [*problems, f"the ERP holds {len(erp)} invoices for {invoice_id}"]

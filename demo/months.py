@@ -1,11 +1,12 @@
-"""After the first invoices: billing time moves three months on (the Stripe test clock), the subscriptions renew and
-their lifecycles bill each period, and the CRM wins changes to four of them — an upsell and a seat reduction in
+"""After the first invoices: billing time moves three months on (the Stripe test clock and, in step with it,
+Chargebee's time machine: UK01 bills in Chargebee), the subscriptions renew in their billing system and their
+lifecycles bill each period, and the CRM wins changes to four of them — an upsell and a seat reduction in
 month 2, a mid-period cancellation and a renewal in month 3. Then each subscription's ledger is printed and every
 system is checked against the lifecycles (demo/lifecycle.py).
 
-Temporal runs on real time here: the lifecycles move on the Stripe webhooks (`invoice.created` reaches the trigger
-API, which signals them), so after each move of the clock the demo polls their status until every period that has
-started is billed and every change is applied.
+Temporal runs on real time here: the lifecycles move on billing's webhooks (Stripe's `invoice.created`,
+Chargebee's `subscription_renewed` reach the trigger API, which signals them), so after each move of the clocks
+the demo polls their status until every period that has started is billed and every change is applied.
 """
 
 from __future__ import annotations
@@ -28,14 +29,37 @@ from connectors.salesforce import SalesforceCrm
 from demo import lifecycle, report, revenue, usage
 from estate.amendments import CANCELLATION, DOWNGRADE, RENEWAL, UPGRADE, Line, amendment_deal
 from estate.book import DealSpec
-from estate.clock import TestClock
+from estate.clock import TestClock, TimeMachine
 from settings import Settings
 from workflows.saga import SagaStatus, Stage
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import ChangeState, LifecycleStatus, PeriodState
 
-UPSELL, REDUCTION, CANCELLED = "D-001", "D-019", "D-013"  # USD monthly, USD monthly, EUR monthly
+# USD monthly, USD monthly, EUR monthly: all billed in Stripe (Chargebee refuses a seat reduction mid-term: the
+# connector parks it `unsupported`, docs/decisions.md). UK01's subscriptions renew in Chargebee unchanged.
+UPSELL, REDUCTION, CANCELLED = "D-001", "D-019", "D-013"
+# UK01, GBP monthly, billed in Chargebee: an upsell there too (update_for_items, prorated as unbilled charges that
+# Chargebee bills on the next renewal).
+UK_UPSELL = "D-015"
 PAST_START = timedelta(minutes=10)  # each month's clock stop: a few minutes after the periods start
+
+
+@dataclass
+class BillingTime:
+    """Both billing systems' time: the Stripe test clock every Stripe customer lives on, and the Chargebee site's
+    time machine (started at the clock's time before the first deal), moved to the same moments."""
+
+    clock: TestClock
+    machine: TimeMachine
+
+    async def now(self) -> datetime:
+        return await self.clock.now()
+
+    async def advance(self, to: datetime) -> None:
+        # Chargebee's site time runs on with the wall clock between travels, a minute or two past the frozen Stripe
+        # clock by now: each renewal still falls due before the moments the demo stops at (PAST_START after it).
+        await self.machine.travel_forward(to)
+        await self.clock.advance(to)
 
 
 class Stuck(Exception):
@@ -119,7 +143,10 @@ async def run_months(
 ) -> int:
     """Months 2 to 4 with the CRM's changes; prints the ledgers and returns 0 when every system agrees."""
     started = time.monotonic()
-    clock = TestClock(http, settings.stripe_url, settings.stripe_api_key.get_secret_value(), clock_id)
+    clock = BillingTime(
+        TestClock(http, settings.stripe_url, settings.stripe_api_key.get_secret_value(), clock_id),
+        TimeMachine(http, settings.chargebee_url, settings.chargebee_api_key.get_secret_value()),
+    )
     by_key = {spec.key: spec for spec in specs}
     completed = [key for key, saga in sagas.items() if saga.stage is Stage.COMPLETED]
     handles = {
@@ -132,7 +159,10 @@ async def run_months(
     used = usage.UsageLog()
     try:
         await lives.billed_up_to(first, "waiting for the lifecycles to write their CRM contracts")
-        console.print(f"{len(handles)} subscription lifecycles running; billing time {first:%Y-%m-%d %H:%M} UTC")
+        console.print(
+            f"{len(handles)} subscription lifecycles running; billing time {first:%Y-%m-%d %H:%M} UTC "
+            "(Stripe's test clock; Chargebee's time machine moves with it)"
+        )
         for month in (2, 3, 4):
             start = add_months(first, month - 1)
             if metered is not None:  # the period about to close: its usage, reported while it is open
@@ -205,7 +235,7 @@ async def run_months(
 
 async def changes_mid_month(
     lives: Lifecycles,
-    clock: TestClock,
+    clock: BillingTime,
     crm: SalesforceCrm,
     specs: dict[str, DealSpec],
     deal_ids: dict[str, str],
@@ -221,6 +251,7 @@ async def changes_mid_month(
     if which == "upsell":
         wanted = [
             (UPSELL, "upsell", UPGRADE, 5, None),
+            (UK_UPSELL, "upsell", UPGRADE, 5, None),
             (REDUCTION, "reduction", DOWNGRADE, -50, None),
         ]
     else:
@@ -275,7 +306,7 @@ def lifecycle_lines(status: LifecycleStatus) -> str:
 
 def renewal_candidate(lives: Lifecycles, at: datetime) -> str:
     """The monthly subscription whose term ends first (after `at`): renewing it keeps it billing."""
-    chosen = {UPSELL, REDUCTION, CANCELLED}
+    chosen = {UPSELL, REDUCTION, CANCELLED, UK_UPSELL}
     running = [
         (status.term_end, key)
         for key, status in lives.statuses.items()

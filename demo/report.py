@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from canonical import Money
+from estate.billing_records import billing_state
 from estate.book import DealSpec
 from estate.ledgers import erp_state
 from operations.finance import QueueEntry
@@ -27,6 +28,7 @@ def sandbox_urls(settings: Settings) -> dict[str, str]:
         "netsuite": settings.netsuite_url,
         "xero": settings.xero_url,
         "hubspot": settings.hubspot_url,
+        "chargebee": settings.chargebee_url,
     }
 
 
@@ -55,7 +57,7 @@ def outcome_table(specs: list[DealSpec], statuses: dict[str, SagaStatus]) -> Tab
         "CRM deal",
         "entity",
         "golden customer",
-        "stripe customer / subscription / invoice",
+        "billing customer / subscription / invoice",
         "ERP inv / pmt",
         "total",
         "outcome",
@@ -121,8 +123,9 @@ def _minor(value: Any, currency: str) -> int:
 
 def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[str, Any]) -> list[str]:
     """Every mismatch between what the sagas report and what the systems hold (empty = all consistent)."""
-    stripe, avatax = states["stripe"], states["avatax"]
-    erp = erp_state(states)  # NetSuite's and Xero's records: each deal is checked in its entity's ERP
+    # Stripe's and Chargebee's records, NetSuite's and Xero's: each deal is checked in its entity's billing and ERP
+    stripe, avatax = billing_state(states), states["avatax"]
+    erp = erp_state(states)
     problems: list[str] = []
 
     def count(records: list[dict[str, Any]], key: str, value: Any) -> list[dict[str, Any]]:
@@ -159,6 +162,8 @@ def verify(specs: list[DealSpec], statuses: dict[str, SagaStatus], states: dict[
         invoices = count(stripe["invoices"], "id", ids["invoice"])
         if len(invoices) != 1 or invoices[0]["status"] != "paid" or invoices[0]["amount_paid"] != total:
             problems.append(f"{spec.key}: billing invoice {ids['invoice']} is not one paid invoice of {total}")
+        elif invoices[0].get("payments", 1) != 1:  # Chargebee: the payment transactions linked to it
+            problems.append(f"{spec.key}: billing invoice {ids['invoice']} has {invoices[0]['payments']} payments")
         erp_invoices = count(erp["invoice"], "externalId", ids["invoice"])
         if len(erp_invoices) != 1 or _minor(erp_invoices[0]["total"], currency) != total:
             problems.append(

@@ -1,8 +1,8 @@
 """The demo's book of business: accounts and deals to create and close in the CRM (demo, bench and tests).
 
-Covers USD and JPY (sold by US01), EUR (sold by DE01) and GBP (sold by UK01, which books in Xero), monthly and
-annual billing, deals sold in Salesforce and three in HubSpot (one deployment serves both), repeat customers (the
-golden record is reused) and two deals whose address the tax engine rejects:
+Covers USD and JPY (sold by US01), EUR (sold by DE01) and GBP (sold by UK01, which in the demo bills in Chargebee and
+books in Xero), monthly and annual billing, deals sold in Salesforce and four in HubSpot (one deployment serves both;
+one of them UK01's), repeat customers (the golden record is reused) and two deals whose address the tax engine rejects:
 they park, and finance resolves one with a corrected address and cancels the other (its subscription is unwound).
 """
 
@@ -72,7 +72,7 @@ AMSTERDAM = AccountSpec("gracht", "Gracht BV", "Damrak 1", "Amsterdam", "1012 LG
 ACME_DUP = AccountSpec(
     "acme-emea", "ACME Corporation", "1 Infinite Loop", "Cupertino", "95014", "US", "CA", "US-94-1111111"
 )
-# Sold by UK01, which books in Xero (settings.vendors_by_entity).
+# Sold by UK01, which books in Xero (settings.vendors_by_entity) and in the demo bills in Chargebee.
 BRITANNIA = AccountSpec(
     "britannia", "Britannia Analytics Ltd", "10 Finsbury Square", "London", "EC2A 1AF", "GB", None, "GB123456789"
 )
@@ -99,12 +99,12 @@ DEALS: list[DealSpec] = [
     DealSpec("D-012", MULLER, "DE01", "EUR", [("PLAT-SEAT", 50, D("45.00")), ("SUPPORT-PREM", 1, D("460.00"))]),
     DealSpec("D-013", BERLIN, "DE01", "EUR", [("ANALYTICS", 2, D("185.00"))]),
     DealSpec("D-014", PARIS, "DE01", "EUR", [("PLAT-SEAT", 8, D("450.00"))], 12, "Annual", crm="hubspot"),
-    DealSpec("D-015", BRITANNIA, "UK01", "GBP", [("PLAT-SEAT", 15, D("37.50"))]),  # UK01 books in Xero
+    DealSpec("D-015", BRITANNIA, "UK01", "GBP", [("PLAT-SEAT", 15, D("37.50"))]),  # UK01: Chargebee and Xero
     DealSpec("D-016", MULLER, "DE01", "EUR", [("ANALYTICS", 1, D("1850.00"))], 12, "Annual"),
     DealSpec("D-017", BERLIN, "DE01", "EUR", [("SUPPORT-PREM", 1, D("460.00")), ("PLAT-SEAT", 5, D("45.00"))]),
     DealSpec("D-018", INITECH, "US01", "USD", [("SUPPORT-PREM", 1, D("499.00"))], 3, "Monthly"),
     DealSpec("D-019", UMBRELLA, "US01", "USD", [("PLAT-SEAT", 200, D("39.99"))], 36, "Monthly"),
-    DealSpec("D-020", THAMES, "UK01", "GBP", [("ANALYTICS", 1, D("159.00"))]),
+    DealSpec("D-020", THAMES, "UK01", "GBP", [("ANALYTICS", 1, D("159.00"))], crm="hubspot"),  # the other estate
     DealSpec(
         "D-021",
         NOWHERE,

@@ -1,7 +1,9 @@
 """Billing time in the sandbox: a Stripe test clock that the demo, the chaos run and the tests move forward, so
-that subscriptions renew (renewal invoices, `invoice.created` webhooks) months ahead of the wall clock.
+that subscriptions renew (renewal invoices, `invoice.created` webhooks) months ahead of the wall clock; and
+Chargebee's Time Machine, the same for a Chargebee site (the demo moves both together).
 
-The worker's billing connector puts every new customer on the clock named by `C2C_STRIPE_TEST_CLOCK`."""
+The worker's billing connector puts every new customer on the clock named by `C2C_STRIPE_TEST_CLOCK`; a Chargebee
+site has one time for all its customers (its time machine `delorean`)."""
 
 from __future__ import annotations
 
@@ -51,3 +53,35 @@ class TestClock:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"test clock {self.clock_id} not ready after {timeout:.0f}s")
             await asyncio.sleep(0.1)
+
+
+class TimeMachine:
+    """A Chargebee test site's time machine: `start_afresh` sets the site's time (and clears its customer data),
+    `travel_forward` moves it on, renewing what falls due on the way (its webhooks sent)."""
+
+    def __init__(self, http: httpx.AsyncClient, chargebee_url: str, api_key: str) -> None:
+        self.http, self.auth = http, (api_key, "")
+        self.url = f"{chargebee_url.rstrip('/')}/api/v2/time_machines/delorean"
+
+    async def _call(self, action: str, form: dict[str, str], timeout: float = 120) -> dict[str, object]:
+        answer = await self.http.post(f"{self.url}/{action}", data=form, auth=self.auth)
+        answer.raise_for_status()
+        deadline = time.monotonic() + timeout
+        machine: dict[str, object] = answer.json()["time_machine"]
+        # Chargebee travels asynchronously: poll until the travel is no longer in progress.
+        while machine["time_travel_status"] == "in_progress":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Chargebee's time machine still travelling after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+            polled = await self.http.get(self.url, auth=self.auth)
+            polled.raise_for_status()
+            machine = polled.json()["time_machine"]
+        if machine["time_travel_status"] != "succeeded":
+            raise RuntimeError(f"Chargebee's time machine {action}: {machine}")
+        return machine
+
+    async def start_afresh(self, genesis: datetime) -> None:
+        await self._call("start_afresh", {"genesis_time": str(int(genesis.timestamp()))})
+
+    async def travel_forward(self, to: datetime) -> None:
+        await self._call("travel_forward", {"destination_time": str(int(to.timestamp()))})

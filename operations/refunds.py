@@ -28,8 +28,8 @@ from workflows.refund import Refund, RefundInput, RefundStatus
 from workflows.saga import Resolution
 
 KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-# A Refund workflow id (canonical.ids.refund_id): `c2c:refund:{invoice}:{key}`.
-REFUND_ID_PATTERN = r"^c2c:refund:[A-Za-z0-9_]{1,64}:[A-Za-z0-9_.-]{1,64}$"
+# A Refund workflow id (canonical.ids.refund_id): `c2c:refund:{invoice}:{key}` (Stripe's `in_…`, Chargebee's `INV-…`).
+REFUND_ID_PATTERN = r"^c2c:refund:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_.-]{1,64}$"
 
 
 class RefundRequest(BaseModel):
@@ -147,9 +147,11 @@ async def start_billing_refund(
     amount: Money,
     origin: str = RefundOrigin.BILLING,
     reason: str = "refunded in billing",
+    credit_note_id: str | None = None,
 ) -> RefundStarted:
     """Book money billing gave back without c2c (`charge.refunded`; a chargeback's `charge.dispute.created`, whose
-    dispute id is the refund id): no check, the money has moved."""
+    dispute id is the refund id; Chargebee's `payment_refunded`, whose refund came with `credit_note_id`): no
+    check, the money has moved."""
     args = RefundInput(
         invoice_id=invoice_id,
         refund_key=refund_id,
@@ -158,6 +160,7 @@ async def start_billing_refund(
         actor="billing",
         origin=origin,
         billing_refund_id=refund_id,
+        billing_credit_note_id=credit_note_id,
         crm=crm,
         vendors=vendors,
     )

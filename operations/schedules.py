@@ -2,21 +2,26 @@
 revenue recognition of each legal entity (`{queue}:revenue-recognition:{entity}`).
 
 `ensure_schedules` creates them, or brings an existing one to the current settings (cron, interval, queue,
-input) while keeping its state (an operator's pause stays paused). It is idempotent, so every worker may call
-it at start. Schedule ids are derived from the task queue: `c2c:reconciliation` and `c2c:missed-deal-sweep`
-with the default queue (the default CRM's; each other CRM served has its own, `...:{crm}`); each run's workflow id
-is the schedule's id plus the scheduled time.
+input) while keeping its state (an operator's pause stays paused), and deletes the per-CRM schedules this queue
+has for a CRM no longer served (`drop_unserved`). It is idempotent, so every worker may call it at start. Schedule
+ids are derived from the task queue: `c2c:reconciliation` and `c2c:missed-deal-sweep` with the default queue (the
+default CRM's; each other CRM served has its own, `...:{crm}`); each run's workflow id is the schedule's id plus the
+scheduled time. `kept_schedules` describes them all, each with what it serves (`python -m reconcile schedule`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -24,6 +29,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from canonical.reference import REVENUE_ACCOUNTS
 from settings import Settings
@@ -100,25 +106,137 @@ def revenue_schedule(settings: Settings, legal_entity: str) -> Schedule:
     )
 
 
-async def ensure_schedules(client: Client, settings: Settings) -> None:
-    """Create every schedule, or update it to `settings`; safe to call from every worker at every start."""
-    for schedule_id, schedule in (
-        (reconciliation_schedule_id(settings.task_queue), reconciliation_schedule(settings)),
+@dataclass(frozen=True)
+class Wanted:
+    """A schedule c2c keeps: its id, what it is for (`crm` / `entity`) and the schedule the settings ask for."""
+
+    schedule_id: str
+    kind: str
+    schedule: Schedule
+    crm: str | None = None
+    entity: str | None = None
+
+    @property
+    def serves(self) -> str:
+        return f"CRM {self.crm}" if self.crm else f"entity {self.entity}"
+
+
+def wanted_schedules(settings: Settings) -> list[Wanted]:
+    """Every schedule the settings ask for: a reconciliation and a sweep per CRM served (the default CRM's under the
+    id it always had), a revenue recognition per legal entity with revenue accounts."""
+    queue, default, others = settings.task_queue, settings.crm, settings.every_crm()[1:]
+    return [
+        Wanted(reconciliation_schedule_id(queue), "reconciliation", reconciliation_schedule(settings), crm=default),
         *(
-            (reconciliation_schedule_id(settings.task_queue, crm), reconciliation_schedule(settings, crm))
-            for crm in settings.every_crm()[1:]
+            Wanted(
+                reconciliation_schedule_id(queue, crm), "reconciliation", reconciliation_schedule(settings, crm), crm
+            )
+            for crm in others
         ),
-        (sweep_schedule_id(settings.task_queue), sweep_schedule(settings)),
+        Wanted(sweep_schedule_id(queue), "missed-deal-sweep", sweep_schedule(settings), crm=default),
         *(
-            (sweep_schedule_id(settings.task_queue, crm), sweep_schedule(settings, crm))
-            for crm in settings.every_crm()[1:]
+            Wanted(sweep_schedule_id(queue, crm), "missed-deal-sweep", sweep_schedule(settings, crm), crm)
+            for crm in others
         ),
         *(
-            (revenue_schedule_id(settings.task_queue, entity), revenue_schedule(settings, entity))
+            Wanted(
+                revenue_schedule_id(queue, entity),
+                "revenue-recognition",
+                revenue_schedule(settings, entity),
+                entity=entity,
+            )
             for entity in sorted(REVENUE_ACCOUNTS)
         ),
-    ):
-        await _create_or_update(client, schedule_id, schedule)
+    ]
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
+    """Create every schedule, or update it to `settings`, then delete the per-CRM schedules of CRMs no longer served;
+    safe to call from every worker at every start. Returns the ids it deleted."""
+    for wanted in wanted_schedules(settings):
+        await _create_or_update(client, wanted.schedule_id, wanted.schedule)
+    return await drop_unserved(client, settings)
+
+
+# The per-CRM schedules: `{queue}:{kind}:{crm}` starts workflow type `{type}` with an input whose `crm` is the suffix.
+PER_CRM: dict[str, tuple[str, type[BaseModel]]] = {
+    "reconciliation": ("Reconciliation", ReconcileInput),
+    "missed-deal-sweep": ("MissedDealSweep", SweepInput),
+}
+
+
+async def drop_unserved(client: Client, settings: Settings) -> list[str]:
+    """Delete this queue's per-CRM schedules (`{queue}:reconciliation:{crm}`, `{queue}:missed-deal-sweep:{crm}`)
+    whose CRM has no such schedule in `wanted_schedules` (taken out of C2C_CRMS, or now the default, whose runs
+    are under the id without a CRM). Only what c2c made is touched: the id must fit the pattern and the schedule
+    must start, on this queue and under its own id, the workflow of its kind for that CRM; anything else with a
+    similar id is left alone. Two workers doing this at once: whichever comes second finds it gone."""
+    queue = settings.task_queue
+    pattern = re.compile(rf"{re.escape(queue)}:({'|'.join(map(re.escape, PER_CRM))}):([a-z][a-z0-9_-]*)")
+    kept = {wanted.schedule_id for wanted in wanted_schedules(settings)}
+    candidates = []
+    async for listed in await client.list_schedules():
+        match = pattern.fullmatch(listed.id)
+        if match and listed.id not in kept:
+            candidates.append((listed.id, match.group(1), match.group(2)))
+    dropped = []
+    for schedule_id, kind, crm in sorted(candidates):
+        handle = client.get_schedule_handle(schedule_id)
+        try:
+            described = await handle.describe()
+            if not await _made_by_c2c(client, described, schedule_id, queue, kind, crm):
+                continue
+            await handle.delete()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # not found: another worker deleted it first
+                raise
+            continue
+        dropped.append(schedule_id)
+    return dropped
+
+
+async def _made_by_c2c(
+    client: Client, described: ScheduleDescription, schedule_id: str, queue: str, kind: str, crm: str
+) -> bool:
+    workflow_type, input_type = PER_CRM[kind]
+    action = described.schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow):
+        return False
+    if (action.workflow, action.task_queue, action.id) != (workflow_type, queue, schedule_id) or len(action.args) != 1:
+        return False
+    try:
+        [args] = await client.data_converter.decode(action.args, [input_type])
+    except Exception:  # noqa: BLE001 - an input we cannot read is not one we wrote
+        return False
+    return getattr(args, "crm", None) == crm
+
+
+@dataclass(frozen=True)
+class KeptSchedule:
+    """One schedule as `python -m reconcile schedule` shows it."""
+
+    schedule_id: str
+    kind: str
+    serves: str
+    next_runs: list[datetime]
+    paused: bool
+
+
+async def kept_schedules(client: Client, settings: Settings) -> list[KeptSchedule]:
+    """Every schedule the settings keep (each CRM's and each entity's), as the server has it now."""
+    shown = []
+    for wanted in wanted_schedules(settings):
+        described = await client.get_schedule_handle(wanted.schedule_id).describe()
+        shown.append(
+            KeptSchedule(
+                wanted.schedule_id,
+                wanted.kind,
+                wanted.serves + (" (default)" if wanted.crm == settings.crm else ""),
+                list(described.info.next_action_times[:3]),
+                described.schedule.state.paused,
+            )
+        )
+    return shown
 
 
 async def _create_or_update(client: Client, schedule_id: str, schedule: Schedule) -> None:

@@ -21,16 +21,30 @@ def deferred_revenue(
       of the lines booked by that month's end: what the journals must add up to;
     - balance: every posting on the deferred revenue account, journals by hand included.
     A missing, changed or doubled recognition journal, a manual posting on the account, or an invoice line posted to
-    revenue directly all show here. A document backdated into a recognized month shows until the next month's
-    recognition catches it up."""
+    revenue directly all show here, and so does deferred revenue in a currency the ERP books no journal in (Xero:
+    other than the organisation's base), which recognition refuses. A document backdated into a recognized month
+    shows until the next month's recognition catches it up."""
     found: list[Mismatch] = []
     for ledger in sorted(ledgers, key=lambda ledger: ledger.legal_entity):
         entity = ledger.legal_entity
         currencies = {line.currency for line in ledger.lines} | set(ledger.deferred_balance)
         currencies |= {r.currency for r in ledger.recognitions}
+        unpostable = ledger.unpostable()
         for currency in sorted(currencies):
             lines = [line for line in ledger.lines if line.currency == currency]
             invoiced = sum(line.amount.amount for line in lines)
+            if currency in unpostable:  # recognition refuses the entity's months until finance moves these
+                found.append(
+                    Mismatch(
+                        kind=MismatchKind.DEFERRED_REVENUE_DIFFERS,
+                        system=system_of(entity),
+                        subject=f"{entity}:{currency}",
+                        expected=f"deferred revenue in {', '.join(ledger.journal_currencies or [])} only: the "
+                        "ERP's journals cannot recognize another currency (currency_not_base)",
+                        found=f"{money(invoiced, currency)} deferred on {', '.join(unpostable[currency])}",
+                    )
+                )
+                continue
             months = [r.month for r in ledger.recognitions if r.currency == currency]
             last = max(months, default=None)
             recognized = scheduled_through(lines, last).get((entity, currency), 0) if last else 0

@@ -17,6 +17,7 @@ from canonical.records import (
     ErpCreditMemo,
     ErpInvoice,
     Snapshots,
+    TaxDocument,
 )
 
 
@@ -134,6 +135,11 @@ class Index:
             if contract.deal_id:
                 self.contracts_by_deal.setdefault(contract.deal_id, contract)
 
+    def tax_system(self, invoice: BillingInvoice, document: TaxDocument | None = None) -> str:
+        """The vendor of the tax engine the invoice's legal entity is configured with (the entity: the invoice's,
+        else the company code of its tax document)."""
+        return self.snap.tax.system_of(invoice.legal_entity or (document.company_code if document else None))
+
     def erp_system(self, invoice: BillingInvoice | None) -> str:
         """The vendor of the ERP the invoice's legal entity books in."""
         return self.snap.erp.system_of(invoice.legal_entity if invoice else None)
@@ -243,7 +249,7 @@ def check_tax(finding: Finding, index: Index, invoice: BillingInvoice) -> None:
         if invoice.tax:
             finding.add(
                 MismatchKind.MISSING_TAX_DOCUMENT,
-                "avatax",
+                index.tax_system(invoice),
                 "a committed tax document",
                 "no document code",
                 invoice_id=invoice.invoice_id,
@@ -254,7 +260,7 @@ def check_tax(finding: Finding, index: Index, invoice: BillingInvoice) -> None:
         found = "none" if document is None else document.status
         finding.add(
             MismatchKind.MISSING_TAX_DOCUMENT,
-            "avatax",
+            index.tax_system(invoice, document),
             f"committed document {code}",
             found,
             invoice_id=invoice.invoice_id,
@@ -263,7 +269,7 @@ def check_tax(finding: Finding, index: Index, invoice: BillingInvoice) -> None:
     if document.total_tax != invoice.tax or document.currency.upper() != invoice.currency.upper():
         finding.add(
             MismatchKind.AMOUNT_DIFFERS,
-            "avatax",
+            index.tax_system(invoice, document),
             f"tax {money(invoice.tax, invoice.currency)} (billing)",
             f"{money(document.total_tax, document.currency)} on {code}",
             invoice_id=invoice.invoice_id,

@@ -28,6 +28,13 @@ def last_day(end: datetime) -> date:
     return (end.astimezone(UTC) - timedelta(microseconds=1)).date()
 
 
+def term_last_day(end: datetime) -> date:
+    """A contract's inclusive EndDate for a term billing ends at instant `end`: the day before the day it ends on. A
+    term runs from its start's time of day to that time on its anniversary (Chargebee's, and Stripe's outside a test
+    clock at midnight), and the contract counts whole days from the close date; at midnight this is `last_day`."""
+    return end.astimezone(UTC).date() - timedelta(days=1)
+
+
 class Periods:
     """Every billing period's records, beyond the first period of the window's deals."""
 
@@ -138,7 +145,11 @@ class Periods:
         subscription's contract is not Activated past today unless it records its early end."""
         ended = subscription.status == SUBSCRIPTION_ENDED
         end = (subscription.ended_at or subscription.canceled_at) if ended else subscription.cancel_at
-        expected = last_day(end) if end is not None else None
+        # Served through the day it ended (an end recorded by c2c, or the subscription's); a scheduled term end is
+        # the contract's EndDate, and so is a term that ran out (ended at its anniversary's time of day).
+        early_end = contract.ended_on is not None or ended
+        expected = None if end is None else last_day(end) if early_end else term_last_day(end)
+        accepted = {expected} if end is None or contract.ended_on else {expected, term_last_day(end)}
         if (
             ended
             and contract.status == CONTRACT_ACTIVATED
@@ -156,7 +167,7 @@ class Periods:
             )
             return
         contract_end = contract.ended_on or contract.end_date
-        if expected is not None and contract_end != expected:
+        if expected is not None and contract_end not in accepted:
             source = "ended_at" if ended else "cancel_at"
             field = "C2C_Ended_On__c" if contract.ended_on else "EndDate"
             found = f"{field} {contract_end.isoformat()}" if contract_end else "no EndDate"

@@ -1,6 +1,8 @@
 """Refunds in billing against the ERP: money billing gave back on a c2c invoice (finance's refunds through c2c and
 refunds made in billing's dashboard; workflows/refund.py books each) is a customer refund in the ERP whose external id
-is billing's refund id, for the same amount in the same currency. Pure.
+is billing's refund id, for the same amount in the same currency. Pure. Refunds come from every billing system the
+entities bill in (Stripe, Chargebee: the reconciliation reads each); a finding names the ERP the refunded invoice's
+legal entity books in.
 
 Left out: failed or cancelled refunds (no money moved), refunds of invoices c2c did not bill (no c2c saga or
 subscription in the read), refunds made by a subscription's cancellation credit note (its c2c key is not a Refund
@@ -28,13 +30,14 @@ def check_refunds(snap: Snapshots, index: Index, *, grace: timedelta) -> Iterabl
         return  # a run that did not read them (recorded before the read existed)
     in_erp = {refund.external_id: refund for refund in snap.erp.refunds if refund.external_id}
     for refund in sorted(snap.billing.refunds, key=lambda r: r.refund_id):
-        deal_id = _deal_of(refund, index)
+        invoice = index.invoices_by_id.get(refund.invoice_id or "")
+        deal_id = index.deal_of(invoice) if invoice is not None else None
         if deal_id is None or not _booked_by_refund_workflow(refund, snap, grace):
             continue
         found = in_erp.get(refund.refund_id)
         expected = f"a customer refund of {money(refund.amount.amount, refund.amount.currency)}"
         common = {
-            "system": "netsuite",
+            "system": index.erp_system(invoice),  # the ERP the invoice's entity books in, where the refund is missing
             "subject": deal_id,
             "deal_id": deal_id,
             "saga_id": _workflow_of(refund),
@@ -57,12 +60,6 @@ def check_refunds(snap: Snapshots, index: Index, *, grace: timedelta) -> Iterabl
                 erp_id=found.erp_id,
                 **common,
             )
-
-
-def _deal_of(refund: BillingRefund, index: Index) -> str | None:
-    """The deal of the refunded invoice when c2c billed it (the invoice is in the read and names a deal)."""
-    invoice = index.invoices_by_id.get(refund.invoice_id or "")
-    return index.deal_of(invoice) if invoice is not None else None
 
 
 def _workflow_of(refund: BillingRefund) -> str:

@@ -45,6 +45,22 @@ def runs_locally(queue: str, name: str) -> bool:
     return False
 
 
+def patched_before_local_write(patch_id: str) -> bool:
+    """`workflow.patched(patch_id)`, for a patch the workflow meets just after a local store write: decide it *before*
+    the write, so its marker goes into the same workflow task as the write's.
+
+    Decided after the write, the marker can land one workflow task later in the history: the worker sometimes
+    completes a task with a local activity's result before handing that result to the workflow code (seen under
+    load), and a replay (a worker restart, a cache eviction, a query on a closed saga) hands the result over within
+    the earlier task, where the marker is not yet known: `patched` answers False and the replay fails with
+    "Non-deprecated patch marker encountered" (docs/decisions.md, "a patch after a local activity"). Deciding it
+    before the write is safe for recorded runs too: a local activity's marker is matched by its sequence number, not
+    its place among the task's commands. Runs from before local store writes keep the call where it was."""
+    if workflow.patched(LOCAL_HUB_PATCH):
+        return workflow.patched(patch_id)
+    return False
+
+
 async def call_activity(
     queue: str,
     name: str,

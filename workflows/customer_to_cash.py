@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical import Deal, EventType, Invoice, Payment, PaymentStatus, Subscription, TaxQuote, ids
     from canonical.reference import LEGAL_ENTITIES
     from canonical.rules import deal_problems
-    from workflows.calls import SAGA_OVERHEAD_PATCH
+    from workflows.calls import LOCAL_HUB_PATCH, SAGA_OVERHEAD_PATCH, patched_before_local_write
     from workflows.compensation import Undo
     from workflows.interface import Names
     from workflows.saga import (
@@ -37,10 +37,13 @@ with workflow.unsafe.imports_passed_through():
         SagaStatus,
         Stage,
     )
-    from workflows.saga_runtime import Cancelled, Park, refused
+    from workflows.saga_resolutions import check_resolution
+    from workflows.saga_runtime import Cancelled, Park
     from workflows.settlement import Settlement
     from workflows.subscription import SubscriptionLifecycle
     from workflows.subscription_messages import LifecycleInput
+
+LIFECYCLE_PATCH = "start-subscription-lifecycle"
 
 
 @workflow.defn(name="CustomerToCash")
@@ -54,6 +57,12 @@ class CustomerToCash(Settlement):
     @workflow.run
     async def run(self, args: SagaInput) -> SagaResult:
         self.skip_unchanged_attributes = workflow.patched(SAGA_OVERHEAD_PATCH)
+        if self.skip_unchanged_attributes:
+            # A run that starts with this patch decides the saga's earlier patches now too, in its first workflow
+            # task: with the onboarding's hub calls local, the store-write patch would otherwise be met right after a
+            # local activity, where the worker's race can move its marker a task later (patched_before_local_write).
+            workflow.patched(LOCAL_HUB_PATCH)
+            workflow.patched(LIFECYCLE_PATCH)
         try:
             await self.stage(Stage.ONBOARD, self.onboard)
             await self.stage(Stage.ACTIVATE, self.activate)
@@ -62,7 +71,7 @@ class CustomerToCash(Settlement):
             await self.stage(Stage.POST, self.post_to_erp)
             await self.stage(Stage.SETTLE, self.settle)
             await self.stage(Stage.APPLY, self.apply_cash)
-            if workflow.patched("start-subscription-lifecycle"):
+            if workflow.patched(LIFECYCLE_PATCH):
                 await self.start_lifecycle()
             self.checkpoint()  # paid by now: a cancellation request is only noted in the timeline
             await self.enter(Stage.COMPLETED)
@@ -348,6 +357,8 @@ class CustomerToCash(Settlement):
             fee = act.PostJournal(entry=entry, erp=self.erp)
             journal = await self.call(act.ERP_QUEUE, Names.POST_JOURNAL, fee, str)
             self.ids(erp_fee_journal=journal)
+        # The lifecycle's patch is decided before this store write, not after it (patched_before_local_write).
+        patched_before_local_write(LIFECYCLE_PATCH)
         await self.emit(
             EventType.PAYMENT_APPLIED,
             {"erp_payment": self.progress.external_ids["erp_payment"], "source_system": self.erp},
@@ -462,36 +473,7 @@ class CustomerToCash(Settlement):
     @resolve.validator
     def validate_resolve(self, resolution: Resolution) -> None:
         """Rejects nonsense before it reaches the history (a rejected update leaves no event)."""
-        problem = self.progress.problem
-        if problem is None or self.decision is not None:
-            raise refused("not_waiting", f"saga is not waiting for a decision (stage {self.progress.stage})")
-        needs = {
-            ResolutionAction.RETRY_WITH_ADDRESS: ("invalid_address", "corrected_address", resolution.corrected_address),
-            ResolutionAction.RETRY_WITH_CUSTOMER: (
-                "customer_ambiguous",
-                "golden_customer_id",
-                resolution.golden_customer_id,
-            ),
-        }
-        if resolution.action in needs:
-            code, field, value = needs[resolution.action]
-            if value is None:
-                raise refused("missing_field", f"{resolution.action} needs {field}")
-            if problem.code != code:
-                raise refused("wrong_problem", f"the problem is {problem.code}, not {code}: use retry or cancel")
-        elif resolution.corrected_address is not None or resolution.golden_customer_id is not None:
-            raise refused(
-                "no_corrected_data", f"{resolution.action} takes no corrected data; use retry_with_address/customer"
-            )
-        if resolution.action is ResolutionAction.CANCEL:
-            if not (resolution.note or "").strip():
-                raise refused("note_required", "cancel needs a note saying why (it is kept in the saga's history)")
-            if self.payment is not None:
-                raise refused(
-                    "paid",
-                    "the customer has paid: the saga only moves forward now (retry); a refund or credit note "
-                    "for a paid invoice is finance's decision in billing",
-                )
+        check_resolution(self.progress, self.decision is not None, self.payment is not None, resolution)
 
     @workflow.signal
     def resume(self, request: Resume | None = None) -> None:

@@ -103,6 +103,9 @@ class Reconciliation:
             ),
             self.read_erps(args, read_from, crm),
         )
+        # Tax findings name each entity's configured tax engine (the documents are the default engine's read: the
+        # only one c2c has). Data only, no command: recorded runs replay as before.
+        tax.tax_by_entity = {entity: vendors.tax for entity, vendors in sorted(args.vendors_by_entity.items())}
         # Billing holds every CRM's records: from here on (contracts read, comparison, KPIs, usage, counts) only
         # those of this CRM's sagas. Data only, no command: recorded runs replay as before.
         billing = scope.of_crm(billing, args.crm)

@@ -62,6 +62,9 @@ class RefundInput(BaseModel):
     note: str | None = None
     origin: str = RefundOrigin.FINANCE
     billing_refund_id: str | None = Field(default=None, description="the refund billing already made (origin billing)")
+    billing_credit_note_id: str | None = Field(
+        default=None, description="the credit note billing made with that refund, when it makes one per refund"
+    )
     crm: str = DEFAULT_VENDORS.crm
     vendors: Vendors = DEFAULT_VENDORS
     activity_timeout: timedelta = policies.ACTIVITY_TIMEOUT
@@ -238,7 +241,10 @@ class Refund:
             self.steps.append("refunded in billing")
         else:
             refund_id = args.billing_refund_id or args.refund_key
-            credit = credit.model_copy(update={"external_refs": {billing: refund_id}})
+            # The ERP memo's external id is billing's credit note when billing made one (as c2c's own refunds do),
+            # else the refund's. Data only, no command: recorded histories replay unchanged.
+            credit_note_id = args.billing_credit_note_id
+            credit = credit.model_copy(update={"external_refs": {billing: credit_note_id or refund_id}})
         what = "Chargeback" if args.origin == RefundOrigin.DISPUTE else "Refund"
         self.at = "erp"
 

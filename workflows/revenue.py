@@ -10,7 +10,9 @@ already holds is left as it is: a re-run posts nothing new. A closed ERP period 
 the journal's memo says so.
 
 Refused, with an error naming the problem and nothing posted: an unknown legal entity, a month that is not
-YYYY-MM, a month that has not ended, a month before one already recognized (recognition runs in month order).
+YYYY-MM, a month that has not ended, a month before one already recognized (recognition runs in month order),
+deferred revenue in a currency the ERP books no journal in (`currency_not_base`: an ERP whose journals are in
+the organisation's base currency only).
 """
 
 from __future__ import annotations
@@ -123,6 +125,14 @@ class RevenueRecognition:
         later = sorted({r.month for r in ledger.recognitions if r.month > month})
         if later:
             raise refuse(f"{entity}: {month} is before {later[-1]}, already recognized: recognition runs in order")
+        unpostable = ledger.unpostable()
+        if unpostable:  # refused before any journal: never one currency posted and the next refused
+            held = "; ".join(f"{currency} on {', '.join(documents)}" for currency, documents in unpostable.items())
+            raise refuse(
+                f"currency_not_base: {entity}'s ERP ({args.erp}) books journals in "
+                f"{', '.join(ledger.journal_currencies or [])} only, and its deferred revenue holds {held}; "
+                "nothing was posted for any currency"
+            )
         results = []
         for currency in currencies_of(ledger, entity):
             results.append(await self.recognize(ledger, entity, currency, month, args.erp))

@@ -16,7 +16,12 @@ found again without it):
 | POST /invoices/{id}/void | yes | the invoice's status: `voided` |
 | POST /invoices/{id}/write_off | yes | the invoice's `write_off_amount` |
 | POST /credit_notes | yes | the invoice's credit notes: `customer_notes` carry `c2c ref {digest of our key}` |
+| POST /invoices/{id}/refund (a paid invoice's credit) | yes | the same mark on the refund's credit note (refunds.py) |
 | POST /subscriptions/{id}/cancel_for_items | yes | the subscription's status |
+| POST /subscriptions/{id}/update_for_items (items) | yes | the items: absolute, sent only when they differ |
+| POST /subscriptions/{id}/update_for_items (billing_cycles) | yes | remaining_billing_cycles: sent only if it differs |
+| POST /subscriptions/{id}/cancel_for_items (end_of_term) | yes | non_renewing at the term end: sent only if not |
+| POST /unbilled_charges/invoice_unbilled_charges | yes | a pending invoice of prorations alone (c2c completes each) |
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import httpx
 
 from canonical import Contract, CreditNote, Customer, Invoice, Money, Payment, Price, Subscription
 from connectors.chargebee import mapping, wire
+from connectors.chargebee.amendments import ChargebeeAmendments
 from connectors.chargebee.errors import SYSTEM, classify
 from connectors.chargebee.lifecycle import ChargebeeLifecycle
 from connectors.chargebee.reads import ChargebeeReads
+from connectors.chargebee.refunds import ChargebeeRefunds
+from connectors.chargebee.renewals import ChargebeeRenewals
 from connectors.errors import BusinessRuleError, PermanentError
 from connectors.kit import json_body, send
 
@@ -40,7 +48,7 @@ API_PATH = "/api/v2"
 Record = dict[str, Any]
 
 
-class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
+class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, ChargebeeRefunds, ChargebeeLifecycle):
     """Billing on one Chargebee site; `base_url` is `https://{site}.chargebee.com` in production (the sandbox's
     emulator locally). The caller owns `http` and its timeouts; keys come from the caller, never random."""
 
@@ -230,6 +238,17 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         """Complete the subscription's pending first invoice: check it bills the canonical lines, add the tax line
         (`Tax ({document})`) unless an earlier attempt did; PermanentError 'invoice_mismatch' / 'total_mismatch'."""
         pending = await self._first_invoice(subscription_id)
+        pending, codes = await self._complete_pending(pending, customer_id, invoice, idempotency_key)
+        saga = invoice.external_refs.get(mapping.SAGA_REF)
+        if saga:
+            await self._record_saga(subscription_id, saga, f"{idempotency_key}:saga")
+        return await self._completed(pending, invoice, codes, saga)
+
+    async def _complete_pending(
+        self, pending: Record, customer_id: str, invoice: Invoice, key: str
+    ) -> tuple[Record, dict[str, str]]:
+        """Check the pending invoice bills `invoice`'s lines and prorations, add its tax line unless an earlier
+        attempt did (the invoice's lines say); the invoice as it is then, and its product codes."""
         if pending.get("customer_id") != customer_id:
             raise PermanentError(SYSTEM, "invoice_mismatch", f"{pending['id']} is billed to another customer")
         if pending.get("status") != "pending":
@@ -243,20 +262,17 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         lines = list(_checked(wire.records_in, pending, "line_items"))
         if invoice.tax.amount and not any(mapping.is_tax_line(line) for line in lines):
             params = {"amount": invoice.tax.amount, "description": mapping.tax_description(invoice)}
-            pending = await self._post(
-                f"/invoices/{_path(pending['id'])}/add_charge", params, f"{idempotency_key}:tax", "invoice"
-            )
-        saga = invoice.external_refs.get(mapping.SAGA_REF)
-        if saga:
-            await self._record_saga(subscription_id, saga, f"{idempotency_key}:saga")
-        result = await self._canonical(pending, saga=saga, codes=codes)
+            pending = await self._post(f"/invoices/{_path(pending['id'])}/add_charge", params, f"{key}:tax", "invoice")
+        return pending, codes
+
+    async def _completed(self, data: Record, invoice: Invoice, codes: dict[str, str], saga: str | None) -> Invoice:
+        """The canonical invoice of `data` with `invoice`'s ids; PermanentError 'total_mismatch' unless its total."""
+        result = await self._canonical(data, saga=saga, codes=codes)
         result = result.model_copy(
             update={"golden_customer_id": invoice.golden_customer_id, "legal_entity": invoice.legal_entity}
         )
         if result.total != invoice.total:
-            raise PermanentError(
-                SYSTEM, "total_mismatch", f"{pending['id']} totals {result.total}, not {invoice.total}"
-            )
+            raise PermanentError(SYSTEM, "total_mismatch", f"{data['id']} totals {result.total}, not {invoice.total}")
         return result
 
     async def _record_saga(self, subscription_id: str, saga: str, key: str) -> None:
@@ -379,9 +395,12 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         return credit.model_copy(update={"external_refs": {**credit.external_refs, SYSTEM: note}})
 
     async def _issue(self, invoice: Record, amount: int, reason: str, key: str) -> str:
-        """An adjustment note on what is due, or a refundable one on a paid invoice; marked with our key."""
+        """An adjustment note on what is due; on a paid invoice the money goes back to the card (Chargebee's invoice
+        refund: a refundable note, refunded at once, refunds.py); marked with our key."""
         paid = invoice["status"] == "paid"
-        room = int(invoice.get("amount_paid") or 0) if paid else int(invoice.get("amount_due") or 0)
+        if paid:
+            return await self._refund_invoice(invoice, amount, reason, key)
+        room = int(invoice.get("amount_due") or 0)
         if not 0 < amount <= room:
             raise BusinessRuleError(
                 SYSTEM, "credit_exceeds_invoice", f"{amount} is more than the {room} left on {invoice['id']}"
@@ -389,7 +408,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
         params = {
             "reference_invoice_id": invoice["id"],
             "total": amount,
-            "type": "refundable" if paid else "adjustment",
+            "type": "adjustment",
             "reason_code": reason if reason in wire.CREDIT_REASONS else "other",
             "customer_notes": mapping.credit_mark(key),
         }
@@ -425,7 +444,8 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeLifecycle):
     async def _product_codes(self, invoice: Record) -> dict[str, str]:
         """Product code (the item's id) by item price id, for the invoice's product lines."""
         codes: dict[str, str] = {}
-        for price_id in sorted({str(line.get("entity_id")) for line in _checked(mapping.product_lines, invoice)}):
+        lines = _checked(mapping.product_lines, invoice) + _checked(mapping.proration_lines, invoice)
+        for price_id in sorted({str(line.get("entity_id")) for line in lines}):
             price = await self._one(f"/item_prices/{_path(price_id)}", "item_price")
             codes[price_id] = _checked(wire.text, price, "item_id")
         return codes

@@ -9,6 +9,9 @@ do it now); auth (401 `api_authentication_failed`, 403 `api_authorization_failed
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 import httpx
 
 from connectors.chargebee.wire import error_fields
@@ -46,3 +49,16 @@ def classify(response: httpx.Response) -> ConnectorError | None:
     if status in (400, 401, 403, 404, 405):
         return PermanentError(SYSTEM, code, message, status=status)
     return default_status_error(SYSTEM, response, code, message)
+
+
+def checked(read: Any, *args: Any) -> Any:
+    """A wire/mapping reader whose ValueError (an answer not in the documented shape) becomes PermanentError."""
+    try:
+        return read(*args)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentError(SYSTEM, "bad_response", str(exc)[:300]) from exc
+
+
+def path_id(record_id: str) -> str:
+    """An id as one URL path segment."""
+    return quote(record_id, safe="")

@@ -1,4 +1,5 @@
-"""The BillingSystem methods beyond the first invoice that the Chargebee connector does not do yet.
+"""The BillingSystem methods the Chargebee connector does not do yet (renewals and amendments: renewals.py and
+amendments.py; refunds and disputes: refunds.py).
 
 Each refuses loudly, naming itself (PermanentError 'unsupported'): a saga or lifecycle step routed to Chargebee
 that needs one stops with a clear reason instead of doing something half right. What each would take in Chargebee
@@ -10,8 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
-from canonical import DealLine, Invoice, Money, RenewalInvoice, SubscriptionEnd
-from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
 from canonical.usage import ReportedUsage, UsageReport
 from connectors.errors import PermanentError
 
@@ -26,66 +25,10 @@ def unsupported(method: str, would_take: str) -> NoReturn:
 
 
 class ChargebeeLifecycle:
-    # renewals and amendments (the subscription workflow)
-
-    async def renewal_invoices(self, subscription_id: str) -> list[RenewalInvoice]:
-        unsupported("renewal_invoices", "invoices list by subscription_id, recurring, after the first")
-
-    async def subscription_end(self, subscription_id: str) -> SubscriptionEnd | None:
-        unsupported("subscription_end", "the subscription's cancelled_at")
-
-    async def renewal_invoice(self, invoice_id: str) -> RenewalInvoice | None:
-        unsupported("renewal_invoice", "a recurring invoice that is not the first")
-
-    async def complete_renewal_invoice(
-        self, customer_id: str, invoice_id: str, invoice: Invoice, *, idempotency_key: str
-    ) -> Invoice:
-        unsupported("complete_renewal_invoice", "pending renewal invoices: add_charge then close")
-
-    async def update_subscription(
-        self,
-        subscription_id: str,
-        lines: list[DealLine],
-        price_ids: dict[str, str],
-        effective: datetime,
-        *,
-        idempotency_key: str,
-    ) -> None:
-        unsupported("update_subscription", "POST /subscriptions/{id}/update_for_items with replace_items_list")
-
-    async def invoice_prorations(
-        self, customer_id: str, subscription_id: str, *, idempotency_key: str
-    ) -> RenewalInvoice | None:
-        unsupported("invoice_prorations", "invoice_immediately on update_for_items")
-
-    async def set_term_end(self, subscription_id: str, end: datetime | None, *, idempotency_key: str) -> None:
-        unsupported("set_term_end", "billing_cycles / cancel_for_items end_of_term")
-
-    # dunning, webhooks, refunds
+    # webhooks
 
     async def complete_notice(self, notice: PaymentNotice) -> PaymentNotice:
         unsupported("complete_notice", "a Chargebee event carries its invoice and transaction whole")
-
-    async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
-        unsupported("refund", "POST /transactions/{id}/refund or a refundable credit note's refund")
-
-    async def refundable_invoice(self, invoice_id: str) -> RefundableInvoice:
-        unsupported("refundable_invoice", "the invoice with its linked payments and credit notes")
-
-    async def credit_note_refund(self, credit_note_id: str) -> str | None:
-        unsupported("credit_note_refund", "the credit note's linked_refunds")
-
-    async def billing_refund(self, refund_id: str) -> BillingRefund:
-        unsupported("billing_refund", "GET /transactions/{id} of type refund")
-
-    async def refunds_of_charge(self, charge_id: str) -> list[BillingRefund]:
-        unsupported("refunds_of_charge", "transactions of type refund linked to the payment")
-
-    async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
-        unsupported("refunds_created_since", "transactions list type[is]=refund, date[after]")
-
-    async def billing_dispute(self, dispute_id: str) -> BillingDispute:
-        unsupported("billing_dispute", "transactions of type payment with a dispute, and their linked invoices")
 
     # usage (the UsageReporting workflow)
 

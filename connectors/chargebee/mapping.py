@@ -15,7 +15,7 @@ from typing import Any
 
 from canonical import Address, BillingPeriod, Contract, Customer, Invoice, Money, Payment, Subscription
 from canonical.contract import SubscriptionItem
-from canonical.invoice import InvoiceLine
+from canonical.invoice import InvoiceAdjustment, InvoiceLine
 from canonical.payment import PaymentStatus
 from connectors.chargebee import wire
 
@@ -28,6 +28,7 @@ META_DEAL_ID = "c2c_deal_id"
 META_LEGAL_ENTITY = "c2c_legal_entity"
 META_SAGA = "c2c_saga"  # the saga's workflow id, written on the subscription when its first invoice is completed
 TAX_PREFIX = "Tax"
+PLAN_LINE = "plan_item_price"  # the base plan's line: its period is the term the invoice bills
 CREDIT_MARK = "c2c ref "  # customer_notes of a credit note c2c issued: `c2c ref {digest of the key}`
 
 Record = dict[str, Any]
@@ -145,17 +146,54 @@ def tax_description(invoice: Invoice) -> str:
     return f"{TAX_PREFIX} ({invoice.tax_document_code})" if invoice.tax_document_code else TAX_PREFIX
 
 
+def _addon_lines(data: Record) -> list[Record]:
+    return [line for line in wire.records_in(data, "line_items") if line.get("entity_type") == "addon_item_price"]
+
+
+def _term_of(data: Record) -> tuple[Any, Any] | None:
+    """The (date_from, date_to) of the invoice's plan line: the term a first or renewal invoice bills."""
+    plan = next((line for line in wire.records_in(data, "line_items") if line.get("entity_type") == PLAN_LINE), None)
+    return None if plan is None else (plan.get("date_from"), plan.get("date_to"))
+
+
 def product_lines(data: Record) -> list[Record]:
-    """The invoice's lines for products: not the base plan, not the tax line."""
-    return [
-        line
-        for line in wire.records_in(data, "line_items")
-        if line.get("entity_type") == "addon_item_price"  # the base plan is the subscription's one plan_item_price
-    ]
+    """The invoice's lines for products over the term it bills: not the base plan, not the tax line, not a
+    proration (an addon line over another period, see `proration_lines`)."""
+    term = _term_of(data)
+    return [line for line in _addon_lines(data) if (line.get("date_from"), line.get("date_to")) == term]
+
+
+def proration_lines(data: Record) -> list[Record]:
+    """Prorated charges of a change made in the term before (unbilled charges the renewal bills, or the invoice of
+    a change invoiced at once): addon lines over a part period, not the invoice's term. An invoice without a plan
+    line (prorations alone) has only these."""
+    term = _term_of(data)
+    return [line for line in _addon_lines(data) if (line.get("date_from"), line.get("date_to")) != term]
+
+
+def adjustments_of(data: Record, codes: dict[str, str]) -> list[InvoiceAdjustment]:
+    currency = wire.currency(data, "currency_code")
+    adjustments = []
+    for line in proration_lines(data):
+        start, end = moment(line.get("date_from")), moment(line.get("date_to"))
+        if start is None or end is None:
+            raise ValueError(f"line_items {line.get('id')}: date_from or date_to of a proration is not a unix time")
+        adjustments.append(
+            InvoiceAdjustment(
+                product_code=codes.get(str(line.get("entity_id")), "UNKNOWN"),
+                description=str(line.get("description") or ""),
+                quantity=wire.integer(line, "quantity"),
+                amount=Money(amount=wire.integer(line, "amount"), currency=currency),
+                period_start=start.date(),
+                period_end=end.date(),
+            )
+        )
+    return adjustments
 
 
 def invoice_differences(data: Record, invoice: Invoice, codes: dict[str, str]) -> list[str]:
-    """What the Chargebee invoice bills that the canonical one does not (and the reverse), line by line."""
+    """What the Chargebee invoice bills that the canonical one does not (and the reverse), line by line and
+    proration by proration (product code and amount)."""
     billed = sorted(
         (codes.get(str(line.get("entity_id")), "?"), wire.integer(line, "quantity"), wire.integer(line, "amount"))
         for line in product_lines(data)
@@ -163,9 +201,14 @@ def invoice_differences(data: Record, invoice: Invoice, codes: dict[str, str]) -
     expected = sorted((line.product_code, line.quantity, line.amount.amount) for line in invoice.lines)
     if data.get("currency_code") != invoice.currency:
         return [f"currency {data.get('currency_code')} is not {invoice.currency}"]
-    if billed == expected:
-        return []
-    return [f"bills {billed}, expected {expected}"]
+    problems = [] if billed == expected else [f"bills {billed}, expected {expected}"]
+    prorated = sorted(
+        (codes.get(str(line.get("entity_id")), "?"), wire.integer(line, "amount")) for line in proration_lines(data)
+    )
+    wanted = sorted((a.product_code, a.amount.amount) for a in invoice.adjustments)
+    if prorated != wanted:
+        problems.append(f"prorates {prorated}, expected {wanted}")
+    return problems
 
 
 def invoice_from(data: Record, codes: dict[str, str], subscription: Record | None, saga: str | None) -> Invoice:
@@ -191,7 +234,8 @@ def invoice_from(data: Record, codes: dict[str, str], subscription: Record | Non
                 period_end=end.date() if end else None,
             )
         )
-    if not lines:
+    adjustments = adjustments_of(data, codes)
+    if not lines and not adjustments:
         raise ValueError(f"invoice {data['id']} bills no product")
     meta = wire.meta_data(subscription or {})
     tax_line = next((line for line in wire.records_in(data, "line_items") if is_tax_line(line)), None)
@@ -206,6 +250,7 @@ def invoice_from(data: Record, codes: dict[str, str], subscription: Record | Non
         issue_date=issued.date(),
         due_date=due.date(),
         lines=lines,
+        adjustments=adjustments,
         tax=tax,
         tax_document_code=document or None,
         number=data["id"],

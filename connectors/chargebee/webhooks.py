@@ -15,6 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 PAYMENT_EVENTS = frozenset({"payment_succeeded", "payment_failed"})
+REFUND_EVENTS = frozenset({"payment_refunded"})  # a refund transaction: c2c's own, or one made in Chargebee
+RENEWED = "subscription_renewed"  # content: the subscription and the invoice its renewal made
+CANCELLED = "subscription_cancelled"  # content: the subscription (its term ran out, or it was cancelled now)
 
 
 class InvalidCredentials(ValueError):
@@ -22,7 +25,8 @@ class InvalidCredentials(ValueError):
 
 
 class ChargebeeEvent(BaseModel):
-    """What c2c reads of an event: its id and type, and the invoice of a payment event."""
+    """What c2c reads of an event: its id and type, the invoice of a payment event, the refund transaction of a
+    refund event."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +34,8 @@ class ChargebeeEvent(BaseModel):
     event_type: str
     occurred_at: int
     invoice_id: str | None = None
+    transaction_id: str | None = None
+    subscription_id: str | None = None
 
 
 def verify_basic_auth(header: str | None, username: str, password: str) -> None:
@@ -70,10 +76,25 @@ def parse_event(raw: bytes) -> ChargebeeEvent:
     content = body.get("content")
     if not isinstance(content, dict):
         raise ValueError("event content is not an object")
-    invoice_id = None
-    if event_type in PAYMENT_EVENTS:
-        invoice = content.get("invoice")
-        if not isinstance(invoice, dict):
-            raise ValueError(f"{event_type} event content.invoice is not an object")
-        invoice_id = _text(invoice, "id", 50)
-    return ChargebeeEvent(event_id=event_id, event_type=event_type, occurred_at=occurred, invoice_id=invoice_id)
+    invoice_id = subscription_id = transaction_id = None
+    if event_type in PAYMENT_EVENTS or event_type == RENEWED:
+        invoice_id = _text(_record(content, event_type, "invoice"), "id", 50)
+    if event_type in (RENEWED, CANCELLED):
+        subscription_id = _text(_record(content, event_type, "subscription"), "id", 50)
+    if event_type in REFUND_EVENTS:
+        transaction_id = _text(_record(content, event_type, "transaction"), "id", 50)
+    return ChargebeeEvent(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred,
+        invoice_id=invoice_id,
+        transaction_id=transaction_id,
+        subscription_id=subscription_id,
+    )
+
+
+def _record(content: dict[str, Any], event_type: str, name: str) -> dict[str, Any]:
+    found = content.get(name)
+    if not isinstance(found, dict):
+        raise ValueError(f"{event_type} event content.{name} is not an object")
+    return found

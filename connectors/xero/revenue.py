@@ -153,4 +153,5 @@ def ledger(
         posted = recognition(journal, legal_entity, base_currency)
         if posted is not None:
             recognitions.append(posted)
-    return RevenueLedger.read(legal_entity, lines, recognitions, balance)
+    # Manual journals have no currency (the organisation's base): a line in another is not recognized here.
+    return RevenueLedger.read(legal_entity, lines, recognitions, balance, journal_currencies=[base_currency])

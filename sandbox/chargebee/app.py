@@ -6,10 +6,12 @@ as `{"list": [{"invoice": {...}}], "next_offset": "..."}` (sandbox/chargebee/wir
 `chargebee-idempotency-key` (up to 100 characters): the first answer (2xx or 4xx) is kept and a repeat with the same
 key and body gets it again with `chargebee-idempotency-replayed: true`; the same key with another body is refused.
 Past the configured calls per minute: 429 `api_request_limit_exceeded` with Retry-After. Events go to the
-configured webhook with basic auth (sandbox/chargebee/webhooks.py).
+configured webhook with basic auth (sandbox/chargebee/webhooks.py). The site's time is the time machine's
+(sandbox/chargebee/time_machine.py): what fell due since the last request (renewals, term ends) runs first.
 
 Admin: `GET /_sandbox/state`, `POST /_sandbox/reset`, `POST /_sandbox/reset_idempotency` (the window passed),
-`POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`.
+`POST /_sandbox/limits {"minute"}`, `POST /_sandbox/webhook` (WebhookConfig), `GET /_sandbox/webhook/attempts`,
+`POST /_sandbox/disputes` (a bank disputes a payment: sandbox/chargebee/refunds.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 
-from sandbox.chargebee import billing, catalog, credit_notes, wire
-from sandbox.chargebee.state import Record, Site
+from sandbox.chargebee import billing, catalog, changes, credit_notes, refunds, time_machine, wire
+from sandbox.chargebee.state import Record, Site, site_time
 from sandbox.chargebee.webhooks import Dispatcher, WebhookConfig
 from sandbox.chargebee.wire import ApiError
 from sandbox.faults import install_faults
@@ -138,7 +140,17 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(rf"invoices/{_ID}/write_off"), _on_invoice(credit_notes.write_off)),
     ("POST", re.compile(rf"invoices/{_ID}/collect_payment"), _payment("collect")),
     ("POST", re.compile(rf"invoices/{_ID}/record_payment"), _payment("record")),
+    (
+        "POST",
+        re.compile(rf"invoices/{_ID}/refund"),
+        lambda site, ids, form: refunds.refund_invoice(site, ids["id"], form),
+    ),
     ("POST", re.compile(r"credit_notes"), lambda site, ids, form: credit_notes.create_credit_note(site, form)),
+    (
+        "POST",
+        re.compile(rf"credit_notes/{_ID}/refund"),
+        lambda site, ids, form: refunds.refund_credit_note(site, ids["id"], form),
+    ),
     (
         "GET",
         re.compile(r"credit_notes"),
@@ -152,10 +164,28 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (
         "GET",
         re.compile(r"transactions"),
-        _list("transactions", "transaction", ("id", "customer_id", "subscription_id", "status", "payment_method")),
+        _list(
+            "transactions",
+            "transaction",
+            ("id", "customer_id", "subscription_id", "status", "payment_method", "type", "date"),
+        ),
     ),
     ("GET", re.compile(rf"transactions/{_ID}"), _retrieve("transactions", "transaction")),
+    ("GET", re.compile(r"disputes"), refunds.list_disputes),
+    ("GET", re.compile(rf"disputes/{_ID}"), refunds.get_dispute),
+    ("GET", re.compile(r"comments"), refunds.list_comments),
     ("GET", re.compile(r"events"), _list("events", "event", ("id", "event_type", "occurred_at"))),
+    # renewals and amendments (sandbox/chargebee/time_machine.py, changes.py)
+    (
+        "POST",
+        re.compile(rf"subscriptions/{_ID}/update_for_items"),
+        lambda site, ids, form: changes.update_for_items(site, ids["id"], form),
+    ),
+    ("GET", re.compile(r"unbilled_charges"), changes.list_unbilled),
+    ("POST", re.compile(r"unbilled_charges/invoice_unbilled_charges"), changes.invoice_unbilled),
+    ("GET", re.compile(rf"time_machines/{_ID}"), time_machine.retrieve),
+    ("POST", re.compile(rf"time_machines/{_ID}/start_afresh"), time_machine.start_afresh),
+    ("POST", re.compile(rf"time_machines/{_ID}/travel_forward"), time_machine.travel_forward),
 ]
 
 
@@ -214,7 +244,12 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
     @app.get("/_sandbox/state")
     async def sandbox_state() -> Record:
         names = ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes", "transactions")
-        return {name: list(getattr(site, name).values()) for name in names} | {"events": site.events}
+        unbilled = [changes.public(charge) for charge in site.unbilled_charges.values()]
+        with site_time(site.clock_offset):
+            machine = time_machine.time_machine(site)
+        found = {name: list(getattr(site, name).values()) for name in names}
+        found |= {"disputes": list(site.disputes.values()), "comments": site.comments}
+        return found | {"unbilled_charges": unbilled, "time_machine": machine, "events": site.events}
 
     @app.post("/_sandbox/reset_idempotency")
     async def sandbox_forget() -> Record:
@@ -226,6 +261,14 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
         limits.minute = new.minute
         calls.clear()
         return new.model_dump()
+
+    @app.post("/_sandbox/disputes")
+    async def sandbox_dispute(request: refunds.DisputeRequest) -> Response:
+        """A cardholder's bank disputes a payment (no API creates one; Chargebee documents no event for it)."""
+        try:
+            return _answer({"dispute": refunds.open_dispute(site, request)})
+        except ApiError as error:
+            return _error(error)
 
     @app.post("/_sandbox/webhook")
     async def sandbox_webhook(config: WebhookConfig) -> Record:
@@ -277,10 +320,12 @@ def create_app(api_key: str = API_KEY, site_name: str = SITE, webhook_url: str |
                     return _error(wire.wrong_value(IDEMPOTENCY_HEADER, message))
                 return Response(kept[2], kept[1], media_type="application/json", headers={REPLAYED_HEADER: "true"})
         events_before = len(site.events)
-        try:
-            response = _answer(handler(site, ids, wire.parse_form(raw)))
-        except ApiError as error:
-            response = _error(error)
+        with site_time(site.clock_offset):
+            time_machine.run_due(site, time_machine.now())  # what fell due since the last request
+            try:
+                response = _answer(handler(site, ids, wire.parse_form(raw)))
+            except ApiError as error:
+                response = _error(error)
         if key is not None:
             replays[key] = ((path, raw), response.status_code, bytes(response.body))
         for event in site.events[events_before:]:

@@ -4,11 +4,14 @@ credit_notes.py.
 A subscription's first invoice is generated at once; with `create_pending_invoices` and `first_invoice_pending`
 it stays `pending` (charges can be added) until `close`. Invoice statuses: pending, posted, payment_due, not_paid,
 paid, voided. `collect_payment` charges the customer's payment method (a `reference_id` containing "decline", any case,
-is declined); `record_payment` records an offline payment.
+is declined); `record_payment` records an offline payment. `billing_cycles` (the first term included) leaves
+`remaining_billing_cycles` after the current term; at 0 the subscription is `non_renewing` and ends with its term.
+Renewals and changes are in time_machine.py and changes.py.
 """
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime
 
 from sandbox.chargebee import wire
@@ -20,14 +23,16 @@ UNPAID = ("payment_due", "not_paid", "posted")
 OFFLINE_METHODS = ("cash", "check", "bank_transfer", "other", "chargeback", "custom")
 
 
-def add_period(moment: int, period: int, unit: str) -> int:
+def add_period(moment: int, period: int, unit: str, anchor_day: int | None = None) -> int:
+    """`moment` moved by the plan's period; months keep the billing date (`anchor_day`, the subscription's start
+    day), on a shorter month its last day, as Chargebee renews on the same date each month."""
     start = datetime.fromtimestamp(moment, UTC)
     if unit in ("day", "week"):
         return moment + period * (86_400 if unit == "day" else 604_800)
     months = period * (12 if unit == "year" else 1)
     index = start.year * 12 + start.month - 1 + months
     year, month = divmod(index, 12)
-    day = min(start.day, 28)
+    day = min(anchor_day or start.day, calendar.monthrange(year, month + 1)[1])
     return int(start.replace(year=year, month=month + 1, day=day).timestamp())
 
 
@@ -87,6 +92,7 @@ def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
         raise wire.wrong_value("first_invoice_pending", "first_invoice_pending : needs create_pending_invoices")
     started = now()
     term_end = add_period(started, plan["period"], plan["period_unit"])
+    cycles = wire.integer(form, "billing_cycles", low=1, high=10_000)
     subscription: Record = {
         "id": subscription_id,
         "customer_id": customer_id,
@@ -102,7 +108,9 @@ def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
         "created_at": started,
         "auto_collection": wire.choice(form, "auto_collection", ("on", "off")) or customer["auto_collection"],
         "net_term_days": wire.integer(form, "net_term_days", high=365),
-        "billing_cycles": wire.integer(form, "billing_cycles", low=1, high=10_000),
+        "billing_cycles": cycles,
+        # billing cycles left after the current one: 0 makes the subscription non_renewing (it ends with the term)
+        "remaining_billing_cycles": None if cycles is None else cycles - 1,
         "create_pending_invoices": pending,
         "subscription_items": items,
         "meta_data": wire.json_object(form, "meta_data") or None,
@@ -112,6 +120,8 @@ def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
     }
     subscription.update(wire.custom_fields(form))
     subscription = {key: value for key, value in subscription.items() if value is not None}
+    if subscription.get("remaining_billing_cycles") == 0:
+        subscription["status"], subscription["cancelled_at"] = "non_renewing", term_end
     site.subscriptions[subscription_id] = touch(subscription)
     site.emit("subscription_created", {"subscription": subscription, "customer": customer})
     invoice = _first_invoice(site, subscription, customer, first_pending)
@@ -120,39 +130,58 @@ def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
 
 def _first_invoice(site: Site, subscription: Record, customer: Record, pending: bool) -> Record:
     start, end = subscription["current_term_start"], subscription["current_term_end"]
-    lines = [
-        {
-            "id": site.new_id("li"),
-            "date_from": start,
-            "date_to": end,
-            "unit_amount": item["unit_price"],
-            "quantity": item["quantity"],
-            "amount": item["amount"],
-            "pricing_model": site.item_prices[item["item_price_id"]]["pricing_model"],
-            "is_taxed": False,
-            "tax_amount": 0,
-            "discount_amount": 0,
-            "item_level_discount_amount": 0,
-            "subscription_id": subscription["id"],
-            "customer_id": customer["id"],
-            "description": site.item_prices[item["item_price_id"]]["name"],
-            "entity_type": f"{item['item_type']}_item_price",
-            "entity_id": item["item_price_id"],
-            "object": "line_item",
-        }
+    return new_invoice(site, subscription, term_lines(site, subscription, start, end), pending=pending, first=True)
+
+
+def term_lines(site: Site, subscription: Record, start: int, end: int) -> list[Record]:
+    """A line per subscription item for the term [start, end)."""
+    return [
+        line_item(site, subscription, item, start, end, item["quantity"], item["amount"])
         for item in subscription["subscription_items"]
     ]
+
+
+def line_item(
+    site: Site, subscription: Record, item: Record, start: int, end: int, quantity: int, amount: int
+) -> Record:
+    price = site.item_prices[item["item_price_id"]]
+    return {
+        "id": site.new_id("li"),
+        "date_from": start,
+        "date_to": end,
+        "unit_amount": item["unit_price"],
+        "quantity": quantity,
+        "amount": amount,
+        "pricing_model": price["pricing_model"],
+        "is_taxed": False,
+        "tax_amount": 0,
+        "discount_amount": 0,
+        "item_level_discount_amount": 0,
+        "subscription_id": subscription["id"],
+        "customer_id": subscription["customer_id"],
+        "description": price["name"],
+        "entity_type": f"{item['item_type']}_item_price",
+        "entity_id": item["item_price_id"],
+        "object": "line_item",
+    }
+
+
+def new_invoice(site: Site, subscription: Record, lines: list[Record], *, pending: bool, first: bool) -> Record:
+    """An invoice of the subscription dated now (`recurring`: it belongs to a subscription), held `pending` or
+    generated; `first_invoice` only on the subscription's first."""
+    customer = site.customers[subscription["customer_id"]]
     net_term = int(subscription.get("net_term_days") or customer["net_term_days"] or 0)
+    dated = now()
     invoice: Record = {
         "id": site.new_number("INV"),
         "customer_id": customer["id"],
         "subscription_id": subscription["id"],
         "recurring": True,
-        "first_invoice": True,
+        "first_invoice": first,
         "status": "pending" if pending else "payment_due",
         "price_type": "tax_exclusive",
-        "date": start,
-        "due_date": start + net_term * 86_400,
+        "date": dated,
+        "due_date": dated + net_term * 86_400,
         "net_term_days": net_term,
         "currency_code": subscription["currency_code"],
         "line_items": lines,
@@ -385,16 +414,20 @@ def update_subscription(site: Site, subscription_id: str, form: Record) -> Recor
 
 
 def cancel(site: Site, subscription_id: str, form: Record) -> Record:
-    """`POST /subscriptions/{id}/cancel_for_items`: now (default) or at the end of the term."""
+    """`POST /subscriptions/{id}/cancel_for_items`: now (default; `subscription_cancelled`) or at the end of the term
+    (`non_renewing`, `subscription_cancellation_scheduled`; cancelled when the term ends, see time_machine.py)."""
     subscription = get(site.subscriptions, "subscription", subscription_id)
     if subscription["status"] == "cancelled":
         raise wire.invalid_state(f"subscription {subscription_id} is already cancelled")
-    if wire.boolean(form, "end_of_term", False):
+    scheduled = wire.boolean(form, "end_of_term", False)
+    if scheduled:
         subscription["status"], subscription["cancelled_at"] = "non_renewing", subscription["current_term_end"]
+        subscription["cancel_schedule_created_at"] = now()
     else:
         subscription["status"], subscription["cancelled_at"] = "cancelled", now()
         subscription.pop("next_billing_at", None)
     touch(subscription)
     customer = site.customers[subscription["customer_id"]]
-    site.emit("subscription_cancelled", {"subscription": subscription, "customer": customer})
+    kind = "subscription_cancellation_scheduled" if scheduled else "subscription_cancelled"
+    site.emit(kind, {"subscription": subscription, "customer": customer})
     return {"subscription": subscription, "customer": customer}

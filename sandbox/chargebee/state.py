@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +19,27 @@ Record = dict[str, Any]
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+# The site's time: wall time moved by the time machine's offset, or frozen at the moment a due step runs while the
+# time machine travels (sandbox/chargebee/time_machine.py). Set per request, so several sites in one process keep
+# their own time.
+_OFFSET: ContextVar[int] = ContextVar("chargebee_site_offset", default=0)
+_FROZEN: ContextVar[int | None] = ContextVar("chargebee_frozen_time", default=None)
+
+
 def now() -> int:
-    return int(time.time())
+    frozen = _FROZEN.get()
+    return int(time.time()) + _OFFSET.get() if frozen is None else frozen
+
+
+@contextmanager
+def site_time(offset: int, frozen: int | None = None) -> Iterator[None]:
+    """`now()` answers the site's time inside the block: wall time + `offset`, or `frozen`."""
+    offset_token, frozen_token = _OFFSET.set(offset), _FROZEN.set(frozen)
+    try:
+        yield
+    finally:
+        _OFFSET.reset(offset_token)
+        _FROZEN.reset(frozen_token)
 
 
 def base36(number: int) -> str:
@@ -42,7 +64,12 @@ class Site:
     invoices: dict[str, Record] = field(default_factory=dict)
     credit_notes: dict[str, Record] = field(default_factory=dict)
     transactions: dict[str, Record] = field(default_factory=dict)
+    disputes: dict[str, Record] = field(default_factory=dict)
+    comments: list[Record] = field(default_factory=list)
+    unbilled_charges: dict[str, Record] = field(default_factory=dict)
     events: list[Record] = field(default_factory=list)
+    clock_offset: int = 0  # seconds the time machine moved the site's time from wall time
+    genesis_time: int = field(default_factory=lambda: int(time.time()))
     _stamp: str = field(default_factory=lambda: base36(time.time_ns() // 1_000_000))
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(int(time.time()) * 10))
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))

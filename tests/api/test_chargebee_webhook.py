@@ -142,6 +142,23 @@ async def test_the_emulator_delivers_its_events_with_basic_auth(api: Api) -> Non
             ).encode(),
             422,
         ),
+        (
+            basic(),
+            json.dumps({"id": "ev_3", "event_type": "payment_refunded", "occurred_at": 1, "content": {}}).encode(),
+            400,
+        ),
+        (
+            basic(),
+            json.dumps(
+                {
+                    "id": "ev_4",
+                    "event_type": "payment_refunded",
+                    "occurred_at": 1,
+                    "content": {"transaction": {"id": "X"}},
+                }
+            ).encode(),
+            422,
+        ),
     ],
 )
 async def test_bad_deliveries_are_refused_and_signal_nothing(
@@ -157,4 +174,17 @@ async def test_other_events_are_acknowledged_and_ignored(api: Api) -> None:
     event = {"id": "ev_x", "event_type": "customer_created", "occurred_at": 1, "content": {"customer": {"id": "c"}}}
     answer = await api.http.post("/webhooks/chargebee", content=json.dumps(event).encode(), headers=basic())
     assert answer.json() == {"status": "ignored", "event_id": "ev_x"}
+    assert api.recorder.sent == []
+
+
+async def test_a_refund_made_in_chargebee_of_an_invoice_no_saga_billed_starts_nothing(api: Api) -> None:
+    await paid_invoice(api.chargebee_url, "CB-HOOK-3")  # billed without a saga: its subscription names none
+    invoice_id = cb.state(api.chargebee_url)["invoices"][0]["id"]
+    made = httpx.post(
+        f"{api.chargebee_url}/api/v2/invoices/{invoice_id}/refund", data={"refund_amount": "100"}, auth=(cb.API_KEY, "")
+    )
+    assert made.status_code == 200, made.text
+    (event,) = [e for e in cb.state(api.chargebee_url)["events"] if e["event_type"] == "payment_refunded"]
+    answer = await api.http.post("/webhooks/chargebee", content=json.dumps(event).encode(), headers=basic())
+    assert answer.json()["status"] == "ignored: not a c2c invoice", answer.text
     assert api.recorder.sent == []

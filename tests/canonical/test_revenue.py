@@ -24,6 +24,8 @@ from canonical.revenue import (
     scheduled_through,
     waterfall,
 )
+from canonical.rules import deal_problems
+from tests.support.factories import make_deal
 
 # One currency per exponent: JPY 0 decimals, EUR 2, KWD 3 (canonical/money.py has BHD and KWD).
 CURRENCIES = ["JPY", "EUR", "KWD"]
@@ -183,3 +185,13 @@ def test_a_service_period_ending_before_it_starts_is_refused() -> None:
     with pytest.raises(ValidationError, match="before it starts"):
         line(1, "EUR", date(2025, 2, 1), date(2025, 1, 1))
     assert last_day("2024-02") == date(2024, 2, 29)
+
+
+def test_a_uk01_deal_in_another_currency_is_refused_before_anything_starts() -> None:
+    """The first line of the Xero journal currency decision (docs/decisions.md): UK01 books in Xero, whose manual
+    journals are GBP only, and invoices in GBP only, so a USD deal for it is refused at the trigger and by the saga's
+    check; nothing is billed, so nothing reaches its deferred revenue."""
+    assert deal_problems(make_deal(legal_entity="UK01", currency="USD")) == [
+        ("unsupported_currency", "UK01 does not invoice in USD (it invoices in GBP)")
+    ]
+    assert deal_problems(make_deal(legal_entity="UK01", currency="GBP")) == []

@@ -165,8 +165,9 @@ async def test_bad_input_is_refused_before_anything_is_written(billing: Chargebe
 
 
 async def test_methods_beyond_the_first_invoice_refuse_naming_themselves(billing: ChargebeeBilling) -> None:
-    with pytest.raises(PermanentError, match="ChargebeeBilling.update_subscription") as refused:
-        await billing.update_subscription("sub", [], {}, datetime.now(UTC), idempotency_key="k")
+    now = datetime.now(UTC)
+    with pytest.raises(PermanentError, match="ChargebeeBilling.usage_of_period") as refused:
+        await billing.usage_of_period("seats", "cust", now, now + timedelta(days=1))
     assert refused.value.code == "unsupported"
 
 

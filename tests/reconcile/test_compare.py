@@ -110,6 +110,23 @@ def test_a_missing_or_uncommitted_tax_document_is_missing_tax_document() -> None
     assert compare(snap)[0].found == "Cancelled"
 
 
+def test_tax_findings_name_the_entitys_configured_tax_engine() -> None:
+    """Not a hard-coded vendor: the entity's tax engine as the run's configuration names it (TaxSnapshot), the
+    default's when the run carried none."""
+    snap = estate(3)
+    snap.tax.tax_by_entity = {"US01": "vertex", "DE01": "avatax"}
+    # D1's entity from its invoice (its document is gone), D2's from its document's company code.
+    snap.billing.invoices[0] = snap.billing.invoices[0].model_copy(update={"legal_entity": "US01"})
+    snap.tax.documents = [d for d in snap.tax.documents if d.code != "c2c-salesforce-D1"]
+    snap.tax.documents[0] = snap.tax.documents[0].model_copy(update={"total_tax": 1})
+    assert found(snap) == [
+        (MismatchKind.MISSING_TAX_DOCUMENT, "vertex", "D1"),
+        (MismatchKind.AMOUNT_DIFFERS, "vertex", "D2"),
+    ]
+    snap.tax.tax_by_entity = {}
+    assert {m.system for m in compare(snap)} == {"avatax"}
+
+
 def test_amounts_that_differ_name_the_system_that_differs() -> None:
     snap = estate(3)
     snap.crm.deals[0] = snap.crm.deals[0].model_copy(update={"amount": 1200_00})

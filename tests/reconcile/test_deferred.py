@@ -103,3 +103,24 @@ def test_the_reconciler_reports_it_with_the_other_kinds_and_not_for_runs_that_di
     assert compare(snap) == []
     snap.erp.revenue = [books(MONTHS, manual=5)]
     assert [(m.kind, m.subject) for m in compare(snap)] == [(MismatchKind.DEFERRED_REVENUE_DIFFERS, "DE01:EUR")]
+
+
+def test_deferred_revenue_in_a_currency_the_erp_books_no_journal_in_is_found() -> None:
+    """Xero's manual journals are in the base currency only: a USD line in a GBP organisation can never be
+    recognized, and recognition refuses the entity's months; the nightly run names it too."""
+    usd = ANNUAL.model_copy(update={"amount": Money(amount=600_00, currency="USD"), "document_id": "INV-7"})
+    ledger = books(MONTHS)
+    ledger.lines.append(usd)
+    ledger.deferred_balance["USD"] = 600_00
+    assert deferred_revenue([ledger]) == []  # any currency may be journaled (NetSuite): consistent as it is
+
+    ledger.journal_currencies = ["EUR"]
+    [finding] = deferred_revenue([ledger], lambda entity: "xero")
+
+    assert (finding.kind, finding.system, finding.subject) == (
+        MismatchKind.DEFERRED_REVENUE_DIFFERS,
+        "xero",
+        "DE01:USD",
+    )
+    assert "currency_not_base" in finding.expected
+    assert finding.found == "USD 600.00 deferred on INV-7"

@@ -394,3 +394,16 @@ def test_a_won_change_to_a_contract_is_not_a_deal_missing_its_saga() -> None:
     change = snap.crm.deals[0].model_copy(update={"deal_id": "D1-UPSELL", "contract_id": "800000000000001"})
     snap.crm.deals.append(change)
     assert compare(snap) == []
+
+
+def test_a_term_ending_at_its_start_time_of_day_agrees_with_the_contract_ending_the_day_before() -> None:
+    """Chargebee's term (and Stripe's outside a midnight test clock) ends at the subscription's time of day on its
+    anniversary: the contract, in whole days from the close date, ends the day before."""
+    snap = periods_estate()
+    subscription = snap.billing.subscriptions[1]
+    subscription.cancel_at = datetime(2027, 10, 27, 14, 32, tzinfo=UTC)  # non_renewing: its last term
+    assert compare(snap) == []
+    subscription.cancel_at = datetime(2027, 10, 28, 14, 32, tzinfo=UTC)  # a day later: not the contract's term
+    mismatch = only(snap)
+    assert (mismatch.kind, mismatch.found) == (MismatchKind.CONTRACT_END_DIFFERS, "EndDate 2027-10-26")
+    assert mismatch.expected.startswith("EndDate 2027-10-27")

@@ -60,6 +60,21 @@ def test_a_refund_with_no_erp_customer_refund_is_missing_in_the_erp() -> None:
     assert mismatch.key == "missing_refund_in_erp:netsuite:D2:re_dash"
 
 
+def test_a_refund_missing_in_the_erp_names_the_erp_its_invoices_entity_books_in() -> None:
+    """A UK01 invoice billed on Chargebee, booked in Xero: the refund it is missing is Xero's, not NetSuite's."""
+    snap = with_refunds()
+    snap.billing.invoices[1] = snap.billing.invoices[1].model_copy(update={"legal_entity": "UK01"})
+    snap.billing.billing_by_entity = {"US01": "stripe", "UK01": "chargebee"}
+    snap.erp.erp_by_entity = {"US01": "netsuite", "UK01": "xero"}
+    snap.erp.refunds = [booked("re_fin", 100_00, "7001")]
+    [mismatch] = compare(snap)
+    assert (mismatch.kind, mismatch.system, mismatch.refund_id) == (
+        MismatchKind.MISSING_REFUND_IN_ERP,
+        "xero",
+        "re_dash",
+    )
+
+
 def test_a_refund_booked_for_another_amount_differs() -> None:
     snap = with_refunds()
     snap.erp.refunds = [booked("re_fin", 90_00, "7001"), booked("re_dash", 25_00, "7002")]

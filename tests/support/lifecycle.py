@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_api
+from cli.finance import chargebee_webhooks
 from connectors.stripe import StripeBilling
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.polling import eventually
@@ -51,7 +52,8 @@ async def lifecycle_estate(
         billing = estate.connectors.billing
         assert isinstance(billing, StripeBilling)
         billing.test_clock = clock.json()["id"]
-        app = create_api(estate.trigger, billing, estate.engine, estate.settings)
+        chargebee = chargebee_webhooks(estate.connectors)  # an entity billing on Chargebee: its webhooks too
+        app = create_api(estate.trigger, billing, estate.engine, estate.settings, chargebee=chargebee)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -59,10 +61,14 @@ async def lifecycle_estate(
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         await eventually(lambda: asyncio.sleep(0, server.started))
         await webhooks(estate, f"{url}/webhooks/stripe")
+        if chargebee is not None:
+            await chargebee_hook(estate, f"{url}/webhooks/chargebee")
         try:
             yield LifecycleEstate(estate, clock.json()["id"], f"{url}/webhooks/stripe")
         finally:
             await webhooks(estate, None)
+            if chargebee is not None:
+                await chargebee_hook(estate, None)
             server.should_exit = True
             await serving
 
@@ -75,6 +81,11 @@ async def webhooks(estate: Estate, url: str | None, **delivery: Any) -> None:
     secret = estate.settings.stripe_webhook_secret.get_secret_value()
     body = {"url": url, "secret": secret, **delivery} if url else {"url": None}
     (await estate.http.post(f"{estate.urls['stripe']}/_sandbox/webhook", json=body)).raise_for_status()
+
+
+async def chargebee_hook(estate: Estate, url: str | None) -> None:
+    body = {"url": url, "password": estate.settings.chargebee_webhook_password.get_secret_value()}
+    (await estate.http.post(f"{estate.urls['chargebee']}/_sandbox/webhook", json=body)).raise_for_status()
 
 
 async def advance(estate: Estate, clock_id: str, to: datetime) -> None:

@@ -66,8 +66,8 @@ class Recording(httpx.AsyncBaseTransport):
 
 
 class Replay(httpx.AsyncBaseTransport):
-    """Answers the n-th request with the n-th recorded answer; a request the tape does not hold (the connector
-    took another path because of the mutation) gets an empty 404."""
+    """Answers the n-th request with the n-th recorded answer; a request the tape does not hold there (the connector
+    took another path because of the mutation: another method or URL path, or a call skipped) gets an empty 404."""
 
     def __init__(self, tape: list[Exchange]) -> None:
         self.tape = tape
@@ -76,7 +76,10 @@ class Replay(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index, self.calls = self.calls, self.calls + 1
-        if index >= len(self.tape) or self.tape[index].method != request.method:
+        if index >= len(self.tape) or (self.tape[index].method, self.tape[index].path) != (
+            request.method,
+            request.url.path,
+        ):
             self.strayed = True
             return httpx.Response(404, json={})
         answer = self.tape[index]

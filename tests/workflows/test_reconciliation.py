@@ -275,6 +275,7 @@ async def test_each_planted_mismatch_is_found_with_its_kind_and_deal(
     systems = {m.kind: m.system for m in ours(report, mine)}
     assert systems[MismatchKind.AMOUNT_DIFFERS] == "stripe"  # billing no longer bills what the CRM says
     assert systems[MismatchKind.DUPLICATE] == "stripe"
+    assert systems[MismatchKind.MISSING_TAX_DOCUMENT] == "avatax"  # US01's configured tax engine
     assert {m.deal_id: m.saga_id for m in report.mismatches}[no_saga] == ids.saga_id("salesforce", no_saga)
     repairable = {(m.kind, m.repair) for m in ours(report, mine) if m.repair}
     assert repairable == {

@@ -34,6 +34,7 @@ def test_histories_are_checked_in() -> None:
         "customer_to_cash_fewer_round_trips",
         "customer_master_one_read_per_queued_account",
         "subscription_lifecycle_started_with_attributes",
+        "customer_to_cash_lifecycle_patch_first",
     }
 
 

@@ -4,7 +4,8 @@ schedule, an upsell and a cancellation credit re-planning the rest; exactly one 
 Xero lost (the retry finds it by its narration), and a re-run posts nothing new.
 
 Months of 2021 keep these books apart from the sagas other tests bill now; the Xero emulator is reset around each
-test (recognition reads the organisation's whole deferred revenue)."""
+test (recognition reads the organisation's whole deferred revenue). Deferred revenue in a currency other than the
+organisation's base is refused before any journal, since Xero's manual journals carry no currency."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import InvoiceAdjustment, InvoiceLine, Money
@@ -24,7 +27,7 @@ from connectors.xero import XeroErp
 from tests.support.estate import Estate, all_emulators, running_estate
 from tests.support.factories import cancellation_credit
 from tests.support.xero import ENTITY, TENANT, uk_customer, uk_invoice
-from workflows.revenue import Outcome, RecognitionInput, RecognitionResult, RevenueRecognition
+from workflows.revenue import REFUSED, Outcome, RecognitionInput, RecognitionResult, RevenueRecognition
 
 SEATS = 5 * 720_00
 UPSELL = 781_15  # 2 seats for 198 of 365 days
@@ -170,3 +173,46 @@ async def test_uk_monthly_journals_post_to_xero_once_each_even_when_an_answer_is
     assert again.currencies[0].outcome is Outcome.EXISTS
     assert again.currencies[0].amount == amounts[last]
     assert len(await journals(estate)) == len(posted)
+
+
+async def test_deferred_revenue_in_another_currency_is_refused_before_any_journal(estate: Estate) -> None:
+    """A USD invoice in UK01's GBP organisation (UK01 sells in GBP only, but Xero takes any subscribed currency, and
+    an invoice may reach the books another way): its deferred revenue cannot be recognized by a manual journal, so
+    the month is refused naming the currency and the document, and not even the GBP journal is posted."""
+    contact = await xero(estate).upsert_customer(uk_customer(), ENTITY, "GBP")
+    for currency in ("GBP", "USD"):
+        amount = Money(amount=SEATS, currency=currency)
+        seat = InvoiceLine(
+            product_code="PLAT-SEAT",
+            description="Platform seat (annual)",
+            quantity=5,
+            unit_amount=Money(amount=720_00, currency=currency),
+            amount=amount,
+            period_start=date(2021, 1, 15),
+            period_end=date(2022, 1, 15),
+        )
+        invoice = uk_invoice(f"in_xcur_{currency}_{uuid.uuid4().hex[:8]}", tax=0)
+        invoice = invoice.model_copy(
+            update={
+                "currency": currency,
+                "issue_date": date(2021, 1, 15),
+                "due_date": date(2021, 1, 15),
+                "lines": [seat],
+                "tax": Money(amount=0, currency=currency),
+                "number": f"UK-{currency}",
+            }
+        )
+        await xero(estate).post_invoice(invoice, contact)
+    ledger = await xero(estate).revenue_ledger("UK01")
+    assert ledger.journal_currencies == ["GBP"]
+    [usd_document] = {line.document_id for line in ledger.lines if line.currency == "USD"}
+
+    with pytest.raises(WorkflowFailureError) as failed:
+        await recognize(estate, "2021-01")
+
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == REFUSED
+    assert "currency_not_base" in cause.message
+    assert f"USD on {usd_document}" in cause.message
+    assert await journals(estate) == []  # nothing posted, GBP included
