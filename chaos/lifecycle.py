@@ -32,6 +32,8 @@ import httpx
 from canonical import ids
 from canonical.contract import add_months
 from chaos.checker import LifecycleExpectation, PlannedChange
+from chaos.estate import billing_of
+from chaos.time_machine import ChargebeeTime, hook_chargebee
 from estate.amendments import CANCELLATION, DOWNGRADE, UPGRADE, amendment_deal
 from estate.book import DealSpec
 from estate.clock import TestClock
@@ -42,7 +44,6 @@ from workflows.subscription_messages import ChangeState, LifecycleStatus, Period
 if TYPE_CHECKING:
     from chaos.run import ChaosRun
 
-CRM = "salesforce"
 KINDS = {"upsell": UPGRADE, "reduction": DOWNGRADE, "cancellation": CANCELLATION}
 # After a period starts, how far the clock goes: the renewal drafts exist, and Stripe's own finalization (an hour
 # after it made a draft) is not due yet, so every lifecycle holds its draft and adds the tax line first.
@@ -92,6 +93,7 @@ class LaterPeriods:
         self.run, self.clock = run, clock
         self.config = run.config
         self.specs = {run.ids[spec.key]: spec for spec in completed}  # deal id -> spec
+        self.chargebee = ChargebeeTime.of(run.http, run.settings)
         self.rng = random.Random(f"{run.config.seed}:later-periods")
         self.log = LifecycleLog(subscriptions=len(completed))
         self.plans: dict[str, LifecycleExpectation] = {}
@@ -106,6 +108,8 @@ class LaterPeriods:
         started = time.monotonic()
         self.deadline = started + self.config.lifecycle_timeout
         deals = sorted(self.specs)
+        if any(self.billing(d) == "chargebee" for d in deals):
+            await hook_chargebee(self.run.http, self.run.settings, self.run.estate.ports.api)
         await self.wait("contract written", deals, lambda s: s.contract_id is not None)
         monthly = [d for d in deals if self.specs[d].billing_period == "Monthly"]
         self.log.monthly = len(monthly)
@@ -115,9 +119,12 @@ class LaterPeriods:
             self.run.say("no monthly subscription: no later period falls in the run")
         else:
             second = min(starts)
-            if len(starts) > 1:
-                self.run.log.notes.append(f"monthly subscriptions renew at {len(starts)} different times")
-            await self.advance(second + INTO_PERIOD)
+            stripe = {s for d in monthly if self.billing(d) == "stripe" and (s := self.next_start(d)) is not None}
+            if len(stripe) > 1:
+                self.run.log.notes.append(f"monthly Stripe subscriptions renew at {len(stripe)} different times")
+            if stripe:
+                await self.advance(min(stripe) + INTO_PERIOD)
+            await self.travel(monthly)
             kill = asyncio.create_task(
                 self.kill_at(self.rng.uniform(*self.config.lifecycle_kill_between) * len(monthly))
             )
@@ -128,10 +135,13 @@ class LaterPeriods:
             finally:
                 await asyncio.gather(kill, return_exceptions=True)
             await self.advance(second + MID_PERIOD)
+            await self.chargebee_to(second + MID_PERIOD, monthly)
             await self.amend(changes, (second + MID_PERIOD).date())
-            await self.advance(add_months(second, 1) + INTO_PERIOD)
+            if stripe:
+                await self.advance(add_months(min(stripe), 1) + INTO_PERIOD)
             cancelled = {d for d, cs in changes.items() if any(c.kind == "cancellation" for c in cs)}
             running = [d for d in monthly if d not in cancelled]
+            await self.travel(running)  # each Chargebee subscription's period 3 starts at its own time of day
             await self.wait("period 3 billed", running, lambda s: billed(s, 3))
         for deal_id in deals:
             spec, planned = self.specs[deal_id], tuple(changes.get(deal_id, ()))
@@ -168,8 +178,14 @@ class LaterPeriods:
                 key = f"{spec.key}-{kind[:3].upper()}"
                 changes[deal_id] = [PlannedChange(key=key, kind=kind, lines=lines, duplicate=twice)]
 
+        # Chargebee refuses a seat reduction mid-term (`unsupported`: its credit note is not booked yet), and a
+        # Chargebee cancellation's credit is not among what the checker reads: both only on Stripe subscriptions.
+        on_stripe = {d for d in deals if billing_of(self.specs[d]) == "stripe"}
+        pool_all = pool
+        pool = [d for d in pool_all if d in on_stripe]
         take("cancellation", cancellations, lambda spec: True)
         take("reduction", reductions, lambda spec: any(quantity >= 2 for _, quantity, _ in spec.lines))
+        pool = [d for d in pool_all if d not in changes]
         take("upsell", upsells, lambda spec: True)
         return changes
 
@@ -182,6 +198,9 @@ class LaterPeriods:
             prices = {code: price for code, _, price in spec.lines}
             lines = tuple((code, delta, prices[code]) for code, delta in change.lines)
             async with self.limit:
+                if spec.crm == "hubspot":  # a HubSpot deal's contract is changed by a deal won in HubSpot
+                    opportunity = await self.run.hubspot.amend(change.key, deal_id, lines, spec.currency, effective)
+                    return replace(change, opportunity_id=opportunity)
                 opportunity = await persist(
                     lambda: amendment_deal(
                         self.run.crm,
@@ -206,7 +225,8 @@ class LaterPeriods:
             + ", ".join(f"{n} {kind}" for kind, n in sorted(self.log.amendments.items()))
         )
         twice = [c for c in closed if c.duplicate]
-        answers = await asyncio.gather(*(self.deliver(c.opportunity_id) for c in twice))
+        crm_of = {c.opportunity_id: self.specs[d].crm for d, cs in changes.items() for c in cs}
+        answers = await asyncio.gather(*(self.deliver(c.opportunity_id, crm_of[c.opportunity_id]) for c in twice))
         self.log.delivered_twice = len(twice)
         for answer in answers:
             self.log.answers[answer] = self.log.answers.get(answer, 0) + 1
@@ -220,7 +240,7 @@ class LaterPeriods:
         await self.wait("change received", list(by_deal), known, until=lost_after, quiet=True)
         lost = [o for d, os in by_deal.items() if not (self.statuses.get(d) and known(self.statuses[d])) for o in os]
         for opportunity in lost:
-            await self.deliver(opportunity)
+            await self.deliver(opportunity, crm_of[opportunity])
         self.log.resent = len(lost)
 
         def applied(status: LifecycleStatus) -> bool:
@@ -231,10 +251,10 @@ class LaterPeriods:
 
         await self.wait("changes applied", list(by_deal), applied)
 
-    async def deliver(self, opportunity_id: str) -> str:
+    async def deliver(self, opportunity_id: str, crm: str) -> str:
         """The closed-won notice once more, through the API (what a duplicate webhook or the sweep does)."""
         settings = self.run.settings
-        url = f"http://127.0.0.1:{self.run.estate.ports.api}/deals/{opportunity_id}/start"
+        url = f"http://127.0.0.1:{self.run.estate.ports.api}/deals/{opportunity_id}/start?crm={crm}"
         token = settings.api_token.get_secret_value() if settings.api_token else ""
         for _ in range(30):
             try:
@@ -252,6 +272,27 @@ class LaterPeriods:
         return "no answer"
 
     # ---- time, crashes, waiting -----------------------------------------------------------------------------
+
+    def billing(self, deal_id: str) -> str:
+        return billing_of(self.specs[deal_id])
+
+    def next_start(self, deal_id: str) -> datetime | None:
+        status = self.statuses.get(deal_id)
+        return status.next_period_start if status is not None else None
+
+    async def travel(self, deals: list[str]) -> None:
+        """Chargebee's site time to ten minutes after the latest next period start of its subscriptions in `deals`:
+        each renews at its own creation time of day, hours after the Stripe clock's midnight."""
+        starts = [s for d in deals if self.billing(d) == "chargebee" and (s := self.next_start(d)) is not None]
+        if starts:
+            await self.chargebee_to(max(starts) + INTO_PERIOD, deals)
+
+    async def chargebee_to(self, to: datetime, deals: list[str]) -> None:
+        if not any(self.billing(d) == "chargebee" for d in deals):
+            return
+        await self.chargebee.travel(to)
+        self.log.clock.append(f"chargebee {to.isoformat()}")
+        self.run.say(f"Chargebee time machine at {to:%Y-%m-%d %H:%M} UTC")
 
     async def advance(self, to: datetime) -> None:
         """Move billing time to `to` through the faults: an advance whose answer was lost is not sent again."""
@@ -292,7 +333,7 @@ class LaterPeriods:
             await asyncio.to_thread(self.run.estate.start_worker)
 
     async def status(self, deal_id: str) -> LifecycleStatus | None:
-        handle = self.run.client.get_workflow_handle(ids.subscription_id(CRM, deal_id))
+        handle = self.run.client.get_workflow_handle(ids.subscription_id(self.specs[deal_id].crm, deal_id))
         async with self.limit:
             try:
                 answer: LifecycleStatus = await handle.query(
