@@ -117,7 +117,7 @@ def create_api(
     salesforce = by_crm.get("salesforce", trigger)
     api.include_router(webhook_routes(salesforce, billing, WebhookInbox(engine), settings, crms))
     if chargebee is not None:
-        api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings))
+        api.include_router(chargebee_webhook_routes(trigger, chargebee, WebhookInbox(engine), settings, crms))
     api.include_router(hubspot_webhook_routes(by_crm.get("hubspot"), WebhookInbox(engine), settings))
 
     @api.post("/deals/{deal_id}/start", status_code=202, dependencies=[book.require(Scope.START)])

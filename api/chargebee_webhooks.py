@@ -43,9 +43,16 @@ SOURCE = "chargebee"
 
 
 def chargebee_webhook_routes(
-    trigger: Trigger, billing: ChargebeeBilling, inbox: WebhookInbox, settings: Settings
+    trigger: Trigger,
+    billing: ChargebeeBilling,
+    inbox: WebhookInbox,
+    settings: Settings,
+    crms: list[str] | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/webhooks")
+    # Chargebee's records name the deal, not its CRM: the saga or lifecycle told is the one of the served CRM that
+    # runs it (a HubSpot deal's is `c2c:hubspot:…`; the default CRM's alone missed every HubSpot renewal).
+    served = crms or [trigger.crm.system]
 
     @router.post("/chargebee")
     async def chargebee_webhook(request: Request) -> dict[str, str]:
@@ -80,13 +87,7 @@ def chargebee_webhook_routes(
                 status, saga = await tell_lifecycle(event)
             else:
                 assert event.invoice_id is not None
-                deal_id = await billing.deal_of_invoice(event.invoice_id)
-                saga = ids.saga_id(trigger.crm.system, deal_id) if deal_id else None
-                if deal_id and await billing.bills_later_period(event.invoice_id):
-                    saga = ids.subscription_id(trigger.crm.system, deal_id)  # a later period: its lifecycle's
-                status = "ignored: not a c2c invoice"
-                if saga is not None:
-                    status = await signal_payment(trigger, saga, await billing.payment_for_invoice(event.invoice_id))
+                status, saga = await tell_payment(event.invoice_id)
         except PermanentError as error:
             if error.code != "resource_missing":
                 raise ApiError(502, "billing_error", str(error)) from error
@@ -144,13 +145,31 @@ def chargebee_webhook_routes(
             news, signal = await billing.subscription_end(event.subscription_id), SubscriptionLifecycle.billing_ended
         if news is None or not news.deal_id:
             return "ignored: not a c2c subscription", None
-        lifecycle = ids.subscription_id(trigger.crm.system, news.deal_id)
-        try:
-            await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return "lifecycle not running", lifecycle
-        return "signalled", lifecycle
+        for crm in served:
+            lifecycle = ids.subscription_id(crm, news.deal_id)
+            try:
+                await trigger.client.get_workflow_handle(lifecycle).signal(signal, news)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                continue
+            return "signalled", lifecycle
+        return "lifecycle not running", ids.subscription_id(served[0], news.deal_id)
+
+    async def tell_payment(invoice_id: str) -> tuple[str, str | None]:
+        """An invoice's payment to the saga of its deal, or to its lifecycle when it bills a later period."""
+        deal_id = await billing.deal_of_invoice(invoice_id)
+        if not deal_id:
+            return "ignored: not a c2c invoice", None
+        later = await billing.bills_later_period(invoice_id)
+        payment = await billing.payment_for_invoice(invoice_id)
+        status, first = "", None
+        for crm in served:
+            saga = ids.subscription_id(crm, deal_id) if later else ids.saga_id(crm, deal_id)
+            first = first or saga
+            status = await signal_payment(trigger, saga, payment)
+            if status == "signalled":
+                return status, saga
+        return status, first
 
     return router

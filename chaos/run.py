@@ -13,7 +13,11 @@ Sequence (all random choices from the run's seed):
    and starts a new one. Once every closed deal has its saga, the Temporal server is SIGKILLed and restarted
    on its file.
 5. Wave `late` closes (including the bank-debit customers' later deals), kills continue.
-6. Wait until every saga has completed or parked (or the timeout), read every system, check (chaos/checker.py).
+6. Wait until every saga has completed or parked (or the timeout).
+7. Later periods (chaos/lifecycle.py): every completed deal's subscription, in Stripe and in Chargebee, bills
+   periods 2 and 3 as billing time moves (the Stripe test clock and Chargebee's Time Machine, in step), with CRM
+   changes won in each deal's own CRM and one more worker kill.
+8. Read every system, check (chaos/checker.py).
 
 Deals are never closed while the server is down: the CRM emulator's callout gives up within a second, and
 a webhook lost that way is the missed-trigger sweep's job, not this run's.
