@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -156,7 +157,7 @@ class LaterPeriods:
 
     def plan_changes(self, deals: list[str]) -> dict[str, list[PlannedChange]]:
         """Seeded: `amend_shares` of the subscriptions get an upsell, a seat reduction or a cancellation."""
-        pool = list(deals)
+        pool = sorted(deals, key=lambda d: self.specs[d].key)  # the book's order: CRM ids follow the clock
         self.rng.shuffle(pool)
         upsells, reductions, cancellations = (round(share * len(deals)) for share in self.config.amend_shares)
         changes: dict[str, list[PlannedChange]] = {}
@@ -220,9 +221,13 @@ class LaterPeriods:
         for (deal_id, _), change in zip(closing, closed, strict=True):
             changes[deal_id] = [change if c.key == change.key else c for c in changes[deal_id]]
             self.log.amendments[change.kind] = self.log.amendments.get(change.kind, 0) + 1
+        on = Counter(f"{self.specs[d].crm}/{self.billing(d)}" for d, _ in closing)
         self.run.say(
             f"closed {len(closed)} CRM changes effective {effective}: "
             + ", ".join(f"{n} {kind}" for kind, n in sorted(self.log.amendments.items()))
+            + " (on "
+            + ", ".join(f"{n} {where}" for where, n in sorted(on.items()))
+            + ")"
         )
         twice = [c for c in closed if c.duplicate]
         crm_of = {c.opportunity_id: self.specs[d].crm for d, cs in changes.items() for c in cs}

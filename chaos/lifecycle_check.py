@@ -187,6 +187,8 @@ class LifecycleCheck:
         for problem in unequal:
             self.fail("amount", f"period {n}: {problem} ({currency})")
         self.report.periods += 1
+        for system in (self.expectation.billing, self.expectation.erp):  # the summary's per-system table
+            self.report.counted[system]["renewals"] += 1
         sums = self.report.totals[currency]
         sums["contracted"] += figures["subtotal"]
         for measure in ("tax", "invoiced", "posted", "applied"):

@@ -142,6 +142,8 @@ def test_chargebee_renewals_billed_once_in_chargebee_and_xero_pass_and_count_in_
     report = world.check()
     assert report.violations == [], texts(report)
     assert (report.lifecycles, report.periods) == (1, 2)
+    assert (report.counted["chargebee"]["renewals"], report.counted["xero"]["renewals"]) == (2, 2)
+    assert report.counted["stripe"]["renewals"] == 0
     assert report.totals[CURRENCY]["invoiced"] == 5 * TOTAL  # three first invoices (two Stripe) and two renewals
     assert report.totals[CURRENCY]["applied"] == 5 * TOTAL
 
