@@ -1,17 +1,23 @@
-"""The chaos run's later billing periods: after the first invoices settle, billing time (a Stripe test clock) moves
-through two more months with the same faults on; every subscription's lifecycle bills its renewals, and a seeded
-subset of contracts changes in the CRM mid-period (upsells, seat reductions, cancellations), some delivered twice.
+"""The chaos run's later billing periods: after the first invoices settle, billing time moves through two more
+months with the same faults on, for every completed deal of both estates; every subscription's lifecycle bills its
+renewals, and a seeded subset of contracts changes in its CRM mid-period (upsells, seat reductions, cancellations),
+some delivered twice. Billing time is the Stripe test clock for Stripe's subscriptions (all renew at its midnight)
+and Chargebee's Time Machine for Chargebee's (chaos/time_machine.py; each renews at its own creation time of day).
 
 Sequence (all random choices from the run's seed, on a generator of their own so the first part's draws stay as
 they were):
-1. Wait until every completed deal's SubscriptionLifecycle has written its CRM contract.
-2. Advance the clock to ten minutes after the second period starts (the renewal drafts exist; Stripe would finalize
-   them an hour later, c2c holds them first). Stripe's `invoice.created` webhooks (each twice, shuffled) start
-   period 2 in every monthly lifecycle. The chaos monkey SIGKILLs the worker once a seeded share of them is billed.
-3. Once every period 2 is billed, advance ten days into it and close the amendments in the CRM (each reaches its
-   lifecycle through the closed-won webhook); a seeded share is delivered a second time through the API, and one
-   whose webhook was lost to the faults is sent again as the missed-trigger sweep would. Wait until each applied.
-4. Advance to ten minutes after the third period starts and wait until every lifecycle still running billed it.
+1. Point Chargebee's webhook at the trigger API; wait until every completed deal's SubscriptionLifecycle has written
+   its CRM contract (in Salesforce, or on the deal in HubSpot).
+2. Advance the Stripe clock to ten minutes after the second period starts (the renewal drafts exist; Stripe would
+   finalize them an hour later, c2c holds them first) and Chargebee's time to ten minutes after the last Chargebee
+   period 2 starts (Chargebee holds its renewals pending). Stripe's `invoice.created` and Chargebee's
+   `subscription_renewed` webhooks (each twice) start period 2 in every monthly lifecycle. The chaos monkey SIGKILLs
+   the worker once a seeded share of them is billed.
+3. Once every period 2 is billed, advance both ten days into it and close the amendments in each deal's CRM (each
+   reaches its lifecycle through its CRM's closed-won webhook; reductions and cancellations on Stripe subscriptions
+   only); a seeded share is delivered a second time through the API, and one whose webhook was lost to the faults
+   is sent again as the missed-trigger sweep would. Wait until each applied.
+4. Advance both to ten minutes after their third periods start and wait until every lifecycle still running billed it.
 
 Waiting polls the lifecycles' `status` query with one deadline for the whole part; a lifecycle that parks (a
 period or a change needing finance) stops being waited for and the checker reports it.
