@@ -92,7 +92,7 @@ def check(
         plan = (plans or {}).get(deal_id)
         if plan is not None and status.stage is Stage.COMPLETED:
             lifecycle = (lifecycles or {}).get(deal_id)
-            LifecycleCheck(systems, report, name, status, lifecycle, plan).run()
+            LifecycleCheck(systems, report, name, status, lifecycle, plan, expectation).run()
     _check_customers(systems, statuses, expectations, report)
     _check_hubspot_keys(systems, report)
     _check_totals(systems, report)

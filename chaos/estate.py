@@ -18,6 +18,7 @@ from typing import Any
 
 from canonical import Vendors
 from codec import new_key
+from estate.book import DealSpec
 from estate.netsuite_key import NetSuiteKey, netsuite_key
 from estate.processes import Estate, Ports, temporal_binary, wait_for_port
 from settings import Settings
@@ -27,6 +28,15 @@ from workflows import search_attributes
 # in Chargebee and booking in Xero while US01 and DE01 stay on Stripe and NetSuite.
 CRMS = ("salesforce", "hubspot")
 VENDORS_BY_ENTITY = {"UK01": Vendors(billing="chargebee", erp="xero")}
+
+
+def vendors_of(spec: DealSpec) -> Vendors:
+    """The billing system and ERP the run's settings route the deal's legal entity to."""
+    return VENDORS_BY_ENTITY.get(spec.legal_entity, Vendors())
+
+
+def billing_of(spec: DealSpec) -> str:
+    return vendors_of(spec).billing
 
 
 @dataclass

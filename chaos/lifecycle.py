@@ -1,17 +1,23 @@
-"""The chaos run's later billing periods: after the first invoices settle, billing time (a Stripe test clock) moves
-through two more months with the same faults on; every subscription's lifecycle bills its renewals, and a seeded
-subset of contracts changes in the CRM mid-period (upsells, seat reductions, cancellations), some delivered twice.
+"""The chaos run's later billing periods: after the first invoices settle, billing time moves through two more
+months with the same faults on, for every completed deal of both estates; every subscription's lifecycle bills its
+renewals, and a seeded subset of contracts changes in its CRM mid-period (upsells, seat reductions, cancellations),
+some delivered twice. Billing time is the Stripe test clock for Stripe's subscriptions (all renew at its midnight)
+and Chargebee's Time Machine for Chargebee's (chaos/time_machine.py; each renews at its own creation time of day).
 
 Sequence (all random choices from the run's seed, on a generator of their own so the first part's draws stay as
 they were):
-1. Wait until every completed deal's SubscriptionLifecycle has written its CRM contract.
-2. Advance the clock to ten minutes after the second period starts (the renewal drafts exist; Stripe would finalize
-   them an hour later, c2c holds them first). Stripe's `invoice.created` webhooks (each twice, shuffled) start
-   period 2 in every monthly lifecycle. The chaos monkey SIGKILLs the worker once a seeded share of them is billed.
-3. Once every period 2 is billed, advance ten days into it and close the amendments in the CRM (each reaches its
-   lifecycle through the closed-won webhook); a seeded share is delivered a second time through the API, and one
-   whose webhook was lost to the faults is sent again as the missed-trigger sweep would. Wait until each applied.
-4. Advance to ten minutes after the third period starts and wait until every lifecycle still running billed it.
+1. Point Chargebee's webhook at the trigger API; wait until every completed deal's SubscriptionLifecycle has written
+   its CRM contract (in Salesforce, or on the deal in HubSpot).
+2. Advance the Stripe clock to ten minutes after the second period starts (the renewal drafts exist; Stripe would
+   finalize them an hour later, c2c holds them first) and Chargebee's time to ten minutes after the last Chargebee
+   period 2 starts (Chargebee holds its renewals pending). Stripe's `invoice.created` and Chargebee's
+   `subscription_renewed` webhooks (each twice) start period 2 in every monthly lifecycle. The chaos monkey SIGKILLs
+   the worker once a seeded share of them is billed.
+3. Once every period 2 is billed, advance both ten days into it and close the amendments in each deal's CRM (each
+   reaches its lifecycle through its CRM's closed-won webhook; reductions and cancellations on Stripe subscriptions
+   only); a seeded share is delivered a second time through the API, and one whose webhook was lost to the faults
+   is sent again as the missed-trigger sweep would. Wait until each applied.
+4. Advance both to ten minutes after their third periods start and wait until every lifecycle still running billed it.
 
 Waiting polls the lifecycles' `status` query with one deadline for the whole part; a lifecycle that parks (a
 period or a change needing finance) stops being waited for and the checker reports it.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +39,8 @@ import httpx
 from canonical import ids
 from canonical.contract import add_months
 from chaos.checker import LifecycleExpectation, PlannedChange
+from chaos.estate import billing_of
+from chaos.time_machine import ChargebeeTime, hook_chargebee
 from estate.amendments import CANCELLATION, DOWNGRADE, UPGRADE, amendment_deal
 from estate.book import DealSpec
 from estate.clock import TestClock
@@ -42,7 +51,6 @@ from workflows.subscription_messages import ChangeState, LifecycleStatus, Period
 if TYPE_CHECKING:
     from chaos.run import ChaosRun
 
-CRM = "salesforce"
 KINDS = {"upsell": UPGRADE, "reduction": DOWNGRADE, "cancellation": CANCELLATION}
 # After a period starts, how far the clock goes: the renewal drafts exist, and Stripe's own finalization (an hour
 # after it made a draft) is not due yet, so every lifecycle holds its draft and adds the tax line first.
@@ -92,6 +100,7 @@ class LaterPeriods:
         self.run, self.clock = run, clock
         self.config = run.config
         self.specs = {run.ids[spec.key]: spec for spec in completed}  # deal id -> spec
+        self.chargebee = ChargebeeTime.of(run.http, run.settings)
         self.rng = random.Random(f"{run.config.seed}:later-periods")
         self.log = LifecycleLog(subscriptions=len(completed))
         self.plans: dict[str, LifecycleExpectation] = {}
@@ -106,6 +115,8 @@ class LaterPeriods:
         started = time.monotonic()
         self.deadline = started + self.config.lifecycle_timeout
         deals = sorted(self.specs)
+        if any(self.billing(d) == "chargebee" for d in deals):
+            await hook_chargebee(self.run.http, self.run.settings, self.run.estate.ports.api)
         await self.wait("contract written", deals, lambda s: s.contract_id is not None)
         monthly = [d for d in deals if self.specs[d].billing_period == "Monthly"]
         self.log.monthly = len(monthly)
@@ -115,9 +126,12 @@ class LaterPeriods:
             self.run.say("no monthly subscription: no later period falls in the run")
         else:
             second = min(starts)
-            if len(starts) > 1:
-                self.run.log.notes.append(f"monthly subscriptions renew at {len(starts)} different times")
-            await self.advance(second + INTO_PERIOD)
+            stripe = {s for d in monthly if self.billing(d) == "stripe" and (s := self.next_start(d)) is not None}
+            if len(stripe) > 1:
+                self.run.log.notes.append(f"monthly Stripe subscriptions renew at {len(stripe)} different times")
+            if stripe:
+                await self.advance(min(stripe) + INTO_PERIOD)
+            await self.travel(monthly)
             kill = asyncio.create_task(
                 self.kill_at(self.rng.uniform(*self.config.lifecycle_kill_between) * len(monthly))
             )
@@ -128,10 +142,13 @@ class LaterPeriods:
             finally:
                 await asyncio.gather(kill, return_exceptions=True)
             await self.advance(second + MID_PERIOD)
+            await self.chargebee_to(second + MID_PERIOD, monthly)
             await self.amend(changes, (second + MID_PERIOD).date())
-            await self.advance(add_months(second, 1) + INTO_PERIOD)
+            if stripe:
+                await self.advance(add_months(min(stripe), 1) + INTO_PERIOD)
             cancelled = {d for d, cs in changes.items() if any(c.kind == "cancellation" for c in cs)}
             running = [d for d in monthly if d not in cancelled]
+            await self.travel(running)  # each Chargebee subscription's period 3 starts at its own time of day
             await self.wait("period 3 billed", running, lambda s: billed(s, 3))
         for deal_id in deals:
             spec, planned = self.specs[deal_id], tuple(changes.get(deal_id, ()))
@@ -146,7 +163,7 @@ class LaterPeriods:
 
     def plan_changes(self, deals: list[str]) -> dict[str, list[PlannedChange]]:
         """Seeded: `amend_shares` of the subscriptions get an upsell, a seat reduction or a cancellation."""
-        pool = list(deals)
+        pool = sorted(deals, key=lambda d: self.specs[d].key)  # the book's order: CRM ids follow the clock
         self.rng.shuffle(pool)
         upsells, reductions, cancellations = (round(share * len(deals)) for share in self.config.amend_shares)
         changes: dict[str, list[PlannedChange]] = {}
@@ -168,8 +185,14 @@ class LaterPeriods:
                 key = f"{spec.key}-{kind[:3].upper()}"
                 changes[deal_id] = [PlannedChange(key=key, kind=kind, lines=lines, duplicate=twice)]
 
+        # Chargebee refuses a seat reduction mid-term (`unsupported`: its credit note is not booked yet), and a
+        # Chargebee cancellation's credit is not among what the checker reads: both only on Stripe subscriptions.
+        on_stripe = {d for d in deals if billing_of(self.specs[d]) == "stripe"}
+        pool_all = pool
+        pool = [d for d in pool_all if d in on_stripe]
         take("cancellation", cancellations, lambda spec: True)
         take("reduction", reductions, lambda spec: any(quantity >= 2 for _, quantity, _ in spec.lines))
+        pool = [d for d in pool_all if d not in changes]
         take("upsell", upsells, lambda spec: True)
         return changes
 
@@ -182,6 +205,9 @@ class LaterPeriods:
             prices = {code: price for code, _, price in spec.lines}
             lines = tuple((code, delta, prices[code]) for code, delta in change.lines)
             async with self.limit:
+                if spec.crm == "hubspot":  # a HubSpot deal's contract is changed by a deal won in HubSpot
+                    opportunity = await self.run.hubspot.amend(change.key, deal_id, lines, spec.currency, effective)
+                    return replace(change, opportunity_id=opportunity)
                 opportunity = await persist(
                     lambda: amendment_deal(
                         self.run.crm,
@@ -201,12 +227,17 @@ class LaterPeriods:
         for (deal_id, _), change in zip(closing, closed, strict=True):
             changes[deal_id] = [change if c.key == change.key else c for c in changes[deal_id]]
             self.log.amendments[change.kind] = self.log.amendments.get(change.kind, 0) + 1
+        on = Counter(f"{self.specs[d].crm}/{self.billing(d)}" for d, _ in closing)
         self.run.say(
             f"closed {len(closed)} CRM changes effective {effective}: "
             + ", ".join(f"{n} {kind}" for kind, n in sorted(self.log.amendments.items()))
+            + " (on "
+            + ", ".join(f"{n} {where}" for where, n in sorted(on.items()))
+            + ")"
         )
         twice = [c for c in closed if c.duplicate]
-        answers = await asyncio.gather(*(self.deliver(c.opportunity_id) for c in twice))
+        crm_of = {c.opportunity_id: self.specs[d].crm for d, cs in changes.items() for c in cs}
+        answers = await asyncio.gather(*(self.deliver(c.opportunity_id, crm_of[c.opportunity_id]) for c in twice))
         self.log.delivered_twice = len(twice)
         for answer in answers:
             self.log.answers[answer] = self.log.answers.get(answer, 0) + 1
@@ -220,7 +251,7 @@ class LaterPeriods:
         await self.wait("change received", list(by_deal), known, until=lost_after, quiet=True)
         lost = [o for d, os in by_deal.items() if not (self.statuses.get(d) and known(self.statuses[d])) for o in os]
         for opportunity in lost:
-            await self.deliver(opportunity)
+            await self.deliver(opportunity, crm_of[opportunity])
         self.log.resent = len(lost)
 
         def applied(status: LifecycleStatus) -> bool:
@@ -231,10 +262,10 @@ class LaterPeriods:
 
         await self.wait("changes applied", list(by_deal), applied)
 
-    async def deliver(self, opportunity_id: str) -> str:
+    async def deliver(self, opportunity_id: str, crm: str) -> str:
         """The closed-won notice once more, through the API (what a duplicate webhook or the sweep does)."""
         settings = self.run.settings
-        url = f"http://127.0.0.1:{self.run.estate.ports.api}/deals/{opportunity_id}/start"
+        url = f"http://127.0.0.1:{self.run.estate.ports.api}/deals/{opportunity_id}/start?crm={crm}"
         token = settings.api_token.get_secret_value() if settings.api_token else ""
         for _ in range(30):
             try:
@@ -252,6 +283,27 @@ class LaterPeriods:
         return "no answer"
 
     # ---- time, crashes, waiting -----------------------------------------------------------------------------
+
+    def billing(self, deal_id: str) -> str:
+        return billing_of(self.specs[deal_id])
+
+    def next_start(self, deal_id: str) -> datetime | None:
+        status = self.statuses.get(deal_id)
+        return status.next_period_start if status is not None else None
+
+    async def travel(self, deals: list[str]) -> None:
+        """Chargebee's site time to ten minutes after the latest next period start of its subscriptions in `deals`:
+        each renews at its own creation time of day, hours after the Stripe clock's midnight."""
+        starts = [s for d in deals if self.billing(d) == "chargebee" and (s := self.next_start(d)) is not None]
+        if starts:
+            await self.chargebee_to(max(starts) + INTO_PERIOD, deals)
+
+    async def chargebee_to(self, to: datetime, deals: list[str]) -> None:
+        if not any(self.billing(d) == "chargebee" for d in deals):
+            return
+        await self.chargebee.travel(to)
+        self.log.clock.append(f"chargebee {to.isoformat()}")
+        self.run.say(f"Chargebee time machine at {to:%Y-%m-%d %H:%M} UTC")
 
     async def advance(self, to: datetime) -> None:
         """Move billing time to `to` through the faults: an advance whose answer was lost is not sent again."""
@@ -292,7 +344,7 @@ class LaterPeriods:
             await asyncio.to_thread(self.run.estate.start_worker)
 
     async def status(self, deal_id: str) -> LifecycleStatus | None:
-        handle = self.run.client.get_workflow_handle(ids.subscription_id(CRM, deal_id))
+        handle = self.run.client.get_workflow_handle(ids.subscription_id(self.specs[deal_id].crm, deal_id))
         async with self.limit:
             try:
                 answer: LifecycleStatus = await handle.query(

@@ -13,7 +13,11 @@ Sequence (all random choices from the run's seed):
    and starts a new one. Once every closed deal has its saga, the Temporal server is SIGKILLed and restarted
    on its file.
 5. Wave `late` closes (including the bank-debit customers' later deals), kills continue.
-6. Wait until every saga has completed or parked (or the timeout), read every system, check (chaos/checker.py).
+6. Wait until every saga has completed or parked (or the timeout).
+7. Later periods (chaos/lifecycle.py): every completed deal's subscription, in Stripe and in Chargebee, bills
+   periods 2 and 3 as billing time moves (the Stripe test clock and Chargebee's Time Machine, in step), with CRM
+   changes won in each deal's own CRM and one more worker kill.
+8. Read every system, check (chaos/checker.py).
 
 Deals are never closed while the server is down: the CRM emulator's callout gives up within a second, and
 a webhook lost that way is the missed-trigger sweep's job, not this run's.
@@ -37,10 +41,10 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from canonical import Vendors, ids
+from canonical import ids
 from chaos.book import Book, build_book
 from chaos.checker import Expectation, LifecycleExpectation, Report, check
-from chaos.estate import CRMS, VENDORS_BY_ENTITY, ChaosEstate
+from chaos.estate import CRMS, ChaosEstate, billing_of, vendors_of
 from chaos.lifecycle import LaterPeriods, LifecycleLog, billing_start, create_clock
 from chaos.sales import HubSpotReps, pay_by_bank_debit
 from connectors.factory import build_connectors
@@ -57,15 +61,6 @@ from workflows.saga import SagaStatus, Stage
 from workflows.subscription_messages import LifecycleStatus
 
 SETTLED = {Stage.COMPLETED.value, Stage.NEEDS_ATTENTION.value, Stage.CANCELLED.value}
-
-
-def vendors_of(spec: DealSpec) -> Vendors:
-    """The billing system and ERP the run's settings route the deal's legal entity to."""
-    return VENDORS_BY_ENTITY.get(spec.legal_entity, Vendors())
-
-
-def billing_of(spec: DealSpec) -> str:
-    return vendors_of(spec).billing
 
 
 @dataclass
@@ -201,14 +196,11 @@ class ChaosRun:
             if not self.estate.alive(self.estate.worker_name()):
                 await asyncio.to_thread(self.estate.start_worker)  # the status queries need a worker
         if self.clock is not None and not self.log.timed_out:
-            # Renewals and changes run on Stripe's test clock and in Salesforce: every HubSpot deal of the run bills in
-            # Chargebee, whose time is its Time Machine (not moved by this part; docs/chaos.md).
+            # Every completed deal's subscription, in both estates: billing time is the Stripe test clock for Stripe's
+            # and the site's Time Machine for Chargebee's (UK01; every HubSpot deal of the run), moved in step; CRM
+            # changes are won in the deal's own CRM (docs/chaos.md, step 6).
             completed = [
-                spec
-                for spec in self.book.deals
-                if self.latest.get(self.saga_id(spec)) == Stage.COMPLETED.value
-                and spec.crm == "salesforce"
-                and billing_of(spec) == "stripe"
+                spec for spec in self.book.deals if self.latest.get(self.saga_id(spec)) == Stage.COMPLETED.value
             ]
             self.later = LaterPeriods(self, self.clock, completed)
             self.log.lifecycle = self.later.log

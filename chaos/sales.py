@@ -5,7 +5,10 @@ would retry a failed save (Salesforce reps' deals: estate.deals).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from datetime import date
+from decimal import Decimal
 from typing import TypeVar
 
 import httpx
@@ -13,7 +16,7 @@ import httpx
 from connectors.errors import TransientError
 from estate.book import DealSpec
 from estate.deals import persist
-from estate.hubspot_deals import HubSpotSeeder
+from estate.hubspot_deals import LINE_ITEM_TO_DEAL, HubSpotSeeder
 
 T = TypeVar("T")
 
@@ -67,3 +70,31 @@ class HubSpotReps:
 
     async def close_won(self, deal_id: str) -> None:
         await resaved(lambda: self.seeder.close_won(deal_id))
+
+    async def amend(
+        self, key: str, contract_deal_id: str, lines: tuple[tuple[str, int, Decimal], ...], currency: str, on: date
+    ) -> str:
+        """A won change to the contract on deal `contract_deal_id` (connectors/hubspot/contracts.py): a deal with
+        `c2c_contract_deal_id`, `c2c_change_type` amendment, `c2c_effective_date` and line items whose quantity is
+        the change, created open (each record found by its key first), then moved to closedwon."""
+        seeder = self.seeder
+        deal = {
+            "dealname": f"Amendment — {key}",
+            "pipeline": "default",
+            "dealstage": "contractsent",
+            "closedate": f"{on.isoformat()}T00:00:00.000Z",
+            "deal_currency_code": currency,
+            "amount": str(sum(quantity * price for _, quantity, price in lines)),
+            "c2c_contract_deal_id": contract_deal_id,
+            "c2c_change_type": "amendment",
+            "c2c_effective_date": on.isoformat(),
+        }
+        deal_id = await resaved(lambda: seeder._find_or_create("deals", key, deal, None))
+        for n, (sku, quantity, price) in enumerate(lines, start=1):
+            line = {"name": sku, "hs_sku": sku, "quantity": str(quantity), "price": str(price)}
+            step = functools.partial(
+                seeder._find_or_create, "line_items", f"{key}-{n}", line, (deal_id, LINE_ITEM_TO_DEAL)
+            )
+            await resaved(step)
+        await self.close_won(deal_id)
+        return deal_id

@@ -122,6 +122,9 @@ class Systems:
             for t in chargebee.get("transactions", [])
             if t.get("type") == "payment" and t.get("status") == "success" and not t.get("deleted")
         ]
+        # item price id -> its item (an addon's item is the product code: connectors/chargebee/client.py)
+        self.chargebee_items = {p["id"]: p.get("item_id") for p in chargebee.get("item_prices", [])}
+        self.chargebee_notes = group(chargebee.get("credit_notes", []), lambda n: n.get("reference_invoice_id"))
         self.chargebee_paid: dict[str, list[dict[str, Any]]] = defaultdict(list)  # invoice id -> its payments
         for payment in self.chargebee_payments:
             for link in payment.get("linked_invoices", []):
@@ -179,6 +182,8 @@ def hubspot_deal(deal: dict[str, Any]) -> dict[str, Any]:
         "Amount": p.get("amount"),
         "CurrencyIsoCode": p.get("deal_currency_code"),
         "External_Key__c": p.get("c2c_external_key"),
+        # a won change to a contract (connectors/hubspot/contracts.py) names the deal that holds the contract
+        "ContractId": p.get("c2c_contract_deal_id") or None,
         "crm": "hubspot",
     }
 
