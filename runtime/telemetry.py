@@ -6,7 +6,9 @@ Workflow side (deterministic, records nothing on replay):
   exceptions by code, saga duration) and a `workflow.logger` line with stage and event, never the entry's
   free-text detail (vendor messages and finance notes may quote customer data);
 - watches the activities it starts for invoice posting latency and payment outcomes;
-- tells each activity the saga's current stage in a `c2c-stage` header.
+- tells each activity the saga's current stage in a `c2c-stage` header, and gives it the stage's Temporal priority
+  (connectors/limits.py `priority_of`: a later stage of the chain is served first from a task queue's backlog,
+  as it is at the vendors' request gate), unless the workflow set one itself.
 
 Activity side: binds the correlation id (workflow id), stage and system for the connectors (`X-Correlation-Id`,
 span attributes) and for logs, and puts them on the RunActivity span.
@@ -26,6 +28,7 @@ from typing import Any
 from opentelemetry import trace
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
+from temporalio.common import Priority
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import (
@@ -40,6 +43,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from connectors.limits import priority_of
 from observability import correlation
 from observability.metrics import SagaMetrics
 from workflows.interface import Names
@@ -151,6 +155,8 @@ class _SagaOutbound(WorkflowOutboundInterceptor):
         stage = _current_stage()
         if stage:
             input.headers = {**input.headers, STAGE_HEADER: PayloadConverter.default.to_payloads([stage])[0]}
+            if input.priority == Priority.default:
+                input.priority = Priority(priority_key=priority_of(stage))
         handle = super().start_activity(input)
         watch = _ACTIVITY_OUTCOMES.get(input.activity)
         if watch is not None:
