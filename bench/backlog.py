@@ -95,13 +95,17 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
     assert isinstance(billing, StripeBilling)
     billing.test_clock = clock.clock_id
     set_up = time.time()
+    steps: dict[str, float] = {}
     with console.status(f"backlog: seeding {count} deals (not measured)"):
         deal_ids = await estate.seed(count, fresh=True)
+    steps["deals"] = time.time()
     with console.status(f"backlog: {count} subscriptions and lifecycles (not measured)") as spinner:
         subscribed = await renewals.subscriptions(estate, deal_ids, spinner.update)
+    steps["subscriptions"] = time.time()
     billing.test_clock = None
     with console.status(f"backlog: {count} lifecycles record their CRM contracts (not measured)") as spinner:
         await _count_until(estate, count, _WAITING, spinner.update, "lifecycles waiting for period 2")
+    steps["contracts"] = time.time()
     period_start = max(args.first_period_end for _, args in subscribed)
 
     throttled: Counter[str] = Counter()
@@ -116,7 +120,9 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
             async with gate:
                 return await reader.renewal_invoices(subscription_id)
 
+        steps["renewal"] = time.time()
         notices = await asyncio.gather(*(read(args.subscription_id) for _, args in subscribed))
+        steps["read-back"] = time.time()
     signals = []
     for (handle, args), found in zip(subscribed, notices, strict=True):
         notice = next((n for n in found if n.period_start == args.first_period_end), None)
@@ -127,6 +133,10 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
             )
         signals.append((handle, notice))
     setup_seconds = time.time() - set_up
+    last = set_up
+    for step, at in steps.items():
+        steps[step], last = at - last, at
+    console.print("backlog setup (s): " + ", ".join(f"{step} {took:.0f}" for step, took in steps.items()))
     await estate.forget_requests()
     for system in SYSTEMS:
         chaos = {"seed": 16, "rates": {"status_429": THROTTLE_RATE}, "retry_after_seconds": 1}
@@ -150,6 +160,11 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
     sampling.cancel()
     for system in SYSTEMS:
         (await estate.admin.delete(f"{estate.url(system)}/_sandbox/chaos")).raise_for_status()
+    if os.environ.get("BENCH_DUMP"):
+        import json
+
+        dump = {system: await estate.requests_served(system) for system in SYSTEMS}
+        open(os.environ["BENCH_DUMP"], "w").write(json.dumps({"began": began, "ended": ended, "log": dump}))
     arrivals = {
         system: [r["arrived"] for r in await estate.requests_served(system) if r["arrived"] >= began]
         for system in SYSTEMS

@@ -10,8 +10,9 @@ vendor's configured limits (settings `C2C_RATE_LIMITS`) allow it. The shared sta
   Within a process, a vendor's waiting requests form one line (`_Line`) and only its head asks the shared book:
   a hundred requests waiting for a slot make one store call per slot, not a hundred (a backlog's drain measured
   the polling herd as the workers' main CPU cost). The line is ordered by the stage of the work (`priority_of`),
-  then by arrival: a later stage of the order-to-cash chain goes first, so under a backlog the renewals and sagas
-  already under way finish before new ones take the vendor's slots (the same keys order Temporal's task queues).
+  then by when the work began (its workflow's start), then by arrival: a later stage of the order-to-cash chain
+  goes first, and within a stage the oldest renewal or saga, so under a backlog work under way finishes one piece
+  after another instead of all of it advancing a request at a time (the stage keys also order Temporal's queues).
 - max concurrency: a request holds one of `max_concurrency` leases while it runs; a process that dies holding one
   frees it after `lease_seconds` (longer than any HTTP timeout).
 - daily budget: counted per UTC day. Salesforce's budget is a rolling 24 hours: configure it with a margin.
@@ -125,7 +126,8 @@ class RateGate:
     async def _wait_for_rate(self, system: str, rate: float) -> None:
         give_up = self._clock() + self._max_wait
         line = self._lines.setdefault(system, _Line())
-        if not await line.join(priority_of(correlation.current().stage), give_up - self._clock()):
+        work = correlation.current()
+        if not await line.join((priority_of(work.stage), work.since or 0.0), give_up - self._clock()):
             raise _limited(system, 1.0 / rate, f"no request slot within {self._max_wait:.0f} s")
         try:
             while True:
@@ -176,14 +178,15 @@ def _limited(system: str, retry_after: float, why: str) -> TransientError:
 
 class _Line:
     """One process's requests waiting to book a vendor's slot: one at a time asks the shared book, the others wait
-    here in (priority, arrival) order. `join` waits for the turn (False: not within `timeout`); `leave` hands it on."""
+    here in order of (stage priority, the work's start, arrival). `join` waits for the turn (False: not within
+    `timeout`); `leave` hands it on."""
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[tuple[int, float], int, asyncio.Future[None]]] = []
         self._taken = False
         self._arrivals = itertools.count()
 
-    async def join(self, priority: int, timeout: float) -> bool:
+    async def join(self, priority: tuple[int, float], timeout: float) -> bool:
         if not self._taken and not self._waiting:
             self._taken = True
             return True
