@@ -14,10 +14,11 @@ None of this is measured: the drain (bench/backlog.py) is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
 from activities.billing import BillingActivities
 from activities.crm import CrmActivities
@@ -102,6 +103,19 @@ class Subscriber:
         )
 
 
+async def _retried(step: Callable[[], Awaitable[LifecycleInput]], attempts: int = 5) -> LifecycleInput:
+    """As Temporal would retry the activities: a retryable failure (a dropped connection on the loaded box) runs
+    the steps again; each is idempotent (keyed, or checked before it creates)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await step()
+        except ApplicationError as error:
+            if error.non_retryable or attempt == attempts:
+                raise
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
 Subscription = tuple[WorkflowHandle[Any, Any], LifecycleInput]
 
 
@@ -114,7 +128,7 @@ async def subscriptions(estate: BenchEstate, deal_ids: list[str], progress: Call
     async def one(deal_id: str) -> Subscription:
         nonlocal done
         async with gate:
-            args = await subscriber.subscribe(deal_id)
+            args = await _retried(lambda: subscriber.subscribe(deal_id))
             handle = await estate.client.start_workflow(
                 SubscriptionLifecycle.run,
                 args,
