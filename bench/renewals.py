@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import WorkflowHandle
@@ -27,12 +28,19 @@ from activities.store import StoreActivities
 from bench.estate import BenchEstate
 from canonical import ids
 from canonical.reference import LEGAL_ENTITIES
+from connectors.stripe import StripeBilling
+from estate.clock import TestClock
 from workflows import documents
 from workflows import interface as act
 from workflows.subscription import SubscriptionLifecycle
 from workflows.subscription_messages import LifecycleInput
 
 CONCURRENCY = 16  # subscriptions set up at once (the sandbox is one process: more only queue there)
+# Customers per test clock. The emulator advances a clock in one step that looks at every subscription and invoice
+# it holds for each renewal it makes (its time grows with the square of the subscriptions on a clock advanced at
+# once: one clock of 2,000 held the sandbox for longer than its clients wait). Clocks of 100, all frozen at the
+# same second and moved to the same moment, keep each step short and still make every renewal at one instant.
+CLOCK_SIZE = 100
 
 
 class Subscriber:
@@ -119,14 +127,21 @@ async def _retried(step: Callable[[], Awaitable[LifecycleInput]], attempts: int 
 Subscription = tuple[WorkflowHandle[Any, Any], LifecycleInput]
 
 
-async def subscriptions(estate: BenchEstate, deal_ids: list[str], progress: Callable[[str], Any]) -> list[Subscription]:
-    """A subscription and a started lifecycle per deal (billing's test clock must be set on the connector)."""
+async def subscriptions(
+    estate: BenchEstate, deal_ids: list[str], progress: Callable[[str], Any]
+) -> tuple[list[Subscription], list[TestClock]]:
+    """A subscription and a started lifecycle per deal, on test clocks of CLOCK_SIZE customers each, all frozen at
+    one instant (so every subscription's period ends at the same moment); the clocks, to move them on."""
+    key = estate.settings.stripe_api_key.get_secret_value()
+    billing = estate.connectors.billing
+    assert isinstance(billing, StripeBilling)
+    frozen = datetime.now(UTC).replace(microsecond=0)
     subscriber = Subscriber(estate)
     gate = asyncio.Semaphore(CONCURRENCY)
-    done = 0
+    made: list[Subscription] = []
+    clocks: list[TestClock] = []
 
     async def one(deal_id: str) -> Subscription:
-        nonlocal done
         async with gate:
             args = await _retried(lambda: subscriber.subscribe(deal_id))
             handle = await estate.client.start_workflow(
@@ -135,9 +150,15 @@ async def subscriptions(estate: BenchEstate, deal_ids: list[str], progress: Call
                 id=ids.subscription_id(args.crm, deal_id),
                 task_queue=estate.queue,
             )
-        done += 1
-        if done % 100 == 0:
-            progress(f"backlog setup: {done}/{len(deal_ids)} subscriptions and lifecycles")
         return handle, args
 
-    return list(await asyncio.gather(*(one(d) for d in deal_ids)))
+    try:
+        for first in range(0, len(deal_ids), CLOCK_SIZE):
+            clock = await TestClock.create(estate.admin, estate.settings.stripe_url, key, "bench month-end", frozen)
+            clocks.append(clock)
+            billing.test_clock = clock.clock_id  # the connector puts the customers it creates on it
+            made += await asyncio.gather(*(one(d) for d in deal_ids[first : first + CLOCK_SIZE]))
+            progress(f"backlog setup: {len(made)}/{len(deal_ids)} subscriptions and lifecycles")
+    finally:
+        billing.test_clock = None
+    return made, clocks
