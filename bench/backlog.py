@@ -157,11 +157,6 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
     sampling.cancel()
     for system in SYSTEMS:
         (await estate.admin.delete(f"{estate.url(system)}/_sandbox/chaos")).raise_for_status()
-    if os.environ.get("BENCH_DUMP"):
-        import json
-
-        dump = {system: await estate.requests_served(system) for system in SYSTEMS}
-        open(os.environ["BENCH_DUMP"], "w").write(json.dumps({"began": began, "ended": ended, "log": dump}))
     arrivals = {
         system: [r["arrived"] for r in await estate.requests_served(system) if r["arrived"] >= began]
         for system in SYSTEMS
