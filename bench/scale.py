@@ -30,6 +30,7 @@ from temporalio.client import WorkflowHandle
 
 from bench.backlog import LIMITS
 from bench.burst import cpu_of, cpu_self
+from bench.cpu import box_busy
 from bench.estate import SYSTEMS, BenchEstate
 from estate.processes import Estate
 from workflows.customer_to_cash import CustomerToCash
@@ -206,13 +207,13 @@ async def point(estate: BenchEstate, count: int, sagas: int, var: Path, limited:
         ours = {**{f"worker {pid}": p for pid, p in procs.items()}, "server": estate.server, "sandbox": estate.sandbox}
         before = {name: cpu_of(p) for name, p in ours.items()}
         await estate.forget_requests()
-        box0, bench0 = _box_busy(), cpu_self()
+        box0, bench0 = box_busy(), cpu_self()
         began = time.time()
         handles = await start_sagas(estate, deal_ids[count:], queue)
         await asyncio.gather(*(h.result() for h in handles))
         wall = time.time() - began
         used = {name: cpu_of(p) - before[name] for name, p in ours.items()}
-        box, bench = _box_busy() - box0, cpu_self() - bench0
+        box, bench = box_busy() - box0, cpu_self() - bench0
         workers.check_alive()
     finally:
         workers.stop()
@@ -244,14 +245,6 @@ def peak(arrivals: list[float], window: float) -> int:
             first += 1
         most = max(most, last - first + 1)
     return most
-
-
-def _box_busy() -> float:
-    """CPU seconds the whole machine spent busy (every process, ours or not)."""
-    t = psutil.cpu_times()
-    # guest time is already in user time; steal is the hypervisor's, not work done here
-    idle = t.idle + sum(getattr(t, f, 0.0) for f in ("iowait", "steal", "guest", "guest_nice"))
-    return float(sum(t) - idle)
 
 
 async def scale(estate: BenchEstate, counts: list[int], sagas: int, limited: bool) -> list[Point]:

@@ -6,7 +6,13 @@ vendor's configured limits (settings `C2C_RATE_LIMITS`) allow it. The shared sta
 
 - requests per second: a reservation schedule (GCRA). A request books the slot `max(next_at, now)`, moves `next_at`
   on by 1/rate and sleeps until its slot. Slots are booked at most `horizon` seconds ahead, so a request never
-  sleeps long on a booking it may not live to use (its activity's timeout); past that it polls.
+  sleeps long on a booking it may not live to use (its activity's timeout); past that it waits to book again.
+  Within a process, a vendor's waiting requests form one line (`_Line`) and only its head asks the shared book:
+  a hundred requests waiting for a slot make one store call per slot, not a hundred (a backlog's drain measured
+  the polling herd as the workers' main CPU cost). The line is ordered by the stage of the work (`priority_of`),
+  then by when the work began (its workflow's start), then by arrival: a later stage of the order-to-cash chain
+  goes first, and within a stage the oldest renewal or saga, so under a backlog work under way finishes one piece
+  after another instead of all of it advancing a request at a time (the stage keys also order Temporal's queues).
 - max concurrency: a request holds one of `max_concurrency` leases while it runs; a process that dies holding one
   frees it after `lease_seconds` (longer than any HTTP timeout).
 - daily budget: counted per UTC day. Salesforce's budget is a rolling 24 hours: configure it with a margin.
@@ -19,6 +25,8 @@ Clocks are the processes' own (`time.time`): hosts sharing a PostgreSQL store ke
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
 import random
 import socket
@@ -30,7 +38,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from connectors.errors import TransientError
+from observability import correlation
 from settings import VendorLimit
+
+# Priority keys by the stage of the work a request belongs to (observability.correlation, bound per activity): 1 goes
+# first. Temporal's task-queue priority uses the same keys (1-5, 3 when unset: runtime/telemetry.py sets them on the
+# activities it starts), so the order holds in Temporal's queues and at this gate alike. Later in the chain = sooner:
+# a backlog drains at its vendors' pace only if work under way is not queued behind work that has not started.
+STAGE_PRIORITY = {
+    "apply": 1,
+    "settle": 1,
+    "dunning": 1,
+    "compensating": 1,
+    "post": 2,
+    "invoice": 3,
+    "tax": 4,
+    "activate": 5,
+    "onboard": 5,
+}
+DEFAULT_PRIORITY = 3
+
+
+def priority_of(stage: str | None) -> int:
+    return STAGE_PRIORITY.get(stage or "", DEFAULT_PRIORITY)
 
 
 class RateBook(Protocol):
@@ -68,6 +98,7 @@ class RateGate:
         self._horizon, self._max_wait, self._lease_seconds = horizon, max_wait, lease_seconds
         self._clock, self._sleep = clock, sleep
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lines: dict[str, _Line] = {}
         for vendor, limit in self._limits.items():
             book.ensure(vendor, limit.max_concurrency or 0)
 
@@ -94,19 +125,28 @@ class RateGate:
 
     async def _wait_for_rate(self, system: str, rate: float) -> None:
         give_up = self._clock() + self._max_wait
-        while True:
-            booked, at = await asyncio.to_thread(self._book.reserve, system, 1.0 / rate, self._horizon, self._clock())
-            now = self._clock()
-            if booked:
-                if at > now:
-                    await self._sleep(at - now)
-                return
-            # Booked `horizon` ahead: come back when the first slot past it is bookable (jittered, so the waiting
-            # requests of many processes do not all ask at once), unless that is past our wait.
-            bookable_in = max(0.005, at - self._horizon - now)
-            if now + bookable_in >= give_up:
-                raise _limited(system, bookable_in, f"no request slot within {self._max_wait:.0f} s")
-            await self._sleep(bookable_in + random.uniform(0, 0.05))
+        line = self._lines.setdefault(system, _Line())
+        work = correlation.current()
+        if not await line.join((priority_of(work.stage), work.since or 0.0), give_up - self._clock()):
+            raise _limited(system, 1.0 / rate, f"no request slot within {self._max_wait:.0f} s")
+        try:
+            while True:
+                booked, at = await asyncio.to_thread(
+                    self._book.reserve, system, 1.0 / rate, self._horizon, self._clock()
+                )
+                now = self._clock()
+                if booked:
+                    break
+                # Booked `horizon` ahead (by every process): come back when the first slot past it is bookable,
+                # unless that is past our wait. The rest of the line waits behind us without asking.
+                bookable_in = max(0.005, at - self._horizon - now)
+                if now + bookable_in >= give_up:
+                    raise _limited(system, bookable_in, f"no request slot within {self._max_wait:.0f} s")
+                await self._sleep(bookable_in + random.uniform(0, 0.01))
+        finally:
+            line.leave()
+        if at > now:
+            await self._sleep(at - now)
 
     async def _lease(self, system: str, slots: int) -> int:
         give_up = self._clock() + self._max_wait
@@ -134,3 +174,40 @@ def _enforced(limit: VendorLimit) -> bool:
 
 def _limited(system: str, retry_after: float, why: str) -> TransientError:
     return TransientError(system, "rate_limited", why, retry_after=max(0.1, retry_after))
+
+
+class _Line:
+    """One process's requests waiting to book a vendor's slot: one at a time asks the shared book, the others wait
+    here in order of (stage priority, the work's start, arrival). `join` waits for the turn (False: not within
+    `timeout`); `leave` hands it on."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[tuple[int, float], int, asyncio.Future[None]]] = []
+        self._taken = False
+        self._arrivals = itertools.count()
+
+    async def join(self, priority: tuple[int, float], timeout: float) -> bool:
+        if not self._taken and not self._waiting:
+            self._taken = True
+            return True
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        try:
+            await asyncio.wait_for(turn, max(0.0, timeout))
+        except TimeoutError:
+            if turn.done() and not turn.cancelled():  # handed the turn as the wait ran out: pass it on
+                self.leave()
+            return False
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave()
+            raise
+        return True
+
+    def leave(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # skip those that gave up
+                turn.set_result(None)
+                return
+        self._taken = False

@@ -19,6 +19,7 @@ class WorkContext:
     correlation_id: str | None = None  # the saga's workflow id
     stage: str | None = None
     system: str | None = None
+    since: float | None = None  # when the work began (its workflow's start, epoch s): the gate serves older first
 
 
 _current: ContextVar[WorkContext | None] = ContextVar("c2c_work_context", default=None)
@@ -30,7 +31,13 @@ def current() -> WorkContext:
 
 
 @contextmanager
-def bound(*, correlation_id: str | None = None, stage: str | None = None, system: str | None = None) -> Iterator[None]:
+def bound(
+    *,
+    correlation_id: str | None = None,
+    stage: str | None = None,
+    system: str | None = None,
+    since: float | None = None,
+) -> Iterator[None]:
     """Bind fields for the duration of a block (asyncio tasks and `to_thread` calls started inside inherit it);
     fields left None keep the outer value."""
     outer = current()
@@ -40,6 +47,7 @@ def bound(*, correlation_id: str | None = None, stage: str | None = None, system
             correlation_id=correlation_id or outer.correlation_id,
             stage=stage or outer.stage,
             system=system or outer.system,
+            since=since if since is not None else outer.since,
         )
     )
     try:

@@ -6,7 +6,10 @@ Workflow side (deterministic, records nothing on replay):
   exceptions by code, saga duration) and a `workflow.logger` line with stage and event, never the entry's
   free-text detail (vendor messages and finance notes may quote customer data);
 - watches the activities it starts for invoice posting latency and payment outcomes;
-- tells each activity the saga's current stage in a `c2c-stage` header.
+- tells each activity the saga's current stage in a `c2c-stage` header, and gives it the stage's Temporal priority
+  (connectors/limits.py `priority_of`: a later stage of the chain is served first from a task queue's backlog,
+  as it is at the vendors' request gate), unless the workflow set one itself; and the workflow's start in a
+  `c2c-since` header, by which the gate serves older work first within a stage.
 
 Activity side: binds the correlation id (workflow id), stage and system for the connectors (`X-Correlation-Id`,
 span attributes) and for logs, and puts them on the RunActivity span.
@@ -26,6 +29,7 @@ from typing import Any
 from opentelemetry import trace
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
+from temporalio.common import Priority
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import (
@@ -40,11 +44,13 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from connectors.limits import priority_of
 from observability import correlation
 from observability.metrics import SagaMetrics
 from workflows.interface import Names
 
 STAGE_HEADER = "c2c-stage"
+SINCE_HEADER = "c2c-since"  # the workflow's start (epoch s): connectors/limits.py serves older work's requests first
 PAYMENT_SETTLED_SIGNAL = "payment_settled"
 NEEDS_ATTENTION = "needs_attention"
 TERMINAL_STAGES = frozenset({"completed", "cancelled"})
@@ -68,13 +74,14 @@ class _ActivityContext(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         stage = _header_text(input.headers.get(STAGE_HEADER))
+        since = _header_number(input.headers.get(SINCE_HEADER))
         # Activity queues are `{queue}-{system}` (crm, billing, tax, erp, hub).
         system = info.task_queue.rpartition("-")[2] or None
         span = trace.get_current_span()
         for key, value in (("c2c.correlation_id", info.workflow_id), ("c2c.stage", stage), ("c2c.system", system)):
             if value:
                 span.set_attribute(key, value)
-        with correlation.bound(correlation_id=info.workflow_id, stage=stage, system=system):
+        with correlation.bound(correlation_id=info.workflow_id, stage=stage, system=system, since=since):
             started = time.monotonic()
             _log.debug("%s attempt %d started", info.activity_type, info.attempt)
             try:
@@ -95,6 +102,16 @@ def _header_text(payload: Payload | None) -> str | None:
     except Exception:  # noqa: BLE001 - a foreign or garbled header must never fail the activity
         return None
     return value if isinstance(value, str) else None
+
+
+def _header_number(payload: Payload | None) -> float | None:
+    if payload is None:
+        return None
+    try:
+        value = PayloadConverter.default.from_payloads([payload])[0]
+    except Exception:  # noqa: BLE001 - a foreign or garbled header must never fail the activity
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 # ---- workflows ------------------------------------------------------------------------------------------
@@ -151,6 +168,10 @@ class _SagaOutbound(WorkflowOutboundInterceptor):
         stage = _current_stage()
         if stage:
             input.headers = {**input.headers, STAGE_HEADER: PayloadConverter.default.to_payloads([stage])[0]}
+            if input.priority == Priority.default:
+                input.priority = Priority(priority_key=priority_of(stage))
+        since = workflow.info().start_time.timestamp()
+        input.headers = {**input.headers, SINCE_HEADER: PayloadConverter.default.to_payloads([since])[0]}
         handle = super().start_activity(input)
         watch = _ACTIVITY_OUTCOMES.get(input.activity)
         if watch is not None:

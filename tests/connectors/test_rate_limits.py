@@ -19,6 +19,7 @@ from connectors import kit
 from connectors.errors import TransientError
 from connectors.limits import RateGate
 from connectors.stripe.errors import classify
+from observability import correlation
 from sandbox.server import build_app
 from settings import VendorLimit
 from store import SqlRateBook, create_schema, make_engine
@@ -125,3 +126,61 @@ async def test_no_slot_within_the_wait_is_a_retryable_rate_limit(tmp_path: Path)
     assert limited.value.code == "rate_limited"
     assert (limited.value.retry_after or 0) > 90
     assert now[0] == 1_000_000.0  # it did not sleep on a slot it could not book in time
+
+
+class CountingBook(SqlRateBook):
+    """The shared book, counting the calls that book a slot (each is one write transaction on the store)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.reserves = 0
+
+    def reserve(self, vendor: str, interval: float, horizon: float, now: float) -> tuple[bool, float]:
+        self.reserves += 1
+        return super().reserve(vendor, interval, horizon, now)
+
+
+async def test_requests_waiting_in_one_process_ask_the_store_once_per_slot(tmp_path: Path) -> None:
+    (engine,) = engines(tmp_path, 1)
+    book = CountingBook(engine)
+    # 10/s, slots booked at most 0.1 s ahead: 8 requests at once, most of them waiting for a slot to be bookable.
+    gate = RateGate(book, {STRIPE: VendorLimit(requests_per_second=10)}, horizon=0.1)
+
+    async def one() -> None:
+        async with gate.slot(STRIPE):
+            pass
+
+    await asyncio.gather(*(one() for _ in range(8)))
+    # Each request books once; the head of the line may ask again when it comes back a little early. Every
+    # waiter asking for itself made several times as many store calls (one per waiter per slot freed).
+    assert book.reserves <= 8 + 8, f"{book.reserves} store calls for 8 requests"
+
+
+async def test_a_later_stage_then_older_work_gets_the_next_slot_first(tmp_path: Path) -> None:
+    (engine,) = engines(tmp_path, 1)
+    gate = RateGate(SqlRateBook(engine), {STRIPE: VendorLimit(requests_per_second=20)}, horizon=0.0)
+    served: list[str] = []
+
+    async def one(name: str, stage: str | None, since: float | None) -> None:
+        with correlation.bound(correlation_id=name, stage=stage, since=since):
+            async with gate.slot(STRIPE):
+                served.append(name)
+
+    first = asyncio.create_task(one("first", None, None))  # takes the line's head and the slot now
+    await asyncio.sleep(0)
+    waiting = [
+        one("new saga's onboarding", "onboard", 200.0),
+        one("renewal's quote", "tax", 100.0),
+        one("younger renewal's payment", "settle", 150.0),
+        one("older renewal's payment", "settle", 100.0),
+        one("renewal's posting", "post", 100.0),
+    ]
+    await asyncio.gather(first, *waiting)
+    assert served == [
+        "first",
+        "older renewal's payment",
+        "younger renewal's payment",
+        "renewal's posting",
+        "renewal's quote",
+        "new saga's onboarding",
+    ]
