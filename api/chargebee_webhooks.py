@@ -111,31 +111,20 @@ def chargebee_webhook_routes(
         if found.invoice_id is None or found.status == "failed":
             return "ignored: no money moved on an invoice", None
         saga = await billing.saga_of_invoice(found.invoice_id)
-        if saga is None or not await saga_ran(saga):
+        if saga is None or not await refunds.saga_known(trigger.client, saga):
             return "ignored: not a c2c invoice", None
-        crm, _ = ids.parse_saga_id(saga)  # the CRM of the deal the invoice bills
-        entity = (await billing.refundable_invoice(found.invoice_id)).invoice.legal_entity
         outcome = await refunds.start_billing_refund(
             trigger.client,
+            billing,
             task_queue=trigger.task_queue,
-            crm=crm,
-            vendors=trigger.vendors_for(entity).model_copy(update={"crm": crm}),
+            saga_id=saga,
+            vendors_for=trigger.vendors_for,
             invoice_id=found.invoice_id,
             refund_id=found.refund_id,
             amount=found.amount,
             credit_note_id=found.credit_note_id,
         )
         return f"refund booked: {int(outcome.started)} started", outcome.workflow_id
-
-    async def saga_ran(saga_id: str) -> bool:
-        """Temporal knows the saga the subscription names: else the ERP has no invoice to credit."""
-        try:
-            await trigger.client.get_workflow_handle(saga_id).describe()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
 
     async def tell_lifecycle(event: ChargebeeEvent) -> tuple[str, str | None]:
         """The renewal invoice or the subscription's end, read back from Chargebee, to the deal's lifecycle."""

@@ -213,33 +213,22 @@ def webhook_routes(
         await inbox.done("stripe", event_id)
         return {"status": status, "event_id": event_id, "saga": lifecycle or ""}
 
-    async def saga_ran(saga_id: str) -> bool:
-        """The saga an invoice's metadata names is known to Temporal: else the ERP has no invoice to credit."""
-        try:
-            await trigger.client.get_workflow_handle(saga_id).describe()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
-
     async def book_refunds(charge_id: str, saga_id: str) -> str:
         """Each refund of the charge that no c2c credit note made (the dashboard's, `POST /v1/refunds`) starts its
         Refund workflow, id `c2c:refund:{invoice}:{refund}`: a redelivered event starts nothing new. Only for an
         invoice whose saga ran (the metadata names it, Temporal knows it)."""
-        if not await saga_ran(saga_id):
+        if not await refunds.saga_known(trigger.client, saga_id):
             return "ignored: not a c2c invoice"
-        crm, _ = ids.parse_saga_id(saga_id)  # the CRM of the deal the invoice bills
         started = 0
         for found in await billing.refunds_of_charge(charge_id):
             if found.c2c_key is not None or found.invoice_id is None or found.status == "failed":
                 continue
-            entity = (await billing.refundable_invoice(found.invoice_id)).invoice.legal_entity
             outcome = await refunds.start_billing_refund(
                 trigger.client,
+                billing,
                 task_queue=trigger.task_queue,
-                crm=crm,
-                vendors=trigger.vendors_for(entity).model_copy(update={"crm": crm}),
+                saga_id=saga_id,
+                vendors_for=trigger.vendors_for,
                 invoice_id=found.invoice_id,
                 refund_id=found.refund_id,
                 amount=found.amount,
@@ -251,18 +240,17 @@ def webhook_routes(
         """A chargeback (the dispute, read back, withdrew funds) is booked like a refund made in billing: Refund
         workflow `c2c:refund:{invoice}:{dispute}`, origin `dispute`, so a redelivery starts nothing new. An inquiry
         withdraws nothing and books nothing (docs/decisions.md, issue 14: disputes)."""
-        if not await saga_ran(saga_id):
+        if not await refunds.saga_known(trigger.client, saga_id):
             return "ignored: not a c2c invoice"
-        crm, _ = ids.parse_saga_id(saga_id)  # the CRM of the deal the invoice bills
         dispute = await billing.billing_dispute(dispute_id)
         if not dispute.funds_withdrawn or dispute.invoice_id is None:
             return f"ignored: dispute {dispute.status}, no funds withdrawn"
-        entity = (await billing.refundable_invoice(dispute.invoice_id)).invoice.legal_entity
         outcome = await refunds.start_billing_refund(
             trigger.client,
+            billing,
             task_queue=trigger.task_queue,
-            crm=crm,
-            vendors=trigger.vendors_for(entity).model_copy(update={"crm": crm}),
+            saga_id=saga_id,
+            vendors_for=trigger.vendors_for,
             invoice_id=dispute.invoice_id,
             refund_id=dispute.dispute_id,
             amount=dispute.amount,

@@ -138,10 +138,11 @@ async def refundable_in(billings: Sequence[BillingSystem], invoice_id: str) -> R
 
 async def start_billing_refund(
     client: Client,
+    billing: BillingSystem,
     *,
     task_queue: str,
-    crm: str,
-    vendors: Vendors,
+    saga_id: str,
+    vendors_for: Callable[[str], Vendors],
     invoice_id: str,
     refund_id: str,
     amount: Money,
@@ -150,8 +151,11 @@ async def start_billing_refund(
     credit_note_id: str | None = None,
 ) -> RefundStarted:
     """Book money billing gave back without c2c (`charge.refunded`; a chargeback's `charge.dispute.created`, whose
-    dispute id is the refund id; Chargebee's `payment_refunded`, whose refund came with `credit_note_id`): no
-    check, the money has moved."""
+    dispute id is the refund id; Chargebee's `payment_refunded`, whose refund came with `credit_note_id`) on an
+    invoice of saga `saga_id`: no check, the money has moved. The Refund runs under the deal's CRM (the saga's) with
+    the vendors of the invoice's legal entity."""
+    crm, _ = ids.parse_saga_id(saga_id)
+    entity = (await billing.refundable_invoice(invoice_id)).invoice.legal_entity
     args = RefundInput(
         invoice_id=invoice_id,
         refund_key=refund_id,
@@ -162,9 +166,20 @@ async def start_billing_refund(
         billing_refund_id=refund_id,
         billing_credit_note_id=credit_note_id,
         crm=crm,
-        vendors=vendors,
+        vendors=vendors_for(entity).model_copy(update={"crm": crm}),
     )
     return await _start(client, task_queue, ids.refund_id(invoice_id, refund_id), args)
+
+
+async def saga_known(client: Client, saga_id: str) -> bool:
+    """Temporal knows the saga an invoice names: else the ERP has no invoice of it to credit."""
+    try:
+        await client.get_workflow_handle(saga_id).describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 async def _start(client: Client, task_queue: str, workflow_id: str, args: RefundInput) -> RefundStarted:
