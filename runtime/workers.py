@@ -68,9 +68,13 @@ def build_workers(
     engine: Engine,
     settings: Settings,
     workflow_runner: WorkflowRunner | None = None,
+    *,
+    with_workflows: bool = True,
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
-    `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once)."""
+    `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once);
+    `with_workflows=False`: the per-system queues only (the SDK refuses a second worker on a queue a client already polls,
+    even before it runs)."""
     store = StoreActivities(engine)
     master = CustomerMasterActivities(client, task_queue)
     # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
@@ -113,18 +117,20 @@ def build_workers(
         Refund,
         UsageReporting,
     ]
-    workers = [
-        Worker(
-            client,
-            task_queue=task_queue,
-            workflows=workflows,
-            # The hub calls the workflows run as local activities (workflows/calls.py LOCAL_ACTIVITIES).
-            activities=[m for m in [*_methods(store), *_methods(master)] if _name(m) in LOCAL_ACTIVITIES],
-            interceptors=telemetry,
-            workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
-            build_id=settings.worker_build_id,
+    workers: list[Worker] = []
+    if with_workflows:
+        workers.append(
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=workflows,
+                # The hub calls the workflows run as local activities (workflows/calls.py LOCAL_ACTIVITIES).
+                activities=[m for m in [*_methods(store), *_methods(master)] if _name(m) in LOCAL_ACTIVITIES],
+                interceptors=telemetry,
+                workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+                build_id=settings.worker_build_id,
+            )
         )
-    ]
     for suffix, activities, rate_limit, vendors in per_system:
         workers.append(
             Worker(
