@@ -73,8 +73,8 @@ def build_workers(
 ) -> list[Worker]:
     """The workers of one process: the saga queue plus one queue per system, each with its rate limit.
     `workflow_runner`: the SDK's sandboxed runner unless given (tests share one that validates each class once);
-    `with_workflows=False`: the per-system queues only (the SDK refuses a second worker on a queue a client already polls,
-    even before it runs)."""
+    `with_workflows=False`: the per-system queues only (the SDK refuses a second worker on a queue its client already
+    polls, even before that worker runs)."""
     store = StoreActivities(engine)
     master = CustomerMasterActivities(client, task_queue)
     # An entity moving to another ERP (activities/migration.py): shadowed before its cut-over, routed after it.
