@@ -77,11 +77,12 @@ MIN_SLOTS = 4
 
 def activity_slots(limits: Iterable[VendorLimit], max_wait: float = MAX_WAIT) -> int | None:
     """How many activities one worker should run at once on a queue whose requests go to vendors with `limits`
-    (None: no rate, leave the SDK's default). Each running activity waits for one request at a time, so a process's
-    line at the gate is at most this long: the tightest rate serves it in a quarter of `max_wait`, and a request
-    overdue at half of it is served within three quarters even if every other one is overdue too (the last quarter
-    is the margin for other processes sharing the rate). Past this, activities wait in Temporal's task queue, which
-    costs no attempt, instead of at the gate, which sends them back with one spent."""
+    (None: no rate, leave the SDK's default). A running activity waits for one request at a time (the reconciler's
+    reads fan out a few), so a process's line at the gate is about this long at most: the tightest rate serves it in
+    a quarter of `max_wait`, and a request overdue at half of it is served within three quarters even if every other
+    one is overdue too (the last quarter is the margin for other processes sharing the rate). Past this, activities
+    wait in Temporal's task queue, which costs no attempt, instead of at the gate, which sends them back with one
+    spent."""
     rates = [limit.requests_per_second for limit in limits if limit.requests_per_second]
     if not rates:
         return None
