@@ -207,8 +207,8 @@ async def test_a_request_overtaken_for_half_its_wait_goes_first(tmp_path: Path) 
         await asyncio.gather(*arriving, return_exceptions=True)
 
     feeding = asyncio.create_task(older_work())
-    await asyncio.sleep(0.1)  # the line is already busy with older work
+    await asyncio.sleep(0.03)  # the line is already busy with older work
     await one("young quote", "tax", 300.0)  # raises TransientError rate_limited if sent back
     await feeding
     assert "young quote" in served
-    assert served.index("young quote") < len(served) - 5, "served while older work was still arriving"
+    assert served.index("young quote") < len(served) - 3, "served while older work was still arriving"
