@@ -102,6 +102,10 @@ async def drain(estate: BenchEstate, count: int, console: Console) -> Drain:
     steps["contracts"] = time.time()
     period_start = max(args.first_period_end for _, args in subscribed)
 
+    # The limits switched on: the workers' activity slots sized from them (as C2C_RATE_LIMITS sizes a deployment's)
+    # and the gate in front of every vendor request.
+    slots = await estate.limit_workers(LIMITS)
+    console.print("activity slots per worker: " + ", ".join(f"{q} {n or 'SDK default'}" for q, n in slots.items()))
     throttled: Counter[str] = Counter()
     watch = GateWatch(RateGate(SqlRateBook(estate.engine), LIMITS, on_throttled=lambda v: throttled.update([v])))
     estate.connectors.govern(watch)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +37,7 @@ from estate.netsuite_key import netsuite_key
 from estate.processes import temporal_binary
 from runtime.workers import build_workers
 from sandbox.server import EMULATORS
-from settings import Settings
+from settings import Settings, VendorLimit
 from store import create_schema, make_engine
 from workflows import search_attributes
 from workflows.customer_to_cash import CustomerToCash
@@ -74,6 +74,25 @@ class BenchEstate:
     admin: httpx.AsyncClient  # the bench's own HTTP (seeding, the emulators' admin endpoints): never rate-limited
     seeded: int = 0
     books: dict[str, tuple[str, str]] = field(default_factory=dict)  # deal id -> (legal entity, currency)
+    workers: list[Worker] = field(default_factory=list)  # the c2c workers running now
+    stack: AsyncExitStack | None = None  # what stops them (and the estate) at the end
+
+    async def limit_workers(self, limits: Mapping[str, VendorLimit]) -> dict[str, int | None]:
+        """Restart the per-system activity workers as a deployment configured with `limits` runs them (each queue's
+        activity slots sized from its vendors' rates: runtime/workers.queue_slots); the workflow worker keeps
+        running. The bench switches the limits on for the backlog's drain only. The slots per queue."""
+        assert self.stack is not None
+        settings = self.settings.model_copy(update={"rate_limits": dict(limits)})
+        for old in [w for w in self.workers if w.config()["task_queue"] != self.queue]:
+            await old.shutdown()  # before its successor is built; its context's exit at the end is then a no-op
+            self.workers.remove(old)
+        fresh = build_workers(self.client, self.queue, self.connectors, self.engine, settings, with_workflows=False)
+        for worker in fresh:
+            self.workers.append(await self.stack.enter_async_context(worker))
+        return {
+            w.config()["task_queue"].removeprefix(f"{self.queue}-"): w.config().get("max_concurrent_activities")
+            for w in fresh
+        }
 
     @property
     def noop_queue(self) -> str:
@@ -212,8 +231,10 @@ async def bench_estate() -> AsyncIterator[BenchEstate]:
         stack.push_async_callback(connectors.close)
         engine = make_engine(settings.database_url)
         create_schema(engine)
-        for worker in build_workers(client, queue, connectors, engine, settings):
+        workers = [
             await stack.enter_async_context(worker)
+            for worker in build_workers(client, queue, connectors, engine, settings)
+        ]
         await stack.enter_async_context(
             Worker(client, task_queue=f"{queue}-noop", workflows=[NoopSaga], activities=[noop])
         )
@@ -227,4 +248,6 @@ async def bench_estate() -> AsyncIterator[BenchEstate]:
             psutil.Process(server_proc.pid),
             psutil.Process(sandbox.pid),
             admin,
+            workers=workers,
+            stack=stack,
         )

@@ -18,7 +18,12 @@ vendor's configured limits (settings `C2C_RATE_LIMITS`) allow it. The shared sta
 - daily budget: counted per UTC day. Salesforce's budget is a rolling 24 hours: configure it with a margin.
 
 A request that gets no slot within `max_wait`, or finds the day's budget spent, raises TransientError `rate_limited`
-with `retry_after`, so its activity retries after that delay (Temporal's `next_retry_delay`).
+with `retry_after`, so its activity retries after that delay (Temporal's `next_retry_delay`). That retry uses one of
+the activity's attempts (workflows/policies.py: 10 for a vendor call), so under a backlog a send-back must not happen
+at all: the worker runs no more activities on a vendor's queue than the vendor's rate serves well within the wait
+(`activity_slots`, runtime/workers.py; the rest wait in Temporal's queue, ordered by the same stage keys), and a
+request that has waited half of `max_wait` goes ahead of all work that has not (`_Line`), so later and older work
+arriving all the time cannot hold it back until its wait runs out, attempt after attempt.
 Clocks are the processes' own (`time.time`): hosts sharing a PostgreSQL store keep them in NTP sync.
 """
 
@@ -27,12 +32,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import os
 import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -57,6 +63,30 @@ STAGE_PRIORITY = {
     "onboard": 5,
 }
 DEFAULT_PRIORITY = 3
+# A request waiting in a line longer than half its wait goes first (ahead of key 1), in the order it became overdue.
+_OVERDUE = (0, 0.0)
+
+# The gate's defaults: slots booked at most HORIZON s ahead; a request waits at most MAX_WAIT s for its slot.
+HORIZON = 2.0
+MAX_WAIT = 15.0
+# Activities one worker runs at once on a rate-limited vendor's queue (`activity_slots`): never more than the SDK's
+# default (sizing only ever lowers it), never so few that Temporal's dispatch latency idles the vendor.
+SDK_DEFAULT_SLOTS = 100
+MIN_SLOTS = 4
+
+
+def activity_slots(limits: Iterable[VendorLimit], max_wait: float = MAX_WAIT) -> int | None:
+    """How many activities one worker should run at once on a queue whose requests go to vendors with `limits`
+    (None: no rate, leave the SDK's default). A running activity waits for one request at a time (the reconciler's
+    reads fan out a few), so a process's line at the gate is about this long at most: the tightest rate serves it in
+    a quarter of `max_wait`, and a request overdue at half of it is served within three quarters even if every other
+    one is overdue too (the last quarter is the margin for other processes sharing the rate). Past this, activities
+    wait in Temporal's task queue, which costs no attempt, instead of at the gate, which sends them back with one
+    spent."""
+    rates = [limit.requests_per_second for limit in limits if limit.requests_per_second]
+    if not rates:
+        return None
+    return min(SDK_DEFAULT_SLOTS, max(MIN_SLOTS, math.ceil(min(rates) * max_wait / 4)))
 
 
 def priority_of(stage: str | None) -> int:
@@ -86,8 +116,8 @@ class RateGate:
         limits: Mapping[str, VendorLimit],
         *,
         on_throttled: Callable[[str], None] | None = None,
-        horizon: float = 2.0,
-        max_wait: float = 15.0,
+        horizon: float = HORIZON,
+        max_wait: float = MAX_WAIT,
         lease_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -127,7 +157,8 @@ class RateGate:
         give_up = self._clock() + self._max_wait
         line = self._lines.setdefault(system, _Line())
         work = correlation.current()
-        if not await line.join((priority_of(work.stage), work.since or 0.0), give_up - self._clock()):
+        key = (priority_of(work.stage), work.since or 0.0)
+        if not await line.join(key, give_up - self._clock(), overdue_after=self._max_wait / 2):
             raise _limited(system, 1.0 / rate, f"no request slot within {self._max_wait:.0f} s")
         try:
             while True:
@@ -178,36 +209,47 @@ def _limited(system: str, retry_after: float, why: str) -> TransientError:
 
 class _Line:
     """One process's requests waiting to book a vendor's slot: one at a time asks the shared book, the others wait
-    here in order of (stage priority, the work's start, arrival). `join` waits for the turn (False: not within
-    `timeout`); `leave` hands it on."""
+    here in order of (stage priority, the work's start, arrival), except that a request waiting longer than
+    `overdue_after` goes ahead of every one that is not (in the order they became overdue): without that, a young
+    renewal's quote is overtaken by each older one the worker takes on until its wait runs out. `join` waits for the
+    turn (False: not within `timeout`); `leave` hands it on."""
 
     def __init__(self) -> None:
         self._waiting: list[tuple[tuple[int, float], int, asyncio.Future[None]]] = []
         self._taken = False
         self._arrivals = itertools.count()
 
-    async def join(self, priority: tuple[int, float], timeout: float) -> bool:
+    async def join(self, priority: tuple[int, float], timeout: float, overdue_after: float | None = None) -> bool:
         if not self._taken and not self._waiting:
             self._taken = True
             return True
-        turn = asyncio.get_running_loop().create_future()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+        timeout = max(0.0, timeout)
         try:
-            await asyncio.wait_for(turn, max(0.0, timeout))
-        except TimeoutError:
-            if turn.done() and not turn.cancelled():  # handed the turn as the wait ran out: pass it on
-                self.leave()
-            return False
+            # asyncio.wait leaves the future alone when it times out (wait_for would cancel it).
+            if overdue_after is not None and overdue_after < timeout:
+                await asyncio.wait({turn}, timeout=overdue_after)
+                if not turn.done():  # a second entry, ahead of the rest: whichever pops first gets the turn
+                    heapq.heappush(self._waiting, (_OVERDUE, next(self._arrivals), turn))
+                    await asyncio.wait({turn}, timeout=timeout - overdue_after)
+            else:
+                await asyncio.wait({turn}, timeout=timeout)
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
+            if turn.done():  # handed the turn as we were cancelled: pass it on
                 self.leave()
+            else:
+                turn.cancel()
             raise
-        return True
+        if turn.done():
+            return True
+        turn.cancel()  # given up: `leave` skips it (and its second entry)
+        return False
 
     def leave(self) -> None:
         while self._waiting:
             _, _, turn = heapq.heappop(self._waiting)
-            if not turn.done():  # skip those that gave up
+            if not turn.done():  # skip those that gave up, and an overdue request's first entry
                 turn.set_result(None)
                 return
         self._taken = False

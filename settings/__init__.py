@@ -18,6 +18,8 @@ from canonical import ProrationBilling, Vendors
 from canonical.reference import LEGAL_ENTITIES
 
 SANDBOX_API_TOKEN = "c2c-sandbox-token"
+# The per-system activity queues' suffixes (workflows/interface.py *_QUEUE; runtime/workers.py polls each).
+ACTIVITY_QUEUES = ("crm", "billing", "tax", "erp", "hub")
 
 
 class Scope(StrEnum):
@@ -166,6 +168,11 @@ class Settings(BaseSettings):
     # through a shared bucket in the SQL store. JSON by vendor: {"stripe": {"requests_per_second": 25},
     # "netsuite": {"max_concurrency": 5}, "salesforce": {"daily_requests": 100000}}; unset: no limit.
     rate_limits: dict[str, VendorLimit] = {}
+    # Activities one worker process runs at once per system queue (crm, billing, tax, erp, hub). Unset: sized from
+    # the queue's tightest `rate_limits` rate so none waits at the limit long enough to be sent back (which spends one
+    # of its attempts; connectors/limits.activity_slots), the SDK's 100 if none is set. JSON: {"tax": 8}; lower it
+    # when several worker processes share a vendor's rate.
+    activity_slots: dict[str, int] = {}
 
     # Invoice terms and dunning, for sagas started from now on: due date = issue + terms; an unpaid or failed
     # payment is retried (with a reminder) this many days after the first failure, then written off and parked.
@@ -244,6 +251,17 @@ class Settings(BaseSettings):
         if sandbox:
             return f"{', '.join(sandbox)} still the sandbox default; set your own before listening on {host}"
         return None
+
+    @model_validator(mode="after")
+    def _known_activity_queues(self) -> Settings:
+        """Slots for a queue no worker polls, or fewer than one, are refused at start-up (a typo would else leave the
+        queue at the SDK's default unnoticed)."""
+        for queue, slots in sorted(self.activity_slots.items()):
+            if queue not in ACTIVITY_QUEUES:
+                raise ValueError(f"C2C_ACTIVITY_SLOTS {queue!r}: no such queue (known: {', '.join(ACTIVITY_QUEUES)})")
+            if slots < 1:
+                raise ValueError(f"C2C_ACTIVITY_SLOTS {queue!r}: {slots} slots; at least 1")
+        return self
 
     @model_validator(mode="after")
     def _known_migrations(self) -> Settings:

@@ -184,3 +184,31 @@ async def test_a_later_stage_then_older_work_gets_the_next_slot_first(tmp_path: 
         "renewal's quote",
         "new saga's onboarding",
     ]
+
+
+async def test_a_request_overtaken_for_half_its_wait_goes_first(tmp_path: Path) -> None:
+    # Older work keeps arriving faster than the rate serves it (50/s against 20/s) for longer than the wait: ordered
+    # by stage and age alone, the young renewal's quote would be overtaken until its wait ran out and be sent back
+    # (one of its activity's attempts spent), every attempt. Overdue at half its wait, it goes ahead of them.
+    (engine,) = engines(tmp_path, 1)
+    gate = RateGate(SqlRateBook(engine), {STRIPE: VendorLimit(requests_per_second=20)}, horizon=0.0, max_wait=1.0)
+    served: list[str] = []
+
+    async def one(name: str, stage: str, since: float) -> None:
+        with correlation.bound(correlation_id=name, stage=stage, since=since):
+            async with gate.slot(STRIPE):
+                served.append(name)
+
+    async def older_work() -> None:
+        arriving = []
+        for n in range(75):  # 1.5 s of arrivals (the later ones are sent back in turn: they are only the load here)
+            arriving.append(asyncio.create_task(one(f"payment {n}", "settle", 100.0)))
+            await asyncio.sleep(0.02)
+        await asyncio.gather(*arriving, return_exceptions=True)
+
+    feeding = asyncio.create_task(older_work())
+    await asyncio.sleep(0.03)  # the line is already busy with older work
+    await one("young quote", "tax", 300.0)  # raises TransientError rate_limited if sent back
+    await feeding
+    assert "young quote" in served
+    assert served.index("young quote") < len(served) - 3, "served while older work was still arriving"

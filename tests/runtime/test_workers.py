@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.factory import build_connectors
 from runtime.workers import build_workers
-from settings import Settings
+from settings import Settings, VendorLimit
 from store import make_engine
 
 
@@ -39,3 +41,36 @@ async def test_one_worker_per_system_queue_with_the_vendor_rate_limit(
     hub_names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-hub"]["activities"]}  # type: ignore[attr-defined]
     assert {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"} <= crm_names
     assert not hub_names & {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"}
+
+
+async def test_a_rate_limited_queue_runs_as_many_activities_as_its_rate_serves_within_the_wait(
+    temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    # AvaTax at 4.5/s serves 17 requests in a quarter of the gate's 15 s wait; the ERP queue serves NetSuite and
+    # Xero and is sized by the tighter (Xero, 2/s); the setting overrides billing's; no rate: the SDK's default.
+    limits = {
+        "avatax": VendorLimit(requests_per_second=4.5),
+        "netsuite": VendorLimit(requests_per_second=6.5, max_concurrency=3),
+        "xero": VendorLimit(requests_per_second=2),
+        "stripe": VendorLimit(requests_per_second=20),
+        "salesforce": VendorLimit(daily_requests=100_000),
+    }
+    settings = Settings(rate_limits=limits, activity_slots={"billing": 7}, database_url=f"sqlite:///{tmp_path}/c2c.db")
+    connectors = build_connectors(settings)
+    try:
+        workers = build_workers(
+            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
+        )
+    finally:
+        await connectors.close()
+    slots = {
+        w.config()["task_queue"].removeprefix(task_queue): w.config().get("max_concurrent_activities") for w in workers
+    }
+    assert slots == {"": None, "-crm": None, "-billing": 7, "-tax": 17, "-erp": 8, "-hub": None}
+
+
+def test_slots_for_a_queue_no_worker_polls_are_refused() -> None:
+    with pytest.raises(ValidationError, match="C2C_ACTIVITY_SLOTS 'taxes': no such queue"):
+        Settings(activity_slots={"taxes": 5})
+    with pytest.raises(ValidationError, match="C2C_ACTIVITY_SLOTS 'tax': 0 slots"):
+        Settings(activity_slots={"tax": 0})
