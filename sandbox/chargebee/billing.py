@@ -36,6 +36,19 @@ def add_period(moment: int, period: int, unit: str, anchor_day: int | None = Non
     return int(start.replace(year=year, month=month + 1, day=day).timestamp())
 
 
+def item_price(site: Site, row: Record, index: int) -> tuple[str, str, Record]:
+    """Row `index` of a form's `subscription_items`: (its parameter's name, the item price id, the item price);
+    Chargebee's errors for a missing or unknown one."""
+    param = f"subscription_items[item_price_id][{index}]"
+    price_id = wire.text(row, "item_price_id", max_length=100)
+    if price_id is None:
+        raise wire.missing(param)
+    price = site.item_prices.get(price_id)
+    if price is None:
+        raise ApiError(404, "resource_not_found", f"{param} : item price {price_id} is not present", param=param)
+    return param, price_id, price
+
+
 def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
     """`POST /customers/{id}/subscription_for_items`: exactly one plan item price, any addons, one currency."""
     customer = get(site.customers, "customer", customer_id)
@@ -48,13 +61,7 @@ def create_with_items(site: Site, customer_id: str, form: Record) -> Record:
     items: list[Record] = []
     plan: Record | None = None
     for index, row in enumerate(given):
-        param = f"subscription_items[item_price_id][{index}]"
-        price_id = wire.text(row, "item_price_id", max_length=100)
-        if price_id is None:
-            raise wire.missing(param)
-        price = site.item_prices.get(price_id)
-        if price is None:
-            raise ApiError(404, "resource_not_found", f"{param} : item price {price_id} is not present", param=param)
+        param, price_id, price = item_price(site, row, index)
         quantity = wire.integer(row, "quantity", low=1, high=10**9) or 1
         unit = wire.integer(row, "unit_price", high=10**13)
         unit = price["price"] if unit is None else unit

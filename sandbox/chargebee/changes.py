@@ -20,11 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.chargebee import wire
-from sandbox.chargebee.billing import line_item, new_invoice
+from sandbox.chargebee.billing import item_price, line_item, new_invoice
 from sandbox.chargebee.catalog import get
 from sandbox.chargebee.credit_notes import create_credit_note
 from sandbox.chargebee.state import Record, Site, now, touch
-from sandbox.chargebee.wire import ApiError
 
 
 def update_for_items(site: Site, subscription_id: str, form: Record) -> Record:
@@ -70,13 +69,7 @@ def update_for_items(site: Site, subscription_id: str, form: Record) -> Record:
 def _items(site: Site, subscription: Record, form: Record) -> dict[str, Record]:
     items: dict[str, Record] = {}
     for index, row in enumerate(wire.rows(form, "subscription_items")):
-        param = f"subscription_items[item_price_id][{index}]"
-        price_id = wire.text(row, "item_price_id", max_length=100)
-        if price_id is None:
-            raise wire.missing(param)
-        price = site.item_prices.get(price_id)
-        if price is None:
-            raise ApiError(404, "resource_not_found", f"{param} : item price {price_id} is not present", param=param)
+        param, price_id, price = item_price(site, row, index)
         if price["item_type"] not in ("plan", "addon"):
             raise wire.wrong_value(param, f"{param} : a charge cannot be a subscription item")
         if price["currency_code"] != subscription["currency_code"]:
