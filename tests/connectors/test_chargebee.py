@@ -16,14 +16,7 @@ from connectors.chargebee import ChargebeeBilling
 from connectors.chargebee.errors import classify
 from connectors.errors import BusinessRuleError, PermanentError, TransientError
 from tests.support import chargebee as cb
-
-
-@pytest.fixture
-async def url(emulators: Any) -> AsyncIterator[str]:
-    url: str = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 
 
 @pytest.fixture

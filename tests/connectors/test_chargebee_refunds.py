@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -17,17 +16,10 @@ from canonical import CreditNote, InvoiceAdjustment, Money
 from connectors.chargebee import ChargebeeBilling
 from connectors.errors import BusinessRuleError, PermanentError, UncertainOutcome
 from tests.support import chargebee as cb
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 
 IMPATIENT = httpx.Timeout(0.3)
 LOST_AFTER = 1.0
-
-
-@pytest.fixture
-async def url(emulators: Any) -> AsyncIterator[str]:
-    url: str = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
 
 
 @pytest.fixture

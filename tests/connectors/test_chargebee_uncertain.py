@@ -5,8 +5,6 @@ state or the credit note's mark finds what the lost attempt wrote)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from connectors.chargebee import ChargebeeBilling
 from connectors.errors import UncertainOutcome
 from tests.support import chargebee as cb
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 
 IMPATIENT = httpx.Timeout(0.3)
 LOST_AFTER = 1.0
@@ -28,14 +27,6 @@ WRITES = {
     "credit_note": ("/api/v2/credit_notes", ""),
     "write_off": ("/api/v2/invoices/", "/write_off"),
 }
-
-
-@pytest.fixture
-async def url(emulators: Any) -> AsyncIterator[str]:
-    url: str = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
 
 
 @pytest.mark.parametrize("forget", [False, True], ids=["key-replayed", "key-forgotten"])

@@ -6,7 +6,6 @@ dispute retrieved and listed, and the internal comment a refund leaves."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,17 +13,10 @@ import pytest
 
 from tests.sandbox.test_chargebee_sdk import catalog
 from tests.support import chargebee as cb
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 from tests.support.sdk import vendor_sdk
 
 chargebee = vendor_sdk("chargebee")
-
-
-@pytest.fixture
-def url(emulators: Any) -> Iterator[str]:
-    url = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
 
 
 @pytest.fixture

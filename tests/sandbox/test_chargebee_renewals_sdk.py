@@ -5,26 +5,18 @@ billing cycles end the subscription with its term."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support import chargebee as cb
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 from tests.support.sdk import vendor_sdk
 
 chargebee = vendor_sdk("chargebee")
 
 GENESIS = 1_893_456_000  # 2030-01-01T00:00:00Z
 DAY = 86_400
-
-
-@pytest.fixture
-def url(emulators: Any) -> Iterator[str]:
-    url = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
 
 
 @pytest.fixture

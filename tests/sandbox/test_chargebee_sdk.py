@@ -5,7 +5,6 @@ errors included."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,17 +12,10 @@ import pytest
 
 from sandbox.chargebee.app import vendor_error as cb_vendor_error
 from tests.support import chargebee as cb
+from tests.support.chargebee import fresh_site  # noqa: F401 - the fixture `url`
 from tests.support.sdk import vendor_sdk
 
 chargebee = vendor_sdk("chargebee")
-
-
-@pytest.fixture
-def url(emulators: Any) -> Iterator[str]:
-    url = emulators.url("chargebee")
-    cb.reset(url)
-    yield url
-    cb.reset(url)
 
 
 @pytest.fixture

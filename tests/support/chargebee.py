@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from sandbox.chargebee.app import API_KEY, SITE
+
+
+@pytest.fixture(name="url")
+def fresh_site(emulators: Any) -> Iterator[str]:
+    """`url`: the session's Chargebee emulator, reset before and after the test (a test module imports it)."""
+    site: str = emulators.url("chargebee")
+    reset(site)
+    yield site
+    reset(site)
 
 
 def sdk(url: str, monkeypatch: Any) -> Any:
