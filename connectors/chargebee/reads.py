@@ -9,20 +9,15 @@ from typing import Any
 
 from canonical.records import BillingCreditNote, BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.chargebee import mapping, wire
+from connectors.chargebee.calls import ChargebeeCalls
 from connectors.errors import PermanentError
 
 Record = dict[str, Any]
 SYSTEM = "chargebee"
 
 
-class ChargebeeReads:
-    """The reconciliation reads; ChargebeeBilling provides `_list` and `_get`."""
-
-    async def _list(self, collection: str, name: str, **filters: Any) -> list[Record]:
-        raise NotImplementedError
-
-    async def _get(self, path: str, name: str, *, missing_ok: bool = False) -> Record | None:
-        raise NotImplementedError
+class ChargebeeReads(ChargebeeCalls):
+    """The reconciliation reads; ChargebeeBilling provides the calls (calls.py)."""
 
     async def invoices_created_since(self, since: datetime) -> list[BillingInvoice]:
         """Every invoice dated at or after `since` (Chargebee filters invoices by `date`), with the ids c2c wrote

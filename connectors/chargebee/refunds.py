@@ -25,6 +25,7 @@ from urllib.parse import quote
 from canonical import Money
 from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
 from connectors.chargebee import mapping, wire
+from connectors.chargebee.calls import ChargebeeCalls
 from connectors.errors import BusinessRuleError, PermanentError
 
 SYSTEM = "chargebee"
@@ -37,8 +38,8 @@ FUNDS_WITHDRAWN = frozenset({"funds_withdrawn", "in_review", "lost"})
 LIVE_NOTE = frozenset({"refund_due", "refunded"})  # a refundable note that gave (or owes) the money back
 
 
-class ChargebeeRefunds:
-    """Mixed into ChargebeeBilling, which supplies the plumbing below."""
+class ChargebeeRefunds(ChargebeeCalls):
+    """Mixed into ChargebeeBilling, which supplies the calls (calls.py)."""
 
     async def refund(self, payment_id: str, amount: Money | None, *, idempotency_key: str) -> str:
         """Refund a payment (all that is left when `amount` is None) through the invoice it paid; the refund
@@ -217,24 +218,6 @@ class ChargebeeRefunds:
                 SYSTEM, "wrong_transaction", f"{transaction_id} is a {found.get('type')}, not a {kind}"
             )
         return found
-
-    # supplied by ChargebeeBilling
-    async def _request(
-        self, method: str, path: str, *, params: Record | None = None, key: str | None = None, missing_ok: bool = False
-    ) -> Any:
-        raise NotImplementedError
-
-    async def _get(self, path: str, name: str, *, missing_ok: bool = False) -> Record | None:
-        raise NotImplementedError
-
-    async def _list(self, collection: str, name: str, **filters: Any) -> list[Record]:
-        raise NotImplementedError
-
-    async def _invoice(self, invoice_id: str) -> Record:
-        raise NotImplementedError
-
-    async def _product_codes(self, invoice: Record) -> dict[str, str]:
-        raise NotImplementedError
 
 
 def _given_back(notes: list[Record]) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from canonical import Invoice, RenewalInvoice, SubscriptionEnd
 from connectors.chargebee import mapping, wire
+from connectors.chargebee.calls import ChargebeeCalls
 from connectors.chargebee.errors import SYSTEM, path_id
 from connectors.chargebee.errors import checked as _checked
 from connectors.errors import BusinessRuleError, PermanentError
@@ -22,25 +23,8 @@ from connectors.errors import BusinessRuleError, PermanentError
 Record = dict[str, Any]
 
 
-class ChargebeeRenewals:
+class ChargebeeRenewals(ChargebeeCalls):
     """Mixed into ChargebeeBilling, which supplies the calls and lookups."""
-
-    async def _get(self, path: str, name: str, *, missing_ok: bool = False) -> Record | None:
-        raise NotImplementedError
-
-    async def _request(
-        self, method: str, path: str, *, params: Record | None = None, key: str | None = None, missing_ok: bool = False
-    ) -> Any:
-        raise NotImplementedError
-
-    async def _list(self, collection: str, name: str, **filters: Any) -> list[Record]:
-        raise NotImplementedError
-
-    async def _invoice(self, invoice_id: str) -> Record:
-        raise NotImplementedError
-
-    async def _product_codes(self, invoice: Record) -> dict[str, str]:
-        raise NotImplementedError
 
     async def _complete_pending(
         self, pending: Record, customer_id: str, invoice: Invoice, key: str
