@@ -73,8 +73,9 @@ class SagaTelemetry(Interceptor):
 class _ActivityContext(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
-        stage = _header_text(input.headers.get(STAGE_HEADER))
-        since = _header_number(input.headers.get(SINCE_HEADER))
+        stage, since = _header(input.headers.get(STAGE_HEADER)), _header(input.headers.get(SINCE_HEADER))
+        stage = stage if isinstance(stage, str) else None
+        since = float(since) if isinstance(since, int | float) else None
         # Activity queues are `{queue}-{system}` (crm, billing, tax, erp, hub).
         system = info.task_queue.rpartition("-")[2] or None
         span = trace.get_current_span()
@@ -94,24 +95,14 @@ class _ActivityContext(ActivityInboundInterceptor):
             return result
 
 
-def _header_text(payload: Payload | None) -> str | None:
+def _header(payload: Payload | None) -> Any:
+    """A header's value; None when absent, foreign or garbled (which must never fail the activity)."""
     if payload is None:
         return None
     try:
-        value = PayloadConverter.default.from_payloads([payload])[0]
-    except Exception:  # noqa: BLE001 - a foreign or garbled header must never fail the activity
+        return PayloadConverter.default.from_payloads([payload])[0]
+    except Exception:  # noqa: BLE001 - see above
         return None
-    return value if isinstance(value, str) else None
-
-
-def _header_number(payload: Payload | None) -> float | None:
-    if payload is None:
-        return None
-    try:
-        value = PayloadConverter.default.from_payloads([payload])[0]
-    except Exception:  # noqa: BLE001 - a foreign or garbled header must never fail the activity
-        return None
-    return float(value) if isinstance(value, int | float) else None
 
 
 # ---- workflows ------------------------------------------------------------------------------------------
