@@ -128,6 +128,7 @@ def build_workers(
                 activities=[m for m in [*_methods(store), *_methods(master)] if _name(m) in LOCAL_ACTIVITIES],
                 interceptors=telemetry,
                 workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+                max_cached_workflows=settings.workflow_cache,
                 build_id=settings.worker_build_id,
             )
         )

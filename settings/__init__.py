@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     # of its attempts; connectors/limits.activity_slots), the SDK's 100 if none is set. JSON: {"tax": 8}; lower it
     # when several worker processes share a vendor's rate.
     activity_slots: dict[str, int] = {}
+    # Workflows one worker process keeps in memory between their tasks (the SDK's max_cached_workflows). A workflow
+    # not in the cache is rebuilt by replaying its history on its next task (CPU, not correctness). In this worker a
+    # cached lifecycle costs about 0.25 MB (the sandbox's module copies): the SDK's 1,000 is ~250 MB. A month-end
+    # run with more subscriptions in flight than this replays them in turn instead of growing (docs/benchmarks.md).
+    workflow_cache: int = Field(default=1000, ge=0, description="workflows kept in memory per worker process")
 
     # Invoice terms and dunning, for sagas started from now on: due date = issue + terms; an unpaid or failed
     # payment is retried (with a reminder) this many days after the first failure, then written off and parked.

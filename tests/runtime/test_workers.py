@@ -74,3 +74,25 @@ def test_slots_for_a_queue_no_worker_polls_are_refused() -> None:
         Settings(activity_slots={"taxes": 5})
     with pytest.raises(ValidationError, match="C2C_ACTIVITY_SLOTS 'tax': 0 slots"):
         Settings(activity_slots={"tax": 0})
+
+
+async def test_the_workflow_cache_is_the_setting(
+    temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C2C_WORKFLOW_CACHE bounds the workflows a process keeps in memory (a month-end backlog's RSS): the saga queue's
+    worker gets it; the activity-only workers host no workflow."""
+    monkeypatch.setenv("C2C_WORKFLOW_CACHE", "250")
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/c2c.db")
+    connectors = build_connectors(settings)
+    try:
+        workers = build_workers(
+            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
+        )
+    finally:
+        await connectors.close()
+    caches = {
+        w.config()["task_queue"].removeprefix(task_queue): w.config().get("max_cached_workflows") for w in workers
+    }
+    assert caches[""] == 250
+    with pytest.raises(ValidationError, match="workflow_cache"):
+        Settings(workflow_cache=-1)
