@@ -174,9 +174,9 @@ class Settings(BaseSettings):
     # when several worker processes share a vendor's rate.
     activity_slots: dict[str, int] = {}
     # Workflows one worker process keeps in memory between their tasks (the SDK's max_cached_workflows). A workflow
-    # not in the cache is rebuilt by replaying its history on its next task (CPU, not correctness). In this worker a
-    # cached lifecycle costs about 0.25 MB (the sandbox's module copies): the SDK's 1,000 is ~250 MB. A month-end
-    # run with more subscriptions in flight than this replays them in turn instead of growing (docs/benchmarks.md).
+    # not in the cache is rebuilt by replaying its history on its next task: ~12 ms of CPU here, against ~2 ms for a
+    # cached one; a cached lifecycle holds ~0.15 MB (the sandbox's copy of its module). Size it above the work in
+    # flight: a month-end backlog that keeps more in flight replays at every step (docs/benchmarks.md, 10,000 run).
     workflow_cache: int = Field(default=1000, ge=0, description="workflows kept in memory per worker process")
 
     # Invoice terms and dunning, for sagas started from now on: due date = issue + terms; an unpaid or failed
