@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import WorkerConfig
 
 from connectors.factory import build_connectors
 from runtime.workers import build_workers
@@ -14,31 +15,33 @@ from settings import Settings, VendorLimit
 from store import make_engine
 
 
+async def _configs(env: WorkflowEnvironment, task_queue: str, settings: Settings) -> dict[str, WorkerConfig]:
+    """The workers `build_workers` makes for `settings`, their configs by queue suffix ("" = the saga queue)."""
+    connectors = build_connectors(settings)
+    try:
+        workers = build_workers(env.client, task_queue, connectors, make_engine(settings.database_url), settings)
+    finally:
+        await connectors.close()
+    return {w.config()["task_queue"].removeprefix(task_queue): w.config() for w in workers}
+
+
 async def test_one_worker_per_system_queue_with_the_vendor_rate_limit(
     temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
     settings = Settings(billing_rate_limit=25, erp_rate_limit=5, database_url=f"sqlite:///{tmp_path}/c2c.db")
-    connectors = build_connectors(settings)
-    try:
-        workers = build_workers(
-            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
-        )
-        configs = {w.config()["task_queue"]: w.config() for w in workers}
-    finally:
-        await connectors.close()
-    suffixes = {queue.removeprefix(task_queue) for queue in configs}
-    assert suffixes == {"", "-crm", "-billing", "-tax", "-erp", "-hub"}
-    assert configs[f"{task_queue}-billing"].get("max_task_queue_activities_per_second") == 25
-    assert configs[f"{task_queue}-erp"].get("max_task_queue_activities_per_second") == 5
-    assert configs[f"{task_queue}-crm"].get("max_task_queue_activities_per_second") is None
-    names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-billing"]["activities"]}  # type: ignore[attr-defined]
+    configs = await _configs(temporal_env, task_queue, settings)
+    assert set(configs) == {"", "-crm", "-billing", "-tax", "-erp", "-hub"}
+    assert configs["-billing"].get("max_task_queue_activities_per_second") == 25
+    assert configs["-erp"].get("max_task_queue_activities_per_second") == 5
+    assert configs["-crm"].get("max_task_queue_activities_per_second") is None
+    names = {a.__temporal_activity_definition.name for a in configs["-billing"]["activities"]}  # type: ignore[attr-defined]
     assert {"billing.create_invoice", "billing.collect_payment"} <= names
     # Only billing calls on the billing queue (the reconciler's read of billing included), so its rate limit holds.
     assert all(name.startswith("billing.") or name == "reconcile.read_billing" for name in names)
     # The sweep's CRM calls (closed-won listing, reading each missed deal before its start) count against the
     # CRM's rate limit; the hub queue holds only the store and Temporal.
-    crm_names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-crm"]["activities"]}  # type: ignore[attr-defined]
-    hub_names = {a.__temporal_activity_definition.name for a in configs[f"{task_queue}-hub"]["activities"]}  # type: ignore[attr-defined]
+    crm_names = {a.__temporal_activity_definition.name for a in configs["-crm"]["activities"]}  # type: ignore[attr-defined]
+    hub_names = {a.__temporal_activity_definition.name for a in configs["-hub"]["activities"]}  # type: ignore[attr-defined]
     assert {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"} <= crm_names
     assert not hub_names & {"sweep.closed_won_since", "sweep.start_sagas", "reconcile.read_crm"}
 
@@ -56,16 +59,8 @@ async def test_a_rate_limited_queue_runs_as_many_activities_as_its_rate_serves_w
         "salesforce": VendorLimit(daily_requests=100_000),
     }
     settings = Settings(rate_limits=limits, activity_slots={"billing": 7}, database_url=f"sqlite:///{tmp_path}/c2c.db")
-    connectors = build_connectors(settings)
-    try:
-        workers = build_workers(
-            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
-        )
-    finally:
-        await connectors.close()
-    slots = {
-        w.config()["task_queue"].removeprefix(task_queue): w.config().get("max_concurrent_activities") for w in workers
-    }
+    configs = await _configs(temporal_env, task_queue, settings)
+    slots = {suffix: config.get("max_concurrent_activities") for suffix, config in configs.items()}
     assert slots == {"": None, "-crm": None, "-billing": 7, "-tax": 17, "-erp": 8, "-hub": None}
 
 
@@ -83,16 +78,7 @@ async def test_the_workflow_cache_is_the_setting(
     worker gets it; the activity-only workers host no workflow."""
     monkeypatch.setenv("C2C_WORKFLOW_CACHE", "250")
     settings = Settings(database_url=f"sqlite:///{tmp_path}/c2c.db")
-    connectors = build_connectors(settings)
-    try:
-        workers = build_workers(
-            temporal_env.client, task_queue, connectors, make_engine(settings.database_url), settings
-        )
-    finally:
-        await connectors.close()
-    caches = {
-        w.config()["task_queue"].removeprefix(task_queue): w.config().get("max_cached_workflows") for w in workers
-    }
-    assert caches[""] == 250
+    configs = await _configs(temporal_env, task_queue, settings)
+    assert configs[""].get("max_cached_workflows") == 250
     with pytest.raises(ValidationError, match="workflow_cache"):
         Settings(workflow_cache=-1)
