@@ -29,14 +29,14 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx
 
 from canonical import Contract, CreditNote, Customer, Invoice, Money, Payment, Price, Subscription
 from connectors.chargebee import mapping, wire
 from connectors.chargebee.amendments import ChargebeeAmendments
-from connectors.chargebee.errors import SYSTEM, classify
+from connectors.chargebee.errors import SYSTEM, checked, classify, path_id
 from connectors.chargebee.lifecycle import ChargebeeLifecycle
 from connectors.chargebee.reads import ChargebeeReads
 from connectors.chargebee.refunds import ChargebeeRefunds
@@ -91,7 +91,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
 
     async def _get(self, path: str, name: str, *, missing_ok: bool = False) -> Record | None:
         body = await self._request("GET", path, missing_ok=missing_ok)
-        return None if body is None else _checked(wire.record, body, name)
+        return None if body is None else checked(wire.record, body, name)
 
     async def _one(self, path: str, name: str) -> Record:
         found = await self._get(path, name)
@@ -99,7 +99,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         return found
 
     async def _post(self, path: str, params: Record, key: str, name: str) -> Record:
-        return _checked(wire.record, await self._request("POST", path, params=params, key=key), name)
+        return checked(wire.record, await self._request("POST", path, params=params, key=key), name)
 
     async def _create(self, collection: str, name: str, params: Record, key: str) -> Record:
         """Create the record with the id c2c chose; one that already exists (an earlier attempt whose answer was
@@ -109,7 +109,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         except PermanentError as error:
             if error.code != "duplicate_entry":
                 raise
-        return await self._one(f"/{collection}/{_path(params['id'])}", name)
+        return await self._one(f"/{collection}/{path_id(params['id'])}", name)
 
     async def _list(self, collection: str, name: str, **filters: Any) -> list[Record]:
         """Every record of a filtered list, page by page (`limit` 100, `next_offset`)."""
@@ -117,7 +117,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         params: Record = {"limit": 100, **filters}
         while True:
             body = await self._request("GET", f"/{collection}", params=params)
-            batch, offset = _checked(wire.page, body, name)
+            batch, offset = checked(wire.page, body, name)
             rows.extend(batch)
             if offset is None:
                 return rows
@@ -128,7 +128,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
     async def create_customer(self, golden_id: str, legal_name: str, *, idempotency_key: str) -> str:
         """The golden customer's one billing customer, `c2c-{golden id}`: read, else created."""
         customer = mapping.customer_id(golden_id)
-        if await self._get(f"/customers/{_path(customer)}", "customer", missing_ok=True) is not None:
+        if await self._get(f"/customers/{path_id(customer)}", "customer", missing_ok=True) is not None:
             return customer
         params: Record = {"id": customer, "company": legal_name[:250], "auto_collection": "off"}
         params["meta_data"] = json.dumps({mapping.META_GOLDEN_ID: golden_id})
@@ -140,8 +140,8 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
             raise PermanentError(SYSTEM, "missing_golden_id", "customer has neither a Chargebee id nor a golden id")
         target = known or mapping.customer_id(customer.golden_id or "")
         params = mapping.customer_params(customer)
-        if await self._get(f"/customers/{_path(target)}", "customer", missing_ok=True) is not None:
-            updated = await self._post(f"/customers/{_path(target)}", params, f"{idempotency_key}:update", "customer")
+        if await self._get(f"/customers/{path_id(target)}", "customer", missing_ok=True) is not None:
+            updated = await self._post(f"/customers/{path_id(target)}", params, f"{idempotency_key}:update", "customer")
             return str(updated["id"])
         if known:
             raise PermanentError(SYSTEM, "customer_not_found", f"no Chargebee customer {known}", status=404)
@@ -157,7 +157,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         """The item price `c2c-{lookup key}` (an addon of the product's item), and the base plan of its currency
         and period; each read first, created when missing."""
         price_id = mapping.item_price_id(price.lookup_key)
-        if await self._get(f"/item_prices/{_path(price_id)}", "item_price", missing_ok=True) is None:
+        if await self._get(f"/item_prices/{path_id(price_id)}", "item_price", missing_ok=True) is None:
             await self._ensure_item(price.product_code, product_name, "addon", idempotency_key)
             params = {
                 "id": price_id,
@@ -174,7 +174,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         return price_id
 
     async def _ensure_item(self, item_id: str, name: str, kind: str, key: str) -> None:
-        if await self._get(f"/items/{_path(item_id)}", "item", missing_ok=True) is not None:
+        if await self._get(f"/items/{path_id(item_id)}", "item", missing_ok=True) is not None:
             return
         if await self._get(f"/item_families/{mapping.ITEM_FAMILY}", "item_family", missing_ok=True) is None:
             family = {"id": mapping.ITEM_FAMILY, "name": "c2c"}
@@ -184,7 +184,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
 
     async def _ensure_base(self, currency: str, period: Any, key: str) -> None:
         price_id = mapping.base_price_id(currency, period)
-        if await self._get(f"/item_prices/{_path(price_id)}", "item_price", missing_ok=True) is not None:
+        if await self._get(f"/item_prices/{path_id(price_id)}", "item_price", missing_ok=True) is not None:
             return
         await self._ensure_item(mapping.BASE_ITEM, "Subscription", "plan", key)
         params = {
@@ -205,25 +205,25 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
     ) -> Subscription:
         """The deal's subscription `c2c-sub-{deal}`: read, else created with its first invoice held pending."""
         subscription = mapping.subscription_id(contract.deal_id)
-        found = await self._get(f"/subscriptions/{_path(subscription)}", "subscription", missing_ok=True)
+        found = await self._get(f"/subscriptions/{path_id(subscription)}", "subscription", missing_ok=True)
         if found is None:
             try:
                 params = mapping.subscription_params(contract, price_ids, subscription)
             except ValueError as exc:
                 raise PermanentError(SYSTEM, "price_missing", str(exc)) from exc
             await self._ensure_base(contract.currency, contract.billing_period, idempotency_key)
-            path = f"/customers/{_path(customer_id)}/subscription_for_items"
+            path = f"/customers/{path_id(customer_id)}/subscription_for_items"
             try:
                 found = await self._post(path, params, idempotency_key, "subscription")
             except PermanentError as error:
                 if error.code != "duplicate_entry":
                     raise
-                found = await self._one(f"/subscriptions/{_path(subscription)}", "subscription")
+                found = await self._one(f"/subscriptions/{path_id(subscription)}", "subscription")
         if found.get("customer_id") != customer_id:
             raise PermanentError(
                 SYSTEM, "subscription_mismatch", f"{subscription} belongs to {found.get('customer_id')}"
             )
-        return _checked(mapping.subscription_from, found, contract, price_ids)
+        return checked(mapping.subscription_from, found, contract, price_ids)
 
     async def _first_invoice(self, subscription_id: str) -> Record:
         rows = await self._list("invoices", "invoice", subscription_id={"is": subscription_id})
@@ -256,13 +256,15 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
                 SYSTEM, "invoice_not_editable", f"{pending['id']} is {pending.get('status')}; only pending is"
             )
         codes = await self._product_codes(pending)
-        problems = _checked(mapping.invoice_differences, pending, invoice, codes)
+        problems = checked(mapping.invoice_differences, pending, invoice, codes)
         if problems:
             raise PermanentError(SYSTEM, "invoice_mismatch", f"{pending['id']}: {'; '.join(problems)}")
-        lines = list(_checked(wire.records_in, pending, "line_items"))
+        lines = list(checked(wire.records_in, pending, "line_items"))
         if invoice.tax.amount and not any(mapping.is_tax_line(line) for line in lines):
             params = {"amount": invoice.tax.amount, "description": mapping.tax_description(invoice)}
-            pending = await self._post(f"/invoices/{_path(pending['id'])}/add_charge", params, f"{key}:tax", "invoice")
+            pending = await self._post(
+                f"/invoices/{path_id(pending['id'])}/add_charge", params, f"{key}:tax", "invoice"
+            )
         return pending, codes
 
     async def _completed(self, data: Record, invoice: Invoice, codes: dict[str, str], saga: str | None) -> Invoice:
@@ -278,17 +280,17 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
     async def _record_saga(self, subscription_id: str, saga: str, key: str) -> None:
         """The saga's id in the subscription's meta_data (a Chargebee invoice has none): what reconciliation and
         webhooks read to find the saga. Written once; a repeat finds it there."""
-        current = await self._one(f"/subscriptions/{_path(subscription_id)}", "subscription")
+        current = await self._one(f"/subscriptions/{path_id(subscription_id)}", "subscription")
         meta = wire.meta_data(current)
         if meta.get(mapping.META_SAGA) != saga:
             params = {"meta_data": json.dumps({**meta, mapping.META_SAGA: saga})}
-            await self._post(f"/subscriptions/{_path(subscription_id)}", params, key, "subscription")
+            await self._post(f"/subscriptions/{path_id(subscription_id)}", params, key, "subscription")
 
     async def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
         """Close the pending invoice (Chargebee's finalize); one an earlier attempt closed counts as done."""
         current = await self._invoice(invoice_id)
         if current["status"] == "pending":
-            current = await self._post(f"/invoices/{_path(invoice_id)}/close", {}, idempotency_key, "invoice")
+            current = await self._post(f"/invoices/{path_id(invoice_id)}/close", {}, idempotency_key, "invoice")
         elif current["status"] == "voided":
             raise PermanentError(SYSTEM, "invoice_void", f"{invoice_id} is voided; it cannot be finalized")
         return await self._canonical(current, saga=None)
@@ -307,23 +309,23 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         if current["status"] != "paid":
             if current["status"] not in wire.UNPAID:
                 raise PermanentError(SYSTEM, "invoice_not_open", f"{invoice_id} is {current['status']}")
-            path = f"/invoices/{_path(invoice_id)}/collect_payment"
+            path = f"/invoices/{path_id(invoice_id)}/collect_payment"
             body = await self._request("POST", path, params={}, key=idempotency_key)
-            transaction = _checked(wire.record, body, "transaction")
+            transaction = checked(wire.record, body, "transaction")
             if transaction.get("status") != "success":
                 raise BusinessRuleError(SYSTEM, "card_declined", f"{transaction['id']} is {transaction.get('status')}")
-            return _checked(mapping.payment_from, _checked(wire.record, body, "invoice"), transaction)
+            return checked(mapping.payment_from, checked(wire.record, body, "invoice"), transaction)
         return await self.payment_for_invoice(invoice_id)
 
     async def payment_for_invoice(self, invoice_id: str) -> Payment:
         current = await self._invoice(invoice_id)
-        linked = list(_checked(wire.records_in, current, "linked_payments"))
+        linked = list(checked(wire.records_in, current, "linked_payments"))
         if not linked:
             if current["status"] == "paid":  # credit notes covered it: nothing was charged
-                return _checked(mapping.payment_from, current, None)
+                return checked(mapping.payment_from, current, None)
             raise PermanentError(SYSTEM, "payment_not_attempted", f"{invoice_id} has no payment yet")
-        transaction = await self._one(f"/transactions/{_path(str(linked[-1].get('txn_id')))}", "transaction")
-        return _checked(mapping.payment_from, current, transaction)
+        transaction = await self._one(f"/transactions/{path_id(str(linked[-1].get('txn_id')))}", "transaction")
+        return checked(mapping.payment_from, current, transaction)
 
     async def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
         """Void an unpaid invoice (pending ones too); already voided is done; one with a payment cannot be."""
@@ -332,18 +334,18 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
             return
         if current.get("amount_paid"):
             raise PermanentError(SYSTEM, "invoice_not_voidable", f"{invoice_id} has payments; credit it instead")
-        await self._post(f"/invoices/{_path(invoice_id)}/void", {}, idempotency_key, "invoice")
+        await self._post(f"/invoices/{path_id(invoice_id)}/void", {}, idempotency_key, "invoice")
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
         """Void its first invoice while still pending (never to be issued), then cancel now; repeatable."""
-        found = await self._get(f"/subscriptions/{_path(subscription_id)}", "subscription", missing_ok=True)
+        found = await self._get(f"/subscriptions/{path_id(subscription_id)}", "subscription", missing_ok=True)
         if found is None:
             return
         first = await self._first_invoice(subscription_id)
         if first.get("status") == "pending":
             await self.void_invoice(first["id"], idempotency_key=f"{idempotency_key}:void-first")
         if found.get("status") != "cancelled":
-            path = f"/subscriptions/{_path(subscription_id)}/cancel_for_items"
+            path = f"/subscriptions/{path_id(subscription_id)}/cancel_for_items"
             await self._post(path, {"end_of_term": False}, idempotency_key, "subscription")
 
     async def mark_uncollectible(self, invoice_id: str, *, idempotency_key: str) -> None:
@@ -358,7 +360,7 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         if current["status"] not in wire.UNPAID:
             code = "invoice_void" if current["status"] == "voided" else "invoice_not_open"
             raise PermanentError(SYSTEM, code, f"{invoice_id} is {current['status']}; only unpaid is written off")
-        await self._post(f"/invoices/{_path(invoice_id)}/write_off", {}, idempotency_key, "invoice")
+        await self._post(f"/invoices/{path_id(invoice_id)}/write_off", {}, idempotency_key, "invoice")
 
     # -- credit notes ----------------------------------------------------------------------------------
 
@@ -429,12 +431,12 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
         current = await self._invoice(invoice_id)
         if not isinstance(current.get("subscription_id"), str):
             return None
-        path = f"/subscriptions/{_path(current['subscription_id'])}"
+        path = f"/subscriptions/{path_id(current['subscription_id'])}"
         subscription = await self._get(path, "subscription", missing_ok=True)
         return wire.meta_data(subscription or {}).get(mapping.META_DEAL_ID)
 
     async def _invoice(self, invoice_id: str) -> Record:
-        found = await self._get(f"/invoices/{_path(invoice_id)}", "invoice", missing_ok=True)
+        found = await self._get(f"/invoices/{path_id(invoice_id)}", "invoice", missing_ok=True)
         if found is None:
             raise PermanentError(SYSTEM, "resource_missing", f"no Chargebee invoice {invoice_id!r}", status=404)
         if found.get("status") not in wire.INVOICE_STATUSES:
@@ -444,29 +446,17 @@ class ChargebeeBilling(ChargebeeReads, ChargebeeRenewals, ChargebeeAmendments, C
     async def _product_codes(self, invoice: Record) -> dict[str, str]:
         """Product code (the item's id) by item price id, for the invoice's product lines."""
         codes: dict[str, str] = {}
-        lines = _checked(mapping.product_lines, invoice) + _checked(mapping.proration_lines, invoice)
+        lines = checked(mapping.product_lines, invoice) + checked(mapping.proration_lines, invoice)
         for price_id in sorted({str(line.get("entity_id")) for line in lines}):
-            price = await self._one(f"/item_prices/{_path(price_id)}", "item_price")
-            codes[price_id] = _checked(wire.text, price, "item_id")
+            price = await self._one(f"/item_prices/{path_id(price_id)}", "item_price")
+            codes[price_id] = checked(wire.text, price, "item_id")
         return codes
 
     async def _canonical(self, invoice: Record, saga: str | None, codes: dict[str, str] | None = None) -> Invoice:
         """The canonical invoice; `codes` (product code by item price id) when the caller already read them."""
         subscription = None
         if isinstance(invoice.get("subscription_id"), str):
-            path = f"/subscriptions/{_path(invoice['subscription_id'])}"
+            path = f"/subscriptions/{path_id(invoice['subscription_id'])}"
             subscription = await self._get(path, "subscription", missing_ok=True)
         codes = codes if codes is not None else await self._product_codes(invoice)
-        return _checked(mapping.invoice_from, invoice, codes, subscription, saga)
-
-
-def _path(record_id: str) -> str:
-    return quote(record_id, safe="")
-
-
-def _checked(read: Any, *args: Any) -> Any:
-    """A wire/mapping reader whose ValueError (an answer not in the documented shape) becomes PermanentError."""
-    try:
-        return read(*args)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PermanentError(SYSTEM, "bad_response", str(exc)[:300]) from exc
+        return checked(mapping.invoice_from, invoice, codes, subscription, saga)

@@ -12,12 +12,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
 from canonical.usage import ReportedUsage, UsageReport
+from connectors.chargebee.errors import SYSTEM
 from connectors.errors import PermanentError
 
 if TYPE_CHECKING:
     from connectors.stripe.webhooks import PaymentNotice
-
-SYSTEM = "chargebee"
 
 
 def unsupported(method: str, would_take: str) -> NoReturn:

@@ -18,8 +18,8 @@ from canonical.contract import SubscriptionItem
 from canonical.invoice import InvoiceAdjustment, InvoiceLine
 from canonical.payment import PaymentStatus
 from connectors.chargebee import wire
+from connectors.chargebee.errors import SYSTEM
 
-SYSTEM = "chargebee"
 SAGA_REF = "c2c"  # canonical external_refs key of the saga's workflow id
 ITEM_FAMILY = "c2c"
 BASE_ITEM = "c2c-base"  # the zero-priced plan every subscription has: Chargebee wants exactly one plan per subscription

@@ -10,10 +10,9 @@ from typing import Any
 from canonical.records import BillingCreditNote, BillingCustomer, BillingInvoice, BillingSubscription, CustomerFields
 from connectors.chargebee import mapping, wire
 from connectors.chargebee.calls import ChargebeeCalls
-from connectors.errors import PermanentError
+from connectors.chargebee.errors import checked
 
 Record = dict[str, Any]
-SYSTEM = "chargebee"
 
 
 class ChargebeeReads(ChargebeeCalls):
@@ -24,15 +23,15 @@ class ChargebeeReads(ChargebeeCalls):
         on its subscription."""
         rows = await self._list("invoices", "invoice", date={"after": int(since.timestamp()) - 1})
         subscriptions = await self._subscriptions({str(r["subscription_id"]) for r in rows if r.get("subscription_id")})
-        return [_read(billing_invoice, row, subscriptions.get(str(row.get("subscription_id")))) for row in rows]
+        return [checked(billing_invoice, row, subscriptions.get(str(row.get("subscription_id")))) for row in rows]
 
     async def subscriptions_created_since(self, since: datetime) -> list[BillingSubscription]:
         rows = await self._list("subscriptions", "subscription", created_at={"after": int(since.timestamp()) - 1})
-        return [_read(billing_subscription, row) for row in rows]
+        return [checked(billing_subscription, row) for row in rows]
 
     async def subscriptions_by_id(self, subscription_ids: list[str]) -> list[BillingSubscription]:
         found = await self._subscriptions(set(subscription_ids))
-        return [_read(billing_subscription, found[key]) for key in sorted(found)]
+        return [checked(billing_subscription, found[key]) for key in sorted(found)]
 
     async def customers_of(self, golden_ids: list[str]) -> list[BillingCustomer]:
         """The customer `c2c-{golden id}` of each golden customer that has one."""
@@ -40,12 +39,12 @@ class ChargebeeReads(ChargebeeCalls):
         for golden_id in sorted(set(golden_ids)):
             row = await self._get(f"/customers/{mapping.customer_id(golden_id)}", "customer", missing_ok=True)
             if row is not None:
-                found.append(_read(billing_customer, row))
+                found.append(checked(billing_customer, row))
         return found
 
     async def credit_notes_created_since(self, since: datetime) -> list[BillingCreditNote]:
         rows = await self._list("credit_notes", "credit_note", date={"after": int(since.timestamp()) - 1})
-        return [_read(billing_credit_note, row) for row in rows]
+        return [checked(billing_credit_note, row) for row in rows]
 
     async def _subscriptions(self, subscription_ids: set[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
@@ -55,13 +54,6 @@ class ChargebeeReads(ChargebeeCalls):
             for row in await self._list("subscriptions", "subscription", id={"in": json.dumps(batch)}):
                 found[row["id"]] = row
         return found
-
-
-def _read(convert: Any, *args: Any) -> Any:
-    try:
-        return convert(*args)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PermanentError(SYSTEM, "bad_response", str(exc)[:300]) from exc
 
 
 def billing_invoice(row: Record, subscription: Record | None) -> BillingInvoice:

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from canonical import Money
 from canonical.refunds import BillingDispute, BillingRefund, RefundableInvoice
 from connectors.chargebee import mapping, wire
 from connectors.chargebee.calls import ChargebeeCalls
+from connectors.chargebee.errors import SYSTEM, checked, path_id
 from connectors.errors import BusinessRuleError, PermanentError
 
-SYSTEM = "chargebee"
 Record = dict[str, Any]
 KEY_COMMENT = "c2c key "  # the internal comment a c2c refund leaves on its credit note: `c2c key {idempotency key}`
 MAX_COMMENT = 300  # Chargebee's limit on `comment`
@@ -45,12 +44,12 @@ class ChargebeeRefunds(ChargebeeCalls):
         """Refund a payment (all that is left when `amount` is None) through the invoice it paid; the refund
         transaction's id. Chargebee refunds invoices, not bare payments, so this is `_refund_invoice`."""
         payment = await self._transaction(payment_id, "payment")
-        currency = _read(wire.currency, payment, "currency_code")
+        currency = checked(wire.currency, payment, "currency_code")
         if amount is not None and amount.currency != currency:
             raise PermanentError(
                 SYSTEM, "currency_mismatch", f"the refund is in {amount.currency}, {payment_id} in {currency}"
             )
-        paid = [link for link in _read(wire.records_in, payment, "linked_invoices") if link.get("applied_amount")]
+        paid = [link for link in checked(wire.records_in, payment, "linked_invoices") if link.get("applied_amount")]
         if not paid:
             raise PermanentError(SYSTEM, "payment_not_refundable", f"{payment_id} paid no invoice")
         invoice = await self._invoice(str(paid[0].get("invoice_id")))
@@ -72,7 +71,7 @@ class ChargebeeRefunds(ChargebeeCalls):
         for note in notes:
             if note.get("customer_notes") == mark:
                 return str(note["id"])
-        paid = _read(wire.integer, invoice, "amount_paid")
+        paid = checked(wire.integer, invoice, "amount_paid")
         given_back = _given_back(notes)
         left = paid - given_back
         amount = left if amount is None else amount
@@ -90,8 +89,8 @@ class ChargebeeRefunds(ChargebeeCalls):
             "customer_notes": mark,
             "comment": comment if len(comment) <= MAX_COMMENT else None,
         }
-        body = await self._request("POST", f"/invoices/{_path(invoice_id)}/refund", params=params, key=key)
-        return str(_read(wire.record, body, "credit_note")["id"])
+        body = await self._request("POST", f"/invoices/{path_id(invoice_id)}/refund", params=params, key=key)
+        return str(checked(wire.record, body, "credit_note")["id"])
 
     async def refundable_invoice(self, invoice_id: str) -> RefundableInvoice:
         """The invoice with what was paid for it and what was given back since (its refundable credit notes, refunded
@@ -99,26 +98,26 @@ class ChargebeeRefunds(ChargebeeCalls):
         data = await self._invoice(invoice_id)
         subscription = None
         if isinstance(data.get("subscription_id"), str):
-            path = f"/subscriptions/{_path(data['subscription_id'])}"
+            path = f"/subscriptions/{path_id(data['subscription_id'])}"
             subscription = await self._get(path, "subscription", missing_ok=True)
-        invoice = _read(mapping.invoice_from, data, await self._product_codes(data), subscription, None)
+        invoice = checked(mapping.invoice_from, data, await self._product_codes(data), subscription, None)
         notes = await self._list("credit_notes", "credit_note", reference_invoice_id={"is": invoice_id})
         currency = invoice.currency
         return RefundableInvoice(
             invoice_id=invoice_id,
             invoice=invoice,
             status=invoice.status,
-            paid=Money(amount=_read(wire.integer, data, "amount_paid"), currency=currency),
+            paid=Money(amount=checked(wire.integer, data, "amount_paid"), currency=currency),
             refunded=Money(amount=_given_back(notes), currency=currency),
             deal_id=wire.meta_data(subscription or {}).get(mapping.META_DEAL_ID),
         )
 
     async def credit_note_refund(self, credit_note_id: str) -> str | None:
         """The refund transaction a credit note made (its last successful `linked_refunds`), or None."""
-        note = await self._get(f"/credit_notes/{_path(credit_note_id)}", "credit_note", missing_ok=True)
+        note = await self._get(f"/credit_notes/{path_id(credit_note_id)}", "credit_note", missing_ok=True)
         if note is None:
             raise PermanentError(SYSTEM, "resource_missing", f"no Chargebee credit note {credit_note_id!r}", status=404)
-        refunds = [r for r in _read(wire.records_in, note, "linked_refunds") if r.get("txn_status") == "success"]
+        refunds = [r for r in checked(wire.records_in, note, "linked_refunds") if r.get("txn_status") == "success"]
         return str(refunds[-1]["txn_id"]) if refunds else None
 
     async def billing_refund(self, refund_id: str) -> BillingRefund:
@@ -128,7 +127,7 @@ class ChargebeeRefunds(ChargebeeCalls):
     async def refunds_of_charge(self, charge_id: str) -> list[BillingRefund]:
         """Every refund of a payment transaction (its `linked_refunds`), oldest first."""
         payment = await self._transaction(charge_id, "payment")
-        links = sorted(_read(wire.records_in, payment, "linked_refunds"), key=lambda r: r.get("txn_date") or 0)
+        links = sorted(checked(wire.records_in, payment, "linked_refunds"), key=lambda r: r.get("txn_date") or 0)
         return [await self.billing_refund(str(link.get("txn_id"))) for link in links]
 
     async def refunds_created_since(self, since: datetime) -> list[BillingRefund]:
@@ -140,19 +139,20 @@ class ChargebeeRefunds(ChargebeeCalls):
 
     async def billing_dispute(self, dispute_id: str) -> BillingDispute:
         """A dispute with the invoice its payment paid; PermanentError 'resource_missing' for an unknown id."""
-        dispute = await self._get(f"/disputes/{_path(dispute_id)}", "dispute", missing_ok=True)
+        dispute = await self._get(f"/disputes/{path_id(dispute_id)}", "dispute", missing_ok=True)
         if dispute is None:
             raise PermanentError(SYSTEM, "resource_missing", f"no Chargebee dispute {dispute_id!r}", status=404)
-        payment_id = _read(wire.text, dispute, "transaction_id")
+        payment_id = checked(wire.text, dispute, "transaction_id")
         payment = await self._transaction(payment_id, "payment")
-        invoices = [str(link.get("invoice_id")) for link in _read(wire.records_in, payment, "linked_invoices")]
-        status = _read(wire.text, dispute, "status")
+        invoices = [str(link.get("invoice_id")) for link in checked(wire.records_in, payment, "linked_invoices")]
+        status = checked(wire.text, dispute, "status")
         return BillingDispute(
             dispute_id=dispute["id"],
             charge_id=payment_id,
             invoice_id=invoices[0] if invoices else None,
             amount=Money(
-                amount=_read(wire.integer, dispute, "amount"), currency=_read(wire.currency, dispute, "currency_code")
+                amount=checked(wire.integer, dispute, "amount"),
+                currency=checked(wire.currency, dispute, "currency_code"),
             ),
             reason=str(dispute.get("reason") or "general"),
             status=status,
@@ -167,27 +167,27 @@ class ChargebeeRefunds(ChargebeeCalls):
         if not isinstance(current.get("subscription_id"), str):
             return None
         subscription = await self._get(
-            f"/subscriptions/{_path(current['subscription_id'])}", "subscription", missing_ok=True
+            f"/subscriptions/{path_id(current['subscription_id'])}", "subscription", missing_ok=True
         )
         return wire.meta_data(subscription or {}).get(mapping.META_SAGA)
 
     async def _described(self, refund: Record) -> BillingRefund:
         """The canonical refund: its invoice and credit note from `linked_credit_notes` (a refund of a bare payment:
         the invoice that payment paid), c2c's key from the note's comment when the note carries our mark."""
-        notes = list(_read(wire.records_in, refund, "linked_credit_notes"))
+        notes = list(checked(wire.records_in, refund, "linked_credit_notes"))
         invoice_id = (
             str(notes[0]["cn_reference_invoice_id"]) if notes and notes[0].get("cn_reference_invoice_id") else None
         )
         if invoice_id is None and isinstance(refund.get("refunded_txn_id"), str):
             payment = await self._transaction(refund["refunded_txn_id"], "payment")
-            paid = list(_read(wire.records_in, payment, "linked_invoices"))
+            paid = list(checked(wire.records_in, payment, "linked_invoices"))
             invoice_id = str(paid[0]["invoice_id"]) if paid else None
         note_id = str(notes[0]["cn_id"]) if notes and notes[0].get("cn_id") else None
         return BillingRefund(
             refund_id=refund["id"],
             invoice_id=invoice_id,
             amount=Money(
-                amount=_read(wire.integer, refund, "amount"), currency=_read(wire.currency, refund, "currency_code")
+                amount=checked(wire.integer, refund, "amount"), currency=checked(wire.currency, refund, "currency_code")
             ),
             status=REFUND_STATUS.get(str(refund["status"]), "failed"),
             created_at=_moment(refund, "date"),
@@ -198,7 +198,7 @@ class ChargebeeRefunds(ChargebeeCalls):
     async def _key_of(self, credit_note_id: str) -> str | None:
         """c2c's key on a credit note it made: the `c2c key …` comment (the mark when the comment is missing or was
         too long); None for a note someone made in Chargebee."""
-        note = await self._get(f"/credit_notes/{_path(credit_note_id)}", "credit_note", missing_ok=True)
+        note = await self._get(f"/credit_notes/{path_id(credit_note_id)}", "credit_note", missing_ok=True)
         mark = (note or {}).get("customer_notes")
         if not isinstance(mark, str) or not mark.startswith(mapping.CREDIT_MARK):
             return None
@@ -210,7 +210,7 @@ class ChargebeeRefunds(ChargebeeCalls):
         return mark
 
     async def _transaction(self, transaction_id: str, kind: str) -> Record:
-        found = await self._get(f"/transactions/{_path(transaction_id)}", "transaction", missing_ok=True)
+        found = await self._get(f"/transactions/{path_id(transaction_id)}", "transaction", missing_ok=True)
         if found is None:
             raise PermanentError(SYSTEM, "resource_missing", f"no Chargebee transaction {transaction_id!r}", status=404)
         if found.get("type") != kind:
@@ -232,15 +232,3 @@ def _moment(row: Record, name: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PermanentError(SYSTEM, "bad_response", f"{row.get('id', '?')}.{name} is not a unix time")
     return datetime.fromtimestamp(value, UTC)
-
-
-def _path(record_id: str) -> str:
-    return quote(record_id, safe="")
-
-
-def _read(read: Any, *args: Any) -> Any:
-    """A wire/mapping reader whose ValueError (an answer not in the documented shape) becomes PermanentError."""
-    try:
-        return read(*args)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PermanentError(SYSTEM, "bad_response", str(exc)[:300]) from exc
