@@ -162,4 +162,6 @@ def report(runs: list[Run], spread: list[float], console: Console) -> None:
     )
     # In production the emulators' work is the vendors', on their machines: c2c's own share is workers + server.
     c2c_only = (saga.worker_cpu + saga.server_cpu) / saga.sagas / ((base.worker_cpu + base.server_cpu) / base.sagas)
-    console.print(f"without the vendors' side (workers + server CPU): {c2c_only:.2f}x, throughput at most {1 / c2c_only:.2f}x")
+    console.print(
+        f"without the vendors' side (workers + server CPU): {c2c_only:.2f}x, throughput at most {1 / c2c_only:.2f}x"
+    )
